@@ -1,0 +1,113 @@
+/*
+ * The built-in engine served through the protocol's hil_ops interface.
+ * Another engine (TFLM) plugs into the server the same way.
+ */
+#include "builtin_ops.h"
+
+#include <string.h>
+
+#include "../protocol/proto.h"
+
+static uint8_t to_protocol_error(eng_status st)
+{
+    switch (st) {
+    case ENG_OK: return HIL_ERR_NONE;
+    case ENG_E_MODEL_INVALID: return HIL_ERR_MODEL_INVALID;
+    case ENG_E_UNSUPPORTED_OP: return HIL_ERR_UNSUPPORTED_OP;
+    case ENG_E_UNSUPPORTED: return HIL_ERR_UNSUPPORTED;
+    case ENG_E_ARENA_TOO_SMALL: return HIL_ERR_ARENA_TOO_SMALL;
+    case ENG_E_LIMIT: return HIL_ERR_LIMIT;
+    case ENG_E_NO_MODEL: return HIL_ERR_NO_MODEL;
+    case ENG_E_BAD_INDEX: return HIL_ERR_BAD_INDEX;
+    case ENG_E_INVOKE: return HIL_ERR_INVOKE_FAILED;
+    }
+    return HIL_ERR_INVOKE_FAILED;
+}
+
+static void copy_error(const eng_error *from, hil_error *to)
+{
+    to->code = to_protocol_error(from->status);
+    to->detail = from->detail;
+    to->op_index = (int16_t)from->op_index;
+    strncpy(to->message, from->message, sizeof to->message - 1);
+    to->message[sizeof to->message - 1] = 0;
+}
+
+static int builtin_load(void *ctx, const uint8_t *model, uint32_t len, uint8_t *n_inputs,
+                        uint8_t *n_outputs, uint32_t *arena_used, hil_error *err)
+{
+    builtin_engine *b = ctx;
+    eng_error e;
+    memset(&e, 0, sizeof e);
+    if (eng_load(&b->eng, model, len, b->arena, b->arena_size, &e) != ENG_OK) {
+        copy_error(&e, err);
+        return -1;
+    }
+    *n_inputs = b->eng.n_inputs;
+    *n_outputs = b->eng.n_outputs;
+    *arena_used = b->eng.arena_used;
+    return 0;
+}
+
+static int builtin_tensor_info(void *ctx, int is_output, uint32_t index, hil_tensor_info *info)
+{
+    builtin_engine *b = ctx;
+    eng_tensor_info t;
+    eng_status st = is_output ? eng_output_info(&b->eng, index, &t)
+                              : eng_input_info(&b->eng, index, &t);
+    if (st != ENG_OK)
+        return -1;
+    info->dtype = t.dtype;
+    info->ndims = t.ndims;
+    memcpy(info->dims, t.dims, sizeof info->dims);
+    info->bytes = t.bytes;
+    info->scale = t.scale;
+    info->zero_point = t.zero_point;
+    return 0;
+}
+
+static uint8_t *builtin_input(void *ctx, uint32_t index, uint32_t *bytes)
+{
+    builtin_engine *b = ctx;
+    return eng_input_data(&b->eng, index, bytes);
+}
+
+static int builtin_invoke(void *ctx, hil_error *err)
+{
+    builtin_engine *b = ctx;
+    eng_error e;
+    memset(&e, 0, sizeof e);
+    b->invokes++;
+    if (b->before_invoke)
+        b->before_invoke(b->invokes);
+    if (eng_invoke(&b->eng, NULL, NULL, &e) != ENG_OK) {
+        copy_error(&e, err);
+        return -1;
+    }
+    return 0;
+}
+
+static const uint8_t *builtin_output(void *ctx, uint32_t index, uint32_t *bytes)
+{
+    builtin_engine *b = ctx;
+    return eng_output_data(&b->eng, index, bytes);
+}
+
+static void builtin_reset(void *ctx)
+{
+    builtin_engine *b = ctx;
+    eng_reset(&b->eng);
+}
+
+void builtin_ops_init(hil_ops *ops, builtin_engine *b)
+{
+    memset(ops, 0, sizeof *ops);
+    ops->ctx = b;
+    ops->engine = "builtin";
+    ops->load = builtin_load;
+    ops->tensor_info = builtin_tensor_info;
+    ops->input = builtin_input;
+    ops->invoke = builtin_invoke;
+    ops->output = builtin_output;
+    ops->reset = builtin_reset;
+}

@@ -1,0 +1,18 @@
+#ifndef HIL_BUILTIN_OPS_H
+#define HIL_BUILTIN_OPS_H
+
+#include "../engine/engine.h"
+#include "../protocol/proto.h"
+
+typedef struct {
+    eng_t eng;
+    uint8_t *arena;
+    uint32_t arena_size;
+    uint32_t invokes;
+    /* test hook: called before every invoke with its 1-based number */
+    void (*before_invoke)(uint32_t n);
+} builtin_engine;
+
+void builtin_ops_init(hil_ops *ops, builtin_engine *b);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * The built-in runner: serves the hil protocol on the board's UART with the
+ * built-in engine. Model buffer and arena are static, sized by the platform
+ * file (HIL_MODEL_CAPACITY, HIL_ARENA_SIZE) and placed in the BULK region.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../arch/cortex-m/cortex_m.h"
+#include "../boards/board.h"
+#include "../protocol/proto.h"
+#include "builtin_ops.h"
+
+#ifndef HIL_PLATFORM
+#define HIL_PLATFORM "unknown"
+#endif
+#ifndef HIL_CLOCK_HZ
+#define HIL_CLOCK_HZ 0
+#endif
+
+static uint8_t model_buffer[HIL_MODEL_CAPACITY] __attribute__((section(".bulk.model"), aligned(16)));
+static uint8_t arena[HIL_ARENA_SIZE] __attribute__((section(".bulk.arena"), aligned(16)));
+
+static builtin_engine engine;
+static hil_ops ops;
+static hil_port port;
+static hil_server server;
+static char build_id[41];
+
+/* The GNU build-id note the linker placed in flash: 4-byte namesz, descsz,
+ * type, the name "GNU\0", then descsz bytes of id. */
+extern const uint8_t __build_id_start__[], __build_id_end__[];
+
+static void read_build_id(void)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *note = __build_id_start__;
+    if (__build_id_end__ - note < 16)
+        return;
+    uint32_t namesz, descsz;
+    memcpy(&namesz, note, 4);
+    memcpy(&descsz, note + 4, 4);
+    const uint8_t *desc = note + 12 + ((namesz + 3u) & ~3u);
+    if (descsz > 20 || desc + descsz > __build_id_end__)
+        return;
+    for (uint32_t i = 0; i < descsz; i++) {
+        build_id[2 * i] = hex[desc[i] >> 4];
+        build_id[2 * i + 1] = hex[desc[i] & 0xF];
+    }
+    build_id[2 * descsz] = 0;
+}
+
+static void port_write(void *ctx, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    board_write(data, len);
+}
+
+static uint64_t port_counter(void *ctx)
+{
+    (void)ctx;
+    return board_counter();
+}
+
+static void port_reboot(void *ctx)
+{
+    (void)ctx;
+    board_reboot();
+}
+
+#if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE)
+/* Firmware built to misbehave on purpose, to test that the host reports
+ * faults and hangs (tests/test_faults.py). */
+static void misbehave(uint32_t n)
+{
+#ifdef HIL_FAULT_ON_INVOKE
+    if (n == HIL_FAULT_ON_INVOKE)
+        __asm volatile("udf #0"); /* UsageFault: undefined instruction */
+#endif
+#ifdef HIL_HANG_ON_INVOKE
+    if (n == HIL_HANG_ON_INVOKE)
+        for (volatile int spin = 1; spin;) {
+        }
+#endif
+}
+#endif
+
+int main(void)
+{
+    board_init();
+    read_build_id();
+
+    port.write = port_write;
+    port.counter = port_counter;
+    port.counter_source = board_counter_source();
+    port.reboot = port_reboot;
+#if HIL_SEMIHOSTING
+    port.read_file = cm_semihost_read_file;
+#endif
+    port.build_id = build_id;
+    port.platform = HIL_PLATFORM;
+    port.clock_hz = HIL_CLOCK_HZ;
+    cm_fault_set_port(&port);
+
+    engine.arena = arena;
+    engine.arena_size = sizeof arena;
+#if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE)
+    engine.before_invoke = misbehave;
+#endif
+    builtin_ops_init(&ops, &engine);
+    hil_server_init(&server, &port, &ops, model_buffer, sizeof model_buffer, sizeof arena);
+
+    for (;;) {
+        int c = board_getc();
+        if (c >= 0)
+            hil_server_feed(&server, (uint8_t)c);
+    }
+}

@@ -1,0 +1,37 @@
+/* Cortex-M core registers used by the common startup, fault and counter code. */
+#ifndef HIL_CORTEX_M_H
+#define HIL_CORTEX_M_H
+#include <stdint.h>
+
+#define REG32(addr) (*(volatile uint32_t *)(addr))
+
+#define SCB_CPACR REG32(0xE000ED88u)
+#define SCB_SHCSR REG32(0xE000ED24u)
+#define SCB_CCR REG32(0xE000ED14u)
+#define SCB_CFSR REG32(0xE000ED28u)
+#define SCB_HFSR REG32(0xE000ED2Cu)
+#define SCB_MMFAR REG32(0xE000ED34u)
+#define SCB_BFAR REG32(0xE000ED38u)
+#define SCB_AIRCR REG32(0xE000ED0Cu)
+#define SCB_VTOR REG32(0xE000ED08u)
+
+#define SYST_CSR REG32(0xE000E010u)
+#define SYST_RVR REG32(0xE000E014u)
+#define SYST_CVR REG32(0xE000E018u)
+
+struct hil_port_s;
+
+/* Register the link the fault handler reports through. */
+void cm_fault_set_port(const void *port);
+
+/* Start SysTick as a free-running 24-bit counter extended to 64 bits. */
+void cm_counter_start(void);
+uint64_t cm_counter_read(void);
+
+/* Arm semihosting: read host file `path` at `offset` (-1 on failure). */
+long cm_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t *dst,
+                           uint32_t len);
+
+void cm_system_reset(void);
+
+#endif

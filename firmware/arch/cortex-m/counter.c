@@ -1,0 +1,33 @@
+/*
+ * SysTick as a 64-bit counter: the 24-bit down-counter wraps into a
+ * software high word. Under QEMU with -icount shift=0 virtual time advances
+ * 1 ns per instruction, so SysTick ticks are a deterministic instruction
+ * count (the platform file gives instructions per tick).
+ */
+#include <stdint.h>
+
+#include "cortex_m.h"
+
+#define RELOAD 0x00FFFFFFu
+
+static volatile uint32_t wraps;
+
+void SysTick_Handler(void) { wraps++; }
+
+void cm_counter_start(void)
+{
+    SYST_CSR = 0;
+    SYST_RVR = RELOAD;
+    SYST_CVR = 0;
+    SYST_CSR = 0x7u; /* processor clock, interrupt on wrap, enable */
+}
+
+uint64_t cm_counter_read(void)
+{
+    uint32_t hi, lo;
+    do {
+        hi = wraps;
+        lo = SYST_CVR;
+    } while (hi != wraps); /* a wrap between the two reads: read again */
+    return ((uint64_t)hi << 24) + (RELOAD - lo);
+}

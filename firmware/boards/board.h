@@ -1,0 +1,24 @@
+/*
+ * The board layer: everything the firmware needs from one board family.
+ * One directory per family under boards/; the platform file chooses it.
+ */
+#ifndef HIL_BOARD_H
+#define HIL_BOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+void board_init(void);
+
+/* Next received byte, or -1 when none is waiting (polled, never blocks). */
+int board_getc(void);
+void board_write(const uint8_t *data, size_t len);
+
+/* Free-running count for measuring an invoke, and where it comes from
+ * (enum hil_counter_source). */
+uint64_t board_counter(void);
+uint8_t board_counter_source(void);
+
+void board_reboot(void);
+
+#endif

@@ -1,0 +1,133 @@
+/*
+ * The built-in engine: reads a .tflite flatbuffer in place and runs its
+ * first subgraph from a caller-supplied, statically sized arena.
+ *
+ * No dynamic allocation. Every size read from the model is checked against
+ * the model buffer and the fixed limits below before it is used, so a
+ * truncated or hostile model gives an error, never a fault.
+ *
+ * Portable C99: compiles for the device and for the host (unit tests).
+ */
+#ifndef HIL_ENGINE_H
+#define HIL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ENG_MAX_TENSORS 256
+#define ENG_MAX_OPS 128
+#define ENG_MAX_IO 8
+#define ENG_MAX_DIMS 6
+#define ENG_MAX_OP_INPUTS 8
+#define ENG_MAX_OP_OUTPUTS 4
+
+typedef enum {
+    ENG_OK = 0,
+    ENG_E_MODEL_INVALID = 1,   /* not a flatbuffer we can read, or bounds broken */
+    ENG_E_UNSUPPORTED_OP = 2,  /* detail = builtin operator code               */
+    ENG_E_UNSUPPORTED = 3,     /* a supported op with an unsupported variant    */
+    ENG_E_ARENA_TOO_SMALL = 4, /* detail = bytes needed                         */
+    ENG_E_LIMIT = 5,           /* a fixed ENG_MAX_* limit exceeded              */
+    ENG_E_NO_MODEL = 6,
+    ENG_E_BAD_INDEX = 7,
+    ENG_E_INVOKE = 8           /* a kernel failed at run time; detail = op index */
+} eng_status;
+
+/* TFLite TensorType values (schema.fbs) that the engine knows. */
+typedef enum {
+    ENG_FLOAT32 = 0,
+    ENG_INT32 = 2,
+    ENG_UINT8 = 3,
+    ENG_INT64 = 4,
+    ENG_INT16 = 7,
+    ENG_INT8 = 9
+} eng_dtype;
+
+typedef struct {
+    eng_status status;
+    uint32_t detail;   /* meaning depends on status (see above) */
+    int32_t op_index;  /* operator index the error is about, -1 if none */
+    char message[120]; /* human readable, NUL terminated */
+} eng_error;
+
+typedef struct {
+    uint8_t dtype;     /* eng_dtype */
+    uint8_t ndims;
+    int32_t dims[ENG_MAX_DIMS];
+    uint32_t bytes;
+    float scale;       /* 0 when not quantized */
+    int32_t zero_point;
+} eng_tensor_info;
+
+/* Opaque-ish engine state. Sized statically; callers allocate it (static). */
+typedef struct eng_tensor {
+    const uint8_t *const_data; /* points into the model for constant tensors */
+    int32_t arena_offset;      /* -1 when constant or unused */
+    uint32_t bytes;
+    uint8_t dtype;
+    uint8_t ndims;
+    int32_t dims[ENG_MAX_DIMS];
+    /* quantization: pointers into the model's vectors (may be unaligned) */
+    const uint8_t *scales;     /* float32 vector */
+    const uint8_t *zero_points;/* int64 vector */
+    uint32_t n_scales;
+    int32_t quantized_dimension;
+} eng_tensor;
+
+typedef struct eng_op {
+    int32_t builtin;           /* BuiltinOperator code */
+    uint8_t n_inputs, n_outputs;
+    int16_t inputs[ENG_MAX_OP_INPUTS];   /* -1 = optional input absent */
+    int16_t outputs[ENG_MAX_OP_OUTPUTS];
+    const uint8_t *options;    /* builtin_options table, NULL if absent */
+    uint8_t options_type;
+    uint32_t persistent_offset;/* per-op data (multipliers...) in the arena */
+} eng_op;
+
+typedef struct {
+    const uint8_t *model;
+    uint32_t model_len;
+    uint8_t *arena;
+    uint32_t arena_size;
+    uint32_t arena_used;       /* high-water of the plan (tensors + persistent) */
+    uint16_t n_tensors, n_ops;
+    uint8_t n_inputs, n_outputs;
+    int16_t inputs[ENG_MAX_IO];
+    int16_t outputs[ENG_MAX_IO];
+    eng_tensor tensors[ENG_MAX_TENSORS];
+    eng_op ops[ENG_MAX_OPS];
+    int loaded;
+} eng_t;
+
+/* Parse, validate, check every operator is supported, plan memory, and
+ * precompute per-op parameters. The model buffer must outlive the engine.
+ * Returns ENG_OK or an error with `err` filled in. */
+eng_status eng_load(eng_t *e, const uint8_t *model, uint32_t model_len,
+                    uint8_t *arena, uint32_t arena_size, eng_error *err);
+
+eng_status eng_input_info(const eng_t *e, uint32_t index, eng_tensor_info *out);
+eng_status eng_output_info(const eng_t *e, uint32_t index, eng_tensor_info *out);
+
+/* Writable input buffer / readable output buffer in the arena. */
+uint8_t *eng_input_data(eng_t *e, uint32_t index, uint32_t *bytes);
+const uint8_t *eng_output_data(const eng_t *e, uint32_t index, uint32_t *bytes);
+
+/* Run every operator in order. `on_op`, when not NULL, is called after each
+ * operator (index, builtin code) so the caller can profile. */
+typedef void (*eng_op_hook)(void *ctx, uint32_t op_index, int32_t builtin);
+eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err);
+
+/* Clear state kept across invokes (variables); keeps the loaded model. */
+void eng_reset(eng_t *e);
+
+/* Name of a BuiltinOperator code, "UNKNOWN" when the engine does not know it. */
+const char *eng_op_name(int32_t builtin);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

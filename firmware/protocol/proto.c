@@ -1,0 +1,456 @@
+#include "proto.h"
+
+#include <string.h>
+
+#include "crc32.h"
+
+/* ---- little-endian helpers ------------------------------------------ */
+
+static uint32_t get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+}
+
+static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static uint8_t *put_u8(uint8_t *p, uint8_t v)
+{
+    *p = v;
+    return p + 1;
+}
+
+static uint8_t *put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    return p + 2;
+}
+
+static uint8_t *put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + 4;
+}
+
+static uint8_t *put_u64(uint8_t *p, uint64_t v)
+{
+    p = put_u32(p, (uint32_t)v);
+    return put_u32(p, (uint32_t)(v >> 32));
+}
+
+/* str8: u8 length + bytes, truncated to 255 and to the space left. */
+static uint8_t *put_str8(uint8_t *p, const uint8_t *end, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n > 255)
+        n = 255;
+    if ((size_t)(end - p) < n + 1)
+        n = (size_t)(end - p) - 1;
+    *p++ = (uint8_t)n;
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+/* Frame = type | seq | payload | crc32, COBS-encoded, then 0x00. `frame`
+ * must have room for the 6 bytes of overhead around `len` bytes of payload
+ * already placed at frame + 2. */
+static void send_built(const hil_port *port, uint8_t *frame, size_t len, uint8_t *enc,
+                       size_t enc_cap)
+{
+    uint32_t crc = hil_crc32(0, frame, len + 2);
+    put_u32(frame + 2 + len, crc);
+    size_t n = cobs_encode(frame, len + HIL_FRAME_OVERHEAD, enc, enc_cap - 1);
+    if (n == 0)
+        return; /* cannot happen with the sizes used here */
+    enc[n++] = 0;
+    port->write(port->ctx, enc, n);
+}
+
+void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq, const uint8_t *payload,
+                    size_t len)
+{
+    uint8_t frame[128 + HIL_FRAME_OVERHEAD];
+    uint8_t enc[COBS_MAX_ENCODED(sizeof frame) + 1];
+    if (len > 128)
+        len = 128;
+    frame[0] = type;
+    frame[1] = seq;
+    if (len)
+        memcpy(frame + 2, payload, len);
+    send_built(port, frame, len, enc, sizeof enc);
+}
+
+/* Replies are built in place in s->tx: payload starts at s->tx + 2. */
+static uint8_t *reply_payload(hil_server *s) { return s->tx + 2; }
+
+static void send_reply(hil_server *s, uint8_t type, uint8_t seq, size_t len)
+{
+    s->tx[0] = (uint8_t)(type | HIL_MSG_REPLY);
+    s->tx[1] = seq;
+    send_built(s->port, s->tx, len, s->tx_encoded, sizeof s->tx_encoded);
+}
+
+static void send_error(hil_server *s, uint8_t seq, const hil_error *e)
+{
+    uint8_t *p = reply_payload(s);
+    p = put_u8(p, e->code);
+    p = put_u32(p, e->detail);
+    p = put_u16(p, (uint16_t)e->op_index);
+    size_t n = 0;
+    while (n < sizeof e->message && e->message[n])
+        n++;
+    memcpy(p, e->message, n);
+    p += n;
+    s->tx[0] = HIL_MSG_ERROR;
+    s->tx[1] = seq;
+    send_built(s->port, s->tx, (size_t)(p - reply_payload(s)), s->tx_encoded,
+               sizeof s->tx_encoded);
+}
+
+static void fail(hil_server *s, uint8_t seq, uint8_t code, uint32_t detail, const char *msg)
+{
+    hil_error e;
+    memset(&e, 0, sizeof e);
+    e.code = code;
+    e.detail = detail;
+    e.op_index = -1;
+    strncpy(e.message, msg, sizeof e.message - 1);
+    send_error(s, seq, &e);
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void on_hello(hil_server *s, uint8_t seq)
+{
+    const hil_port *port = s->port;
+    uint8_t *start = reply_payload(s);
+    uint8_t *end = start + HIL_MAX_PAYLOAD;
+    uint8_t flags = 0;
+    if (port->read_file)
+        flags |= 1u;
+    if (port->counter && port->counter_source != HIL_COUNTER_NONE)
+        flags |= 2u;
+    uint8_t *p = start;
+    p = put_u8(p, HIL_PROTOCOL_VERSION);
+    p = put_u8(p, flags);
+    p = put_u16(p, (uint16_t)HIL_MAX_PAYLOAD);
+    p = put_u32(p, s->arena_size);
+    p = put_u32(p, s->model_capacity);
+    p = put_u32(p, port->clock_hz);
+    p = put_str8(p, end, port->build_id);
+    p = put_str8(p, end, s->ops->engine);
+    p = put_str8(p, end, port->platform);
+    send_reply(s, HIL_MSG_HELLO, seq, (size_t)(p - start));
+}
+
+/* Common header of LOAD_MODEL and SET_INPUT after their own prefix:
+ * u8 source, u32 total, u32 offset, then data or a path. */
+typedef struct {
+    uint8_t source;
+    uint32_t total, offset;
+    const uint8_t *data;
+    size_t data_len;
+    char path[HIL_MAX_PATH + 1];
+} transfer;
+
+static int parse_transfer(const uint8_t *p, size_t len, transfer *t)
+{
+    if (len < 9)
+        return -1;
+    t->source = p[0];
+    t->total = get_u32(p + 1);
+    t->offset = get_u32(p + 5);
+    t->data = p + 9;
+    t->data_len = len - 9;
+    t->path[0] = 0;
+    if (t->source == HIL_SOURCE_FILE) {
+        if (t->data_len == 0 || t->data_len > HIL_MAX_PATH)
+            return -1;
+        memcpy(t->path, t->data, t->data_len);
+        t->path[t->data_len] = 0;
+    } else if (t->source != HIL_SOURCE_INLINE) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Copy a transfer into dst[0..capacity); *received tracks inline progress.
+ * Returns 1 when complete, 0 when more chunks are expected, -1 after
+ * sending an error. */
+static int receive(hil_server *s, uint8_t seq, const transfer *t, uint8_t *dst,
+                   uint32_t capacity, uint32_t *received)
+{
+    if (t->source == HIL_SOURCE_FILE) {
+        if (!s->port->read_file) {
+            fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0,
+                 "this firmware cannot read host files (no semihosting)");
+            return -1;
+        }
+        long got = s->port->read_file(s->port->ctx, t->path, t->offset, dst, t->total);
+        if (got != (long)t->total) {
+            fail(s, seq, HIL_ERR_IO, got < 0 ? 0u : (uint32_t)got, "host file read failed");
+            return -1;
+        }
+        *received = t->total;
+        return 1;
+    }
+    if (t->offset == 0)
+        *received = 0;
+    if (t->offset != *received) {
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, *received, "chunk out of order");
+        return -1;
+    }
+    if (t->data_len > t->total - t->offset) {
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, t->total, "chunk runs past the total size");
+        return -1;
+    }
+    memcpy(dst + t->offset, t->data, t->data_len);
+    *received += (uint32_t)t->data_len;
+    (void)capacity;
+    return *received == t->total ? 1 : 0;
+}
+
+static void on_load_model(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    transfer t;
+    if (parse_transfer(p, len, &t) != 0) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "LOAD_MODEL payload malformed");
+        return;
+    }
+    if (t.total > s->model_capacity) {
+        fail(s, seq, HIL_ERR_MODEL_TOO_LARGE, s->model_capacity,
+             "model larger than the firmware's model buffer");
+        return;
+    }
+    if (t.offset == 0 || t.source == HIL_SOURCE_FILE)
+        s->model_loaded = 0;
+    int done = receive(s, seq, &t, s->model, s->model_capacity, &s->model_received);
+    if (done < 0) {
+        s->model_received = 0;
+        return;
+    }
+    if (done == 0) {
+        send_reply(s, HIL_MSG_LOAD_MODEL, seq, 0);
+        return;
+    }
+    hil_error e;
+    memset(&e, 0, sizeof e);
+    e.op_index = -1;
+    uint32_t arena_used = 0;
+    if (s->ops->load(s->ops->ctx, s->model, t.total, &s->n_inputs, &s->n_outputs, &arena_used,
+                     &e) != 0) {
+        send_error(s, seq, &e);
+        return;
+    }
+    s->model_total = t.total;
+    s->model_loaded = 1;
+    memset(s->input_received, 0, sizeof s->input_received);
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = out;
+    q = put_u8(q, s->n_inputs);
+    q = put_u8(q, s->n_outputs);
+    q = put_u32(q, arena_used);
+    q = put_u32(q, hil_crc32(0, s->model, t.total));
+    send_reply(s, HIL_MSG_LOAD_MODEL, seq, (size_t)(q - out));
+}
+
+static int need_model(hil_server *s, uint8_t seq)
+{
+    if (!s->model_loaded) {
+        fail(s, seq, HIL_ERR_NO_MODEL, 0, "no model loaded");
+        return 0;
+    }
+    return 1;
+}
+
+static void on_set_input(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    transfer t;
+    if (len < 1 || parse_transfer(p + 1, len - 1, &t) != 0) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "SET_INPUT payload malformed");
+        return;
+    }
+    if (!need_model(s, seq))
+        return;
+    uint8_t index = p[0];
+    uint32_t bytes = 0;
+    uint8_t *dst = index < s->n_inputs ? s->ops->input(s->ops->ctx, index, &bytes) : NULL;
+    if (!dst || index >= HIL_MAX_TENSORS_IO) {
+        fail(s, seq, HIL_ERR_BAD_INDEX, index, "no such input");
+        return;
+    }
+    if (t.total != bytes) {
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, bytes, "input size differs from the tensor's");
+        return;
+    }
+    if (receive(s, seq, &t, dst, bytes, &s->input_received[index]) >= 0)
+        send_reply(s, HIL_MSG_SET_INPUT, seq, 0);
+}
+
+static void on_invoke(hil_server *s, uint8_t seq)
+{
+    if (!need_model(s, seq))
+        return;
+    const hil_port *port = s->port;
+    hil_error e;
+    memset(&e, 0, sizeof e);
+    e.op_index = -1;
+    uint64_t start = port->counter ? port->counter(port->ctx) : 0;
+    int rc = s->ops->invoke(s->ops->ctx, &e);
+    uint64_t end = port->counter ? port->counter(port->ctx) : 0;
+    if (rc != 0) {
+        send_error(s, seq, &e);
+        return;
+    }
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u8(out, port->counter ? port->counter_source : HIL_COUNTER_NONE);
+    q = put_u64(q, end - start);
+    send_reply(s, HIL_MSG_INVOKE, seq, (size_t)(q - out));
+}
+
+static void on_get_output(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    if (len < 7) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "GET_OUTPUT payload malformed");
+        return;
+    }
+    if (!need_model(s, seq))
+        return;
+    uint8_t index = p[0];
+    uint32_t offset = get_u32(p + 1);
+    uint32_t max_len = get_u16(p + 5);
+    uint32_t bytes = 0;
+    const uint8_t *src = index < s->n_outputs ? s->ops->output(s->ops->ctx, index, &bytes) : NULL;
+    if (!src) {
+        fail(s, seq, HIL_ERR_BAD_INDEX, index, "no such output");
+        return;
+    }
+    if (offset > bytes) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, bytes, "offset past the end of the output");
+        return;
+    }
+    uint32_t n = bytes - offset;
+    if (n > max_len)
+        n = max_len;
+    if (n > HIL_MAX_PAYLOAD - 8)
+        n = HIL_MAX_PAYLOAD - 8;
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u32(out, bytes);
+    q = put_u32(q, offset);
+    memcpy(q, src + offset, n);
+    send_reply(s, HIL_MSG_GET_OUTPUT, seq, 8 + n);
+}
+
+static void on_reset(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    uint8_t mode = len > 0 ? p[0] : 0;
+    if (mode == 1) {
+        send_reply(s, HIL_MSG_RESET, seq, 0);
+        if (s->port->reboot)
+            s->port->reboot(s->port->ctx);
+        return;
+    }
+    if (s->model_loaded)
+        s->ops->reset(s->ops->ctx);
+    send_reply(s, HIL_MSG_RESET, seq, 0);
+}
+
+static void on_tensor_info(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    if (len < 2) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "TENSOR_INFO payload malformed");
+        return;
+    }
+    if (!need_model(s, seq))
+        return;
+    hil_tensor_info info;
+    memset(&info, 0, sizeof info);
+    if (s->ops->tensor_info(s->ops->ctx, p[0] != 0, p[1], &info) != 0) {
+        fail(s, seq, HIL_ERR_BAD_INDEX, p[1], "no such tensor");
+        return;
+    }
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u8(out, info.dtype);
+    uint8_t nd = info.ndims > 6 ? 6 : info.ndims;
+    q = put_u8(q, nd);
+    for (uint8_t i = 0; i < nd; i++)
+        q = put_u32(q, (uint32_t)info.dims[i]);
+    q = put_u32(q, info.bytes);
+    uint32_t scale_bits;
+    memcpy(&scale_bits, &info.scale, 4);
+    q = put_u32(q, scale_bits);
+    q = put_u32(q, (uint32_t)info.zero_point);
+    send_reply(s, HIL_MSG_TENSOR_INFO, seq, (size_t)(q - out));
+}
+
+static void dispatch(hil_server *s, const uint8_t *frame, size_t len)
+{
+    uint8_t type = frame[0], seq = frame[1];
+    const uint8_t *p = frame + 2;
+    size_t n = len - HIL_FRAME_OVERHEAD;
+    switch (type) {
+    case HIL_MSG_HELLO: on_hello(s, seq); break;
+    case HIL_MSG_LOAD_MODEL: on_load_model(s, seq, p, n); break;
+    case HIL_MSG_SET_INPUT: on_set_input(s, seq, p, n); break;
+    case HIL_MSG_INVOKE: on_invoke(s, seq); break;
+    case HIL_MSG_GET_OUTPUT: on_get_output(s, seq, p, n); break;
+    case HIL_MSG_RESET: on_reset(s, seq, p, n); break;
+    case HIL_MSG_TENSOR_INFO: on_tensor_info(s, seq, p, n); break;
+    default: fail(s, seq, HIL_ERR_UNKNOWN_TYPE, type, "unknown request type"); break;
+    }
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+void hil_server_init(hil_server *s, const hil_port *port, const hil_ops *ops,
+                     uint8_t *model_buf, uint32_t model_capacity, uint32_t arena_size)
+{
+    memset(s, 0, sizeof *s);
+    s->port = port;
+    s->ops = ops;
+    s->model = model_buf;
+    s->model_capacity = model_capacity;
+    s->arena_size = arena_size;
+}
+
+static void frame_complete(hil_server *s)
+{
+    /* decode in place: COBS output is never longer than its input */
+    long n = cobs_decode(s->rx, s->rx_len, s->rx, sizeof s->rx);
+    if (n < (long)HIL_FRAME_OVERHEAD || (size_t)n > HIL_MAX_FRAME) {
+        s->frames_dropped++;
+        fail(s, 0, HIL_ERR_BAD_FRAME, (uint32_t)(n < 0 ? 0 : n), "malformed frame dropped");
+        return;
+    }
+    uint32_t want = get_u32(s->rx + n - 4);
+    if (hil_crc32(0, s->rx, (size_t)n - 4) != want) {
+        s->frames_dropped++;
+        fail(s, 0, HIL_ERR_BAD_FRAME, 0, "frame CRC mismatch, frame dropped");
+        return;
+    }
+    dispatch(s, s->rx, (size_t)n);
+}
+
+void hil_server_feed(hil_server *s, uint8_t byte)
+{
+    if (byte == 0) {
+        if (s->rx_overflow) {
+            s->frames_dropped++;
+            fail(s, 0, HIL_ERR_BAD_FRAME, HIL_MAX_PAYLOAD, "frame longer than max_payload dropped");
+        } else if (s->rx_len > 0) {
+            frame_complete(s);
+        }
+        s->rx_len = 0;
+        s->rx_overflow = 0;
+        return;
+    }
+    if (s->rx_len >= sizeof s->rx) {
+        s->rx_overflow = 1;
+        return;
+    }
+    s->rx[s->rx_len++] = byte;
+}

@@ -1,0 +1,159 @@
+/*
+ * Device side of the hil wire protocol v1 (docs/protocol.md).
+ *
+ * The server is transport- and engine-agnostic: the board supplies a
+ * `hil_port` (write bytes, read host files, read a counter, reboot) and the
+ * inference engine supplies `hil_ops` (load, inputs, invoke, outputs,
+ * reset). Feed it received bytes one at a time; it answers each complete
+ * request through port->write. No dynamic allocation; all buffers are in
+ * the `hil_server` struct or supplied by the caller.
+ */
+#ifndef HIL_PROTO_H
+#define HIL_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cobs.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HIL_PROTOCOL_VERSION 1
+#ifndef HIL_MAX_PAYLOAD
+#define HIL_MAX_PAYLOAD 1024u
+#endif
+#define HIL_FRAME_OVERHEAD 6u /* type, seq, crc32 */
+#define HIL_MAX_FRAME (HIL_MAX_PAYLOAD + HIL_FRAME_OVERHEAD)
+#define HIL_MAX_ENCODED COBS_MAX_ENCODED(HIL_MAX_FRAME)
+#define HIL_MAX_PATH 240u
+#define HIL_MAX_TENSORS_IO 8u
+
+enum hil_msg {
+    HIL_MSG_HELLO = 0x01,
+    HIL_MSG_LOAD_MODEL = 0x02,
+    HIL_MSG_SET_INPUT = 0x03,
+    HIL_MSG_INVOKE = 0x04,
+    HIL_MSG_GET_OUTPUT = 0x05,
+    HIL_MSG_RESET = 0x06,
+    HIL_MSG_TENSOR_INFO = 0x07,
+    HIL_MSG_REPLY = 0x80,
+    HIL_MSG_LOG = 0xFD,
+    HIL_MSG_FAULT = 0xFE,
+    HIL_MSG_ERROR = 0xFF
+};
+
+enum hil_err {
+    HIL_ERR_NONE = 0,
+    HIL_ERR_BAD_FRAME = 1,
+    HIL_ERR_UNKNOWN_TYPE = 2,
+    HIL_ERR_BAD_PAYLOAD = 3,
+    HIL_ERR_NO_MODEL = 4,
+    HIL_ERR_MODEL_INVALID = 5,
+    HIL_ERR_UNSUPPORTED_OP = 6,
+    HIL_ERR_UNSUPPORTED = 7,
+    HIL_ERR_ARENA_TOO_SMALL = 8,
+    HIL_ERR_MODEL_TOO_LARGE = 9,
+    HIL_ERR_BAD_INDEX = 10,
+    HIL_ERR_BAD_SEQUENCE = 11,
+    HIL_ERR_IO = 12,
+    HIL_ERR_INVOKE_FAILED = 13,
+    HIL_ERR_LIMIT = 14,
+    HIL_ERR_NOT_SUPPORTED = 15
+};
+
+enum hil_counter_source {
+    HIL_COUNTER_NONE = 0,
+    HIL_COUNTER_SYSTICK = 1,
+    HIL_COUNTER_DWT = 2,
+    HIL_COUNTER_MINSTRET = 3
+};
+
+enum hil_source { HIL_SOURCE_INLINE = 0, HIL_SOURCE_FILE = 1 };
+
+typedef struct {
+    uint8_t code;      /* enum hil_err */
+    uint32_t detail;
+    int16_t op_index;  /* -1 when not about an operator */
+    char message[120];
+} hil_error;
+
+typedef struct {
+    uint8_t dtype;     /* TFLite TensorType */
+    uint8_t ndims;
+    int32_t dims[6];
+    uint32_t bytes;
+    float scale;
+    int32_t zero_point;
+} hil_tensor_info;
+
+/* What the inference engine offers the server. */
+typedef struct {
+    void *ctx;
+    const char *engine; /* e.g. "builtin", "tflm" */
+    /* Load and validate a model held in `model` (valid until the next load).
+     * On success set *n_inputs, *n_outputs, *arena_used and return 0. */
+    int (*load)(void *ctx, const uint8_t *model, uint32_t len, uint8_t *n_inputs,
+                uint8_t *n_outputs, uint32_t *arena_used, hil_error *err);
+    int (*tensor_info)(void *ctx, int is_output, uint32_t index, hil_tensor_info *info);
+    uint8_t *(*input)(void *ctx, uint32_t index, uint32_t *bytes);
+    int (*invoke)(void *ctx, hil_error *err);
+    const uint8_t *(*output)(void *ctx, uint32_t index, uint32_t *bytes);
+    void (*reset)(void *ctx);
+} hil_ops;
+
+/* What the board offers the server. Optional hooks may be NULL. */
+typedef struct {
+    void *ctx;
+    void (*write)(void *ctx, const uint8_t *data, size_t len);
+    /* Read `len` bytes at `offset` of host file `path`; return bytes read or -1. */
+    long (*read_file)(void *ctx, const char *path, uint32_t offset, uint8_t *dst, uint32_t len);
+    uint64_t (*counter)(void *ctx);
+    uint8_t counter_source; /* enum hil_counter_source */
+    void (*reboot)(void *ctx);
+    const char *build_id;   /* hex string */
+    const char *platform;
+    uint32_t clock_hz;
+} hil_port;
+
+typedef struct {
+    const hil_port *port;
+    const hil_ops *ops;
+    uint8_t *model;          /* model buffer, caller-owned */
+    uint32_t model_capacity;
+    uint32_t arena_size;     /* reported in HELLO */
+
+    /* receive state */
+    uint8_t rx[HIL_MAX_ENCODED];
+    size_t rx_len;
+    int rx_overflow;
+
+    /* transfer state */
+    uint32_t model_total, model_received;
+    int model_loaded;
+    uint32_t input_received[HIL_MAX_TENSORS_IO];
+    uint8_t n_inputs, n_outputs;
+
+    /* scratch for building replies */
+    uint8_t tx[HIL_MAX_FRAME];
+    uint8_t tx_encoded[HIL_MAX_ENCODED + 1];
+
+    uint32_t frames_dropped;
+} hil_server;
+
+void hil_server_init(hil_server *s, const hil_port *port, const hil_ops *ops,
+                     uint8_t *model_buf, uint32_t model_capacity, uint32_t arena_size);
+
+/* Process one received byte; replies are written through the port. */
+void hil_server_feed(hil_server *s, uint8_t byte);
+
+/* Send an unprompted frame (LOG, FAULT). Safe to call from a fault handler:
+ * uses its own stack buffers, not the server's. */
+void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq,
+                    const uint8_t *payload, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+"""Link stage: bytes over a serial URL, frames, and the device protocol."""

@@ -1,0 +1,116 @@
+"""Framing for the hil wire protocol: COBS with a 0x00 delimiter and a CRC-32.
+
+The device side is firmware/protocol/{cobs,crc32,proto}.c; docs/protocol.md
+is the specification both follow.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+FRAME_OVERHEAD = 6  # type, seq, crc32
+DELIMITER = b"\x00"
+
+
+class FrameError(ValueError):
+    """A received frame that cannot be trusted (COBS, CRC or length error)."""
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out = bytearray()
+    block = bytearray()
+    for byte in data:
+        if byte == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+            continue
+        block.append(byte)
+        if len(block) == 254:
+            out.append(255)
+            out += block
+            block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == 0:
+            raise FrameError("zero byte inside a COBS frame")
+        block = data[i + 1 : i + code]
+        if len(block) != code - 1 or 0 in block:
+            raise FrameError("COBS block runs past the end of the frame")
+        out += block
+        i += code
+        if code != 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes = b""
+
+    def encode(self) -> bytes:
+        body = bytes((self.type, self.seq)) + self.payload
+        return cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + DELIMITER
+
+    @classmethod
+    def decode(cls, encoded: bytes) -> "Frame":
+        raw = cobs_decode(encoded)
+        if len(raw) < FRAME_OVERHEAD:
+            raise FrameError(f"frame of {len(raw)} bytes is shorter than the {FRAME_OVERHEAD}-byte minimum")
+        body, (crc,) = raw[:-4], struct.unpack("<I", raw[-4:])
+        if zlib.crc32(body) != crc:
+            raise FrameError(f"CRC mismatch (got {crc:#010x}, computed {zlib.crc32(body):#010x})")
+        return cls(body[0], body[1], bytes(body[2:]))
+
+
+class FrameDecoder:
+    """Turns a byte stream into frames, resynchronising at every 0x00.
+
+    Corrupt frames are dropped and counted, never returned; `max_encoded`
+    bounds memory if the peer never sends a delimiter.
+    """
+
+    def __init__(self, max_encoded: int = 1 << 16) -> None:
+        self._buffer = bytearray()
+        self._overflow = False
+        self.max_encoded = max_encoded
+        self.dropped: list[str] = []
+
+    def feed(self, data: bytes) -> list[Frame]:
+        frames: list[Frame] = []
+        for chunk_end in _split_keep(data):
+            part, complete = chunk_end
+            if not self._overflow:
+                self._buffer += part
+                if len(self._buffer) > self.max_encoded:
+                    self._overflow = True
+                    self._buffer.clear()
+            if complete:
+                if self._overflow:
+                    self.dropped.append("frame longer than the decoder's limit")
+                elif self._buffer:
+                    try:
+                        frames.append(Frame.decode(bytes(self._buffer)))
+                    except FrameError as exc:
+                        self.dropped.append(str(exc))
+                self._buffer.clear()
+                self._overflow = False
+        return frames
+
+
+def _split_keep(data: bytes) -> list[tuple[bytes, bool]]:
+    """Split at delimiters: [(part, ended_by_delimiter), ...]."""
+    parts = data.split(DELIMITER)
+    return [(p, True) for p in parts[:-1]] + [(parts[-1], False)]

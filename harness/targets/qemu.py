@@ -1,0 +1,141 @@
+"""QEMU system emulation as a target.
+
+The firmware's UART is a TCP server socket (`server=on,wait=on`): QEMU holds
+the guest until the host connects, so no byte is lost, and the host talks to
+it through pyserial's `socket://` URL exactly as it would to a network serial
+port. QEMU's own stdout/stderr go to a log file, never into the protocol.
+With `-icount shift=0` virtual time advances one nanosecond per instruction,
+which makes the firmware's SysTick counts deterministic instruction counts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import InfraError
+from ..platforms import Platform
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child: SIGKILL QEMU if the harness itself is killed."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QemuTarget:
+    def __init__(self, platform: Platform, elf: Path, workdir: Path,
+                 start_timeout: float = 10.0) -> None:
+        self.platform = platform
+        self.elf = Path(elf)
+        self.workdir = Path(workdir)
+        self.log_path = self.workdir / "qemu.log"
+        self.start_timeout = start_timeout
+        self.host_files = bool(platform.target.get("semihosting"))
+        self.process: subprocess.Popen | None = None
+        self.executable = platform.target.get("executable", "qemu-system-arm")
+        self.command: list[str] = []
+
+    def _command(self, port: int) -> list[str]:
+        t = self.platform.target
+        cmd = [self.executable, "-M", t["machine"], "-display", "none", "-monitor", "none",
+               "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
+               "-kernel", str(self.elf)]
+        if t.get("cpu"):
+            cmd += ["-cpu", t["cpu"]]
+        if t.get("icount"):
+            cmd += ["-icount", t["icount"]]
+        if self.host_files:
+            cmd += ["-semihosting-config", "enable=on,target=native"]
+        return cmd + list(t.get("extra_args", []))
+
+    def version(self) -> str:
+        out = subprocess.run([self.executable, "--version"], capture_output=True, text=True, check=False)
+        return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+    def describe(self) -> dict:
+        return {"kind": "qemu", "machine": self.platform.target["machine"],
+                "emulator": self.version(), "command": self.command}
+
+    def start(self) -> str:
+        if not shutil.which(self.executable):
+            package = self.platform.target.get("package", self.executable)
+            raise InfraError(f"`{self.executable}` was not found on PATH",
+                             hint=f"install it: apt-get install -y {package}")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(3):  # the free port can be taken before QEMU binds it
+            port = _free_port()
+            self.command = self._command(port)
+            log = open(self.log_path, "ab")
+            self.process = subprocess.Popen(
+                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=_die_with_parent, cwd=self.workdir)
+            log.close()
+            if self._wait_listening(port):
+                return f"socket://127.0.0.1:{port}"
+            self.stop()
+            text = self.log_path.read_text(errors="replace")
+            if "Address already in use" not in text:
+                break
+        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-5:])
+        raise InfraError(f"QEMU did not start for {self.platform.name}: {tail or 'no output'}",
+                         hint=f"run it by hand to see why: {' '.join(self.command)}")
+
+    def _wait_listening(self, port: int) -> bool:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            # QEMU prints nothing when it listens; probe the port without
+            # connecting (connecting would start the guest before we're ready)
+            if _port_is_listening(port):
+                return True
+            time.sleep(0.005)
+        return False
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> "QemuTarget":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _port_is_listening(port: int) -> bool:
+    """True when something listens on 127.0.0.1:port (reads /proc/net/tcp)."""
+    want = f"0100007F:{port:04X}"
+    try:
+        with open("/proc/net/tcp") as fh:
+            next(fh)
+            for line in fh:
+                fields = line.split()
+                if fields[1] == want and fields[3] == "0A":  # LISTEN
+                    return True
+    except OSError:
+        return True  # cannot tell: let the connect retry loop decide
+    return False

@@ -1,0 +1,858 @@
+#!/usr/bin/env python3
+"""Generate the int8 .tflite models committed under models/.
+
+    python scripts/make_models.py [--out models] [--only NAME ...] [--list]
+
+Writes
+  <out>/demo/gesture.tflite      int8 3-axis accelerometer gesture classifier
+  <out>/demo/gesture_test.npz    labelled int8 test set (input_0, labels, classes)
+  <out>/demo/gesture.json        metadata (classes, shapes, accuracies, versions)
+  <out>/test/<name>.tflite       operator-coverage models (see TEST_MODELS)
+  <out>/test/MANIFEST.json       per test model: operators, sweep parameters,
+                                 I/O shapes, dtypes and quantization
+
+Every model written is verified: its operators are listed from the flatbuffer
+and checked against ALLOWED_OPS (except models named ``unsupported_*``), and
+20 random vectors are run through the TFLite-Micro Python reference
+interpreter (and, for information, compared with the TFLite reference-kernel
+interpreter).
+
+Everything is seeded (python, numpy, TF; op determinism; single-threaded), so
+re-running with the same TensorFlow version reproduces the same bytes.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # bit-stable float maths
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+try:
+    import tensorflow as tf  # noqa: E402
+except ImportError as e:  # pragma: no cover
+    sys.exit(f"make_models.py needs TensorFlow (pip install tensorflow-cpu): {e}")
+
+from tflite_micro.python.tflite_micro import runtime as tflm  # noqa: E402
+from tflite_micro.tensorflow.lite.micro.python import (  # noqa: E402
+    schema_py_generated as schema,
+)
+
+L = tf.keras.layers
+
+ALLOWED_OPS = (
+    "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D",
+    "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
+)
+SEED = 20240611
+N_VERIFY = 20              # random vectors pushed through TFLM per model
+TFLM_ARENA = 256 * 1024    # bytes; generous, every model here needs < 40 KB
+MAX_TEST_MODEL_BYTES = 100 * 1024
+MAX_DEMO_BYTES = 40 * 1024
+MAX_DEMO_MACS = 3_000_000
+
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items()
+             if not k.startswith("_")}
+_TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items()
+               if not k.startswith("_")}
+_PADDING = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
+_ACT = {v: k for k, v in vars(schema.ActivationFunctionType).items()
+        if not k.startswith("_")}
+
+
+# --------------------------------------------------------------------------
+# determinism / conversion helpers
+# --------------------------------------------------------------------------
+
+def seed_everything(seed):
+    """Seed python, numpy and TF (Keras 3 initialisers use the global seed)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.keras.utils.set_random_seed(seed)
+
+
+def name_seed(name):
+    """Stable per-model seed, so `--only NAME` builds the same bytes."""
+    return SEED + int(hashlib.sha256(name.encode()).hexdigest()[:6], 16)
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the converter's C++/python chatter (fd-level); replay on error."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-8000:])
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def varied_rep_data(shape, n=64, seed=0, offset=0.0):
+    """Representative data of varied magnitude (log-uniform scale 0.1..4,
+    optional offset so the input zero point is not trivially 0)."""
+    rng = np.random.default_rng(seed)
+    data = []
+    for _ in range(n):
+        scale = np.exp(rng.uniform(np.log(0.1), np.log(4.0)))
+        x = rng.standard_normal((1, *shape)) * scale + offset * rng.uniform(0, 1)
+        data.append(x.astype(np.float32))
+    # include the extremes so the input range is stable
+    data.append(np.full((1, *shape), -4.0 + offset, np.float32))
+    data.append(np.full((1, *shape), 4.0 + offset, np.float32))
+    return data
+
+
+def convert_int8(model, rep_data, io_type=tf.int8, per_tensor=False):
+    """Full-integer post-training quantisation of a batch-1 Keras model.
+
+    io_type=tf.int8 gives int8 input/output tensors; io_type=None keeps the
+    converter's float32 I/O (QUANTIZE at the start, DEQUANTIZE at the end).
+    """
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([x] for x in rep_data)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if io_type is not None:
+        conv.inference_input_type = io_type
+        conv.inference_output_type = io_type
+    if per_tensor:
+        # TF 2.x private switch: one weight scale per tensor instead of per
+        # output channel (verified in the flatbuffer by verify_model()).
+        conv._experimental_disable_per_channel = True
+    with quiet():
+        return bytes(conv.convert())
+
+
+def bias_init(seed):
+    """Non-zero bias so the converter keeps a bias tensor (it drops all-zero
+    biases of FULLY_CONNECTED)."""
+    return tf.keras.initializers.RandomNormal(stddev=0.2, seed=seed)
+
+
+# --------------------------------------------------------------------------
+# flatbuffer inspection
+# --------------------------------------------------------------------------
+
+def _quant(t):
+    q = t.quantization
+    if q is None or q.scale is None or len(q.scale) == 0:
+        return None
+    return {
+        "scale": [float(s) for s in q.scale] if len(q.scale) <= 1
+        else f"{len(q.scale)} scales (per-channel, axis {q.quantizedDimension})",
+        "zero_point": [int(z) for z in q.zeroPoint] if len(q.zeroPoint) <= 1
+        else f"{len(q.zeroPoint)} zero points",
+    }
+
+
+def _tensor_info(t):
+    info = {"shape": [int(d) for d in t.shape], "dtype": _TYPE_NAMES[t.type]}
+    q = _quant(t)
+    if q is not None:
+        info["scale"] = q["scale"][0] if isinstance(q["scale"], list) else q["scale"]
+        info["zero_point"] = (q["zero_point"][0] if isinstance(q["zero_point"], list)
+                              else q["zero_point"])
+    return info
+
+
+def inspect_model(data):
+    """Operators (with parameters), MACs and I/O tensors of a .tflite model."""
+    m = tflm.convert_bytearray_to_object(bytearray(data))
+    assert len(m.subgraphs) == 1, "expected a single subgraph"
+    sg = m.subgraphs[0]
+    T = sg.tensors
+    ops, macs = [], 0
+    for op in sg.operators:
+        name = _OP_NAMES[tflm.get_builtin_code_from_operator_code(
+            m.operatorCodes[op.opcodeIndex])]
+        o = op.builtinOptions
+        ins = [int(i) for i in op.inputs]
+        outs = [int(i) for i in op.outputs]
+        inp, out = T[ins[0]], T[outs[0]]
+        d = {"op": name,
+             "in": [int(x) for x in inp.shape], "out": [int(x) for x in out.shape],
+             "in_dtype": _TYPE_NAMES[inp.type], "out_dtype": _TYPE_NAMES[out.type]}
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            w = T[ins[1]]
+            kh, kw = int(w.shape[1]), int(w.shape[2])
+            d.update(kernel=f"{kh}x{kw}", stride=f"{o.strideH}x{o.strideW}",
+                     dilation=f"{o.dilationHFactor}x{o.dilationWFactor}",
+                     padding=_PADDING[o.padding],
+                     activation=_ACT[o.fusedActivationFunction],
+                     weights=("per-channel" if len(w.quantization.scale) > 1
+                              else "per-tensor"),
+                     bias=len(ins) > 2 and ins[2] >= 0)
+            n_out = int(np.prod(out.shape))
+            if name == "CONV_2D":
+                macs += n_out * kh * kw * int(inp.shape[3])
+            else:
+                d["depth_multiplier"] = int(o.depthMultiplier)
+                macs += n_out * kh * kw
+        elif name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+            d.update(pool=f"{o.filterHeight}x{o.filterWidth}",
+                     stride=f"{o.strideH}x{o.strideW}",
+                     padding=_PADDING[o.padding],
+                     activation=_ACT[o.fusedActivationFunction])
+        elif name == "FULLY_CONNECTED":
+            w = T[ins[1]]
+            d.update(units=int(w.shape[0]), in_features=int(w.shape[1]),
+                     activation=_ACT[o.fusedActivationFunction],
+                     weights=("per-channel" if len(w.quantization.scale) > 1
+                              else "per-tensor"),
+                     bias=len(ins) > 2 and ins[2] >= 0,
+                     keep_num_dims=bool(o.keepNumDims))
+            macs += int(np.prod(out.shape)) * int(w.shape[1])
+        elif name == "SOFTMAX":
+            d["beta"] = float(o.beta)
+        elif name in ("QUANTIZE", "DEQUANTIZE"):
+            d["in_quant"] = _quant(inp)
+            d["out_quant"] = _quant(out)
+        ops.append(d)
+    counts = {}
+    for d in ops:
+        counts[d["op"]] = counts.get(d["op"], 0) + 1
+    return {
+        "operators": counts,
+        "op_details": ops,
+        "macs": macs,
+        "inputs": [_tensor_info(T[i]) for i in sg.inputs],
+        "outputs": [_tensor_info(T[i]) for i in sg.outputs],
+    }
+
+
+def sweep_summary(op_details):
+    """Distinct values of each parameter, per operator type."""
+    skip = {"op", "in", "out", "in_quant", "out_quant"}
+    summary = {}
+    for d in op_details:
+        s = summary.setdefault(d["op"], {})
+        for k, v in d.items():
+            if k in skip:
+                continue
+            vals = s.setdefault(k, [])
+            if v not in vals:
+                vals.append(v)
+    if "QUANTIZE" in summary:
+        summary["QUANTIZE"]["kind"] = sorted({
+            f"{d['in_dtype']}->{d['out_dtype']}" for d in op_details
+            if d["op"] == "QUANTIZE"})
+    return summary
+
+
+def random_inputs(info, rng, n):
+    """n random vectors per input tensor: full int8 range, or float data
+    spanning the quantisation range of the float model input."""
+    out = []
+    for _ in range(n):
+        vec = []
+        for t in info["inputs"]:
+            shape = t["shape"]
+            if t["dtype"] == "int8":
+                vec.append(rng.integers(-128, 128, shape).astype(np.int8))
+            elif t["dtype"] == "float32":
+                vec.append((rng.standard_normal(shape) * 2.0).astype(np.float32))
+            else:
+                raise ValueError(f"unsupported input dtype {t['dtype']}")
+        out.append(vec)
+    return out
+
+
+def run_tflm(data, vectors):
+    """Run vectors through the TFLite-Micro reference interpreter."""
+    it = tflm.Interpreter.from_bytes(data, arena_size=TFLM_ARENA)
+    n_out = len(inspect_model(data)["outputs"])
+    results = []
+    for vec in vectors:
+        for i, x in enumerate(vec):
+            it.set_input(x, i)
+        it.invoke()
+        results.append([np.array(it.get_output(i)) for i in range(n_out)])
+    return results
+
+
+def run_tflite_ref(data, vectors):
+    """Same vectors through TFLite's reference kernels (for information)."""
+    it = tf.lite.Interpreter(
+        model_content=data, num_threads=1,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    ind, outd = it.get_input_details(), it.get_output_details()
+    results = []
+    for vec in vectors:
+        for d, x in zip(ind, vec):
+            it.set_tensor(d["index"], x)
+        it.invoke()
+        results.append([it.get_tensor(d["index"]).copy() for d in outd])
+    return results
+
+
+def verify_model(name, data, allow_unsupported=False, seed=0):
+    """Operator check + TFLM smoke run; returns the manifest entry fields."""
+    info = inspect_model(data)
+    bad = sorted(set(info["operators"]) - set(ALLOWED_OPS))
+    if allow_unsupported:
+        assert bad, f"{name}: expected an operator outside the allowed list"
+    else:
+        assert not bad, f"{name}: operators outside the allowed list: {bad}"
+    for d in info["op_details"]:
+        if d["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            assert d["in_dtype"] == "int8", f"{name}: {d['op']} not int8"
+    vectors = random_inputs(info, np.random.default_rng(seed), N_VERIFY)
+    got = run_tflm(data, vectors)
+    for outs in got:
+        for o, spec in zip(outs, info["outputs"]):
+            assert list(o.shape) == spec["shape"], (name, o.shape, spec)
+            assert o.dtype == np.dtype(spec["dtype"]), (name, o.dtype, spec)
+            assert np.all(np.isfinite(o.astype(np.float64)))
+    ref = run_tflite_ref(data, vectors)
+    diff = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+               for ga, gb in zip(got, ref) for a, b in zip(ga, gb))
+    # distinct outputs: a model that answers the same for all inputs is useless
+    distinct = len({tuple(np.concatenate([o.ravel() for o in outs]).tolist())
+                    for outs in got})
+    info["verification"] = {
+        "tflm_random_vectors": N_VERIFY,
+        "tflm_ok": True,
+        "distinct_outputs": distinct,
+        "max_abs_diff_tflm_vs_tflite_ref": diff,
+        "unsupported_ops": bad,
+    }
+    return info
+
+
+
+# --------------------------------------------------------------------------
+# test models (operator coverage)
+#
+# Each builder returns a batch-1 Keras model with random (untrained) weights:
+# Glorot kernels give realistic weight ranges and random non-zero biases keep
+# the bias tensors. Calibration uses varied_rep_data(), so activation ranges
+# differ from layer to layer and input zero points are not 0.
+# --------------------------------------------------------------------------
+
+TEST_MODELS = {}
+
+
+def test_model(io_type=tf.int8, per_tensor=False, unsupported=False,
+               rep_offset=0.5):
+    """Register a test-model builder under its function name."""
+    def register(fn):
+        TEST_MODELS[fn.__name__] = dict(
+            build=fn, io_type=io_type, per_tensor=per_tensor,
+            unsupported=unsupported, rep_offset=rep_offset,
+            description=" ".join(fn.__doc__.split()))
+        return fn
+    return register
+
+
+@test_model()
+def conv_sweep(b):
+    """CONV_2D parameter sweep on an odd-sized 13x11x3 input, 7 layers:
+    kernels 1x1, 3x3 and 5x3; stride 1 and 2 (SAME with stride 2 on odd sizes
+    gives asymmetric padding); SAME and VALID; dilation 2 with SAME and VALID;
+    fused NONE, RELU and RELU6; odd channel counts (3, 5, 7, 9) that defeat
+    4-/8-lane SIMD fast paths; one layer without bias; per-channel weights
+    (converter default). The output is the last conv feature map (no softmax)
+    so arithmetic errors are not squashed.
+    """
+    x = tf.keras.Input((13, 11, 3), batch_size=1)
+    y = L.Conv2D(8, 3, padding="same", activation="relu", bias_initializer=b)(x)       # 13x11x8
+    y = L.Conv2D(7, 3, dilation_rate=2, padding="valid", bias_initializer=b)(y)        # 9x7x7
+    y = L.Conv2D(12, (5, 3), strides=2, padding="same", activation="relu6",
+                 bias_initializer=b)(y)                                                # 5x4x12
+    y = L.Conv2D(5, 1, padding="valid", use_bias=False)(y)                             # 5x4x5
+    y = L.Conv2D(8, 3, dilation_rate=2, padding="same", activation="relu",
+                 bias_initializer=b)(y)                                                # 5x4x8
+    y = L.Conv2D(6, 1, strides=2, padding="valid", activation="relu6",
+                 bias_initializer=b)(y)                                                # 3x2x6
+    y = L.Conv2D(9, 3, strides=2, padding="same", bias_initializer=b)(y)               # 2x1x9
+    return tf.keras.Model(x, y, name="conv_sweep")
+
+
+@test_model()
+def dwconv_pool(b):
+    """DEPTHWISE_CONV_2D and pooling sweep on a 31x27x3 input, ending in a
+    classifier head. DEPTHWISE_CONV_2D: depth_multiplier 1 and 2, kernels 3x3
+    and 5x3, stride 1 and 2, SAME and VALID, dilation 2, fused NONE/RELU/RELU6.
+    MAX_POOL_2D: 2x2/s1 VALID and 3x3/s2 SAME (odd size, asymmetric padding).
+    AVERAGE_POOL_2D: 3x3/s1 SAME (border windows average fewer elements) and
+    2x2/s2 VALID (drops the odd last row). Then RESHAPE (2x1x12 -> 24),
+    FULLY_CONNECTED (+RELU, per-channel weights) x2 and SOFTMAX.
+    """
+    x = tf.keras.Input((31, 27, 3), batch_size=1)
+    y = L.DepthwiseConv2D(3, padding="same", activation="relu",
+                          bias_initializer=b)(x)                                       # 31x27x3
+    y = L.DepthwiseConv2D((5, 3), strides=2, padding="valid", depth_multiplier=2,
+                          activation="relu6", bias_initializer=b)(y)                   # 14x13x6
+    y = L.DepthwiseConv2D(3, dilation_rate=2, padding="same", bias_initializer=b)(y)   # 14x13x6
+    y = L.MaxPooling2D(2, strides=1, padding="valid")(y)                               # 13x12x6
+    y = L.MaxPooling2D(3, strides=2, padding="same")(y)                                # 7x6x6
+    y = L.AveragePooling2D(3, strides=1, padding="same")(y)                            # 7x6x6
+    y = L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2,
+                          activation="relu", bias_initializer=b)(y)                    # 4x3x12
+    y = L.AveragePooling2D(2, strides=2, padding="valid")(y)                           # 2x1x12
+    y = L.Reshape((24,))(y)
+    y = L.Dense(16, activation="relu", bias_initializer=b)(y)
+    y = L.Dense(6, bias_initializer=b)(y)
+    y = L.Softmax()(y)
+    return tf.keras.Model(x, y, name="dwconv_pool")
+
+
+@test_model(per_tensor=True)
+def mlp_per_tensor(b):
+    """Dense network with PER-TENSOR weight quantisation (one scale per weight
+    tensor, converter option _experimental_disable_per_channel): input
+    [1,4,8] -> RESHAPE [1,32] -> FULLY_CONNECTED 24 (+bias, fused RELU) ->
+    FULLY_CONNECTED 16 (no bias tensor, fused RELU) -> FULLY_CONNECTED 12
+    (+bias, no activation) -> RESHAPE [1,3,4] -> SOFTMAX over the last axis
+    (3 rows, i.e. softmax on a non-2D tensor).
+    """
+    x = tf.keras.Input((4, 8), batch_size=1)
+    y = L.Reshape((32,))(x)
+    y = L.Dense(24, activation="relu", bias_initializer=b)(y)
+    y = L.Dense(16, activation="relu", use_bias=False)(y)
+    y = L.Dense(12, bias_initializer=b)(y)
+    y = L.Reshape((3, 4))(y)
+    y = L.Softmax()(y)
+    return tf.keras.Model(x, y, name="mlp_per_tensor")
+
+
+@test_model(io_type=None)
+def float_io(b):
+    """float32 input and float32 output around an int8 body: the converter
+    keeps float I/O and inserts QUANTIZE (float32->int8) first and DEQUANTIZE
+    (int8->float32) last. Body: CONV_2D 3x3/s2 SAME RELU, DEPTHWISE_CONV_2D
+    3x3 SAME RELU6, MAX_POOL_2D 2x2/s2, RESHAPE, FULLY_CONNECTED, SOFTMAX.
+    """
+    x = tf.keras.Input((12, 10, 2), batch_size=1)
+    y = L.Conv2D(6, 3, strides=2, padding="same", activation="relu",
+                 bias_initializer=b)(x)                                                # 6x5x6
+    y = L.DepthwiseConv2D(3, padding="same", activation="relu6",
+                          bias_initializer=b)(y)                                       # 6x5x6
+    y = L.MaxPooling2D(2, strides=2)(y)                                                # 3x2x6
+    y = L.Reshape((36,))(y)
+    y = L.Dense(8, bias_initializer=b)(y)
+    y = L.Softmax()(y)
+    return tf.keras.Model(x, y, name="float_io")
+
+
+class FakeQuant(L.Layer):
+    """tf.quantization.fake_quant_with_min_max_args: pins a tensor's range
+    (as quantisation-aware training would)."""
+
+    def __init__(self, lo, hi, **kw):
+        super().__init__(**kw)
+        self.lo, self.hi = float(lo), float(hi)
+
+    def call(self, x):
+        return tf.quantization.fake_quant_with_min_max_args(x, self.lo, self.hi)
+
+
+@test_model()
+def requantize(b):
+    """int8 -> int8 QUANTIZE (requantisation). A CONV_2D feature map feeds two
+    branches whose ranges are pinned by fake-quant nodes: RESHAPE (output 0,
+    range [0,2]) and MAX_POOL_2D (range [0,6]). RESHAPE and MAX_POOL_2D must
+    keep their input scale, so the converter inserts QUANTIZE int8->int8 in
+    front of the max pool to move from scale 2/255 to 6/255. The pooled
+    branch continues through RESHAPE, FULLY_CONNECTED and SOFTMAX (output 1).
+    Two outputs; no CONCATENATION needed.
+    """
+    x = tf.keras.Input((6, 6, 3), batch_size=1)
+    t = L.Conv2D(8, 3, padding="same", activation="relu", bias_initializer=b)(x)       # 6x6x8
+    a = FakeQuant(0.0, 2.0)(L.Reshape((36, 8))(t))
+    p = FakeQuant(0.0, 6.0)(L.MaxPooling2D(2)(t))                                      # 3x3x8
+    p = L.Reshape((72,))(p)
+    p = L.Dense(5, bias_initializer=b)(p)
+    p = L.Softmax()(p)
+    return tf.keras.Model(x, [a, p], name="requantize")
+
+
+@test_model(unsupported=True)
+def unsupported_tanh(b):
+    """Tiny int8 model containing TANH, an operator outside the supported
+    list: FULLY_CONNECTED 8 -> TANH -> FULLY_CONNECTED 4. Used to test the
+    "unsupported operator" error path (TFLM itself can run it).
+    """
+    x = tf.keras.Input((16,), batch_size=1)
+    y = L.Dense(8, bias_initializer=b)(x)
+    y = L.Activation("tanh")(y)
+    y = L.Dense(4, bias_initializer=b)(y)
+    return tf.keras.Model(x, y, name="unsupported_tanh")
+
+
+def make_test_model(name, out_dir):
+    spec = TEST_MODELS[name]
+    seed = name_seed(name)
+    seed_everything(seed)
+    model = spec["build"](bias_init(seed))
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    rep = varied_rep_data(shape, seed=seed, offset=spec["rep_offset"])
+    data = convert_int8(model, rep, io_type=spec["io_type"],
+                        per_tensor=spec["per_tensor"])
+    info = verify_model(name, data, allow_unsupported=spec["unsupported"],
+                        seed=seed)
+    if spec["per_tensor"]:
+        for d in info["op_details"]:
+            if d["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+                assert d["weights"] == "per-tensor", (name, d)
+    assert len(data) < MAX_TEST_MODEL_BYTES, (name, len(data))
+    path = os.path.join(out_dir, "test", f"{name}.tflite")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    entry = {
+        "file": f"{name}.tflite",
+        "description": spec["description"],
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "expect_unsupported": spec["unsupported"],
+        "operators": info["operators"],
+        "sweep": sweep_summary(info["op_details"]),
+        "macs": info["macs"],
+        "inputs": info["inputs"],
+        "outputs": info["outputs"],
+        "op_details": info["op_details"],
+        "verification": info["verification"],
+    }
+    return path, entry
+
+
+# --------------------------------------------------------------------------
+# demo: 3-axis accelerometer gesture classifier
+# --------------------------------------------------------------------------
+
+GESTURE_CLASSES = ("idle", "wave", "shake", "circle", "tap")
+GESTURE_RATE_HZ = 50.0
+GESTURE_T = 128                       # 2.56 s window
+GESTURE_RANGE_G = 4.0                 # +-4 g accelerometer full scale
+
+
+def _rotation(rng, max_deg):
+    """Random rotation matrix (Rodrigues), angle up to max_deg."""
+    axis = rng.standard_normal(3)
+    axis /= np.linalg.norm(axis)
+    a = np.deg2rad(rng.uniform(-max_deg, max_deg))
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]],
+                  [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(a) * k + (1 - np.cos(a)) * (k @ k)
+
+
+def _envelope(rng, min_frac):
+    """Smooth on/off window: the gesture lasts min_frac..1 of the window."""
+    n = np.arange(GESTURE_T, dtype=np.float64)
+    dur = rng.uniform(min_frac, 1.0) * GESTURE_T
+    start = rng.uniform(0, GESTURE_T - dur)
+    ramp = rng.uniform(3, 12)
+    e = np.clip((n - start) / ramp, 0, 1) * np.clip((start + dur - n) / ramp, 0, 1)
+    return e * e * (3 - 2 * e)  # smoothstep
+
+
+def synth_gesture(rng, cls):
+    """One [T, 3] window in g. Physical model: gravity (1 g, random device
+    tilt up to 45 deg, slow drift) + gesture motion in a gesture frame that is
+    randomly rotated (up to 30 deg) into the sensor frame + hand tremor +
+    sensor offset and white noise, clipped to the +-4 g sensor range.
+
+      idle   : no motion (tremor only), sometimes a slow posture change
+      wave   : side-to-side 1-2.5 Hz, 0.2-1 g, with wrist roll modulating
+               the gravity direction
+      shake  : vigorous 4-7.5 Hz along a random direction, 0.8-2.5 g,
+               with a 2nd harmonic (often saturates the sensor)
+      circle : 0.6-1.5 Hz circular/elliptic motion in a plane (90 deg phase
+               between two axes), CW or CCW, 0.2-0.8 g
+      tap    : 1-3 short damped 12-22 Hz impulses of 0.8-3 g on z
+    """
+    t = np.arange(GESTURE_T) / GESTURE_RATE_HZ
+    ph = rng.uniform(0, 2 * np.pi)
+    motion = np.zeros((GESTURE_T, 3))
+    roll = np.zeros(GESTURE_T)  # wrist roll angle (rad) about the gesture y axis
+    if cls == "idle":
+        if rng.uniform() < 0.4:
+            t0, w = rng.uniform(0, t[-1]), rng.uniform(0.2, 0.8)
+            roll += np.deg2rad(rng.uniform(-20, 20)) / (1 + np.exp(-(t - t0) / w))
+    elif cls == "wave":
+        f, a = rng.uniform(1.0, 2.5), rng.uniform(0.2, 1.0)
+        env = _envelope(rng, 0.6)
+        motion[:, 0] = a * np.sin(2 * np.pi * f * t + ph) * env
+        motion[:, 1] = 0.15 * a * np.sin(4 * np.pi * f * t + ph) * env
+        roll = np.deg2rad(rng.uniform(10, 40)) * np.sin(
+            2 * np.pi * f * t + ph + rng.uniform(-0.5, 0.5)) * env
+    elif cls == "shake":
+        f, a = rng.uniform(4.0, 7.5), rng.uniform(0.8, 2.5)
+        env = _envelope(rng, 0.5)
+        d = np.array([1.0, 0, 0]) + 0.4 * rng.standard_normal(3)
+        d /= np.linalg.norm(d)
+        s = a * (np.sin(2 * np.pi * f * t + ph)
+                 + rng.uniform(0.1, 0.4) * np.sin(4 * np.pi * f * t + rng.uniform(0, 6.3)))
+        motion = np.outer(s * env, d) + 0.1 * a * rng.standard_normal((GESTURE_T, 3)) * env[:, None]
+    elif cls == "circle":
+        f, a = rng.uniform(0.6, 1.5), rng.uniform(0.2, 0.8)
+        env = _envelope(rng, 0.7)
+        ecc, sense = rng.uniform(0.6, 1.0), rng.choice([-1.0, 1.0])
+        motion[:, 0] = a * np.cos(2 * np.pi * f * t + ph) * env
+        motion[:, 1] = sense * ecc * a * np.sin(2 * np.pi * f * t + ph) * env
+    elif cls == "tap":
+        n_taps = rng.integers(1, 4)
+        starts = np.sort(rng.uniform(0.1, t[-1] - 0.2, n_taps))
+        for t0 in starts:
+            p, fr, tau = rng.uniform(0.8, 3.0), rng.uniform(12, 22), rng.uniform(0.015, 0.05)
+            d = np.array([0, 0, 1.0]) + 0.3 * rng.standard_normal(3)
+            dt = t - t0
+            h = np.where(dt >= 0, p * np.exp(-np.maximum(dt, 0) / tau)
+                         * np.sin(2 * np.pi * fr * np.maximum(dt, 0) + 0.5 * np.pi), 0)
+            motion += np.outer(h, d / np.linalg.norm(d))
+    else:
+        raise ValueError(cls)
+
+    # gravity in the sensor frame: tilted device, wrist roll, slow drift
+    tilt = _rotation(rng, 45)
+    g_dir = np.stack([np.sin(roll), np.zeros_like(roll), np.cos(roll)], axis=1)
+    drift = np.cumsum(rng.standard_normal((GESTURE_T, 3)), axis=0)
+    drift = 0.02 * rng.uniform(0, 1) * drift / (np.abs(drift).max() + 1e-9)
+    gravity = g_dir @ tilt.T + drift
+    frame = _rotation(rng, 30) @ tilt
+    tremor = rng.uniform(0.003, 0.02) * np.sin(
+        2 * np.pi * rng.uniform(8, 12) * t[:, None] + rng.uniform(0, 6.3, 3))
+    noise = rng.uniform(0.01, 0.05) * rng.standard_normal((GESTURE_T, 3))
+    offset = rng.uniform(-0.04, 0.04, 3)
+    x = gravity + motion @ frame.T + tremor + noise + offset
+    return np.clip(x, -GESTURE_RANGE_G, GESTURE_RANGE_G).astype(np.float32)
+
+
+def gesture_dataset(n_per_class, seed):
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for i in range(n_per_class):
+        for c, name in enumerate(GESTURE_CLASSES):
+            xs.append(synth_gesture(rng, name))
+            ys.append(c)
+    x = np.stack(xs)[:, :, None, :]  # [N, T, 1, 3]: time as height, axes as channels
+    return x, np.array(ys, np.int64)
+
+
+def gesture_model(batch_size=None):
+    """Small 1-D CNN over time (layout [T,1,3]): CONV_2D 5x1/s2, two
+    depthwise-separable blocks (DEPTHWISE_CONV_2D 5x1 + CONV_2D 1x1),
+    MAX_POOL_2D, a 3x1 CONV_2D, global AVERAGE_POOL_2D (as a full-size pool,
+    not GlobalAveragePooling, which would become MEAN), FULLY_CONNECTED and
+    SOFTMAX."""
+    x = tf.keras.Input((GESTURE_T, 1, 3), batch_size=batch_size)
+    y = L.Conv2D(16, (5, 1), strides=(2, 1), padding="same", activation="relu")(x)   # 64x1x16
+    y = L.DepthwiseConv2D((5, 1), padding="same", activation="relu")(y)
+    y = L.Conv2D(24, 1, activation="relu")(y)
+    y = L.MaxPooling2D((2, 1))(y)                                                    # 32x1x24
+    y = L.DepthwiseConv2D((5, 1), padding="same", activation="relu")(y)
+    y = L.Conv2D(32, 1, activation="relu")(y)
+    y = L.MaxPooling2D((2, 1))(y)                                                    # 16x1x32
+    y = L.Conv2D(32, (3, 1), padding="same", activation="relu")(y)
+    y = L.AveragePooling2D((16, 1))(y)                                               # 1x1x32
+    y = L.Reshape((32,))(y)
+    y = L.Dense(len(GESTURE_CLASSES))(y)
+    y = L.Softmax()(y)
+    return tf.keras.Model(x, y, name="gesture")
+
+
+def make_gesture(out_dir, epochs=25):
+    """Train, quantise, evaluate and write the demo model and its test set."""
+    seed = name_seed("gesture")
+    seed_everything(seed)
+    x_tr, y_tr = gesture_dataset(500, seed)          # 2500 windows
+    x_va, y_va = gesture_dataset(60, seed + 1)       # 300
+    x_te, y_te = gesture_dataset(40, seed + 2)       # 200 (written to the npz)
+    x_ho, y_ho = gesture_dataset(200, seed + 3)      # 1000 extra held-out windows
+
+    model = gesture_model()
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_tr, y_tr, batch_size=64, epochs=epochs, shuffle=True,
+              validation_data=(x_va, y_va), verbose=0)
+    float_acc = float(np.mean(np.argmax(model.predict(x_te, verbose=0), 1) == y_te))
+    float_acc_ho = float(np.mean(np.argmax(model.predict(x_ho, verbose=0), 1) == y_ho))
+
+    deploy = gesture_model(batch_size=1)
+    deploy.set_weights(model.get_weights())
+    rep = [x_tr[i:i + 1] for i in range(0, len(x_tr), 10)]  # 250 windows, all classes
+    data = convert_int8(deploy, rep)
+    info = verify_model("gesture", data, seed=seed)
+    assert len(data) < MAX_DEMO_BYTES, len(data)
+    assert info["macs"] < MAX_DEMO_MACS, info["macs"]
+
+    in_q, out_q = info["inputs"][0], info["outputs"][0]
+
+    def quantize(x):
+        return np.clip(np.round(x / in_q["scale"]) + in_q["zero_point"],
+                       -128, 127).astype(np.int8)
+
+    q_te, q_ho = quantize(x_te), quantize(x_ho)
+
+    def tflite_predict(qx):
+        it = tf.lite.Interpreter(model_content=data, num_threads=1)
+        it.allocate_tensors()
+        i, o = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        pred = []
+        for v in qx:
+            it.set_tensor(i, v[None])
+            it.invoke()
+            pred.append(int(np.argmax(it.get_tensor(o)[0])))
+        return np.array(pred)
+
+    int8_acc = float(np.mean(tflite_predict(q_te) == y_te))
+    int8_acc_ho = float(np.mean(tflite_predict(q_ho) == y_ho))
+    tflm_out = run_tflm(data, [[v[None]] for v in q_te])
+    tflm_pred = np.array([int(np.argmax(o[0][0])) for o in tflm_out])
+    tflm_acc = float(np.mean(tflm_pred == y_te))
+
+    demo_dir = os.path.join(out_dir, "demo")
+    os.makedirs(demo_dir, exist_ok=True)
+    path = os.path.join(demo_dir, "gesture.tflite")
+    with open(path, "wb") as f:
+        f.write(data)
+    np.savez_compressed(os.path.join(demo_dir, "gesture_test.npz"),
+                        input_0=q_te, labels=y_te,
+                        classes=np.array(GESTURE_CLASSES))
+    meta = {
+        "model": "gesture.tflite",
+        "description": " ".join(synth_gesture.__doc__.split()),
+        "architecture": " ".join(gesture_model.__doc__.split()),
+        "classes": list(GESTURE_CLASSES),
+        "sample_rate_hz": GESTURE_RATE_HZ,
+        "window_samples": GESTURE_T,
+        "window_seconds": GESTURE_T / GESTURE_RATE_HZ,
+        "axes": ["x", "y", "z"],
+        "units": "g (standard gravity), sensor range +-4 g",
+        "layout": "[batch, time, 1, axis]",
+        "input": in_q,
+        "output": out_q,
+        "input_quantization": "q = clip(round(x_g / scale) + zero_point, -128, 127)",
+        "test_set": {"file": "gesture_test.npz", "n": int(len(y_te)),
+                     "keys": {"input_0": "int8 " + str(list(q_te.shape)),
+                              "labels": "int64 [N]", "classes": "str [C]"}},
+        "float_test_accuracy": float_acc,
+        "int8_test_accuracy": int8_acc,
+        "int8_tflm_test_accuracy": tflm_acc,
+        "heldout_1000": {"float_accuracy": float_acc_ho, "int8_accuracy": int8_acc_ho},
+        "train": {"windows": int(len(y_tr)), "epochs": epochs, "batch_size": 64,
+                  "optimizer": "Adam(3e-3)", "seed": seed},
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "params": int(model.count_params()),
+        "macs": info["macs"],
+        "operators": info["operators"],
+        "tensorflow_version": tf.__version__,
+        "verification": info["verification"],
+    }
+    with open(os.path.join(demo_dir, "gesture.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+    return path, meta
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+ALL_NAMES = ("gesture",) + tuple(TEST_MODELS)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "models"),
+        help="output root (default: <repo>/models)")
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=ALL_NAMES,
+                    help="build only these models")
+    ap.add_argument("--list", action="store_true", help="list model names")
+    args = ap.parse_args(argv)
+    if args.list:
+        print("\n".join(ALL_NAMES))
+        return 0
+    names = args.only or list(ALL_NAMES)
+    out = os.path.normpath(args.out)
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.experimental.enable_op_determinism()
+    tf.get_logger().setLevel("ERROR")
+
+    t_start = time.time()
+    manifest_path = os.path.join(out, "test", "MANIFEST.json")
+    manifest = {"models": {}}
+    if os.path.exists(manifest_path):
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+
+    for name in names:
+        t0 = time.time()
+        if name == "gesture":
+            path, meta = make_gesture(out)
+            print(f"{path}: {meta['size_bytes']} B, {meta['macs']} MACs, "
+                  f"ops {meta['operators']}, float acc {meta['float_test_accuracy']:.3f}, "
+                  f"int8 acc {meta['int8_test_accuracy']:.3f} "
+                  f"(tflm {meta['int8_tflm_test_accuracy']:.3f}) [{time.time() - t0:.1f}s]")
+        else:
+            path, entry = make_test_model(name, out)
+            manifest["models"][name] = entry
+            v = entry["verification"]
+            print(f"{path}: {entry['size_bytes']} B, ops {entry['operators']}, "
+                  f"TFLM ok on {v['tflm_random_vectors']} vectors "
+                  f"(max |tflm - tflite_ref| = {v['max_abs_diff_tflm_vs_tflite_ref']:g}) "
+                  f"[{time.time() - t0:.1f}s]")
+
+    if any(n in TEST_MODELS for n in names):
+        manifest["models"] = {k: manifest["models"][k] for k in TEST_MODELS
+                              if k in manifest["models"]}
+        covered = set()
+        for e in manifest["models"].values():
+            if not e["expect_unsupported"]:
+                covered |= set(e["operators"])
+        manifest.update({
+            "generator": "scripts/make_models.py",
+            "tensorflow_version": tf.__version__,
+            "allowed_operators": list(ALLOWED_OPS),
+            "operators_covered": sorted(covered),
+            "operators_missing": sorted(set(ALLOWED_OPS) - covered),
+        })
+        manifest = {k: manifest[k] for k in (
+            "generator", "tensorflow_version", "allowed_operators",
+            "operators_covered", "operators_missing", "models")}
+        if set(TEST_MODELS) <= set(manifest["models"]):
+            assert not manifest["operators_missing"], manifest["operators_missing"]
+        os.makedirs(os.path.dirname(manifest_path), exist_ok=True)
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f, indent=2)
+            f.write("\n")
+        print(f"{manifest_path}: {len(manifest['models'])} models, "
+              f"covered {manifest['operators_covered']}")
+    print(f"done in {time.time() - t_start:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
