@@ -1,0 +1,1 @@
+"""Build stage: firmware sources + a platform -> an ELF and its build record."""

@@ -1,0 +1,68 @@
+"""What a built ELF contains: sizes (the Berkeley `size` split), the GNU
+build id the firmware reports in HELLO, and symbols for naming fault PCs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import NoteSection, SymbolTableSection
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    path: Path
+    build_id: str
+    text: int
+    data: int
+    bss: int
+    sections: dict[str, int] = field(default_factory=dict)
+    functions: tuple[tuple[int, int, str], ...] = ()  # (start, size, name), sorted
+
+    def symbol_at(self, address: int) -> str | None:
+        address &= ~1  # Thumb bit
+        for start, size, name in self.functions:
+            if start <= address < start + max(size, 1):
+                return f"{name}+{address - start:#x}"
+        return None
+
+    def as_dict(self) -> dict:
+        return {"path": str(self.path), "build_id": self.build_id, "text": self.text,
+                "data": self.data, "bss": self.bss, "sections": self.sections}
+
+
+def read_elf(path: Path) -> ElfInfo:
+    try:
+        with open(path, "rb") as fh:
+            elf = ELFFile(fh)
+            text = data = bss = 0
+            sections: dict[str, int] = {}
+            build_id = ""
+            functions = []
+            for sec in elf.iter_sections():
+                flags, size = sec["sh_flags"], sec["sh_size"]
+                if isinstance(sec, NoteSection):
+                    for note in sec.iter_notes():
+                        if note["n_type"] == "NT_GNU_BUILD_ID":
+                            build_id = note["n_desc"]
+                if isinstance(sec, SymbolTableSection):
+                    for sym in sec.iter_symbols():
+                        if sym["st_info"]["type"] == "STT_FUNC" and sym.name:
+                            functions.append((sym["st_value"] & ~1, sym["st_size"], sym.name))
+                if not flags & SH_FLAGS.SHF_ALLOC or size == 0:
+                    continue
+                sections[sec.name] = size
+                if sec["sh_type"] == "SHT_NOBITS":
+                    bss += size
+                elif flags & SH_FLAGS.SHF_WRITE:
+                    data += size
+                else:
+                    text += size
+    except (OSError, Exception) as exc:  # pyelftools raises its own ELFError
+        raise UsageError(f"{path}: not a readable ELF file ({exc})",
+                         hint="pass the firmware's .elf (not .bin/.hex)") from exc
+    return ElfInfo(path, build_id, text, data, bss, sections, tuple(sorted(functions)))

@@ -1,0 +1,138 @@
+"""Build the built-in runner firmware for a platform with CMake.
+
+Builds are cached by a hash of everything that affects the image (firmware
+sources, the platform file, extra definitions, the compiler's version), so
+`hil run` can build on demand and costs nothing when nothing changed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InfraError
+from ..platforms import Platform
+from .artifact import ElfInfo, read_elf
+
+FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+TOOLCHAIN_FILES = {"arm-none-eabi": FIRMWARE_DIR / "cmake" / "arm-none-eabi.cmake"}
+TOOLCHAIN_PACKAGES = {"arm-none-eabi": ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("HIL_CACHE_DIR", Path.home() / ".cache" / "hil"))
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    platform: str
+    elf: ElfInfo
+    build_dir: Path
+    inputs_hash: str
+    compiler: str
+    cached: bool
+
+    def as_dict(self) -> dict:
+        return {"platform": self.platform, "inputs_hash": self.inputs_hash,
+                "compiler": self.compiler, "cached": self.cached, **self.elf.as_dict()}
+
+
+def _require(tool: str, package: str) -> str:
+    found = shutil.which(tool)
+    if not found:
+        raise InfraError(f"`{tool}` was not found on PATH",
+                         hint=f"install it: apt-get install -y {package}")
+    return found
+
+
+def _compiler_version(compiler: str) -> str:
+    out = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()[0] if out.stdout else compiler
+
+
+def _source_files() -> list[Path]:
+    skip = {"host"}
+    return sorted(p for p in FIRMWARE_DIR.rglob("*")
+                  if p.is_file() and not skip & set(p.relative_to(FIRMWARE_DIR).parts)
+                  and p.suffix in {".c", ".h", ".cmake", ".in", ".txt", ".S", ".ld"})
+
+
+def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[str, str]:
+    fw, mem = platform.firmware, platform.memory
+    defines = {
+        "HIL_BOARD": fw["board"],
+        "HIL_PLATFORM": platform.name,
+        "HIL_CPU_FLAGS": ";".join(fw["cpu_flags"]),
+        "HIL_UART_BASE": hex(fw["uart_base"]),
+        "HIL_CLOCK_HZ": str(fw["clock_hz"]),
+        "HIL_SEMIHOSTING": "ON" if platform.target.get("semihosting") else "OFF",
+        "HIL_STACK_SIZE": hex(fw.get("stack_bytes", 0x4000)),
+        "HIL_ARENA_SIZE": str(fw["arena_bytes"]),
+        "HIL_MODEL_CAPACITY": str(fw["model_capacity_bytes"]),
+        "HIL_EXTRA_DEFINES": ";".join(f"{k}={v}" for k, v in sorted(extra_defines.items())),
+    }
+    for region in ("code", "ram", "bulk"):
+        defines[f"HIL_{region.upper()}_ORIGIN"] = hex(mem[region].origin)
+        defines[f"HIL_{region.upper()}_LENGTH"] = hex(mem[region].length)
+    return defines
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if re.search(r"\berror\b", line, re.IGNORECASE):
+            return line.strip()
+    tail = [l for l in log.splitlines() if l.strip()][-3:]
+    return " / ".join(tail) or "no output"
+
+
+def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = None,
+                   log=None) -> BuildRecord:
+    """Configure and build (or reuse) the runner firmware for `platform`."""
+    extra_defines = dict(extra_defines or {})
+    toolchain = platform.firmware.get("toolchain", "arm-none-eabi")
+    tool, package = TOOLCHAIN_PACKAGES[toolchain]
+    compiler = _require(tool, package)
+    cmake = _require("cmake", "cmake")
+    version = _compiler_version(compiler)
+    defines = _cmake_defines(platform, extra_defines)
+
+    digest = hashlib.sha256()
+    for path in _source_files():
+        digest.update(str(path.relative_to(FIRMWARE_DIR)).encode())
+        digest.update(path.read_bytes())
+    digest.update(json.dumps(defines, sort_keys=True).encode())
+    digest.update(version.encode())
+    inputs_hash = digest.hexdigest()[:16]
+
+    build_dir = cache_root() / "firmware" / f"{platform.name}-{inputs_hash}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    elf_path = build_dir / "firmware.elf"
+    stamp = build_dir / "build.json"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs share one build
+        if stamp.exists() and elf_path.exists():
+            return BuildRecord(platform.name, read_elf(elf_path), build_dir, inputs_hash, version, True)
+        if log:
+            log(f"building firmware for {platform.name} ({inputs_hash})")
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        configure = [cmake, "-S", str(FIRMWARE_DIR), "-B", str(build_dir / "cmake"), *generator,
+                     f"-DCMAKE_TOOLCHAIN_FILE={TOOLCHAIN_FILES[toolchain]}",
+                     "-DCMAKE_BUILD_TYPE=Release",
+                     *(f"-D{k}={v}" for k, v in defines.items())]
+        for step in (configure, [cmake, "--build", str(build_dir / "cmake")]):
+            proc = subprocess.run(step, capture_output=True, text=True, check=False)
+            (build_dir / "build.log").open("a").write(proc.stdout + proc.stderr)
+            if proc.returncode != 0:
+                raise InfraError(
+                    f"firmware build for {platform.name} failed: {_first_error(proc.stdout + proc.stderr)}",
+                    hint=f"full log: {build_dir / 'build.log'}")
+        shutil.copy2(build_dir / "cmake" / "firmware.elf", elf_path)
+        stamp.write_text(json.dumps({"defines": defines, "compiler": version}, indent=1))
+        return BuildRecord(platform.name, read_elf(elf_path), build_dir, inputs_hash, version, False)
