@@ -76,7 +76,22 @@ typedef struct eng_tensor {
     const uint8_t *zero_points;/* int64 vector */
     uint32_t n_scales;
     int32_t quantized_dimension;
+    /* --- engine internals (read-only for callers) --- */
+    uint32_t n_zero_points;
+    float scale;               /* scales[0], 0 when not quantized */
+    int32_t zero_point;        /* zero_points[0], 0 when not quantized */
+    uint8_t flags;             /* ENG_TF_* */
+    int16_t first_op;          /* planner: first operator that touches it */
+    int16_t last_op;           /* planner: last operator that needs it */
+    int16_t alias;             /* planner: shares the buffer of this tensor, -1 none */
 } eng_tensor;
+
+/* eng_tensor.flags */
+#define ENG_TF_INPUT 0x01    /* a model input */
+#define ENG_TF_OUTPUT 0x02   /* a model output */
+#define ENG_TF_VARIABLE 0x04 /* is_variable: state kept across invokes */
+#define ENG_TF_PRODUCED 0x08 /* written by some operator */
+#define ENG_TF_USED 0x10     /* read by some operator */
 
 typedef struct eng_op {
     int32_t builtin;           /* BuiltinOperator code */
@@ -86,6 +101,7 @@ typedef struct eng_op {
     const uint8_t *options;    /* builtin_options table, NULL if absent */
     uint8_t options_type;
     uint32_t persistent_offset;/* per-op data (multipliers...) in the arena */
+    uint32_t persistent_bytes; /* size of that per-op data */
 } eng_op;
 
 typedef struct {
@@ -101,6 +117,11 @@ typedef struct {
     eng_tensor tensors[ENG_MAX_TENSORS];
     eng_op ops[ENG_MAX_OPS];
     int loaded;
+    /* --- engine internals --- */
+    uint32_t persistent_size;  /* bytes of per-op data at the arena start */
+    uint32_t plan_size;        /* bytes of the tensor plan after it */
+    int16_t plan_order[ENG_MAX_TENSORS];  /* planner scratch */
+    int16_t plan_placed[ENG_MAX_TENSORS]; /* planner scratch */
 } eng_t;
 
 /* Parse, validate, check every operator is supported, plan memory, and

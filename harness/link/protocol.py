@@ -226,7 +226,8 @@ class DeviceClient:
     def request(self, msg: Msg, payload: bytes = b"", *, stage: str | None = None,
                 timeout: float | None = None) -> bytes:
         """Send one request and return its reply payload."""
-        stage = stage or msg.name
+        name = msg.name if isinstance(msg, Msg) else f"request {msg:#04x}"
+        stage = stage or name
         timeout = self.default_timeout if timeout is None else timeout
         self._seq = (self._seq + 1) & 0xFF
         seq = self._seq
@@ -252,12 +253,12 @@ class DeviceClient:
                                       frame.payload[7:].decode("utf-8", "replace"))
                 if frame.type != (msg | REPLY):
                     raise DeviceError(ErrorCode.BAD_FRAME, frame.type, -1,
-                                      f"reply type {frame.type:#04x} does not answer {msg.name}")
+                                      f"reply type {frame.type:#04x} does not answer {name}")
                 return frame.payload
         finally:
             spent = time.monotonic() - started
             self.stats.wait_s += spent
-            self.stats.by_stage[msg.name] = self.stats.by_stage.get(msg.name, 0.0) + spent
+            self.stats.by_stage[name] = self.stats.by_stage.get(name, 0.0) + spent
 
     # -- messages --------------------------------------------------------------
 

@@ -1,0 +1,174 @@
+/*
+ * Shared between the loader, the planner and the kernels. Not a public API.
+ */
+#ifndef HIL_ENGINE_INTERNAL_H
+#define HIL_ENGINE_INTERNAL_H
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "engine.h"
+#include "flatbuf.h"
+
+/* BuiltinOperator codes the engine runs. */
+enum {
+    ENG_OP_AVERAGE_POOL_2D = 1,
+    ENG_OP_CONV_2D = 3,
+    ENG_OP_DEPTHWISE_CONV_2D = 4,
+    ENG_OP_DEQUANTIZE = 6,
+    ENG_OP_FULLY_CONNECTED = 9,
+    ENG_OP_MAX_POOL_2D = 17,
+    ENG_OP_RESHAPE = 22,
+    ENG_OP_SOFTMAX = 25,
+    ENG_OP_CUSTOM = 32,
+    ENG_OP_QUANTIZE = 114
+};
+
+/* BuiltinOptions union types the kernels read. */
+enum {
+    ENG_OPT_CONV_2D = 1,
+    ENG_OPT_DEPTHWISE_CONV_2D = 2,
+    ENG_OPT_POOL_2D = 5,
+    ENG_OPT_FULLY_CONNECTED = 8,
+    ENG_OPT_SOFTMAX = 9,
+    ENG_OPT_RESHAPE = 17
+};
+
+/* Alignment of tensors and per-op data in the arena. */
+#define ENG_ALIGN 16u
+#define ENG_ALIGN_UP(x) (((x) + (ENG_ALIGN - 1u)) & ~(ENG_ALIGN - 1u))
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Fill `err` (may be NULL) and return `status`. The format understands
+ * %s, %d (int), %u (unsigned) and %%. */
+eng_status eng_fail(eng_error *err, eng_status status, uint32_t detail,
+                    int32_t op_index, const char *fmt, ...);
+
+/* "operator N: NAME <what> is not supported by the built-in engine",
+ * status ENG_E_UNSUPPORTED. `what` is formatted like eng_fail. */
+eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
+                            const char *what, ...);
+
+/* "operator N: NAME: <why>", status ENG_E_MODEL_INVALID. */
+eng_status eng_fail_invalid(eng_error *err, const eng_t *e, int op_index,
+                            const char *why, ...);
+
+const char *eng_dtype_name(int dtype);
+uint32_t eng_dtype_size(int dtype); /* 0 for types the engine cannot hold */
+
+/* ---- tensors ------------------------------------------------------------- */
+
+static inline eng_tensor *eng_op_input(eng_t *e, const eng_op *op, int i)
+{
+    if (i >= op->n_inputs || op->inputs[i] < 0)
+        return NULL;
+    return &e->tensors[op->inputs[i]];
+}
+
+static inline eng_tensor *eng_op_output(eng_t *e, const eng_op *op, int i)
+{
+    if (i >= op->n_outputs || op->outputs[i] < 0)
+        return NULL;
+    return &e->tensors[op->outputs[i]];
+}
+
+/* Data of a tensor: the model for constants, the arena otherwise. */
+static inline uint8_t *eng_data(const eng_t *e, const eng_tensor *t)
+{
+    if (t->const_data != NULL)
+        return (uint8_t *)(uintptr_t)t->const_data;
+    if (t->arena_offset < 0)
+        return NULL;
+    return e->arena + t->arena_offset;
+}
+
+static inline uint32_t eng_elems(const eng_tensor *t)
+{
+    uint32_t n = 1;
+    int i;
+    for (i = 0; i < t->ndims; ++i)
+        n *= (uint32_t)t->dims[i];
+    return n;
+}
+
+/* Per-channel quantization values (vectors in the model, maybe unaligned). */
+static inline float eng_scale_at(const eng_tensor *t, uint32_t i)
+{
+    float f;
+    memcpy(&f, t->scales + 4u * i, sizeof f);
+    return f;
+}
+
+/* Unaligned-safe loads and stores. */
+static inline int32_t eng_ld_i32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline float eng_ld_f32(const uint8_t *p)
+{
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void eng_st_f32(uint8_t *p, float v) { memcpy(p, &v, sizeof v); }
+
+/* Checks that an int8/uint8 activation tensor carries a usable scale. */
+eng_status eng_require_quant(const eng_t *e, int op_index,
+                             const eng_tensor *t, const char *role,
+                             eng_error *err);
+
+/* The op's builtin_options table when it has the expected union type.
+ * FB_OK, FB_ABSENT (no options of that type) or FB_BAD. */
+int eng_op_options(const eng_t *e, const eng_op *op, uint8_t type, fb_buf *b,
+                   fb_table *t);
+
+/* ---- kernels ------------------------------------------------------------- */
+
+/* prepare: validate the operator; report the bytes of per-op data it needs
+ * in *bytes. Called twice: first with data == NULL (validate and size only),
+ * then with room for *bytes to fill in the precomputed parameters.
+ * eval: run it; per-op data at e->arena + op->persistent_offset. */
+typedef eng_status (*eng_prepare_fn)(eng_t *e, int op_index, uint8_t *data,
+                                     uint32_t *bytes, eng_error *err);
+typedef eng_status (*eng_eval_fn)(eng_t *e, int op_index, eng_error *err);
+
+typedef struct {
+    int32_t builtin;
+    eng_prepare_fn prepare;
+    eng_eval_fn eval;
+} eng_kernel;
+
+/* NULL when the builtin is not implemented. */
+const eng_kernel *eng_find_kernel(int32_t builtin);
+
+eng_status eng_conv2d_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_conv2d_eval(eng_t *, int, eng_error *);
+eng_status eng_dwconv2d_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_dwconv2d_eval(eng_t *, int, eng_error *);
+eng_status eng_fc_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_fc_eval(eng_t *, int, eng_error *);
+eng_status eng_pool_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_avgpool_eval(eng_t *, int, eng_error *);
+eng_status eng_maxpool_eval(eng_t *, int, eng_error *);
+eng_status eng_softmax_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_softmax_eval(eng_t *, int, eng_error *);
+eng_status eng_quantize_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_quantize_eval(eng_t *, int, eng_error *);
+eng_status eng_dequantize_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_dequantize_eval(eng_t *, int, eng_error *);
+eng_status eng_reshape_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_reshape_eval(eng_t *, int, eng_error *);
+
+/* ---- planner ------------------------------------------------------------- */
+
+/* Computes tensor lifetimes and offsets relative to the start of the tensor
+ * region; sets e->plan_size. Offsets are stored in arena_offset (the caller
+ * adds the region base). */
+eng_status eng_plan(eng_t *e, eng_error *err);
+
+#endif

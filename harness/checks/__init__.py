@@ -1,0 +1,1 @@
+"""Checks stage: compare device outputs with references."""

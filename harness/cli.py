@@ -1,0 +1,264 @@
+"""The `hil` command line.
+
+Exit status: 0 every check passed; 1 the firmware failed (a mismatch, a
+fault, a hang); 2 bad usage or input; 3 infrastructure failure that the
+firmware did not cause; 130 interrupted (results so far are kept).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import platforms as platform_files
+from .errors import EXIT_USAGE, HilError
+from .model.tflite import BUILTIN_ENGINE_OPS
+from .results.result import PASSED, RunResult, VectorResult
+from .runner import RunConfig, run
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_MODEL = REPO / "models" / "demo" / "gesture.tflite"
+DEMO_VECTORS = REPO / "models" / "demo" / "gesture_test.npz"
+
+out = Console()
+err = Console(stderr=True)
+
+STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
+                "error": "red", "not_run": "dim"}
+
+
+class ConsoleReporter:
+    """Stage lines and a progress bar on stderr; nothing when not a TTY but
+    the stage lines (CI logs stay readable)."""
+
+    def __init__(self) -> None:
+        self.progress: Progress | None = None
+        self.task = None
+        self.failed = 0
+
+    def stage(self, text: str) -> None:
+        err.print(f"[dim]-[/dim] {text}")
+
+    def start_vectors(self, total: int) -> None:
+        self.progress = Progress(TextColumn("vectors"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                                 console=err, transient=True, disable=not err.is_terminal)
+        self.progress.start()
+        self.task = self.progress.add_task("vectors", total=total, failed=0)
+
+    def vector_done(self, result: VectorResult) -> None:
+        if result.status != PASSED:
+            self.failed += 1
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, failed=self.failed)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def _count_header(result: RunResult) -> str | None:
+    kinds = {v.count["kind"] for v in result.vectors if v.count}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def print_result(result: RunResult, result_path: Path, show_all: bool) -> None:
+    vectors = result.vectors
+    shown = vectors if show_all or len(vectors) <= 200 else [v for v in vectors if not v.passed]
+    kind = _count_header(result)
+    table = Table(title=f"{Path(result.model.get('path', '')).name} on {result.platform.get('name')}",
+                  title_justify="left")
+    table.add_column("vector", justify="right")
+    table.add_column("status")
+    table.add_column("max |diff|", justify="right")
+    if kind:
+        table.add_column(kind, justify="right")
+    if any(v.label is not None for v in vectors):
+        table.add_column("top-1 / label", justify="right")
+    table.add_column("detail", overflow="fold")
+    for v in shown:
+        row = [str(v.index), f"[{STATUS_STYLE.get(v.status, '')}]{v.status}[/]",
+               "" if v.max_abs_diff is None else f"{v.max_abs_diff:g}"]
+        if kind:
+            row.append(f"{v.count['value']:,}" if v.count else "")
+        if any(x.label is not None for x in vectors):
+            row.append("" if v.label is None else f"{v.top1} / {v.label}")
+        row.append(v.error or "")
+        table.add_row(*row)
+    if shown:
+        out.print(table)
+    s = result.summary()
+    verdict = {"passed": "[bold green]PASSED[/]", "failed": "[bold red]FAILED[/]"}.get(
+        result.status, f"[bold red]{result.status.upper()}[/]")
+    line = f"{verdict}  {s['passed']}/{s['total']} vectors bit-exact with the TFLM reference"
+    if s["not_run"]:
+        line += f", {s['not_run']} not run"
+    out.print(line)
+    if "count" in s:
+        c = s["count"]
+        out.print(f"  {c['kind']} per invoke: min {c['min']:,}  mean {c['mean']:,.0f}  max {c['max']:,}"
+                  + ("  (QEMU instruction count, not cycles)" if c["kind"] == "instructions" else ""))
+    if "accuracy" in s:
+        a = s["accuracy"]
+        out.print(f"  top-1 accuracy on labelled vectors: {a['top1']:.1%} ({a['correct']}/{a['total']})")
+    fw = result.firmware
+    if fw.get("text") is not None:
+        out.print(f"  firmware {fw.get('build_id', '')[:12]}: text {fw['text']:,} B, data {fw['data']:,} B, "
+                  f"bss {fw['bss']:,} B; arena used {result.device.get('arena_used', 0):,} B")
+    if result.fault:
+        out.print(f"  [bold red]fault:[/] {result.vectors[-1].error}")
+    if result.error:
+        out.print(f"  [bold red]error:[/] {result.error['message']}")
+    out.print(f"  result: {result_path}")
+
+
+def _run_and_report(config: RunConfig, show_all: bool) -> None:
+    from .runner import Run
+
+    reporter = ConsoleReporter()
+    runner = Run(config, reporter)
+    try:
+        result = runner.execute()
+    finally:
+        reporter.close()
+    print_result(result, config.json_out or runner.result_path, show_all)
+    sys.exit(result.exit_code if result.exit_code is not None else 3)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hil")
+def main() -> None:
+    """hil: hardware-in-the-loop tests for embedded ML firmware.
+
+    Builds the firmware, boots it in an emulator (or a board), streams test
+    vectors through it and checks every output bit for bit against the
+    TensorFlow Lite Micro reference interpreter.
+
+    \b
+    Start here:
+      hil demo                                   the bundled gesture model on a Cortex-M4F
+      hil run --model m.tflite --platform mps2-an386 --vectors 100 --seed 1
+      hil platforms                              what you can run on
+
+    Exit status: 0 passed, 1 firmware failed (mismatch, fault, hang),
+    2 bad usage or input, 3 infrastructure failure, 130 interrupted.
+    """
+
+
+def _common_run_options(fn):
+    options = [
+        click.option("--platform", "-p", default="mps2-an386", show_default=True,
+                     help="Platform name (see `hil platforms`) or path to a platform .toml."),
+        click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write the hil.result/1 JSON here (always written to the run directory)."),
+        click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Run directory for result, logs and input batches [default: .hil/runs/<id>]."),
+        click.option("--firmware", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                     help="Use this prebuilt runner ELF instead of building one."),
+        click.option("--invoke-timeout", type=float, default=30.0, show_default=True,
+                     help="Seconds to wait for one invoke before declaring a hang."),
+        click.option("--inline", "force_inline", is_flag=True,
+                     help="Stream the model and inputs through the UART even where host-file "
+                          "transfer exists (what a board does; slow on QEMU)."),
+        click.option("--all", "show_all", is_flag=True, help="Show every vector in the table."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@main.command("run")
+@click.option("--model", "-m", required=True, type=click.Path(path_type=Path),
+              help="The .tflite model to test.")
+@click.option("--vectors", "-n", default=10, show_default=True, type=int,
+              help="Number of seeded random vectors (ignored with --inputs).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for random vectors.")
+@click.option("--inputs", type=click.Path(path_type=Path),
+              help=".npy (one input) or .npz (input_0, input_1, ...; optional labels) with vectors "
+                   "of shape [N, *input_shape].")
+@_common_run_options
+def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmware,
+                invoke_timeout, force_inline, show_all) -> None:
+    """Run a model on a platform and check it against the TFLM reference.
+
+    \b
+    Example:
+      hil run --model my.tflite --platform mps2-an386 --vectors 100 --seed 1 --json result.json
+    """
+    config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
+                       json_out=json_out, workdir=workdir, firmware=firmware,
+                       invoke_timeout=invoke_timeout, force_inline=force_inline)
+    _run_and_report(config, show_all)
+
+
+@main.command("demo")
+@_common_run_options
+def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_inline, show_all) -> None:
+    """Build, boot, stream and check the bundled int8 gesture classifier.
+
+    Runs models/demo/gesture.tflite on its labelled test set: every output
+    must be bit-exact with TFLM, and the table shows the device's top-1
+    accuracy and the instruction count per inference.
+    """
+    config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
+                       workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
+                       force_inline=force_inline)
+    _run_and_report(config, show_all)
+
+
+@main.command("platforms")
+@click.option("--ops", is_flag=True, help="Also list the operators the built-in engine runs.")
+def platforms_command(ops: bool) -> None:
+    """List the platforms (files in platforms/) you can run on."""
+    table = Table()
+    for col in ("platform", "core", "target", "counter", "arena", "model buffer", "description"):
+        table.add_column(col)
+    for name in platform_files.available():
+        p = platform_files.load_platform(name)
+        table.add_row(p.name, p.core, f"{p.target_kind} {p.target.get('machine', '')}".strip(),
+                      p.counter_kind, f"{p.firmware['arena_bytes'] // 1024} KiB",
+                      f"{p.firmware['model_capacity_bytes'] // 1024} KiB", p.description)
+    out.print(table)
+    if ops:
+        out.print("built-in engine operators: " + ", ".join(sorted(BUILTIN_ENGINE_OPS)))
+
+
+@main.command("build")
+@click.option("--platform", "-p", default="mps2-an386", show_default=True)
+@click.option("--define", "-D", "defines", multiple=True, metavar="NAME=VALUE",
+              help="Extra preprocessor definition for the firmware (repeatable).")
+def build_command(platform: str, defines: tuple[str, ...]) -> None:
+    """Build (or reuse from the cache) the runner firmware for a platform."""
+    from .build.cmake import build_firmware
+
+    extra = {}
+    for d in defines:
+        name, _, value = d.partition("=")
+        if not name:
+            raise click.BadParameter(f"{d!r} is not NAME=VALUE", param_hint="--define")
+        extra[name] = value or "1"
+    record = build_firmware(platform_files.load_platform(platform), extra, log=lambda t: err.print(f"- {t}"))
+    e = record.elf
+    out.print(f"{e.path}\n  build id {e.build_id}\n  text {e.text:,} B  data {e.data:,} B  bss {e.bss:,} B"
+              f"  ({'cached' if record.cached else 'built'})")
+
+
+def entry() -> None:
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except HilError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)

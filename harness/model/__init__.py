@@ -1,0 +1,1 @@
+"""Model stage: inspect .tflite files, make test vectors, compute references."""

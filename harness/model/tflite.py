@@ -1,0 +1,146 @@
+"""Read a .tflite flatbuffer on the host: operators, inputs and outputs.
+
+Used to reject a bad model (truncated, not a model, an operator the engine
+lacks) before any firmware boots, and to know each input's dtype and
+quantization for making test vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from ..errors import UsageError
+
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+_TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+DTYPES = {
+    schema.TensorType.FLOAT32: np.float32, schema.TensorType.INT8: np.int8,
+    schema.TensorType.UINT8: np.uint8, schema.TensorType.INT16: np.int16,
+    schema.TensorType.INT32: np.int32, schema.TensorType.INT64: np.int64,
+    schema.TensorType.BOOL: np.bool_,
+}
+
+#: Operators the built-in engine runs (firmware/engine/). Kept in step with
+#: the C dispatch table by tests/test_engine_ops_list.py.
+BUILTIN_ENGINE_OPS = frozenset({
+    "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
+    "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
+})
+
+
+def op_name(code: int) -> str:
+    return _OP_NAMES.get(code, f"BUILTIN_{code}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    index: int
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "dtype": np.dtype(self.dtype).name,
+                "scale": self.scale, "zero_point": self.zero_point}
+
+
+@dataclass(frozen=True)
+class Operator:
+    index: int
+    name: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: Path
+    data: bytes
+    sha256: str
+    operators: tuple[Operator, ...]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    tensors: dict[int, TensorSpec]
+
+    def unsupported(self, supported: frozenset[str] = BUILTIN_ENGINE_OPS) -> list[Operator]:
+        return [op for op in self.operators if op.name not in supported]
+
+    def consumers(self, tensor: int) -> list[Operator]:
+        return [op for op in self.operators if tensor in op.inputs]
+
+    def as_dict(self) -> dict:
+        return {"path": str(self.path), "sha256": self.sha256, "bytes": len(self.data),
+                "operators": [op.name for op in self.operators],
+                "inputs": [t.as_dict() for t in self.inputs],
+                "outputs": [t.as_dict() for t in self.outputs]}
+
+
+def _tensor_spec(t, index: int) -> TensorSpec:
+    dtype = DTYPES.get(t.type)
+    if dtype is None:
+        raise ValueError(f"tensor {index} has type {_TYPE_NAMES.get(t.type, t.type)}, which hil cannot stream")
+    q = t.quantization
+    scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+    zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
+    name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name or "")
+    shape = tuple(int(d) for d in (t.shape if t.shape is not None else ()))
+    return TensorSpec(index, name, shape, np.dtype(dtype), scale, zp)
+
+
+def parse_model(data: bytes, path: Path) -> ModelInfo:
+    """Parse and sanity-check a model; UsageError (exit 2) names what is wrong."""
+    fix = "pass a .tflite file written by the TensorFlow Lite converter"
+    if len(data) < 16:
+        raise UsageError(f"{path}: {len(data)} bytes is too short to be a .tflite model", hint=fix)
+    if data[4:8] != b"TFL3":
+        raise UsageError(f"{path}: not a TFLite flatbuffer (file identifier {data[4:8]!r}, expected b'TFL3')",
+                         hint=fix)
+    try:
+        model = schema.ModelT.InitFromPackedBuf(data, 0)
+        subgraph = model.subgraphs[0]
+        ops = []
+        for i, op in enumerate(subgraph.operators or []):
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+            ops.append(Operator(i, op_name(builtin), tuple(int(x) for x in op.inputs),
+                                tuple(int(x) for x in op.outputs)))
+        for buf in model.buffers or []:
+            if buf.offset and buf.offset + buf.size > len(data):
+                raise ValueError("a buffer lies past the end of the file")
+        tensors = subgraph.tensors
+        inputs = tuple(_tensor_spec(tensors[i], int(i)) for i in subgraph.inputs)
+        outputs = tuple(_tensor_spec(tensors[i], int(i)) for i in subgraph.outputs)
+        specs = {}
+        for i, t in enumerate(tensors):
+            try:
+                specs[i] = _tensor_spec(t, i)
+            except ValueError:
+                pass
+    except UsageError:
+        raise
+    except Exception as exc:  # flatbuffers raises struct/index/type errors on bad input
+        raise UsageError(f"{path}: the flatbuffer is damaged or truncated ({type(exc).__name__}: {exc})",
+                         hint=fix) from exc
+    if not inputs or not outputs:
+        raise UsageError(f"{path}: the model has no inputs or no outputs", hint=fix)
+    return ModelInfo(path, data, hashlib.sha256(data).hexdigest(), tuple(ops), inputs, outputs, specs)
+
+
+def load_model(path: Path) -> ModelInfo:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read model {path}: {exc.strerror}", hint="check the --model path") from exc
+    return parse_model(data, path)

@@ -1,0 +1,1 @@
+"""Results stage: the versioned JSON result of a run."""

@@ -1,0 +1,305 @@
+"""The runner: one straight line from a model and a platform to a result.
+
+    model -> vectors -> build -> target -> link -> protocol -> reference -> checks -> result
+
+The runner knows the protocol client and the Target interface, not QEMU or
+boards; it reports progress through a `Reporter` so the CLI, pytest and
+Robot Framework can each show it their own way.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import serial
+
+from .build.artifact import ElfInfo, read_elf
+from .build.cmake import build_firmware
+from .checks.metrics import bit_exact
+from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, InfraError, UsageError
+from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
+from .model.reference import ReferenceRunner
+from .model.tflite import ModelInfo, load_model
+from .model.vectors import VectorSet, load_vectors, random_vectors
+from .platforms import Platform, load_platform
+from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
+                             RunResult, VectorResult, write_json_atomic)
+from .targets import make_target
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class RunConfig:
+    model: Path
+    platform: str
+    vectors: int = 10
+    seed: int = 0
+    inputs: Path | None = None
+    json_out: Path | None = None
+    workdir: Path | None = None
+    firmware: Path | None = None          # a prebuilt ELF instead of building
+    extra_defines: dict[str, str] = field(default_factory=dict)
+    boot_timeout: float = 10.0
+    invoke_timeout: float = 30.0
+    force_inline: bool = False           # stream bulk data through the UART even on emulators
+
+
+class Reporter(Protocol):
+    def stage(self, text: str) -> None: ...
+    def start_vectors(self, total: int) -> None: ...
+    def vector_done(self, result: VectorResult) -> None: ...
+
+
+class SilentReporter:
+    def stage(self, text: str) -> None:
+        pass
+
+    def start_vectors(self, total: int) -> None:
+        pass
+
+    def vector_done(self, result: VectorResult) -> None:
+        pass
+
+
+class _Terminated(BaseException):
+    """SIGTERM, handled like Ctrl-C: stop, keep results."""
+
+
+def _default_workdir(platform: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(".hil") / "runs" / f"{stamp}-{platform}-{time.monotonic_ns() % 100000:05d}"
+
+
+class Run:
+    def __init__(self, config: RunConfig, reporter: Reporter | None = None) -> None:
+        self.config = config
+        self.reporter = reporter or SilentReporter()
+        self.workdir = Path(config.workdir or _default_workdir(config.platform)).resolve()
+        self.result_path = self.workdir / "result.json"
+        self.result: RunResult | None = None
+        self.client: DeviceClient | None = None
+        self._last_write = 0.0
+
+    # -- result bookkeeping ------------------------------------------------------
+
+    def _save(self, force: bool = True) -> None:
+        if self.result is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_write < 0.5:
+            return
+        self._last_write = now
+        doc = self.result.as_dict()
+        write_json_atomic(self.result_path, doc)
+        if self.config.json_out:
+            write_json_atomic(Path(self.config.json_out), doc)
+
+    # -- stages -------------------------------------------------------------------
+
+    def _prepare(self) -> tuple[Platform, ModelInfo, VectorSet]:
+        cfg = self.config
+        platform = load_platform(cfg.platform)
+        model = load_model(cfg.model)
+        missing = model.unsupported()
+        if missing:
+            names = ", ".join(f"{op.name} (operator {op.index})" for op in missing)
+            raise UsageError(f"{model.path}: the built-in engine does not support {names}",
+                             hint="use only the operators listed by `hil platforms --ops`, or run the model with "
+                                  "an engine that has them")
+        if cfg.inputs:
+            vectors = load_vectors(cfg.inputs, model)
+        else:
+            vectors = random_vectors(model, cfg.vectors, cfg.seed)
+        return platform, model, vectors
+
+    def _firmware(self, platform: Platform) -> tuple[Path, ElfInfo, dict]:
+        if self.config.firmware:
+            elf = read_elf(self.config.firmware)
+            return Path(self.config.firmware), elf, {"prebuilt": True, **elf.as_dict()}
+        self.reporter.stage(f"building firmware for {platform.name}")
+        record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage)
+        return record.elf.path, record.elf, record.as_dict()
+
+    def _write_batch(self, model: ModelInfo, vectors: VectorSet) -> tuple[Path, list[list[int]]]:
+        """All input tensors of all vectors in one file the device reads from."""
+        path = self.workdir / "inputs.bin"
+        offsets, at = [], 0
+        with open(path, "wb") as fh:
+            for vector in vectors.vectors:
+                row = []
+                for spec, value in zip(model.inputs, vector):
+                    raw = np.ascontiguousarray(value, dtype=spec.dtype).tobytes()
+                    fh.write(raw)
+                    row.append(at)
+                    at += len(raw)
+                offsets.append(row)
+        return path, offsets
+
+    def _load_model(self, client: DeviceClient, model: ModelInfo, bulk: bool) -> None:
+        try:
+            if bulk:
+                loaded = client.load_model(file=model.path.resolve(), size=len(model.data), timeout=60)
+            else:
+                loaded = client.load_model(model.data, timeout=60)
+        except DeviceError as exc:
+            if exc.code in (ErrorCode.UNSUPPORTED_OP, ErrorCode.UNSUPPORTED, ErrorCode.MODEL_INVALID,
+                            ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE, ErrorCode.LIMIT):
+                raise UsageError(f"{model.path}: the firmware rejected the model: {exc.message}"
+                                 + (f" (needs {exc.detail} bytes)" if exc.code in (ErrorCode.ARENA_TOO_SMALL,) else "")
+                                 + (f" (capacity {exc.detail} bytes)" if exc.code == ErrorCode.MODEL_TOO_LARGE else ""),
+                                 hint="enlarge firmware.arena_bytes / model_capacity_bytes in the platform file"
+                                 if exc.code in (ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE)
+                                 else "use operators the built-in engine supports") from exc
+            raise
+        import zlib
+        if loaded.crc32 != zlib.crc32(model.data):
+            raise InfraError(f"the device holds a different model than was sent (CRC {loaded.crc32:#010x} "
+                             f"!= {zlib.crc32(model.data):#010x})", hint="the link corrupts data; check it")
+        if loaded.n_inputs != len(model.inputs) or loaded.n_outputs != len(model.outputs):
+            raise InfraError("the device and the host disagree on the model's inputs/outputs")
+        self.result.device["arena_used"] = loaded.arena_used
+
+    def execute(self) -> RunResult:
+        cfg = self.config
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        old_term = signal.getsignal(signal.SIGTERM)
+
+        def on_term(signum, frame):
+            raise _Terminated()
+
+        try:
+            signal.signal(signal.SIGTERM, on_term)
+        except ValueError:
+            old_term = None  # not the main thread: leave signals alone
+        target = None
+        reference = None
+        timings: dict[str, float] = {}
+        try:
+            try:
+                t0 = time.monotonic()
+                self.result = RunResult(platform={"name": cfg.platform}, model={"path": str(cfg.model)})
+                self.result.timings = timings
+                platform, model, vectors = self._prepare()
+                self.result.platform = {"name": platform.name, "core": platform.core,
+                                        "description": platform.description}
+                self.result.model = model.as_dict()
+                self.result.vector_source = vectors.source
+                self.result.planned = len(vectors)
+                self._save()
+                reference = ReferenceRunner(model.data, len(model.outputs))
+                golden_future = reference.submit(vectors.vectors)
+                elf_path, elf, firmware = self._firmware(platform)
+                self.result.firmware = firmware
+                timings["prepare_build_s"] = time.monotonic() - t0
+
+                self.reporter.stage(f"booting {platform.name}")
+                t0 = time.monotonic()
+                target = make_target(platform, elf_path, self.workdir)
+                url = target.start()
+                self.result.target = target.describe()
+                link = serial.serial_for_url(url, timeout=0.2)
+                self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+                hello = client.hello(timeout=cfg.boot_timeout)
+                self.result.device = {k: v for k, v in vars(hello).items()}
+                if elf.build_id and hello.build_id != elf.build_id:
+                    raise InfraError(f"the device runs build {hello.build_id or '(none)'}, not {elf.build_id}",
+                                     hint="the wrong firmware is running; rebuild or reflash")
+                timings["boot_s"] = time.monotonic() - t0
+
+                t0 = time.monotonic()
+                bulk = target.host_files and hello.can_read_host_files and not cfg.force_inline
+                self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
+                self.reporter.stage(f"loading model ({len(model.data)} bytes, {'host file' if bulk else 'inline'})")
+                self._load_model(client, model, bulk)
+                batch = self._write_batch(model, vectors) if bulk else None
+                timings["load_s"] = time.monotonic() - t0
+
+                t0 = time.monotonic()
+                golden = reference.result(golden_future)
+                timings["reference_wait_s"] = time.monotonic() - t0
+
+                t0 = time.monotonic()
+                self._stream(platform, model, vectors, golden, batch, elf)
+                timings["vectors_s"] = time.monotonic() - t0
+                timings["link_wait_s"] = client.stats.wait_s
+                failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
+                self.result.status = "failed" if failed else "passed"
+                self.result.exit_code = EXIT_FAILED if failed else EXIT_OK
+            except HilError as exc:
+                self._fail(exc.exit_code, "error", str(exc))
+            except (KeyboardInterrupt, _Terminated):
+                self._fail(EXIT_INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+            except (serial.SerialException, OSError, ConnectionError) as exc:
+                self._fail(EXIT_INFRA, "error", f"link failure: {exc}")
+        finally:
+            if target is not None:
+                target.stop()
+            if reference is not None:
+                reference.close()
+            if old_term is not None:
+                signal.signal(signal.SIGTERM, old_term)
+            if self.result is not None:
+                self._save()
+        return self.result
+
+    def _fail(self, code: int, status: str, message: str) -> None:
+        self.result.status = status
+        self.result.exit_code = code
+        self.result.error = {"message": message}
+
+    def _stream(self, platform: Platform, model: ModelInfo, vectors: VectorSet,
+                golden: list[list[np.ndarray]], batch, elf: ElfInfo) -> None:
+        client = self.client
+        result = self.result
+        per_tick = platform.counter_per_tick
+        kind = platform.counter_kind
+        self.reporter.start_vectors(len(vectors))
+        for i, vector in enumerate(vectors.vectors):
+            stage = "set_input"
+            try:
+                for j, (spec, value) in enumerate(zip(model.inputs, vector)):
+                    if batch is not None:
+                        path, offsets = batch
+                        client.set_input(j, file=path, file_offset=offsets[i][j], size=spec.nbytes)
+                    else:
+                        client.set_input(j, np.ascontiguousarray(value, dtype=spec.dtype).tobytes())
+                stage = "invoke"
+                invoked = client.invoke(timeout=self.config.invoke_timeout)
+                stage = "get_output"
+                outputs = [np.frombuffer(client.get_output(k), dtype=spec.dtype).reshape(spec.shape)
+                           for k, spec in enumerate(model.outputs)]
+            except DeviceFault as fault:
+                fault.symbol = elf.symbol_at(fault.pc)
+                result.fault = fault.as_dict()
+                self._record(VectorResult(i, FAULT, error=f"{stage}: {fault.describe()}"))
+                return
+            except LinkTimeout as exc:
+                self._record(VectorResult(i, TIMEOUT, error=f"vector {i}: {stage} hung: {exc}"))
+                return
+            except DeviceError as exc:
+                self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
+                continue
+            check = bit_exact(outputs, golden[i])
+            count = None
+            if invoked.counter_source and kind != "none":
+                count = {"value": int(round(invoked.count * per_tick)), "kind": kind,
+                         "source": f"{invoked.counter_source.name.lower()}", "raw": invoked.count}
+            label = int(vectors.labels[i]) if vectors.labels is not None else None
+            self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
+                                      check.max_abs_diff, check.mismatches, count,
+                                      top1=int(np.argmax(outputs[0])), label=label))
+
+    def _record(self, vector: VectorResult) -> None:
+        self.result.vectors.append(vector)
+        self.reporter.vector_done(vector)
+        self._save(force=vector.status != PASSED)
+
+
+def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
+    return Run(config, reporter).execute()

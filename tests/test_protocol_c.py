@@ -1,0 +1,163 @@
+"""The device side of the protocol (firmware/protocol/*.c), compiled for the
+host with ASan/UBSan and driven by the real host client over pipes.
+
+The engine behind it is a stand-in (firmware/tests/proto_stdio.c echoes
+input + 1): these tests are about the protocol, not inference; the real
+engine runs in tests/test_engine_host.py and the QEMU tests.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import select
+import struct
+import subprocess
+import termios
+
+import pytest
+
+from harness.link.frames import Frame, FrameDecoder
+from harness.link.protocol import DeviceClient, DeviceError, ErrorCode, Msg
+
+from helpers import FIRMWARE, compile_host
+
+
+class PipeStream:
+    """pyserial-like stream over a child process's stdin/stdout."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.timeout = 1.0
+
+    @property
+    def in_waiting(self) -> int:
+        buf = bytearray(4)
+        fcntl.ioctl(self.proc.stdout.fileno(), termios.FIONREAD, buf)
+        return struct.unpack("i", buf)[0]
+
+    def read(self, size: int = 1) -> bytes:
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        return os.read(self.proc.stdout.fileno(), size) if ready else b""
+
+    def write(self, data: bytes) -> int:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+        return len(data)
+
+
+@pytest.fixture(scope="module")
+def device_exe(tmp_path_factory):
+    proto = FIRMWARE / "protocol"
+    return compile_host(tmp_path_factory.mktemp("proto"), "proto_stdio",
+                        [FIRMWARE / "tests" / "proto_stdio.c", proto / "proto.c",
+                         proto / "cobs.c", proto / "crc32.c"])
+
+
+@pytest.fixture
+def device(device_exe):
+    proc = subprocess.Popen([str(device_exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    client = DeviceClient(PipeStream(proc), default_timeout=5)
+    yield client
+    proc.stdin.close()
+    assert proc.wait(timeout=5) == 0, "the device side crashed or a sanitizer fired"
+
+
+def test_hello_reports_version_sizes_and_identity(device):
+    hello = device.hello()
+    assert hello.protocol_version == 1
+    assert hello.max_payload == 1024
+    assert hello.can_read_host_files and hello.has_counter
+    assert (hello.build_id, hello.engine, hello.platform) == ("0123abcd", "echo", "host")
+    assert hello.model_capacity == 64 * 1024
+
+
+def test_inline_model_in_many_chunks_and_crc(device):
+    import zlib
+
+    device.hello()
+    model = b"ECHO\xff" + bytes(random.Random(1).randrange(256) for _ in range(5000))
+    loaded = device.load_model(model)
+    assert loaded.crc32 == zlib.crc32(model)
+    assert (loaded.n_inputs, loaded.n_outputs, loaded.arena_used) == (1, 1, 512)
+
+
+def test_vector_round_trip_inline_and_from_host_file(device, tmp_path):
+    device.hello()
+    device.load_model(b"ECHO\x09")
+    device.set_input(0, bytes(range(10)))
+    result = device.invoke()
+    assert result.count == 1000
+    assert device.get_output(0) == bytes(range(1, 11))
+
+    batch = tmp_path / "inputs.bin"
+    batch.write_bytes(b"x" * 7 + bytes(range(100, 110)))
+    device.set_input(0, file=batch, file_offset=7, size=10)
+    device.invoke()
+    assert device.get_output(0) == bytes(range(101, 111))
+    info = device.tensor_info(False, 0)
+    assert (info.shape, info.bytes, info.scale, info.zero_point) == ((1, 10), 10, 0.5, -3)
+
+
+def test_output_larger_than_one_frame_is_reassembled(device):
+    device.hello()
+    device.max_payload = 64  # force several GET_OUTPUT round trips
+    device.load_model(b"ECHO\xff")
+    data = bytes(random.Random(2).randrange(256) for _ in range(256))
+    device.set_input(0, data)
+    device.invoke()
+    assert device.get_output(0) == bytes((b + 1) & 0xFF for b in data)
+
+
+@pytest.mark.parametrize("request_, code", [
+    ((Msg.INVOKE, b""), ErrorCode.NO_MODEL),
+    ((0x55, b""), ErrorCode.UNKNOWN_TYPE),
+    ((Msg.GET_OUTPUT, b"\x00"), ErrorCode.BAD_PAYLOAD),
+    ((Msg.LOAD_MODEL, struct.pack("<BII", 0, 10**7, 0) + b"x"), ErrorCode.MODEL_TOO_LARGE),
+    ((Msg.LOAD_MODEL, struct.pack("<BII", 0, 5, 0) + b"NOPE!"), ErrorCode.MODEL_INVALID),
+    ((Msg.LOAD_MODEL, struct.pack("<BII", 0, 50, 10) + b"late"), ErrorCode.BAD_SEQUENCE),
+    ((Msg.LOAD_MODEL, struct.pack("<BII", 1, 5, 0) + b"/nonexistent/model.tflite"), ErrorCode.IO),
+])
+def test_errors_carry_codes(device, request_, code):
+    with pytest.raises(DeviceError) as info:
+        device.request(*request_)
+    assert info.value.code == code
+    assert info.value.message
+
+
+def test_input_errors(device):
+    device.load_model(b"ECHO\x03")
+    with pytest.raises(DeviceError) as wrong_size:
+        device.set_input(0, b"\x01\x02")
+    assert wrong_size.value.code == ErrorCode.BAD_SEQUENCE
+    with pytest.raises(DeviceError) as wrong_index:
+        device.set_input(3, b"\x01\x02\x03\x04")
+    assert wrong_index.value.code == ErrorCode.BAD_INDEX
+
+
+def test_corrupt_frame_is_answered_with_bad_frame_and_link_recovers(device):
+    wire = bytearray(Frame(Msg.HELLO, 5).encode())
+    wire[2] ^= 0x01
+    device.stream.write(bytes(wire))
+    decoder = FrameDecoder()
+    frames = []
+    while not frames:
+        frames = decoder.feed(device.stream.read(256))
+    assert frames[0].type == Msg.ERROR and frames[0].payload[0] == ErrorCode.BAD_FRAME
+    assert device.hello().protocol_version == 1
+
+
+def test_random_bytes_never_crash_the_device(device_exe):
+    """Noise on the line (boot garbage, a wrong baud rate): the device must
+    survive it under ASan/UBSan and still answer afterwards."""
+    rng = random.Random(3)
+    noise = bytes(rng.randrange(256) for _ in range(200_000))
+    frames = b"".join(Frame(rng.randrange(1, 8), rng.randrange(256),
+                            bytes(rng.randrange(256) for _ in range(rng.randrange(0, 1100)))).encode()
+                      for _ in range(300))
+    proc = subprocess.run([str(device_exe)], input=noise + b"\x00" + frames + Frame(1, 9).encode(),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    replies = FrameDecoder().feed(proc.stdout)
+    assert replies[-1].type == Msg.HELLO | 0x80 and replies[-1].seq == 9
