@@ -35,3 +35,25 @@ requires_qemu = pytest.mark.skipif(
     reason=f"needs {have_emulator_toolchain()} (install with the README's set-up command)")
 
 
+
+
+def hil(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+    """Run the real `hil` CLI in a subprocess; returns CompletedProcess."""
+    import sys
+
+    merged = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "harness", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=merged)
+
+
+def processes_in(directory: Path) -> list[int]:
+    """PIDs whose working directory is `directory` (QEMU runs in the run dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if Path(os.readlink(entry / "cwd")) == Path(directory).resolve():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found

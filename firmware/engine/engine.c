@@ -1,0 +1,762 @@
+/*
+ * Model loader and interpreter loop of the built-in engine.
+ *
+ * eng_load walks the .tflite flatbuffer in place (schema.fbs field slots are
+ * noted next to each read), validates every offset, size and index, checks
+ * that each operator has a kernel that accepts its variant, plans the arena
+ * and lets the kernels precompute their parameters into it.
+ */
+#include <stdarg.h>
+#include <string.h>
+
+#include "engine_internal.h"
+#include "flatbuf.h"
+
+#define TFLITE_SCHEMA_VERSION 3u
+
+/* schema.fbs field slots (index in the vtable) */
+enum { MODEL_VERSION = 0, MODEL_OPERATOR_CODES = 1, MODEL_SUBGRAPHS = 2,
+       MODEL_BUFFERS = 4 };
+enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_CUSTOM_CODE = 1,
+       OPCODE_BUILTIN = 3 };
+enum { SUBGRAPH_TENSORS = 0, SUBGRAPH_INPUTS = 1, SUBGRAPH_OUTPUTS = 2,
+       SUBGRAPH_OPERATORS = 3 };
+enum { TENSOR_SHAPE = 0, TENSOR_TYPE = 1, TENSOR_BUFFER = 2,
+       TENSOR_QUANTIZATION = 4, TENSOR_IS_VARIABLE = 5, TENSOR_SPARSITY = 6 };
+enum { QUANT_SCALE = 2, QUANT_ZERO_POINT = 3, QUANT_DETAILS_TYPE = 4,
+       QUANT_QUANTIZED_DIMENSION = 6 };
+enum { BUFFER_DATA = 0, BUFFER_OFFSET = 1, BUFFER_SIZE = 2 };
+enum { OPERATOR_OPCODE_INDEX = 0, OPERATOR_INPUTS = 1, OPERATOR_OUTPUTS = 2,
+       OPERATOR_OPTIONS_TYPE = 3, OPERATOR_OPTIONS = 4 };
+
+/* ------------------------------------------------------------------------ */
+/* Messages: a tiny formatter (%s %d %u %%), no stdio needed on the device. */
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;
+} strbuf;
+
+static void sb_putc(strbuf *sb, char c)
+{
+    if (sb->len + 1 < sb->cap)
+        sb->buf[sb->len++] = c;
+    sb->buf[sb->len] = '\0';
+}
+
+static void sb_puts(strbuf *sb, const char *s)
+{
+    if (s == NULL)
+        s = "(null)";
+    while (*s)
+        sb_putc(sb, *s++);
+}
+
+static void sb_putu(strbuf *sb, unsigned long v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + (v % 10u));
+        v /= 10u;
+    } while (v != 0 && n < (int)sizeof tmp);
+    while (n > 0)
+        sb_putc(sb, tmp[--n]);
+}
+
+static void sb_vformat(strbuf *sb, const char *fmt, va_list ap)
+{
+    for (; *fmt; ++fmt) {
+        if (*fmt != '%') {
+            sb_putc(sb, *fmt);
+            continue;
+        }
+        ++fmt;
+        if (*fmt == 's') {
+            sb_puts(sb, va_arg(ap, const char *));
+        } else if (*fmt == 'd') {
+            int v = va_arg(ap, int);
+            if (v < 0) {
+                sb_putc(sb, '-');
+                sb_putu(sb, 0ul - (unsigned long)(long)v);
+            } else {
+                sb_putu(sb, (unsigned long)v);
+            }
+        } else if (*fmt == 'u') {
+            sb_putu(sb, va_arg(ap, unsigned));
+        } else if (*fmt == '%') {
+            sb_putc(sb, '%');
+        } else {
+            if (*fmt == '\0')
+                break;
+            sb_putc(sb, '%');
+            sb_putc(sb, *fmt);
+        }
+    }
+}
+
+static void sb_format(strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vformat(sb, fmt, ap);
+    va_end(ap);
+}
+
+static void set_error(eng_error *err, eng_status status, uint32_t detail,
+                      int32_t op_index)
+{
+    err->status = status;
+    err->detail = detail;
+    err->op_index = op_index;
+    err->message[0] = '\0';
+}
+
+eng_status eng_fail(eng_error *err, eng_status status, uint32_t detail,
+                    int32_t op_index, const char *fmt, ...)
+{
+    va_list ap;
+    strbuf sb;
+    if (err == NULL)
+        return status;
+    set_error(err, status, detail, op_index);
+    sb.buf = err->message;
+    sb.cap = sizeof err->message;
+    sb.len = 0;
+    va_start(ap, fmt);
+    sb_vformat(&sb, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
+                            const char *what, ...)
+{
+    va_list ap;
+    strbuf sb;
+    if (err == NULL)
+        return ENG_E_UNSUPPORTED;
+    set_error(err, ENG_E_UNSUPPORTED, (uint32_t)e->ops[op_index].builtin,
+              op_index);
+    sb.buf = err->message;
+    sb.cap = sizeof err->message;
+    sb.len = 0;
+    sb_format(&sb, "operator %d: %s ", op_index,
+              eng_op_name(e->ops[op_index].builtin));
+    va_start(ap, what);
+    sb_vformat(&sb, what, ap);
+    va_end(ap);
+    sb_puts(&sb, " is not supported by the built-in engine");
+    return ENG_E_UNSUPPORTED;
+}
+
+eng_status eng_fail_invalid(eng_error *err, const eng_t *e, int op_index,
+                            const char *why, ...)
+{
+    va_list ap;
+    strbuf sb;
+    if (err == NULL)
+        return ENG_E_MODEL_INVALID;
+    set_error(err, ENG_E_MODEL_INVALID, 0, op_index);
+    sb.buf = err->message;
+    sb.cap = sizeof err->message;
+    sb.len = 0;
+    sb_format(&sb, "operator %d: %s: ", op_index,
+              eng_op_name(e->ops[op_index].builtin));
+    va_start(ap, why);
+    sb_vformat(&sb, why, ap);
+    va_end(ap);
+    return ENG_E_MODEL_INVALID;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                     */
+
+const char *eng_dtype_name(int dtype)
+{
+    static const char *const names[] = {
+        "float32", "float16", "int32", "uint8", "int64", "string",
+        "bool", "int16", "complex64", "int8", "float64", "complex128",
+        "uint64", "resource", "variant", "uint32", "uint16", "int4",
+        "bfloat16", "int2", "uint4", "float8_e4m3fn", "float8_e5m2"};
+    if (dtype >= 0 && dtype < (int)(sizeof names / sizeof names[0]))
+        return names[dtype];
+    return "unknown type";
+}
+
+uint32_t eng_dtype_size(int dtype)
+{
+    switch (dtype) {
+    case ENG_FLOAT32:
+    case ENG_INT32:
+        return 4;
+    case ENG_UINT8:
+    case ENG_INT8:
+        return 1;
+    case ENG_INT16:
+        return 2;
+    case ENG_INT64:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+eng_status eng_require_quant(const eng_t *e, int op_index,
+                             const eng_tensor *t, const char *role,
+                             eng_error *err)
+{
+    if (t->n_scales == 0 || t->n_zero_points == 0)
+        return eng_fail_variant(err, e, op_index,
+                                "with a non-quantized %s %s", eng_dtype_name(t->dtype), role);
+    if (!(t->scale > 0.0f && t->scale < 3.0e38f))
+        return eng_fail_invalid(err, e, op_index, "%s scale must be positive",
+                                role);
+    return ENG_OK;
+}
+
+int eng_op_options(const eng_t *e, const eng_op *op, uint8_t type, fb_buf *b,
+                   fb_table *t)
+{
+    b->buf = e->model;
+    b->len = e->model_len;
+    if (op->options == NULL || op->options_type != type)
+        return FB_ABSENT;
+    return fb_table_at(b, (uint32_t)(op->options - e->model), t);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Kernel table                                                              */
+
+static const eng_kernel kernels[] = {
+    {ENG_OP_AVERAGE_POOL_2D, eng_pool_prepare, eng_avgpool_eval},
+    {ENG_OP_CONV_2D, eng_conv2d_prepare, eng_conv2d_eval},
+    {ENG_OP_DEPTHWISE_CONV_2D, eng_dwconv2d_prepare, eng_dwconv2d_eval},
+    {ENG_OP_DEQUANTIZE, eng_dequantize_prepare, eng_dequantize_eval},
+    {ENG_OP_FULLY_CONNECTED, eng_fc_prepare, eng_fc_eval},
+    {ENG_OP_MAX_POOL_2D, eng_pool_prepare, eng_maxpool_eval},
+    {ENG_OP_RESHAPE, eng_reshape_prepare, eng_reshape_eval},
+    {ENG_OP_SOFTMAX, eng_softmax_prepare, eng_softmax_eval},
+    {ENG_OP_QUANTIZE, eng_quantize_prepare, eng_quantize_eval},
+};
+
+const eng_kernel *eng_find_kernel(int32_t builtin)
+{
+    size_t i;
+    for (i = 0; i < sizeof kernels / sizeof kernels[0]; ++i)
+        if (kernels[i].builtin == builtin)
+            return &kernels[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Loading                                                                   */
+
+static eng_status bad_model(eng_error *err, const char *what, int index)
+{
+    if (index >= 0)
+        return eng_fail(err, ENG_E_MODEL_INVALID, 0, -1,
+                        "invalid model: %s %d", what, index);
+    return eng_fail(err, ENG_E_MODEL_INVALID, 0, -1, "invalid model: %s",
+                    what);
+}
+
+static eng_status load_tensor(eng_t *e, const fb_buf *b, const fb_vec *buffers,
+                              const fb_table *tt, int index, eng_error *err)
+{
+    eng_tensor *t = &e->tensors[index];
+    fb_vec shape, scales, zps;
+    fb_table quant, buffer;
+    uint32_t buffer_index = 0, elem_size, i;
+    uint64_t elems = 1, bytes;
+    uint8_t type = 0, is_variable = 0;
+    uint32_t pos;
+    int r;
+
+    memset(t, 0, sizeof *t);
+    t->arena_offset = -1;
+    t->alias = -1;
+    t->first_op = -1;
+    t->last_op = -1;
+
+    r = fb_get_vec(b, tt, TENSOR_SHAPE, 4, &shape);
+    if (r == FB_BAD)
+        return bad_model(err, "shape of tensor", index);
+    if (shape.count > ENG_MAX_DIMS)
+        return eng_fail(err, ENG_E_LIMIT, shape.count, -1,
+                        "tensor %d has %u dimensions (ENG_MAX_DIMS is %d)",
+                        index, (unsigned)shape.count, ENG_MAX_DIMS);
+    t->ndims = (uint8_t)shape.count;
+    for (i = 0; i < shape.count; ++i) {
+        int32_t d = fb_rd_i32(b, shape.pos + 4u * i);
+        if (d < 0)
+            return eng_fail(err, ENG_E_UNSUPPORTED, 0, -1,
+                            "tensor %d has a dynamic dimension, which is "
+                            "not supported by the built-in engine", index);
+        t->dims[i] = d;
+        elems *= (uint64_t)d;
+        if (elems > 0x7fffffffu)
+            return eng_fail(err, ENG_E_LIMIT, 0, -1,
+                            "tensor %d is too large", index);
+    }
+    if (fb_get_u8(b, tt, TENSOR_TYPE, 0, &type) == FB_BAD ||
+        fb_get_u32(b, tt, TENSOR_BUFFER, 0, &buffer_index) == FB_BAD ||
+        fb_get_u8(b, tt, TENSOR_IS_VARIABLE, 0, &is_variable) == FB_BAD)
+        return bad_model(err, "fields of tensor", index);
+    t->dtype = type;
+    elem_size = eng_dtype_size(type);
+    bytes = elems * elem_size;
+    if (bytes > 0x7fffffffu)
+        return eng_fail(err, ENG_E_LIMIT, 0, -1, "tensor %d is too large",
+                        index);
+    t->bytes = (uint32_t)bytes;
+    if (is_variable)
+        t->flags |= ENG_TF_VARIABLE;
+    if (fb_field(b, tt, TENSOR_SPARSITY, 4, &pos) == FB_OK)
+        return eng_fail(err, ENG_E_UNSUPPORTED, 0, -1,
+                        "tensor %d is sparse, which is not supported by the "
+                        "built-in engine", index);
+
+    /* quantization parameters: scale[0] / zero_point[0] act as the
+     * per-tensor values, the vectors are kept for per-channel use */
+    r = fb_get_table(b, tt, TENSOR_QUANTIZATION, &quant);
+    if (r == FB_BAD)
+        return bad_model(err, "quantization of tensor", index);
+    if (r == FB_OK) {
+        uint8_t details_type = 0;
+        int32_t qdim = 0;
+        if (fb_get_vec(b, &quant, QUANT_SCALE, 4, &scales) == FB_BAD ||
+            fb_get_vec(b, &quant, QUANT_ZERO_POINT, 8, &zps) == FB_BAD ||
+            fb_get_u8(b, &quant, QUANT_DETAILS_TYPE, 0, &details_type) ==
+                FB_BAD ||
+            fb_get_i32(b, &quant, QUANT_QUANTIZED_DIMENSION, 0, &qdim) ==
+                FB_BAD)
+            return bad_model(err, "quantization of tensor", index);
+        if (details_type != 0)
+            return eng_fail(err, ENG_E_UNSUPPORTED, 0, -1,
+                            "tensor %d uses custom quantization, which is "
+                            "not supported by the built-in engine", index);
+        t->quantized_dimension = qdim;
+        if (scales.count > 0 && zps.count > 0) {
+            t->scales = b->buf + scales.pos;
+            t->n_scales = scales.count;
+            t->zero_points = b->buf + zps.pos;
+            t->n_zero_points = zps.count;
+            t->scale = fb_rd_f32(b, scales.pos);
+            t->zero_point = (int32_t)fb_rd_i64(b, zps.pos);
+        }
+    }
+
+    /* constant data */
+    if (buffers->count == 0 && buffer_index == 0)
+        return ENG_OK;
+    if (buffer_index >= buffers->count)
+        return bad_model(err, "buffer index of tensor", index);
+    if (fb_vec_table(b, buffers, buffer_index, &buffer) != FB_OK)
+        return bad_model(err, "buffer of tensor", index);
+    {
+        fb_vec data;
+        uint64_t offset = 0, size = 0;
+        const uint8_t *ptr = NULL;
+        uint64_t len = 0;
+        if (fb_get_vec(b, &buffer, BUFFER_DATA, 1, &data) == FB_BAD ||
+            fb_get_u64(b, &buffer, BUFFER_OFFSET, 0, &offset) == FB_BAD ||
+            fb_get_u64(b, &buffer, BUFFER_SIZE, 0, &size) == FB_BAD)
+            return bad_model(err, "buffer of tensor", index);
+        if (data.count > 0) {
+            ptr = b->buf + data.pos;
+            len = data.count;
+        } else if (offset > 1 && size > 0) {
+            /* data stored after the flatbuffer, offset from its start */
+            if (offset > b->len || size > b->len - offset)
+                return bad_model(err, "external buffer of tensor", index);
+            ptr = b->buf + offset;
+            len = size;
+        }
+        if (ptr != NULL) {
+            if (len < t->bytes)
+                return bad_model(err, "buffer too small for tensor", index);
+            t->const_data = ptr;
+        }
+    }
+    return ENG_OK;
+}
+
+static eng_status load_io(eng_t *e, const fb_buf *b, const fb_vec *v,
+                          int16_t *list, uint8_t *count, uint8_t flag,
+                          const char *what, eng_error *err)
+{
+    uint32_t i;
+    if (v->count > ENG_MAX_IO)
+        return eng_fail(err, ENG_E_LIMIT, v->count, -1,
+                        "model has %u %ss (ENG_MAX_IO is %d)",
+                        (unsigned)v->count, what, ENG_MAX_IO);
+    for (i = 0; i < v->count; ++i) {
+        int32_t t = fb_rd_i32(b, v->pos + 4u * i);
+        if (t < 0 || t >= e->n_tensors)
+            return bad_model(err, "tensor index of model input/output",
+                             (int)i);
+        list[i] = (int16_t)t;
+        e->tensors[t].flags |= flag;
+    }
+    *count = (uint8_t)v->count;
+    return ENG_OK;
+}
+
+static eng_status load_operator(eng_t *e, const fb_buf *b,
+                                const fb_vec *opcodes, const fb_table *ot,
+                                int index, eng_error *err)
+{
+    eng_op *op = &e->ops[index];
+    fb_table code, options;
+    fb_vec ins, outs;
+    uint32_t opcode_index = 0, i;
+    int8_t deprecated = 0;
+    int32_t builtin = 0;
+    uint8_t options_type = 0;
+    int r;
+
+    memset(op, 0, sizeof *op);
+    if (fb_get_u32(b, ot, OPERATOR_OPCODE_INDEX, 0, &opcode_index) == FB_BAD ||
+        opcode_index >= opcodes->count ||
+        fb_vec_table(b, opcodes, opcode_index, &code) != FB_OK)
+        return bad_model(err, "operator code of operator", index);
+    /* the builtin code moved to a wider field; older files only have the
+     * byte-sized one, so the larger of the two is the real code */
+    if (fb_get_i8(b, &code, OPCODE_DEPRECATED_BUILTIN, 0, &deprecated) ==
+            FB_BAD ||
+        fb_get_i32(b, &code, OPCODE_BUILTIN, 0, &builtin) == FB_BAD)
+        return bad_model(err, "operator code of operator", index);
+    op->builtin = builtin > deprecated ? builtin : deprecated;
+
+    if (fb_get_vec(b, ot, OPERATOR_INPUTS, 4, &ins) == FB_BAD ||
+        fb_get_vec(b, ot, OPERATOR_OUTPUTS, 4, &outs) == FB_BAD)
+        return bad_model(err, "inputs/outputs of operator", index);
+    if (ins.count > ENG_MAX_OP_INPUTS || outs.count > ENG_MAX_OP_OUTPUTS)
+        return eng_fail(err, ENG_E_LIMIT, index, index,
+                        "operator %d: %s has %u inputs and %u outputs "
+                        "(limits %d and %d)",
+                        index, eng_op_name(op->builtin), (unsigned)ins.count,
+                        (unsigned)outs.count, ENG_MAX_OP_INPUTS,
+                        ENG_MAX_OP_OUTPUTS);
+    op->n_inputs = (uint8_t)ins.count;
+    op->n_outputs = (uint8_t)outs.count;
+    for (i = 0; i < ins.count; ++i) {
+        int32_t t = fb_rd_i32(b, ins.pos + 4u * i);
+        if (t < -1 || t >= e->n_tensors)
+            return bad_model(err, "input tensor index of operator", index);
+        op->inputs[i] = (int16_t)t;
+    }
+    for (i = 0; i < outs.count; ++i) {
+        int32_t t = fb_rd_i32(b, outs.pos + 4u * i);
+        if (t < 0 || t >= e->n_tensors)
+            return bad_model(err, "output tensor index of operator", index);
+        op->outputs[i] = (int16_t)t;
+    }
+
+    if (fb_get_u8(b, ot, OPERATOR_OPTIONS_TYPE, 0, &options_type) == FB_BAD)
+        return bad_model(err, "options of operator", index);
+    r = fb_get_table(b, ot, OPERATOR_OPTIONS, &options);
+    if (r == FB_BAD)
+        return bad_model(err, "options of operator", index);
+    if (r == FB_OK && options_type != 0) {
+        op->options = b->buf + options.pos;
+        op->options_type = options_type;
+    }
+    return ENG_OK;
+}
+
+static eng_status unsupported_op(eng_t *e, const fb_buf *b,
+                                 const fb_vec *opcodes, const fb_vec *ops,
+                                 int index, eng_error *err)
+{
+    const int32_t builtin = e->ops[index].builtin;
+    if (builtin == ENG_OP_CUSTOM) {
+        /* name the custom operator when the model says what it is */
+        fb_table ot, code;
+        uint32_t opcode_index = 0, n = 0;
+        const char *name = "";
+        char shortname[48];
+        if (fb_vec_table(b, ops, (uint32_t)index, &ot) == FB_OK &&
+            fb_get_u32(b, &ot, OPERATOR_OPCODE_INDEX, 0, &opcode_index) !=
+                FB_BAD &&
+            fb_vec_table(b, opcodes, opcode_index, &code) == FB_OK &&
+            fb_get_str(b, &code, OPCODE_CUSTOM_CODE, &name, &n) == FB_OK &&
+            n > 0) {
+            uint32_t i;
+            for (i = 0; i < n && i + 1 < sizeof shortname; ++i) {
+                char c = name[i];
+                shortname[i] = (c >= 32 && c < 127) ? c : '?';
+            }
+            shortname[i] = '\0';
+            return eng_fail(err, ENG_E_UNSUPPORTED_OP, (uint32_t)builtin,
+                            index,
+                            "operator %d: CUSTOM (%s) is not supported by "
+                            "the built-in engine", index, shortname);
+        }
+    }
+    return eng_fail(err, ENG_E_UNSUPPORTED_OP, (uint32_t)builtin, index,
+                    "operator %d: %s is not supported by the built-in engine",
+                    index, eng_op_name(builtin));
+}
+
+static void clear_variables(eng_t *e)
+{
+    int i;
+    for (i = 0; i < e->n_tensors; ++i) {
+        eng_tensor *t = &e->tensors[i];
+        uint8_t fill = 0;
+        if (!(t->flags & ENG_TF_VARIABLE) || t->const_data != NULL ||
+            t->arena_offset < 0)
+            continue;
+        if (t->dtype == ENG_INT8 || t->dtype == ENG_UINT8)
+            fill = (uint8_t)t->zero_point;
+        memset(e->arena + t->arena_offset, fill, t->bytes);
+    }
+}
+
+static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
+                       uint8_t *arena, uint32_t arena_size, eng_error *err)
+{
+    fb_buf b;
+    fb_table root, subgraph;
+    fb_vec opcodes, subgraphs, buffers, tensors, inputs, outputs, ops;
+    uint32_t version = 0, i, base_pad, persistent, total;
+    eng_status st;
+
+    b.buf = model;
+    b.len = model_len;
+    if (model == NULL || fb_root(&b, &root) != FB_OK)
+        return bad_model(err, "not a readable flatbuffer", -1);
+    if (fb_get_u32(&b, &root, MODEL_VERSION, 0, &version) == FB_BAD)
+        return bad_model(err, "version field", -1);
+    if (version != TFLITE_SCHEMA_VERSION)
+        return eng_fail(err, ENG_E_MODEL_INVALID, version, -1,
+                        "invalid model: schema version %u, expected %u",
+                        (unsigned)version, TFLITE_SCHEMA_VERSION);
+    if (fb_get_vec(&b, &root, MODEL_OPERATOR_CODES, 4, &opcodes) == FB_BAD)
+        return bad_model(err, "operator codes", -1);
+    if (fb_get_vec(&b, &root, MODEL_SUBGRAPHS, 4, &subgraphs) == FB_BAD)
+        return bad_model(err, "subgraphs", -1);
+    if (fb_get_vec(&b, &root, MODEL_BUFFERS, 4, &buffers) == FB_BAD)
+        return bad_model(err, "buffers", -1);
+    if (subgraphs.count == 0 ||
+        fb_vec_table(&b, &subgraphs, 0, &subgraph) != FB_OK)
+        return bad_model(err, "no readable subgraph", -1);
+
+    if (fb_get_vec(&b, &subgraph, SUBGRAPH_TENSORS, 4, &tensors) == FB_BAD ||
+        fb_get_vec(&b, &subgraph, SUBGRAPH_INPUTS, 4, &inputs) == FB_BAD ||
+        fb_get_vec(&b, &subgraph, SUBGRAPH_OUTPUTS, 4, &outputs) == FB_BAD ||
+        fb_get_vec(&b, &subgraph, SUBGRAPH_OPERATORS, 4, &ops) == FB_BAD)
+        return bad_model(err, "subgraph 0", -1);
+    if (tensors.count > ENG_MAX_TENSORS)
+        return eng_fail(err, ENG_E_LIMIT, tensors.count, -1,
+                        "model has %u tensors (ENG_MAX_TENSORS is %d)",
+                        (unsigned)tensors.count, ENG_MAX_TENSORS);
+    if (ops.count > ENG_MAX_OPS)
+        return eng_fail(err, ENG_E_LIMIT, ops.count, -1,
+                        "model has %u operators (ENG_MAX_OPS is %d)",
+                        (unsigned)ops.count, ENG_MAX_OPS);
+    e->n_tensors = (uint16_t)tensors.count;
+    e->n_ops = (uint16_t)ops.count;
+
+    for (i = 0; i < tensors.count; ++i) {
+        fb_table tt;
+        if (fb_vec_table(&b, &tensors, i, &tt) != FB_OK)
+            return bad_model(err, "tensor", (int)i);
+        st = load_tensor(e, &b, &buffers, &tt, (int)i, err);
+        if (st != ENG_OK)
+            return st;
+    }
+    st = load_io(e, &b, &inputs, e->inputs, &e->n_inputs, ENG_TF_INPUT,
+                 "input", err);
+    if (st != ENG_OK)
+        return st;
+    st = load_io(e, &b, &outputs, e->outputs, &e->n_outputs, ENG_TF_OUTPUT,
+                 "output", err);
+    if (st != ENG_OK)
+        return st;
+    for (i = 0; i < ops.count; ++i) {
+        fb_table ot;
+        if (fb_vec_table(&b, &ops, i, &ot) != FB_OK)
+            return bad_model(err, "operator", (int)i);
+        st = load_operator(e, &b, &opcodes, &ot, (int)i, err);
+        if (st != ENG_OK)
+            return st;
+    }
+
+    /* every operator must have a kernel that accepts its variant */
+    for (i = 0; i < e->n_ops; ++i) {
+        if (eng_find_kernel(e->ops[i].builtin) == NULL)
+            return unsupported_op(e, &b, &opcodes, &ops, (int)i, err);
+    }
+    persistent = 0;
+    for (i = 0; i < e->n_ops; ++i) {
+        uint32_t bytes = 0;
+        st = eng_find_kernel(e->ops[i].builtin)
+                 ->prepare(e, (int)i, NULL, &bytes, err);
+        if (st != ENG_OK)
+            return st;
+        e->ops[i].persistent_bytes = ENG_ALIGN_UP(bytes);
+        persistent += e->ops[i].persistent_bytes;
+    }
+
+    st = eng_plan(e, err);
+    if (st != ENG_OK)
+        return st;
+
+    /* arena: [align pad][per-op data][tensor plan] */
+    base_pad = (uint32_t)((ENG_ALIGN - ((uintptr_t)arena % ENG_ALIGN)) %
+                          ENG_ALIGN);
+    total = base_pad + persistent + e->plan_size;
+    if (arena == NULL || total > arena_size)
+        return eng_fail(err, ENG_E_ARENA_TOO_SMALL, total, -1,
+                        "arena too small: the model needs %u bytes, the "
+                        "arena has %u", (unsigned)total, (unsigned)arena_size);
+    e->arena = arena;
+    e->arena_size = arena_size;
+    e->persistent_size = persistent;
+    e->arena_used = total;
+    {
+        uint32_t off = base_pad;
+        for (i = 0; i < e->n_ops; ++i) {
+            e->ops[i].persistent_offset = off;
+            off += e->ops[i].persistent_bytes;
+        }
+    }
+    for (i = 0; i < e->n_tensors; ++i) {
+        if (e->tensors[i].arena_offset >= 0)
+            e->tensors[i].arena_offset += (int32_t)(base_pad + persistent);
+    }
+    for (i = 0; i < e->n_ops; ++i) {
+        uint32_t bytes = e->ops[i].persistent_bytes;
+        st = eng_find_kernel(e->ops[i].builtin)
+                 ->prepare(e, (int)i, arena + e->ops[i].persistent_offset,
+                           &bytes, err);
+        if (st != ENG_OK)
+            return st;
+    }
+    clear_variables(e);
+    return ENG_OK;
+}
+
+eng_status eng_load(eng_t *e, const uint8_t *model, uint32_t model_len,
+                    uint8_t *arena, uint32_t arena_size, eng_error *err)
+{
+    eng_error local;
+    eng_status st;
+    if (err == NULL)
+        err = &local;
+    set_error(err, ENG_OK, 0, -1);
+    if (e == NULL)
+        return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no engine state");
+    memset(e, 0, sizeof *e);
+    e->model = model;
+    e->model_len = model_len;
+    st = load(e, model, model_len, arena, arena_size, err);
+    if (st != ENG_OK) {
+        uint32_t needed = e->arena_used;
+        memset(e, 0, sizeof *e);
+        e->arena_used = (st == ENG_E_ARENA_TOO_SMALL) ? err->detail : needed;
+        return st;
+    }
+    e->loaded = 1;
+    return ENG_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inputs, outputs, invoke                                                   */
+
+static eng_status tensor_info(const eng_tensor *t, eng_tensor_info *out)
+{
+    int i;
+    memset(out, 0, sizeof *out);
+    out->dtype = t->dtype;
+    out->ndims = t->ndims;
+    for (i = 0; i < t->ndims; ++i)
+        out->dims[i] = t->dims[i];
+    out->bytes = t->bytes;
+    out->scale = t->scale;
+    out->zero_point = t->zero_point;
+    return ENG_OK;
+}
+
+eng_status eng_input_info(const eng_t *e, uint32_t index, eng_tensor_info *out)
+{
+    if (e == NULL || !e->loaded)
+        return ENG_E_NO_MODEL;
+    if (index >= e->n_inputs || out == NULL)
+        return ENG_E_BAD_INDEX;
+    return tensor_info(&e->tensors[e->inputs[index]], out);
+}
+
+eng_status eng_output_info(const eng_t *e, uint32_t index,
+                           eng_tensor_info *out)
+{
+    if (e == NULL || !e->loaded)
+        return ENG_E_NO_MODEL;
+    if (index >= e->n_outputs || out == NULL)
+        return ENG_E_BAD_INDEX;
+    return tensor_info(&e->tensors[e->outputs[index]], out);
+}
+
+uint8_t *eng_input_data(eng_t *e, uint32_t index, uint32_t *bytes)
+{
+    const eng_tensor *t;
+    if (e == NULL || !e->loaded || index >= e->n_inputs)
+        return NULL;
+    t = &e->tensors[e->inputs[index]];
+    if (t->const_data != NULL || t->arena_offset < 0)
+        return NULL; /* a constant input cannot be written */
+    if (bytes != NULL)
+        *bytes = t->bytes;
+    return e->arena + t->arena_offset;
+}
+
+const uint8_t *eng_output_data(const eng_t *e, uint32_t index,
+                               uint32_t *bytes)
+{
+    const eng_tensor *t;
+    if (e == NULL || !e->loaded || index >= e->n_outputs)
+        return NULL;
+    t = &e->tensors[e->outputs[index]];
+    if (bytes != NULL)
+        *bytes = t->bytes;
+    return eng_data(e, t);
+}
+
+eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err)
+{
+    eng_error local;
+    uint32_t i;
+    if (err == NULL)
+        err = &local;
+    set_error(err, ENG_OK, 0, -1);
+    if (e == NULL || !e->loaded)
+        return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no model loaded");
+    for (i = 0; i < e->n_ops; ++i) {
+        const eng_kernel *k = eng_find_kernel(e->ops[i].builtin);
+        eng_status st = (k != NULL) ? k->eval(e, (int)i, err) : ENG_E_INVOKE;
+        if (st != ENG_OK) {
+            if (err->status == ENG_OK || err->message[0] == '\0')
+                eng_fail(err, ENG_E_INVOKE, i, (int32_t)i,
+                         "operator %d: %s failed", (int)i,
+                         eng_op_name(e->ops[i].builtin));
+            err->status = ENG_E_INVOKE;
+            err->detail = i;
+            err->op_index = (int32_t)i;
+            return ENG_E_INVOKE;
+        }
+        if (on_op != NULL)
+            on_op(ctx, i, e->ops[i].builtin);
+    }
+    return ENG_OK;
+}
+
+void eng_reset(eng_t *e)
+{
+    if (e == NULL || !e->loaded)
+        return;
+    clear_variables(e);
+}
