@@ -1,0 +1,358 @@
+/*
+ * CONV_2D and DEPTHWISE_CONV_2D, int8 activations and weights, int32 bias,
+ * per-channel or per-tensor weight scales. NHWC layout.
+ *
+ *   acc[c]  = sum over the window of w[c] * (x - x_zero_point) + bias[c]
+ *   y[c]    = clamp(requantize(acc[c], M[c]) + y_zero_point, act_min, act_max)
+ *   M[c]    = input_scale * weight_scale[c] / output_scale   (in double)
+ *
+ * Windows follow the output: out_y * stride - pad + k * dilation; taps
+ * outside the input are skipped (zero padding in real terms). Weight zero
+ * points are zero for int8 weights and are not used.
+ */
+#include "../engine_internal.h"
+#include "../quant.h"
+
+/* Conv2DOptions / DepthwiseConv2DOptions slots */
+enum { CONV_PADDING = 0, CONV_STRIDE_W = 1, CONV_STRIDE_H = 2,
+       CONV_ACTIVATION = 3, CONV_DILATION_W = 4, CONV_DILATION_H = 5 };
+enum { DW_PADDING = 0, DW_STRIDE_W = 1, DW_STRIDE_H = 2,
+       DW_DEPTH_MULTIPLIER = 3, DW_ACTIVATION = 4, DW_DILATION_W = 5,
+       DW_DILATION_H = 6 };
+
+/* Per-op data, followed by int32 multiplier[channels], int32 shift[channels]. */
+typedef struct {
+    int32_t stride_w, stride_h;
+    int32_t dilation_w, dilation_h;
+    int32_t pad_w, pad_h;
+    int32_t depth_multiplier; /* depthwise only */
+    int32_t input_offset;     /* -input zero point */
+    int32_t output_offset;    /* output zero point */
+    int32_t act_min, act_max;
+    int32_t channels;
+} conv_data;
+
+typedef struct {
+    int padding, stride_w, stride_h, dilation_w, dilation_h;
+    int depth_multiplier, activation;
+} conv_options;
+
+static eng_status read_options(eng_t *e, int op_index, int depthwise,
+                               conv_options *o, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    fb_buf b;
+    fb_table t;
+    uint8_t padding = 0;
+    int8_t activation = 0;
+    int32_t sw = 0, sh = 0, dw = 1, dh = 1, dm = 0;
+    int r = eng_op_options(e, op, depthwise ? ENG_OPT_DEPTHWISE_CONV_2D
+                                            : ENG_OPT_CONV_2D, &b, &t);
+    if (r != FB_OK)
+        return eng_fail_invalid(err, e, op_index, "missing or bad options");
+    if (depthwise) {
+        r = fb_get_u8(&b, &t, DW_PADDING, 0, &padding) == FB_BAD ||
+            fb_get_i32(&b, &t, DW_STRIDE_W, 0, &sw) == FB_BAD ||
+            fb_get_i32(&b, &t, DW_STRIDE_H, 0, &sh) == FB_BAD ||
+            fb_get_i32(&b, &t, DW_DEPTH_MULTIPLIER, 0, &dm) == FB_BAD ||
+            fb_get_i8(&b, &t, DW_ACTIVATION, 0, &activation) == FB_BAD ||
+            fb_get_i32(&b, &t, DW_DILATION_W, 1, &dw) == FB_BAD ||
+            fb_get_i32(&b, &t, DW_DILATION_H, 1, &dh) == FB_BAD;
+    } else {
+        r = fb_get_u8(&b, &t, CONV_PADDING, 0, &padding) == FB_BAD ||
+            fb_get_i32(&b, &t, CONV_STRIDE_W, 0, &sw) == FB_BAD ||
+            fb_get_i32(&b, &t, CONV_STRIDE_H, 0, &sh) == FB_BAD ||
+            fb_get_i8(&b, &t, CONV_ACTIVATION, 0, &activation) == FB_BAD ||
+            fb_get_i32(&b, &t, CONV_DILATION_W, 1, &dw) == FB_BAD ||
+            fb_get_i32(&b, &t, CONV_DILATION_H, 1, &dh) == FB_BAD;
+    }
+    if (r)
+        return eng_fail_invalid(err, e, op_index, "bad options");
+    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0 || sw > 0xffff ||
+        sh > 0xffff || dw > 0xffff || dh > 0xffff)
+        return eng_fail_invalid(err, e, op_index,
+                                "strides and dilations must be positive");
+    if (padding != ENG_PAD_SAME && padding != ENG_PAD_VALID)
+        return eng_fail_invalid(err, e, op_index, "unknown padding %d",
+                                padding);
+    if (activation < ENG_ACT_NONE || activation > ENG_ACT_RELU6)
+        return eng_fail_variant(err, e, op_index,
+                                "with fused activation %d", activation);
+    o->padding = padding;
+    o->stride_w = sw;
+    o->stride_h = sh;
+    o->dilation_w = dw;
+    o->dilation_h = dh;
+    o->depth_multiplier = dm;
+    o->activation = activation;
+    return ENG_OK;
+}
+
+/* Shared checks and parameter computation for both convolutions. */
+static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
+                               uint8_t *data, uint32_t *bytes, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    const eng_tensor *in, *filter, *bias, *out;
+    conv_options o;
+    conv_data d;
+    int channels, filter_h, filter_w, out_h, out_w, i;
+    eng_status st;
+
+    if ((op->n_inputs != 2 && op->n_inputs != 3) || op->n_outputs != 1)
+        return eng_fail_invalid(err, e, op_index,
+                                "expects 2 or 3 inputs and 1 output");
+    in = eng_op_input(e, op, 0);
+    filter = eng_op_input(e, op, 1);
+    bias = eng_op_input(e, op, 2);
+    out = eng_op_output(e, op, 0);
+    if (in == NULL || filter == NULL)
+        return eng_fail_invalid(err, e, op_index, "missing input or filter");
+    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s activations",
+                                eng_dtype_name(in->dtype != ENG_INT8
+                                                   ? in->dtype
+                                                   : out->dtype));
+    if (filter->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s weights",
+                                eng_dtype_name(filter->dtype));
+    if (filter->const_data == NULL)
+        return eng_fail_variant(err, e, op_index, "with non-constant weights");
+    if (bias != NULL && (bias->dtype != ENG_INT32 || bias->const_data == NULL))
+        return eng_fail_variant(err, e, op_index, "with %s%s bias",
+                                bias->const_data == NULL ? "non-constant "
+                                                         : "",
+                                eng_dtype_name(bias->dtype));
+    if (in->ndims != 4 || filter->ndims != 4 || out->ndims != 4)
+        return eng_fail_invalid(err, e, op_index,
+                                "input, filter and output must be 4-D");
+
+    st = read_options(e, op_index, depthwise, &o, err);
+    if (st != ENG_OK)
+        return st;
+
+    filter_h = filter->dims[1];
+    filter_w = filter->dims[2];
+    channels = out->dims[3];
+    if (out->dims[0] != in->dims[0])
+        return eng_fail_invalid(err, e, op_index, "batch sizes differ");
+    if (depthwise) {
+        /* filter [1, h, w, in_channels * depth_multiplier] */
+        if (filter->dims[3] != channels || o.depth_multiplier <= 0 ||
+            (int64_t)in->dims[3] * o.depth_multiplier != channels)
+            return eng_fail_invalid(err, e, op_index,
+                                    "channels do not match the depth "
+                                    "multiplier");
+    } else {
+        /* filter [out_channels, h, w, in_channels / groups] */
+        if (filter->dims[0] != channels || filter->dims[3] <= 0 ||
+            in->dims[3] % filter->dims[3] != 0 ||
+            channels % (in->dims[3] / filter->dims[3]) != 0)
+            return eng_fail_invalid(err, e, op_index,
+                                    "filter shape does not match input and "
+                                    "output channels");
+    }
+    if (bias != NULL && eng_elems(bias) != (uint32_t)channels)
+        return eng_fail_invalid(err, e, op_index,
+                                "bias size does not match the channels");
+
+    st = eng_require_quant(e, op_index, in, "input", err);
+    if (st == ENG_OK)
+        st = eng_require_quant(e, op_index, out, "output", err);
+    if (st == ENG_OK)
+        st = eng_require_quant(e, op_index, filter, "filter", err);
+    if (st != ENG_OK)
+        return st;
+    if (filter->n_scales != 1 && filter->n_scales != (uint32_t)channels)
+        return eng_fail_invalid(err, e, op_index,
+                                "filter has %u scales for %d channels",
+                                (unsigned)filter->n_scales, channels);
+
+    memset(&d, 0, sizeof d);
+    if (q_window_padding(o.padding, in->dims[1], filter_h, o.stride_h,
+                         o.dilation_h, &out_h, &d.pad_h) != 0 ||
+        q_window_padding(o.padding, in->dims[2], filter_w, o.stride_w,
+                         o.dilation_w, &out_w, &d.pad_w) != 0)
+        return eng_fail_invalid(err, e, op_index,
+                                "window does not fit the input");
+    d.stride_w = o.stride_w;
+    d.stride_h = o.stride_h;
+    d.dilation_w = o.dilation_w;
+    d.dilation_h = o.dilation_h;
+    d.depth_multiplier = o.depth_multiplier;
+    d.input_offset = -in->zero_point;
+    d.output_offset = out->zero_point;
+    d.channels = channels;
+    if (q_activation_range(o.activation, out->scale, out->zero_point, -128,
+                           127, &d.act_min, &d.act_max) != 0)
+        return eng_fail_invalid(err, e, op_index,
+                                "activation range does not fit");
+
+    *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
+    if (data == NULL)
+        return ENG_OK;
+
+    memcpy(data, &d, sizeof d);
+    {
+        int32_t *mult = (int32_t *)(void *)(data + sizeof d);
+        int32_t *shift = mult + channels;
+        for (i = 0; i < channels; ++i) {
+            const float ws = eng_scale_at(filter, filter->n_scales > 1
+                                                      ? (uint32_t)i
+                                                      : 0u);
+            const double m =
+                (double)in->scale * (double)ws / (double)out->scale;
+            int s = 0;
+            q_quantize_multiplier(m, &mult[i], &s);
+            if (s > 30)
+                return eng_fail_variant(err, e, op_index,
+                                        "with a scale ratio above 2^30");
+            shift[i] = s;
+        }
+    }
+    return ENG_OK;
+}
+
+eng_status eng_conv2d_prepare(eng_t *e, int op_index, uint8_t *data,
+                              uint32_t *bytes, eng_error *err)
+{
+    return conv_prepare(e, op_index, 0, data, bytes, err);
+}
+
+eng_status eng_dwconv2d_prepare(eng_t *e, int op_index, uint8_t *data,
+                                uint32_t *bytes, eng_error *err)
+{
+    return conv_prepare(e, op_index, 1, data, bytes, err);
+}
+
+static int8_t requantize(int32_t acc, int32_t mult, int32_t shift,
+                         const conv_data *d)
+{
+    int32_t v = q_mul_by_multiplier(acc, mult, shift) + d->output_offset;
+    if (v < d->act_min)
+        v = d->act_min;
+    if (v > d->act_max)
+        v = d->act_max;
+    return (int8_t)v;
+}
+
+eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    const eng_tensor *filter = eng_op_input(e, op, 1);
+    const eng_tensor *bias = eng_op_input(e, op, 2);
+    const eng_tensor *out = eng_op_output(e, op, 0);
+    const conv_data *d =
+        (const conv_data *)(const void *)(e->arena + op->persistent_offset);
+    const int32_t *mult = (const int32_t *)(const void *)(d + 1);
+    const int32_t *shift = mult + d->channels;
+    const int8_t *x = (const int8_t *)eng_data(e, in);
+    const int8_t *w = (const int8_t *)eng_data(e, filter);
+    const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
+    int8_t *y = (int8_t *)eng_data(e, out);
+    const int batches = out->dims[0];
+    const int in_h = in->dims[1], in_w = in->dims[2], in_c = in->dims[3];
+    const int f_h = filter->dims[1], f_w = filter->dims[2];
+    const int f_c = filter->dims[3]; /* input channels per group */
+    const int out_h = out->dims[1], out_w = out->dims[2];
+    const int out_c = d->channels;
+    const int per_group = out_c / (in_c / f_c);
+    int n, oy, ox, oc, ky, kx, ic;
+    (void)err;
+
+    for (n = 0; n < batches; ++n) {
+        for (oy = 0; oy < out_h; ++oy) {
+            const int y0 = oy * d->stride_h - d->pad_h;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int x0 = ox * d->stride_w - d->pad_w;
+                for (oc = 0; oc < out_c; ++oc) {
+                    const int c0 = (oc / per_group) * f_c;
+                    int32_t acc = 0;
+                    for (ky = 0; ky < f_h; ++ky) {
+                        const int iy = y0 + ky * d->dilation_h;
+                        if (iy < 0 || iy >= in_h)
+                            continue;
+                        for (kx = 0; kx < f_w; ++kx) {
+                            const int ix = x0 + kx * d->dilation_w;
+                            const int8_t *xp, *wp;
+                            if (ix < 0 || ix >= in_w)
+                                continue;
+                            xp = x + (((size_t)n * in_h + iy) * in_w + ix) *
+                                         in_c + c0;
+                            wp = w + (((size_t)oc * f_h + ky) * f_w + kx) * f_c;
+                            for (ic = 0; ic < f_c; ++ic)
+                                acc += (int32_t)wp[ic] *
+                                       ((int32_t)xp[ic] + d->input_offset);
+                        }
+                    }
+                    if (b != NULL)
+                        acc += eng_ld_i32(b + 4u * (uint32_t)oc);
+                    y[(((size_t)n * out_h + oy) * out_w + ox) * out_c + oc] =
+                        requantize(acc, mult[oc], shift[oc], d);
+                }
+            }
+        }
+    }
+    return ENG_OK;
+}
+
+eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    const eng_tensor *filter = eng_op_input(e, op, 1);
+    const eng_tensor *bias = eng_op_input(e, op, 2);
+    const eng_tensor *out = eng_op_output(e, op, 0);
+    const conv_data *d =
+        (const conv_data *)(const void *)(e->arena + op->persistent_offset);
+    const int32_t *mult = (const int32_t *)(const void *)(d + 1);
+    const int32_t *shift = mult + d->channels;
+    const int8_t *x = (const int8_t *)eng_data(e, in);
+    const int8_t *w = (const int8_t *)eng_data(e, filter);
+    const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
+    int8_t *y = (int8_t *)eng_data(e, out);
+    const int batches = out->dims[0];
+    const int in_h = in->dims[1], in_w = in->dims[2], in_c = in->dims[3];
+    const int f_h = filter->dims[1], f_w = filter->dims[2];
+    const int out_h = out->dims[1], out_w = out->dims[2];
+    const int out_c = d->channels;
+    const int dm = d->depth_multiplier;
+    int n, oy, ox, ic, m, ky, kx;
+    (void)err;
+
+    for (n = 0; n < batches; ++n) {
+        for (oy = 0; oy < out_h; ++oy) {
+            const int y0 = oy * d->stride_h - d->pad_h;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int x0 = ox * d->stride_w - d->pad_w;
+                for (ic = 0; ic < in_c; ++ic) {
+                    for (m = 0; m < dm; ++m) {
+                        const int oc = ic * dm + m;
+                        int32_t acc = 0;
+                        for (ky = 0; ky < f_h; ++ky) {
+                            const int iy = y0 + ky * d->dilation_h;
+                            if (iy < 0 || iy >= in_h)
+                                continue;
+                            for (kx = 0; kx < f_w; ++kx) {
+                                const int ix = x0 + kx * d->dilation_w;
+                                int32_t xv, wv;
+                                if (ix < 0 || ix >= in_w)
+                                    continue;
+                                xv = x[(((size_t)n * in_h + iy) * in_w + ix) *
+                                           in_c + ic];
+                                wv = w[((size_t)ky * f_w + kx) * out_c + oc];
+                                acc += wv * (xv + d->input_offset);
+                            }
+                        }
+                        if (b != NULL)
+                            acc += eng_ld_i32(b + 4u * (uint32_t)oc);
+                        y[(((size_t)n * out_h + oy) * out_w + ox) * out_c +
+                          oc] = requantize(acc, mult[oc], shift[oc], d);
+                    }
+                }
+            }
+        }
+    }
+    return ENG_OK;
+}
