@@ -213,6 +213,11 @@ eng_status eng_require_quant(const eng_t *e, int op_index,
     if (!(t->scale > 0.0f && t->scale < 3.0e38f))
         return eng_fail_invalid(err, e, op_index, "%s scale must be positive",
                                 role);
+    if ((t->dtype == ENG_INT8 && (t->zero_point < -128 || t->zero_point > 127)) ||
+        (t->dtype == ENG_UINT8 && (t->zero_point < 0 || t->zero_point > 255)))
+        return eng_fail_invalid(err, e, op_index,
+                                "%s zero point %d out of range", role,
+                                (int)t->zero_point);
     return ENG_OK;
 }
 

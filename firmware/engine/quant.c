@@ -143,7 +143,7 @@ int q_activation_range(int activation, float scale, int32_t zero_point,
 }
 
 int q_window_padding(int padding, int in_size, int filter_size, int stride,
-                     int dilation, int *out_size, int *pad_before)
+                     int dilation, int32_t *out_size, int32_t *pad_before)
 {
     int64_t effective, out, total;
 
@@ -164,8 +164,8 @@ int q_window_padding(int padding, int in_size, int filter_size, int stride,
         total = 0;
     if (total / 2 > INT32_MAX)
         return -1;
-    *out_size = (int)out;
-    *pad_before = (int)(total / 2);
+    *out_size = (int32_t)out;
+    *pad_before = (int32_t)(total / 2);
     return 0;
 }
 

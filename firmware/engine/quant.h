@@ -51,7 +51,7 @@ int q_activation_range(int activation, float scale, int32_t zero_point,
 /* Output size and leading padding of a windowed op along one axis.
  * Returns 0, or -1 for invalid arguments / an empty output. */
 int q_window_padding(int padding, int in_size, int filter_size, int stride,
-                     int dilation, int *out_size, int *pad_before);
+                     int dilation, int32_t *out_size, int32_t *pad_before);
 
 /* Softmax support (Q5.26 differences, Q0.31 results). */
 int q_softmax_input_scaling(double beta, double input_scale,

@@ -6,6 +6,9 @@
  *   y[c]    = clamp(requantize(acc[c], M[c]) + y_zero_point, act_min, act_max)
  *   M[c]    = input_scale * weight_scale[c] / output_scale   (in double)
  *
+ * Accumulation wraps modulo 2^32 like the reference's int32 arithmetic (it
+ * only could on absurd filter sizes or biases), without signed overflow.
+ *
  * Windows follow the output: out_y * stride - pad + k * dilation; taps
  * outside the input are skipped (zero padding in real terms). Weight zero
  * points are zero for int8 weights and are not used.
@@ -96,9 +99,11 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     const eng_tensor *in, *filter, *bias, *out;
     conv_options o;
     conv_data d;
-    int channels, filter_h, filter_w, out_h, out_w, i;
+    int channels, filter_h, filter_w, i;
+    int32_t out_h, out_w;
     eng_status st;
 
+    memset(&o, 0, sizeof o);
     if ((op->n_inputs != 2 && op->n_inputs != 3) || op->n_outputs != 1)
         return eng_fail_invalid(err, e, op_index,
                                 "expects 2 or 3 inputs and 1 output");
@@ -268,7 +273,7 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
                 const int x0 = ox * d->stride_w - d->pad_w;
                 for (oc = 0; oc < out_c; ++oc) {
                     const int c0 = (oc / per_group) * f_c;
-                    int32_t acc = 0;
+                    uint32_t acc = 0;
                     for (ky = 0; ky < f_h; ++ky) {
                         const int iy = y0 + ky * d->dilation_h;
                         if (iy < 0 || iy >= in_h)
@@ -282,14 +287,15 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
                                          in_c + c0;
                             wp = w + (((size_t)oc * f_h + ky) * f_w + kx) * f_c;
                             for (ic = 0; ic < f_c; ++ic)
-                                acc += (int32_t)wp[ic] *
-                                       ((int32_t)xp[ic] + d->input_offset);
+                                acc += (uint32_t)((int32_t)wp[ic] *
+                                                  ((int32_t)xp[ic] +
+                                                   d->input_offset));
                         }
                     }
                     if (b != NULL)
-                        acc += eng_ld_i32(b + 4u * (uint32_t)oc);
+                        acc += (uint32_t)eng_ld_i32(b + 4u * (uint32_t)oc);
                     y[(((size_t)n * out_h + oy) * out_w + ox) * out_c + oc] =
-                        requantize(acc, mult[oc], shift[oc], d);
+                        requantize((int32_t)acc, mult[oc], shift[oc], d);
                 }
             }
         }
@@ -329,7 +335,7 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
                 for (ic = 0; ic < in_c; ++ic) {
                     for (m = 0; m < dm; ++m) {
                         const int oc = ic * dm + m;
-                        int32_t acc = 0;
+                        uint32_t acc = 0;
                         for (ky = 0; ky < f_h; ++ky) {
                             const int iy = y0 + ky * d->dilation_h;
                             if (iy < 0 || iy >= in_h)
@@ -342,13 +348,13 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
                                 xv = x[(((size_t)n * in_h + iy) * in_w + ix) *
                                            in_c + ic];
                                 wv = w[((size_t)ky * f_w + kx) * out_c + oc];
-                                acc += wv * (xv + d->input_offset);
+                                acc += (uint32_t)(wv * (xv + d->input_offset));
                             }
                         }
                         if (b != NULL)
-                            acc += eng_ld_i32(b + 4u * (uint32_t)oc);
+                            acc += (uint32_t)eng_ld_i32(b + 4u * (uint32_t)oc);
                         y[(((size_t)n * out_h + oy) * out_w + ox) * out_c +
-                          oc] = requantize(acc, mult[oc], shift[oc], d);
+                          oc] = requantize((int32_t)acc, mult[oc], shift[oc], d);
                     }
                 }
             }

@@ -1,0 +1,218 @@
+/*
+ * FULLY_CONNECTED, int8 activations and weights, optional int32 bias.
+ *
+ * Weights are [units, depth]; the input is read as [batches, depth] whatever
+ * its rank (batches = output elements / units, so keep_num_dims only changes
+ * the output shape, which the model already states).
+ *
+ *   acc[b][u] = sum_d (w[u][d] - w_zero_point) * (x[b][d] - x_zero_point)
+ *               + bias[u]
+ *   y[b][u]   = clamp(requantize(acc, M[u]) + y_zero_point, act_min, act_max)
+ *
+ * Per-tensor weights: M = (float)(input_scale * weight_scale) / output_scale,
+ * the product taken in single precision as the reference does. Per-channel
+ * weights: M[u] = input_scale * weight_scale[u] / output_scale in double, and
+ * the weight zero point is not used.
+ */
+#include <math.h>
+
+#include "../engine_internal.h"
+#include "../quant.h"
+
+/* FullyConnectedOptions slots */
+enum { FC_ACTIVATION = 0, FC_WEIGHTS_FORMAT = 1 };
+
+/* Per-op data; per-channel: followed by int32 multiplier[units],
+ * int32 shift[units]. */
+typedef struct {
+    int32_t batches, units, depth;
+    int32_t input_offset, filter_offset, output_offset;
+    int32_t act_min, act_max;
+    int32_t per_channel;
+    int32_t multiplier, shift; /* per-tensor */
+} fc_data;
+
+eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
+                          uint32_t *bytes, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    const eng_tensor *in, *filter, *bias, *out;
+    fc_data d;
+    int8_t activation = 0;
+    uint8_t weights_format = 0;
+    fb_buf b;
+    fb_table t;
+    int r, i;
+    eng_status st;
+
+    if ((op->n_inputs != 2 && op->n_inputs != 3) || op->n_outputs != 1)
+        return eng_fail_invalid(err, e, op_index,
+                                "expects 2 or 3 inputs and 1 output");
+    in = eng_op_input(e, op, 0);
+    filter = eng_op_input(e, op, 1);
+    bias = eng_op_input(e, op, 2);
+    out = eng_op_output(e, op, 0);
+    if (in == NULL || filter == NULL)
+        return eng_fail_invalid(err, e, op_index, "missing input or weights");
+    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s activations",
+                                eng_dtype_name(in->dtype != ENG_INT8
+                                                   ? in->dtype
+                                                   : out->dtype));
+    if (filter->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s weights",
+                                eng_dtype_name(filter->dtype));
+    if (filter->const_data == NULL)
+        return eng_fail_variant(err, e, op_index, "with non-constant weights");
+    if (bias != NULL && (bias->dtype != ENG_INT32 || bias->const_data == NULL))
+        return eng_fail_variant(err, e, op_index, "with %s%s bias",
+                                bias->const_data == NULL ? "non-constant "
+                                                         : "",
+                                eng_dtype_name(bias->dtype));
+
+    r = eng_op_options(e, op, ENG_OPT_FULLY_CONNECTED, &b, &t);
+    if (r == FB_BAD)
+        return eng_fail_invalid(err, e, op_index, "bad options");
+    if (r == FB_OK &&
+        (fb_get_i8(&b, &t, FC_ACTIVATION, 0, &activation) == FB_BAD ||
+         fb_get_u8(&b, &t, FC_WEIGHTS_FORMAT, 0, &weights_format) == FB_BAD))
+        return eng_fail_invalid(err, e, op_index, "bad options");
+    if (weights_format != 0)
+        return eng_fail_variant(err, e, op_index, "with shuffled weights");
+    if (activation < ENG_ACT_NONE || activation > ENG_ACT_RELU6)
+        return eng_fail_variant(err, e, op_index, "with fused activation %d",
+                                activation);
+
+    if (filter->ndims < 2 || out->ndims < 1)
+        return eng_fail_invalid(err, e, op_index,
+                                "weights must be at least 2-D");
+    memset(&d, 0, sizeof d);
+    d.units = out->dims[out->ndims - 1];
+    d.depth = filter->dims[filter->ndims - 1];
+    if (d.units <= 0 || d.depth <= 0 ||
+        d.units > filter->dims[filter->ndims - 2] ||
+        eng_elems(filter) < (uint32_t)d.units * (uint32_t)d.depth)
+        return eng_fail_invalid(err, e, op_index,
+                                "weights do not match the output units");
+    d.batches = (int32_t)(eng_elems(out) / (uint32_t)d.units);
+    if ((uint64_t)d.batches * (uint64_t)d.depth != eng_elems(in))
+        return eng_fail_invalid(err, e, op_index,
+                                "input size is not batches x %d", d.depth);
+    if (bias != NULL && eng_elems(bias) < (uint32_t)d.units)
+        return eng_fail_invalid(err, e, op_index,
+                                "bias smaller than the output units");
+
+    st = eng_require_quant(e, op_index, in, "input", err);
+    if (st == ENG_OK)
+        st = eng_require_quant(e, op_index, out, "output", err);
+    if (st == ENG_OK)
+        st = eng_require_quant(e, op_index, filter, "weights", err);
+    if (st != ENG_OK)
+        return st;
+
+    d.per_channel = filter->n_scales > 1;
+    d.input_offset = -in->zero_point;
+    d.filter_offset = -filter->zero_point;
+    d.output_offset = out->zero_point;
+    if (q_activation_range(activation, out->scale, out->zero_point, -128, 127,
+                           &d.act_min, &d.act_max) != 0)
+        return eng_fail_invalid(err, e, op_index,
+                                "activation range does not fit");
+
+    if (d.per_channel) {
+        if (filter->quantized_dimension < 0 ||
+            filter->quantized_dimension >= filter->ndims ||
+            filter->n_scales !=
+                (uint32_t)filter->dims[filter->quantized_dimension] ||
+            filter->n_scales < (uint32_t)d.units)
+            return eng_fail_invalid(err, e, op_index,
+                                    "per-channel scales do not match the "
+                                    "weights");
+        *bytes = (uint32_t)sizeof d + 8u * (uint32_t)d.units;
+    } else {
+        /* the reference checks that the bias scale is close to
+         * input_scale * weight_scale before using per-tensor parameters */
+        double m;
+        int s = 0;
+        if (bias != NULL) {
+            const double product = (double)in->scale * (double)filter->scale;
+            const double diff = fabs(product - (double)bias->scale);
+            if (!(diff / (double)out->scale <= 0.02))
+                return eng_fail_variant(err, e, op_index,
+                                        "with a bias scale that is not "
+                                        "input_scale * weight_scale");
+        }
+        m = (double)(in->scale * filter->scale) / (double)out->scale;
+        q_quantize_multiplier(m, &d.multiplier, &s);
+        if (s > 30)
+            return eng_fail_variant(err, e, op_index,
+                                    "with a scale ratio above 2^30");
+        d.shift = s;
+        *bytes = (uint32_t)sizeof d;
+    }
+    if (data == NULL)
+        return ENG_OK;
+
+    memcpy(data, &d, sizeof d);
+    if (d.per_channel) {
+        int32_t *mult = (int32_t *)(void *)(data + sizeof d);
+        int32_t *shift = mult + d.units;
+        for (i = 0; i < d.units; ++i) {
+            const double m = (double)in->scale *
+                             (double)eng_scale_at(filter, (uint32_t)i) /
+                             (double)out->scale;
+            int s = 0;
+            q_quantize_multiplier(m, &mult[i], &s);
+            if (s > 30)
+                return eng_fail_variant(err, e, op_index,
+                                        "with a scale ratio above 2^30");
+            shift[i] = s;
+        }
+    }
+    return ENG_OK;
+}
+
+eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const fc_data *d =
+        (const fc_data *)(const void *)(e->arena + op->persistent_offset);
+    const int32_t *mult = (const int32_t *)(const void *)(d + 1);
+    const int32_t *shift = mult + d->units;
+    const eng_tensor *bias = eng_op_input(e, op, 2);
+    const int8_t *x = (const int8_t *)eng_data(e, eng_op_input(e, op, 0));
+    const int8_t *w = (const int8_t *)eng_data(e, eng_op_input(e, op, 1));
+    const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
+    int8_t *y = (int8_t *)eng_data(e, eng_op_output(e, op, 0));
+    /* per-channel kernels ignore the weight zero point */
+    const int32_t filter_offset = d->per_channel ? 0 : d->filter_offset;
+    int n, u, k;
+    (void)err;
+
+    for (n = 0; n < d->batches; ++n) {
+        const int8_t *xr = x + (size_t)n * d->depth;
+        for (u = 0; u < d->units; ++u) {
+            const int8_t *wr = w + (size_t)u * d->depth;
+            /* wraps modulo 2^32 like the reference's int32 sum */
+            uint32_t acc = 0;
+            int32_t v;
+            for (k = 0; k < d->depth; ++k)
+                acc += (uint32_t)(((int32_t)wr[k] + filter_offset) *
+                                  ((int32_t)xr[k] + d->input_offset));
+            if (b != NULL)
+                acc += (uint32_t)eng_ld_i32(b + 4u * (uint32_t)u);
+            if (d->per_channel)
+                v = q_mul_by_multiplier((int32_t)acc, mult[u], shift[u]);
+            else
+                v = q_mul_by_multiplier((int32_t)acc, d->multiplier,
+                                        d->shift);
+            v += d->output_offset;
+            if (v < d->act_min)
+                v = d->act_min;
+            if (v > d->act_max)
+                v = d->act_max;
+            y[(size_t)n * d->units + u] = (int8_t)v;
+        }
+    }
+    return ENG_OK;
+}

@@ -1,0 +1,185 @@
+/*
+ * AVERAGE_POOL_2D and MAX_POOL_2D on int8 NHWC tensors. Input and output
+ * share scale and zero point, so pooling works on the raw values:
+ *
+ *   average: sum of the window taps inside the input / their count, rounded
+ *            half away from zero
+ *   max:     largest tap inside the input
+ *
+ * then clamped to the fused activation range.
+ */
+#include <math.h>
+
+#include "../engine_internal.h"
+#include "../quant.h"
+
+/* Pool2DOptions slots */
+enum { POOL_PADDING = 0, POOL_STRIDE_W = 1, POOL_STRIDE_H = 2,
+       POOL_FILTER_W = 3, POOL_FILTER_H = 4, POOL_ACTIVATION = 5 };
+
+typedef struct {
+    int32_t stride_w, stride_h;
+    int32_t filter_w, filter_h;
+    int32_t pad_w, pad_h;
+    int32_t act_min, act_max;
+} pool_data;
+
+eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
+                            uint32_t *bytes, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    const eng_tensor *in, *out;
+    pool_data d;
+    fb_buf b;
+    fb_table t;
+    uint8_t padding = 0;
+    int8_t activation = 0;
+    int32_t sw = 0, sh = 0, fw = 0, fh = 0;
+    int32_t out_h, out_w;
+    eng_status st;
+
+    if (op->n_inputs != 1 || op->n_outputs != 1)
+        return eng_fail_invalid(err, e, op_index,
+                                "expects 1 input and 1 output");
+    in = eng_op_input(e, op, 0);
+    out = eng_op_output(e, op, 0);
+    if (in == NULL)
+        return eng_fail_invalid(err, e, op_index, "missing input");
+    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s activations",
+                                eng_dtype_name(in->dtype != ENG_INT8
+                                                   ? in->dtype
+                                                   : out->dtype));
+    if (in->ndims != 4 || out->ndims != 4 || in->dims[0] != out->dims[0] ||
+        in->dims[3] != out->dims[3])
+        return eng_fail_invalid(err, e, op_index,
+                                "input and output must be 4-D with the same "
+                                "batches and channels");
+    if (eng_op_options(e, op, ENG_OPT_POOL_2D, &b, &t) != FB_OK ||
+        fb_get_u8(&b, &t, POOL_PADDING, 0, &padding) == FB_BAD ||
+        fb_get_i32(&b, &t, POOL_STRIDE_W, 0, &sw) == FB_BAD ||
+        fb_get_i32(&b, &t, POOL_STRIDE_H, 0, &sh) == FB_BAD ||
+        fb_get_i32(&b, &t, POOL_FILTER_W, 0, &fw) == FB_BAD ||
+        fb_get_i32(&b, &t, POOL_FILTER_H, 0, &fh) == FB_BAD ||
+        fb_get_i8(&b, &t, POOL_ACTIVATION, 0, &activation) == FB_BAD)
+        return eng_fail_invalid(err, e, op_index, "missing or bad options");
+    if (sw <= 0 || sh <= 0 || fw <= 0 || fh <= 0 || sw > 0xffff ||
+        sh > 0xffff || fw > 0xffff || fh > 0xffff)
+        return eng_fail_invalid(err, e, op_index,
+                                "strides and filter sizes must be positive");
+    if (activation < ENG_ACT_NONE || activation > ENG_ACT_RELU6)
+        return eng_fail_variant(err, e, op_index, "with fused activation %d",
+                                activation);
+
+    st = eng_require_quant(e, op_index, in, "input", err);
+    if (st == ENG_OK)
+        st = eng_require_quant(e, op_index, out, "output", err);
+    if (st != ENG_OK)
+        return st;
+    /* the reference requires matching quantization */
+    if (!((double)fabsf(in->scale - out->scale) <= 1.0e-6) ||
+        in->zero_point != out->zero_point)
+        return eng_fail_variant(err, e, op_index,
+                                "with different input and output "
+                                "quantization");
+
+    memset(&d, 0, sizeof d);
+    if (q_window_padding(padding, in->dims[1], fh, sh, 1, &out_h, &d.pad_h) !=
+            0 ||
+        q_window_padding(padding, in->dims[2], fw, sw, 1, &out_w, &d.pad_w) !=
+            0)
+        return eng_fail_invalid(err, e, op_index,
+                                "window does not fit the input");
+    d.stride_w = sw;
+    d.stride_h = sh;
+    d.filter_w = fw;
+    d.filter_h = fh;
+    if (q_activation_range(activation, out->scale, out->zero_point, -128, 127,
+                           &d.act_min, &d.act_max) != 0)
+        return eng_fail_invalid(err, e, op_index,
+                                "activation range does not fit");
+    *bytes = sizeof d;
+    if (data != NULL)
+        memcpy(data, &d, sizeof d);
+    return ENG_OK;
+}
+
+static int imax(int a, int b) { return a > b ? a : b; }
+static int imin(int a, int b) { return a < b ? a : b; }
+
+static eng_status pool_eval(eng_t *e, int op_index, int average,
+                            eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    const eng_tensor *out = eng_op_output(e, op, 0);
+    const pool_data *d =
+        (const pool_data *)(const void *)(e->arena + op->persistent_offset);
+    const int8_t *x = (const int8_t *)eng_data(e, in);
+    int8_t *y = (int8_t *)eng_data(e, out);
+    const int batches = in->dims[0], depth = in->dims[3];
+    const int in_h = in->dims[1], in_w = in->dims[2];
+    const int out_h = out->dims[1], out_w = out->dims[2];
+    int n, oy, ox, c, fy, fx;
+
+    for (n = 0; n < batches; ++n) {
+        for (oy = 0; oy < out_h; ++oy) {
+            const int y0 = oy * d->stride_h - d->pad_h;
+            const int fy_begin = imax(0, -y0);
+            const int fy_end = imin(d->filter_h, in_h - y0);
+            for (ox = 0; ox < out_w; ++ox) {
+                const int x0 = ox * d->stride_w - d->pad_w;
+                const int fx_begin = imax(0, -x0);
+                const int fx_end = imin(d->filter_w, in_w - x0);
+                for (c = 0; c < depth; ++c) {
+                    int32_t v;
+                    if (average) {
+                        int32_t sum = 0, count = 0;
+                        for (fy = fy_begin; fy < fy_end; ++fy)
+                            for (fx = fx_begin; fx < fx_end; ++fx) {
+                                sum += x[(((size_t)n * in_h + y0 + fy) * in_w +
+                                          x0 + fx) * depth + c];
+                                ++count;
+                            }
+                        if (count == 0)
+                            return eng_fail(err, ENG_E_INVOKE,
+                                            (uint32_t)op_index, op_index,
+                                            "operator %d: AVERAGE_POOL_2D "
+                                            "window outside the input",
+                                            op_index);
+                        /* round half away from zero */
+                        v = sum > 0 ? (sum + count / 2) / count
+                                    : (sum - count / 2) / count;
+                    } else {
+                        v = -128;
+                        for (fy = fy_begin; fy < fy_end; ++fy)
+                            for (fx = fx_begin; fx < fx_end; ++fx) {
+                                const int32_t t =
+                                    x[(((size_t)n * in_h + y0 + fy) * in_w +
+                                       x0 + fx) * depth + c];
+                                if (t > v)
+                                    v = t;
+                            }
+                    }
+                    if (v < d->act_min)
+                        v = d->act_min;
+                    if (v > d->act_max)
+                        v = d->act_max;
+                    y[(((size_t)n * out_h + oy) * out_w + ox) * depth + c] =
+                        (int8_t)v;
+                }
+            }
+        }
+    }
+    return ENG_OK;
+}
+
+eng_status eng_avgpool_eval(eng_t *e, int op_index, eng_error *err)
+{
+    return pool_eval(e, op_index, 1, err);
+}
+
+eng_status eng_maxpool_eval(eng_t *e, int op_index, eng_error *err)
+{
+    return pool_eval(e, op_index, 0, err);
+}

@@ -1,0 +1,195 @@
+/*
+ * QUANTIZE and DEQUANTIZE.
+ *
+ * QUANTIZE float32 -> int8:  q = clamp(round(x / scale) + zero_point)
+ *          (single-precision divide, round half away from zero)
+ * QUANTIZE int8/uint8 -> int8/uint8 (requantize):
+ *          q = clamp(requantize(x - in_zero_point, in_scale / out_scale)
+ *                    + out_zero_point)
+ * DEQUANTIZE int8/uint8 -> float32:
+ *          x = (float)((double)scale * (q - zero_point))
+ */
+#include <math.h>
+
+#include "../engine_internal.h"
+#include "../quant.h"
+
+enum { KIND_AFFINE = 0, KIND_REQUANTIZE = 1 };
+
+typedef struct {
+    int32_t kind;
+    int32_t count;
+    int32_t in_dtype, out_dtype;
+    int32_t in_zero_point, out_zero_point;
+    int32_t multiplier, shift; /* requantize */
+    float out_scale;           /* affine */
+} quantize_data;
+
+typedef struct {
+    int32_t count;
+    int32_t in_dtype;
+    int32_t zero_point;
+    int32_t pad_;
+    double scale;
+} dequantize_data;
+
+static eng_status check_unary(eng_t *e, int op_index, const eng_tensor **in,
+                              const eng_tensor **out, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    if (op->n_inputs != 1 || op->n_outputs != 1 ||
+        eng_op_input(e, op, 0) == NULL)
+        return eng_fail_invalid(err, e, op_index,
+                                "expects 1 input and 1 output");
+    *in = eng_op_input(e, op, 0);
+    *out = eng_op_output(e, op, 0);
+    if (eng_elems(*in) != eng_elems(*out))
+        return eng_fail_invalid(err, e, op_index,
+                                "input and output sizes differ");
+    return ENG_OK;
+}
+
+static int is_8bit(int dtype) { return dtype == ENG_INT8 || dtype == ENG_UINT8; }
+
+eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
+                                uint32_t *bytes, eng_error *err)
+{
+    const eng_tensor *in = NULL, *out = NULL;
+    quantize_data d;
+    eng_status st = check_unary(e, op_index, &in, &out, err);
+    if (st != ENG_OK)
+        return st;
+
+    if (!((in->dtype == ENG_FLOAT32 && out->dtype == ENG_INT8) ||
+          (is_8bit(in->dtype) && is_8bit(out->dtype) &&
+           !(in->dtype == ENG_UINT8 && out->dtype == ENG_UINT8))))
+        return eng_fail_variant(err, e, op_index, "from %s to %s",
+                                eng_dtype_name(in->dtype),
+                                eng_dtype_name(out->dtype));
+    st = eng_require_quant(e, op_index, out, "output", err);
+    if (st != ENG_OK)
+        return st;
+    if (out->n_scales != 1)
+        return eng_fail_variant(err, e, op_index,
+                                "with per-channel output quantization");
+
+    memset(&d, 0, sizeof d);
+    d.count = (int32_t)eng_elems(in);
+    d.in_dtype = in->dtype;
+    d.out_dtype = out->dtype;
+    d.out_zero_point = out->zero_point;
+    d.out_scale = out->scale;
+    if (in->dtype == ENG_FLOAT32) {
+        d.kind = KIND_AFFINE;
+    } else {
+        int s = 0;
+        st = eng_require_quant(e, op_index, in, "input", err);
+        if (st != ENG_OK)
+            return st;
+        d.kind = KIND_REQUANTIZE;
+        d.in_zero_point = in->zero_point;
+        q_quantize_multiplier((double)in->scale / (double)out->scale,
+                              &d.multiplier, &s);
+        if (s > 30)
+            return eng_fail_variant(err, e, op_index,
+                                    "with a scale ratio above 2^30");
+        d.shift = s;
+    }
+    *bytes = sizeof d;
+    if (data != NULL)
+        memcpy(data, &d, sizeof d);
+    return ENG_OK;
+}
+
+/* int32 conversion of a rounded float; saturating instead of undefined. */
+static int32_t float_to_i32(float r)
+{
+    if (r != r)
+        return 0;
+    if (r >= 2147483648.0f)
+        return INT32_MAX;
+    if (r < -2147483648.0f)
+        return INT32_MIN;
+    return (int32_t)r;
+}
+
+eng_status eng_quantize_eval(eng_t *e, int op_index, eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const quantize_data *d =
+        (const quantize_data *)(const void *)(e->arena +
+                                              op->persistent_offset);
+    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
+    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
+    const int32_t lo = d->out_dtype == ENG_INT8 ? -128 : 0;
+    const int32_t hi = d->out_dtype == ENG_INT8 ? 127 : 255;
+    int32_t i;
+    (void)err;
+
+    for (i = 0; i < d->count; ++i) {
+        int64_t v;
+        if (d->kind == KIND_AFFINE) {
+            const float q = roundf(eng_ld_f32(x + 4 * i) / d->out_scale);
+            v = (int64_t)float_to_i32(q) + d->out_zero_point;
+        } else {
+            const int32_t raw = d->in_dtype == ENG_INT8
+                                    ? (int32_t)(int8_t)x[i]
+                                    : (int32_t)x[i];
+            v = (int64_t)q_mul_by_multiplier(raw - d->in_zero_point,
+                                             d->multiplier, d->shift) +
+                d->out_zero_point;
+        }
+        if (v < lo)
+            v = lo;
+        if (v > hi)
+            v = hi;
+        y[i] = (uint8_t)(d->out_dtype == ENG_INT8 ? (uint8_t)(int8_t)v
+                                                  : (uint8_t)v);
+    }
+    return ENG_OK;
+}
+
+eng_status eng_dequantize_prepare(eng_t *e, int op_index, uint8_t *data,
+                                  uint32_t *bytes, eng_error *err)
+{
+    const eng_tensor *in = NULL, *out = NULL;
+    dequantize_data d;
+    eng_status st = check_unary(e, op_index, &in, &out, err);
+    if (st != ENG_OK)
+        return st;
+    if (!is_8bit(in->dtype) || out->dtype != ENG_FLOAT32)
+        return eng_fail_variant(err, e, op_index, "from %s to %s",
+                                eng_dtype_name(in->dtype),
+                                eng_dtype_name(out->dtype));
+    st = eng_require_quant(e, op_index, in, "input", err);
+    if (st != ENG_OK)
+        return st;
+    memset(&d, 0, sizeof d);
+    d.count = (int32_t)eng_elems(in);
+    d.in_dtype = in->dtype;
+    d.zero_point = in->zero_point;
+    d.scale = (double)in->scale;
+    *bytes = sizeof d;
+    if (data != NULL)
+        memcpy(data, &d, sizeof d);
+    return ENG_OK;
+}
+
+eng_status eng_dequantize_eval(eng_t *e, int op_index, eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const dequantize_data *d =
+        (const dequantize_data *)(const void *)(e->arena +
+                                                op->persistent_offset);
+    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
+    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
+    int32_t i;
+    (void)err;
+
+    for (i = 0; i < d->count; ++i) {
+        const int32_t q = d->in_dtype == ENG_INT8 ? (int32_t)(int8_t)x[i]
+                                                  : (int32_t)x[i];
+        eng_st_f32(y + 4 * i, (float)(d->scale * (double)(q - d->zero_point)));
+    }
+    return ENG_OK;
+}
