@@ -25,8 +25,16 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_MODEL = REPO / "models" / "demo" / "gesture.tflite"
 DEMO_VECTORS = REPO / "models" / "demo" / "gesture_test.npz"
 
-out = Console()
-err = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """Rich console; CI logs (not a terminal) get wide lines instead of wrapping."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=160)
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 
 STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
                 "error": "red", "not_run": "dim"}
@@ -93,6 +101,10 @@ def print_result(result: RunResult, result_path: Path, show_all: bool) -> None:
     if shown:
         out.print(table)
     s = result.summary()
+    if result.error and not vectors:  # stopped before any vector: the error is the whole story
+        err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
+        err.print(f"  result: {result_path}", soft_wrap=True)
+        return
     verdict = {"passed": "[bold green]PASSED[/]", "failed": "[bold red]FAILED[/]"}.get(
         result.status, f"[bold red]{result.status.upper()}[/]")
     line = f"{verdict}  {s['passed']}/{s['total']} vectors bit-exact with the TFLM reference"
@@ -113,7 +125,7 @@ def print_result(result: RunResult, result_path: Path, show_all: bool) -> None:
     if result.fault:
         out.print(f"  [bold red]fault:[/] {result.vectors[-1].error}")
     if result.error:
-        out.print(f"  [bold red]error:[/] {result.error['message']}")
+        err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
     out.print(f"  result: {result_path}")
 
 

@@ -10,6 +10,7 @@ Robot Framework can each show it their own way.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,21 +85,29 @@ class Run:
         self.result_path = self.workdir / "result.json"
         self.result: RunResult | None = None
         self.client: DeviceClient | None = None
-        self._last_write = 0.0
+        self._lock = threading.Lock()
+        self._dirty = threading.Event()
+        self._done = threading.Event()
 
     # -- result bookkeeping ------------------------------------------------------
 
-    def _save(self, force: bool = True) -> None:
-        if self.result is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last_write < 0.5:
-            return
-        self._last_write = now
-        doc = self.result.as_dict()
-        write_json_atomic(self.result_path, doc)
-        if self.config.json_out:
-            write_json_atomic(Path(self.config.json_out), doc)
+    def _save(self) -> None:
+        """Write the result now (atomically, to the run dir and --json)."""
+        with self._lock:
+            if self.result is None:
+                return
+            self._dirty.clear()
+            doc = self.result.as_dict()
+            write_json_atomic(self.result_path, doc)
+            if self.config.json_out:
+                write_json_atomic(Path(self.config.json_out), doc)
+
+    def _flush_loop(self) -> None:
+        """Write results at most twice a second while vectors complete, so
+        even a killed run leaves a document with nearly everything it had."""
+        while not self._done.is_set():
+            if self._dirty.wait(0.5) and not self._done.wait(0.5):
+                self._save()
 
     # -- stages -------------------------------------------------------------------
 
@@ -180,6 +189,8 @@ class Run:
         target = None
         reference = None
         timings: dict[str, float] = {}
+        flusher = threading.Thread(target=self._flush_loop, name="hil-result-writer", daemon=True)
+        flusher.start()
         try:
             try:
                 t0 = time.monotonic()
@@ -238,6 +249,7 @@ class Run:
             except (serial.SerialException, OSError, ConnectionError) as exc:
                 self._fail(EXIT_INFRA, "error", f"link failure: {exc}")
         finally:
+            self._done.set()
             if target is not None:
                 target.stop()
             if reference is not None:
@@ -296,9 +308,13 @@ class Run:
                                       top1=int(np.argmax(outputs[0])), label=label))
 
     def _record(self, vector: VectorResult) -> None:
-        self.result.vectors.append(vector)
+        with self._lock:
+            self.result.vectors.append(vector)
         self.reporter.vector_done(vector)
-        self._save(force=vector.status != PASSED)
+        if vector.status == PASSED:
+            self._dirty.set()
+        else:
+            self._save()
 
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:

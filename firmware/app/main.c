@@ -62,6 +62,12 @@ static uint64_t port_counter(void *ctx)
     return board_counter();
 }
 
+static void port_counter_restart(void *ctx)
+{
+    (void)ctx;
+    board_counter_restart();
+}
+
 static void port_reboot(void *ctx)
 {
     (void)ctx;
@@ -93,6 +99,7 @@ int main(void)
     port.write = port_write;
     port.counter = port_counter;
     port.counter_source = board_counter_source();
+    port.counter_restart = port_counter_restart;
     port.reboot = port_reboot;
 #if HIL_SEMIHOSTING
     port.read_file = cm_semihost_read_file;

@@ -18,6 +18,7 @@ void board_write(const uint8_t *data, size_t len);
  * (enum hil_counter_source). */
 uint64_t board_counter(void);
 uint8_t board_counter_source(void);
+void board_counter_restart(void);
 
 void board_reboot(void);
 

@@ -208,12 +208,13 @@ eng_status eng_require_quant(const eng_t *e, int op_index,
                              eng_error *err)
 {
     if (t->n_scales == 0 || t->n_zero_points == 0)
-        return eng_fail_variant(err, e, op_index,
-                                "with a non-quantized %s %s", eng_dtype_name(t->dtype), role);
+        return eng_fail_variant(err, e, op_index, "with a non-quantized %s %s",
+                                eng_dtype_name(t->dtype), role);
     if (!(t->scale > 0.0f && t->scale < 3.0e38f))
         return eng_fail_invalid(err, e, op_index, "%s scale must be positive",
                                 role);
-    if ((t->dtype == ENG_INT8 && (t->zero_point < -128 || t->zero_point > 127)) ||
+    if ((t->dtype == ENG_INT8 &&
+         (t->zero_point < -128 || t->zero_point > 127)) ||
         (t->dtype == ENG_UINT8 && (t->zero_point < 0 || t->zero_point > 255)))
         return eng_fail_invalid(err, e, op_index,
                                 "%s zero point %d out of range", role,

@@ -83,7 +83,7 @@ typedef struct eng_tensor {
     uint8_t flags;             /* ENG_TF_* */
     int16_t first_op;          /* planner: first operator that touches it */
     int16_t last_op;           /* planner: last operator that needs it */
-    int16_t alias;             /* planner: shares the buffer of this tensor, -1 none */
+    int16_t alias;             /* planner: shares this tensor's buffer, or -1 */
 } eng_tensor;
 
 /* eng_tensor.flags */
@@ -126,7 +126,20 @@ typedef struct {
 
 /* Parse, validate, check every operator is supported, plan memory, and
  * precompute per-op parameters. The model buffer must outlive the engine.
- * Returns ENG_OK or an error with `err` filled in. */
+ * Returns ENG_OK or an error with `err` filled in.
+ *
+ * Operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (int8 activations
+ * and weights, int32 bias, per-tensor or per-channel weight scales),
+ * AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX (int8), RESHAPE, QUANTIZE
+ * (float32->int8, int8/uint8->int8/uint8), DEQUANTIZE (int8/uint8->float32).
+ * Results are bit-exact with the TFLite Micro reference kernels.
+ *
+ * Arena layout (any alignment; the engine aligns to 16 internally):
+ * [pad][per-op parameters][tensor buffers]. arena_used is the total; on
+ * ENG_E_ARENA_TOO_SMALL, err->detail (and e->arena_used) is the number of
+ * bytes an arena at the same address needs. Model inputs stay valid from
+ * load until invoke, outputs from invoke until the next invoke, and inputs
+ * never share memory with outputs. */
 eng_status eng_load(eng_t *e, const uint8_t *model, uint32_t model_len,
                     uint8_t *arena, uint32_t arena_size, eng_error *err);
 

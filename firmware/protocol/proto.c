@@ -299,6 +299,8 @@ static void on_invoke(hil_server *s, uint8_t seq)
     hil_error e;
     memset(&e, 0, sizeof e);
     e.op_index = -1;
+    if (port->counter_restart)
+        port->counter_restart(port->ctx);
     uint64_t start = port->counter ? port->counter(port->ctx) : 0;
     int rc = s->ops->invoke(s->ops->ctx, &e);
     uint64_t end = port->counter ? port->counter(port->ctx) : 0;

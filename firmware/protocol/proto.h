@@ -110,6 +110,10 @@ typedef struct {
     /* Read `len` bytes at `offset` of host file `path`; return bytes read or -1. */
     long (*read_file)(void *ctx, const char *path, uint32_t offset, uint8_t *dst, uint32_t len);
     uint64_t (*counter)(void *ctx);
+    /* Optional: restart the counter's phase so a measurement does not depend
+     * on what ran before it (with a 40-instruction SysTick granularity the
+     * phase would otherwise move counts by one tick). */
+    void (*counter_restart)(void *ctx);
     uint8_t counter_source; /* enum hil_counter_source */
     void (*reboot)(void *ctx);
     const char *build_id;   /* hex string */

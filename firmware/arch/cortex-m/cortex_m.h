@@ -27,6 +27,8 @@ void cm_fault_set_port(const void *port);
 /* Start SysTick as a free-running 24-bit counter extended to 64 bits. */
 void cm_counter_start(void);
 uint64_t cm_counter_read(void);
+/* Restart from zero with a fresh tick phase. */
+void cm_counter_restart(void);
 
 /* Arm semihosting: read host file `path` at `offset` (-1 on failure). */
 long cm_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t *dst,

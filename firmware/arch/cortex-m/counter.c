@@ -22,6 +22,14 @@ void cm_counter_start(void)
     SYST_CSR = 0x7u; /* processor clock, interrupt on wrap, enable */
 }
 
+void cm_counter_restart(void)
+{
+    SYST_CSR = 0;
+    wraps = 0;
+    SYST_CVR = 0; /* any write clears the count; the phase restarts here */
+    SYST_CSR = 0x7u;
+}
+
 uint64_t cm_counter_read(void)
 {
     uint32_t hi, lo;

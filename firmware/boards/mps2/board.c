@@ -48,4 +48,6 @@ uint64_t board_counter(void) { return cm_counter_read(); }
 
 uint8_t board_counter_source(void) { return HIL_COUNTER_SYSTICK; }
 
+void board_counter_restart(void) { cm_counter_restart(); }
+
 void board_reboot(void) { cm_system_reset(); }

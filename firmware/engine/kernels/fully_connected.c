@@ -139,8 +139,8 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
             const double diff = fabs(product - (double)bias->scale);
             if (!(diff / (double)out->scale <= 0.02))
                 return eng_fail_variant(err, e, op_index,
-                                        "with a bias scale that is not "
-                                        "input_scale * weight_scale");
+                                        "with bias scale != input x weight "
+                                        "scale");
         }
         m = (double)(in->scale * filter->scale) / (double)out->scale;
         q_quantize_multiplier(m, &d.multiplier, &s);

@@ -66,8 +66,8 @@ eng_status eng_softmax_prepare(eng_t *e, int op_index, uint8_t *data,
         return st;
     if (out->zero_point != -128 || out->scale != 1.0f / 256.0f)
         return eng_fail_variant(err, e, op_index,
-                                "with output quantization other than "
-                                "scale 1/256, zero point -128");
+                                "with output not scale 1/256, zero point "
+                                "-128");
 
     memset(&d, 0, sizeof d);
     d.depth = in->dims[in->ndims - 1];
