@@ -204,7 +204,7 @@ class Run:
                 self.result.planned = len(vectors)
                 self._save()
                 reference = ReferenceRunner(model.data, len(model.outputs))
-                golden_future = reference.submit(vectors.vectors)
+                reference.submit(vectors.vectors)
                 elf_path, elf, firmware = self._firmware(platform)
                 self.result.firmware = firmware
                 timings["prepare_build_s"] = time.monotonic() - t0
@@ -232,7 +232,7 @@ class Run:
                 timings["load_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()
-                golden = reference.result(golden_future)
+                golden = reference.result()
                 timings["reference_wait_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()

@@ -1,24 +1,31 @@
 """Golden outputs from the TFLite-Micro reference interpreter.
 
 The `tflite-micro` package runs TFLM's own reference kernels, so its outputs
-are what the firmware must reproduce bit for bit. It runs in a child process:
-a too-small arena or a bad model can kill the interpreter with a
-segmentation fault, and that must not take the harness (and the results it
-already has) down with it.
+are what the firmware must reproduce bit for bit. It runs in a child process
+(`python -m harness.model.reference IN OUT`): a too-small arena or a bad
+model can kill the interpreter with a segmentation fault, and that must not
+take the harness (and the results it already has) down with it. The child
+starts while the firmware builds and boots, so it costs no wall time.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InfraError
 
 
-def _run_reference(model: bytes, vectors: list[list[np.ndarray]], arena_size: int) -> list[list[np.ndarray]]:
+def compute(model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
+            n_outputs: int) -> list[list[np.ndarray]]:
+    """Run the vectors in order through one interpreter (state carries over
+    between invokes exactly as it does on the device)."""
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
@@ -27,14 +34,7 @@ def _run_reference(model: bytes, vectors: list[list[np.ndarray]], arena_size: in
         for i, value in enumerate(vector):
             interpreter.set_input(value, i)
         interpreter.invoke()
-        results, i = [], 0
-        while True:
-            try:
-                results.append(np.array(interpreter.get_output(i), copy=True))
-            except (IndexError, RuntimeError, ValueError):
-                break
-            i += 1
-        outputs.append(results)
+        outputs.append([np.array(interpreter.get_output(i), copy=True) for i in range(n_outputs)])
     return outputs
 
 
@@ -45,21 +45,43 @@ class ReferenceRunner:
         self.model = model
         self.n_outputs = n_outputs
         self.arena_size = max(16 << 20, 20 * len(model))
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._tmp = tempfile.TemporaryDirectory(prefix="hil-reference-")
+        self._proc: subprocess.Popen | None = None
 
-    def submit(self, vectors: list[list[np.ndarray]]) -> Future:
-        return self._pool.submit(_run_reference, self.model, vectors, self.arena_size)
+    def submit(self, vectors: list[list[np.ndarray]]) -> None:
+        job = Path(self._tmp.name) / "job.pickle"
+        job.write_bytes(pickle.dumps((self.model, vectors, self.arena_size, self.n_outputs)))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.model.reference", str(job), str(job.with_suffix(".out"))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
-    def result(self, future: Future, timeout: float = 300) -> list[list[np.ndarray]]:
+    def result(self, timeout: float = 600) -> list[list[np.ndarray]]:
+        assert self._proc is not None, "submit() first"
         try:
-            outputs = future.result(timeout=timeout)
-        except BrokenProcessPool as exc:
-            raise InfraError("the TFLite-Micro reference interpreter crashed (its process died)",
-                             hint="the model may need a larger arena or be unsupported by TFLM") from exc
-        except Exception as exc:
-            raise InfraError(f"the TFLite-Micro reference failed: {exc}",
-                             hint="check that the model runs in tflite-micro") from exc
-        return [out[: self.n_outputs] for out in outputs]
+            _, stderr = self._proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            raise InfraError(f"the TFLite-Micro reference took longer than {timeout:g} s") from None
+        code = self._proc.returncode
+        if code != 0:
+            how = (f"died with signal {signal.Signals(-code).name}" if code < 0
+                   else f"failed: {stderr.decode(errors='replace').strip().splitlines()[-1:] or code}")
+            raise InfraError(f"the TFLite-Micro reference interpreter {how}",
+                             hint="the model may need a larger arena or use an operator TFLM lacks")
+        out = Path(self._tmp.name) / "job.out"
+        return pickle.loads(out.read_bytes())
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._tmp.cleanup()
+
+
+def _main(job: str, out: str) -> None:
+    model, vectors, arena_size, n_outputs = pickle.loads(Path(job).read_bytes())
+    Path(out).write_bytes(pickle.dumps(compute(model, vectors, arena_size, n_outputs)))
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:3])

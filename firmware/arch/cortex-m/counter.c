@@ -25,9 +25,13 @@ void cm_counter_start(void)
 void cm_counter_restart(void)
 {
     SYST_CSR = 0;
-    wraps = 0;
-    SYST_CVR = 0; /* any write clears the count; the phase restarts here */
+    SYST_CVR = 0; /* any write clears the count to 0 ... */
     SYST_CSR = 0x7u;
+    while (SYST_CVR == 0) {
+        /* ... and it reloads on the next tick: from here the phase is the
+         * same on every restart, and reads are monotonic */
+    }
+    wraps = 0;
 }
 
 uint64_t cm_counter_read(void)
