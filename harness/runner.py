@@ -135,8 +135,11 @@ class Run:
         record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage)
         return record.elf.path, record.elf, record.as_dict()
 
-    def _write_batch(self, model: ModelInfo, vectors: VectorSet) -> tuple[Path, list[list[int]]]:
-        """All input tensors of all vectors in one file the device reads from."""
+    def _write_batch(self, model: ModelInfo, vectors: VectorSet,
+                     device_cwd: Path) -> tuple[Path, list[list[int]]]:
+        """All input tensors of all vectors in one file the device reads from.
+        Returns the path as the device should name it (relative to its
+        working directory when possible: every byte into QEMU's UART counts)."""
         path = self.workdir / "inputs.bin"
         offsets, at = [], 0
         with open(path, "wb") as fh:
@@ -148,6 +151,8 @@ class Run:
                     row.append(at)
                     at += len(raw)
                 offsets.append(row)
+        if path.parent == Path(device_cwd).resolve():
+            return Path(path.name), offsets
         return path, offsets
 
     def _load_model(self, client: DeviceClient, model: ModelInfo, bulk: bool) -> None:
@@ -228,7 +233,7 @@ class Run:
                 self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
                 self.reporter.stage(f"loading model ({len(model.data)} bytes, {'host file' if bulk else 'inline'})")
                 self._load_model(client, model, bulk)
-                batch = self._write_batch(model, vectors) if bulk else None
+                batch = self._write_batch(model, vectors, target.workdir) if bulk else None
                 timings["load_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()

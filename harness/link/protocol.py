@@ -270,7 +270,7 @@ class DeviceClient:
     def _transfer(self, msg: Msg, prefix: bytes, data: bytes | None, file: Path | None,
                   file_offset: int, total: int, timeout: float | None) -> bytes:
         if file is not None:
-            path = os.fsencode(Path(file).resolve())
+            path = os.fsencode(file)  # as given: relative paths are the device host's business
             head = prefix + struct.pack("<BII", 1, total, file_offset)
             return self.request(msg, head + path, timeout=timeout)
         assert data is not None

@@ -14,6 +14,9 @@ class Target(Protocol):
     host_files: bool
     #: where the target's own diagnostics go (emulator stderr, flasher output)
     log_path: Path
+    #: the directory relative host-file paths are resolved in (the emulator's
+    #: working directory); short relative paths keep requests small
+    workdir: Path
 
     def start(self) -> str:
         """Boot the firmware; return the URL of its protocol UART."""
