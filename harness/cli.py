@@ -11,33 +11,23 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import platforms as platform_files
 from .errors import EXIT_USAGE, HilError
 from .model.tflite import BUILTIN_ENGINE_OPS
-from .results.result import PASSED, RunResult, VectorResult
+from .results.console import make_console, print_result
+from .results.result import PASSED, VectorResult
 from .runner import RunConfig, run
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_MODEL = REPO / "models" / "demo" / "gesture.tflite"
 DEMO_VECTORS = REPO / "models" / "demo" / "gesture_test.npz"
 
-def _console(stderr: bool = False) -> Console:
-    """Rich console; CI logs (not a terminal) get wide lines instead of wrapping."""
-    console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
-    return console
+out = make_console()
+err = make_console(stderr=True)
 
-
-out = _console()
-err = _console(stderr=True)
-
-STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
-                "error": "red", "not_run": "dim"}
 
 
 class ConsoleReporter:
@@ -70,65 +60,6 @@ class ConsoleReporter:
             self.progress.stop()
 
 
-def _count_header(result: RunResult) -> str | None:
-    kinds = {v.count["kind"] for v in result.vectors if v.count}
-    return kinds.pop() if len(kinds) == 1 else None
-
-
-def print_result(result: RunResult, result_path: Path, show_all: bool) -> None:
-    vectors = result.vectors
-    shown = vectors if show_all or len(vectors) <= 200 else [v for v in vectors if not v.passed]
-    kind = _count_header(result)
-    table = Table(title=f"{Path(result.model.get('path', '')).name} on {result.platform.get('name')}",
-                  title_justify="left")
-    table.add_column("vector", justify="right")
-    table.add_column("status")
-    table.add_column("max |diff|", justify="right")
-    if kind:
-        table.add_column(kind, justify="right")
-    if any(v.label is not None for v in vectors):
-        table.add_column("top-1 / label", justify="right")
-    table.add_column("detail", overflow="fold")
-    for v in shown:
-        row = [str(v.index), f"[{STATUS_STYLE.get(v.status, '')}]{v.status}[/]",
-               "" if v.max_abs_diff is None else f"{v.max_abs_diff:g}"]
-        if kind:
-            row.append(f"{v.count['value']:,}" if v.count else "")
-        if any(x.label is not None for x in vectors):
-            row.append("" if v.label is None else f"{v.top1} / {v.label}")
-        row.append(v.error or "")
-        table.add_row(*row)
-    if shown:
-        out.print(table)
-    s = result.summary()
-    if result.error and not vectors:  # stopped before any vector: the error is the whole story
-        err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
-        err.print(f"  result: {result_path}", soft_wrap=True)
-        return
-    verdict = {"passed": "[bold green]PASSED[/]", "failed": "[bold red]FAILED[/]"}.get(
-        result.status, f"[bold red]{result.status.upper()}[/]")
-    line = f"{verdict}  {s['passed']}/{s['total']} vectors bit-exact with the TFLM reference"
-    if s["not_run"]:
-        line += f", {s['not_run']} not run"
-    out.print(line)
-    if "count" in s:
-        c = s["count"]
-        out.print(f"  {c['kind']} per invoke: min {c['min']:,}  mean {c['mean']:,.0f}  max {c['max']:,}"
-                  + ("  (QEMU instruction count, not cycles)" if c["kind"] == "instructions" else ""))
-    if "accuracy" in s:
-        a = s["accuracy"]
-        out.print(f"  top-1 accuracy on labelled vectors: {a['top1']:.1%} ({a['correct']}/{a['total']})")
-    fw = result.firmware
-    if fw.get("text") is not None:
-        out.print(f"  firmware {fw.get('build_id', '')[:12]}: text {fw['text']:,} B, data {fw['data']:,} B, "
-                  f"bss {fw['bss']:,} B; arena used {result.device.get('arena_used', 0):,} B")
-    if result.fault:
-        out.print(f"  [bold red]fault:[/] {result.vectors[-1].error}")
-    if result.error:
-        err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
-    out.print(f"  result: {result_path}")
-
-
 def _run_and_report(config: RunConfig, show_all: bool) -> None:
     from .runner import Run
 
@@ -138,7 +69,7 @@ def _run_and_report(config: RunConfig, show_all: bool) -> None:
         result = runner.execute()
     finally:
         reporter.close()
-    print_result(result, config.json_out or runner.result_path, show_all)
+    print_result(result, config.json_out or runner.result_path, show_all, out, err)
     sys.exit(result.exit_code if result.exit_code is not None else 3)
 
 
@@ -178,6 +109,18 @@ def _common_run_options(fn):
                      help="Stream the model and inputs through the UART even where host-file "
                           "transfer exists (what a board does; slow on QEMU)."),
         click.option("--all", "show_all", is_flag=True, help="Show every vector in the table."),
+        click.option("--no-count", "no_count", is_flag=True,
+                     help="Skip instruction/cycle counting and per-operator profiles (QEMU runs without "
+                          "-icount: faster, but no counts, energy or count budgets)."),
+        click.option("--max-count", type=float, metavar="N",
+                     help="Budget: largest count per invoke, in the platform's count kind (instructions on QEMU)."),
+        click.option("--max-energy-uj", type=float, metavar="E",
+                     help="Budget: largest estimated energy per inference, in uJ."),
+        click.option("--max-arena", type=int, metavar="BYTES",
+                     help="Budget: tensor arena high-water mark measured on the device."),
+        click.option("--max-flash", type=int, metavar="BYTES", help="Budget: flash bytes of the firmware image."),
+        click.option("--max-ram", type=int, metavar="BYTES",
+                     help="Budget: RAM needed (static data + stack + arena high-water + model)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -195,7 +138,7 @@ def _common_run_options(fn):
                    "of shape [N, *input_shape].")
 @_common_run_options
 def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmware,
-                invoke_timeout, force_inline, show_all) -> None:
+                invoke_timeout, force_inline, show_all, no_count, **budgets) -> None:
     """Run a model on a platform and check it against the TFLM reference.
 
     \b
@@ -204,13 +147,15 @@ def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmw
     """
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
                        json_out=json_out, workdir=workdir, firmware=firmware,
-                       invoke_timeout=invoke_timeout, force_inline=force_inline)
+                       invoke_timeout=invoke_timeout, force_inline=force_inline, count=not no_count,
+                       budgets=budgets)
     _run_and_report(config, show_all)
 
 
 @main.command("demo")
 @_common_run_options
-def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_inline, show_all) -> None:
+def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_inline, show_all, no_count,
+                 **budgets) -> None:
     """Build, boot, stream and check the bundled int8 gesture classifier.
 
     Runs models/demo/gesture.tflite on its labelled test set: every output
@@ -219,7 +164,7 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     """
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
                        workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
-                       force_inline=force_inline)
+                       force_inline=force_inline, count=not no_count, budgets=budgets)
     _run_and_report(config, show_all)
 
 

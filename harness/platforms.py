@@ -9,7 +9,7 @@ branches on a platform's name.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UsageError
@@ -33,6 +33,8 @@ class Platform:
     firmware: dict
     memory: dict[str, Region]
     counter: dict
+    power: dict = field(default_factory=dict)  # energy model, with its datasheet
+    board: dict = field(default_factory=dict)  # probe, flasher, serial defaults (real boards)
 
     @property
     def target_kind(self) -> str:
@@ -91,7 +93,7 @@ def load_platform_file(path: Path) -> Platform:
     return Platform(
         name=data["name"], description=data["description"], core=data.get("core", ""),
         path=path, target=data["target"], firmware=fw, memory=memory,
-        counter=data.get("counter", {}),
+        counter=data.get("counter", {}), power=data.get("power", {}), board=data.get("board", {}),
     )
 
 

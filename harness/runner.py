@@ -21,11 +21,14 @@ import serial
 
 from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
+from .checks.budgets import evaluate as evaluate_budgets
+from .checks.counts import CountUnit, unit_for
 from .checks.metrics import bit_exact
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, InfraError, UsageError
 from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
 from .model.reference import ReferenceRunner
-from .model.tflite import ModelInfo, load_model
+from .model.tflite import ModelInfo, load_model, op_name
+from .power.energy import EnergyModel
 from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
@@ -49,6 +52,8 @@ class RunConfig:
     boot_timeout: float = 10.0
     invoke_timeout: float = 30.0
     force_inline: bool = False           # stream bulk data through the UART even on emulators
+    count: bool = True                   # instruction/cycle counts and per-operator profiles
+    budgets: dict[str, float] = field(default_factory=dict)  # checks/budgets.py names
 
 
 class Reporter(Protocol):
@@ -216,7 +221,7 @@ class Run:
 
                 self.reporter.stage(f"booting {platform.name}")
                 t0 = time.monotonic()
-                target = make_target(platform, elf_path, self.workdir)
+                target = make_target(platform, elf_path, self.workdir, count=cfg.count)
                 url = target.start()
                 self.result.target = target.describe()
                 link = serial.serial_for_url(url, timeout=0.2)
@@ -235,6 +240,7 @@ class Run:
                 self._load_model(client, model, bulk)
                 batch = self._write_batch(model, vectors, target.workdir) if bulk else None
                 timings["load_s"] = time.monotonic() - t0
+                self._setup_counting(platform, hello)
 
                 t0 = time.monotonic()
                 golden = reference.result()
@@ -245,6 +251,9 @@ class Run:
                 timings["vectors_s"] = time.monotonic() - t0
                 timings["link_wait_s"] = client.stats.wait_s
                 failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
+                if not failed:
+                    self._measure_memory(platform, elf, model)
+                    failed = not self._check_budgets()
                 self.result.status = "failed" if failed else "passed"
                 self.result.exit_code = EXIT_FAILED if failed else EXIT_OK
             except HilError as exc:
@@ -253,6 +262,13 @@ class Run:
                 self._fail(EXIT_INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
             except (serial.SerialException, OSError, ConnectionError) as exc:
                 self._fail(EXIT_INFRA, "error", f"link failure: {exc}")
+            except Exception as exc:  # a bug in hil itself: keep the results and say where
+                import traceback
+
+                log = self.workdir / "internal-error.log"
+                log.write_text(traceback.format_exc())
+                self._fail(EXIT_INFRA, "error", f"internal error in hil: {type(exc).__name__}: {exc} "
+                                                f"(traceback in {log}; please report it)")
         finally:
             self._done.set()
             if target is not None:
@@ -265,6 +281,72 @@ class Run:
                 self._save()
         return self.result
 
+    # -- counts, memory, energy, budgets --------------------------------------------
+
+    def _setup_counting(self, platform: Platform, hello) -> None:
+        """Decide what the device's counter measures, measure the counting
+        overhead (an invoke that runs nothing), and load the energy model."""
+        self.unit: CountUnit | None = None
+        self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path))
+        if self.energy_model:
+            self.result.energy_model = self.energy_model.as_dict()
+        if not (self.config.count and hello.has_counter):
+            return
+        empty = self.client.invoke(empty=True)
+        self.unit = unit_for(empty.counter_source, platform, emulated_time_is_instructions=True)
+        if self.unit:
+            self.result.count_overhead = {"value": self.unit.scale(empty.count), "kind": self.unit.kind,
+                                          "note": "count of an empty invoke; included in every vector's value"}
+
+    def _count(self, raw: int) -> dict:
+        return {"value": self.unit.scale(raw), "kind": self.unit.kind, "source": self.unit.source, "raw": raw}
+
+    def _energy(self, count: dict | None) -> dict | None:
+        if not (count and self.energy_model):
+            return None
+        cycles = self.energy_model.cycles(count["value"], count["kind"])
+        if cycles is None:
+            return None
+        value, basis = cycles
+        return {"uj": round(self.energy_model.energy_uj(value), 6), "cycles": round(value), "basis": basis,
+                "estimate": True}
+
+    def _measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> None:
+        regions = elf.region_usage(platform.memory)
+        memory = {"regions": regions, "model_bytes": len(model.data)}
+        try:
+            m = self.client.get_memory()
+            memory["device"] = vars(m)
+        except DeviceError:
+            m = None
+        flash = regions.get("code", {}).get("used")
+        memory["flash_bytes"] = flash
+        if m is not None:
+            static_ram = regions.get("ram", {}).get("used", 0)
+            memory["ram_bytes"] = static_ram + m.arena_high_water + m.model_bytes
+            memory["ram_formula"] = "RAM region (.data + .bss + stack) + arena high-water + model bytes"
+        self.result.memory = memory
+
+    def _check_budgets(self) -> bool:
+        limits = {k: v for k, v in self.config.budgets.items() if v is not None}
+        if not limits:
+            return True
+        vectors = self.result.vectors
+        counts = [v.count for v in vectors if v.count]
+        energies = [v.energy["uj"] for v in vectors if v.energy]
+        mem = self.result.memory
+        device = mem.get("device") or {}
+        measured = {
+            "max_count": (max(c["value"] for c in counts), counts[0]["kind"]) if counts else None,
+            "max_energy_uj": (max(energies), "uJ (estimate)") if energies else None,
+            "max_arena": (device["arena_high_water"], "bytes") if device else None,
+            "max_flash": (mem["flash_bytes"], "bytes") if mem.get("flash_bytes") is not None else None,
+            "max_ram": (mem["ram_bytes"], "bytes") if mem.get("ram_bytes") is not None else None,
+        }
+        checks = evaluate_budgets(limits, measured)
+        self.result.budgets = [c.as_dict() for c in checks]
+        return all(c.passed for c in checks)
+
     def _fail(self, code: int, status: str, message: str) -> None:
         self.result.status = status
         self.result.exit_code = code
@@ -274,8 +356,6 @@ class Run:
                 golden: list[list[np.ndarray]], batch, elf: ElfInfo) -> None:
         client = self.client
         result = self.result
-        per_tick = platform.counter_per_tick
-        kind = platform.counter_kind
         self.reporter.start_vectors(len(vectors))
         for i, vector in enumerate(vectors.vectors):
             stage = "set_input"
@@ -303,13 +383,15 @@ class Run:
                 self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
                 continue
             check = bit_exact(outputs, golden[i])
-            count = None
-            if invoked.counter_source and kind != "none":
-                count = {"value": int(round(invoked.count * per_tick)), "kind": kind,
-                         "source": f"{invoked.counter_source.name.lower()}", "raw": invoked.count}
+            count = operators = None
+            if self.unit is not None:
+                count = self._count(invoked.count)
+                operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.unit.scale(p.count)}
+                             for p in client.get_profile()]
             label = int(vectors.labels[i]) if vectors.labels is not None else None
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
                                       check.max_abs_diff, check.mismatches, count,
+                                      operators=operators, energy=self._energy(count),
                                       top1=int(np.argmax(outputs[0])), label=label))
 
     def _record(self, vector: VectorResult) -> None:

@@ -73,7 +73,7 @@ def test_result_document_summary_and_atomic_write(tmp_path):
     assert doc["schema"] == "hil.result/1"
     s = doc["summary"]
     assert (s["total"], s["run"], s["passed"], s["failed"], s["not_run"]) == (4, 3, 2, 1, 1)
-    assert s["count"] == {"kind": "instructions", "min": 400, "max": 440, "mean": 420}
+    assert s["count"] == {"kind": "instructions", "min": 400, "median": 420, "max": 440, "mean": 420}
     assert s["accuracy"]["top1"] == 0.5
     path = tmp_path / "deep" / "r.json"
     write_json_atomic(path, doc)

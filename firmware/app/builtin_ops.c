@@ -33,12 +33,18 @@ static void copy_error(const eng_error *from, hil_error *to)
     to->message[sizeof to->message - 1] = 0;
 }
 
+/* Painted into the arena before each load: the highest byte that no longer
+ * holds it after invokes is the measured high-water mark. */
+#define ARENA_PAINT 0xA5u
+
 static int builtin_load(void *ctx, const uint8_t *model, uint32_t len, uint8_t *n_inputs,
                         uint8_t *n_outputs, uint32_t *arena_used, hil_error *err)
 {
     builtin_engine *b = ctx;
     eng_error e;
     memset(&e, 0, sizeof e);
+    memset(b->arena, ARENA_PAINT, b->arena_size);
+    b->n_profiled = 0;
     if (eng_load(&b->eng, model, len, b->arena, b->arena_size, &e) != ENG_OK) {
         copy_error(&e, err);
         return -1;
@@ -72,6 +78,22 @@ static uint8_t *builtin_input(void *ctx, uint32_t index, uint32_t *bytes)
     return eng_input_data(&b->eng, index, bytes);
 }
 
+/* Called after each operator: its count is the delta since the last mark,
+ * so the per-operator counts add up to the invoke minus the loop's own
+ * few instructions before the first and after the last operator. */
+static void after_op(void *ctx, uint32_t op_index, int32_t builtin)
+{
+    builtin_engine *b = ctx;
+    uint64_t now = b->counter();
+    if (b->n_profiled < ENG_MAX_OPS) {
+        hil_op_profile *p = &b->profile[b->n_profiled++];
+        p->op_index = (uint16_t)op_index;
+        p->builtin = (uint16_t)builtin;
+        p->count = (uint32_t)(now - b->mark);
+    }
+    b->mark = b->counter();
+}
+
 static int builtin_invoke(void *ctx, hil_error *err)
 {
     builtin_engine *b = ctx;
@@ -80,7 +102,10 @@ static int builtin_invoke(void *ctx, hil_error *err)
     b->invokes++;
     if (b->before_invoke)
         b->before_invoke(b->invokes);
-    if (eng_invoke(&b->eng, NULL, NULL, &e) != ENG_OK) {
+    b->n_profiled = 0;
+    if (b->counter)
+        b->mark = b->counter();
+    if (eng_invoke(&b->eng, b->counter ? after_op : NULL, b, &e) != ENG_OK) {
         copy_error(&e, err);
         return -1;
     }
@@ -99,6 +124,25 @@ static void builtin_reset(void *ctx)
     eng_reset(&b->eng);
 }
 
+static uint32_t builtin_profile(void *ctx, uint32_t first, hil_op_profile *out, uint32_t max)
+{
+    builtin_engine *b = ctx;
+    for (uint32_t i = 0; i < max && first + i < b->n_profiled; i++)
+        out[i] = b->profile[first + i];
+    return b->n_profiled;
+}
+
+static void builtin_memory(void *ctx, hil_memory *m)
+{
+    builtin_engine *b = ctx;
+    uint32_t top = b->arena_size;
+    while (top > 0 && b->arena[top - 1] == ARENA_PAINT)
+        top--;
+    m->arena_size = b->arena_size;
+    m->arena_planned = b->eng.arena_used;
+    m->arena_high_water = top;
+}
+
 void builtin_ops_init(hil_ops *ops, builtin_engine *b)
 {
     memset(ops, 0, sizeof *ops);
@@ -110,4 +154,6 @@ void builtin_ops_init(hil_ops *ops, builtin_engine *b)
     ops->invoke = builtin_invoke;
     ops->output = builtin_output;
     ops->reset = builtin_reset;
+    ops->profile = builtin_profile;
+    ops->memory = builtin_memory;
 }

@@ -11,6 +11,11 @@ typedef struct {
     uint32_t invokes;
     /* test hook: called before every invoke with its 1-based number */
     void (*before_invoke)(uint32_t n);
+    /* the board's counter, for per-operator counts (NULL: no profile) */
+    uint64_t (*counter)(void);
+    uint64_t mark;
+    hil_op_profile profile[ENG_MAX_OPS];
+    uint32_t n_profiled;
 } builtin_engine;
 
 void builtin_ops_init(hil_ops *ops, builtin_engine *b);

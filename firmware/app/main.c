@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../arch/cortex-m/cortex_m.h"
+#include "../arch/arch.h"
 #include "../boards/board.h"
 #include "../protocol/proto.h"
 #include "builtin_ops.h"
@@ -68,6 +68,12 @@ static void port_counter_restart(void *ctx)
     board_counter_restart();
 }
 
+static void port_stack(void *ctx, uint32_t *size, uint32_t *high_water)
+{
+    (void)ctx;
+    board_stack_usage(size, high_water);
+}
+
 static void port_reboot(void *ctx)
 {
     (void)ctx;
@@ -81,7 +87,11 @@ static void misbehave(uint32_t n)
 {
 #ifdef HIL_FAULT_ON_INVOKE
     if (n == HIL_FAULT_ON_INVOKE)
+#if defined(__riscv)
+        __asm volatile(".4byte 0"); /* illegal instruction trap (mcause 2) */
+#else
         __asm volatile("udf #0"); /* UsageFault: undefined instruction */
+#endif
 #endif
 #ifdef HIL_HANG_ON_INVOKE
     if (n == HIL_HANG_ON_INVOKE)
@@ -100,15 +110,17 @@ int main(void)
     port.counter = port_counter;
     port.counter_source = board_counter_source();
     port.counter_restart = port_counter_restart;
+    port.stack = port_stack;
     port.reboot = port_reboot;
 #if HIL_SEMIHOSTING
-    port.read_file = cm_semihost_read_file;
+    port.read_file = arch_semihost_read_file;
 #endif
     port.build_id = build_id;
     port.platform = HIL_PLATFORM;
     port.clock_hz = HIL_CLOCK_HZ;
-    cm_fault_set_port(&port);
+    arch_fault_set_port(&port);
 
+    engine.counter = board_counter;
     engine.arena = arena;
     engine.arena_size = sizeof arena;
 #if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE)

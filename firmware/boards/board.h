@@ -20,6 +20,9 @@ uint64_t board_counter(void);
 uint8_t board_counter_source(void);
 void board_counter_restart(void);
 
+/* Stack size and measured high-water mark, in bytes. */
+void board_stack_usage(uint32_t *size, uint32_t *high_water);
+
 void board_reboot(void);
 
 #endif

@@ -291,9 +291,11 @@ static void on_set_input(hil_server *s, uint8_t seq, const uint8_t *p, size_t le
         send_reply(s, HIL_MSG_SET_INPUT, seq, 0);
 }
 
-static void on_invoke(hil_server *s, uint8_t seq)
+static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
-    if (!need_model(s, seq))
+    uint8_t flags = len > 0 ? p[0] : 0;
+    int empty = (flags & HIL_INVOKE_EMPTY) != 0;
+    if (!empty && !need_model(s, seq))
         return;
     const hil_port *port = s->port;
     hil_error e;
@@ -302,7 +304,7 @@ static void on_invoke(hil_server *s, uint8_t seq)
     if (port->counter_restart)
         port->counter_restart(port->ctx);
     uint64_t start = port->counter ? port->counter(port->ctx) : 0;
-    int rc = s->ops->invoke(s->ops->ctx, &e);
+    int rc = empty ? 0 : s->ops->invoke(s->ops->ctx, &e);
     uint64_t end = port->counter ? port->counter(port->ctx) : 0;
     if (rc != 0) {
         send_error(s, seq, &e);
@@ -389,6 +391,56 @@ static void on_tensor_info(hil_server *s, uint8_t seq, const uint8_t *p, size_t 
     send_reply(s, HIL_MSG_TENSOR_INFO, seq, (size_t)(q - out));
 }
 
+static void on_get_profile(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    if (len < 2) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "GET_PROFILE payload malformed");
+        return;
+    }
+    if (!need_model(s, seq))
+        return;
+    if (!s->ops->profile) {
+        fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0, "this engine does not profile operators");
+        return;
+    }
+    enum { PER_FRAME = (HIL_MAX_PAYLOAD - 4) / 8 };
+    hil_op_profile entries[PER_FRAME];
+    uint16_t first = get_u16(p);
+    uint32_t total = s->ops->profile(s->ops->ctx, first, entries, PER_FRAME);
+    uint32_t n = total > first ? total - first : 0;
+    if (n > PER_FRAME)
+        n = PER_FRAME;
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u16(out, (uint16_t)total);
+    q = put_u16(q, first);
+    for (uint32_t i = 0; i < n; i++) {
+        q = put_u16(q, entries[i].op_index);
+        q = put_u16(q, entries[i].builtin);
+        q = put_u32(q, entries[i].count);
+    }
+    send_reply(s, HIL_MSG_GET_PROFILE, seq, (size_t)(q - out));
+}
+
+static void on_get_memory(hil_server *s, uint8_t seq)
+{
+    hil_memory m;
+    memset(&m, 0, sizeof m);
+    m.arena_size = s->arena_size;
+    if (s->model_loaded && s->ops->memory)
+        s->ops->memory(s->ops->ctx, &m);
+    if (s->port->stack)
+        s->port->stack(s->port->ctx, &m.stack_size, &m.stack_high_water);
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u32(out, m.arena_size);
+    q = put_u32(q, m.arena_planned);
+    q = put_u32(q, m.arena_high_water);
+    q = put_u32(q, m.stack_size);
+    q = put_u32(q, m.stack_high_water);
+    q = put_u32(q, s->model_capacity);
+    q = put_u32(q, s->model_loaded ? s->model_total : 0);
+    send_reply(s, HIL_MSG_GET_MEMORY, seq, (size_t)(q - out));
+}
+
 static void dispatch(hil_server *s, const uint8_t *frame, size_t len)
 {
     uint8_t type = frame[0], seq = frame[1];
@@ -398,10 +450,12 @@ static void dispatch(hil_server *s, const uint8_t *frame, size_t len)
     case HIL_MSG_HELLO: on_hello(s, seq); break;
     case HIL_MSG_LOAD_MODEL: on_load_model(s, seq, p, n); break;
     case HIL_MSG_SET_INPUT: on_set_input(s, seq, p, n); break;
-    case HIL_MSG_INVOKE: on_invoke(s, seq); break;
+    case HIL_MSG_INVOKE: on_invoke(s, seq, p, n); break;
     case HIL_MSG_GET_OUTPUT: on_get_output(s, seq, p, n); break;
     case HIL_MSG_RESET: on_reset(s, seq, p, n); break;
     case HIL_MSG_TENSOR_INFO: on_tensor_info(s, seq, p, n); break;
+    case HIL_MSG_GET_PROFILE: on_get_profile(s, seq, p, n); break;
+    case HIL_MSG_GET_MEMORY: on_get_memory(s, seq); break;
     default: fail(s, seq, HIL_ERR_UNKNOWN_TYPE, type, "unknown request type"); break;
     }
 }

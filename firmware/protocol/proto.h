@@ -38,6 +38,8 @@ enum hil_msg {
     HIL_MSG_GET_OUTPUT = 0x05,
     HIL_MSG_RESET = 0x06,
     HIL_MSG_TENSOR_INFO = 0x07,
+    HIL_MSG_GET_PROFILE = 0x08,
+    HIL_MSG_GET_MEMORY = 0x09,
     HIL_MSG_REPLY = 0x80,
     HIL_MSG_LOG = 0xFD,
     HIL_MSG_FAULT = 0xFE,
@@ -72,6 +74,22 @@ enum hil_counter_source {
 
 enum hil_source { HIL_SOURCE_INLINE = 0, HIL_SOURCE_FILE = 1 };
 
+/* INVOKE flags */
+#define HIL_INVOKE_EMPTY 0x01u /* measure an invoke that runs nothing: the counting overhead */
+
+/* One operator's share of the last invoke. */
+typedef struct {
+    uint16_t op_index;
+    uint16_t builtin;  /* TFLite BuiltinOperator code */
+    uint32_t count;    /* raw counter delta */
+} hil_op_profile;
+
+/* Memory use measured on the device. */
+typedef struct {
+    uint32_t arena_size, arena_planned, arena_high_water;
+    uint32_t stack_size, stack_high_water;
+} hil_memory;
+
 typedef struct {
     uint8_t code;      /* enum hil_err */
     uint32_t detail;
@@ -101,6 +119,11 @@ typedef struct {
     int (*invoke)(void *ctx, hil_error *err);
     const uint8_t *(*output)(void *ctx, uint32_t index, uint32_t *bytes);
     void (*reset)(void *ctx);
+    /* Optional: per-operator counts of the last invoke, in execution order;
+     * copies up to `max` entries from `first` on and returns the total. */
+    uint32_t (*profile)(void *ctx, uint32_t first, hil_op_profile *out, uint32_t max);
+    /* Optional: arena plan and measured high-water mark. */
+    void (*memory)(void *ctx, hil_memory *out);
 } hil_ops;
 
 /* What the board offers the server. Optional hooks may be NULL. */
@@ -116,6 +139,8 @@ typedef struct {
     void (*counter_restart)(void *ctx);
     uint8_t counter_source; /* enum hil_counter_source */
     void (*reboot)(void *ctx);
+    /* Optional: measured stack high-water mark (painted stack). */
+    void (*stack)(void *ctx, uint32_t *size, uint32_t *high_water);
     const char *build_id;   /* hex string */
     const char *platform;
     uint32_t clock_hz;

@@ -21,6 +21,8 @@ class ElfInfo:
     data: int
     bss: int
     sections: dict[str, int] = field(default_factory=dict)
+    #: allocated sections: name -> (address, size, occupies file bytes)
+    layout: dict[str, tuple[int, int, bool]] = field(default_factory=dict)
     functions: tuple[tuple[int, int, str], ...] = ()  # (start, size, name), sorted
 
     def symbol_at(self, address: int) -> str | None:
@@ -34,6 +36,25 @@ class ElfInfo:
         return {"path": str(self.path), "build_id": self.build_id, "text": self.text,
                 "data": self.data, "bss": self.bss, "sections": self.sections}
 
+    def region_usage(self, regions: dict) -> dict[str, dict]:
+        """Bytes each memory region holds: {region: {used, size, sections}}.
+        Initialised data counts in the region it runs from *and* (as its
+        load image) in the code region, as it does in a real flash image."""
+        usage = {name: {"used": 0, "size": r.length, "sections": {}} for name, r in regions.items()}
+
+        def add(region: str, section: str, size: int) -> None:
+            usage[region]["used"] += size
+            usage[region]["sections"][section] = size
+
+        for name, (addr, size, has_bits) in self.layout.items():
+            for region, r in regions.items():
+                if r.origin <= addr < r.origin + r.length:
+                    add(region, name, size)
+                    if has_bits and region != "code" and "code" in usage:
+                        add("code", f"{name} (load image)", size)
+                    break
+        return usage
+
 
 def read_elf(path: Path) -> ElfInfo:
     try:
@@ -41,6 +62,7 @@ def read_elf(path: Path) -> ElfInfo:
             elf = ELFFile(fh)
             text = data = bss = 0
             sections: dict[str, int] = {}
+            layout: dict[str, tuple[int, int, bool]] = {}
             build_id = ""
             functions = []
             for sec in elf.iter_sections():
@@ -56,6 +78,7 @@ def read_elf(path: Path) -> ElfInfo:
                 if not flags & SH_FLAGS.SHF_ALLOC or size == 0:
                     continue
                 sections[sec.name] = size
+                layout[sec.name] = (sec["sh_addr"], size, sec["sh_type"] != "SHT_NOBITS")
                 if sec["sh_type"] == "SHT_NOBITS":
                     bss += size
                 elif flags & SH_FLAGS.SHF_WRITE:
@@ -65,4 +88,5 @@ def read_elf(path: Path) -> ElfInfo:
     except (OSError, Exception) as exc:  # pyelftools raises its own ELFError
         raise UsageError(f"{path}: not a readable ELF file ({exc})",
                          hint="pass the firmware's .elf (not .bin/.hex)") from exc
-    return ElfInfo(path, build_id, text, data, bss, sections, tuple(sorted(functions)))
+    return ElfInfo(path, build_id, text, data, bss, sections=sections,
+                   functions=tuple(sorted(functions)), layout=layout)

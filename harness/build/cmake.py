@@ -22,8 +22,14 @@ from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
-TOOLCHAIN_FILES = {"arm-none-eabi": FIRMWARE_DIR / "cmake" / "arm-none-eabi.cmake"}
-TOOLCHAIN_PACKAGES = {"arm-none-eabi": ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi")}
+TOOLCHAIN_FILES = {
+    "arm-none-eabi": FIRMWARE_DIR / "cmake" / "arm-none-eabi.cmake",
+    "riscv64-unknown-elf": FIRMWARE_DIR / "cmake" / "riscv64-unknown-elf.cmake",
+}
+TOOLCHAIN_PACKAGES = {
+    "arm-none-eabi": ("arm-none-eabi-gcc", "gcc-arm-none-eabi libnewlib-arm-none-eabi"),
+    "riscv64-unknown-elf": ("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf"),
+}
 
 
 def cache_root() -> Path:

@@ -29,6 +29,8 @@ class Msg(enum.IntEnum):
     GET_OUTPUT = 0x05
     RESET = 0x06
     TENSOR_INFO = 0x07
+    GET_PROFILE = 0x08
+    GET_MEMORY = 0x09
     LOG = 0xFD
     FAULT = 0xFE
     ERROR = 0xFF
@@ -178,6 +180,24 @@ class InvokeResult:
 
 
 @dataclass(frozen=True)
+class OpCount:
+    op_index: int
+    builtin: int
+    count: int  # raw counter delta
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    arena_size: int
+    arena_planned: int
+    arena_high_water: int
+    stack_size: int
+    stack_high_water: int
+    model_capacity: int
+    model_bytes: int
+
+
+@dataclass(frozen=True)
 class TensorInfo:
     dtype: int
     shape: tuple[int, ...]
@@ -293,9 +313,28 @@ class DeviceClient:
         total = len(data) if data is not None else int(size or 0)
         self._transfer(Msg.SET_INPUT, bytes((index,)), data, file, file_offset, total, None)
 
-    def invoke(self, timeout: float | None = None) -> InvokeResult:
-        source, count = struct.unpack_from("<BQ", self.request(Msg.INVOKE, timeout=timeout))
+    def invoke(self, timeout: float | None = None, *, empty: bool = False) -> InvokeResult:
+        """Run the model; `empty` measures an invoke that runs nothing (the
+        counting overhead)."""
+        reply = self.request(Msg.INVOKE, bytes((1 if empty else 0,)), timeout=timeout)
+        source, count = struct.unpack_from("<BQ", reply)
         return InvokeResult(CounterSource(source), count)
+
+    def get_profile(self) -> list[OpCount]:
+        """Per-operator counts of the last invoke, in execution order."""
+        entries: list[OpCount] = []
+        while True:
+            reply = self.request(Msg.GET_PROFILE, struct.pack("<H", len(entries)))
+            total, first = struct.unpack_from("<HH", reply)
+            got = [OpCount(*struct.unpack_from("<HHI", reply, at)) for at in range(4, len(reply), 8)]
+            if first != len(entries) or (not got and len(entries) < total):
+                raise DeviceError(ErrorCode.BAD_SEQUENCE, first, -1, "GET_PROFILE answered the wrong range")
+            entries += got
+            if len(entries) >= total:
+                return entries
+
+    def get_memory(self) -> DeviceMemory:
+        return DeviceMemory(*struct.unpack_from("<7I", self.request(Msg.GET_MEMORY)))
 
     def get_output(self, index: int) -> bytes:
         out = bytearray()

@@ -29,6 +29,8 @@ class VectorResult:
     mismatches: int | None = None
     count: dict | None = None
     error: str | None = None
+    operators: list[dict] | None = None  # per-operator counts of this invoke
+    energy: dict | None = None  # estimated energy of this inference
     top1: int | None = None   # argmax of the first output (classifiers)
     label: int | None = None  # expected class, when the vectors are labelled
 
@@ -41,6 +43,10 @@ class VectorResult:
              "max_abs_diff": self.max_abs_diff, "mismatches": self.mismatches}
         if self.count is not None:
             d["count"] = self.count
+        if self.energy is not None:
+            d["energy"] = self.energy
+        if self.operators is not None:
+            d["operators"] = self.operators
         if self.error:
             d["error"] = self.error
         if self.top1 is not None:
@@ -66,6 +72,10 @@ class RunResult:
     fault: dict | None = None
     timings: dict = field(default_factory=dict)
     planned: int = 0
+    memory: dict = field(default_factory=dict)
+    count_overhead: dict | None = None
+    energy_model: dict | None = None
+    budgets: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         by_status: dict[str, int] = {}
@@ -79,8 +89,16 @@ class RunResult:
                    "by_status": by_status}
         if counts:
             kind = next(v.count["kind"] for v in self.vectors if v.count)
-            summary["count"] = {"kind": kind, "min": min(counts), "max": max(counts),
-                                "mean": sum(counts) / len(counts)}
+            summary["count"] = {"kind": kind, **_spread(counts)}
+        energies = [v.energy["uj"] for v in self.vectors if v.energy]
+        if energies:
+            basis = next(v.energy["basis"] for v in self.vectors if v.energy)
+            summary["energy_uj"] = {"basis": basis, "estimate": True, **_spread(energies)}
+        ops = _operator_summary(self.vectors)
+        if ops:
+            summary["operators"] = ops
+        if self.budgets:
+            summary["budgets_passed"] = all(b["passed"] for b in self.budgets)
         labelled = [v for v in self.vectors if v.label is not None and v.top1 is not None]
         if labelled:
             correct = sum(v.top1 == v.label for v in labelled)
@@ -105,8 +123,35 @@ class RunResult:
             "summary": self.summary(),
             "error": self.error,
             "fault": self.fault,
+            "memory": self.memory,
+            "count_overhead": self.count_overhead,
+            "energy_model": self.energy_model,
+            "budgets": self.budgets,
             "timings": self.timings,
         }
+
+
+def _spread(values: list[float]) -> dict:
+    ordered = sorted(values)
+    n = len(ordered)
+    median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+    return {"min": ordered[0], "median": median, "max": ordered[-1], "mean": sum(ordered) / n}
+
+
+def _operator_summary(vectors: list[VectorResult]) -> list[dict]:
+    """Median count per operator over the vectors, with its share of the sum."""
+    profiled = [v.operators for v in vectors if v.operators]
+    if not profiled:
+        return []
+    first = profiled[0]
+    rows = []
+    for i, op in enumerate(first):
+        values = [ops[i]["count"] for ops in profiled if i < len(ops)]
+        rows.append({"index": op["index"], "op": op["op"], "median": _spread(values)["median"]})
+    total = sum(r["median"] for r in rows) or 1
+    for r in rows:
+        r["share"] = r["median"] / total
+    return rows
 
 
 def write_json_atomic(path: Path, document: dict) -> None:

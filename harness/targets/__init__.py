@@ -10,11 +10,11 @@ from .base import Target
 from .qemu import QemuTarget
 
 
-def make_target(platform: Platform, elf: Path, workdir: Path) -> Target:
+def make_target(platform: Platform, elf: Path, workdir: Path, count: bool = True) -> Target:
     kinds = {"qemu": QemuTarget}
     try:
         cls = kinds[platform.target_kind]
     except KeyError:
         raise UsageError(f"{platform.path}: target.kind {platform.target_kind!r} is not known",
                          hint=f"use one of: {', '.join(kinds)}") from None
-    return cls(platform, elf, workdir)
+    return cls(platform, elf, workdir, count=count)

@@ -36,4 +36,18 @@ long cm_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t
 
 void cm_system_reset(void);
 
+/* DWT cycle counter: enable it and return 1 if it really counts (QEMU and
+ * some cores have none: a dead counter must never be reported as zero). */
+int cm_dwt_start(void);
+uint64_t cm_dwt_read(void);
+void cm_dwt_restart(void);
+
+/* Stack painted at reset; the deepest byte no longer painted is the
+ * high-water mark. */
+void cm_stack_usage(uint32_t *size, uint32_t *high_water);
+
+#define DWT_CTRL REG32(0xE0001000u)
+#define DWT_CYCCNT REG32(0xE0001004u)
+#define DEMCR REG32(0xE000EDFCu)
+
 #endif

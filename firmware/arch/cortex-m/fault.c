@@ -7,11 +7,13 @@
 #include <stdint.h>
 
 #include "../../protocol/proto.h"
+#include "../arch.h"
 #include "cortex_m.h"
 
 static const hil_port *fault_port;
 
 void cm_fault_set_port(const void *port) { fault_port = (const hil_port *)port; }
+void arch_fault_set_port(const void *port) __attribute__((alias("cm_fault_set_port")));
 
 static void put32(uint8_t *p, uint32_t v)
 {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../arch.h"
 #include "cortex_m.h"
 
 enum { SYS_OPEN = 0x01, SYS_CLOSE = 0x02, SYS_READ = 0x06, SYS_SEEK = 0x0A };
@@ -40,3 +41,6 @@ long cm_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t
     semihost_call(SYS_CLOSE, close_args);
     return result;
 }
+
+long arch_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t *dst,
+                             uint32_t len) __attribute__((alias("cm_semihost_read_file")));

@@ -9,7 +9,27 @@
 
 extern uint32_t __data_load__, __data_start__, __data_end__;
 extern uint32_t __bss_start__, __bss_end__;
-extern uint32_t __stack_top__;
+extern uint32_t __stack_top__, __stack_limit__;
+
+#define STACK_PAINT 0x5AC35AC3u
+
+/* Paint the unused stack below the current frame (and a 64-byte margin). */
+__attribute__((always_inline)) static inline void paint_stack(void)
+{
+    uint32_t *sp;
+    __asm volatile("mov %0, sp" : "=r"(sp));
+    for (uint32_t *w = &__stack_limit__; w < sp - 16; w++)
+        *w = STACK_PAINT;
+}
+
+void cm_stack_usage(uint32_t *size, uint32_t *high_water)
+{
+    uint32_t *w = &__stack_limit__;
+    while (w < &__stack_top__ && *w == STACK_PAINT)
+        w++;
+    *size = (uint32_t)((uintptr_t)&__stack_top__ - (uintptr_t)&__stack_limit__);
+    *high_water = (uint32_t)((uintptr_t)&__stack_top__ - (uintptr_t)w);
+}
 
 int main(void);
 void Reset_Handler(void);
@@ -60,6 +80,7 @@ void Reset_Handler(void)
         *dst++ = *src++;
     for (uint32_t *dst = &__bss_start__; dst < &__bss_end__;)
         *dst++ = 0;
+    paint_stack();
 
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     SCB_CPACR |= (0xFu << 20); /* CP10, CP11 full access */

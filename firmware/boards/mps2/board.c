@@ -21,11 +21,18 @@
 #define STATE_RX_FULL (1u << 1)
 #define CTRL_TX_RX_ENABLE 0x3u
 
+/* DWT CYCCNT when the core really has one (the FPGA images do; QEMU does
+ * not model it), else SysTick, which QEMU's -icount turns into an
+ * instruction count. */
+static int have_dwt;
+
 void board_init(void)
 {
     UART_BAUDDIV = 16; /* ignored by QEMU; the FPGA needs >= 16 */
     UART_CTRL = CTRL_TX_RX_ENABLE;
-    cm_counter_start();
+    have_dwt = cm_dwt_start();
+    if (!have_dwt)
+        cm_counter_start();
 }
 
 int board_getc(void)
@@ -44,10 +51,18 @@ void board_write(const uint8_t *data, size_t len)
     }
 }
 
-uint64_t board_counter(void) { return cm_counter_read(); }
+uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
 
-uint8_t board_counter_source(void) { return HIL_COUNTER_SYSTICK; }
+uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
 
-void board_counter_restart(void) { cm_counter_restart(); }
+void board_counter_restart(void)
+{
+    if (have_dwt)
+        cm_dwt_restart();
+    else
+        cm_counter_restart();
+}
+
+void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
 
 void board_reboot(void) { cm_system_reset(); }

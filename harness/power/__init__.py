@@ -1,0 +1,1 @@
+"""Energy estimates from a platform's power model."""
