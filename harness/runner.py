@@ -33,7 +33,7 @@ from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_atomic)
-from .targets import make_target
+from .targets import check_target_kind, make_target
 
 EXIT_INTERRUPTED = 130
 
@@ -119,6 +119,7 @@ class Run:
     def _prepare(self) -> tuple[Platform, ModelInfo, VectorSet]:
         cfg = self.config
         platform = load_platform(cfg.platform)
+        check_target_kind(platform)
         model = load_model(cfg.model)
         missing = model.unsupported()
         if missing:

@@ -79,3 +79,60 @@ def test_result_document_summary_and_atomic_write(tmp_path):
     write_json_atomic(path, doc)
     assert json.loads(path.read_text())["summary"] == s
     assert [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temporary left
+
+
+def test_energy_model_arithmetic_and_kinds():
+    from harness.power.energy import EnergyModel
+
+    model = EnergyModel.from_platform(
+        {"part": "X", "datasheet": "DS", "voltage_v": 3.0, "clock_hz": 80e6, "active_ua_per_mhz": 100},
+        {"cycles_per_instruction": 1.5}, "p.toml")
+    assert model.active_ma == pytest.approx(8.0)
+    assert model.cycles(1000, "instructions") == (1500, "cycles_estimate")
+    assert model.cycles(1000, "cycles") == (1000, "cycles")
+    assert model.cycles(1000, "ticks") is None
+    # 80e6 cycles = 1 s at 80 MHz, x 3 V x 8 mA = 24 mJ
+    assert model.energy_uj(80e6) == pytest.approx(24_000)
+    assert EnergyModel.from_platform({"part": "X", "voltage_v": 3.3, "clock_hz": 1}, {}, "p") is None
+
+
+def test_energy_model_names_a_missing_key():
+    from harness.power.energy import EnergyModel
+
+    with pytest.raises(UsageError, match="power.datasheet"):
+        EnergyModel.from_platform({"part": "X", "voltage_v": 3, "clock_hz": 1, "active_ma": 1}, {}, "p.toml")
+
+
+def test_budget_evaluation_names_limit_measurement_and_unmeasurable():
+    from harness.checks.budgets import evaluate
+
+    checks = {c.name: c for c in evaluate({"max_count": 100, "max_ram": 5000, "max_energy_uj": 1.0},
+                                          {"max_count": (120, "instructions"), "max_ram": (4000, "bytes"),
+                                           "max_energy_uj": None})}
+    assert not checks["max_count"].passed
+    assert checks["max_count"].message == ("budget --max-count EXCEEDED: limit 100 instructions, "
+                                           "measured 120 instructions")
+    assert checks["max_ram"].passed
+    assert not checks["max_energy_uj"].passed and "cannot be checked" in checks["max_energy_uj"].message
+
+
+def test_count_kinds_follow_the_counter_source():
+    from harness.checks.counts import unit_for
+    from harness.link.protocol import CounterSource
+
+    qemu = load_platform("mps2-an386")
+    assert unit_for(CounterSource.DWT, qemu, True).kind == "cycles"
+    systick = unit_for(CounterSource.SYSTICK, qemu, True)
+    assert (systick.kind, systick.per_tick) == ("instructions", 40)
+    assert unit_for(CounterSource.SYSTICK, qemu, False) is None  # wall-time SysTick is no measurement
+    assert unit_for(CounterSource.NONE, qemu, True) is None
+
+
+def test_board_platforms_are_rejected_before_any_build():
+    from harness.targets import check_target_kind
+
+    for name in ("nucleo-l4r5zi", "nrf52840dk", "nucleo-h743zi"):
+        p = load_platform(name)
+        assert p.counter["kind"] == "cycles" and p.board["serial"]["baud"] == 115200
+        with pytest.raises(UsageError, match="serial-board"):
+            check_target_kind(p)

@@ -28,11 +28,12 @@ class EnergyModel:
     idle_ua: float | None
     cycles_per_instruction: float | None
     cpi_source: str | None
+    verified: bool = False  # the platform file says its figures were checked against the datasheet
 
     @classmethod
     def from_platform(cls, power: dict, counter: dict, where: str) -> "EnergyModel | None":
-        if not power:
-            return None
+        if not power or not ("active_ma" in power or "active_ua_per_mhz" in power):
+            return None  # no (checked) active-current figure: no energy estimate
         try:
             clock = float(power["clock_hz"])
             if "active_ma" in power:
@@ -45,7 +46,7 @@ class EnergyModel:
                        idle_ua=float(power["idle_ua"]) if "idle_ua" in power else None,
                        cycles_per_instruction=(float(counter["cycles_per_instruction"])
                                                if "cycles_per_instruction" in counter else None),
-                       cpi_source=counter.get("cpi_source"))
+                       cpi_source=counter.get("cpi_source"), verified=bool(power.get("verified", False)))
         except KeyError as exc:
             raise UsageError(f"{where}: power.{exc.args[0]} is missing",
                              hint="a [power] table needs part, datasheet, voltage_v, clock_hz and "
@@ -75,4 +76,4 @@ class EnergyModel:
                 "active_power_mw": round(self.active_power_mw, 4), "idle_ua": self.idle_ua,
                 "cycles_per_instruction": self.cycles_per_instruction, "cpi_source": self.cpi_source,
                 "formula": "energy_uj = cycles / clock_hz * voltage_v * active_ma * 1e3",
-                "estimate": True}
+                "estimate": True, "figures_verified": self.verified}
