@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import platforms as platform_files
+from .commands import register as register_commands
 from .errors import EXIT_USAGE, HilError
 from .model.tflite import BUILTIN_ENGINE_OPS
 from .results.console import make_console, print_result
@@ -203,6 +204,9 @@ def build_command(platform: str, defines: tuple[str, ...]) -> None:
     e = record.elf
     out.print(f"{e.path}\n  build id {e.build_id}\n  text {e.text:,} B  data {e.data:,} B  bss {e.bss:,} B"
               f"  ({'cached' if record.cached else 'built'})")
+
+
+register_commands(main)
 
 
 def entry() -> None:
