@@ -23,7 +23,7 @@ from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
 from .checks.budgets import evaluate as evaluate_budgets
 from .checks.counts import CountUnit, unit_for
-from .checks.metrics import bit_exact
+from .checks.metrics import compare_outputs
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, InfraError, UsageError
 from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
 from .model.reference import ReferenceRunner
@@ -45,6 +45,7 @@ class RunConfig:
     vectors: int = 10
     seed: int = 0
     inputs: Path | None = None
+    input_limit: int | None = None        # use only the first N vectors of --inputs
     json_out: Path | None = None
     workdir: Path | None = None
     firmware: Path | None = None          # a prebuilt ELF instead of building
@@ -91,6 +92,8 @@ class Run:
         self.result: RunResult | None = None
         self.client: DeviceClient | None = None
         self._lock = threading.Lock()
+        self._target = None
+        self._aborted = False
         self._dirty = threading.Event()
         self._done = threading.Event()
 
@@ -128,7 +131,7 @@ class Run:
                              hint="use only the operators listed by `hil platforms --ops`, or run the model with "
                                   "an engine that has them")
         if cfg.inputs:
-            vectors = load_vectors(cfg.inputs, model)
+            vectors = load_vectors(cfg.inputs, model, limit=cfg.input_limit)
         else:
             vectors = random_vectors(model, cfg.vectors, cfg.seed)
         return platform, model, vectors
@@ -222,7 +225,9 @@ class Run:
 
                 self.reporter.stage(f"booting {platform.name}")
                 t0 = time.monotonic()
-                target = make_target(platform, elf_path, self.workdir, count=cfg.count)
+                target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
+                if self._aborted:
+                    raise _Terminated()
                 url = target.start()
                 self.result.target = target.describe()
                 link = serial.serial_for_url(url, timeout=0.2)
@@ -252,9 +257,9 @@ class Run:
                 timings["vectors_s"] = time.monotonic() - t0
                 timings["link_wait_s"] = client.stats.wait_s
                 failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
-                if not failed:
-                    self._measure_memory(platform, elf, model)
-                    failed = not self._check_budgets()
+                if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors):
+                    self._measure_memory(platform, elf, model)  # the device still answers
+                    failed = not self._check_budgets() or failed
                 self.result.status = "failed" if failed else "passed"
                 self.result.exit_code = EXIT_FAILED if failed else EXIT_OK
             except HilError as exc:
@@ -262,7 +267,10 @@ class Run:
             except (KeyboardInterrupt, _Terminated):
                 self._fail(EXIT_INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
             except (serial.SerialException, OSError, ConnectionError) as exc:
-                self._fail(EXIT_INFRA, "error", f"link failure: {exc}")
+                if self._aborted:
+                    self._fail(EXIT_INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+                else:
+                    self._fail(EXIT_INFRA, "error", f"link failure: {exc}")
             except Exception as exc:  # a bug in hil itself: keep the results and say where
                 import traceback
 
@@ -348,6 +356,14 @@ class Run:
         self.result.budgets = [c.as_dict() for c in checks]
         return all(c.passed for c in checks)
 
+    def abort(self) -> None:
+        """Stop this run from another thread (a suite being interrupted):
+        the emulator goes away, the run ends as interrupted and keeps its
+        results."""
+        self._aborted = True
+        if self._target is not None:
+            self._target.stop()
+
     def _fail(self, code: int, status: str, message: str) -> None:
         self.result.status = status
         self.result.exit_code = code
@@ -383,7 +399,7 @@ class Run:
             except DeviceError as exc:
                 self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
                 continue
-            check = bit_exact(outputs, golden[i])
+            check = compare_outputs(outputs, golden[i], [(s.scale, s.zero_point) for s in model.outputs])
             count = operators = None
             if self.unit is not None:
                 count = self._count(invoked.count)
@@ -393,7 +409,8 @@ class Run:
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
                                       check.max_abs_diff, check.mismatches, count,
                                       operators=operators, energy=self._energy(count),
-                                      top1=int(np.argmax(outputs[0])), label=label))
+                                      top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
+                                      l2_rel=check.l2_rel, ref_top1=check.ref_top1))
 
     def _record(self, vector: VectorResult) -> None:
         with self._lock:

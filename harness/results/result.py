@@ -32,6 +32,9 @@ class VectorResult:
     operators: list[dict] | None = None  # per-operator counts of this invoke
     energy: dict | None = None  # estimated energy of this inference
     top1: int | None = None   # argmax of the first output (classifiers)
+    ref_top1: int | None = None  # the same for the reference
+    cosine: float | None = None  # cosine similarity with the reference (dequantized)
+    l2_rel: float | None = None  # relative L2 error against the reference
     label: int | None = None  # expected class, when the vectors are labelled
 
     @property
@@ -49,8 +52,13 @@ class VectorResult:
             d["operators"] = self.operators
         if self.error:
             d["error"] = self.error
+        if self.cosine is not None:
+            d["cosine"] = round(self.cosine, 9)
+            d["l2_rel"] = self.l2_rel if self.l2_rel != float("inf") else None
         if self.top1 is not None:
             d["top1"] = self.top1
+        if self.ref_top1 is not None:
+            d["ref_top1"] = self.ref_top1
         if self.label is not None:
             d["label"] = self.label
         return d

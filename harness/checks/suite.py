@@ -1,0 +1,103 @@
+"""Verdicts for a suite: one case per (platform, model, check), computed
+from a run's hil.result/1 document. The runner measures; this decides.
+
+A run that faulted, hung or errored fails (or errors) every check of its
+job with the reason, so CI shows each check that could not pass and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Case:
+    platform: str
+    model: str
+    check: str
+    status: str  # passed | failed | error | skipped
+    message: str
+    measured: float | None = None
+    limit: float | None = None
+    duration_s: float | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.platform}/{self.model}/{self.check}"
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "platform": self.platform, "model": self.model, "check": self.check,
+                "status": self.status, "message": self.message, "measured": self.measured,
+                "limit": self.limit, "duration_s": self.duration_s}
+
+
+def _ran(vectors: list[dict]) -> list[dict]:
+    return [v for v in vectors if v["status"] in ("passed", "mismatch")]
+
+
+def _check(name: str, limit, vectors: list[dict], summary: dict) -> tuple[str, str, float | None, float | None]:
+    """(status, message, measured, limit) for one output check."""
+    ran = _ran(vectors)
+    n = len(ran)
+    if name == "bit_exact":
+        exact = sum(v["passed"] for v in ran)
+        ok = exact == n and n > 0
+        return ("passed" if ok else "failed", f"{exact}/{n} vectors bit-exact", exact, n)
+    if n == 0:
+        return "error", "no vector ran", None, limit
+    if name == "tolerance_lsb":
+        worst = max(v["max_abs_diff"] or 0 for v in ran)
+        return ("passed" if worst <= limit else "failed", f"largest |diff| {worst:g} LSB (limit {limit})", worst, limit)
+    if name == "cosine_min":
+        worst = min(v.get("cosine", 0.0) for v in ran)
+        return ("passed" if worst >= limit else "failed", f"smallest cosine {worst:.6f} (min {limit})", worst, limit)
+    if name == "l2_rel_max":
+        worst = max((v.get("l2_rel") if v.get("l2_rel") is not None else float("inf")) for v in ran)
+        return ("passed" if worst <= limit else "failed", f"largest relative L2 error {worst:.3g} (max {limit})",
+                worst, limit)
+    if name == "top1_agreement_min":
+        agree = sum(v.get("top1") == v.get("ref_top1") for v in ran) / n
+        return ("passed" if agree >= limit else "failed", f"top-1 agrees with the reference on {agree:.1%} "
+                f"(min {limit:.1%})", agree, limit)
+    if name == "accuracy_min":
+        acc = summary.get("accuracy")
+        if acc is None:
+            return "error", "accuracy_min needs labelled vectors (an .npz with `labels`)", None, limit
+        return ("passed" if acc["top1"] >= limit else "failed", f"top-1 accuracy {acc['top1']:.1%} "
+                f"({acc['correct']}/{acc['total']}, min {limit:.1%})", acc["top1"], limit)
+    raise ValueError(f"unknown check {name}")
+
+
+def evaluate(platform: str, model: str, checks: dict, budgets: dict, result: dict | None,
+             error: str | None = None) -> list[Case]:
+    """Cases for one job. `result` is its hil.result/1 document (None when
+    the job could not start; then `error` says why)."""
+    wanted = [name for name, value in checks.items() if value is not False]
+    names = wanted + [b for b, v in budgets.items() if v is not None]
+    duration = result.get("duration_s") if result else None
+    if result is None or result.get("status") in ("error", "interrupted") and not result.get("vectors"):
+        why = error or (result or {}).get("error", {}).get("message", "the run did not start")
+        return [Case(platform, model, n, "error", why, duration_s=duration) for n in names]
+    vectors, summary = result["vectors"], result["summary"]
+    broken = [v for v in vectors if v["status"] in ("fault", "timeout", "error")]
+    cases = []
+    for name in wanted:
+        if broken:
+            v = broken[0]
+            cases.append(Case(platform, model, name, "failed", f"vector {v['index']} {v['status']}: "
+                              f"{v.get('error', '')}", duration_s=duration))
+            continue
+        status, message, measured, limit = _check(name, checks[name], vectors, summary)
+        cases.append(Case(platform, model, name, status, message, measured, limit, duration))
+    by_name = {b["name"]: b for b in result.get("budgets", [])}
+    for name in names[len(wanted):]:
+        b = by_name.get(name)
+        if broken or b is None:
+            cases.append(Case(platform, model, name, "failed" if broken else "error",
+                              "the run stopped before budgets were measured" if broken
+                              else (result.get("error") or {}).get("message", "not measured"),
+                              limit=budgets[name], duration_s=duration))
+            continue
+        cases.append(Case(platform, model, name, "passed" if b["passed"] else "failed", b["message"],
+                          b["measured"], b["limit"], duration))
+    return cases

@@ -1,0 +1,31 @@
+"""`hil merge`: shard results into one suite document."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..results.console import make_console
+from ..results.result import write_json_atomic
+from ..suite import merge
+
+out = make_console()
+
+
+@click.command("merge")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the merged hil.suite/1 document.")
+def command(shards, out_path) -> None:
+    """Merge the suite.json of every shard of one `hil test --shard i/N` run.
+
+    The shards must be of the same suite and commit and hold different
+    jobs; job result paths are made absolute so the merged document can
+    live anywhere.
+    """
+    doc = merge(list(shards))
+    write_json_atomic(out_path, doc)
+    passed = sum(c["status"] == "passed" for c in doc["cases"])
+    out.print(f"merged {len(shards)} shards: {len(doc['jobs'])} jobs, {passed}/{len(doc['cases'])} checks passed "
+              f"-> {out_path}")

@@ -1,0 +1,130 @@
+"""`hil test`: run the suite in hil.toml."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..config import load_config
+from ..errors import HilError
+from ..results.console import make_console
+from ..results.result import write_json_atomic
+from ..results.store import ResultStore, store_url
+from ..suite import all_jobs, parse_shard, run_suite, select, shard
+
+out = make_console()
+err = make_console(stderr=True)
+STYLE = {"passed": "green", "failed": "bold red", "error": "red", "skipped": "dim"}
+
+
+def _summary_table(doc: dict) -> Table:
+    checks = sorted({c["check"] for c in doc["cases"]})
+    table = Table(title=f"suite {doc['suite']} at {(doc['git'].get('commit') or 'no commit')[:10]}",
+                  title_justify="left")
+    table.add_column("platform / model")
+    for check in checks:
+        table.add_column(check.replace("_", " "), justify="center")
+    table.add_column("count (median)", justify="right")
+    table.add_column("energy uJ (est.)", justify="right")
+    table.add_column("RAM B", justify="right")
+    by_job = {}
+    for c in doc["cases"]:
+        by_job.setdefault(f"{c['platform']}/{c['model']}", {})[c["check"]] = c["status"]
+    for job in doc["jobs"]:
+        m = job.get("metrics") or {}
+        row = [job["id"]]
+        for check in checks:
+            status = by_job.get(job["id"], {}).get(check, "")
+            row.append(f"[{STYLE.get(status, '')}]{status}[/]" if status else "")
+        row.append(f"{m['count']:,.0f} {m.get('count_kind', '')}" if m.get("count") is not None else "")
+        row.append(f"{m['energy_uj']:.3f}" if m.get("energy_uj") is not None else "")
+        row.append(f"{m['ram_bytes']:,}" if m.get("ram_bytes") is not None else "")
+        table.add_row(*row)
+    return table
+
+
+@click.command("test")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Project file [default: ./hil.toml].")
+@click.option("-k", "keyword", metavar="EXPR",
+              help="Run only jobs whose id (platform/model) matches: words, and / or / not.")
+@click.option("-j", "--jobs", "parallel", type=int, default=1, show_default=True,
+              help="Jobs to run at once (each boots its own emulator).")
+@click.option("--shard", "shard_text", metavar="I/N",
+              help="Run the I-th of N deterministic slices of the jobs (for a CI matrix; merge with `hil merge`).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Suite directory [default: <project.results>/<time>-<commit>].")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the hil.suite/1 document here.")
+@click.option("--no-store", is_flag=True, help="Do not record the run in the result store.")
+@click.option("--no-count", is_flag=True, help="Skip counting (faster; no counts, energy or count budgets).")
+@click.option("--list", "list_only", is_flag=True, help="List the selected jobs and exit.")
+def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_store, no_count, list_only) -> None:
+    """Run every (platform, model) job of hil.toml and judge its checks.
+
+    Each job is a full `hil run`; each check of each job becomes one case
+    (a JUnit testcase in `hil report`). The suite document (hil.suite/1) is
+    written atomically as jobs finish and recorded in the project's result
+    store, keyed by git commit and branch, for `hil history` and
+    `hil compare`.
+
+    \b
+    Examples:
+      hil test                          everything in ./hil.toml
+      hil test -k "an386 and not float" a selection
+      hil test -j 2 --shard 1/4         slice 1 of 4, two emulators at a time
+    """
+    config = load_config(config_path)
+    shard_spec = parse_shard(shard_text)
+    if parallel < 1:
+        raise click.BadParameter("must be at least 1", param_hint="-j")
+    if list_only:
+        for job in shard(select(all_jobs(config), keyword), shard_spec):
+            out.print(f"{job.id}  ({job.model.vectors.describe()}; checks: "
+                      f"{', '.join(list(job.model.checks) + list(job.model.budgets))})")
+        return
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    selected = shard(select(all_jobs(config), keyword), shard_spec)
+    progress = Progress(TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
+                        TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    task = progress.add_task("jobs", total=len(selected), last="")
+
+    def on_job(job_id: str, entry: dict) -> None:
+        progress.update(task, advance=1, last=f"{job_id}: {entry['status']}")
+        if not err.is_terminal:
+            err.print(f"- {job_id}: {entry['status']}")
+
+    with progress:
+        doc, path = run_suite(config, keyword=keyword, shard_spec=shard_spec, jobs_in_parallel=parallel,
+                              out_dir=out_dir, count=not no_count, on_job=on_job)
+    if json_out:
+        write_json_atomic(json_out, doc)
+    out.print(_summary_table(doc))
+    for c in doc["cases"]:
+        if c["status"] != "passed":
+            out.print(f"  [{STYLE.get(c['status'], '')}]{c['status']}[/] {c['id']}: {c['message']}",
+                      soft_wrap=True, highlight=False)
+    passed = sum(c["status"] == "passed" for c in doc["cases"])
+    verdict = "[bold green]PASSED[/]" if doc["status"] == "passed" else f"[bold red]{doc['status'].upper()}[/]"
+    out.print(f"{verdict}  {passed}/{len(doc['cases'])} checks passed in {len(doc['jobs'])} jobs "
+              f"({doc['duration_s']:.1f} s)")
+    if not no_store:
+        try:
+            store = ResultStore(store_url(config.store, config.root))
+            run_id = store.record(doc)
+            out.print(f"  stored as run {run_id} in {store._safe_url()}")
+        except HilError as exc:  # the suite's own results are already on disk
+            err.print(f"[bold red]error:[/] could not store the results: {exc}", soft_wrap=True)
+            out.print(f"  suite: {path}")
+            sys.exit(3)
+    out.print(f"  suite: {path}")
+    sys.exit(doc["exit_code"])

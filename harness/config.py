@@ -1,0 +1,249 @@
+"""The project file `hil.toml`: which models run on which platforms, with
+which vectors, checks and budgets, where results are stored, and how a
+comparison decides what regressed.
+
+Validated on load: an unknown key, a wrong type or a missing file is an
+error (exit 2) that names the key and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .checks.budgets import BUDGETS
+from .errors import UsageError
+
+CONFIG_NAME = "hil.toml"
+
+#: check name -> (type, meaning); see checks/suite.py
+CHECKS = {
+    "bit_exact": (bool, "every output byte equals the TFLM reference's"),
+    "tolerance_lsb": (int, "largest |device - reference| per element, in LSB"),
+    "cosine_min": (float, "smallest cosine similarity to the reference over the vectors"),
+    "l2_rel_max": (float, "largest relative L2 error against the reference"),
+    "top1_agreement_min": (float, "fraction of vectors whose argmax equals the reference's"),
+    "accuracy_min": (float, "top-1 accuracy on labelled vectors"),
+}
+
+#: comparison thresholds, in percent of the base value (accuracy: absolute drop)
+COMPARE_DEFAULTS = {
+    "count_pct": 1.0,
+    "energy_pct": 1.0,
+    "flash_pct": 1.0,
+    "ram_pct": 1.0,
+    "arena_pct": 1.0,
+    "model_pct": 1.0,
+    "accuracy_drop": 0.01,
+}
+
+_TOP_KEYS = {"project", "defaults", "models", "firmware", "compare"}
+_PROJECT_KEYS = {"name", "store", "results", "platforms"}
+_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets"}
+_VECTOR_KEYS = {"random", "seed", "file", "limit"}
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    random: int | None = None
+    seed: int = 0
+    file: Path | None = None
+    limit: int | None = None
+
+    def describe(self) -> str:
+        if self.file:
+            return f"{self.file}" + (f" (first {self.limit})" if self.limit else "")
+        return f"{self.random} random (seed {self.seed})"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+    vectors: VectorSpec
+    platforms: tuple[str, ...]
+    checks: dict
+    budgets: dict
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    path: Path
+    name: str
+    store: str
+    results_dir: Path
+    platforms: tuple[str, ...]
+    models: tuple[ModelEntry, ...]
+    defines: dict = field(default_factory=dict)
+    compare: dict = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+class _Validator:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str, fix: str) -> UsageError:
+        return UsageError(f"{self.path}: `{key}` {problem}", hint=fix)
+
+    def known(self, table: dict, allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"allowed here: {', '.join(sorted(allowed))}"
+                raise self.fail(f"{where}{key}", "is not a known key", hint)
+
+    def typed(self, value, kind, key: str, fix: str):
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(key, f"must be a {name} (got {value!r})", fix)
+        return value
+
+    def file(self, root: Path, value, key: str) -> Path:
+        path = (root / self.typed(value, str, key, "give a path relative to hil.toml")).resolve()
+        if not path.exists():
+            raise self.fail(key, f"names {path}, which does not exist", "fix the path (relative to hil.toml)")
+        return path
+
+    def checks(self, table: dict, where: str) -> dict:
+        self.known(table, set(CHECKS), where)
+        return {k: self.typed(v, CHECKS[k][0], f"{where}{k}", f"{k}: {CHECKS[k][1]}") for k, v in table.items()}
+
+    def budgets(self, table: dict, where: str) -> dict:
+        self.known(table, set(BUDGETS), where)
+        return {k: self.typed(v, float, f"{where}{k}", f"{k}: {BUDGETS[k]}") for k, v in table.items()}
+
+
+def load_config(path: Path | None = None) -> ProjectConfig:
+    """Load hil.toml (default: ./hil.toml)."""
+    path = Path(path or CONFIG_NAME).resolve()
+    if not path.exists():
+        raise UsageError(f"no project file at {path}", hint="create one with `hil init`, or pass --config PATH")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at that line") from exc
+    v = _Validator(path)
+    root = path.parent
+    v.known(data, _TOP_KEYS, "")
+
+    project = v.typed(data.get("project", {}), dict, "[project]", "add a [project] table")
+    v.known(project, _PROJECT_KEYS, "project.")
+    name = v.typed(project.get("name", root.name), str, "project.name", 'set name = "my-model"')
+    store = v.typed(project.get("store", ".hil/results.db"), str, "project.store",
+                    "a SQLite file path, or postgresql://user:password@host/database")
+    results_dir = root / v.typed(project.get("results", ".hil/suites"), str, "project.results", "a directory")
+
+    platforms = tuple(v.typed(project.get("platforms", ["mps2-an386"]), list, "project.platforms",
+                              'platforms = ["mps2-an386"]'))
+    from .platforms import load_platform  # validates each platform now, not mid-suite
+
+    for p in platforms:
+        load_platform(v.typed(p, str, "platforms[]", "platform names, see `hil platforms`"))
+
+    defaults = v.typed(data.get("defaults", {}), dict, "[defaults]", "a table")
+    v.known(defaults, {"checks", "budgets"}, "defaults.")
+    default_checks = v.checks(v.typed(defaults.get("checks", {"bit_exact": True}), dict, "defaults.checks",
+                                      "a table"), "defaults.checks.")
+    default_budgets = v.budgets(v.typed(defaults.get("budgets", {}), dict, "defaults.budgets", "a table"),
+                                "defaults.budgets.")
+
+    models = []
+    entries = v.typed(data.get("models", []), list, "[[models]]", "add [[models]] tables")
+    if not entries:
+        raise v.fail("[[models]]", "is empty", 'add at least one [[models]] with name and path')
+    seen = set()
+    for i, entry in enumerate(entries):
+        where = f"models[{i}]."
+        entry = v.typed(entry, dict, f"models[{i}]", "each [[models]] is a table")
+        v.known(entry, _MODEL_KEYS, where)
+        model_path = v.file(root, entry.get("path"), where + "path")
+        mname = v.typed(entry.get("name", model_path.stem), str, where + "name", "a short name")
+        if mname in seen:
+            raise v.fail(where + "name", f"{mname!r} is used twice", "give every model its own name")
+        seen.add(mname)
+        vec = v.typed(entry.get("vectors", {"random": 10}), dict, where + "vectors",
+                      'vectors = { random = 100, seed = 1 } or { file = "data.npz" }')
+        v.known(vec, _VECTOR_KEYS, where + "vectors.")
+        if ("random" in vec) == ("file" in vec):
+            raise v.fail(where + "vectors", "needs exactly one of `random` or `file`",
+                         'vectors = { random = 100, seed = 1 } or { file = "data.npz", limit = 200 }')
+        spec = VectorSpec(
+            random=v.typed(vec["random"], int, where + "vectors.random", "a count") if "random" in vec else None,
+            seed=v.typed(vec.get("seed", 0), int, where + "vectors.seed", "an integer"),
+            file=v.file(root, vec["file"], where + "vectors.file") if "file" in vec else None,
+            limit=v.typed(vec["limit"], int, where + "vectors.limit", "a count") if "limit" in vec else None,
+        )
+        model_platforms = tuple(v.typed(entry.get("platforms", list(platforms)), list, where + "platforms",
+                                        "a list of platform names"))
+        for p in model_platforms:
+            load_platform(p)
+        checks = {**default_checks, **v.checks(v.typed(entry.get("checks", {}), dict, where + "checks", "a table"),
+                                               where + "checks.")}
+        budgets = {**default_budgets, **v.budgets(v.typed(entry.get("budgets", {}), dict, where + "budgets",
+                                                          "a table"), where + "budgets.")}
+        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets))
+
+    firmware = v.typed(data.get("firmware", {}), dict, "[firmware]", "a table")
+    v.known(firmware, {"defines"}, "firmware.")
+    defines = {k: str(val) for k, val in v.typed(firmware.get("defines", {}), dict, "firmware.defines",
+                                                  "a table of NAME = value").items()}
+    compare = v.typed(data.get("compare", {}), dict, "[compare]", "a table")
+    v.known(compare, set(COMPARE_DEFAULTS), "compare.")
+    thresholds = {**COMPARE_DEFAULTS,
+                  **{k: v.typed(val, float, f"compare.{k}", "a number") for k, val in compare.items()}}
+    return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds)
+
+
+STARTER = '''# hil project file: what `hil test` runs, checks and stores.
+# Reference: README.md ("Suites in hil.toml"); `hil test --help`.
+
+[project]
+name = "{name}"
+# Where results are kept, keyed by git commit: a SQLite file (default), or
+# a PostgreSQL URL shared by the team, e.g. "postgresql://hil@db/hil".
+store = ".hil/results.db"
+# Platforms every model runs on (`hil platforms` lists them).
+platforms = ["mps2-an386"]
+
+[defaults.checks]
+bit_exact = true            # every output byte equals the TFLM reference
+# tolerance_lsb = 1         # or: allow this many LSB per element
+# cosine_min = 0.999
+# top1_agreement_min = 0.99
+# accuracy_min = 0.9        # needs labelled vectors (an .npz with `labels`)
+
+[defaults.budgets]
+# max_count = 5_000_000     # per invoke, in the platform's count kind (instructions on QEMU)
+# max_energy_uj = 500       # estimated energy per inference
+# max_arena = 65536         # tensor arena high-water, bytes
+# max_flash = 262144
+# max_ram = 131072
+
+[[models]]
+name = "{model_name}"
+path = "{model_path}"
+vectors = {{ random = 100, seed = 1 }}
+# vectors = {{ file = "data/test.npz", limit = 200 }}   # input_0.., optional labels
+# platforms = ["mps2-an386", "mps2-an385"]            # overrides the list above
+# checks = {{ accuracy_min = 0.85 }}
+# budgets = {{ max_count = 3_000_000 }}
+
+[compare]
+# `hil compare BASE HEAD` flags a regression when a metric grows by more
+# than this many percent (accuracy: drops by more than this, absolute).
+count_pct = 1.0
+energy_pct = 1.0
+flash_pct = 1.0
+ram_pct = 1.0
+arena_pct = 1.0
+accuracy_drop = 0.01
+'''

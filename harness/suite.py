@@ -1,0 +1,260 @@
+"""A suite: every (platform, model) job of a hil.toml, run and judged.
+
+    hil.toml -> jobs -> select (-k) -> shard (i/N) -> runs (-j in parallel)
+             -> cases (checks/suite.py) -> hil.suite/1 document -> store
+
+Each job is an ordinary `hil run` (runner.Run) in its own run directory
+under the suite's directory, so every job keeps its full hil.result/1
+document, console log and inputs next to the suite document.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .checks.suite import Case, evaluate
+from .config import ModelEntry, ProjectConfig
+from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, UsageError
+from .results.result import write_json_atomic
+from .runner import EXIT_INTERRUPTED, Run, RunConfig
+
+SCHEMA = "hil.suite/1"
+
+
+@dataclass(frozen=True)
+class Job:
+    platform: str
+    model: ModelEntry
+
+    @property
+    def id(self) -> str:
+        return f"{self.platform}/{self.model.name}"
+
+
+def all_jobs(config: ProjectConfig) -> list[Job]:
+    return sorted((Job(p, m) for m in config.models for p in m.platforms), key=lambda j: j.id)
+
+
+def select(jobs: list[Job], expression: str | None) -> list[Job]:
+    """pytest-style -k: words match as substrings of the job id
+    (`platform/model`), combined with and / or / not and parentheses."""
+    if not expression:
+        return jobs
+    tokens = re.findall(r"\(|\)|[^\s()]+", expression)
+    allowed = {"and", "or", "not", "(", ")"}
+
+    def matches(job_id: str) -> bool:
+        code = " ".join(t if t in allowed else repr(t.lower() in job_id.lower()) for t in tokens)
+        try:
+            return bool(eval(code, {"__builtins__": {}}, {}))  # only True/False/and/or/not/() reach here
+        except SyntaxError:
+            raise UsageError(f"-k {expression!r} is not a valid expression",
+                             hint="use words joined by and / or / not, e.g. -k 'an386 and not float'") from None
+
+    return [j for j in jobs if matches(j.id)]
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not m or not (1 <= int(m[1]) <= int(m[2])):
+        raise UsageError(f"--shard {text!r} is not i/N with 1 <= i <= N", hint="e.g. --shard 2/4")
+    return int(m[1]), int(m[2])
+
+
+def shard(jobs: list[Job], spec: tuple[int, int] | None) -> list[Job]:
+    """Deterministic round-robin over the sorted job ids: every runner of a
+    CI matrix computes the same split without talking to the others."""
+    if spec is None:
+        return jobs
+    index, count = spec
+    return [j for k, j in enumerate(sorted(jobs, key=lambda j: j.id)) if k % count == index - 1]
+
+
+def git_info(directory: Path) -> dict:
+    def git(*args: str) -> str | None:
+        proc = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "branch": None, "dirty": None, "subject": None}
+    branch = git("rev-parse", "--abbrev-ref", "HEAD")
+    return {"commit": commit, "branch": None if branch == "HEAD" else branch,
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "subject": git("log", "-1", "--format=%s")}
+
+
+def job_metrics(result: dict | None) -> dict:
+    """The numbers `hil compare` and the history track for one job."""
+    if not result:
+        return {}
+    s = result.get("summary", {})
+    mem = result.get("memory", {})
+    device = mem.get("device") or {}
+    counts = [v["count"]["value"] for v in result.get("vectors", []) if v.get("count")]
+    return {
+        "count": s.get("count", {}).get("median"),
+        "count_kind": s.get("count", {}).get("kind"),
+        "count_samples": counts,
+        "energy_uj": s.get("energy_uj", {}).get("median"),
+        "flash_bytes": mem.get("flash_bytes"),
+        "ram_bytes": mem.get("ram_bytes"),
+        "arena_bytes": device.get("arena_high_water"),
+        "model_bytes": result.get("model", {}).get("bytes"),
+        "accuracy": (s.get("accuracy") or {}).get("top1"),
+        "operators": [{"index": o["index"], "op": o["op"], "count": o["median"]} for o in s.get("operators", [])],
+    }
+
+
+_active: set[Run] = set()
+
+
+def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool) -> tuple[dict | None, str | None]:
+    spec = job.model.vectors
+    run_dir = suite_dir / "runs" / job.platform / job.model.name
+    run = Run(RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
+                        inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
+                        budgets=dict(job.model.budgets), count=count))
+    _active.add(run)
+    try:
+        result = run.execute()
+    except HilError as exc:  # before the run could write a result
+        return {"status": "error", "exit_code": exc.exit_code, "error": {"message": str(exc)},
+                "vectors": []}, str(exc)
+    finally:
+        _active.discard(run)
+    if result.status == "error" and result.error:
+        return result.as_dict(), result.error["message"]
+    return result.as_dict(), None
+
+
+def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: tuple[int, int] | None = None,
+              jobs_in_parallel: int = 1, out_dir: Path | None = None, count: bool = True,
+              on_job: Callable[[str, dict], None] | None = None) -> tuple[dict, Path]:
+    """Run the selected jobs; return the hil.suite/1 document and its path."""
+    jobs = shard(select(all_jobs(config), keyword), shard_spec)
+    git = git_info(config.root)
+    started = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
+    suite_dir = Path(out_dir or config.results_dir / f"{stamp}-{(git['commit'] or 'nogit')[:8]}").resolve()
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"schema": SCHEMA, "suite": config.name, "git": git,
+           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "duration_s": 0.0,
+           "status": "running", "exit_code": None,
+           "shards": [{"index": shard_spec[0], "count": shard_spec[1]}] if shard_spec else [],
+           "selection": keyword, "emulators": {}, "jobs": [], "cases": []}
+    path = suite_dir / "suite.json"
+    write_json_atomic(path, doc)
+    if not jobs:
+        raise UsageError(f"no job matches (-k {keyword!r}, shard {shard_spec})" if keyword or shard_spec
+                         else "the project has no jobs", hint="`hil test --list` shows the jobs")
+
+    def finish(job: Job, result: dict | None, error: str | None) -> None:
+        cases = evaluate(job.platform, job.model.name, job.model.checks, job.model.budgets, result, error)
+        entry = {"id": job.id, "platform": job.platform, "model": job.model.name,
+                 "status": result["status"] if result else "error",
+                 "result": str((suite_dir / "runs" / job.platform / job.model.name / "result.json")
+                               .relative_to(suite_dir)),
+                 "error": error, "exit_code": result.get("exit_code") if result else EXIT_INFRA,
+                 "metrics": job_metrics(result)}
+        if result and result.get("target", {}).get("emulator"):
+            doc["emulators"][result["target"].get("kind", "emulator")] = result["target"]["emulator"]
+        doc["jobs"].append(entry)
+        doc["cases"] += [c.as_dict() for c in cases]
+        write_json_atomic(path, doc)
+        if on_job:
+            on_job(job.id, entry)
+
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
+    try:
+        futures = {pool.submit(_run_job, job, config, suite_dir, count): job for job in jobs}
+        for future in as_completed(futures):
+            result, error = future.result()
+            finish(futures[future], result, error)
+            if result and result.get("status") == "interrupted":
+                interrupted = True
+    except KeyboardInterrupt:
+        interrupted = True
+        for run in list(_active):
+            run.abort()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    doc["jobs"].sort(key=lambda j: j["id"])
+    doc["cases"].sort(key=lambda c: c["id"])
+    doc["duration_s"] = round(time.time() - started, 3)
+    statuses = {c["status"] for c in doc["cases"]}
+    if interrupted:
+        doc["status"], doc["exit_code"] = "interrupted", EXIT_INTERRUPTED
+    elif "failed" in statuses:
+        doc["status"], doc["exit_code"] = "failed", EXIT_FAILED
+    elif "error" in statuses:
+        usage = any(j.get("exit_code") == EXIT_USAGE for j in doc["jobs"])
+        doc["status"], doc["exit_code"] = "error", EXIT_USAGE if usage else EXIT_INFRA
+    else:
+        doc["status"], doc["exit_code"] = "passed", EXIT_OK
+    write_json_atomic(path, doc)
+    return doc, path
+
+
+def load_suite(path: Path) -> dict:
+    """Read a hil.suite/1 (or a single hil.result/1, wrapped as a one-job suite)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}", hint="pass a suite.json written by `hil test`") from exc
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema == SCHEMA:
+        return doc
+    if schema == "hil.result/1":
+        platform, model = doc["platform"]["name"], Path(doc["model"]["path"]).stem
+        return {"schema": SCHEMA, "suite": model, "git": {"commit": None, "branch": None, "dirty": None},
+                "status": doc["status"], "shards": [], "cases": [],
+                "jobs": [{"id": f"{platform}/{model}", "platform": platform, "model": model,
+                          "status": doc["status"], "result": str(path), "metrics": job_metrics(doc)}]}
+    raise UsageError(f"{path} is not a hil result (schema {schema!r})",
+                     hint=f"expected {SCHEMA} (hil test) or hil.result/1 (hil run)")
+
+
+def merge(paths: list[Path]) -> dict:
+    """Merge shard documents of one suite and commit into one document."""
+    docs = [(Path(p), load_suite(p)) for p in paths]
+    first = docs[0][1]
+    merged = {**first, "jobs": [], "cases": [], "shards": [], "emulators": {}}
+    seen = set()
+    for path, doc in docs:
+        if (doc["suite"], doc["git"].get("commit")) != (first["suite"], first["git"].get("commit")):
+            raise UsageError(f"{path} is suite {doc['suite']!r} at {doc['git'].get('commit')}, not "
+                             f"{first['suite']!r} at {first['git'].get('commit')}",
+                             hint="merge only the shards of one `hil test` run")
+        merged["shards"] += doc.get("shards", [])
+        merged["emulators"].update(doc.get("emulators", {}))
+        merged["duration_s"] = max(merged.get("duration_s", 0), doc.get("duration_s", 0))
+        for job in doc["jobs"]:
+            if job["id"] in seen:
+                raise UsageError(f"job {job['id']} appears in two shard documents",
+                                 hint="each shard must hold different jobs (same --shard N everywhere)")
+            seen.add(job["id"])
+            merged["jobs"].append({**job, "result": str((path.parent / job["result"]).resolve())})
+        merged["cases"] += doc["cases"]
+    merged["jobs"].sort(key=lambda j: j["id"])
+    merged["cases"].sort(key=lambda c: c["id"])
+    statuses = [d["status"] for _, d in docs]
+    for status in ("interrupted", "error", "failed"):
+        if status in statuses:
+            merged["status"] = status
+            merged["exit_code"] = max(d.get("exit_code") or 0 for _, d in docs)
+            break
+    else:
+        merged["status"], merged["exit_code"] = "passed", EXIT_OK
+    return merged
