@@ -9,12 +9,14 @@
 set -eu
 cd "$(dirname "$0")"
 
-APT_PACKAGES="gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake ninja-build python3 python3-venv python3-dev"
+APT_PACKAGES="gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake ninja-build python3 python3-venv python3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
+# only for the test suite: a real PostgreSQL server for the result store tests
+TEST_APT_PACKAGES="postgresql"
 VENV=${HIL_VENV:-.venv}
 
 setup() {
     missing=""
-    for p in $APT_PACKAGES; do
+    for p in $APT_PACKAGES ${EXTRA_APT_PACKAGES:-}; do
         dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
     done
     if [ -n "$missing" ]; then
@@ -34,12 +36,29 @@ setup() {
     fi
 }
 
+# Start the local PostgreSQL cluster and make a throw-away role and database
+# for tests/test_store.py (HIL_TEST_POSTGRES_URL); idempotent.
+start_postgres() {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+    if ! pg_lsclusters -h 2>/dev/null | grep -q " online"; then
+        pg_lsclusters -h | grep -q "^$version " || $SUDO pg_createcluster "$version" main >/dev/null
+        $SUDO pg_ctlcluster "$version" main start
+    fi
+    psql_as_postgres() { $SUDO su postgres -c "psql -qtAc \"$1\""; }
+    [ "$(psql_as_postgres "SELECT 1 FROM pg_roles WHERE rolname='hil_test'")" = "1" ] ||
+        psql_as_postgres "CREATE ROLE hil_test LOGIN PASSWORD 'hil_test'"
+    [ "$(psql_as_postgres "SELECT 1 FROM pg_database WHERE datname='hil_test'")" = "1" ] ||
+        psql_as_postgres "CREATE DATABASE hil_test OWNER hil_test"
+    export HIL_TEST_POSTGRES_URL="postgresql://hil_test:hil_test@127.0.0.1:$(pg_lsclusters -h | awk -v v="$version" '$1==v{print $3; exit}')/hil_test"
+}
+
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
     setup) setup ;;
     demo) setup; exec "$VENV/bin/hil" demo "$@" ;;
-    test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+    test) EXTRA_APT_PACKAGES="$TEST_APT_PACKAGES" setup; start_postgres; exec "$VENV/bin/python" -m pytest "$@" ;;
     hil) setup; exec "$VENV/bin/hil" "$@" ;;
     *) sed -n '2,9p' "$0"; exit 2 ;;
 esac
