@@ -71,7 +71,7 @@ def test_compare_reports_exactly_the_regressions_of_a_slower_bigger_model(repo):
     assert "verdict: unchanged" in unchanged.stdout
 
     history = hil("history", cwd=repo)
-    assert history.stdout.count("passed") == 3 and "bigger model" in history.stdout
+    assert history.stdout.count("│ passed ") == 3 and "bigger model" in history.stdout
 
 
 def test_shards_in_parallel_merge_into_the_full_suite(repo):
