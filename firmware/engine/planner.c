@@ -2,11 +2,10 @@
  * Arena memory plan.
  *
  * Every non-constant tensor that an operator touches, or that is a model
- * input or output, lives in the arena. Its lifetime is the span of
- * execution times (positions in e->exec_order: subgraph 0 with each
- * CALL_ONCE followed by the subgraph it calls) from the first operator that
- * writes it (0 for model inputs and variables) to the last operator that
- * reads it (past the end for model outputs and variables). Buffers are placed greedily, largest first, at the
+ * input or output, lives in the arena. Its lifetime is the span of operator
+ * indices from the first operator that writes it (0 for model inputs and
+ * variables) to the last operator that reads it (past the end for model
+ * outputs and variables). Buffers are placed greedily, largest first, at the
  * lowest offset where they overlap no buffer whose lifetime overlaps theirs.
  *
  * Two extra rules keep the caller-visible buffers usable between invokes:
@@ -52,7 +51,7 @@ static int needs_buffer(const eng_tensor *t)
 static eng_status compute_lifetimes(eng_t *e, eng_error *err)
 {
     const int16_t end = (int16_t)e->n_ops; /* "after the last operator" */
-    int i, j, p;
+    int i, j;
 
     for (i = 0; i < e->n_tensors; ++i) {
         eng_tensor *t = &e->tensors[i];
@@ -78,10 +77,8 @@ static eng_status compute_lifetimes(eng_t *e, eng_error *err)
         }
     }
 
-    for (p = 0; p < e->n_ops; ++p) {
-        const int i = e->exec_order[p];
+    for (i = 0; i < e->n_ops; ++i) {
         const eng_op *op = &e->ops[i];
-        const int16_t time = op->time;
         for (j = 0; j < op->n_inputs; ++j) {
             eng_tensor *t;
             if (op->inputs[j] < 0)
@@ -95,7 +92,7 @@ static eng_status compute_lifetimes(eng_t *e, eng_error *err)
                 return eng_fail_invalid(err, e, i,
                                         "reads tensor %d before any operator "
                                         "writes it", op->inputs[j]);
-            t->last_op = max16(t->last_op, time);
+            t->last_op = max16(t->last_op, (int16_t)i);
         }
         for (j = 0; j < op->n_outputs; ++j) {
             eng_tensor *t = &e->tensors[op->outputs[j]];
@@ -116,8 +113,8 @@ static eng_status compute_lifetimes(eng_t *e, eng_error *err)
                                             op->outputs[j]);
             t->flags |= ENG_TF_PRODUCED;
             if (t->first_op < 0)
-                t->first_op = time;
-            t->last_op = max16(t->last_op, time);
+                t->first_op = (int16_t)i;
+            t->last_op = max16(t->last_op, (int16_t)i);
         }
     }
 
