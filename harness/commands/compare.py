@@ -18,6 +18,8 @@ from ..suite import load_suite
 from .history import open_store
 
 out = make_console()
+LABELS = {"count": "count", "energy_uj": "energy", "flash_bytes": "flash", "ram_bytes": "RAM",
+          "arena_bytes": "arena", "model_bytes": "model", "accuracy": "accuracy"}
 STYLE = {"regressed": "bold red", "improved": "green", "incomparable": "yellow", "new": "cyan", "removed": "dim"}
 
 
@@ -99,7 +101,7 @@ def command(base, head, config_path, store, json_out, show_all) -> None:
         unit = c["unit"] or ""
         change = "" if c["delta_pct"] is None else f"{c['delta_pct']:+.2f}%"
         thr = f"{c['threshold']:g}" + ("" if c["metric"] == "accuracy" else "%")
-        table.add_row(f"{c['platform']}/{c['model']}", f"{c['metric']} ({unit})" if unit else c["metric"],
+        table.add_row(f"{c['platform']}/{c['model']}", LABELS.get(c["metric"], c["metric"]) + (f" ({unit})" if unit else ""),
                       _fmt(c["base"], unit), _fmt(c["head"], unit), change, thr,
                       f"[{STYLE.get(c['status'], '')}]{c['status']}[/]" + (f" {c['note']}" if c["note"] else ""))
     out.print(table)
