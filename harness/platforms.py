@@ -85,11 +85,19 @@ def load_platform_file(path: Path) -> Platform:
                         f"set memory.{region} = [0x..., 0x...]")
         memory[region] = Region(*value)
     fw = data["firmware"]
+    if not isinstance(fw.get("defines", {}), dict):
+        raise _fail(path, "firmware.defines", "must be a table", "write defines = { NAME = value, ... }")
     need = fw["arena_bytes"] + fw["model_capacity_bytes"]
     if need > memory["bulk"].length:
         raise _fail(path, "firmware.arena_bytes + model_capacity_bytes",
                     f"need {need} bytes but memory.bulk holds {memory['bulk'].length}",
                     "shrink the arena or the model buffer, or enlarge the bulk region")
+    for i, a in enumerate(_REGIONS):  # regions may share one memory (small MCUs), never overlap
+        for b in _REGIONS[i + 1:]:
+            ra, rb = memory[a], memory[b]
+            if ra.origin < rb.origin + rb.length and rb.origin < ra.origin + ra.length:
+                raise _fail(path, f"memory.{a}", f"[{ra.origin:#x}, {ra.length:#x}] overlaps memory.{b} "
+                            f"[{rb.origin:#x}, {rb.length:#x}]", "make the regions disjoint")
     return Platform(
         name=data["name"], description=data["description"], core=data.get("core", ""),
         path=path, target=data["target"], firmware=fw, memory=memory,

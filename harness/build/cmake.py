@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InfraError
+from ..errors import InfraError, UsageError
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 
@@ -82,12 +82,41 @@ def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[st
         "HIL_STACK_SIZE": hex(fw.get("stack_bytes", 0x4000)),
         "HIL_ARENA_SIZE": str(fw["arena_bytes"]),
         "HIL_MODEL_CAPACITY": str(fw["model_capacity_bytes"]),
-        "HIL_EXTRA_DEFINES": ";".join(f"{k}={v}" for k, v in sorted(extra_defines.items())),
+        # the platform's own definitions (firmware.defines), then the caller's
+        "HIL_EXTRA_DEFINES": ";".join(f"{k}={v}" for k, v in
+                                      sorted({**fw.get("defines", {}), **extra_defines}.items())),
     }
     for region in ("code", "ram", "bulk"):
         defines[f"HIL_{region.upper()}_ORIGIN"] = hex(mem[region].origin)
         defines[f"HIL_{region.upper()}_LENGTH"] = hex(mem[region].length)
     return defines
+
+
+#: linker region (link.ld.in) -> (platform memory key, the platform file keys that size what goes in it)
+_REGION_KEYS = {
+    "CODE": ("code", "memory.code (or make the firmware smaller)"),
+    "RAM": ("ram", "memory.ram, firmware.stack_bytes or the engine limits in firmware.defines"),
+    "BULK": ("bulk", "memory.bulk, firmware.arena_bytes or firmware.model_capacity_bytes"),
+}
+
+
+def _region_overflow(platform: Platform, log: str) -> UsageError | None:
+    """The linker's "region `X' overflowed by N bytes" as an error with numbers."""
+    found = {m[0]: int(m[1]) for m in re.findall(r"region `(\w+)' overflowed by (\d+) bytes", log)}
+    if not found:
+        return None
+    parts, keys = [], []
+    for region, over in found.items():
+        key, fix = _REGION_KEYS.get(region, (region.lower(), f"memory.{region.lower()}"))
+        available = platform.memory[key].length if key in platform.memory else None
+        if available is None:
+            parts.append(f"region {region} overflowed by {over} bytes")
+        else:
+            parts.append(f"memory.{key} ({region}) needs {available + over} bytes but has {available} "
+                         f"(over by {over})")
+        keys.append(fix)
+    return UsageError(f"{platform.path}: the firmware does not fit: {'; '.join(parts)}",
+                      hint=f"change {'; '.join(keys)} in {platform.path.name}")
 
 
 def _first_error(log: str) -> str:
@@ -136,6 +165,9 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
             proc = subprocess.run(step, capture_output=True, text=True, check=False)
             (build_dir / "build.log").open("a").write(proc.stdout + proc.stderr)
             if proc.returncode != 0:
+                overflow = _region_overflow(platform, proc.stdout + proc.stderr)
+                if overflow:
+                    raise overflow
                 raise InfraError(
                     f"firmware build for {platform.name} failed: {_first_error(proc.stdout + proc.stderr)}",
                     hint=f"full log: {build_dir / 'build.log'}")

@@ -24,6 +24,8 @@ def unit_for(source: CounterSource, platform: Platform, emulated_time_is_instruc
     if source == CounterSource.DWT:
         return CountUnit("cycles", 1.0, "DWT CYCCNT")
     if source == CounterSource.MINSTRET:
+        if platform.target_kind == "qemu" and not emulated_time_is_instructions:
+            return None  # QEMU without -icount derives minstret from host time
         return CountUnit("instructions", 1.0, "minstret")
     if source == CounterSource.SYSTICK:
         if platform.counter.get("kind") == "instructions" and not emulated_time_is_instructions:

@@ -20,7 +20,6 @@
 #define UART_RBR REG8(HIL_UART_BASE + 0u) /* read */
 #define UART_THR REG8(HIL_UART_BASE + 0u) /* write */
 #define UART_IER REG8(HIL_UART_BASE + 1u)
-#define UART_FCR REG8(HIL_UART_BASE + 2u)
 #define UART_LCR REG8(HIL_UART_BASE + 3u)
 #define UART_LSR REG8(HIL_UART_BASE + 5u)
 #define LSR_DATA_READY (1u << 0)
@@ -32,7 +31,9 @@ void board_init(void)
 {
     UART_IER = 0;    /* polled */
     UART_LCR = 0x03; /* 8N1, divisor latch closed (QEMU ignores the baud rate) */
-    UART_FCR = 0x07; /* FIFOs on and cleared */
+    /* FIFOs stay off (FCR untouched): switching them on empties the
+     * receiver, and the host may have sent its first request already
+     * (QEMU starts the guest when the host connects). */
 }
 
 int board_getc(void)

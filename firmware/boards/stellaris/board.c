@@ -1,0 +1,96 @@
+/*
+ * TI (Luminary Micro) Stellaris LM3S parts, e.g. the LM3S6965 of QEMU's
+ * `lm3s6965evb`: PL011 UART0 on PA0/PA1, DWT CYCCNT when the core really
+ * counts (silicon) else SysTick (QEMU, where -icount makes it an
+ * instruction count), semihosting for bulk data on the emulator.
+ * The UART base and clock come from the platform file.
+ */
+#include "../board.h"
+
+#include "../../arch/cortex-m/cortex_m.h"
+#include "../../protocol/proto.h"
+
+#ifndef HIL_UART_BASE
+#error "HIL_UART_BASE must be set by the platform file"
+#endif
+#ifndef HIL_UART_BAUD
+#define HIL_UART_BAUD 115200u
+#endif
+
+/* System control: run-mode clock gating */
+#define SYSCTL_RCGC1 REG32(0x400FE104u)
+#define SYSCTL_RCGC2 REG32(0x400FE108u)
+#define RCGC1_UART0 (1u << 0)
+#define RCGC2_GPIOA (1u << 0)
+/* GPIO port A: UART0 RX/TX on PA0/PA1 as alternate functions */
+#define GPIOA_AFSEL REG32(0x40004420u)
+#define GPIOA_DEN REG32(0x4000451Cu)
+
+/* ARM PL011 UART registers */
+#define UART_DR REG32(HIL_UART_BASE + 0x000u)
+#define UART_FR REG32(HIL_UART_BASE + 0x018u)
+#define UART_IBRD REG32(HIL_UART_BASE + 0x024u)
+#define UART_FBRD REG32(HIL_UART_BASE + 0x028u)
+#define UART_LCRH REG32(HIL_UART_BASE + 0x02Cu)
+#define UART_CR REG32(HIL_UART_BASE + 0x030u)
+#define FR_RXFE (1u << 4)
+#define FR_TXFF (1u << 5)
+#define LCRH_8N1 0x60u /* WLEN = 8 bits, FIFOs off (see board_init) */
+#define CR_UARTEN_TXE_RXE 0x301u
+
+/* Baud rate divisor in 1/64ths: clock / (16 * baud) */
+#define BAUD_DIV64 ((HIL_CLOCK_HZ * 4u + HIL_UART_BAUD / 2u) / HIL_UART_BAUD)
+
+static int have_dwt;
+
+void board_init(void)
+{
+    SYSCTL_RCGC1 |= RCGC1_UART0;
+    SYSCTL_RCGC2 |= RCGC2_GPIOA;
+    GPIOA_AFSEL |= 0x3u;
+    GPIOA_DEN |= 0x3u;
+
+    UART_IBRD = BAUD_DIV64 >> 6; /* ignored by QEMU */
+    UART_FBRD = BAUD_DIV64 & 63u;
+    /* FIFOs stay off: switching them on empties the receiver, and the host
+     * may have sent its first request already (QEMU starts the guest when
+     * the host connects). One holding register suffices for a polled loop. */
+    UART_LCRH = LCRH_8N1;
+    UART_CR = CR_UARTEN_TXE_RXE;
+
+    have_dwt = cm_dwt_start();
+    if (!have_dwt)
+        cm_counter_start();
+}
+
+int board_getc(void)
+{
+    if (!(UART_FR & FR_RXFE))
+        return (int)(UART_DR & 0xFFu);
+    return -1;
+}
+
+void board_write(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        while (UART_FR & FR_TXFF) {
+        }
+        UART_DR = data[i];
+    }
+}
+
+uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
+
+uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
+
+void board_counter_restart(void)
+{
+    if (have_dwt)
+        cm_dwt_restart();
+    else
+        cm_counter_restart();
+}
+
+void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
+
+void board_reboot(void) { cm_system_reset(); }

@@ -1,0 +1,229 @@
+"""Every QEMU platform file, end to end with its real cross compiler and
+emulator: the runner firmware builds, boots and checks the demo model bit
+for bit; counts are instructions, deterministic on the non-MPS2 cores; each
+file's counter.per_tick is what a measuring program finds on that machine;
+a RISC-V trap arrives as a FAULT; and the small LM3S6965 says precisely
+what does not fit. A platform's tests are skipped only when its emulator or
+toolchain is missing, naming what is missing."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from harness.build.cmake import TOOLCHAIN_PACKAGES, build_firmware
+from harness.errors import UsageError
+from harness.platforms import available, load_platform, load_platform_file
+from helpers import MODELS, hil, processes_in
+
+pytestmark = pytest.mark.qemu
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+CONV = MODELS / "test" / "conv_sweep.tflite"
+
+QEMU_PLATFORMS = sorted(n for n in available() if load_platform(n).target_kind == "qemu")
+
+
+def _platform(name: str):
+    """The platform, or a skip naming the missing emulator/toolchain."""
+    p = load_platform(name)
+    tool, packages = TOOLCHAIN_PACKAGES[p.firmware.get("toolchain", "arm-none-eabi")]
+    emulator = p.target.get("executable", "qemu-system-arm")
+    missing = [f"{emulator} (apt-get install {p.target.get('package', emulator)})"] if not shutil.which(emulator) else []
+    if not shutil.which(tool):
+        missing.append(f"{tool} (apt-get install {packages})")
+    if not shutil.which("cmake"):
+        missing.append("cmake (apt-get install cmake)")
+    if missing:
+        pytest.skip(f"{name} needs {', '.join(missing)}")
+    return p
+
+
+def _run(tmp_path, name: str, model, *args: str, tag: str = "run"):
+    out = tmp_path / f"{tag}.json"
+    proc = hil("run", "--model", model, "--platform", name, "--json", out,
+               "--workdir", tmp_path / tag, *args, cwd=tmp_path)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    assert not processes_in(tmp_path / tag), "QEMU left running"
+    return proc, result
+
+
+@pytest.mark.parametrize("name", QEMU_PLATFORMS)
+def test_demo_is_bit_exact_with_instruction_counts(tmp_path, name):
+    platform = _platform(name)
+    proc, result = _run(tmp_path, name, DEMO, "--vectors", "20", "--seed", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["summary"] == {**result["summary"], "total": 20, "passed": 20, "failed": 0}
+    assert all(v["passed"] and v["max_abs_diff"] == 0 for v in result["vectors"])
+    assert result["device"]["platform"] == name
+    assert result["device"]["build_id"] == result["firmware"]["build_id"]
+    for v in result["vectors"]:
+        count = v["count"]
+        assert count["kind"] == "instructions"
+        assert count["value"] == round(count["raw"] * platform.counter_per_tick)
+        assert 100_000 < count["value"] < 100_000_000  # the demo is ~2.2 M instructions
+
+
+@pytest.mark.parametrize("name", ["riscv32-virt", "lm3s6965evb"])
+def test_counts_are_identical_across_runs(tmp_path, name):
+    _platform(name)
+    counts = []
+    for i in range(2):
+        proc, result = _run(tmp_path, name, CONV, "--vectors", "6", "--seed", "5", tag=f"r{i}")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        counts.append([(v["count"]["source"], v["count"]["raw"]) for v in result["vectors"]])
+    assert counts[0] == counts[1]
+    assert len(set(raw for _, raw in counts[0])) >= 1 and all(raw > 0 for _, raw in counts[0])
+
+
+# A bare-metal program that times two loops of 2 instructions per iteration
+# with the platform's counter (SysTick or minstret) and prints both deltas
+# through semihosting: the slope is instructions per tick.
+_MEASURE_C = r"""
+#include <stdint.h>
+#define REG(a) (*(volatile uint32_t *)(a))
+extern uint32_t __stack_top;
+int main(void);
+#if defined(__riscv)
+static long semihost(long op, const void *arg)
+{
+    register long a0 __asm("a0") = op;
+    register const void *a1 __asm("a1") = arg;
+    __asm volatile(".option push\n.option norvc\n.balign 16\n"
+                   "slli x0, x0, 0x1f\nebreak\nsrai x0, x0, 7\n.option pop"
+                   : "+r"(a0) : "r"(a1) : "memory");
+    return a0;
+}
+static void start(void) {}
+static inline uint32_t now(void)
+{
+    uint32_t v;
+    __asm volatile(".option push\n.option arch, +zicsr\ncsrr %0, minstret\n.option pop" : "=r"(v));
+    return v;
+}
+static uint32_t elapsed(uint32_t t0, uint32_t t1) { return t1 - t0; }
+__attribute__((naked, section(".vectors"))) void _start(void)
+{
+    __asm volatile(".option push\n.option norelax\nla sp, __stack_top\n.option pop\ncall main\n1: j 1b");
+}
+#define LOOP "1: addi %0, %0, -1\n bnez %0, 1b"
+#else
+static long semihost(long op, const void *arg)
+{
+    register long r0 __asm("r0") = op;
+    register const void *r1 __asm("r1") = arg;
+    __asm volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+static void start(void)
+{
+    REG(0xE000E010u) = 0; REG(0xE000E014u) = 0xFFFFFFu; REG(0xE000E018u) = 0;
+    REG(0xE000E010u) = 5u; /* processor clock, no interrupt, enable */
+    while (REG(0xE000E018u) == 0) {}
+}
+static inline uint32_t now(void) { return REG(0xE000E018u); }
+static uint32_t elapsed(uint32_t t0, uint32_t t1) { return (t0 - t1) & 0xFFFFFFu; }
+void reset(void) { main(); for (;;) {} }
+__attribute__((section(".vectors"), used)) const void *const vectors[2] = {&__stack_top, (const void *)reset};
+#define LOOP "1: subs %0, %0, #1\n bne 1b"
+#endif
+static uint32_t run(uint32_t n)
+{
+    uint32_t t0 = now();
+    __asm volatile(LOOP : "+r"(n) : : "cc");
+    return elapsed(t0, now());
+}
+static char *put(char *p, uint32_t v)
+{
+    char tmp[12]; int i = 0;
+    do { tmp[i++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (i) *p++ = tmp[--i];
+    return p;
+}
+int main(void)
+{
+    start();
+    uint32_t a = run(100000), b = run(300000);
+    char buf[48], *p = buf;
+    for (const char *s = "ticks "; *s;) *p++ = *s++;
+    p = put(p, a); *p++ = ' '; p = put(p, b); *p++ = '\n'; *p = 0;
+    semihost(0x04, buf);                   /* SYS_WRITE0 */
+    semihost(0x18, (const void *)0x20026); /* SYS_EXIT, ApplicationExit */
+    for (;;) {}
+}
+"""
+
+
+@pytest.mark.parametrize("name", QEMU_PLATFORMS)
+def test_per_tick_matches_a_measurement(tmp_path, name):
+    platform = _platform(name)
+    compiler = TOOLCHAIN_PACKAGES[platform.firmware.get("toolchain", "arm-none-eabi")][0]
+    code, ram = platform.memory["code"], platform.memory["ram"]
+    (tmp_path / "m.c").write_text(_MEASURE_C)
+    (tmp_path / "m.ld").write_text(
+        f"MEMORY {{ CODE (rx) : ORIGIN = {code.origin:#x}, LENGTH = {min(code.length, 0x10000):#x}\n"
+        f"         RAM (rw) : ORIGIN = {ram.origin:#x}, LENGTH = {min(ram.length, 0x4000):#x} }}\n"
+        "SECTIONS { .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) *(.srodata*) } > CODE\n"
+        "           .data : { *(.data*) *(.sdata*) *(.bss*) *(.sbss*) } > RAM\n"
+        "           __stack_top = ORIGIN(RAM) + LENGTH(RAM); }\n")
+    elf = tmp_path / "m.elf"
+    subprocess.run([compiler, *platform.firmware["cpu_flags"], "-O1", "-ffreestanding", "-nostdlib",
+                    "-T", str(tmp_path / "m.ld"), str(tmp_path / "m.c"), "-o", str(elf)], check=True)
+    t = platform.target
+    cmd = [t["executable"], "-M", t["machine"], *(["-cpu", t["cpu"]] if t.get("cpu") else []),
+           "-display", "none", "-monitor", "none", "-serial", "none", "-icount", t["icount"],
+           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), *t.get("extra_args", [])]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    found = re.search(r"ticks (\d+) (\d+)", proc.stdout + proc.stderr)
+    assert proc.returncode == 0 and found, proc.stdout + proc.stderr
+    a, b = map(int, found.groups())
+    measured = 2 * (300000 - 100000) / (b - a)
+    assert measured == pytest.approx(platform.counter_per_tick, rel=0.002), \
+        f"{name}: counter.per_tick is {platform.counter_per_tick}, measured {measured:.3f}"
+
+
+def test_riscv_trap_is_reported_as_a_fault(tmp_path):
+    platform = _platform("riscv32-virt")
+    elf = build_firmware(platform, {"HIL_FAULT_ON_INVOKE": "2"}).elf.path
+    proc, result = _run(tmp_path, "riscv32-virt", DEMO, "--vectors", "4", "--firmware", elf)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert [v["status"] for v in result["vectors"]] == ["passed", "fault"]
+    fault = result["fault"]
+    # docs/protocol.md "FAULT on RISC-V": illegal instruction = UsageFault,
+    # UNDEFINSTR; hfsr carries mcause (2), pc mepc
+    assert fault["kind"] == "UsageFault" and fault["cfsr_flags"] == ["UNDEFINSTR"]
+    assert fault["hfsr"] == 2
+    assert fault["symbol"].startswith("misbehave")
+    assert "PC 0x8" in proc.stdout
+
+
+def test_lm3s_refuses_a_model_larger_than_its_buffer(tmp_path):
+    platform = _platform("lm3s6965evb")
+    capacity = platform.firmware["model_capacity_bytes"]
+    big = tmp_path / "big.tflite"  # the demo model padded past the buffer
+    big.write_bytes(DEMO.read_bytes().ljust(capacity + 4096, b"\0"))
+    proc, result = _run(tmp_path, "lm3s6965evb", big, "--vectors", "2")
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert f"capacity {capacity} bytes" in text and f"{capacity + 4096} bytes" in text
+    assert "model_capacity_bytes" in text
+
+
+def test_firmware_that_does_not_fit_names_the_region_and_numbers(tmp_path):
+    platform = _platform("lm3s6965evb")
+    text = platform.path.read_text()
+    small = re.sub(r"(?m)^ram = \[0x20000000, 0x[0-9A-Fa-f]+\]", "ram = [0x20000000, 0x2000]", text)
+    assert small != text
+    path = tmp_path / "lm3s6965evb.toml"
+    path.write_text(small)
+    with pytest.raises(UsageError) as info:
+        build_firmware(load_platform_file(path))
+    message = str(info.value)
+    needed = re.search(r"memory\.ram \(RAM\) needs (\d+) bytes but has 8192 \(over by (\d+)\)", message)
+    assert needed, message
+    assert int(needed[1]) == 8192 + int(needed[2])
+    assert "firmware.stack_bytes" in message
