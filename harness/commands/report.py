@@ -1,0 +1,280 @@
+"""`hil report`: JUnit XML, Markdown and HTML reports of a suite run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+from ..results.console import make_console
+
+err = make_console(stderr=True)
+
+SUITE_SCHEMA = "hil.suite/1"
+COMPARE_SCHEMA = "hil.compare/1"
+SUITE_STATUSES = {"passed", "failed", "error", "interrupted", "running"}
+CASE_STATUSES = {"passed", "failed", "error", "skipped"}
+WHAT = {"hil.suite": "a suite run (`hil test`, `hil merge`)", "hil.compare": "a comparison (`hil compare --json`)",
+        "hil.result": "one run of one model (`hil run`)"}
+
+
+# -- reading and checking the input documents -------------------------------------------------------
+
+def _read_json(path: Path, role: str) -> dict:
+    if not path.exists():
+        raise UsageError(f"{role} {path}: no such file",
+                         hint="check the path; `hil test` writes <results>/<time>-<commit>/suite.json "
+                              "(and --json PATH)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{role} {path}: cannot be read: {exc}", hint="pass a JSON file written by hil") from exc
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{role} {path} is not JSON ({exc})",
+                         hint="pass the JSON document itself; a truncated file means its run was killed "
+                              "while writing - run it again") from exc
+    if not isinstance(doc, dict) or "schema" not in doc:
+        raise UsageError(f"{role} {path} is not a hil result document (it has no \"schema\" field)",
+                         hint="pass a document written by hil: suite.json of `hil test`")
+    return doc
+
+
+def _check_schema(doc: dict, path: Path, role: str, expected: str, option_hint: str) -> None:
+    schema = str(doc.get("schema"))
+    if schema == expected:
+        return
+    family, _, version = schema.partition("/")
+    want_family, _, want_version = expected.partition("/")
+    if family == want_family:
+        newer = version.isdigit() and int(version) > int(want_version)
+        raise UsageError(f"{role} {path} is {schema}, but this hil reads {expected}",
+                         hint="upgrade hil (pip install -U hil) to read newer documents" if newer
+                         else f"re-run the command that wrote it with this hil to get {expected}")
+    if family in WHAT:
+        raise UsageError(f"{role} {path} is {schema}: {WHAT[family]}, not {WHAT[want_family]}", hint=option_hint)
+    raise UsageError(f"{role} {path} has schema {schema!r}, not {expected}", hint=option_hint)
+
+
+def _require(cond: bool, path: Path, role: str, where: str, what: str) -> None:
+    if not cond:
+        raise UsageError(f"{role} {path}: {where} {what}",
+                         hint="the document is damaged or was edited by hand; write it again with hil")
+
+
+def load_suite_document(path: Path, role: str = "suite") -> dict:
+    """A hil.suite/1 document (a file, or a suite directory holding suite.json)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "suite.json").is_file():
+            raise UsageError(f"{role} {path} is a directory without a suite.json",
+                             hint="pass the suite.json that `hil test` wrote (or its directory)")
+        path = path / "suite.json"
+    doc = _read_json(path, role)
+    hint = ("pass the suite.json of `hil test` (or of `hil merge`); a comparison goes to --compare"
+            if doc.get("schema") != "hil.result/1" else
+            "`hil report` takes a suite: run the model from hil.toml with `hil test`, or "
+            "pass the suite.json of that run")
+    _check_schema(doc, path, role, SUITE_SCHEMA, hint)
+    for key in ("jobs", "cases"):
+        _require(isinstance(doc.get(key), list), path, role, f'"{key}"', "is missing or not a list")
+    _require(isinstance(doc.get("git", {}), dict), path, role, '"git"', "is not an object")
+    _require(doc.get("status") in SUITE_STATUSES, path, role, '"status"',
+             f"is {doc.get('status')!r}, not one of {', '.join(sorted(SUITE_STATUSES))}")
+    for i, job in enumerate(doc["jobs"]):
+        _require(isinstance(job, dict), path, role, f"jobs[{i}]", "is not an object")
+        for key in ("platform", "model"):
+            _require(isinstance(job.get(key), str), path, role, f"jobs[{i}].{key}", "is missing")
+        _require(isinstance(job.get("metrics") or {}, dict), path, role, f"jobs[{i}].metrics", "is not an object")
+    for i, case in enumerate(doc["cases"]):
+        _require(isinstance(case, dict), path, role, f"cases[{i}]", "is not an object")
+        for key in ("platform", "model", "check"):
+            _require(isinstance(case.get(key), str), path, role, f"cases[{i}].{key}", "is missing")
+        _require(case.get("status") in CASE_STATUSES, path, role, f"cases[{i}].status",
+                 f"is {case.get('status')!r}, not one of {', '.join(sorted(CASE_STATUSES))}")
+    doc.setdefault("git", {})
+    return doc
+
+
+def load_compare_document(path: Path) -> dict:
+    path = Path(path)
+    doc = _read_json(path, "comparison")
+    _check_schema(doc, path, "comparison", COMPARE_SCHEMA,
+                  "--compare takes the file of `hil compare BASE HEAD --json compare.json`; "
+                  "a suite goes first, as SUITE, or to --history")
+    _require(isinstance(doc.get("changes"), list), path, "comparison", '"changes"', "is missing or not a list")
+    _require(isinstance(doc.get("cases", []), list), path, "comparison", '"cases"', "is not a list")
+    _require(isinstance(doc.get("verdict"), str), path, "comparison", '"verdict"', "is missing")
+    for i, change in enumerate(doc["changes"]):
+        _require(isinstance(change, dict) and isinstance(change.get("metric"), str), path, "comparison",
+                 f"changes[{i}]", "has no metric")
+    for key in ("base", "head"):
+        doc[key] = doc.get(key) if isinstance(doc.get(key), dict) else {}
+    doc.setdefault("cases", [])
+    return doc
+
+
+def load_history(paths: tuple[Path, ...]) -> list[dict]:
+    """Suite documents for the trends: files in the order given; a directory
+    contributes every suite.json below it, oldest run first."""
+    docs = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir() and not (p / "suite.json").is_file():
+            found = sorted(p.rglob("suite.json"))
+            if not found:
+                raise UsageError(f"history {p}: no suite.json below this directory",
+                                 hint="pass suite.json files of earlier `hil test` runs, or their results "
+                                      "directory (project.results in hil.toml, default .hil/suites)")
+            batch = [load_suite_document(f, "history") for f in found]
+            docs += sorted(batch, key=lambda d: str(d.get("started") or ""))
+        else:
+            docs.append(load_suite_document(p, "history"))
+    return docs
+
+
+def parse_links(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    links = []
+    for v in values:
+        label, sep, url = v.partition("=")
+        if not sep:
+            label, url = Path(v).name or v, v
+        if not url or not label:
+            raise UsageError(f"--link {v!r} is not LABEL=URL", hint='e.g. --link "HTML report=report.html"')
+        links.append((label.strip(), url.strip()))
+    return links
+
+
+# -- writing ---------------------------------------------------------------------------------------------
+
+def write_output(target: str, text: str, what: str) -> str:
+    """Write to a file atomically (temporary file + rename), or to stdout for
+    '-'. Special files (a pipe, /dev/stdout) are written in place."""
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return "stdout"
+    path = Path(target)
+    try:
+        if path.exists() and not path.is_file():
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            return str(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write the {what} to {path}: {exc.strerror or exc}",
+                         hint="choose a path in a directory you can write to") from exc
+    return str(path)
+
+
+# -- the command -----------------------------------------------------------------------------------------
+
+@click.command("report")
+@click.argument("suite", metavar="SUITE.json", type=click.Path(path_type=Path))
+@click.option("--junit", metavar="OUT.xml", help="Write JUnit XML: one testcase per (platform, model, check), "
+              "one testsuite per platform. '-' for stdout.")
+@click.option("--markdown", metavar="OUT.md", help="Write the Markdown summary (for $GITHUB_STEP_SUMMARY or a "
+              "pull-request comment). '-' for stdout; the default when no output is named.")
+@click.option("--html", metavar="OUT.html", help="Write the single-file HTML report with plots (works offline).")
+@click.option("--compare", "compare_path", metavar="COMPARE.json", type=click.Path(path_type=Path),
+              help="A `hil compare --json` document: adds the verdict and the changed metrics.")
+@click.option("--history", "history_paths", metavar="SUITE.json|DIR", multiple=True, type=click.Path(path_type=Path),
+              help="Earlier suite runs for the HTML trends, oldest first (repeatable); a directory adds "
+                   "every suite.json below it.")
+@click.option("--history-from-store", is_flag=True,
+              help="Take the HTML trends from the result store (hil.toml's project.store, or --store).")
+@click.option("--store", metavar="URL", help="With --history-from-store: a store path or postgresql:// URL.")
+@click.option("--branch", metavar="NAME", help="With --history-from-store: only runs on this branch.")
+@click.option("--limit", default=30, show_default=True, metavar="N",
+              type=click.IntRange(min=1), help="With --history-from-store: the newest N runs.")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Project file for --history-from-store [default: ./hil.toml].")
+@click.option("--link", "links", metavar="LABEL=URL", multiple=True,
+              help="A link to an artifact, listed in the Markdown and HTML (repeatable).")
+@click.option("--title", metavar="TEXT", help="Heading of the Markdown and HTML [default: hil: <suite name>].")
+@click.option("--max-rows", default=100, show_default=True, metavar="N", type=click.IntRange(min=1),
+              help="Longest Markdown table; the rest is counted, not listed (PR comments hold 65,536 characters).")
+def command(suite, junit, markdown, html, compare_path, history_paths, history_from_store, store, branch, limit,
+            config_path, links, title, max_rows) -> None:
+    """Write reports of a suite run (hil.suite/1): JUnit XML, Markdown, HTML.
+
+    SUITE.json is the suite.json of `hil test` or of `hil merge` (a suite
+    directory works too). With no output option, the Markdown summary goes
+    to stdout. Reports are written even when checks failed: the verdict's
+    exit status is `hil test`'s and `hil compare`'s job.
+
+    \b
+    Examples:
+      hil report suite.json --junit junit.xml --html report.html
+      hil report suite.json --compare compare.json --markdown "$GITHUB_STEP_SUMMARY" \\
+          --link "HTML report=https://ci.example/artifacts/report.html"
+      hil report suite.json --html report.html --history .hil/suites
+      hil report suite.json --html report.html --history-from-store --branch main
+
+    \b
+    The JUnit file has one testcase per (platform, model, check), classname
+    hil.<platform>.<model>, with the message, measured value and limit of
+    each failure; the HTML file has no scripts or external assets.
+
+    Exit status: 0 reports written, 2 bad input (a missing file, not a
+    hil.suite/1 document, a version this hil does not read).
+    """
+    doc = load_suite_document(suite)
+    suite_path = suite / "suite.json" if suite.is_dir() else suite
+    compare = load_compare_document(compare_path) if compare_path else None
+    link_list = parse_links(links)
+    history = load_history(history_paths)
+    if history_from_store:
+        from .history import open_store
+
+        db, name = open_store(config_path, store)
+        history += db.history(suite=doc.get("suite") or name, branch=branch, limit=limit)
+    if (history_paths or history_from_store) and not html:
+        err.print("note: --history is used by the HTML report only; add --html OUT.html", highlight=False)
+    if compare:
+        head_commit, suite_commit = compare["head"].get("commit"), doc["git"].get("commit")
+        if head_commit and suite_commit and head_commit != suite_commit:
+            err.print(f"warning: the comparison's head is {head_commit[:10]}, the suite is {suite_commit[:10]}: "
+                      "the Markdown mixes two commits", highlight=False)
+    if not (junit or markdown or html):
+        markdown = "-"
+
+    written = []
+    if junit:
+        from ..results.junit import build_junit, serialize
+
+        root = build_junit(doc, suite_path)
+        written.append((write_output(junit, serialize(root), "JUnit XML"),
+                        f"{root.get('tests')} testcases: {root.get('failures')} failures, {root.get('errors')} "
+                        f"errors, {root.get('skipped')} skipped"))
+    if html:
+        from ..results.html import render_html
+
+        written.append((write_output(html, render_html(doc, history, compare, link_list, title), "HTML report"),
+                        f"{len(history) + 1} suite runs in the trends"))
+    if markdown:
+        from ..results.markdown import render_markdown
+
+        written.append((write_output(markdown, render_markdown(doc, compare, link_list, title, max_rows),
+                                     "Markdown summary"), "Markdown summary"))
+    for where, what in written:
+        if where != "stdout":
+            err.print(f"wrote {where} ({what})", highlight=False, soft_wrap=True)

@@ -1,0 +1,338 @@
+"""An offline, single-file HTML report of a suite run, with plots.
+
+Input: the newest `hil.suite/1` document (the head), optionally the suite
+documents before it (oldest first, e.g. `ResultStore.history()`), and
+optionally a `hil.compare/1` document. Output: one HTML file with
+
+- the status, the pass/fail matrix of platform x model and the failing checks;
+- trends per commit of the count per inference, the sizes (flash, RAM,
+  arena) and the energy estimate, one line per (platform, model);
+- per-operator bars for each (platform, model) of the head suite;
+- the changes against the base when a comparison is given; every job and case.
+
+Plots are SVG drawn by matplotlib (Agg-free SVG canvas, no pyplot state)
+and inlined in the page; there is no script and no external asset, so the
+file opens from disk, from a CI artifact or from an e-mail, offline.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from . import markdown as md
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_OPERATOR_BARS = 40
+SIZE_METRICS = (("flash_bytes", "flash"), ("ram_bytes", "RAM"), ("arena_bytes", "tensor arena (high-water)"))
+STATUS_CLASS = {"passed": "passed", "failed": "failed", "error": "error", "skipped": "skipped",
+                "interrupted": "error", "regressed": "failed", "improved": "passed", "incomparable": "error"}
+
+
+# -- data -----------------------------------------------------------------------------------------------
+
+def trend_points(history: list[dict], head: dict | None) -> list[dict]:
+    """One point per commit, oldest first. Documents of one commit (shards,
+    re-runs) are merged job by job, the later document winning; the head
+    suite is the last point."""
+    docs = list(history) + ([head] if head is not None else [])
+    points: dict[object, dict] = {}
+    for n, doc in enumerate(docs):
+        git = doc.get("git") or {}
+        key = git.get("commit") or f"#{n}"
+        point = points.get(key)
+        if point is None:
+            point = points[key] = {"commit": git.get("commit"), "jobs": {}, "dirty": False}
+        point["label"] = md.short(git.get("commit"), 7) if git.get("commit") else f"run {n + 1}"
+        point["dirty"] = point["dirty"] or bool(git.get("dirty"))
+        point["subject"] = git.get("subject")
+        point["started"] = doc.get("started")
+        for job in doc.get("jobs", []):
+            job_id = job.get("id") or f"{job.get('platform')}/{job.get('model')}"
+            point["jobs"][job_id] = job.get("metrics") or {}
+    out = list(points.values())
+    for p in out:
+        if p["dirty"]:
+            p["label"] += "*"
+    return out
+
+
+def matrix(suite: dict) -> dict:
+    """Pass/fail matrix: rows platforms, columns models."""
+    jobs = {(j.get("platform"), j.get("model")): j for j in suite.get("jobs", [])}
+    cases: dict[tuple, list[dict]] = {}
+    for c in suite.get("cases", []):
+        cases.setdefault((c.get("platform"), c.get("model")), []).append(c)
+    platforms = sorted({p for p, _ in jobs} | {p for p, _ in cases}, key=str)
+    models = sorted({m for _, m in jobs} | {m for _, m in cases}, key=str)
+    rows = []
+    for p in platforms:
+        cells = []
+        for m in models:
+            job, cs = jobs.get((p, m)), cases.get((p, m), [])
+            if job is None and not cs:
+                cells.append({"status": "missing", "text": "not run", "detail": "", "failing": []})
+                continue
+            statuses = {c.get("status") for c in cs}
+            status = ("error" if "error" in statuses else "failed" if "failed" in statuses
+                      else (job or {}).get("status") or ("passed" if cs else "error"))
+            passed = sum(c.get("status") == "passed" for c in cs)
+            failing = [c.get("check") for c in cs if c.get("status") in md.FAILING]
+            cells.append({"status": STATUS_CLASS.get(status, "error"), "text": status,
+                          "detail": f"{passed}/{len(cs)} checks", "failing": failing})
+        rows.append({"platform": p, "cells": cells})
+    return {"models": models, "rows": rows}
+
+
+def job_rows(suite: dict) -> list[dict]:
+    by_job: dict[str, list[dict]] = {}
+    for c in suite.get("cases", []):
+        by_job.setdefault(f"{c.get('platform')}/{c.get('model')}", []).append(c)
+    rows = []
+    for j in suite.get("jobs", []):
+        m = j.get("metrics") or {}
+        cs = by_job.get(j.get("id") or f"{j.get('platform')}/{j.get('model')}", [])
+        kind = m.get("count_kind")
+        rows.append({
+            "platform": j.get("platform"), "model": j.get("model"), "status": j.get("status") or "?",
+            "class": STATUS_CLASS.get(j.get("status"), "error"),
+            "checks": f"{sum(c.get('status') == 'passed' for c in cs)}/{len(cs)}",
+            "count": md.fmt_value(m.get("count"), "count") + (f" {kind}" if kind and m.get("count") is not None
+                                                             else ""),
+            "energy": md.fmt_value(m.get("energy_uj"), "energy_uj"),
+            "flash": md.fmt_value(m.get("flash_bytes"), "flash_bytes"),
+            "ram": md.fmt_value(m.get("ram_bytes"), "ram_bytes"),
+            "arena": md.fmt_value(m.get("arena_bytes"), "arena_bytes"),
+            "model_size": md.fmt_value(m.get("model_bytes"), "model_bytes"),
+            "accuracy": md.fmt_value(m.get("accuracy"), "accuracy"),
+            "result": j.get("result"), "error": md.clean(j.get("error")) or None,
+        })
+    return rows
+
+
+def case_rows(cases: list[dict]) -> list[dict]:
+    return [{"id": c.get("id"), "platform": c.get("platform"), "model": c.get("model"), "check": c.get("check"),
+             "status": c.get("status"), "class": STATUS_CLASS.get(c.get("status"), "error"),
+             "message": md.clean(c.get("message")), "measured": md._plain(c.get("measured")),
+             "limit": md._plain(c.get("limit"))} for c in cases]
+
+
+# -- plots ----------------------------------------------------------------------------------------------
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def svg_of(fig, prefix: str) -> Markup:
+    """The figure as an inline <svg>: no XML prolog, ids made unique per
+    figure (several SVGs share one HTML document), scalable by CSS."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": prefix}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}-{m.group(1)}"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)",
+                 lambda m: f"url(#{prefix}-{m.group(1)})" if m.group(1) in ids else m.group(0), svg)
+    svg = re.sub(r'((?:xlink:)?href)="#([^"]+)"',
+                 lambda m: f'{m.group(1)}="#{prefix}-{m.group(2)}"' if m.group(2) in ids else m.group(0), svg)
+    svg = svg.replace("<svg ", '<svg role="img" class="plot" ', 1)
+    return Markup(svg.strip())
+
+
+def _series(points: list[dict], metric: str, split_kind: bool = False) -> dict[str, list]:
+    """{series label: [value or None per point]}."""
+    series: dict[str, list] = {}
+    for i, p in enumerate(points):
+        for job_id, m in p["jobs"].items():
+            value = m.get(metric)
+            if value is None:
+                continue
+            label = f"{job_id} ({m.get('count_kind')})" if split_kind and m.get("count_kind") else job_id
+            series.setdefault(label, [None] * len(points))[i] = value
+    return dict(sorted(series.items()))
+
+
+def _line_axes(ax, points: list[dict], series: dict[str, list], ylabel: str, scale: float = 1.0) -> None:
+    import matplotlib
+
+    xs = list(range(len(points)))
+    cmap = matplotlib.colormaps["tab10" if len(series) <= 10 else "tab20"]
+    markers = "osD^v<>ph*"
+    for n, (label, values) in enumerate(series.items()):
+        pts = [(x, v / scale) for x, v in zip(xs, values) if v is not None]
+        ax.plot([x for x, _ in pts], [v for _, v in pts], marker=markers[n % len(markers)], markersize=4,
+                linewidth=1.5, color=cmap(n % cmap.N), label=label)
+    ax.set_xticks(xs, [p["label"] for p in points], rotation=45 if len(points) > 8 else 0,
+                  ha="right" if len(points) > 8 else "center", fontsize=8)
+    ax.set_xlim(-0.5, len(points) - 0.5)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+
+
+def _tick(value: float, _pos=None) -> str:
+    """Axis numbers in full with thousands separators (no 1e6 offsets)."""
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
+def _legend(fig, ax, n_series: int) -> None:
+    if n_series:
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, frameon=False,
+                   ncols=min(4, n_series))
+
+
+def trend_figures(points: list[dict]) -> list[dict]:
+    """Counts, sizes and energy per commit."""
+    figures = []
+    if not points:
+        return figures
+    commits = f"{len(points)} commit{'s' if len(points) != 1 else ''}"
+
+    kinds = sorted({m.get("count_kind") for p in points for m in p["jobs"].values()
+                    if m.get("count") is not None and m.get("count_kind")})
+    counts = _series(points, "count", split_kind=len(kinds) > 1)
+    if counts:
+        fig = _figure(9, 3.6)
+        ax = fig.add_subplot()
+        _line_axes(ax, points, counts, " / ".join(kinds) + " per inference" if kinds else "count per inference")
+        ax.set_title("Count per inference (median over the vectors)", fontsize=10, loc="left")
+        _legend(fig, ax, len(counts))
+        note = " QEMU counts are instructions, not cycles." if "instructions" in kinds else ""
+        figures.append({"id": "trend-count", "title": "Counts per commit",
+                        "caption": f"Median count per inference over {commits}.{note}", "svg": svg_of(fig, "tc")})
+
+    sizes = [(metric, name, _series(points, metric)) for metric, name in SIZE_METRICS]
+    sizes = [s for s in sizes if s[2]]
+    if sizes:
+        fig = _figure(9, 3.8)
+        axes = fig.subplots(1, len(sizes), squeeze=False)[0]
+        labels: dict[str, object] = {}
+        for ax, (metric, name, series) in zip(axes, sizes):
+            _line_axes(ax, points, series, "KiB", scale=1024.0)
+            ax.set_title(name, fontsize=10, loc="left")
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                labels.setdefault(label, handle)
+        fig.legend(list(labels.values()), list(labels), loc="outside lower center", fontsize=8, frameon=False,
+                   ncols=min(4, len(labels)))
+        figures.append({"id": "trend-sizes", "title": "Sizes per commit",
+                        "caption": f"Flash, RAM needed and the tensor arena's measured high-water mark, in KiB, "
+                                   f"over {commits}.", "svg": svg_of(fig, "ts")})
+
+    energy = _series(points, "energy_uj")
+    if energy:
+        fig = _figure(9, 3.6)
+        ax = fig.add_subplot()
+        _line_axes(ax, points, energy, "uJ per inference")
+        ax.set_title("Energy per inference (estimate)", fontsize=10, loc="left")
+        _legend(fig, ax, len(energy))
+        figures.append({"id": "trend-energy", "title": "Energy per commit",
+                        "caption": f"Estimated energy per inference over {commits}: count / clock x voltage x "
+                                   f"active current from the platform's power table (see docs/counts.md).",
+                        "svg": svg_of(fig, "te")})
+    return figures
+
+
+def operator_figures(suite: dict) -> list[dict]:
+    """One horizontal bar chart per (platform, model) with operator counts."""
+    import matplotlib
+
+    figures = []
+    for n, job in enumerate(suite.get("jobs", [])):
+        m = job.get("metrics") or {}
+        ops = [o for o in m.get("operators") or [] if o.get("count") is not None]
+        if not ops:
+            continue
+        total = sum(o["count"] for o in ops) or 1
+        ordered = sorted(ops, key=lambda o: o.get("index", 0))
+        if len(ordered) > MAX_OPERATOR_BARS:
+            keep = {id(o) for o in sorted(ops, key=lambda o: -o["count"])[:MAX_OPERATOR_BARS - 1]}
+            rest = [o for o in ordered if id(o) not in keep]
+            ordered = [o for o in ordered if id(o) in keep]
+            ordered.append({"index": None, "op": f"{len(rest)} other operators", "count": sum(o["count"] for o in rest)})
+        labels = [f"#{o['index']} {o.get('op')}" if o.get("index") is not None else o["op"] for o in ordered]
+        values = [o["count"] for o in ordered]
+        fig = _figure(9, 0.8 + 0.24 * len(ordered))
+        ax = fig.add_subplot()
+        ys = list(range(len(ordered)))
+        ax.barh(ys, values, color=matplotlib.colormaps["tab10"](0), height=0.7)
+        ax.set_yticks(ys, labels, fontsize=8)
+        ax.invert_yaxis()
+        kind = m.get("count_kind") or "count"
+        ax.set_xlabel(f"{kind} per invoke (median)")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+        ax.grid(True, axis="x", alpha=0.3)
+        for y, v in zip(ys, values):
+            ax.text(v, y, f" {v / total:.1%}", va="center", fontsize=7)
+        ax.set_xlim(0, max(values) * 1.15 or 1)
+        ax.set_title(f"{job.get('platform')} / {job.get('model')}", fontsize=10, loc="left")
+        figures.append({"id": f"ops-{n}", "title": f"{job.get('platform')} / {job.get('model')}",
+                        "caption": f"Median {kind} per operator ({len(ops)} operators, {total:,.0f} in all; "
+                                   f"percentages are shares of that sum).",
+                        "svg": svg_of(fig, f"op{n}")})
+    return figures
+
+
+# -- page -----------------------------------------------------------------------------------------------
+
+def _environment() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hil")
+    except Exception:  # noqa: BLE001 - running from a source tree without metadata
+        return "dev"
+
+
+def render_html(suite: dict, history: list[dict] = (), compare: dict | None = None, links=(),
+                title: str | None = None) -> str:
+    """The report as one HTML document."""
+    points = trend_points(list(history), suite)
+    git = suite.get("git") or {}
+    counts = md.case_counts(suite)
+    changes = []
+    if compare:
+        for c in md.changed_metrics(compare):
+            m, u = c.get("metric", ""), c.get("unit")
+            changes.append({"platform": c.get("platform"), "model": c.get("model"), "metric": md.metric_label(c),
+                            "base": md.fmt_value(c.get("base"), m, u), "head": md.fmt_value(c.get("head"), m, u),
+                            "delta": md.fmt_delta(c.get("delta"), m, u), "pct": md.fmt_pct(c.get("delta_pct")),
+                            "threshold": md.fmt_threshold(c), "status": c.get("status"), "note": c.get("note"),
+                            "class": STATUS_CLASS.get(c.get("status"), "")})
+    context = {
+        "title": title or f"hil: {suite.get('suite') or 'suite'}",
+        "suite": suite, "git": git, "commit": git.get("commit"), "short": md.short(git.get("commit")),
+        "status": suite.get("status") or "unknown", "status_class": STATUS_CLASS.get(suite.get("status"), "error"),
+        "status_line": re.sub(r"\*\*(.*?)\*\*", r"\1", md.suite_status_line(suite)),
+        "counts": counts, "total": sum(counts.values()),
+        "matrix": matrix(suite), "failing": case_rows(md.failing_cases(suite)),
+        "cases": case_rows(sorted(suite.get("cases", []), key=lambda c: str(c.get("id")))),
+        "jobs": job_rows(suite),
+        "trends": trend_figures(points), "points": points,
+        "operators": operator_figures(suite),
+        "compare": compare, "changes": changes,
+        "verdict_line": re.sub(r"\*\*(.*?)\*\*", r"\1", md.verdict_line(compare)) if compare else None,
+        "case_changes": [c for c in (compare or {}).get("cases", []) if c.get("status") in ("regressed", "improved")],
+        "links": list(links),
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "version": _version(),
+    }
+    return _environment().get_template("report.html.j2").render(**context)
