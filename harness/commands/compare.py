@@ -44,6 +44,14 @@ def resolve(ref: str, store, suite: str | None, cwd: Path) -> tuple[dict, str]:
                      hint="run `hil test` on that commit first, or pass a suite.json; `hil history` lists runs")
 
 
+def _label(ref: str, doc: dict, source: str) -> str:
+    """How to call a side in reports: a file by the branch or commit it holds."""
+    if source != "file":
+        return ref
+    git = doc.get("git") or {}
+    return git.get("branch") or (git.get("commit") or "")[:10] or Path(ref).name
+
+
 def _fmt(value, unit) -> str:
     if value is None:
         return "-"
@@ -85,12 +93,14 @@ def command(base, head, config_path, store, json_out, show_all) -> None:
     files = all(Path(r).suffix == ".json" for r in (base, head))
     db, suite = (None, None) if files else open_store(config_path, store)
     cwd = config.root if config else Path.cwd()
-    base_doc, _ = resolve(base, db, suite, cwd)
-    head_doc, _ = resolve(head, db, suite, cwd)
-    doc = compare(base_doc, head_doc, thresholds, base, head)
+    base_doc, base_source = resolve(base, db, suite, cwd)
+    head_doc, head_source = resolve(head, db, suite, cwd)
+    doc = compare(base_doc, head_doc, thresholds, _label(base, base_doc, base_source),
+                  _label(head, head_doc, head_source))
     if json_out:
         write_json_atomic(json_out, doc)
-    table = Table(title=f"{base} ({(doc['base']['commit'] or '')[:10]}) -> {head} ({(doc['head']['commit'] or '')[:10]})",
+    table = Table(title=f"{doc['base']['label']} ({(doc['base']['commit'] or '')[:10]}) -> "
+                        f"{doc['head']['label']} ({(doc['head']['commit'] or '')[:10]})",
                   title_justify="left")
     for col, justify in (("platform / model", "left"), ("metric", "left"), ("base", "right"), ("head", "right"),
                          ("change", "right"), ("threshold", "right"), ("status", "left")):

@@ -8,6 +8,7 @@ import click
 
 from ..results.console import make_console
 from ..results.result import write_json_atomic
+from ..results.store import ResultStore, store_url
 from ..suite import merge
 
 out = make_console()
@@ -17,7 +18,10 @@ out = make_console()
 @click.argument("shards", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the merged hil.suite/1 document.")
-def command(shards, out_path) -> None:
+@click.option("--store", "store_spec", metavar="URL_OR_PATH",
+              help="Also record the merged run in this result store (SQLite path or postgresql:// URL); "
+                   "run the shards with --no-store so only the whole run is recorded.")
+def command(shards, out_path, store_spec) -> None:
     """Merge the suite.json of every shard of one `hil test --shard i/N` run.
 
     The shards must be of the same suite and commit and hold different
@@ -29,3 +33,6 @@ def command(shards, out_path) -> None:
     passed = sum(c["status"] == "passed" for c in doc["cases"])
     out.print(f"merged {len(shards)} shards: {len(doc['jobs'])} jobs, {passed}/{len(doc['cases'])} checks passed "
               f"-> {out_path}")
+    if store_spec:
+        store = ResultStore(store_url(store_spec, Path.cwd()))
+        out.print(f"  stored as run {store.record(doc)} in {store._safe_url()}")
