@@ -61,9 +61,78 @@ class ConsoleReporter:
             self.progress.stop()
 
 
+class BoardsReporter:
+    """Several boards at once: stage lines prefixed with the board, one
+    progress bar per board."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+                                 console=err, transient=True, disable=not err.is_terminal)
+        self.started = False
+
+    def child(self, label: str):
+        parent = self
+
+        class _Child:
+            task = None
+            failed = 0
+
+            def stage(self, text: str) -> None:
+                err.print(f"[dim]-[/dim] [bold]{label}[/bold] {text}" if label else f"[dim]-[/dim] {text}",
+                          highlight=False)
+
+            def start_vectors(self, total: int) -> None:
+                if not parent.started:
+                    parent.progress.start()
+                    parent.started = True
+                self.task = parent.progress.add_task(label or "vectors", total=total, failed=0)
+
+            def vector_done(self, result: VectorResult) -> None:
+                if result.status != PASSED:
+                    self.failed += 1
+                if self.task is not None:
+                    parent.progress.update(self.task, advance=1, failed=self.failed)
+
+        return _Child()
+
+    def close(self) -> None:
+        if self.started:
+            self.progress.stop()
+
+
+def _run_on_boards(config: RunConfig, show_all: bool) -> None:
+    """`--port` given more than once: every board in parallel, a result each."""
+    from .runner import run_boards
+
+    reporter = BoardsReporter()
+    try:
+        outcome = run_boards(config, reporter.child)
+    finally:
+        reporter.close()
+    if outcome.document is None:  # it never got as far as several boards
+        run_ = outcome.runs[0]
+        print_result(run_.result, config.json_out or run_.result_path, show_all, out, err)
+        sys.exit(outcome.exit_code)
+    table = Table(title=f"{len(outcome.runs)} boards, {config.platform}", title_justify="left")
+    for col in ("board", "port", "status", "vectors passed", "detail"):
+        table.add_column(col)
+    for r in outcome.runs:
+        out.rule(f"{r.config.board.label} on {r.config.board.port}")
+        print_result(r.result, r.result_path, show_all, out, err)
+        s = r.result.summary()
+        table.add_row(r.config.board.label, r.config.board.port, r.result.status, f"{s['passed']}/{s['total']}",
+                      (r.result.error or {}).get("message", "").split("\n")[0])
+    out.print(table)
+    out.print(f"  boards: {config.json_out or outcome.path}")
+    sys.exit(outcome.exit_code)
+
+
 def _run_and_report(config: RunConfig, show_all: bool) -> None:
     from .runner import Run
 
+    if len(config.ports) > 1 or len(config.probes) > 1:
+        _run_on_boards(config, show_all)
     reporter = ConsoleReporter()
     runner = Run(config, reporter)
     try:
@@ -128,6 +197,24 @@ def _common_run_options(fn):
     return fn
 
 
+def _board_options(fn):
+    options = [
+        click.option("--port", "ports", multiple=True, metavar="URL",
+                     help="Board platforms: the board's serial port, any pyserial URL (/dev/ttyACM0, "
+                          "/dev/serial/by-id/..., rfc2217://host:port, socket://host:port). Repeat it to run on "
+                          "several boards in parallel. [default: the only debug probe attached]"),
+        click.option("--probe", "probes", multiple=True, metavar="ID",
+                     help="Board platforms: the probe's serial number, to flash exactly that board (one per "
+                          "--port, in the same order). `hil boards` lists them."),
+        click.option("--baud", type=click.IntRange(min=1), help="Board platforms: baud rate [default: the platform file's]."),
+        click.option("--flasher", type=click.Choice(["pyocd", "openocd", "west", "jlink", "command", "none"]),
+                     help="Board platforms: override board.flasher (`none`: the board already runs the firmware)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command("run")
 @click.option("--model", "-m", required=True, type=click.Path(path_type=Path),
               help="The .tflite model to test.")
@@ -138,25 +225,28 @@ def _common_run_options(fn):
               help=".npy (one input) or .npz (input_0, input_1, ...; optional labels) with vectors "
                    "of shape [N, *input_shape].")
 @_common_run_options
+@_board_options
 def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmware,
-                invoke_timeout, force_inline, show_all, no_count, **budgets) -> None:
+                invoke_timeout, force_inline, show_all, no_count, ports, probes, baud, flasher, **budgets) -> None:
     """Run a model on a platform and check it against the TFLM reference.
 
     \b
     Example:
       hil run --model my.tflite --platform mps2-an386 --vectors 100 --seed 1 --json result.json
+      hil run --model my.tflite --platform nucleo-l4r5zi --port /dev/ttyACM0     (a board)
     """
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
                        json_out=json_out, workdir=workdir, firmware=firmware,
                        invoke_timeout=invoke_timeout, force_inline=force_inline, count=not no_count,
-                       budgets=budgets)
+                       budgets=budgets, ports=list(ports), probes=list(probes), baud=baud, flasher=flasher)
     _run_and_report(config, show_all)
 
 
 @main.command("demo")
 @_common_run_options
+@_board_options
 def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_inline, show_all, no_count,
-                 **budgets) -> None:
+                 ports, probes, baud, flasher, **budgets) -> None:
     """Build, boot, stream and check the bundled int8 gesture classifier.
 
     Runs models/demo/gesture.tflite on its labelled test set: every output
@@ -165,7 +255,8 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     """
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
                        workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
-                       force_inline=force_inline, count=not no_count, budgets=budgets)
+                       force_inline=force_inline, count=not no_count, budgets=budgets,
+                       ports=list(ports), probes=list(probes), baud=baud, flasher=flasher)
     _run_and_report(config, show_all)
 
 

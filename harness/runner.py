@@ -33,7 +33,8 @@ from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_atomic)
-from .targets import check_target_kind, make_target
+from .targets import check_target_kind, is_board, make_target
+from .targets.board import BoardSpec, resolve_boards
 
 EXIT_INTERRUPTED = 130
 
@@ -55,6 +56,12 @@ class RunConfig:
     force_inline: bool = False           # stream bulk data through the UART even on emulators
     count: bool = True                   # instruction/cycle counts and per-operator profiles
     budgets: dict[str, float] = field(default_factory=dict)  # checks/budgets.py names
+    # serial boards (docs/boards.md): ports and probe ids, paired in order
+    ports: list[str] = field(default_factory=list)
+    probes: list[str] = field(default_factory=list)
+    baud: int | None = None
+    flasher: str | None = None           # overrides the platform file's board.flasher
+    board: BoardSpec | None = None       # the one board this Run uses (set by resolve or run_boards)
 
 
 class Reporter(Protocol):
@@ -123,6 +130,17 @@ class Run:
         cfg = self.config
         platform = load_platform(cfg.platform)
         check_target_kind(platform)
+        if is_board(platform):
+            if cfg.board is None:
+                boards = resolve_boards(platform, cfg.ports, cfg.probes)
+                if len(boards) > 1:
+                    raise UsageError(f"{len(boards)} boards given to one run", hint="use runner.run_boards")
+                cfg.board = boards[0]
+        elif cfg.ports or cfg.probes or cfg.baud or cfg.flasher:
+            raise UsageError(f"--port, --probe, --baud and --flasher are for boards; platform {platform.name} "
+                             f"runs in {platform.target_kind}",
+                             hint="choose a board platform (`hil platforms` lists them, target serial-board) or "
+                                  "drop those options")
         model = load_model(cfg.model)
         missing = model.unsupported()
         if missing:
@@ -140,6 +158,12 @@ class Run:
         if self.config.firmware:
             elf = read_elf(self.config.firmware)
             return Path(self.config.firmware), elf, {"prebuilt": True, **elf.as_dict()}
+        layer = Path(__file__).resolve().parent.parent / "firmware" / "boards" / platform.firmware["board"]
+        if not layer.is_dir():
+            raise UsageError(f"platform {platform.name} names board layer {platform.firmware['board']!r}, which the "
+                             f"built-in firmware does not have yet ({layer})",
+                             hint="pass --firmware with a runner ELF built for this board (any firmware that serves "
+                                  "the hil protocol, docs/protocol.md), or add that board layer")
         self.reporter.stage(f"building firmware for {platform.name}")
         record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage)
         return record.elf.path, record.elf, record.as_dict()
@@ -223,18 +247,39 @@ class Run:
                 self.result.firmware = firmware
                 timings["prepare_build_s"] = time.monotonic() - t0
 
-                self.reporter.stage(f"booting {platform.name}")
                 t0 = time.monotonic()
-                target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
+                board = is_board(platform)
+                if board:
+                    target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count,
+                                                        board=cfg.board, baud=cfg.baud, flasher=cfg.flasher)
+                    self.reporter.stage(f"flashing {platform.name} on {cfg.board.port} ({target.flasher.name}"
+                                        f"{', probe ' + target.probe if target.probe else ''})")
+                else:
+                    self.reporter.stage(f"booting {platform.name}")
+                    target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
                 if self._aborted:
                     raise _Terminated()
+                if board:  # what will be flashed, through which probe, even if flashing fails
+                    self.result.target = target.describe()
                 url = target.start()
                 self.result.target = target.describe()
-                link = serial.serial_for_url(url, timeout=0.2)
-                self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
-                hello = client.hello(timeout=cfg.boot_timeout)
+                if board:
+                    link = target.open_link()
+                    self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+                    hello = target.wait_ready(client, cfg.boot_timeout)
+                    self.result.target = target.describe()
+                else:
+                    link = serial.serial_for_url(url, timeout=0.2)
+                    self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+                    hello = client.hello(timeout=cfg.boot_timeout)
                 self.result.device = {k: v for k, v in vars(hello).items()}
                 if elf.build_id and hello.build_id != elf.build_id:
+                    if board:
+                        raise InfraError(f"the device on {cfg.board.port} runs build {hello.build_id or '(none)'}, "
+                                         f"not the {elf.build_id} just flashed"
+                                         + (f" through probe {target.probe}" if target.probe else ""),
+                                         hint="the port and the probe belong to different boards, or flashing did "
+                                              "not take: pair each --port with its own --probe (`hil boards`)")
                     raise InfraError(f"the device runs build {hello.build_id or '(none)'}, not {elf.build_id}",
                                      hint="the wrong firmware is running; rebuild or reflash")
                 timings["boot_s"] = time.monotonic() - t0
@@ -257,7 +302,7 @@ class Run:
                 timings["vectors_s"] = time.monotonic() - t0
                 timings["link_wait_s"] = client.stats.wait_s
                 failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
-                if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors):
+                if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors) and not self.result.error:
                     self._measure_memory(platform, elf, model)  # the device still answers
                     failed = not self._check_budgets() or failed
                 self.result.status = "failed" if failed else "passed"
@@ -296,14 +341,30 @@ class Run:
         """Decide what the device's counter measures, measure the counting
         overhead (an invoke that runs nothing), and load the energy model."""
         self.unit: CountUnit | None = None
+        self.profile_unit: CountUnit | None = None
+        self.instructions = None  # the emulator's instruction counter (Renode's monitor), read around INVOKE
         self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path))
         if self.energy_model:
             self.result.energy_model = self.energy_model.as_dict()
+        if self.config.count and platform.counter.get("source") == "renode-monitor" \
+                and hasattr(self._target, "instructions"):
+            self.instructions = self._target.instructions
+            before = self.instructions()
+            empty = self.client.invoke(empty=True)
+            self.unit = CountUnit("instructions", 1.0, "sysbus.cpu ExecutedInstructions (Renode monitor), "
+                                                       "from before the INVOKE request to after its reply")
+            self.result.count_overhead = {"value": self.instructions() - before, "kind": "instructions",
+                                          "note": "instructions of an empty INVOKE request and reply; included "
+                                                  "in every vector's value"}
+            if hello.has_counter:  # per-operator counts from the device's counter, when it counts the same
+                device = unit_for(empty.counter_source, platform, emulated_time_is_instructions=True)
+                self.profile_unit = device if device and device.kind == self.unit.kind else None
+            return
         if not (self.config.count and hello.has_counter):
             return
         empty = self.client.invoke(empty=True)
         icount = bool(platform.target.get("icount")) or platform.target_kind != "qemu"
-        self.unit = unit_for(empty.counter_source, platform, emulated_time_is_instructions=icount)
+        self.unit = self.profile_unit = unit_for(empty.counter_source, platform, emulated_time_is_instructions=icount)
         if self.unit:
             self.result.count_overhead = {"value": self.unit.scale(empty.count), "kind": self.unit.kind,
                                           "note": "count of an empty invoke; included in every vector's value"}
@@ -385,7 +446,9 @@ class Run:
                     else:
                         client.set_input(j, np.ascontiguousarray(value, dtype=spec.dtype).tobytes())
                 stage = "invoke"
+                before = self.instructions() if self.instructions else 0
                 invoked = client.invoke(timeout=self.config.invoke_timeout)
+                raw_count = self.instructions() - before if self.instructions else invoked.count
                 stage = "get_output"
                 outputs = [np.frombuffer(client.get_output(k), dtype=spec.dtype).reshape(spec.shape)
                            for k, spec in enumerate(model.outputs)]
@@ -395,16 +458,29 @@ class Run:
                 self._record(VectorResult(i, FAULT, error=f"{stage}: {fault.describe()}"))
                 return
             except LinkTimeout as exc:
+                if self._rebooted():
+                    self._record(VectorResult(i, ERROR, error=f"vector {i}: the device rebooted during {stage} "
+                                                              f"(it answers HELLO again but has lost the model)"))
+                    self.result.error = {"message": f"the device rebooted during vector {i} ({stage}): a reset, "
+                                                    f"watchdog or brown-out; later vectors were not run"}
+                    return
                 self._record(VectorResult(i, TIMEOUT, error=f"vector {i}: {stage} hung: {exc}"))
                 return
             except DeviceError as exc:
+                if exc.code == ErrorCode.NO_MODEL:  # it was loaded: the device rebooted in between
+                    self._record(VectorResult(i, ERROR, error=f"vector {i}: the device lost its model before "
+                                                              f"{stage}: it rebooted"))
+                    self.result.error = {"message": f"the device rebooted before vector {i} ({stage}); later "
+                                                    f"vectors were not run"}
+                    return
                 self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
                 continue
             check = compare_outputs(outputs, golden[i], [(s.scale, s.zero_point) for s in model.outputs])
             count = operators = None
             if self.unit is not None:
-                count = self._count(invoked.count)
-                operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.unit.scale(p.count)}
+                count = self._count(raw_count)
+            if self.profile_unit is not None:
+                operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
                              for p in client.get_profile()]
             label = int(vectors.labels[i]) if vectors.labels is not None else None
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
@@ -412,6 +488,17 @@ class Run:
                                       operators=operators, energy=self._energy(count),
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
                                       l2_rel=check.l2_rel, ref_top1=check.ref_top1))
+
+    def _rebooted(self) -> bool:
+        """After a request timed out: does the device answer again, without
+        its model? Then it rebooted rather than hung."""
+        if self._aborted:
+            return False
+        try:
+            self.client.hello(timeout=1.0)
+            return self.client.get_memory().model_bytes == 0
+        except (LinkTimeout, DeviceError, DeviceFault, serial.SerialException, OSError):
+            return False
 
     def _record(self, vector: VectorResult) -> None:
         with self._lock:
@@ -425,3 +512,124 @@ class Run:
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
     return Run(config, reporter).execute()
+
+
+# -- several boards in one run -----------------------------------------------------------
+
+BOARDS_SCHEMA = "hil.boards/1"
+#: which exit status wins when boards end differently: an interruption, then
+#: bad input, then a firmware failure on any board, then infrastructure
+_EXIT_PRIORITY = (EXIT_INTERRUPTED, EXIT_USAGE, EXIT_FAILED, EXIT_INFRA, EXIT_OK)
+
+
+def combined_exit(codes: list[int | None]) -> int:
+    codes = [EXIT_INFRA if c is None else c for c in codes]
+    for code in _EXIT_PRIORITY:
+        if code in codes:
+            return code
+    return max(codes) if codes else EXIT_INFRA
+
+
+@dataclass
+class BoardsOutcome:
+    """The results of one run on several boards (or one)."""
+
+    runs: list[Run]
+    exit_code: int
+    document: dict | None = None   # hil.boards/1 when several boards ran
+    path: Path | None = None
+
+
+def plan_boards(config: RunConfig) -> list[BoardSpec] | None:
+    """The boards a run will use, or None when the platform is not a board
+    (or a single board: the Run resolves it itself and records any error)."""
+    if len(config.ports) <= 1 and len(config.probes) <= 1:
+        return None
+    platform = load_platform(config.platform)
+    check_target_kind(platform)
+    if not is_board(platform):
+        raise UsageError(f"--port and --probe are for boards; platform {platform.name} runs in "
+                         f"{platform.target_kind}", hint="choose a board platform (target serial-board)")
+    return resolve_boards(platform, config.ports, config.probes)
+
+
+def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
+    """The same firmware and vectors on each board, the boards in parallel
+    (one thread each: the work is waiting on serial ports), one
+    `hil.result/1` per board in its own directory, and a `hil.boards/1`
+    document that holds them all. Ctrl-C or SIGTERM stops every board and
+    keeps what each had."""
+    import dataclasses
+
+    reporter_for = reporter_for or (lambda label: SilentReporter())
+    try:
+        boards = plan_boards(config)
+    except HilError as exc:
+        run_ = Run(dataclasses.replace(config), reporter_for(""))
+        run_.workdir.mkdir(parents=True, exist_ok=True)
+        run_.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
+        run_._fail(exc.exit_code, "error", str(exc))
+        run_._save()
+        return BoardsOutcome([run_], exc.exit_code)
+    if boards is None:
+        run_ = Run(config, reporter_for(""))
+        result = run_.execute()
+        return BoardsOutcome([run_], result.exit_code if result.exit_code is not None else EXIT_INFRA)
+
+    base = Path(config.workdir or _default_workdir(config.platform)).resolve()
+    runs: list[Run] = []
+    for i, spec in enumerate(boards):
+        label = f"{i}-{spec.label}"
+        cfg = dataclasses.replace(config, board=spec, ports=[spec.port], probes=[spec.probe] if spec.probe else [],
+                                  workdir=base / label, json_out=None)
+        runs.append(Run(cfg, reporter_for(spec.label)))
+    if config.firmware is None:  # build once, before the boards start (each Run then finds it cached)
+        try:
+            platform = load_platform(config.platform)
+            runs[0]._firmware(platform)
+        except HilError:
+            pass  # every board will report the build error in its own result
+    threads = [threading.Thread(target=r.execute, name=f"hil-board-{i}", daemon=True) for i, r in enumerate(runs)]
+    def on_term(signum, frame):
+        raise _Terminated()
+
+    old_term = None
+    try:
+        old_term = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:
+        pass
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except (KeyboardInterrupt, _Terminated):
+        for r in runs:
+            r.abort()
+        for t in threads:
+            t.join(30)
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    for r in runs:
+        if r.result is None:  # interrupted before it could start
+            r.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
+            r._fail(EXIT_INTERRUPTED, "interrupted", "interrupted before this board started")
+    codes = [r.result.exit_code for r in runs]
+    exit_code = combined_exit(codes)
+    document = {
+        "schema": BOARDS_SCHEMA,
+        "status": "passed" if exit_code == EXIT_OK else ("interrupted" if exit_code == EXIT_INTERRUPTED
+                                                         else "failed" if exit_code == EXIT_FAILED else "error"),
+        "exit_code": exit_code,
+        "platform": config.platform,
+        "boards": [{"label": r.config.board.label, "port": r.config.board.port, "probe_id": r.config.board.probe,
+                    "status": r.result.status, "exit_code": r.result.exit_code, "result_path": str(r.result_path),
+                    "result": r.result.as_dict()} for r in runs],
+    }
+    path = base / "boards.json"
+    write_json_atomic(path, document)
+    if config.json_out:
+        write_json_atomic(Path(config.json_out), document)
+    return BoardsOutcome(runs, exit_code, document, path)

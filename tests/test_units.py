@@ -128,11 +128,12 @@ def test_count_kinds_follow_the_counter_source():
     assert unit_for(CounterSource.NONE, qemu, True) is None
 
 
-def test_board_platforms_are_rejected_before_any_build():
-    from harness.targets import check_target_kind
+def test_board_platforms_are_serial_board_targets():
+    from harness.targets import check_target_kind, is_board
+    from harness.targets.flash import make_flasher
 
     for name in ("nucleo-l4r5zi", "nrf52840dk", "nucleo-h743zi"):
         p = load_platform(name)
         assert p.counter["kind"] == "cycles" and p.board["serial"]["baud"] == 115200
-        with pytest.raises(UsageError, match="serial-board"):
-            check_target_kind(p)
+        check_target_kind(p)  # supported now (tests/test_board_*.py)
+        assert is_board(p) and make_flasher(p.board, p.name).name in ("openocd", "jlink", "pyocd")

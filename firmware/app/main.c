@@ -80,9 +80,10 @@ static void port_reboot(void *ctx)
     board_reboot();
 }
 
-#if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE)
+#if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE) || defined(HIL_REBOOT_ON_INVOKE)
+#define HIL_MISBEHAVE 1
 /* Firmware built to misbehave on purpose, to test that the host reports
- * faults and hangs (tests/test_faults.py). */
+ * faults, hangs and reboots (tests/test_qemu_run.py, tests/test_board_*.py). */
 static void misbehave(uint32_t n)
 {
 #ifdef HIL_FAULT_ON_INVOKE
@@ -98,6 +99,24 @@ static void misbehave(uint32_t n)
         for (volatile int spin = 1; spin;) {
         }
 #endif
+#ifdef HIL_REBOOT_ON_INVOKE
+    if (n == HIL_REBOOT_ON_INVOKE)
+        board_reboot(); /* as a watchdog or brown-out would: the reply never comes */
+#endif
+}
+#endif
+
+#ifdef HIL_BOOT_NOISE
+/* What a bootloader or an RTOS banner prints before the application speaks
+ * the protocol: text, a stray zero byte and binary junk that looks like half
+ * a frame (tests/test_board_qemu.py checks the host drains it). */
+static void boot_noise(void)
+{
+    static const uint8_t noise[] = "\r\n*** Booting ACME bootloader v1.2 ***\r\n"
+                                   "flash: ok\x00 crc \x03\x81\x7f\xfe\x11 app @ 0x08004000\r\n"
+                                   "\x05\x01\x02\x03 starting application...\r\n";
+    for (int i = 0; i < 3; i++)
+        board_write(noise, sizeof noise - 1);
 }
 #endif
 
@@ -105,6 +124,9 @@ int main(void)
 {
     board_init();
     read_build_id();
+#ifdef HIL_BOOT_NOISE
+    boot_noise();
+#endif
 
     port.write = port_write;
     port.counter = port_counter;
@@ -123,7 +145,7 @@ int main(void)
     engine.counter = board_counter;
     engine.arena = arena;
     engine.arena_size = sizeof arena;
-#if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE)
+#ifdef HIL_MISBEHAVE
     engine.before_invoke = misbehave;
 #endif
     builtin_ops_init(&ops, &engine);

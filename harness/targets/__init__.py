@@ -7,12 +7,14 @@ from pathlib import Path
 from ..errors import UsageError
 from ..platforms import Platform
 from .base import Target
+from .board import BoardTarget
 from .qemu import QemuTarget
+from .renode import RenodeTarget
 
 
-KINDS = {"qemu": QemuTarget}
+KINDS = {"qemu": QemuTarget, "serial-board": BoardTarget, "renode": RenodeTarget}
 #: kinds a platform file may name that this version cannot run yet
-PLANNED = {"serial-board": "running on a board over a serial port (flash, reset, serial link)"}
+PLANNED: dict[str, str] = {}
 
 
 def check_target_kind(platform: Platform) -> None:
@@ -20,13 +22,19 @@ def check_target_kind(platform: Platform) -> None:
     kind = platform.target_kind
     if kind in PLANNED:
         raise UsageError(f"platform {platform.name} is a {kind}: {PLANNED[kind]} is not supported by this "
-                         f"version of hil", hint="its platform file already holds the board's serial, flasher "
-                                                 "and power settings; run on an emulated platform meanwhile")
+                         f"version of hil", hint="run on an emulated platform meanwhile")
     if kind not in KINDS:
         raise UsageError(f"{platform.path}: target.kind {kind!r} is not known",
                          hint=f"use one of: {', '.join(KINDS)}")
 
 
-def make_target(platform: Platform, elf: Path, workdir: Path, count: bool = True) -> Target:
+def is_board(platform: Platform) -> bool:
+    return platform.target_kind == "serial-board"
+
+
+def make_target(platform: Platform, elf: Path, workdir: Path, count: bool = True, **board_options) -> Target:
+    """`board_options` (board, baud, flasher, console) are for serial boards."""
     check_target_kind(platform)
+    if is_board(platform):
+        return BoardTarget(platform, elf, workdir, count=count, **board_options)
     return KINDS[platform.target_kind](platform, elf, workdir, count=count)

@@ -1,0 +1,156 @@
+/*
+ * Nordic nRF52 (nRF52840): UARTE with EasyDMA, polled one byte at a time;
+ * DWT CYCCNT when the core really counts, else SysTick; optionally the CPU
+ * sleeps (WFE) while no byte is waiting.
+ *
+ * UARTE rather than the legacy UART: Renode's nrf52840.repl models UARTE0
+ * with EasyDMA (`easyDMA: true`), which has no RXD/TXD registers, and the
+ * silicon has both. EasyDMA reads and writes RAM only, so transmitted bytes
+ * are copied to a RAM buffer first.
+ *
+ * From the platform file (firmware.defines), all optional:
+ *   HIL_UART_BASE               UARTE0 (firmware.uart_base, 0x40002000)
+ *   HIL_NRF_UART_TX_PIN/_RX_PIN PSEL values (DK: P0.06 TX, P0.08 RX)
+ *   HIL_NRF_UART_BAUDRATE       BAUDRATE register value
+ *   HIL_UART_IRQ + HIL_IDLE_WFE sleep in WFE between bytes (see idle())
+ */
+#include <string.h>
+
+#include "../board.h"
+
+#include "../../arch/cortex-m/cortex_m.h"
+#include "../../protocol/proto.h"
+
+#ifndef HIL_UART_BASE
+#error "HIL_UART_BASE must be set by the platform file"
+#endif
+#ifndef HIL_NRF_UART_TX_PIN
+#define HIL_NRF_UART_TX_PIN 6u
+#endif
+#ifndef HIL_NRF_UART_RX_PIN
+#define HIL_NRF_UART_RX_PIN 8u
+#endif
+#ifndef HIL_NRF_UART_BAUDRATE
+/* 115200 baud in UARTE mode (nRF52840 Product Specification, UARTE
+ * BAUDRATE; not checked here). Renode ignores it. */
+#define HIL_NRF_UART_BAUDRATE 0x01D60000u
+#endif
+
+#define UARTE_TASKS_STARTRX REG32(HIL_UART_BASE + 0x000u)
+#define UARTE_TASKS_STARTTX REG32(HIL_UART_BASE + 0x008u)
+#define UARTE_EVENTS_ENDRX REG32(HIL_UART_BASE + 0x110u)
+#define UARTE_EVENTS_ENDTX REG32(HIL_UART_BASE + 0x120u)
+#define UARTE_INTENSET REG32(HIL_UART_BASE + 0x304u)
+#define UARTE_ENABLE REG32(HIL_UART_BASE + 0x500u)
+#define UARTE_PSEL_TXD REG32(HIL_UART_BASE + 0x50Cu)
+#define UARTE_PSEL_RXD REG32(HIL_UART_BASE + 0x514u)
+#define UARTE_BAUDRATE REG32(HIL_UART_BASE + 0x524u)
+#define UARTE_RXD_PTR REG32(HIL_UART_BASE + 0x534u)
+#define UARTE_RXD_MAXCNT REG32(HIL_UART_BASE + 0x538u)
+#define UARTE_TXD_PTR REG32(HIL_UART_BASE + 0x544u)
+#define UARTE_TXD_MAXCNT REG32(HIL_UART_BASE + 0x548u)
+#define UARTE_CONFIG REG32(HIL_UART_BASE + 0x56Cu)
+#define ENABLE_UARTE 8u
+#define INT_ENDRX (1u << 4)
+
+#define SCB_SCR REG32(0xE000ED10u)
+#define SCR_SEVONPEND (1u << 4)
+#define NVIC_ICER(n) REG32(0xE000E180u + 4u * ((n) / 32u))
+#define NVIC_ICPR(n) REG32(0xE000E280u + 4u * ((n) / 32u))
+
+static volatile uint8_t rx_byte; /* EasyDMA target: RAM */
+static uint8_t tx_buffer[64];
+static int have_dwt;
+
+static void start_rx(void)
+{
+    UARTE_RXD_PTR = (uint32_t)(uintptr_t)&rx_byte;
+    UARTE_RXD_MAXCNT = 1;
+    UARTE_TASKS_STARTRX = 1;
+}
+
+void board_init(void)
+{
+    UARTE_PSEL_TXD = HIL_NRF_UART_TX_PIN;
+    UARTE_PSEL_RXD = HIL_NRF_UART_RX_PIN;
+    UARTE_BAUDRATE = HIL_NRF_UART_BAUDRATE;
+    UARTE_CONFIG = 0; /* 8N1, no flow control */
+    UARTE_ENABLE = ENABLE_UARTE;
+    UARTE_EVENTS_ENDRX = 0;
+#if defined(HIL_IDLE_WFE) && defined(HIL_UART_IRQ)
+    /* The UARTE's interrupt stays disabled in the NVIC: ENDRX only makes
+     * it pending, which with SEVONPEND is an event that ends WFE. */
+    NVIC_ICER(HIL_UART_IRQ) = 1u << (HIL_UART_IRQ % 32u);
+    SCB_SCR |= SCR_SEVONPEND;
+    UARTE_INTENSET = INT_ENDRX;
+#endif
+    start_rx();
+
+    have_dwt = cm_dwt_start();
+    if (!have_dwt)
+        cm_counter_start();
+}
+
+/* A byte has been received when ENDRX is set (MAXCNT = 1): clear the event
+ * first, take the byte, then restart reception. */
+static int take_byte(void)
+{
+    UARTE_EVENTS_ENDRX = 0;
+    int c = rx_byte;
+    start_rx();
+    return c;
+}
+
+/* Nothing to read: with HIL_IDLE_WFE the core sleeps until a byte arrives
+ * (see boards/stm32/board.c for why, and why SysTick stops meanwhile). */
+static int idle(void)
+{
+#if defined(HIL_IDLE_WFE) && defined(HIL_UART_IRQ)
+    if (!have_dwt)
+        SYST_CSR = 0;
+    NVIC_ICPR(HIL_UART_IRQ) = 1u << (HIL_UART_IRQ % 32u);
+    if (UARTE_EVENTS_ENDRX)
+        return take_byte();
+    __asm volatile("dsb\n wfe" ::: "memory");
+#endif
+    return -1;
+}
+
+int board_getc(void)
+{
+    if (UARTE_EVENTS_ENDRX)
+        return take_byte();
+    return idle();
+}
+
+void board_write(const uint8_t *data, size_t len)
+{
+    while (len > 0) {
+        size_t n = len < sizeof tx_buffer ? len : sizeof tx_buffer;
+        memcpy(tx_buffer, data, n);
+        UARTE_EVENTS_ENDTX = 0;
+        UARTE_TXD_PTR = (uint32_t)(uintptr_t)tx_buffer;
+        UARTE_TXD_MAXCNT = n;
+        UARTE_TASKS_STARTTX = 1;
+        while (!UARTE_EVENTS_ENDTX) {
+        }
+        data += n;
+        len -= n;
+    }
+}
+
+uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
+
+uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
+
+void board_counter_restart(void)
+{
+    if (have_dwt)
+        cm_dwt_restart();
+    else
+        cm_counter_restart();
+}
+
+void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
+
+void board_reboot(void) { cm_system_reset(); }
