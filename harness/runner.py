@@ -144,7 +144,8 @@ class Run:
         model = load_model(cfg.model)
         missing = model.unsupported()
         if missing:
-            names = ", ".join(f"{op.name} (operator {op.index})" for op in missing)
+            names = ", ".join(f"{op.name} (operator {op.index}" + (f" of subgraph {op.subgraph})" if op.subgraph
+                                                                     else ")") for op in missing)
             raise UsageError(f"{model.path}: the built-in engine does not support {names}",
                              hint="use only the operators listed by `hil platforms --ops`, or run the model with "
                                   "an engine that has them")

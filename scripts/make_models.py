@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate the int8 .tflite models committed under models/.
+"""Generate the .tflite models committed under models/.
 
     python scripts/make_models.py [--out models] [--only NAME ...] [--list]
     python scripts/make_models.py --verify-only    # re-check committed models
@@ -12,11 +12,16 @@ Writes
   <out>/test/MANIFEST.json       per test model: operators, sweep parameters,
                                  I/O shapes, dtypes and quantization
 
-Every model written is verified: its operators are listed from the flatbuffer
-and checked against ALLOWED_OPS (except models named ``unsupported_*``), and
-20 random vectors are run through the TFLite-Micro Python reference
-interpreter (and, for information, compared with the TFLite reference-kernel
-interpreter).
+Every model written is verified: its operators (all subgraphs) are listed
+from the flatbuffer and checked against ALLOWED_OPS (except models named
+``unsupported_*``), and 20 random vectors are run through the TFLite-Micro
+Python reference interpreter (and, for information, compared with the TFLite
+reference-kernel interpreter). Stateful models also run through a reset()
+and must change their answer to the same input across invokes.
+
+Test models are either Keras models quantised to int8 (@test_model) or
+tf.functions / tf.Modules converted as float32 or int8 (@fn_model), which
+lets a model use any TF op (strided slices, splits, resource variables...).
 
 Everything is seeded (python, numpy, TF; op determinism; single-threaded), so
 re-running with the same TensorFlow version reproduces the same bytes.
@@ -57,6 +62,10 @@ L = tf.keras.layers
 ALLOWED_OPS = (
     "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D",
     "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
+    "LOGISTIC", "TANH", "RELU", "RELU6", "HARD_SWISH", "ADD", "SUB", "MUL",
+    "MEAN", "PAD", "PADV2", "CONCATENATION", "STRIDED_SLICE", "SPLIT",
+    "SPLIT_V", "PACK", "UNPACK", "SHAPE", "TRANSPOSE",
+    "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
 )
 SEED = 20240611
 N_VERIFY = 20              # random vectors pushed through TFLM per model
@@ -188,74 +197,148 @@ def _tensor_info(t):
     return info
 
 
-def inspect_model(data):
-    """Operators (with parameters), MACs and I/O tensors of a .tflite model."""
-    m = tflm.convert_bytearray_to_object(bytearray(data))
-    assert len(m.subgraphs) == 1, "expected a single subgraph"
-    sg = m.subgraphs[0]
+def _const_values(m, sg, i):
+    """Values of a constant int32 tensor (axis, paddings, begin...), or None."""
+    if i < 0:
+        return None
+    t = sg.tensors[i]
+    buf = m.buffers[t.buffer].data
+    if buf is None or t.type != schema.TensorType.INT32:
+        return None
+    return [int(v) for v in np.frombuffer(bytes(buf), np.int32)]
+
+
+def _op_detail(m, sg, op, name):
+    """One operator's parameters for the manifest (and its MACs)."""
     T = sg.tensors
-    ops, macs = [], 0
-    for op in sg.operators:
-        name = _OP_NAMES[tflm.get_builtin_code_from_operator_code(
-            m.operatorCodes[op.opcodeIndex])]
-        o = op.builtinOptions
-        ins = [int(i) for i in op.inputs]
-        outs = [int(i) for i in op.outputs]
-        inp, out = T[ins[0]], T[outs[0]]
-        d = {"op": name,
-             "in": [int(x) for x in inp.shape], "out": [int(x) for x in out.shape],
-             "in_dtype": _TYPE_NAMES[inp.type], "out_dtype": _TYPE_NAMES[out.type]}
-        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            w = T[ins[1]]
-            kh, kw = int(w.shape[1]), int(w.shape[2])
-            d.update(kernel=f"{kh}x{kw}", stride=f"{o.strideH}x{o.strideW}",
-                     dilation=f"{o.dilationHFactor}x{o.dilationWFactor}",
-                     padding=_PADDING[o.padding],
-                     activation=_ACT[o.fusedActivationFunction],
-                     weights=("per-channel" if len(w.quantization.scale) > 1
-                              else "per-tensor"),
-                     bias=len(ins) > 2 and ins[2] >= 0)
-            n_out = int(np.prod(out.shape))
-            if name == "CONV_2D":
-                macs += n_out * kh * kw * int(inp.shape[3])
-            else:
-                d["depth_multiplier"] = int(o.depthMultiplier)
-                macs += n_out * kh * kw
-        elif name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-            d.update(pool=f"{o.filterHeight}x{o.filterWidth}",
-                     stride=f"{o.strideH}x{o.strideW}",
-                     padding=_PADDING[o.padding],
-                     activation=_ACT[o.fusedActivationFunction])
-        elif name == "FULLY_CONNECTED":
-            w = T[ins[1]]
-            d.update(units=int(w.shape[0]), in_features=int(w.shape[1]),
-                     activation=_ACT[o.fusedActivationFunction],
-                     weights=("per-channel" if len(w.quantization.scale) > 1
-                              else "per-tensor"),
-                     bias=len(ins) > 2 and ins[2] >= 0,
-                     keep_num_dims=bool(o.keepNumDims))
-            macs += int(np.prod(out.shape)) * int(w.shape[1])
-        elif name == "SOFTMAX":
-            d["beta"] = float(o.beta)
-        elif name in ("QUANTIZE", "DEQUANTIZE"):
-            d["in_quant"] = _quant(inp)
-            d["out_quant"] = _quant(out)
-        ops.append(d)
-    counts = {}
-    for d in ops:
-        counts[d["op"]] = counts.get(d["op"], 0) + 1
-    return {
+    o = op.builtinOptions
+    ins = [int(i) for i in op.inputs]
+    outs = [int(i) for i in op.outputs]
+    d = {"op": name}
+    macs = 0
+    if ins and ins[0] >= 0:
+        inp = T[ins[0]]
+        d.update({"in": [int(x) for x in inp.shape] if inp.shape is not None else [],
+                  "in_dtype": _TYPE_NAMES[inp.type]})
+    if outs:
+        out = T[outs[0]]
+        d.update({"out": [int(x) for x in out.shape] if out.shape is not None else [],
+                  "out_dtype": _TYPE_NAMES[out.type]})
+    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        inp, out, w = T[ins[0]], T[outs[0]], T[ins[1]]
+        kh, kw = int(w.shape[1]), int(w.shape[2])
+        d.update(kernel=f"{kh}x{kw}", stride=f"{o.strideH}x{o.strideW}",
+                 dilation=f"{o.dilationHFactor}x{o.dilationWFactor}",
+                 padding=_PADDING[o.padding],
+                 activation=_ACT[o.fusedActivationFunction],
+                 weights=("float32" if w.type == schema.TensorType.FLOAT32
+                          else "per-channel" if len(w.quantization.scale) > 1
+                          else "per-tensor"),
+                 bias=len(ins) > 2 and ins[2] >= 0)
+        n_out = int(np.prod(out.shape))
+        if name == "CONV_2D":
+            if int(w.shape[3]) != int(inp.shape[3]):
+                d["groups"] = int(inp.shape[3]) // int(w.shape[3])
+            macs = n_out * kh * kw * int(w.shape[3])
+        else:
+            d["depth_multiplier"] = int(o.depthMultiplier)
+            macs = n_out * kh * kw
+    elif name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        d.update(pool=f"{o.filterHeight}x{o.filterWidth}",
+                 stride=f"{o.strideH}x{o.strideW}",
+                 padding=_PADDING[o.padding],
+                 activation=_ACT[o.fusedActivationFunction])
+    elif name == "FULLY_CONNECTED":
+        w, out = T[ins[1]], T[outs[0]]
+        d.update(units=int(w.shape[0]), in_features=int(w.shape[1]),
+                 activation=_ACT[o.fusedActivationFunction],
+                 weights=("float32" if w.type == schema.TensorType.FLOAT32
+                          else "per-channel" if len(w.quantization.scale) > 1
+                          else "per-tensor"),
+                 bias=len(ins) > 2 and ins[2] >= 0,
+                 keep_num_dims=bool(o.keepNumDims))
+        macs = int(np.prod(out.shape)) * int(w.shape[1])
+    elif name == "SOFTMAX":
+        d["beta"] = float(o.beta)
+    elif name in ("QUANTIZE", "DEQUANTIZE"):
+        d["in_quant"] = _quant(T[ins[0]])
+        d["out_quant"] = _quant(T[outs[0]])
+    elif name in ("ADD", "SUB", "MUL"):
+        a, b = T[ins[0]], T[ins[1]]
+        d["shapes"] = f"{list(map(int, a.shape))} {list(map(int, b.shape))}"
+        d["rank"] = len(T[outs[0]].shape)
+        d["broadcast"] = list(a.shape) != list(b.shape)
+        d["activation"] = _ACT[o.fusedActivationFunction] if o is not None else "NONE"
+    elif name == "MEAN":
+        d["axis"] = _const_values(m, sg, ins[1])
+        d["keep_dims"] = bool(o.keepDims) if o is not None else False
+    elif name in ("PAD", "PADV2"):
+        d["paddings"] = _const_values(m, sg, ins[1])
+        d["constant"] = len(ins) > 2
+    elif name == "CONCATENATION":
+        d["axis"] = int(o.axis)
+        d["inputs"] = len(ins)
+    elif name == "STRIDED_SLICE":
+        d["begin_end_strides"] = [_const_values(m, sg, i) for i in ins[1:4]]
+        d["masks"] = {"begin": int(o.beginMask), "end": int(o.endMask),
+                      "shrink": int(o.shrinkAxisMask),
+                      "ellipsis": int(o.ellipsisMask),
+                      "new_axis": int(o.newAxisMask)}
+        d["negative_stride"] = any(v < 0 for v in (_const_values(m, sg, ins[3]) or []))
+    elif name in ("SPLIT", "SPLIT_V"):
+        axis_in = ins[0] if name == "SPLIT" else ins[2]
+        d["axis"] = (_const_values(m, sg, axis_in) or [None])[0]
+        d["outputs"] = len(outs)
+    elif name == "PACK":
+        d.update(axis=int(o.axis), values=int(o.valuesCount))
+    elif name == "UNPACK":
+        d.update(axis=int(o.axis), num=int(o.num))
+    elif name == "TRANSPOSE":
+        d["perm"] = _const_values(m, sg, ins[1])
+    elif name == "CALL_ONCE":
+        d["init_subgraph"] = int(o.initSubgraphIndex)
+    elif name == "VAR_HANDLE":
+        d["shared_name"] = (o.sharedName.decode() if isinstance(o.sharedName, bytes)
+                            else str(o.sharedName))
+    return d, macs
+
+
+def inspect_model(data):
+    """Operators (with parameters), MACs and I/O tensors of a .tflite model.
+    op_details lists subgraph 0; the other subgraphs' operators are listed
+    under "subgraphs" (and counted in "operators")."""
+    m = tflm.convert_bytearray_to_object(bytearray(data))
+    ops, macs, counts, subgraphs = [], 0, {}, []
+    for sg_index, sg in enumerate(m.subgraphs):
+        names = []
+        for op in sg.operators:
+            name = _OP_NAMES[tflm.get_builtin_code_from_operator_code(
+                m.operatorCodes[op.opcodeIndex])]
+            d, op_macs = _op_detail(m, sg, op, name)
+            names.append(name)
+            counts[name] = counts.get(name, 0) + 1
+            macs += op_macs
+            if sg_index == 0:
+                ops.append(d)
+        subgraphs.append(names)
+    T = m.subgraphs[0].tensors
+    info = {
         "operators": counts,
         "op_details": ops,
         "macs": macs,
-        "inputs": [_tensor_info(T[i]) for i in sg.inputs],
-        "outputs": [_tensor_info(T[i]) for i in sg.outputs],
+        "inputs": [_tensor_info(T[i]) for i in m.subgraphs[0].inputs],
+        "outputs": [_tensor_info(T[i]) for i in m.subgraphs[0].outputs],
     }
+    if len(subgraphs) > 1:
+        info["subgraphs"] = [{"index": i, "operators": names}
+                             for i, names in enumerate(subgraphs)]
+    return info
 
 
 def sweep_summary(op_details):
     """Distinct values of each parameter, per operator type."""
-    skip = {"op", "in", "out", "in_quant", "out_quant"}
+    skip = {"op", "in", "out", "in_quant", "out_quant", "shapes",
+            "begin_end_strides", "paddings"}
     summary = {}
     for d in op_details:
         s = summary.setdefault(d["op"], {})
@@ -269,12 +352,19 @@ def sweep_summary(op_details):
         summary["QUANTIZE"]["kind"] = sorted({
             f"{d['in_dtype']}->{d['out_dtype']}" for d in op_details
             if d["op"] == "QUANTIZE"})
+    for op in ("ADD", "SUB", "MUL"):
+        if op in summary:
+            summary[op]["shapes"] = sorted({d["shapes"] for d in op_details
+                                            if d["op"] == op})
+    if "STRIDED_SLICE" in summary:
+        summary["STRIDED_SLICE"]["begin_end_strides"] = [
+            d["begin_end_strides"] for d in op_details if d["op"] == "STRIDED_SLICE"]
     return summary
 
 
 def random_inputs(info, rng, n):
-    """n random vectors per input tensor: full int8 range, or float data
-    spanning the quantisation range of the float model input."""
+    """n random vectors per input tensor: full int8/uint8 range, or float
+    data spanning the quantisation range of the float model input."""
     out = []
     for _ in range(n):
         vec = []
@@ -282,6 +372,8 @@ def random_inputs(info, rng, n):
             shape = t["shape"]
             if t["dtype"] == "int8":
                 vec.append(rng.integers(-128, 128, shape).astype(np.int8))
+            elif t["dtype"] == "uint8":
+                vec.append(rng.integers(0, 256, shape).astype(np.uint8))
             elif t["dtype"] == "float32":
                 vec.append((rng.standard_normal(shape) * 2.0).astype(np.float32))
             else:
@@ -290,12 +382,15 @@ def random_inputs(info, rng, n):
     return out
 
 
-def run_tflm(data, vectors):
-    """Run vectors through the TFLite-Micro reference interpreter."""
+def run_tflm(data, vectors, reset_at=()):
+    """Run vectors through the TFLite-Micro reference interpreter (one
+    interpreter, state carried over; reset() before the given indices)."""
     it = tflm.Interpreter.from_bytes(data, arena_size=TFLM_ARENA)
     n_out = len(inspect_model(data)["outputs"])
     results = []
-    for vec in vectors:
+    for k, vec in enumerate(vectors):
+        if k in reset_at:
+            it.reset()
         for i, x in enumerate(vec):
             it.set_input(x, i)
         it.invoke()
@@ -319,7 +414,8 @@ def run_tflite_ref(data, vectors):
     return results
 
 
-def verify_model(name, data, allow_unsupported=False, seed=0):
+def verify_model(name, data, allow_unsupported=False, seed=0, dtype="int8",
+                 stateful=False):
     """Operator check + TFLM smoke run; returns the manifest entry fields."""
     info = inspect_model(data)
     bad = sorted(set(info["operators"]) - set(ALLOWED_OPS))
@@ -329,7 +425,9 @@ def verify_model(name, data, allow_unsupported=False, seed=0):
         assert not bad, f"{name}: operators outside the allowed list: {bad}"
     for d in info["op_details"]:
         if d["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-            assert d["in_dtype"] == "int8", f"{name}: {d['op']} not int8"
+            assert d["in_dtype"] == dtype, f"{name}: {d['op']} not {dtype}"
+    if stateful:
+        verify_state(name, data, info, seed)
     vectors = random_inputs(info, np.random.default_rng(seed), N_VERIFY)
     got = run_tflm(data, vectors)
     for outs in got:
@@ -350,7 +448,27 @@ def verify_model(name, data, allow_unsupported=False, seed=0):
         "max_abs_diff_tflm_vs_tflite_ref": diff,
         "unsupported_ops": bad,
     }
+    if stateful:
+        info["verification"]["state"] = info.pop("state")
     return info
+
+
+def verify_state(name, data, info, seed):
+    """A stateful model: one input vector invoked 6 times, reset(), 6 more.
+    The answers must move from invoke to invoke (the state is used), and
+    TFLM's reset() leaves the variables zeroed (zero point for int8) without
+    re-running CALL_ONCE's initialisation, so the first answer after the
+    reset differs from the very first one (the variables start non-zero)."""
+    vec = random_inputs(info, np.random.default_rng(seed), 1)[0]
+    outs = run_tflm(data, [vec] * 12, reset_at=(6,))
+    flat = [np.concatenate([o.ravel() for o in v]).tobytes() for v in outs]
+    assert len(set(flat[:6])) > 1, f"{name}: the state does not change the output"
+    assert flat[6] != flat[0], f"{name}: reset() restored the initial state"
+    info["state"] = {
+        "same_input_invokes": 6,
+        "distinct_outputs_before_reset": len(set(flat[:6])),
+        "first_output_after_reset_equals_first_output": flat[6] == flat[0],
+    }
 
 
 
@@ -502,30 +620,394 @@ def requantize(b):
     return tf.keras.Model(x, [a, p], name="requantize")
 
 
+# --------------------------------------------------------------------------
+# test models written as tf.functions (any TF op), float32 or int8
+# --------------------------------------------------------------------------
+
+def fn_model(dtype="int8", io_type=tf.int8, unsupported=False, stateful=False,
+             variable_quantization=False):
+    """Register a builder that returns (tf.function or tf.Module, [input
+    TensorSpec]) given a numpy Generator for its weights. dtype "int8":
+    full-integer quantisation (io_type as for convert_int8); "float32": no
+    quantisation."""
+    def register(fn):
+        TEST_MODELS[fn.__name__] = dict(
+            build=fn, kind="fn", dtype=dtype, io_type=io_type,
+            unsupported=unsupported, stateful=stateful,
+            variable_quantization=variable_quantization, per_tensor=False,
+            description=" ".join(fn.__doc__.split()))
+        return fn
+    return register
+
+
+def convert_fn(obj, specs, dtype, io_type, seed, variable_quantization=False):
+    """Convert a tf.function (or a tf.Module with a __call__ tf.function,
+    which may hold resource variables) to a .tflite flatbuffer."""
+    module = obj if isinstance(obj, tf.Module) else None
+    fn = obj.__call__ if module is not None else obj
+    concrete = fn.get_concrete_function(*specs)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
+    if module is not None:
+        conv.experimental_enable_resource_variables = True
+    if dtype == "int8":
+        reps = [varied_rep_data(tuple(int(d) for d in sp.shape[1:]), seed=seed + i)
+                for i, sp in enumerate(specs)]
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = lambda: (list(v) for v in zip(*reps))
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io_type is not None:
+            conv.inference_input_type = io_type
+            conv.inference_output_type = io_type
+        if variable_quantization:
+            # TF 2.x private switch: quantise resource variables too (int8
+            # variables with a zero point) instead of keeping them float32
+            conv._experimental_variable_quantization = True
+    with quiet():
+        return bytes(conv.convert())
+
+
+def _w(rng, *shape, scale=0.4):
+    return tf.constant((rng.standard_normal(shape) * scale).astype(np.float32))
+
+
+def _conv(x, w, stride=1, padding="SAME", dilation=1):
+    return tf.nn.conv2d(x, w, stride, padding, dilations=dilation)
+
+
+def _hard_swish(x):
+    return x * tf.nn.relu6(x + 3.0) / 6.0
+
+
+@fn_model()
+def activations_int8(rng):
+    """int8 LOGISTIC, TANH, HARD_SWISH, RELU and RELU6. A 3x3 CONV_2D (8
+    channels, no activation) on a 6x5x4 input feeds LOGISTIC, TANH and
+    HARD_SWISH (the x * relu6(x + 3) / 6 pattern the converter fuses);
+    LOGISTIC and TANH also run on the model input itself (a different input
+    scale, so a different saturation radius); RELU and RELU6 run on the
+    model input (nothing to fuse into), RELU with its own output scale (the
+    requantizing path). Seven outputs, so no activation hides another.
+    """
+    w = _w(rng, 3, 3, 4, 8)
+
+    @tf.function
+    def f(x):
+        y = _conv(x, w)
+        return (tf.sigmoid(y), tf.tanh(y), _hard_swish(y), tf.sigmoid(x),
+                tf.tanh(x), tf.nn.relu(x), tf.nn.relu6(x))
+    return f, [tf.TensorSpec([1, 6, 5, 4])]
+
+
+@fn_model()
+def elementwise_int8(rng):
+    """int8 ADD, SUB and MUL with broadcasting, four inputs: a [1,4,5,3],
+    b [1,1,5,1], c [1,2,1,1,3] and d [1,4,1,3]. a+b (4-D broadcast of the
+    second input), relu(a-b) (fused RELU), a*b, a+k with a constant k[3],
+    d*b (both inputs broadcast), reshape(a)+c (5-D broadcast), relu6(a*k2)
+    with a constant k2[1,1,1,3] and fused RELU6, and a-(a+b) (same shapes).
+    """
+    k = tf.constant([0.5, -1.0, 2.0])
+    k2 = tf.constant(rng.uniform(-2, 2, (1, 1, 1, 3)).astype(np.float32))
+
+    @tf.function
+    def f(a, b, c, d):
+        a5 = tf.reshape(a, [1, 2, 2, 5, 3])
+        s = a + b
+        return (s, tf.nn.relu(a - b), a * b, a + k, d * b, a5 + c,
+                tf.nn.relu6(a * k2), a - s)
+    return f, [tf.TensorSpec([1, 4, 5, 3]), tf.TensorSpec([1, 1, 5, 1]),
+               tf.TensorSpec([1, 2, 1, 1, 3]), tf.TensorSpec([1, 4, 1, 3])]
+
+
+@fn_model()
+def reduce_pad_int8(rng):
+    """int8 MEAN and PAD/PADV2 on a 7x6x5 input (after a 1x1 CONV_2D so the
+    input range is calibrated). MEAN over axes [1,2] with keep_dims (the
+    special case of the float kernel) and without, over the last axis
+    (given as -1), over [1,3] with keep_dims and over [0,2]; PAD with
+    asymmetric paddings (value: the zero point) and PADV2 with constant 0.5
+    (quantized like the output).
+    """
+    w = _w(rng, 1, 1, 5, 5)
+
+    @tf.function
+    def f(x):
+        y = _conv(x, w)
+        return (tf.reduce_mean(y, [1, 2], keepdims=True),
+                tf.reduce_mean(y, [1, 2]), tf.reduce_mean(y, -1),
+                tf.reduce_mean(y, [1, 3], keepdims=True),
+                tf.reduce_mean(y, [0, 2]),
+                tf.pad(y, [[0, 0], [1, 2], [0, 1], [0, 0]]),
+                tf.pad(y, [[0, 0], [0, 0], [2, 1], [1, 0]], constant_values=0.5))
+    return f, [tf.TensorSpec([1, 7, 6, 5])]
+
+
+@fn_model()
+def slicing_int8(rng):
+    """int8 STRIDED_SLICE sweep on a 6x8x4 feature map (a 1x1 CONV_2D of the
+    input): [:, 1:5:2, ::-1, :] (negative stride, begin/end masks),
+    [:, -1, :, 1:3] (negative index, shrink mask), [0, 2:, 1::3, -2] (two
+    shrunk axes), [:, ::-2, 6:0:-2, :] (negative strides with explicit
+    bounds), [:, 1:-1, 2:7:3, ::3] (negative end, strides 3). Each slice
+    goes through an ADD or MUL (the converter leaves slices that only feed
+    a model output in float32).
+    """
+    w = _w(rng, 1, 1, 4, 4)
+
+    @tf.function
+    def f(x):
+        y = _conv(x, w)
+        return (y[:, 1:5:2, ::-1, :] + y[:, 4:, :, :], y[:, -1, :, 1:3] * 2.0,
+                y[0, 2:, 1::3, -2] + y[0, :4, :3, 0],
+                y[:, ::-2, 6:0:-2, :] + y[:, :3, :3, :],
+                y[:, 1:-1, 2:7:3, ::3] * 3.0)
+    return f, [tf.TensorSpec([1, 6, 8, 4])]
+
+
+@fn_model()
+def split_concat_int8(rng):
+    """int8 SPLIT, SPLIT_V, CONCATENATION and TRANSPOSE on a 6x8x4 feature
+    map (1x1 CONV_2D): SPLIT in 2 along axis 2, joined back swapped along
+    axis 1; SPLIT_V [1, 3] along axis 3, three parts joined along axis -1
+    (one part twice); TRANSPOSE [0, 3, 1, 2] of a split half.
+    """
+    w = _w(rng, 1, 1, 4, 4)
+
+    @tf.function
+    def f(x):
+        y = _conv(x, w)
+        s1, s2 = tf.split(y, 2, axis=2)
+        v1, v2 = tf.split(y, [1, 3], axis=3)
+        return (tf.concat([s2, s1], axis=1), tf.concat([v2, v1, v1], axis=-1),
+                tf.transpose(s1, [0, 3, 1, 2]) * 2.0)
+    return f, [tf.TensorSpec([1, 6, 8, 4])]
+
+
+@fn_model()
+def joins_int8(rng):
+    """int8 UNPACK, PACK, CONCATENATION and TRANSPOSE along other axes, on a
+    6x8x4 feature map (1x1 CONV_2D): UNPACK along axis 3 into 4 slices,
+    PACK of them reversed along the last axis and of two along axis 0,
+    CONCATENATION along axis 0 (batch) and axis 2, TRANSPOSE of a 3-D slice
+    [2, 0, 1] and of a 5-D reshape [0, 2, 1, 4, 3].
+    """
+    w = _w(rng, 1, 1, 4, 4)
+
+    @tf.function
+    def f(x):
+        y = _conv(x, w)
+        u = tf.unstack(y, axis=3)
+        y5 = tf.reshape(y, [1, 2, 3, 8, 4])
+        return (tf.stack(u[::-1], axis=-1), tf.stack([u[0], u[1]], axis=0),
+                tf.concat([y, y], axis=0), tf.concat([y, y[:, :, :3, :]], axis=2),
+                tf.transpose(u[2], [2, 0, 1]),
+                tf.transpose(y5, [0, 2, 1, 4, 3]), u[3])
+    return f, [tf.TensorSpec([1, 6, 8, 4])]
+
+
+@fn_model(dtype="float32", io_type=None)
+def float_conv(rng):
+    """float32 CONV_2D, DEPTHWISE_CONV_2D, pooling, FULLY_CONNECTED and
+    SOFTMAX on a 13x11x3 input: CONV_2D 3x3/s2 SAME + bias + RELU, CONV_2D
+    3x3 dilation 2 VALID + RELU6, grouped CONV_2D (2 groups, 1x1, no bias),
+    DEPTHWISE_CONV_2D 3x3 multiplier 2 + bias, MAX_POOL_2D 3x3/s2 SAME,
+    AVERAGE_POOL_2D 3x3/s1 SAME (border windows average fewer taps),
+    RESHAPE, FULLY_CONNECTED + bias + RELU, FULLY_CONNECTED, SOFTMAX (beta 1)
+    and a second SOFTMAX of the logits with beta 0.5.
+    """
+    w1, b1 = _w(rng, 3, 3, 3, 8), _w(rng, 8, scale=0.1)
+    w2 = _w(rng, 3, 3, 8, 6)
+    wg = _w(rng, 1, 1, 3, 6)
+    wd, bd = _w(rng, 3, 3, 6, 2), _w(rng, 12, scale=0.1)
+    f1, fb1 = _w(rng, 48, 16, scale=0.2), _w(rng, 16, scale=0.1)
+    f2 = _w(rng, 16, 5, scale=0.3)
+
+    @tf.function
+    def f(x):
+        y = tf.nn.relu(_conv(x, w1, 2) + b1)                          # 7x6x8
+        y = tf.nn.relu6(_conv(y, w2, 1, "VALID", 2))                  # 3x2x6
+        y = tf.nn.conv2d(tf.pad(y, [[0, 0], [2, 2], [2, 2], [0, 0]]),
+                         wg, 1, "SAME")                               # 7x6x6
+        y = tf.nn.depthwise_conv2d(y, wd, [1, 1, 1, 1], "SAME") + bd  # 7x6x12
+        y = tf.nn.max_pool2d(y, 3, 2, "SAME")                         # 4x3x12
+        y = tf.nn.avg_pool2d(y, 3, 1, "SAME")
+        y = tf.reshape(y[:, :2, :2, :], [1, 48])
+        y = tf.nn.relu(tf.matmul(y, f1) + fb1)
+        logits = tf.matmul(y, f2)
+        return tf.nn.softmax(logits), tf.nn.softmax(logits * 0.5), logits
+    return f, [tf.TensorSpec([1, 13, 11, 3])]
+
+
+@fn_model(dtype="float32", io_type=None)
+def float_elementwise(rng):
+    """float32 LOGISTIC, TANH, RELU, RELU6, HARD_SWISH, ADD, SUB and MUL
+    (broadcast 4-D and 5-D, fused RELU/RELU6) on inputs a [1,4,5,3] and b
+    [1,1,5,1]: logistic(a) and tanh(a) over the whole input range (the test
+    vectors reach +-hundreds, beyond the kernels' cut-offs), relu, relu6 and
+    hard_swish of a*b+a (standalone, nothing to fuse into), relu(a-b),
+    relu6(a*b), reshape(a)+c5 with a constant 5-D c5.
+    """
+    c5 = tf.constant(rng.standard_normal((1, 2, 1, 5, 1)).astype(np.float32))
+
+    @tf.function
+    def f(a, b):
+        t = tf.concat([a * b, a], axis=-1)
+        return (tf.sigmoid(a), tf.tanh(a), tf.nn.relu(t), tf.nn.relu6(t),
+                _hard_swish(t), tf.nn.relu(a - b), tf.nn.relu6(a * b),
+                tf.reshape(a, [1, 2, 2, 5, 3]) + c5)
+    return f, [tf.TensorSpec([1, 4, 5, 3]), tf.TensorSpec([1, 1, 5, 1])]
+
+
+@fn_model(dtype="float32", io_type=None)
+def float_layout(rng):
+    """float32 MEAN, PAD, PADV2, STRIDED_SLICE, SPLIT, SPLIT_V,
+    CONCATENATION, PACK, UNPACK and TRANSPOSE on a 6x8x4 input: MEAN [1,2]
+    keep_dims (the 4-D special case) and [-1], PAD and PADV2 (constant
+    -1.5), strided slices with negative strides and shrink masks, SPLIT /
+    SPLIT_V joined back by CONCATENATION, UNPACK + PACK, TRANSPOSE.
+    """
+    @tf.function
+    def f(x):
+        u = tf.unstack(x, axis=2)
+        s1, s2 = tf.split(x, 2, axis=1)
+        v1, v2 = tf.split(x, [3, 1], axis=3)
+        return (tf.reduce_mean(x, [1, 2], keepdims=True),
+                tf.reduce_mean(x, -1),
+                tf.pad(x, [[0, 0], [1, 0], [2, 3], [0, 1]]),
+                tf.pad(x, [[0, 0], [0, 1], [0, 0], [1, 1]], constant_values=-1.5),
+                tf.concat([x[:, ::-2, 1::3, :], x[:, 1::2, -1:-7:-2, :]], axis=3),
+                tf.concat([tf.concat([s2, s1], axis=1), v2, v1], axis=3),
+                tf.stack(u[1:6:2], axis=1) + tf.transpose(v1, [0, 2, 1, 3])[:, 3:6, :, :1],
+                tf.transpose(x[0, :, 3], [1, 0]))
+    return f, [tf.TensorSpec([1, 6, 8, 4])]
+
+
+@fn_model(dtype="float32", io_type=None)
+def shape_dynamic(rng):
+    """SHAPE: a float32 model traced with a dynamic batch dimension ([None,
+    8]; the flatbuffer's static shape is [1, 8]), so the converter keeps
+    SHAPE -> STRIDED_SLICE (int32, shrink mask) -> PACK (int32) -> RESHAPE
+    with the computed shape; then MUL by a constant and TANH.
+    """
+    k = tf.constant(rng.uniform(0.5, 2.0, (4,)).astype(np.float32))
+
+    @tf.function
+    def f(x):
+        s = tf.shape(x)
+        return tf.tanh(tf.reshape(x, [s[0], 2, 4]) * k)
+    return f, [tf.TensorSpec([None, 8])]
+
+
+class RingState(tf.Module):
+    """Streaming model state: a ring buffer of the last 4 input frames and a
+    leaky accumulator of the output, as resource variables with non-zero
+    initial values (so a zeroed state reads differently)."""
+
+    def __init__(self, rng, frames=4, channels=3, units=5, ring_output=True):
+        super().__init__()
+        self.ring_output = ring_output
+        self.ring = tf.Variable(tf.fill([1, frames, channels], 0.75), name="ring")
+        self.acc = tf.Variable(tf.fill([1, units], -0.5), name="acc")
+        self.w = _w(rng, frames * channels, units)
+        self.frames, self.channels = frames, channels
+
+    @tf.function
+    def __call__(self, x):
+        ring = tf.concat([self.ring[:, 1:, :], x], axis=1)
+        self.ring.assign(ring)
+        y = tf.matmul(tf.reshape(ring, [1, self.frames * self.channels]), self.w)
+        acc = self.acc * 0.5 + y
+        self.acc.assign(acc)
+        # (an int8 variable cannot also be a model output: the converter
+        # fails, so the int8 model outputs y instead)
+        return tf.tanh(acc), (ring if self.ring_output else y)
+
+
+@fn_model(dtype="float32", io_type=None, stateful=True)
+def stateful_float(rng):
+    """Streaming float32 model with two resource variables (a ring buffer of
+    the last 4 frames [1,4,3], initialised to 0.75, and a leaky accumulator
+    [1,5], initialised to -0.5): CALL_ONCE runs subgraph 1 (VAR_HANDLE +
+    ASSIGN_VARIABLE of the initial values) on the first invoke; each invoke
+    READ_VARIABLEs both, shifts the new frame [1,1,3] into the ring
+    (STRIDED_SLICE + CONCATENATION), ASSIGN_VARIABLEs it, FULLY_CONNECTED,
+    acc = 0.5 acc + y (MUL, ADD), ASSIGN_VARIABLE, TANH. Outputs tanh(acc)
+    and the ring. Checks state across invokes and reset() (variables zeroed,
+    CALL_ONCE not re-run).
+    """
+    return RingState(rng), [tf.TensorSpec([1, 1, 3])]
+
+
+@fn_model(dtype="int8", io_type=tf.int8, stateful=True,
+          variable_quantization=True)
+def stateful_int8(rng):
+    """The streaming ring-buffer model of stateful_float quantised to int8,
+    variables included (converter option _experimental_variable_quantization):
+    int8 resource variables with non-zero zero points, so TFLM's reset()
+    fills them with the zero point (a real 0), not with 0 bytes. Outputs
+    tanh(acc) and the FULLY_CONNECTED output y.
+    """
+    return RingState(rng, ring_output=False), [tf.TensorSpec([1, 1, 3])]
+
+
+@test_model(io_type=tf.uint8)
+def uint8_io(b):
+    """uint8 input and output around an int8 body (TFLite still converts
+    with inference_input_type/inference_output_type = tf.uint8): QUANTIZE
+    uint8 -> int8 first, FULLY_CONNECTED 24 -> 12 (+RELU) -> 6, QUANTIZE
+    int8 -> uint8 last (both a shift of the zero point by 128 when scales
+    match, otherwise a requantization).
+    """
+    x = tf.keras.Input((24,), batch_size=1)
+    y = L.Dense(12, activation="relu", bias_initializer=b)(x)
+    y = L.Dense(6, bias_initializer=b)(y)
+    return tf.keras.Model(x, y, name="uint8_io")
+
+
 @test_model(unsupported=True)
-def unsupported_tanh(b):
-    """Tiny int8 model containing TANH, an operator outside the supported
-    list: FULLY_CONNECTED 8 -> TANH -> FULLY_CONNECTED 4. Used to test the
-    "unsupported operator" error path (TFLM itself can run it).
+def unsupported_gather(b):
+    """Tiny int8 model containing GATHER, an operator outside the supported
+    list: FULLY_CONNECTED 8 -> GATHER (constant indices [5, 0, 3, 3]) ->
+    FULLY_CONNECTED 4. Used to test the "unsupported operator" error path
+    (TFLM itself can run it).
     """
     x = tf.keras.Input((16,), batch_size=1)
     y = L.Dense(8, bias_initializer=b)(x)
-    y = L.Activation("tanh")(y)
+    y = GatherColumns([5, 0, 3, 3])(y)
     y = L.Dense(4, bias_initializer=b)(y)
-    return tf.keras.Model(x, y, name="unsupported_tanh")
+    return tf.keras.Model(x, y, name="unsupported_gather")
+
+
+class GatherColumns(L.Layer):
+    """tf.gather along the last axis with constant indices."""
+
+    def __init__(self, indices, **kw):
+        super().__init__(**kw)
+        self.indices = list(indices)
+
+    def call(self, x):
+        return tf.gather(x, self.indices, axis=-1)
 
 
 def make_test_model(name, out_dir):
     spec = TEST_MODELS[name]
     seed = name_seed(name)
     seed_everything(seed)
-    model = spec["build"](bias_init(seed))
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    rep = varied_rep_data(shape, seed=seed, offset=spec["rep_offset"])
-    data = convert_int8(model, rep, io_type=spec["io_type"],
-                        per_tensor=spec["per_tensor"])
-    info = verify_model(name, data, allow_unsupported=spec["unsupported"],
-                        seed=seed)
+    if spec.get("kind") == "fn":
+        obj, specs = spec["build"](np.random.default_rng(seed))
+        data = convert_fn(obj, specs, spec["dtype"], spec["io_type"], seed,
+                          spec["variable_quantization"])
+        info = verify_model(name, data, allow_unsupported=spec["unsupported"],
+                            seed=seed, dtype=spec["dtype"],
+                            stateful=spec["stateful"])
+    else:
+        model = spec["build"](bias_init(seed))
+        shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+        rep = varied_rep_data(shape, seed=seed, offset=spec["rep_offset"])
+        data = convert_int8(model, rep, io_type=spec["io_type"],
+                            per_tensor=spec["per_tensor"])
+        info = verify_model(name, data, allow_unsupported=spec["unsupported"],
+                            seed=seed)
     if spec["per_tensor"]:
         for d in info["op_details"]:
             if d["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
@@ -549,6 +1031,8 @@ def make_test_model(name, out_dir):
         "op_details": info["op_details"],
         "verification": info["verification"],
     }
+    if "subgraphs" in info:
+        entry["subgraphs"] = info["subgraphs"]
     return path, entry
 
 
@@ -815,9 +1299,12 @@ def verify_existing(out, names):
         path = os.path.join(out, sub, f"{name}.tflite")
         with open(path, "rb") as f:
             data = f.read()
-        unsupported = name in TEST_MODELS and TEST_MODELS[name]["unsupported"]
-        info = verify_model(name, data, allow_unsupported=unsupported,
-                            seed=name_seed(name))
+        spec = TEST_MODELS.get(name, {})
+        info = verify_model(name, data,
+                            allow_unsupported=spec.get("unsupported", False),
+                            seed=name_seed(name),
+                            dtype=spec.get("dtype", "int8"),
+                            stateful=spec.get("stateful", False))
         print(f"{path}: ok, ops {info['operators']}")
     return 0
 

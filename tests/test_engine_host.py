@@ -6,13 +6,21 @@ every .tflite under models/:
 
 * supported models run 50 seeded random input vectors through ``eng_run`` and
   through the TFLite Micro reference interpreter (the ``tflite-micro``
-  package); every output byte must be identical;
+  package), one interpreter each so state carries over, with a reset before
+  vectors 20 and 35 on both sides (``eng_reset`` / ``reset()``); every output
+  byte must be identical;
+* stateful models (resource variables) answer the same input differently
+  from invoke to invoke, and differently again after a reset, identically
+  to TFLite Micro;
 * the reported input/output tensors match the reference interpreter's;
 * the memory plan keeps buffers with overlapping lifetimes apart, model
   inputs apart from model outputs, and everything inside ``arena_used``;
 * ENG_E_ARENA_TOO_SMALL reports the exact number of bytes needed, and an
   arena of exactly that size (also unaligned) gives the same outputs;
-* models named ``unsupported_*`` fail to load, naming the offending operator.
+* models named ``unsupported_*`` fail to load, naming the offending operator,
+  also when it sits in a subgraph that CALL_ONCE calls;
+* the engine's own expf/tanhf (firmware/engine/fmath.c) match the host C
+  library bit for bit on a sweep of float inputs.
 
 Damaged models (truncated at sampled cut points, random bytes, bytes flipped
 in a valid model) must fail cleanly with a message, never crash: the
@@ -36,19 +44,43 @@ REPO = Path(__file__).resolve().parents[1]
 HOST_SRC = REPO / "firmware" / "host"
 MODELS_DIR = REPO / "models"
 N_VECTORS = 50
+RESETS = (20, 35)  # reset before these vectors (both engine and reference)
 RUN_TIMEOUT = 120
 
 # BuiltinOperator codes the engine implements.
 SUPPORTED_OPS = {
+    0: "ADD",
     1: "AVERAGE_POOL_2D",
+    2: "CONCATENATION",
     3: "CONV_2D",
     4: "DEPTHWISE_CONV_2D",
     6: "DEQUANTIZE",
     9: "FULLY_CONNECTED",
+    14: "LOGISTIC",
     17: "MAX_POOL_2D",
+    18: "MUL",
+    19: "RELU",
+    21: "RELU6",
     22: "RESHAPE",
     25: "SOFTMAX",
+    28: "TANH",
+    34: "PAD",
+    39: "TRANSPOSE",
+    40: "MEAN",
+    41: "SUB",
+    45: "STRIDED_SLICE",
+    49: "SPLIT",
+    60: "PADV2",
+    77: "SHAPE",
+    83: "PACK",
+    88: "UNPACK",
+    102: "SPLIT_V",
     114: "QUANTIZE",
+    117: "HARD_SWISH",
+    129: "CALL_ONCE",
+    142: "VAR_HANDLE",
+    143: "READ_VARIABLE",
+    144: "ASSIGN_VARIABLE",
 }
 
 # TensorType code -> numpy dtype, for the types a model input/output may have.
@@ -234,12 +266,16 @@ def _parse_info(text: str):
 # Bit-exactness against TFLite Micro
 
 
-def _reference_outputs(path: Path, vectors, n_outputs: int) -> list[bytes]:
+def _reference_outputs(path: Path, vectors, n_outputs: int, resets=()) -> list[bytes]:
+    """Outputs of one TFLM interpreter fed the vectors in order (state carries
+    over), with reset() before the vectors listed in `resets`."""
     from tflite_micro.python.tflite_micro import runtime
 
     interp = runtime.Interpreter.from_bytes(path.read_bytes(), arena_size=8 << 20)
     results = []
-    for vec in vectors:
+    for k, vec in enumerate(vectors):
+        if k in resets:
+            interp.reset()
         for i, a in enumerate(vec):
             interp.set_input(a, i)
         interp.invoke()
@@ -249,10 +285,13 @@ def _reference_outputs(path: Path, vectors, n_outputs: int) -> list[bytes]:
     return results
 
 
-def _engine_outputs(exe: Path, path: Path, vectors, tmp_path: Path, *opts) -> bytes:
+def _engine_outputs(exe: Path, path: Path, vectors, tmp_path: Path, *opts,
+                    resets=()) -> bytes:
     fin = tmp_path / "inputs.bin"
     fout = tmp_path / "outputs.bin"
     fin.write_bytes(b"".join(a.tobytes() for vec in vectors for a in vec))
+    for k in resets:
+        opts += ("--reset-at", k)
     p = _run(exe, *opts, path, fin, fout)
     assert p.returncode == 0, f"eng_run failed ({p.returncode}):\n{p.stderr[-4000:]}"
     return fout.read_bytes()
@@ -298,9 +337,41 @@ def test_bit_exact_with_tflm(eng_run, model_path, tmp_path):
             assert t["zero_point"] == int(q.zeroPoint[0])
 
     vectors = _random_vectors(model_path, in_specs, N_VECTORS)
-    expected = _reference_outputs(model_path, vectors, len(out_specs))
-    got = _engine_outputs(eng_run, model_path, vectors, tmp_path)
+    expected = _reference_outputs(model_path, vectors, len(out_specs), RESETS)
+    got = _engine_outputs(eng_run, model_path, vectors, tmp_path, resets=RESETS)
     _compare(got, expected, model_path)
+
+
+def _is_stateful(path: Path) -> bool:
+    model, _, _ = _parse(path)
+    for sg in model.subgraphs:
+        for op in sg.operators or []:
+            oc = model.operatorCodes[op.opcodeIndex]
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == 142:  # VAR_HANDLE
+                return True
+    return False
+
+
+STATEFUL_MODELS = [p for p in SUPPORTED_MODELS if _is_stateful(p)]
+
+
+@pytest.mark.parametrize("model_path", _param(STATEFUL_MODELS))
+def test_state_across_invokes_and_reset(eng_run, model_path, tmp_path):
+    """One input vector 6 times, reset, 6 times more, and once more after a
+    second reset: identical to TFLM byte for byte, the answers move while
+    the state accumulates, and the first answer after a reset differs from
+    the very first one (the variables start from CALL_ONCE's values, a
+    reset zeroes them and CALL_ONCE does not run again)."""
+    _, sg, _ = _parse(model_path)
+    vec = _random_vectors(model_path, _io_specs(sg, sg.inputs), 1)[0]
+    vectors = [vec] * 13
+    resets = (6, 12)
+    expected = _reference_outputs(model_path, vectors, len(sg.outputs), resets)
+    got = _engine_outputs(eng_run, model_path, vectors, tmp_path, resets=resets)
+    _compare(got, expected, model_path)
+    assert len(set(expected[:6])) > 1, "the state never changes the output"
+    assert expected[6] != expected[0], "reset() restored CALL_ONCE's initial state"
+    assert expected[12] == expected[6], "two resets must leave the same state"
 
 
 # --------------------------------------------------------------------------
@@ -309,10 +380,13 @@ def test_bit_exact_with_tflm(eng_run, model_path, tmp_path):
 
 def _parse_plan(text: str):
     base = persistent = None
+    variables = (None, 0)
     ops, tensors = [], []
     for line in text.splitlines():
         if line.startswith("persistent "):
             base, persistent = (int(x) for x in line.split()[1:3])
+        if line.startswith("variables "):
+            variables = tuple(int(x) for x in line.split()[1:3])
         m = re.match(r"op (\d+) builtin=(-?\d+) offset=(\d+) bytes=(\d+)", line)
         if m:
             ops.append((int(m.group(3)), int(m.group(4))))
@@ -326,7 +400,7 @@ def _parse_plan(text: str):
                 ("index", "offset", "bytes", "first", "last", "root", "const", "flags"),
                 (int(g) for g in m.groups()),
             )))
-    return base, persistent, ops, tensors
+    return base, persistent, variables, ops, tensors
 
 
 @pytest.mark.parametrize("model_path", _param(SUPPORTED_MODELS))
@@ -334,15 +408,16 @@ def test_memory_plan(eng_run, model_path):
     p = _run(eng_run, "--plan", model_path)
     assert p.returncode == 0, p.stderr
     arena_used = _parse_info(p.stdout)["arena_used"]
-    base, persistent, ops, tensors = _parse_plan(p.stdout)
-    region = base + persistent
+    base, persistent, (var_offset, var_bytes), ops, tensors = _parse_plan(p.stdout)
+    region = base + persistent + var_bytes
 
-    # per-op data: disjoint, before the tensor region
+    # per-op data: disjoint, then the resource variables, then the tensors
     end = base
     for off, size in ops:
         assert off == end and size % 16 == 0
         end += size
-    assert end == region
+    assert end == base + persistent == var_offset
+    assert var_bytes % 16 == 0 and region <= arena_used
 
     # buffers: one per alias group (RESHAPE outputs share their input's)
     IN, OUT = 0x01, 0x02
@@ -501,3 +576,52 @@ def test_corrupted_models_never_crash(eng_run, tmp_path):
                 f"{what}: sanitizer report\n{r.stderr[-4000:]}"
             )
             assert r.returncode in (0, 3), f"{what}: exit {r.returncode}\n{r.stderr[-2000:]}"
+
+
+def test_unsupported_op_in_called_subgraph(eng_run, tmp_path):
+    """An unsupported operator inside the subgraph CALL_ONCE calls is named
+    with its subgraph before anything runs."""
+    import flatbuffers
+
+    stateful = [p for p in STATEFUL_MODELS if p.parent.name == "test"]
+    if not stateful:
+        pytest.skip("no stateful model")
+    schema_fb = _schema()
+    model = schema_fb.ModelT.InitFromObj(
+        schema_fb.Model.GetRootAsModel(stateful[0].read_bytes(), 0)
+    )
+    code = schema_fb.OperatorCodeT()
+    code.builtinCode = 36  # GATHER
+    code.deprecatedBuiltinCode = 36
+    code.version = 1
+    model.operatorCodes.append(code)
+    model.subgraphs[1].operators[1].opcodeIndex = len(model.operatorCodes) - 1
+    builder = flatbuffers.Builder(4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    bad = tmp_path / "gather_in_init.tflite"
+    bad.write_bytes(bytes(builder.Output()))
+    p = _run(eng_run, "--info", bad)
+    status, message = _assert_clean_failure(p, bad.name)
+    assert status == "ENG_E_UNSUPPORTED_OP", message
+    assert message.startswith("subgraph 1 operator 1: GATHER is not supported"), message
+
+
+@pytest.fixture(scope="session")
+def fmath_check(eng_run) -> Path:
+    exe = eng_run.parent / "fmath_check"
+    assert exe.is_file()
+    return exe
+
+
+@pytest.mark.parametrize("func", ["exp", "tanh"])
+def test_float_math_matches_host_libm(fmath_check, func):
+    """expf/tanhf of the engine vs glibc on every 4099th float bit pattern
+    (about a million inputs; the full 2^32 sweep passes too, see README)."""
+    p = _run(fmath_check, func, 0, 0xFFFFFFFF, 4099)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert " 0 mismatches" in p.stdout
+
+
+def test_exact_fma(fmath_check):
+    p = _run(fmath_check, "fma", 400000, 1)
+    assert p.returncode == 0, p.stdout + p.stderr

@@ -17,6 +17,8 @@
 /* schema.fbs field slots (index in the vtable) */
 enum { MODEL_VERSION = 0, MODEL_OPERATOR_CODES = 1, MODEL_SUBGRAPHS = 2,
        MODEL_BUFFERS = 4 };
+/* (CallOnceOptions.init_subgraph_index and VarHandleOptions.container /
+ * shared_name are slots 0, 0 and 1 of their tables) */
 enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_CUSTOM_CODE = 1,
        OPCODE_BUILTIN = 3 };
 enum { SUBGRAPH_TENSORS = 0, SUBGRAPH_INPUTS = 1, SUBGRAPH_OUTPUTS = 2,
@@ -130,6 +132,18 @@ eng_status eng_fail(eng_error *err, eng_status status, uint32_t detail,
     return status;
 }
 
+/* "operator N" for subgraph 0, "subgraph S operator N" for the others
+ * (S as numbered in the model, N counted within it). */
+static void sb_op_location(strbuf *sb, const eng_t *e, int op_index)
+{
+    const eng_subgraph *g = &e->subgraphs[e->ops[op_index].subgraph];
+    if (e->ops[op_index].subgraph == 0)
+        sb_format(sb, "operator %d", op_index);
+    else
+        sb_format(sb, "subgraph %u operator %d", (unsigned)g->index,
+                  op_index - (int)g->first_op);
+}
+
 eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
                             const char *what, ...)
 {
@@ -142,8 +156,8 @@ eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
     sb.buf = err->message;
     sb.cap = sizeof err->message;
     sb.len = 0;
-    sb_format(&sb, "operator %d: %s ", op_index,
-              eng_op_name(e->ops[op_index].builtin));
+    sb_op_location(&sb, e, op_index);
+    sb_format(&sb, ": %s ", eng_op_name(e->ops[op_index].builtin));
     va_start(ap, what);
     sb_vformat(&sb, what, ap);
     va_end(ap);
@@ -162,8 +176,8 @@ eng_status eng_fail_invalid(eng_error *err, const eng_t *e, int op_index,
     sb.buf = err->message;
     sb.cap = sizeof err->message;
     sb.len = 0;
-    sb_format(&sb, "operator %d: %s: ", op_index,
-              eng_op_name(e->ops[op_index].builtin));
+    sb_op_location(&sb, e, op_index);
+    sb_format(&sb, ": %s: ", eng_op_name(e->ops[op_index].builtin));
     va_start(ap, why);
     sb_vformat(&sb, why, ap);
     va_end(ap);
@@ -193,6 +207,7 @@ uint32_t eng_dtype_size(int dtype)
         return 4;
     case ENG_UINT8:
     case ENG_INT8:
+    case ENG_BOOL:
         return 1;
     case ENG_INT16:
         return 2;
@@ -222,6 +237,41 @@ eng_status eng_require_quant(const eng_t *e, int op_index,
     return ENG_OK;
 }
 
+eng_status eng_check_arity(const eng_t *e, int op_index, int n_in_min,
+                           int n_in_max, int n_out, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    int i;
+    if (op->n_inputs < n_in_min || op->n_inputs > n_in_max ||
+        op->n_outputs != n_out) {
+        if (n_in_min == n_in_max)
+            return eng_fail_invalid(err, e, op_index,
+                                    "expects %d inputs and %d outputs",
+                                    n_in_min, n_out);
+        return eng_fail_invalid(err, e, op_index,
+                                "expects %d to %d inputs and %d outputs",
+                                n_in_min, n_in_max, n_out);
+    }
+    for (i = 0; i < n_in_min; ++i)
+        if (op->inputs[i] < 0)
+            return eng_fail_invalid(err, e, op_index, "input %d is missing",
+                                    i);
+    return ENG_OK;
+}
+
+int eng_const_i32(const eng_tensor *t, int32_t *values, int max)
+{
+    uint32_t n, i;
+    if (t == NULL || t->const_data == NULL || t->dtype != ENG_INT32)
+        return -1;
+    n = eng_elems(t);
+    if (n > (uint32_t)max)
+        return -1;
+    for (i = 0; i < n; ++i)
+        values[i] = eng_ld_i32(t->const_data + 4u * i);
+    return (int)n;
+}
+
 int eng_op_options(const eng_t *e, const eng_op *op, uint8_t type, fb_buf *b,
                    fb_table *t)
 {
@@ -236,15 +286,39 @@ int eng_op_options(const eng_t *e, const eng_op *op, uint8_t type, fb_buf *b,
 /* Kernel table                                                              */
 
 static const eng_kernel kernels[] = {
+    {ENG_OP_ADD, eng_binary_prepare, eng_binary_eval},
     {ENG_OP_AVERAGE_POOL_2D, eng_pool_prepare, eng_avgpool_eval},
+    {ENG_OP_CONCATENATION, eng_concat_prepare, eng_concat_eval},
     {ENG_OP_CONV_2D, eng_conv2d_prepare, eng_conv2d_eval},
     {ENG_OP_DEPTHWISE_CONV_2D, eng_dwconv2d_prepare, eng_dwconv2d_eval},
     {ENG_OP_DEQUANTIZE, eng_dequantize_prepare, eng_dequantize_eval},
     {ENG_OP_FULLY_CONNECTED, eng_fc_prepare, eng_fc_eval},
+    {ENG_OP_LOGISTIC, eng_logistic_prepare, eng_logistic_eval},
     {ENG_OP_MAX_POOL_2D, eng_pool_prepare, eng_maxpool_eval},
+    {ENG_OP_MUL, eng_binary_prepare, eng_binary_eval},
+    {ENG_OP_RELU, eng_relu_prepare, eng_relu_eval},
+    {ENG_OP_RELU6, eng_relu6_prepare, eng_relu6_eval},
     {ENG_OP_RESHAPE, eng_reshape_prepare, eng_reshape_eval},
     {ENG_OP_SOFTMAX, eng_softmax_prepare, eng_softmax_eval},
+    {ENG_OP_TANH, eng_tanh_prepare, eng_tanh_eval},
+    {ENG_OP_PAD, eng_pad_prepare, eng_pad_eval},
+    {ENG_OP_TRANSPOSE, eng_transpose_prepare, eng_transpose_eval},
+    {ENG_OP_MEAN, eng_mean_prepare, eng_mean_eval},
+    {ENG_OP_SUB, eng_binary_prepare, eng_binary_eval},
+    {ENG_OP_STRIDED_SLICE, eng_strided_slice_prepare, eng_strided_slice_eval},
+    {ENG_OP_SPLIT, eng_split_prepare, eng_split_eval},
+    {ENG_OP_PADV2, eng_pad_prepare, eng_pad_eval},
+    {ENG_OP_SHAPE, eng_shape_prepare, eng_shape_eval},
+    {ENG_OP_PACK, eng_pack_prepare, eng_pack_eval},
+    {ENG_OP_UNPACK, eng_unpack_prepare, eng_unpack_eval},
+    {ENG_OP_SPLIT_V, eng_split_prepare, eng_split_eval},
     {ENG_OP_QUANTIZE, eng_quantize_prepare, eng_quantize_eval},
+    {ENG_OP_HARD_SWISH, eng_hard_swish_prepare, eng_hard_swish_eval},
+    {ENG_OP_CALL_ONCE, eng_call_once_prepare, eng_call_once_eval},
+    {ENG_OP_VAR_HANDLE, eng_var_handle_prepare, eng_var_handle_eval},
+    {ENG_OP_READ_VARIABLE, eng_read_variable_prepare, eng_read_variable_eval},
+    {ENG_OP_ASSIGN_VARIABLE, eng_assign_variable_prepare,
+     eng_assign_variable_eval},
 };
 
 const eng_kernel *eng_find_kernel(int32_t builtin)
@@ -410,11 +484,14 @@ static eng_status load_io(eng_t *e, const fb_buf *b, const fb_vec *v,
     return ENG_OK;
 }
 
+/* Loads operator `local` of the subgraph being loaded (tensor indices
+ * relative to its first tensor) into e->ops[index]. */
 static eng_status load_operator(eng_t *e, const fb_buf *b,
                                 const fb_vec *opcodes, const fb_table *ot,
                                 int index, eng_error *err)
 {
     eng_op *op = &e->ops[index];
+    const eng_subgraph *g = &e->subgraphs[e->n_subgraphs - 1];
     fb_table code, options;
     fb_vec ins, outs;
     uint32_t opcode_index = 0, i;
@@ -424,6 +501,8 @@ static eng_status load_operator(eng_t *e, const fb_buf *b,
     int r;
 
     memset(op, 0, sizeof *op);
+    op->subgraph = (uint8_t)(e->n_subgraphs - 1);
+    op->aux = -1;
     if (fb_get_u32(b, ot, OPERATOR_OPCODE_INDEX, 0, &opcode_index) == FB_BAD ||
         opcode_index >= opcodes->count ||
         fb_vec_table(b, opcodes, opcode_index, &code) != FB_OK)
@@ -440,25 +519,32 @@ static eng_status load_operator(eng_t *e, const fb_buf *b,
         fb_get_vec(b, ot, OPERATOR_OUTPUTS, 4, &outs) == FB_BAD)
         return bad_model(err, "inputs/outputs of operator", index);
     if (ins.count > ENG_MAX_OP_INPUTS || outs.count > ENG_MAX_OP_OUTPUTS)
-        return eng_fail(err, ENG_E_LIMIT, index, index,
+        return eng_fail(err, ENG_E_LIMIT, (uint32_t)index, index,
                         "operator %d: %s has %u inputs and %u outputs "
                         "(limits %d and %d)",
-                        index, eng_op_name(op->builtin), (unsigned)ins.count,
-                        (unsigned)outs.count, ENG_MAX_OP_INPUTS,
-                        ENG_MAX_OP_OUTPUTS);
+                        index - (int)g->first_op, eng_op_name(op->builtin),
+                        (unsigned)ins.count, (unsigned)outs.count,
+                        ENG_MAX_OP_INPUTS, ENG_MAX_OP_OUTPUTS);
+    if (ins.count + outs.count > (uint32_t)(ENG_MAX_OP_IO - e->n_op_io))
+        return eng_fail(err, ENG_E_LIMIT, ENG_MAX_OP_IO + 1u, index,
+                        "the operators have more than %d inputs and outputs "
+                        "in all (ENG_MAX_OP_IO)", ENG_MAX_OP_IO);
     op->n_inputs = (uint8_t)ins.count;
     op->n_outputs = (uint8_t)outs.count;
+    op->inputs = &e->op_io[e->n_op_io];
+    op->outputs = op->inputs + ins.count;
+    e->n_op_io = (uint16_t)(e->n_op_io + ins.count + outs.count);
     for (i = 0; i < ins.count; ++i) {
         int32_t t = fb_rd_i32(b, ins.pos + 4u * i);
-        if (t < -1 || t >= e->n_tensors)
+        if (t < -1 || t >= (int32_t)g->n_tensors)
             return bad_model(err, "input tensor index of operator", index);
-        op->inputs[i] = (int16_t)t;
+        op->inputs[i] = (int16_t)(t < 0 ? -1 : t + (int32_t)g->first_tensor);
     }
     for (i = 0; i < outs.count; ++i) {
         int32_t t = fb_rd_i32(b, outs.pos + 4u * i);
-        if (t < 0 || t >= e->n_tensors)
+        if (t < 0 || t >= (int32_t)g->n_tensors)
             return bad_model(err, "output tensor index of operator", index);
-        op->outputs[i] = (int16_t)t;
+        op->outputs[i] = (int16_t)(t + (int32_t)g->first_tensor);
     }
 
     if (fb_get_u8(b, ot, OPERATOR_OPTIONS_TYPE, 0, &options_type) == FB_BAD)
@@ -474,17 +560,30 @@ static eng_status load_operator(eng_t *e, const fb_buf *b,
 }
 
 static eng_status unsupported_op(eng_t *e, const fb_buf *b,
-                                 const fb_vec *opcodes, const fb_vec *ops,
-                                 int index, eng_error *err)
+                                 const fb_vec *opcodes,
+                                 const fb_vec *subgraphs, int index,
+                                 eng_error *err)
 {
     const int32_t builtin = e->ops[index].builtin;
+    const eng_subgraph *g = &e->subgraphs[e->ops[index].subgraph];
+    const int local = index - (int)g->first_op;
+    char where[40];
+    strbuf sb;
+
+    sb.buf = where;
+    sb.cap = sizeof where;
+    sb.len = 0;
+    sb_op_location(&sb, e, index);
     if (builtin == ENG_OP_CUSTOM) {
         /* name the custom operator when the model says what it is */
-        fb_table ot, code;
+        fb_table sg, ot, code;
+        fb_vec ops;
         uint32_t opcode_index = 0, n = 0;
         const char *name = "";
         char shortname[48];
-        if (fb_vec_table(b, ops, (uint32_t)index, &ot) == FB_OK &&
+        if (fb_vec_table(b, subgraphs, g->index, &sg) == FB_OK &&
+            fb_get_vec(b, &sg, SUBGRAPH_OPERATORS, 4, &ops) == FB_OK &&
+            fb_vec_table(b, &ops, (uint32_t)local, &ot) == FB_OK &&
             fb_get_u32(b, &ot, OPERATOR_OPCODE_INDEX, 0, &opcode_index) !=
                 FB_BAD &&
             fb_vec_table(b, opcodes, opcode_index, &code) == FB_OK &&
@@ -498,15 +597,272 @@ static eng_status unsupported_op(eng_t *e, const fb_buf *b,
             shortname[i] = '\0';
             return eng_fail(err, ENG_E_UNSUPPORTED_OP, (uint32_t)builtin,
                             index,
-                            "operator %d: CUSTOM (%s) is not supported by "
-                            "the built-in engine", index, shortname);
+                            "%s: CUSTOM (%s) is not supported by the "
+                            "built-in engine", where, shortname);
         }
     }
     return eng_fail(err, ENG_E_UNSUPPORTED_OP, (uint32_t)builtin, index,
-                    "operator %d: %s is not supported by the built-in engine",
-                    index, eng_op_name(builtin));
+                    "%s: %s is not supported by the built-in engine", where,
+                    eng_op_name(builtin));
 }
 
+/* Loads subgraph `model_index` of the model after those already loaded. */
+static eng_status load_subgraph(eng_t *e, const fb_buf *b,
+                                const fb_vec *subgraphs, const fb_vec *opcodes,
+                                const fb_vec *buffers, uint32_t model_index,
+                                eng_error *err)
+{
+    fb_table subgraph;
+    fb_vec tensors, inputs, outputs, ops;
+    eng_subgraph *g;
+    uint32_t i;
+    eng_status st;
+
+    if (e->n_subgraphs >= ENG_MAX_SUBGRAPHS)
+        return eng_fail(err, ENG_E_LIMIT, e->n_subgraphs + 1u, -1,
+                        "model calls more than %d subgraphs "
+                        "(ENG_MAX_SUBGRAPHS)", ENG_MAX_SUBGRAPHS);
+    if (fb_vec_table(b, subgraphs, model_index, &subgraph) != FB_OK ||
+        fb_get_vec(b, &subgraph, SUBGRAPH_TENSORS, 4, &tensors) == FB_BAD ||
+        fb_get_vec(b, &subgraph, SUBGRAPH_INPUTS, 4, &inputs) == FB_BAD ||
+        fb_get_vec(b, &subgraph, SUBGRAPH_OUTPUTS, 4, &outputs) == FB_BAD ||
+        fb_get_vec(b, &subgraph, SUBGRAPH_OPERATORS, 4, &ops) == FB_BAD)
+        return bad_model(err, "subgraph", (int)model_index);
+    if (tensors.count > (uint32_t)(ENG_MAX_TENSORS - e->n_tensors))
+        return eng_fail(err, ENG_E_LIMIT, e->n_tensors + tensors.count, -1,
+                        "model has %u tensors (ENG_MAX_TENSORS is %d)",
+                        (unsigned)(e->n_tensors + tensors.count),
+                        ENG_MAX_TENSORS);
+    if (ops.count > (uint32_t)(ENG_MAX_OPS - e->n_ops))
+        return eng_fail(err, ENG_E_LIMIT, e->n_ops + ops.count, -1,
+                        "model has %u operators (ENG_MAX_OPS is %d)",
+                        (unsigned)(e->n_ops + ops.count), ENG_MAX_OPS);
+
+    g = &e->subgraphs[e->n_subgraphs++];
+    g->index = (uint16_t)model_index;
+    g->first_tensor = e->n_tensors;
+    g->n_tensors = (uint16_t)tensors.count;
+    g->first_op = e->n_ops;
+    g->n_ops = (uint16_t)ops.count;
+    for (i = 0; i < tensors.count; ++i) {
+        fb_table tt;
+        const int t = (int)(g->first_tensor + i);
+        if (fb_vec_table(b, &tensors, i, &tt) != FB_OK)
+            return bad_model(err, "tensor", t);
+        st = load_tensor(e, b, buffers, &tt, t, err);
+        if (st != ENG_OK)
+            return st;
+    }
+    e->n_tensors = (uint16_t)(e->n_tensors + tensors.count);
+
+    if (model_index == 0) {
+        st = load_io(e, b, &inputs, e->inputs, &e->n_inputs, ENG_TF_INPUT,
+                     "input", err);
+        if (st == ENG_OK)
+            st = load_io(e, b, &outputs, e->outputs, &e->n_outputs,
+                         ENG_TF_OUTPUT, "output", err);
+        if (st != ENG_OK)
+            return st;
+    } else if (inputs.count > 0) {
+        return eng_fail(err, ENG_E_UNSUPPORTED, model_index, -1,
+                        "subgraph %u has inputs: a subgraph called by "
+                        "CALL_ONCE with inputs is not supported by the "
+                        "built-in engine", (unsigned)model_index);
+    }
+
+    for (i = 0; i < ops.count; ++i) {
+        fb_table ot;
+        const int op = (int)(g->first_op + i);
+        if (fb_vec_table(b, &ops, i, &ot) != FB_OK)
+            return bad_model(err, "operator", op);
+        st = load_operator(e, b, opcodes, &ot, op, err);
+        if (st != ENG_OK)
+            return st;
+        ++e->n_ops;
+    }
+    return ENG_OK;
+}
+
+/* Loads the subgraphs CALL_ONCE operators call, each once, and records the
+ * callee (index into e->subgraphs) in the operator's aux. */
+static eng_status load_called_subgraphs(eng_t *e, const fb_buf *b,
+                                        const fb_vec *subgraphs,
+                                        const fb_vec *opcodes,
+                                        const fb_vec *buffers, eng_error *err)
+{
+    int i;
+    /* e->n_ops grows as callees load; their CALL_ONCEs are visited too */
+    for (i = 0; i < e->n_ops; ++i) {
+        eng_op *op = &e->ops[i];
+        fb_buf ob;
+        fb_table t;
+        int32_t callee = 0;
+        int k, r;
+        eng_status st;
+        if (op->builtin != ENG_OP_CALL_ONCE)
+            continue;
+        r = eng_op_options(e, op, ENG_OPT_CALL_ONCE, &ob, &t);
+        if (r == FB_BAD ||
+            (r == FB_OK && fb_get_i32(&ob, &t, 0, 0, &callee) == FB_BAD))
+            return eng_fail_invalid(err, e, i, "bad options");
+        if (callee <= 0 || (uint32_t)callee >= subgraphs->count)
+            return eng_fail_invalid(err, e, i, "calls subgraph %d of %u",
+                                    (int)callee, (unsigned)subgraphs->count);
+        for (k = 0; k < e->n_subgraphs; ++k)
+            if (e->subgraphs[k].index == (uint16_t)callee)
+                return eng_fail_variant(err, e, i,
+                                        "calling subgraph %d, which another "
+                                        "operator already calls,",
+                                        (int)callee);
+        st = load_subgraph(e, b, subgraphs, opcodes, buffers,
+                           (uint32_t)callee, err);
+        if (st != ENG_OK)
+            return st;
+        e->ops[i].aux = (int16_t)(e->n_subgraphs - 1);
+    }
+    return ENG_OK;
+}
+
+/* Execution order: subgraph 0 in order, each CALL_ONCE followed by the
+ * operators of the subgraph it calls. Sets every op's time. */
+static int order_subgraph(eng_t *e, int s, int pos)
+{
+    const eng_subgraph *g = &e->subgraphs[s];
+    int i;
+    for (i = g->first_op; i < g->first_op + g->n_ops; ++i) {
+        e->ops[i].time = (int16_t)pos;
+        e->exec_order[pos++] = (int16_t)i;
+        if (e->ops[i].builtin == ENG_OP_CALL_ONCE && e->ops[i].aux > 0)
+            pos = order_subgraph(e, e->ops[i].aux, pos);
+    }
+    return pos;
+}
+
+int eng_var_handle_of(const eng_t *e, int op_index, int t)
+{
+    const eng_subgraph *g = &e->subgraphs[e->ops[op_index].subgraph];
+    int i;
+    for (i = g->first_op; i < g->first_op + g->n_ops; ++i)
+        if (e->ops[i].builtin == ENG_OP_VAR_HANDLE &&
+            e->ops[i].n_outputs == 1 && e->ops[i].outputs[0] == t)
+            return i;
+    return -1;
+}
+
+static int same_name(const char *a, uint32_t a_len, const char *b,
+                     uint32_t b_len)
+{
+    return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
+}
+
+/* Gives the variable ASSIGN_VARIABLE `i` writes its size and reset byte,
+ * unless an earlier one did. */
+static eng_status size_variable(eng_t *e, int i, eng_error *err)
+{
+    const eng_op *op = &e->ops[i];
+    const eng_tensor *value;
+    eng_variable *var;
+    int h;
+    if (op->n_inputs != 2 || op->inputs[0] < 0 || op->inputs[1] < 0)
+        return eng_fail_invalid(err, e, i, "expects 2 inputs");
+    h = eng_var_handle_of(e, i, op->inputs[0]);
+    if (h < 0)
+        return eng_fail_variant(err, e, i,
+                                "of a variable not made by a VAR_HANDLE in "
+                                "the same subgraph");
+    var = &e->variables[e->ops[h].aux];
+    if (var->bytes != 0)
+        return ENG_OK;
+    value = &e->tensors[op->inputs[1]];
+    if (value->bytes == 0 || eng_dtype_size(value->dtype) == 0)
+        return eng_fail_variant(err, e, i, "of a %s value",
+                                eng_dtype_name(value->dtype));
+    var->bytes = value->bytes;
+    /* the zero point's low byte when the value is quantized (TFLite Micro
+     * memsets the buffer with it), else 0 */
+    var->fill = (value->n_scales > 0 && value->n_zero_points > 0)
+                    ? (uint8_t)(int8_t)value->zero_point
+                    : 0;
+    return ENG_OK;
+}
+
+/* Resource variables: one per distinct (container, shared_name) among the
+ * VAR_HANDLE operators; sized and given their reset value by the first
+ * ASSIGN_VARIABLE in subgraph and operator order (as TFLite Micro's
+ * prepare does). */
+static eng_status resolve_variables(eng_t *e, eng_error *err)
+{
+    int order[ENG_MAX_SUBGRAPHS];
+    int i, k, v;
+    for (i = 0; i < e->n_ops; ++i) {
+        eng_op *op = &e->ops[i];
+        fb_buf b;
+        fb_table t;
+        const char *container = NULL, *name = "";
+        uint32_t container_len = 0, name_len = 0;
+        int r;
+        if (op->builtin != ENG_OP_VAR_HANDLE)
+            continue;
+        r = eng_op_options(e, op, ENG_OPT_VAR_HANDLE, &b, &t);
+        if (r == FB_BAD)
+            return eng_fail_invalid(err, e, i, "bad options");
+        if (r == FB_OK) {
+            r = fb_get_str(&b, &t, 0, &container, &container_len);
+            if (r == FB_BAD)
+                return eng_fail_invalid(err, e, i, "bad container name");
+            if (r == FB_ABSENT)
+                container = NULL;
+            if (fb_get_str(&b, &t, 1, &name, &name_len) == FB_BAD)
+                return eng_fail_invalid(err, e, i, "bad shared name");
+        }
+        for (v = 0; v < e->n_variables; ++v) {
+            const eng_variable *var = &e->variables[v];
+            if (same_name(var->shared_name, var->shared_name_len, name,
+                          name_len) &&
+                (container == NULL || var->container == NULL ||
+                 same_name(var->container, var->container_len, container,
+                           container_len)))
+                break;
+        }
+        if (v == e->n_variables) {
+            eng_variable *var;
+            if (e->n_variables >= ENG_MAX_VARIABLES)
+                return eng_fail(err, ENG_E_LIMIT, ENG_MAX_VARIABLES + 1u, i,
+                                "model has more than %d resource variables "
+                                "(ENG_MAX_VARIABLES)", ENG_MAX_VARIABLES);
+            var = &e->variables[e->n_variables++];
+            memset(var, 0, sizeof *var);
+            var->container = container;
+            var->container_len = container_len;
+            var->shared_name = name;
+            var->shared_name_len = name_len;
+        }
+        op->aux = (int16_t)v;
+    }
+    /* ASSIGN_VARIABLEs in the model's subgraph order (TFLite Micro
+     * prepares subgraph 0, 1, 2...; they were loaded in call order) */
+    for (k = 0; k < e->n_subgraphs; ++k) {
+        int rank = 0, j;
+        for (j = 0; j < e->n_subgraphs; ++j)
+            if (e->subgraphs[j].index < e->subgraphs[k].index)
+                ++rank;
+        order[rank] = k;
+    }
+    for (k = 0; k < e->n_subgraphs; ++k) {
+        const eng_subgraph *g = &e->subgraphs[order[k]];
+        for (i = g->first_op; i < g->first_op + g->n_ops; ++i) {
+            if (e->ops[i].builtin == ENG_OP_ASSIGN_VARIABLE) {
+                const eng_status st = size_variable(e, i, err);
+                if (st != ENG_OK)
+                    return st;
+            }
+        }
+    }
+    return ENG_OK;
+}
+
+/* is_variable tensors: zero point for int8, zeros otherwise (as TFLite
+ * Micro's ResetVariableTensors); resource variables: their fill byte. */
 static void clear_variables(eng_t *e)
 {
     int i;
@@ -516,9 +872,14 @@ static void clear_variables(eng_t *e)
         if (!(t->flags & ENG_TF_VARIABLE) || t->const_data != NULL ||
             t->arena_offset < 0)
             continue;
-        if (t->dtype == ENG_INT8 || t->dtype == ENG_UINT8)
+        if (t->dtype == ENG_INT8 && t->n_zero_points > 0)
             fill = (uint8_t)t->zero_point;
         memset(e->arena + t->arena_offset, fill, t->bytes);
+    }
+    for (i = 0; i < e->n_variables; ++i) {
+        const eng_variable *v = &e->variables[i];
+        if (v->bytes > 0)
+            memset(e->arena + v->offset, v->fill, v->bytes);
     }
 }
 
@@ -526,9 +887,9 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
                        uint8_t *arena, uint32_t arena_size, eng_error *err)
 {
     fb_buf b;
-    fb_table root, subgraph;
-    fb_vec opcodes, subgraphs, buffers, tensors, inputs, outputs, ops;
-    uint32_t version = 0, i, base_pad, persistent, total;
+    fb_table root;
+    fb_vec opcodes, subgraphs, buffers;
+    uint32_t version = 0, i, base_pad, persistent, variables, total, off;
     eng_status st;
 
     b.buf = model;
@@ -547,56 +908,27 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
         return bad_model(err, "subgraphs", -1);
     if (fb_get_vec(&b, &root, MODEL_BUFFERS, 4, &buffers) == FB_BAD)
         return bad_model(err, "buffers", -1);
-    if (subgraphs.count == 0 ||
-        fb_vec_table(&b, &subgraphs, 0, &subgraph) != FB_OK)
+    if (subgraphs.count == 0)
         return bad_model(err, "no readable subgraph", -1);
 
-    if (fb_get_vec(&b, &subgraph, SUBGRAPH_TENSORS, 4, &tensors) == FB_BAD ||
-        fb_get_vec(&b, &subgraph, SUBGRAPH_INPUTS, 4, &inputs) == FB_BAD ||
-        fb_get_vec(&b, &subgraph, SUBGRAPH_OUTPUTS, 4, &outputs) == FB_BAD ||
-        fb_get_vec(&b, &subgraph, SUBGRAPH_OPERATORS, 4, &ops) == FB_BAD)
-        return bad_model(err, "subgraph 0", -1);
-    if (tensors.count > ENG_MAX_TENSORS)
-        return eng_fail(err, ENG_E_LIMIT, tensors.count, -1,
-                        "model has %u tensors (ENG_MAX_TENSORS is %d)",
-                        (unsigned)tensors.count, ENG_MAX_TENSORS);
-    if (ops.count > ENG_MAX_OPS)
-        return eng_fail(err, ENG_E_LIMIT, ops.count, -1,
-                        "model has %u operators (ENG_MAX_OPS is %d)",
-                        (unsigned)ops.count, ENG_MAX_OPS);
-    e->n_tensors = (uint16_t)tensors.count;
-    e->n_ops = (uint16_t)ops.count;
-
-    for (i = 0; i < tensors.count; ++i) {
-        fb_table tt;
-        if (fb_vec_table(&b, &tensors, i, &tt) != FB_OK)
-            return bad_model(err, "tensor", (int)i);
-        st = load_tensor(e, &b, &buffers, &tt, (int)i, err);
-        if (st != ENG_OK)
-            return st;
-    }
-    st = load_io(e, &b, &inputs, e->inputs, &e->n_inputs, ENG_TF_INPUT,
-                 "input", err);
+    /* subgraph 0, then whatever its CALL_ONCE operators call; subgraphs
+     * nothing calls (e.g. other signatures) are never run, so not loaded */
+    st = load_subgraph(e, &b, &subgraphs, &opcodes, &buffers, 0, err);
+    if (st == ENG_OK)
+        st = load_called_subgraphs(e, &b, &subgraphs, &opcodes, &buffers,
+                                   err);
     if (st != ENG_OK)
         return st;
-    st = load_io(e, &b, &outputs, e->outputs, &e->n_outputs, ENG_TF_OUTPUT,
-                 "output", err);
-    if (st != ENG_OK)
-        return st;
-    for (i = 0; i < ops.count; ++i) {
-        fb_table ot;
-        if (fb_vec_table(&b, &ops, i, &ot) != FB_OK)
-            return bad_model(err, "operator", (int)i);
-        st = load_operator(e, &b, &opcodes, &ot, (int)i, err);
-        if (st != ENG_OK)
-            return st;
-    }
+    order_subgraph(e, 0, 0);
 
     /* every operator must have a kernel that accepts its variant */
     for (i = 0; i < e->n_ops; ++i) {
         if (eng_find_kernel(e->ops[i].builtin) == NULL)
-            return unsupported_op(e, &b, &opcodes, &ops, (int)i, err);
+            return unsupported_op(e, &b, &opcodes, &subgraphs, (int)i, err);
     }
+    st = resolve_variables(e, err);
+    if (st != ENG_OK)
+        return st;
     persistent = 0;
     for (i = 0; i < e->n_ops; ++i) {
         uint32_t bytes = 0;
@@ -607,15 +939,20 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
         e->ops[i].persistent_bytes = ENG_ALIGN_UP(bytes);
         persistent += e->ops[i].persistent_bytes;
     }
+    variables = 0;
+    for (i = 0; i < e->n_variables; ++i) {
+        e->variables[i].offset = variables; /* relative for now */
+        variables += ENG_ALIGN_UP(e->variables[i].bytes);
+    }
 
     st = eng_plan(e, err);
     if (st != ENG_OK)
         return st;
 
-    /* arena: [align pad][per-op data][tensor plan] */
+    /* arena: [align pad][per-op data][variables][tensor plan] */
     base_pad = (uint32_t)((ENG_ALIGN - ((uintptr_t)arena % ENG_ALIGN)) %
                           ENG_ALIGN);
-    total = base_pad + persistent + e->plan_size;
+    total = base_pad + persistent + variables + e->plan_size;
     if (arena == NULL || total > arena_size)
         return eng_fail(err, ENG_E_ARENA_TOO_SMALL, total, -1,
                         "arena too small: the model needs %u bytes, the "
@@ -623,17 +960,19 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
     e->arena = arena;
     e->arena_size = arena_size;
     e->persistent_size = persistent;
+    e->variables_size = variables;
     e->arena_used = total;
-    {
-        uint32_t off = base_pad;
-        for (i = 0; i < e->n_ops; ++i) {
-            e->ops[i].persistent_offset = off;
-            off += e->ops[i].persistent_bytes;
-        }
+    off = base_pad;
+    for (i = 0; i < e->n_ops; ++i) {
+        e->ops[i].persistent_offset = off;
+        off += e->ops[i].persistent_bytes;
     }
+    for (i = 0; i < e->n_variables; ++i)
+        e->variables[i].offset += off;
+    off += variables;
     for (i = 0; i < e->n_tensors; ++i) {
         if (e->tensors[i].arena_offset >= 0)
-            e->tensors[i].arena_offset += (int32_t)(base_pad + persistent);
+            e->tensors[i].arena_offset += (int32_t)off;
     }
     for (i = 0; i < e->n_ops; ++i) {
         uint32_t bytes = e->ops[i].persistent_bytes;
@@ -732,32 +1071,46 @@ const uint8_t *eng_output_data(const eng_t *e, uint32_t index,
     return eng_data(e, t);
 }
 
+static eng_status run_ops(eng_t *e, int s, eng_op_hook on_op, void *ctx,
+                          eng_error *err)
+{
+    const eng_subgraph *g = &e->subgraphs[s];
+    int i;
+    for (i = g->first_op; i < g->first_op + g->n_ops; ++i) {
+        const eng_kernel *k = eng_find_kernel(e->ops[i].builtin);
+        eng_status st = (k != NULL) ? k->eval(e, i, err) : ENG_E_INVOKE;
+        if (st != ENG_OK) {
+            if (err->status == ENG_OK || err->message[0] == '\0')
+                eng_fail(err, ENG_E_INVOKE, (uint32_t)i, i,
+                         "operator %d: %s failed", i - (int)g->first_op,
+                         eng_op_name(e->ops[i].builtin));
+            err->status = ENG_E_INVOKE;
+            err->detail = (uint32_t)i;
+            err->op_index = i;
+            return ENG_E_INVOKE;
+        }
+        if (on_op != NULL)
+            on_op(ctx, (uint32_t)i, e->ops[i].builtin);
+    }
+    return ENG_OK;
+}
+
+eng_status eng_run_subgraph(eng_t *e, int s, eng_error *err)
+{
+    if (s <= 0 || s >= e->n_subgraphs)
+        return ENG_E_INVOKE;
+    return run_ops(e, s, NULL, NULL, err);
+}
+
 eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err)
 {
     eng_error local;
-    uint32_t i;
     if (err == NULL)
         err = &local;
     set_error(err, ENG_OK, 0, -1);
     if (e == NULL || !e->loaded)
         return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no model loaded");
-    for (i = 0; i < e->n_ops; ++i) {
-        const eng_kernel *k = eng_find_kernel(e->ops[i].builtin);
-        eng_status st = (k != NULL) ? k->eval(e, (int)i, err) : ENG_E_INVOKE;
-        if (st != ENG_OK) {
-            if (err->status == ENG_OK || err->message[0] == '\0')
-                eng_fail(err, ENG_E_INVOKE, i, (int32_t)i,
-                         "operator %d: %s failed", (int)i,
-                         eng_op_name(e->ops[i].builtin));
-            err->status = ENG_E_INVOKE;
-            err->detail = i;
-            err->op_index = (int32_t)i;
-            return ENG_E_INVOKE;
-        }
-        if (on_op != NULL)
-            on_op(ctx, i, e->ops[i].builtin);
-    }
-    return ENG_OK;
+    return run_ops(e, 0, on_op, ctx, err);
 }
 
 void eng_reset(eng_t *e)

@@ -1,6 +1,7 @@
 /*
  * The built-in engine: reads a .tflite flatbuffer in place and runs its
- * first subgraph from a caller-supplied, statically sized arena.
+ * first subgraph (and the subgraphs it calls through CALL_ONCE) from a
+ * caller-supplied, statically sized arena.
  *
  * No dynamic allocation. Every size read from the model is checked against
  * the model buffer and the fixed limits below before it is used, so a
@@ -18,12 +19,33 @@
 extern "C" {
 #endif
 
-#define ENG_MAX_TENSORS 256
-#define ENG_MAX_OPS 128
+#ifndef ENG_MAX_TENSORS /* a platform file may shrink it (firmware.defines) */
+#define ENG_MAX_TENSORS 512   /* all loaded subgraphs together */
+#endif
+#ifndef ENG_MAX_OPS
+#define ENG_MAX_OPS 256       /* all loaded subgraphs together */
+#endif
+#ifndef ENG_MAX_IO
 #define ENG_MAX_IO 8
+#endif
+#ifndef ENG_MAX_DIMS
 #define ENG_MAX_DIMS 6
-#define ENG_MAX_OP_INPUTS 8
-#define ENG_MAX_OP_OUTPUTS 4
+#endif
+#ifndef ENG_MAX_OP_INPUTS
+#define ENG_MAX_OP_INPUTS 16   /* per operator */
+#endif
+#ifndef ENG_MAX_OP_OUTPUTS
+#define ENG_MAX_OP_OUTPUTS 16
+#endif
+#ifndef ENG_MAX_OP_IO
+#define ENG_MAX_OP_IO 1536     /* inputs + outputs of all operators */
+#endif
+#ifndef ENG_MAX_SUBGRAPHS
+#define ENG_MAX_SUBGRAPHS 8
+#endif
+#ifndef ENG_MAX_VARIABLES
+#define ENG_MAX_VARIABLES 16  /* resource variables (VAR_HANDLE) */
+#endif
 
 typedef enum {
     ENG_OK = 0,
@@ -43,8 +65,10 @@ typedef enum {
     ENG_INT32 = 2,
     ENG_UINT8 = 3,
     ENG_INT64 = 4,
+    ENG_BOOL = 6,
     ENG_INT16 = 7,
-    ENG_INT8 = 9
+    ENG_INT8 = 9,
+    ENG_RESOURCE = 13 /* a resource variable handle (no data) */
 } eng_dtype;
 
 typedef struct {
@@ -63,7 +87,8 @@ typedef struct {
     int32_t zero_point;
 } eng_tensor_info;
 
-/* Opaque-ish engine state. Sized statically; callers allocate it (static). */
+/* Opaque-ish engine state. Sized statically; callers allocate it (static).
+ * It points into itself once loaded: do not copy a loaded eng_t. */
 typedef struct eng_tensor {
     const uint8_t *const_data; /* points into the model for constant tensors */
     int32_t arena_offset;      /* -1 when constant or unused */
@@ -96,13 +121,38 @@ typedef struct eng_tensor {
 typedef struct eng_op {
     int32_t builtin;           /* BuiltinOperator code */
     uint8_t n_inputs, n_outputs;
-    int16_t inputs[ENG_MAX_OP_INPUTS];   /* -1 = optional input absent */
-    int16_t outputs[ENG_MAX_OP_OUTPUTS];
+    int16_t *inputs;           /* tensor indices (in eng_t.op_io); -1 =
+                                * optional input absent */
+    int16_t *outputs;
     const uint8_t *options;    /* builtin_options table, NULL if absent */
     uint8_t options_type;
     uint32_t persistent_offset;/* per-op data (multipliers...) in the arena */
     uint32_t persistent_bytes; /* size of that per-op data */
+    uint8_t subgraph;          /* the subgraph it belongs to */
+    int16_t time;              /* position in the execution order */
+    int16_t aux;               /* resolved at load: CALL_ONCE's subgraph,
+                                * VAR_HANDLE's variable; else -1 */
 } eng_op;
+
+/* A loaded subgraph: its tensors and operators are contiguous ranges of
+ * eng_t.tensors and eng_t.ops (subgraph 0 first, at index 0). */
+typedef struct {
+    uint16_t first_tensor, n_tensors;
+    uint16_t first_op, n_ops;
+    uint16_t index;            /* index in the model's subgraph list */
+} eng_subgraph;
+
+/* A resource variable (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE). Its
+ * value lives in the arena, sized by the first ASSIGN_VARIABLE (in
+ * subgraph, then operator order) as TFLite Micro does. */
+typedef struct {
+    const char *container;     /* in the model; NULL when absent */
+    const char *shared_name;
+    uint32_t container_len, shared_name_len;
+    uint32_t offset;           /* value in the arena */
+    uint32_t bytes;            /* 0 until an ASSIGN_VARIABLE sizes it */
+    uint8_t fill;              /* byte eng_reset writes: zero point or 0 */
+} eng_variable;
 
 typedef struct {
     const uint8_t *model;
@@ -118,8 +168,15 @@ typedef struct {
     eng_op ops[ENG_MAX_OPS];
     int loaded;
     /* --- engine internals --- */
+    uint8_t n_subgraphs, n_variables;
+    uint16_t n_op_io;
+    int16_t op_io[ENG_MAX_OP_IO];            /* operators' tensor lists */
+    eng_subgraph subgraphs[ENG_MAX_SUBGRAPHS];
+    eng_variable variables[ENG_MAX_VARIABLES];
     uint32_t persistent_size;  /* bytes of per-op data at the arena start */
-    uint32_t plan_size;        /* bytes of the tensor plan after it */
+    uint32_t variables_size;   /* bytes of resource variables after it */
+    uint32_t plan_size;        /* bytes of the tensor plan after those */
+    int16_t exec_order[ENG_MAX_OPS];      /* operators in execution order */
     int16_t plan_order[ENG_MAX_TENSORS];  /* planner scratch */
     int16_t plan_placed[ENG_MAX_TENSORS]; /* planner scratch */
 } eng_t;
@@ -128,14 +185,19 @@ typedef struct {
  * precompute per-op parameters. The model buffer must outlive the engine.
  * Returns ENG_OK or an error with `err` filled in.
  *
- * Operators: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (int8 activations
- * and weights, int32 bias, per-tensor or per-channel weight scales),
- * AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX (int8), RESHAPE, QUANTIZE
- * (float32->int8, int8/uint8->int8/uint8), DEQUANTIZE (int8/uint8->float32).
- * Results are bit-exact with the TFLite Micro reference kernels.
+ * Operators (int8 and float32 unless noted; see README.md for variants):
+ * FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, AVERAGE_POOL_2D, MAX_POOL_2D,
+ * RESHAPE, SOFTMAX, LOGISTIC, TANH, RELU, RELU6, HARD_SWISH, ADD, SUB, MUL
+ * (also int32, with broadcasting), MEAN, PAD, PADV2, CONCATENATION,
+ * STRIDED_SLICE, SPLIT, SPLIT_V, PACK, UNPACK, SHAPE, TRANSPOSE, QUANTIZE
+ * (float32->int8, int8<->uint8, int8->int8), DEQUANTIZE (int8/uint8 ->
+ * float32), and CALL_ONCE, VAR_HANDLE, READ_VARIABLE, ASSIGN_VARIABLE for
+ * models that keep state in resource variables. Results are bit-exact with
+ * the TFLite Micro reference kernels.
  *
  * Arena layout (any alignment; the engine aligns to 16 internally):
- * [pad][per-op parameters][tensor buffers]. arena_used is the total; on
+ * [pad][per-op parameters][resource variables][tensor buffers].
+ * arena_used is the total; on
  * ENG_E_ARENA_TOO_SMALL, err->detail (and e->arena_used) is the number of
  * bytes an arena at the same address needs. Model inputs stay valid from
  * load until invoke, outputs from invoke until the next invoke, and inputs
@@ -155,7 +217,11 @@ const uint8_t *eng_output_data(const eng_t *e, uint32_t index, uint32_t *bytes);
 typedef void (*eng_op_hook)(void *ctx, uint32_t op_index, int32_t builtin);
 eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err);
 
-/* Clear state kept across invokes (variables); keeps the loaded model. */
+/* Clear state kept across invokes; keeps the loaded model. As TFLite
+ * Micro's MicroInterpreter::Reset(): resource variables and is_variable
+ * tensors are filled with their zero point (int8) or zeros; CALL_ONCE does
+ * NOT run its initialisation subgraph again (it runs once per load), so a
+ * variable initialised there reads as zeros after a reset. */
 void eng_reset(eng_t *e);
 
 /* Name of a BuiltinOperator code, "UNKNOWN" when the engine does not know it. */

@@ -10,18 +10,41 @@
 #include "engine.h"
 #include "flatbuf.h"
 
-/* BuiltinOperator codes the engine runs. */
+/* BuiltinOperator codes the engine runs (and CUSTOM, to name it). */
 enum {
+    ENG_OP_ADD = 0,
     ENG_OP_AVERAGE_POOL_2D = 1,
+    ENG_OP_CONCATENATION = 2,
     ENG_OP_CONV_2D = 3,
     ENG_OP_DEPTHWISE_CONV_2D = 4,
     ENG_OP_DEQUANTIZE = 6,
     ENG_OP_FULLY_CONNECTED = 9,
+    ENG_OP_LOGISTIC = 14,
     ENG_OP_MAX_POOL_2D = 17,
+    ENG_OP_MUL = 18,
+    ENG_OP_RELU = 19,
+    ENG_OP_RELU6 = 21,
     ENG_OP_RESHAPE = 22,
     ENG_OP_SOFTMAX = 25,
+    ENG_OP_TANH = 28,
     ENG_OP_CUSTOM = 32,
-    ENG_OP_QUANTIZE = 114
+    ENG_OP_PAD = 34,
+    ENG_OP_TRANSPOSE = 39,
+    ENG_OP_MEAN = 40,
+    ENG_OP_SUB = 41,
+    ENG_OP_STRIDED_SLICE = 45,
+    ENG_OP_SPLIT = 49,
+    ENG_OP_PADV2 = 60,
+    ENG_OP_SHAPE = 77,
+    ENG_OP_PACK = 83,
+    ENG_OP_UNPACK = 88,
+    ENG_OP_SPLIT_V = 102,
+    ENG_OP_QUANTIZE = 114,
+    ENG_OP_HARD_SWISH = 117,
+    ENG_OP_CALL_ONCE = 129,
+    ENG_OP_VAR_HANDLE = 142,
+    ENG_OP_READ_VARIABLE = 143,
+    ENG_OP_ASSIGN_VARIABLE = 144
 };
 
 /* BuiltinOptions union types the kernels read. */
@@ -31,7 +54,20 @@ enum {
     ENG_OPT_POOL_2D = 5,
     ENG_OPT_FULLY_CONNECTED = 8,
     ENG_OPT_SOFTMAX = 9,
-    ENG_OPT_RESHAPE = 17
+    ENG_OPT_CONCATENATION = 10,
+    ENG_OPT_ADD = 11,
+    ENG_OPT_RESHAPE = 17,
+    ENG_OPT_MUL = 21,
+    ENG_OPT_REDUCER = 27,
+    ENG_OPT_SUB = 28,
+    ENG_OPT_STRIDED_SLICE = 32,
+    ENG_OPT_SPLIT = 35,
+    ENG_OPT_SHAPE = 55,
+    ENG_OPT_PACK = 59,
+    ENG_OPT_UNPACK = 64,
+    ENG_OPT_SPLIT_V = 79,
+    ENG_OPT_CALL_ONCE = 103,
+    ENG_OPT_VAR_HANDLE = 111
 };
 
 /* Alignment of tensors and per-op data in the arena. */
@@ -46,7 +82,8 @@ eng_status eng_fail(eng_error *err, eng_status status, uint32_t detail,
                     int32_t op_index, const char *fmt, ...);
 
 /* "operator N: NAME <what> is not supported by the built-in engine",
- * status ENG_E_UNSUPPORTED. `what` is formatted like eng_fail. */
+ * status ENG_E_UNSUPPORTED. `what` is formatted like eng_fail. Operators of
+ * a called subgraph read "subgraph S operator N" (N counted in S). */
 eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
                             const char *what, ...);
 
@@ -83,6 +120,17 @@ static inline uint8_t *eng_data(const eng_t *e, const eng_tensor *t)
     return e->arena + t->arena_offset;
 }
 
+static inline int eng_same_shape(const eng_tensor *a, const eng_tensor *b)
+{
+    int i;
+    if (a->ndims != b->ndims)
+        return 0;
+    for (i = 0; i < a->ndims; ++i)
+        if (a->dims[i] != b->dims[i])
+            return 0;
+    return 1;
+}
+
 static inline uint32_t eng_elems(const eng_tensor *t)
 {
     uint32_t n = 1;
@@ -116,6 +164,23 @@ static inline float eng_ld_f32(const uint8_t *p)
 }
 
 static inline void eng_st_f32(uint8_t *p, float v) { memcpy(p, &v, sizeof v); }
+
+static inline void eng_st_i32(uint8_t *p, int32_t v) { memcpy(p, &v, sizeof v); }
+
+/* Per-op data of an operator, written by its prepare. */
+static inline void *eng_op_data(const eng_t *e, const eng_op *op)
+{
+    return e->arena + op->persistent_offset;
+}
+
+/* Checks the operator has n_in_min..n_in_max inputs (the first ones
+ * present) and exactly n_out outputs. */
+eng_status eng_check_arity(const eng_t *e, int op_index, int n_in_min,
+                           int n_in_max, int n_out, eng_error *err);
+
+/* A constant int32 tensor's values (vector or scalar), at most `max`;
+ * returns the count, or -1 when the tensor is not a constant int32. */
+int eng_const_i32(const eng_tensor *t, int32_t *values, int max);
 
 /* Checks that an int8/uint8 activation tensor carries a usable scale. */
 eng_status eng_require_quant(const eng_t *e, int op_index,
@@ -163,6 +228,54 @@ eng_status eng_dequantize_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error
 eng_status eng_dequantize_eval(eng_t *, int, eng_error *);
 eng_status eng_reshape_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
 eng_status eng_reshape_eval(eng_t *, int, eng_error *);
+eng_status eng_shape_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_shape_eval(eng_t *, int, eng_error *);
+eng_status eng_relu_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_relu_eval(eng_t *, int, eng_error *);
+eng_status eng_relu6_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_relu6_eval(eng_t *, int, eng_error *);
+eng_status eng_logistic_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_logistic_eval(eng_t *, int, eng_error *);
+eng_status eng_tanh_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_tanh_eval(eng_t *, int, eng_error *);
+eng_status eng_hard_swish_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_hard_swish_eval(eng_t *, int, eng_error *);
+eng_status eng_binary_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_binary_eval(eng_t *, int, eng_error *);
+eng_status eng_mean_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_mean_eval(eng_t *, int, eng_error *);
+eng_status eng_pad_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_pad_eval(eng_t *, int, eng_error *);
+eng_status eng_concat_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_concat_eval(eng_t *, int, eng_error *);
+eng_status eng_split_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_split_eval(eng_t *, int, eng_error *);
+eng_status eng_pack_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_pack_eval(eng_t *, int, eng_error *);
+eng_status eng_unpack_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_unpack_eval(eng_t *, int, eng_error *);
+eng_status eng_strided_slice_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_strided_slice_eval(eng_t *, int, eng_error *);
+eng_status eng_transpose_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_transpose_eval(eng_t *, int, eng_error *);
+eng_status eng_call_once_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_call_once_eval(eng_t *, int, eng_error *);
+eng_status eng_var_handle_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_var_handle_eval(eng_t *, int, eng_error *);
+eng_status eng_read_variable_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_read_variable_eval(eng_t *, int, eng_error *);
+eng_status eng_assign_variable_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
+eng_status eng_assign_variable_eval(eng_t *, int, eng_error *);
+
+/* ---- interpreter ---------------------------------------------------------- */
+
+/* Runs every operator of loaded subgraph `s` (index into e->subgraphs) in
+ * order; used by CALL_ONCE. */
+eng_status eng_run_subgraph(eng_t *e, int s, eng_error *err);
+
+/* The VAR_HANDLE operator that produces tensor `t` in the subgraph of
+ * operator `op_index`, or -1. */
+int eng_var_handle_of(const eng_t *e, int op_index, int t);
 
 /* ---- planner ------------------------------------------------------------- */
 

@@ -2,10 +2,11 @@
  * Arena memory plan.
  *
  * Every non-constant tensor that an operator touches, or that is a model
- * input or output, lives in the arena. Its lifetime is the span of operator
- * indices from the first operator that writes it (0 for model inputs and
- * variables) to the last operator that reads it (past the end for model
- * outputs and variables). Buffers are placed greedily, largest first, at the
+ * input or output, lives in the arena. Its lifetime is the span of
+ * execution times (positions in e->exec_order: subgraph 0 with each
+ * CALL_ONCE followed by the subgraph it calls) from the first operator that
+ * writes it (0 for model inputs and variables) to the last operator that
+ * reads it (past the end for model outputs and variables). Buffers are placed greedily, largest first, at the
  * lowest offset where they overlap no buffer whose lifetime overlaps theirs.
  *
  * Two extra rules keep the caller-visible buffers usable between invokes:
@@ -51,7 +52,7 @@ static int needs_buffer(const eng_tensor *t)
 static eng_status compute_lifetimes(eng_t *e, eng_error *err)
 {
     const int16_t end = (int16_t)e->n_ops; /* "after the last operator" */
-    int i, j;
+    int i, j, p;
 
     for (i = 0; i < e->n_tensors; ++i) {
         eng_tensor *t = &e->tensors[i];
@@ -77,8 +78,10 @@ static eng_status compute_lifetimes(eng_t *e, eng_error *err)
         }
     }
 
-    for (i = 0; i < e->n_ops; ++i) {
-        const eng_op *op = &e->ops[i];
+    for (p = 0; p < e->n_ops; ++p) {
+        const int o = e->exec_order[p];
+        const eng_op *op = &e->ops[o];
+        const int16_t time = op->time;
         for (j = 0; j < op->n_inputs; ++j) {
             eng_tensor *t;
             if (op->inputs[j] < 0)
@@ -89,32 +92,32 @@ static eng_status compute_lifetimes(eng_t *e, eng_error *err)
                 continue;
             if (!(t->flags &
                   (ENG_TF_PRODUCED | ENG_TF_INPUT | ENG_TF_VARIABLE)))
-                return eng_fail_invalid(err, e, i,
+                return eng_fail_invalid(err, e, o,
                                         "reads tensor %d before any operator "
                                         "writes it", op->inputs[j]);
-            t->last_op = max16(t->last_op, (int16_t)i);
+            t->last_op = max16(t->last_op, time);
         }
         for (j = 0; j < op->n_outputs; ++j) {
             eng_tensor *t = &e->tensors[op->outputs[j]];
             int k;
             if (t->const_data != NULL)
-                return eng_fail_invalid(err, e, i,
+                return eng_fail_invalid(err, e, o,
                                         "writes constant tensor %d",
                                         op->outputs[j]);
             if (t->flags & (ENG_TF_PRODUCED | ENG_TF_INPUT))
-                return eng_fail_invalid(err, e, i,
+                return eng_fail_invalid(err, e, o,
                                         "writes tensor %d, which is a model "
                                         "input or already written",
                                         op->outputs[j]);
             for (k = 0; k < op->n_inputs; ++k)
                 if (op->inputs[k] == op->outputs[j])
-                    return eng_fail_invalid(err, e, i,
+                    return eng_fail_invalid(err, e, o,
                                             "reads and writes tensor %d",
                                             op->outputs[j]);
             t->flags |= ENG_TF_PRODUCED;
             if (t->first_op < 0)
-                t->first_op = (int16_t)i;
-            t->last_op = max16(t->last_op, (int16_t)i);
+                t->first_op = time;
+            t->last_op = max16(t->last_op, time);
         }
     }
 

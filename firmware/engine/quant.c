@@ -7,6 +7,7 @@
  */
 #include "quant.h"
 
+#include <float.h>
 #include <math.h>
 
 /* Two's complement wrap-around add, without signed-overflow UB. */
@@ -222,7 +223,7 @@ static int32_t exp_quarter_interval(int32_t a)
                     q_mul_high(exp_minus_one_eighth, add_wrap(x, poly)));
 }
 
-int32_t q_exp_on_negative_q5_26(int32_t a)
+int32_t q_exp_on_negative(int32_t a, int integer_bits)
 {
     /* exp(-2^k) in Q0.31 for k = -2 .. 4 */
     static const int32_t exp_of_minus_pow2[7] = {
@@ -234,30 +235,39 @@ int32_t q_exp_on_negative_q5_26(int32_t a)
         720401,     /* exp(-8)   */
         242         /* exp(-16)  */
     };
-    const int frac_bits = 31 - SOFTMAX_DIFF_INT_BITS;
+    const int frac_bits = 31 - integer_bits;
     const int32_t one_quarter = (int32_t)1 << (frac_bits - 2);
     const int32_t mask = one_quarter - 1;
     /* a = r + m with r in [-1/4, 0) and m a non-positive multiple of 1/4 */
     const int32_t r = sub_wrap(a & mask, one_quarter);
     const int32_t m_neg = sub_wrap(r, a); /* -m, a sum of powers of two */
     int32_t result = exp_quarter_interval(
-        q_shl_saturate(r, SOFTMAX_DIFF_INT_BITS)); /* Q5.26 -> Q0.31 */
+        q_shl_saturate(r, integer_bits)); /* to Q0.31 */
     int k;
 
-    /* exp(a) = exp(r) * prod over set bits 2^k of -m of exp(-2^k) */
-    for (k = -2; k <= 4; ++k) {
+    /* exp(a) = exp(r) * prod over set bits 2^k of -m of exp(-2^k), for the
+     * powers of two the format can hold */
+    for (k = -2; k <= 4 && k < integer_bits; ++k) {
         if (m_neg & ((int32_t)1 << (frac_bits + k)))
             result = q_mul_high(result, exp_of_minus_pow2[k + 2]);
     }
+    /* below -32 the result is zero (only formats that reach that far) */
+    if (integer_bits > 5 && a < -((int32_t)1 << (36 - integer_bits)))
+        result = 0;
     if (a == 0)
         result = INT32_MAX; /* exp(0) = 1 */
     return result;
 }
 
+int32_t q_exp_on_negative_q5_26(int32_t a)
+{
+    return q_exp_on_negative(a, SOFTMAX_DIFF_INT_BITS);
+}
+
 /* 1 / (1 + a) for a in [0, 1), Q0.31 in and out, by three Newton-Raphson
  * steps on the half denominator d = (1 + a) / 2 in [1/2, 1), computed in
  * Q2.29 from the initial guess 48/17 - 32/17 * d. */
-static int32_t one_over_one_plus_x(int32_t a)
+int32_t q_one_over_one_plus_x(int32_t a)
 {
     const int32_t c48_17 = 1515870810;      /* 48/17 in Q2.29 */
     const int32_t c_neg32_17 = -1010580540; /* -32/17 in Q2.29 */
@@ -302,5 +312,88 @@ int32_t q_reciprocal(int32_t x, int x_integer_bits, int *num_bits_over_unit)
     *num_bits_over_unit = x_integer_bits - headroom_plus_one;
     shifted_minus_one =
         (int32_t)(((uint32_t)x << headroom_plus_one) - ((uint32_t)1 << 31));
-    return one_over_one_plus_x(shifted_minus_one);
+    return q_one_over_one_plus_x(shifted_minus_one);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Logistic and tanh on Q4.27 inputs (Q0.31 results)                         */
+
+/* (1 - a) / (1 + a) for a in [0, 1], Q0.31, by the same Newton-Raphson
+ * division as q_one_over_one_plus_x; x approximates 2 / (1 + a) in Q2.29 */
+static int32_t one_minus_x_over_one_plus_x(int32_t a)
+{
+    const int32_t c48_17 = 1515870810;      /* 48/17 in Q2.29 */
+    const int32_t c_neg32_17 = -1010580540; /* -32/17 in Q2.29 */
+    const int32_t one_q2_29 = (int32_t)1 << 29;
+    const int64_t sum = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator =
+        (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    int32_t x = add_wrap(c48_17, q_mul_high(half_denominator, c_neg32_17));
+    int i;
+
+    for (i = 0; i < 3; ++i) {
+        const int32_t dx = q_mul_high(half_denominator, x);
+        const int32_t one_minus_dx = sub_wrap(one_q2_29, dx);
+        x = add_wrap(x, q_shl_saturate(q_mul_high(x, one_minus_dx), 2));
+    }
+    /* 2 / (1 + a) - 1 = (1 - a) / (1 + a), Q2.29 -> Q0.31 */
+    return q_shl_saturate(sub_wrap(x, one_q2_29), 2);
+}
+
+int32_t q_logistic_q4(int32_t a)
+{
+    int32_t positive;
+    if (a == 0)
+        return (int32_t)1 << 30; /* 1/2 */
+    /* logistic(|a|) = 1 / (1 + exp(-|a|)) */
+    positive = q_one_over_one_plus_x(q_exp_on_negative(a > 0 ? -a : a, 4));
+    /* logistic(-x) = 1 - logistic(x), with 1 as INT32_MAX */
+    return a > 0 ? positive : sub_wrap(INT32_MAX, positive);
+}
+
+int32_t q_tanh_q4(int32_t a)
+{
+    int32_t t;
+    if (a == 0)
+        return 0;
+    /* tanh(|a|) = (1 - exp(-2|a|)) / (1 + exp(-2|a|)); -2|a| in Q4.27 is
+     * -|a| read as Q5.26 */
+    t = one_minus_x_over_one_plus_x(q_exp_on_negative(a < 0 ? a : -a, 5));
+    return a < 0 ? -t : t;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Float helpers                                                             */
+
+int q_float_activation_range(int activation, float *lo, float *hi)
+{
+    switch (activation) {
+    case ENG_ACT_NONE:
+        *lo = -FLT_MAX;
+        *hi = FLT_MAX;
+        return 0;
+    case ENG_ACT_RELU:
+        *lo = 0.0f;
+        *hi = FLT_MAX;
+        return 0;
+    case ENG_ACT_RELU_N1_TO_1:
+        *lo = -1.0f;
+        *hi = 1.0f;
+        return 0;
+    case ENG_ACT_RELU6:
+        *lo = 0.0f;
+        *hi = 6.0f;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int32_t q_truncate_f32(float f)
+{
+    /* x86-64's conversion answers INT32_MIN for NaN and out-of-range
+     * values, and the reference runs there */
+    if (!(f > -2147483904.0f && f < 2147483648.0f))
+        return INT32_MIN;
+    return (int32_t)f;
 }

@@ -60,4 +60,47 @@ int q_softmax_input_scaling(double beta, double input_scale,
 int32_t q_exp_on_negative_q5_26(int32_t a);
 int32_t q_reciprocal(int32_t x, int x_integer_bits, int *num_bits_over_unit);
 
+/* exp(a) for a <= 0 given with `integer_bits` integer bits (Q0.31 result),
+ * gemmlowp's exp_on_negative_values; 1 <= integer_bits <= 30. */
+int32_t q_exp_on_negative(int32_t a, int integer_bits);
+
+/* 1 / (1 + a) for a in [0, 1], Q0.31 in and out. */
+int32_t q_one_over_one_plus_x(int32_t a);
+
+/* logistic(a) and tanh(a) for a in Q4.27, results in Q0.31 (gemmlowp's
+ * fixed-point logistic and tanh). */
+int32_t q_logistic_q4(int32_t a);
+int32_t q_tanh_q4(int32_t a);
+
+/* Float clamp range of a fused activation (NONE clamps to +-FLT_MAX, as the
+ * reference's numeric_limits range). Returns 0, or -1 if unknown. */
+int q_float_activation_range(int activation, float *lo, float *hi);
+
+/* min(max(v, lo), hi) with std::min/std::max semantics (a NaN v stays). */
+static inline float q_clamp_f(float v, float lo, float hi)
+{
+    v = (v < lo) ? lo : v;
+    return (hi < v) ? hi : v;
+}
+
+/* (int32_t)f as the x86-64 reference computes it: truncation, and
+ * INT32_MIN for NaN or values outside the int32 range. */
+int32_t q_truncate_f32(float f);
+
+/* Wrap-around int32 arithmetic without signed-overflow UB. */
+static inline int32_t q_add_wrap(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static inline int32_t q_sub_wrap(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+static inline int32_t q_mul_wrap(int32_t a, int32_t b)
+{
+    return (int32_t)((uint32_t)a * (uint32_t)b);
+}
+
 #endif

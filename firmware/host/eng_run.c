@@ -15,6 +15,8 @@
  *   --arena BYTES    use only BYTES of the static 4 MB arena
  *   --arena-offset K start the arena K bytes into the static buffer
  *                    (to exercise unaligned arenas)
+ *   --reset-at N     call eng_reset() before input vector N (0-based);
+ *                    may be given up to 16 times (state across invokes)
  *
  * Exit status: 0 on success, 1 for usage or file errors, 2 when the model
  * does not load, 3 when an invoke fails. Errors are reported on stderr.
@@ -101,6 +103,8 @@ static void print_plan(void)
         (uint32_t)((16u - ((uintptr_t)engine.arena % 16u)) % 16u);
     printf("persistent %u %u\n", (unsigned)base,
            (unsigned)engine.persistent_size);
+    printf("variables %u %u\n", (unsigned)(base + engine.persistent_size),
+           (unsigned)engine.variables_size);
     for (i = 0; i < engine.n_ops; ++i)
         printf("op %u builtin=%d offset=%u bytes=%u\n", (unsigned)i,
                (int)engine.ops[i].builtin,
@@ -126,7 +130,8 @@ int main(int argc, char **argv)
     uint8_t *model, *inputs = NULL, *arena;
     uint32_t model_len = 0, inputs_len = 0, in_bytes = 0, out_bytes = 0;
     uint32_t i, n_vectors, v, arena_bytes = ARENA_BYTES, arena_offset = 0;
-    int info = 0, plan = 0;
+    uint32_t reset_at[16];
+    int info = 0, plan = 0, n_resets = 0, r;
     FILE *out;
 
     while (argc > 1 && strncmp(argv[1], "--", 2) == 0) {
@@ -136,6 +141,11 @@ int main(int argc, char **argv)
             info = plan = 1;
         } else if (strcmp(argv[1], "--arena") == 0 && argc > 2) {
             arena_bytes = (uint32_t)strtoul(argv[2], NULL, 0);
+            ++argv;
+            --argc;
+        } else if (strcmp(argv[1], "--reset-at") == 0 && argc > 2 &&
+                   n_resets < 16) {
+            reset_at[n_resets++] = (uint32_t)strtoul(argv[2], NULL, 0);
             ++argv;
             --argc;
         } else if (strcmp(argv[1], "--arena-offset") == 0 && argc > 2) {
@@ -154,7 +164,7 @@ int main(int argc, char **argv)
     if ((info && argc != 2) || (!info && argc != 4)) {
         fprintf(stderr,
                 "usage: eng_run [--arena BYTES] [--arena-offset K] "
-                "<model.tflite> <inputs.bin> <outputs.bin>\n"
+                "[--reset-at N]... <model.tflite> <inputs.bin> <outputs.bin>\n"
                 "       eng_run [--arena BYTES] --info|--plan <model.tflite>\n");
         return 1;
     }
@@ -222,6 +232,11 @@ int main(int argc, char **argv)
     }
     for (v = 0; v < n_vectors; ++v) {
         const uint8_t *src = inputs + (size_t)v * in_bytes;
+        for (r = 0; r < n_resets; ++r)
+            if (reset_at[r] == v) {
+                eng_reset(&engine);
+                break;
+            }
         for (i = 0; i < engine.n_inputs; ++i) {
             uint32_t n = 0;
             uint8_t *dst = eng_input_data(&engine, i, &n);

@@ -30,6 +30,9 @@ DTYPES = {
 BUILTIN_ENGINE_OPS = frozenset({
     "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
+    "LOGISTIC", "TANH", "RELU", "RELU6", "HARD_SWISH", "ADD", "SUB", "MUL", "MEAN",
+    "PAD", "PADV2", "CONCATENATION", "STRIDED_SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK",
+    "SHAPE", "TRANSPOSE", "CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE",
 })
 
 
@@ -61,6 +64,7 @@ class Operator:
     name: str
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    subgraph: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,13 +72,14 @@ class ModelInfo:
     path: Path
     data: bytes
     sha256: str
-    operators: tuple[Operator, ...]
+    operators: tuple[Operator, ...]      # subgraph 0, in execution order
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     tensors: dict[int, TensorSpec]
+    other_operators: tuple[Operator, ...] = ()  # subgraphs 1.. (CALL_ONCE initialisers, ...)
 
     def unsupported(self, supported: frozenset[str] = BUILTIN_ENGINE_OPS) -> list[Operator]:
-        return [op for op in self.operators if op.name not in supported]
+        return [op for op in self.operators + self.other_operators if op.name not in supported]
 
     def consumers(self, tensor: int) -> list[Operator]:
         return [op for op in self.operators if tensor in op.inputs]
@@ -109,12 +114,14 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
         subgraph = model.subgraphs[0]
-        ops = []
-        for i, op in enumerate(subgraph.operators or []):
-            code = model.operatorCodes[op.opcodeIndex]
-            builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-            ops.append(Operator(i, op_name(builtin), tuple(int(x) for x in op.inputs),
-                                tuple(int(x) for x in op.outputs)))
+        ops, others = [], []
+        for g, graph in enumerate(model.subgraphs):
+            for i, op in enumerate(graph.operators or []):
+                code = model.operatorCodes[op.opcodeIndex]
+                builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+                (ops if g == 0 else others).append(
+                    Operator(i, op_name(builtin), tuple(int(x) for x in op.inputs),
+                             tuple(int(x) for x in op.outputs), g))
         for buf in model.buffers or []:
             if buf.offset and buf.offset + buf.size > len(data):
                 raise ValueError("a buffer lies past the end of the file")
@@ -134,7 +141,8 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
                          hint=fix) from exc
     if not inputs or not outputs:
         raise UsageError(f"{path}: the model has no inputs or no outputs", hint=fix)
-    return ModelInfo(path, data, hashlib.sha256(data).hexdigest(), tuple(ops), inputs, outputs, specs)
+    return ModelInfo(path, data, hashlib.sha256(data).hexdigest(), tuple(ops), inputs, outputs, specs,
+                     tuple(others))
 
 
 def load_model(path: Path) -> ModelInfo:

@@ -12,6 +12,11 @@
  * Windows follow the output: out_y * stride - pad + k * dilation; taps
  * outside the input are skipped (zero padding in real terms). Weight zero
  * points are zero for int8 weights and are not used.
+ *
+ * float32 (input, filter, optional bias, output all float32):
+ *   y[c] = clamp(sum over the window of x * w (in single precision, in the
+ *          order ky, kx, input channel) + bias[c], activation range)
+ * with the bias term always added (0 without a bias), as the reference.
  */
 #include "../engine_internal.h"
 #include "../quant.h"
@@ -33,6 +38,8 @@ typedef struct {
     int32_t output_offset;    /* output zero point */
     int32_t act_min, act_max;
     int32_t channels;
+    int32_t is_float;
+    float f_min, f_max;       /* float32 activation range */
 } conv_data;
 
 typedef struct {
@@ -113,21 +120,35 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     out = eng_op_output(e, op, 0);
     if (in == NULL || filter == NULL)
         return eng_fail_invalid(err, e, op_index, "missing input or filter");
-    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
-        return eng_fail_variant(err, e, op_index, "with %s activations",
-                                eng_dtype_name(in->dtype != ENG_INT8
-                                                   ? in->dtype
-                                                   : out->dtype));
-    if (filter->dtype != ENG_INT8)
-        return eng_fail_variant(err, e, op_index, "with %s weights",
-                                eng_dtype_name(filter->dtype));
-    if (filter->const_data == NULL)
-        return eng_fail_variant(err, e, op_index, "with non-constant weights");
-    if (bias != NULL && (bias->dtype != ENG_INT32 || bias->const_data == NULL))
-        return eng_fail_variant(err, e, op_index, "with %s%s bias",
-                                bias->const_data == NULL ? "non-constant "
-                                                         : "",
-                                eng_dtype_name(bias->dtype));
+    if (in->dtype == ENG_FLOAT32) {
+        if (out->dtype != ENG_FLOAT32 || filter->dtype != ENG_FLOAT32 ||
+            (bias != NULL && bias->dtype != ENG_FLOAT32))
+            return eng_fail_variant(err, e, op_index,
+                                    "with float32 input and %s weights, %s "
+                                    "bias, %s output",
+                                    eng_dtype_name(filter->dtype),
+                                    eng_dtype_name(bias ? bias->dtype
+                                                        : ENG_FLOAT32),
+                                    eng_dtype_name(out->dtype));
+    } else {
+        if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+            return eng_fail_variant(err, e, op_index, "with %s activations",
+                                    eng_dtype_name(in->dtype != ENG_INT8
+                                                       ? in->dtype
+                                                       : out->dtype));
+        if (filter->dtype != ENG_INT8)
+            return eng_fail_variant(err, e, op_index, "with %s weights",
+                                    eng_dtype_name(filter->dtype));
+        if (filter->const_data == NULL)
+            return eng_fail_variant(err, e, op_index,
+                                    "with non-constant weights");
+        if (bias != NULL &&
+            (bias->dtype != ENG_INT32 || bias->const_data == NULL))
+            return eng_fail_variant(err, e, op_index, "with %s%s bias",
+                                    bias->const_data == NULL ? "non-constant "
+                                                             : "",
+                                    eng_dtype_name(bias->dtype));
+    }
     if (in->ndims != 4 || filter->ndims != 4 || out->ndims != 4)
         return eng_fail_invalid(err, e, op_index,
                                 "input, filter and output must be 4-D");
@@ -161,17 +182,19 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
         return eng_fail_invalid(err, e, op_index,
                                 "bias size does not match the channels");
 
-    st = eng_require_quant(e, op_index, in, "input", err);
-    if (st == ENG_OK)
-        st = eng_require_quant(e, op_index, out, "output", err);
-    if (st == ENG_OK)
-        st = eng_require_quant(e, op_index, filter, "filter", err);
-    if (st != ENG_OK)
-        return st;
-    if (filter->n_scales != 1 && filter->n_scales != (uint32_t)channels)
-        return eng_fail_invalid(err, e, op_index,
-                                "filter has %u scales for %d channels",
-                                (unsigned)filter->n_scales, channels);
+    if (in->dtype == ENG_INT8) {
+        st = eng_require_quant(e, op_index, in, "input", err);
+        if (st == ENG_OK)
+            st = eng_require_quant(e, op_index, out, "output", err);
+        if (st == ENG_OK)
+            st = eng_require_quant(e, op_index, filter, "filter", err);
+        if (st != ENG_OK)
+            return st;
+        if (filter->n_scales != 1 && filter->n_scales != (uint32_t)channels)
+            return eng_fail_invalid(err, e, op_index,
+                                    "filter has %u scales for %d channels",
+                                    (unsigned)filter->n_scales, channels);
+    }
 
     memset(&d, 0, sizeof d);
     if (q_window_padding(o.padding, in->dims[1], filter_h, o.stride_h,
@@ -185,9 +208,17 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     d.dilation_w = o.dilation_w;
     d.dilation_h = o.dilation_h;
     d.depth_multiplier = o.depth_multiplier;
+    d.channels = channels;
+    if (in->dtype == ENG_FLOAT32) {
+        d.is_float = 1;
+        q_float_activation_range(o.activation, &d.f_min, &d.f_max);
+        *bytes = (uint32_t)sizeof d;
+        if (data != NULL)
+            memcpy(data, &d, sizeof d);
+        return ENG_OK;
+    }
     d.input_offset = -in->zero_point;
     d.output_offset = out->zero_point;
-    d.channels = channels;
     if (q_activation_range(o.activation, out->scale, out->zero_point, -128,
                            127, &d.act_min, &d.act_max) != 0)
         return eng_fail_invalid(err, e, op_index,
@@ -241,6 +272,120 @@ static int8_t requantize(int32_t acc, int32_t mult, int32_t shift,
     return (int8_t)v;
 }
 
+static eng_status conv2d_float(eng_t *e, const eng_op *op, const conv_data *d)
+{
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    const eng_tensor *filter = eng_op_input(e, op, 1);
+    const eng_tensor *bias = eng_op_input(e, op, 2);
+    const eng_tensor *out = eng_op_output(e, op, 0);
+    const uint8_t *x = eng_data(e, in);
+    const uint8_t *w = eng_data(e, filter);
+    const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
+    uint8_t *y = eng_data(e, out);
+    const int batches = out->dims[0];
+    const int in_h = in->dims[1], in_w = in->dims[2], in_c = in->dims[3];
+    const int f_h = filter->dims[1], f_w = filter->dims[2];
+    const int f_c = filter->dims[3]; /* input channels per group */
+    const int out_h = out->dims[1], out_w = out->dims[2];
+    const int out_c = d->channels;
+    const int per_group = out_c / (in_c / f_c);
+    int n, oy, ox, oc, ky, kx, ic;
+
+    for (n = 0; n < batches; ++n) {
+        for (oy = 0; oy < out_h; ++oy) {
+            const int y0 = oy * d->stride_h - d->pad_h;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int x0 = ox * d->stride_w - d->pad_w;
+                for (oc = 0; oc < out_c; ++oc) {
+                    const int c0 = (oc / per_group) * f_c;
+                    float total = 0.0f;
+                    for (ky = 0; ky < f_h; ++ky) {
+                        const int iy = y0 + ky * d->dilation_h;
+                        for (kx = 0; kx < f_w; ++kx) {
+                            const int ix = x0 + kx * d->dilation_w;
+                            const uint8_t *xp, *wp;
+                            if (ix < 0 || ix >= in_w || iy < 0 || iy >= in_h)
+                                continue;
+                            xp = x + 4 * ((((size_t)n * in_h + iy) * in_w +
+                                           ix) * in_c + c0);
+                            wp = w + 4 * ((((size_t)oc * f_h + ky) * f_w +
+                                           kx) * f_c);
+                            for (ic = 0; ic < f_c; ++ic)
+                                total += eng_ld_f32(xp + 4 * ic) *
+                                         eng_ld_f32(wp + 4 * ic);
+                        }
+                    }
+                    eng_st_f32(y + 4 * ((((size_t)n * out_h + oy) * out_w +
+                                         ox) * out_c + oc),
+                               q_clamp_f(total + (b != NULL
+                                                      ? eng_ld_f32(b + 4 * oc)
+                                                      : 0.0f),
+                                         d->f_min, d->f_max));
+                }
+            }
+        }
+    }
+    return ENG_OK;
+}
+
+static eng_status dwconv2d_float(eng_t *e, const eng_op *op,
+                                 const conv_data *d)
+{
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    const eng_tensor *filter = eng_op_input(e, op, 1);
+    const eng_tensor *bias = eng_op_input(e, op, 2);
+    const eng_tensor *out = eng_op_output(e, op, 0);
+    const uint8_t *x = eng_data(e, in);
+    const uint8_t *w = eng_data(e, filter);
+    const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
+    uint8_t *y = eng_data(e, out);
+    const int batches = out->dims[0];
+    const int in_h = in->dims[1], in_w = in->dims[2], in_c = in->dims[3];
+    const int f_h = filter->dims[1], f_w = filter->dims[2];
+    const int out_h = out->dims[1], out_w = out->dims[2];
+    const int out_c = d->channels;
+    const int dm = d->depth_multiplier;
+    int n, oy, ox, ic, m, ky, kx;
+
+    for (n = 0; n < batches; ++n) {
+        for (oy = 0; oy < out_h; ++oy) {
+            const int y0 = oy * d->stride_h - d->pad_h;
+            for (ox = 0; ox < out_w; ++ox) {
+                const int x0 = ox * d->stride_w - d->pad_w;
+                for (ic = 0; ic < in_c; ++ic) {
+                    for (m = 0; m < dm; ++m) {
+                        const int oc = ic * dm + m;
+                        float total = 0.0f;
+                        for (ky = 0; ky < f_h; ++ky) {
+                            const int iy = y0 + ky * d->dilation_h;
+                            for (kx = 0; kx < f_w; ++kx) {
+                                const int ix = x0 + kx * d->dilation_w;
+                                if (ix < 0 || ix >= in_w || iy < 0 ||
+                                    iy >= in_h)
+                                    continue;
+                                total += eng_ld_f32(
+                                             x + 4 * ((((size_t)n * in_h + iy) *
+                                                           in_w + ix) * in_c +
+                                                      ic)) *
+                                         eng_ld_f32(w + 4 * (((size_t)ky * f_w +
+                                                              kx) * out_c + oc));
+                            }
+                        }
+                        eng_st_f32(
+                            y + 4 * ((((size_t)n * out_h + oy) * out_w + ox) *
+                                         out_c + oc),
+                            q_clamp_f(total + (b != NULL
+                                                   ? eng_ld_f32(b + 4 * oc)
+                                                   : 0.0f),
+                                      d->f_min, d->f_max));
+                    }
+                }
+            }
+        }
+    }
+    return ENG_OK;
+}
+
 eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
 {
     eng_op *op = &e->ops[op_index];
@@ -266,6 +411,8 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
     int n, oy, ox, oc, ky, kx, ic;
     (void)err;
 
+    if (d->is_float)
+        return conv2d_float(e, op, d);
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;
@@ -327,6 +474,8 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
     int n, oy, ox, ic, m, ky, kx;
     (void)err;
 
+    if (d->is_float)
+        return dwconv2d_float(e, op, d);
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;

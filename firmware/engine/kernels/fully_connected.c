@@ -13,6 +13,10 @@
  * the product taken in single precision as the reference does. Per-channel
  * weights: M[u] = input_scale * weight_scale[u] / output_scale in double, and
  * the weight zero point is not used.
+ *
+ * float32 (input, weights, optional bias, output all float32):
+ *   y[b][u] = clamp(sum_d x[b][d] * w[u][d] (single precision, d in order)
+ *                   + bias[u] (0 without bias), activation range)
  */
 #include <math.h>
 
@@ -30,6 +34,8 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t per_channel;
     int32_t multiplier, shift; /* per-tensor */
+    int32_t is_float;
+    float f_min, f_max;
 } fc_data;
 
 eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
@@ -54,21 +60,35 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     out = eng_op_output(e, op, 0);
     if (in == NULL || filter == NULL)
         return eng_fail_invalid(err, e, op_index, "missing input or weights");
-    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
-        return eng_fail_variant(err, e, op_index, "with %s activations",
-                                eng_dtype_name(in->dtype != ENG_INT8
-                                                   ? in->dtype
-                                                   : out->dtype));
-    if (filter->dtype != ENG_INT8)
-        return eng_fail_variant(err, e, op_index, "with %s weights",
-                                eng_dtype_name(filter->dtype));
-    if (filter->const_data == NULL)
-        return eng_fail_variant(err, e, op_index, "with non-constant weights");
-    if (bias != NULL && (bias->dtype != ENG_INT32 || bias->const_data == NULL))
-        return eng_fail_variant(err, e, op_index, "with %s%s bias",
-                                bias->const_data == NULL ? "non-constant "
-                                                         : "",
-                                eng_dtype_name(bias->dtype));
+    if (in->dtype == ENG_FLOAT32) {
+        if (out->dtype != ENG_FLOAT32 || filter->dtype != ENG_FLOAT32 ||
+            (bias != NULL && bias->dtype != ENG_FLOAT32))
+            return eng_fail_variant(err, e, op_index,
+                                    "with float32 input and %s weights, %s "
+                                    "bias, %s output",
+                                    eng_dtype_name(filter->dtype),
+                                    eng_dtype_name(bias ? bias->dtype
+                                                        : ENG_FLOAT32),
+                                    eng_dtype_name(out->dtype));
+    } else {
+        if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+            return eng_fail_variant(err, e, op_index, "with %s activations",
+                                    eng_dtype_name(in->dtype != ENG_INT8
+                                                       ? in->dtype
+                                                       : out->dtype));
+        if (filter->dtype != ENG_INT8)
+            return eng_fail_variant(err, e, op_index, "with %s weights",
+                                    eng_dtype_name(filter->dtype));
+        if (filter->const_data == NULL)
+            return eng_fail_variant(err, e, op_index,
+                                    "with non-constant weights");
+        if (bias != NULL &&
+            (bias->dtype != ENG_INT32 || bias->const_data == NULL))
+            return eng_fail_variant(err, e, op_index, "with %s%s bias",
+                                    bias->const_data == NULL ? "non-constant "
+                                                             : "",
+                                    eng_dtype_name(bias->dtype));
+    }
 
     r = eng_op_options(e, op, ENG_OPT_FULLY_CONNECTED, &b, &t);
     if (r == FB_BAD)
@@ -102,6 +122,14 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
         return eng_fail_invalid(err, e, op_index,
                                 "bias smaller than the output units");
 
+    if (in->dtype == ENG_FLOAT32) {
+        d.is_float = 1;
+        q_float_activation_range(activation, &d.f_min, &d.f_max);
+        *bytes = (uint32_t)sizeof d;
+        if (data != NULL)
+            memcpy(data, &d, sizeof d);
+        return ENG_OK;
+    }
     st = eng_require_quant(e, op_index, in, "input", err);
     if (st == ENG_OK)
         st = eng_require_quant(e, op_index, out, "output", err);
@@ -189,6 +217,24 @@ eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
     int n, u, k;
     (void)err;
 
+    if (d->is_float) {
+        const uint8_t *xf = (const uint8_t *)x, *wf = (const uint8_t *)w;
+        uint8_t *yf = (uint8_t *)y;
+        for (n = 0; n < d->batches; ++n) {
+            for (u = 0; u < d->units; ++u) {
+                float total = 0.0f;
+                for (k = 0; k < d->depth; ++k)
+                    total += eng_ld_f32(xf + 4 * ((size_t)n * d->depth + k)) *
+                             eng_ld_f32(wf + 4 * ((size_t)u * d->depth + k));
+                eng_st_f32(yf + 4 * ((size_t)n * d->units + u),
+                           q_clamp_f(total + (b != NULL
+                                                  ? eng_ld_f32(b + 4 * u)
+                                                  : 0.0f),
+                                     d->f_min, d->f_max));
+            }
+        }
+        return ENG_OK;
+    }
     for (n = 0; n < d->batches; ++n) {
         const int8_t *xr = x + (size_t)n * d->depth;
         for (u = 0; u < d->units; ++u) {

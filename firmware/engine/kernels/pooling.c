@@ -7,7 +7,12 @@
  *   max:     largest tap inside the input
  *
  * then clamped to the fused activation range.
+ *
+ * float32: average = (sum of the taps in order) / (their count), max =
+ * the largest tap (NaNs skipped, as std::max does), then clamped to the
+ * activation range.
  */
+#include <float.h>
 #include <math.h>
 
 #include "../engine_internal.h"
@@ -22,6 +27,8 @@ typedef struct {
     int32_t filter_w, filter_h;
     int32_t pad_w, pad_h;
     int32_t act_min, act_max;
+    int32_t is_float;
+    float f_min, f_max;
 } pool_data;
 
 eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
@@ -45,11 +52,11 @@ eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
     out = eng_op_output(e, op, 0);
     if (in == NULL)
         return eng_fail_invalid(err, e, op_index, "missing input");
-    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
-        return eng_fail_variant(err, e, op_index, "with %s activations",
-                                eng_dtype_name(in->dtype != ENG_INT8
-                                                   ? in->dtype
-                                                   : out->dtype));
+    if (in->dtype != out->dtype ||
+        (in->dtype != ENG_INT8 && in->dtype != ENG_FLOAT32))
+        return eng_fail_variant(err, e, op_index, "with %s input and %s output",
+                                eng_dtype_name(in->dtype),
+                                eng_dtype_name(out->dtype));
     if (in->ndims != 4 || out->ndims != 4 || in->dims[0] != out->dims[0] ||
         in->dims[3] != out->dims[3])
         return eng_fail_invalid(err, e, op_index,
@@ -71,17 +78,19 @@ eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
         return eng_fail_variant(err, e, op_index, "with fused activation %d",
                                 activation);
 
-    st = eng_require_quant(e, op_index, in, "input", err);
-    if (st == ENG_OK)
-        st = eng_require_quant(e, op_index, out, "output", err);
-    if (st != ENG_OK)
-        return st;
-    /* the reference requires matching quantization */
-    if (!((double)fabsf(in->scale - out->scale) <= 1.0e-6) ||
-        in->zero_point != out->zero_point)
-        return eng_fail_variant(err, e, op_index,
-                                "with different input and output "
-                                "quantization");
+    if (in->dtype == ENG_INT8) {
+        st = eng_require_quant(e, op_index, in, "input", err);
+        if (st == ENG_OK)
+            st = eng_require_quant(e, op_index, out, "output", err);
+        if (st != ENG_OK)
+            return st;
+        /* the reference requires matching quantization */
+        if (!((double)fabsf(in->scale - out->scale) <= 1.0e-6) ||
+            in->zero_point != out->zero_point)
+            return eng_fail_variant(err, e, op_index,
+                                    "with different input and output "
+                                    "quantization");
+    }
 
     memset(&d, 0, sizeof d);
     if (q_window_padding(padding, in->dims[1], fh, sh, 1, &out_h, &d.pad_h) !=
@@ -94,8 +103,11 @@ eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
     d.stride_h = sh;
     d.filter_w = fw;
     d.filter_h = fh;
-    if (q_activation_range(activation, out->scale, out->zero_point, -128, 127,
-                           &d.act_min, &d.act_max) != 0)
+    d.is_float = in->dtype == ENG_FLOAT32;
+    if (d.is_float)
+        q_float_activation_range(activation, &d.f_min, &d.f_max);
+    else if (q_activation_range(activation, out->scale, out->zero_point, -128,
+                                127, &d.act_min, &d.act_max) != 0)
         return eng_fail_invalid(err, e, op_index,
                                 "activation range does not fit");
     *bytes = sizeof d;
@@ -106,6 +118,49 @@ eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
 
 static int imax(int a, int b) { return a > b ? a : b; }
 static int imin(int a, int b) { return a < b ? a : b; }
+
+static void pool_float(eng_t *e, const eng_op *op, const pool_data *d,
+                       int average)
+{
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    const eng_tensor *out = eng_op_output(e, op, 0);
+    const uint8_t *x = eng_data(e, in);
+    uint8_t *y = eng_data(e, out);
+    const int batches = in->dims[0], depth = in->dims[3];
+    const int in_h = in->dims[1], in_w = in->dims[2];
+    const int out_h = out->dims[1], out_w = out->dims[2];
+    int n, oy, ox, c, fy, fx;
+
+    for (n = 0; n < batches; ++n) {
+        for (oy = 0; oy < out_h; ++oy) {
+            const int y0 = oy * d->stride_h - d->pad_h;
+            const int fy_begin = imax(0, -y0);
+            const int fy_end = imin(d->filter_h, in_h - y0);
+            for (ox = 0; ox < out_w; ++ox) {
+                const int x0 = ox * d->stride_w - d->pad_w;
+                const int fx_begin = imax(0, -x0);
+                const int fx_end = imin(d->filter_w, in_w - x0);
+                for (c = 0; c < depth; ++c) {
+                    float total = 0.0f, count = 0.0f;
+                    float max = -FLT_MAX;
+                    for (fy = fy_begin; fy < fy_end; ++fy)
+                        for (fx = fx_begin; fx < fx_end; ++fx) {
+                            const float v = eng_ld_f32(
+                                x + 4 * ((((size_t)n * in_h + y0 + fy) * in_w +
+                                          x0 + fx) * depth + c));
+                            total += v;
+                            count += 1.0f;
+                            max = max < v ? v : max;
+                        }
+                    eng_st_f32(y + 4 * ((((size_t)n * out_h + oy) * out_w +
+                                         ox) * depth + c),
+                               q_clamp_f(average ? total / count : max,
+                                         d->f_min, d->f_max));
+                }
+            }
+        }
+    }
+}
 
 static eng_status pool_eval(eng_t *e, int op_index, int average,
                             eng_error *err)
@@ -122,6 +177,10 @@ static eng_status pool_eval(eng_t *e, int op_index, int average,
     const int out_h = out->dims[1], out_w = out->dims[2];
     int n, oy, ox, c, fy, fx;
 
+    if (d->is_float) {
+        pool_float(e, op, d, average);
+        return ENG_OK;
+    }
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;

@@ -2,7 +2,9 @@
  * QUANTIZE and DEQUANTIZE.
  *
  * QUANTIZE float32 -> int8:  q = clamp(round(x / scale) + zero_point)
- *          (single-precision divide, round half away from zero)
+ *          (single-precision divide, round half away from zero; a quotient
+ *          beyond int32 becomes INT32_MIN before the zero point is added
+ *          with wrap-around, as on the x86-64 reference)
  * QUANTIZE int8/uint8 -> int8/uint8 (requantize):
  *          q = clamp(requantize(x - in_zero_point, in_scale / out_scale)
  *                    + out_zero_point)
@@ -101,18 +103,6 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
     return ENG_OK;
 }
 
-/* int32 conversion of a rounded float; saturating instead of undefined. */
-static int32_t float_to_i32(float r)
-{
-    if (r != r)
-        return 0;
-    if (r >= 2147483648.0f)
-        return INT32_MAX;
-    if (r < -2147483648.0f)
-        return INT32_MIN;
-    return (int32_t)r;
-}
-
 eng_status eng_quantize_eval(eng_t *e, int op_index, eng_error *err)
 {
     eng_op *op = &e->ops[op_index];
@@ -129,8 +119,11 @@ eng_status eng_quantize_eval(eng_t *e, int op_index, eng_error *err)
     for (i = 0; i < d->count; ++i) {
         int64_t v;
         if (d->kind == KIND_AFFINE) {
+            /* converted and offset in int32 as the x86-64 reference does:
+             * out-of-range and NaN quotients become INT32_MIN, and the
+             * zero point is added with wrap-around */
             const float q = roundf(eng_ld_f32(x + 4 * i) / d->out_scale);
-            v = (int64_t)float_to_i32(q) + d->out_zero_point;
+            v = q_add_wrap(q_truncate_f32(q), d->out_zero_point);
         } else {
             const int32_t raw = d->in_dtype == ENG_INT8
                                     ? (int32_t)(int8_t)x[i]

@@ -2,6 +2,8 @@
  * RESHAPE: same bytes, new shape (taken from the output tensor). The planner
  * usually lets the output share the input's buffer, in which case there is
  * nothing to do; otherwise the bytes are copied.
+ *
+ * SHAPE: the input's dimensions as an int32 vector.
  */
 #include "../engine_internal.h"
 
@@ -37,5 +39,39 @@ eng_status eng_reshape_eval(eng_t *e, int op_index, eng_error *err)
     (void)err;
     if (src != dst && out->bytes > 0)
         memmove(dst, src, out->bytes);
+    return ENG_OK;
+}
+
+eng_status eng_shape_prepare(eng_t *e, int op_index, uint8_t *data,
+                             uint32_t *bytes, eng_error *err)
+{
+    const eng_op *op = &e->ops[op_index];
+    const eng_tensor *in, *out;
+    eng_status st = eng_check_arity(e, op_index, 1, 1, 1, err);
+    (void)data;
+    if (st != ENG_OK)
+        return st;
+    in = eng_op_input(e, op, 0);
+    out = eng_op_output(e, op, 0);
+    if (out->dtype != ENG_INT32)
+        return eng_fail_variant(err, e, op_index, "with %s output",
+                                eng_dtype_name(out->dtype));
+    if (eng_elems(out) != in->ndims)
+        return eng_fail_invalid(err, e, op_index,
+                                "output does not have %d elements",
+                                (int)in->ndims);
+    *bytes = 0;
+    return ENG_OK;
+}
+
+eng_status eng_shape_eval(eng_t *e, int op_index, eng_error *err)
+{
+    eng_op *op = &e->ops[op_index];
+    const eng_tensor *in = eng_op_input(e, op, 0);
+    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
+    int i;
+    (void)err;
+    for (i = 0; i < in->ndims; ++i)
+        eng_st_i32(y + 4 * i, in->dims[i]);
     return ENG_OK;
 }

@@ -9,8 +9,14 @@
  *   sum   = sum of e(d) in Q12.19
  *   y     = e(d) / sum, as a Q0.31 reciprocal times e(d), shifted down to
  *           8 bits and offset by -128
+ *
+ * float32: per row, m = max (NaNs skipped), e_c = expf((x_c - m) * beta)
+ * (glibc-identical expf from fmath.c), y_c = e_c / (sum of e_c in order).
  */
+#include <float.h>
+
 #include "../engine_internal.h"
+#include "../fmath.h"
 #include "../quant.h"
 
 /* SoftmaxOptions slot */
@@ -23,6 +29,8 @@ typedef struct {
     int32_t multiplier;
     int32_t left_shift;
     int32_t diff_min;
+    int32_t is_float;
+    float beta;
 } softmax_data;
 
 eng_status eng_softmax_prepare(eng_t *e, int op_index, uint8_t *data,
@@ -44,7 +52,8 @@ eng_status eng_softmax_prepare(eng_t *e, int op_index, uint8_t *data,
     out = eng_op_output(e, op, 0);
     if (in == NULL)
         return eng_fail_invalid(err, e, op_index, "missing input");
-    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+    if (!(in->dtype == ENG_INT8 && out->dtype == ENG_INT8) &&
+        !(in->dtype == ENG_FLOAT32 && out->dtype == ENG_FLOAT32))
         return eng_fail_variant(err, e, op_index, "with %s input and %s output",
                                 eng_dtype_name(in->dtype),
                                 eng_dtype_name(out->dtype));
@@ -59,6 +68,17 @@ eng_status eng_softmax_prepare(eng_t *e, int op_index, uint8_t *data,
         (r == FB_OK && fb_get_f32(&b, &t, SOFTMAX_BETA, 0.0f, &beta) == FB_BAD))
         return eng_fail_invalid(err, e, op_index, "bad options");
 
+    if (in->dtype == ENG_FLOAT32) {
+        memset(&d, 0, sizeof d);
+        d.depth = in->dims[in->ndims - 1];
+        d.rows = (int32_t)(eng_elems(in) / (uint32_t)d.depth);
+        d.is_float = 1;
+        d.beta = beta;
+        *bytes = sizeof d;
+        if (data != NULL)
+            memcpy(data, &d, sizeof d);
+        return ENG_OK;
+    }
     st = eng_require_quant(e, op_index, in, "input", err);
     if (st == ENG_OK)
         st = eng_require_quant(e, op_index, out, "output", err);
@@ -90,6 +110,28 @@ static int32_t scaled_diff(int32_t diff, const softmax_data *d)
     return q_mul_high(shifted, d->multiplier);
 }
 
+static void softmax_float(const softmax_data *d, const uint8_t *x,
+                          uint8_t *y)
+{
+    int32_t r, c;
+    for (r = 0; r < d->rows; ++r) {
+        const uint8_t *xr = x + 4 * (size_t)r * d->depth;
+        uint8_t *yr = y + 4 * (size_t)r * d->depth;
+        float max = -FLT_MAX, sum = 0.0f;
+        for (c = 0; c < d->depth; ++c) {
+            const float v = eng_ld_f32(xr + 4 * c);
+            max = max < v ? v : max;
+        }
+        for (c = 0; c < d->depth; ++c) {
+            const float ex = eng_expf((eng_ld_f32(xr + 4 * c) - max) * d->beta);
+            eng_st_f32(yr + 4 * c, ex);
+            sum += ex;
+        }
+        for (c = 0; c < d->depth; ++c)
+            eng_st_f32(yr + 4 * c, eng_ld_f32(yr + 4 * c) / sum);
+    }
+}
+
 eng_status eng_softmax_eval(eng_t *e, int op_index, eng_error *err)
 {
     eng_op *op = &e->ops[op_index];
@@ -100,6 +142,10 @@ eng_status eng_softmax_eval(eng_t *e, int op_index, eng_error *err)
     int8_t *y = (int8_t *)eng_data(e, eng_op_output(e, op, 0));
     int r, c;
 
+    if (d->is_float) {
+        softmax_float(d, (const uint8_t *)x, (uint8_t *)y);
+        return ENG_OK;
+    }
     for (r = 0; r < d->rows; ++r) {
         const int8_t *xr = x + (size_t)r * d->depth;
         int8_t *yr = y + (size_t)r * d->depth;
