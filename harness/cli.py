@@ -179,6 +179,12 @@ def _common_run_options(fn):
                      help="Stream the model and inputs through the UART even where host-file "
                           "transfer exists (what a board does; slow on QEMU)."),
         click.option("--all", "show_all", is_flag=True, help="Show every vector in the table."),
+        click.option("--bake", is_flag=True,
+                     help="Build the model into the firmware image (flash), as a product ships it, instead of "
+                          "loading it into RAM at run time; needs a rebuild per model."),
+        click.option("--localize/--no-localize", "localize", default=None,
+                     help="Compare every intermediate tensor with the reference and name the first operator "
+                          "whose output differs [default: only when a vector mismatches]."),
         click.option("--no-count", "no_count", is_flag=True,
                      help="Skip instruction/cycle counting and per-operator profiles (QEMU runs without "
                           "-icount: faster, but no counts, energy or count budgets)."),
@@ -227,7 +233,8 @@ def _board_options(fn):
 @_common_run_options
 @_board_options
 def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmware,
-                invoke_timeout, force_inline, show_all, no_count, ports, probes, baud, flasher, **budgets) -> None:
+                invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes, baud, flasher,
+                **budgets) -> None:
     """Run a model on a platform and check it against the TFLM reference.
 
     \b
@@ -238,15 +245,20 @@ def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmw
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
                        json_out=json_out, workdir=workdir, firmware=firmware,
                        invoke_timeout=invoke_timeout, force_inline=force_inline, count=not no_count,
-                       budgets=budgets, ports=list(ports), probes=list(probes), baud=baud, flasher=flasher)
+                       budgets=budgets, ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
+                       localize=_localize_mode(localize), bake=bake)
     _run_and_report(config, show_all)
+
+
+def _localize_mode(flag: bool | None) -> str:
+    return "auto" if flag is None else ("always" if flag else "never")
 
 
 @main.command("demo")
 @_common_run_options
 @_board_options
 def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_inline, show_all, no_count,
-                 ports, probes, baud, flasher, **budgets) -> None:
+                 bake, localize, ports, probes, baud, flasher, **budgets) -> None:
     """Build, boot, stream and check the bundled int8 gesture classifier.
 
     Runs models/demo/gesture.tflite on its labelled test set: every output
@@ -256,7 +268,8 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
                        workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
                        force_inline=force_inline, count=not no_count, budgets=budgets,
-                       ports=list(ports), probes=list(probes), baud=baud, flasher=flasher)
+                       ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
+                       localize=_localize_mode(localize), bake=bake)
     _run_and_report(config, show_all)
 
 
@@ -275,26 +288,6 @@ def platforms_command(ops: bool) -> None:
     out.print(table)
     if ops:
         out.print("built-in engine operators: " + ", ".join(sorted(BUILTIN_ENGINE_OPS)))
-
-
-@main.command("build")
-@click.option("--platform", "-p", default="mps2-an386", show_default=True)
-@click.option("--define", "-D", "defines", multiple=True, metavar="NAME=VALUE",
-              help="Extra preprocessor definition for the firmware (repeatable).")
-def build_command(platform: str, defines: tuple[str, ...]) -> None:
-    """Build (or reuse from the cache) the runner firmware for a platform."""
-    from .build.cmake import build_firmware
-
-    extra = {}
-    for d in defines:
-        name, _, value = d.partition("=")
-        if not name:
-            raise click.BadParameter(f"{d!r} is not NAME=VALUE", param_hint="--define")
-        extra[name] = value or "1"
-    record = build_firmware(platform_files.load_platform(platform), extra, log=lambda t: err.print(f"- {t}"))
-    e = record.elf
-    out.print(f"{e.path}\n  build id {e.build_id}\n  text {e.text:,} B  data {e.data:,} B  bss {e.bss:,} B"
-              f"  ({'cached' if record.cached else 'built'})")
 
 
 register_commands(main)

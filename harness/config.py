@@ -78,6 +78,9 @@ class ProjectConfig:
     models: tuple[ModelEntry, ...]
     defines: dict = field(default_factory=dict)
     compare: dict = field(default_factory=dict)
+    #: [firmware] beyond `defines`: what `hil build` / `hil test` build instead
+    #: of the built-in runner (a harness.build.project.BuildSpec), else None
+    build: object | None = None
 
     @property
     def root(self) -> Path:
@@ -193,14 +196,79 @@ def load_config(path: Path | None = None) -> ProjectConfig:
         models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets))
 
     firmware = v.typed(data.get("firmware", {}), dict, "[firmware]", "a table")
-    v.known(firmware, {"defines"}, "firmware.")
+    v.known(firmware, {"defines"} | set(_FIRMWARE_BUILD_KEYS), "firmware.")
     defines = {k: str(val) for k, val in v.typed(firmware.get("defines", {}), dict, "firmware.defines",
                                                   "a table of NAME = value").items()}
+    build = _firmware_build(v, root, firmware, defines)
     compare = v.typed(data.get("compare", {}), dict, "[compare]", "a table")
     v.known(compare, set(COMPARE_DEFAULTS), "compare.")
     thresholds = {**COMPARE_DEFAULTS,
                   **{k: v.typed(val, float, f"compare.{k}", "a number") for k, val in compare.items()}}
-    return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds)
+    return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds, build)
+
+
+#: [firmware] keys that describe a build (docs/build.md); `defines` alone
+#: keeps the built-in runner
+_FIRMWARE_BUILD_KEYS = {
+    "kind": (str, 'kind = "cmake" (or "zephyr", "builtin"; default: detected from `app`)'),
+    "app": (str, 'app = "firmware/my_app": the application directory, relative to hil.toml'),
+    "target": (str, 'target = "app": the CMake executable target'),
+    "artifact": (str, 'artifact = "app.elf": the ELF, relative to the build directory'),
+    "cmake_args": (list, 'cmake_args = ["-DMY_OPTION=ON"]'),
+    "toolchain_file": (str, 'toolchain_file = "cmake/my-toolchain.cmake"'),
+    "board": ((str, dict), 'board = "mps2/an386", or board = { mps2-an386 = "mps2/an386" } per platform'),
+    "conf_files": (list, 'conf_files = ["boards/qemu.conf"] (Zephyr EXTRA_CONF_FILE)'),
+    "overlays": (list, 'overlays = ["app.overlay"] (Zephyr EXTRA_DTC_OVERLAY_FILE)'),
+    "kconfig": (dict, 'kconfig = { CONFIG_HIL = "y" }'),
+    "zephyr_base": (str, 'zephyr_base = "../zephyrproject/zephyr"'),
+    "engine": (str, 'engine = "tflm" (or "builtin")'),
+    "tflm_dir": (str, 'tflm_dir = "third_party/tflm": a TFLM source tree'),
+    "cmsis_nn": (bool, "cmsis_nn = true: TFLM's CMSIS-NN kernels"),
+}
+
+
+def _firmware_build(v: _Validator, root: Path, table: dict, defines: dict):
+    """The [firmware] build description as a BuildSpec, or None for the
+    built-in runner with the built-in engine (the default)."""
+    given = {k: table[k] for k in _FIRMWARE_BUILD_KEYS if k in table}
+    if not given:
+        return None
+    from .build.project import ENGINES, KINDS, BuildSpec, detect_kind
+
+    for key, value in given.items():
+        kind, fix = _FIRMWARE_BUILD_KEYS[key]
+        v.typed(value, kind, f"firmware.{key}", fix)
+    def path(key: str) -> Path:
+        return v.file(root, given[key], f"firmware.{key}")
+
+    def paths(key: str) -> tuple[Path, ...]:
+        return tuple(v.file(root, item, f"firmware.{key}[]") for item in given.get(key, []))
+
+    source = path("app") if "app" in given else None
+    kind = given.get("kind") or (detect_kind(source) if source else "builtin")
+    if kind not in KINDS:
+        raise v.fail("firmware.kind", f"is {kind!r}", f"one of: {', '.join(KINDS)}")
+    if kind != "builtin" and source is None:
+        raise v.fail("firmware.app", f"is needed for kind = {kind!r}", _FIRMWARE_BUILD_KEYS["app"][1])
+    engine = given.get("engine", "builtin")
+    if engine not in ENGINES:
+        raise v.fail("firmware.engine", f"is {engine!r}", f"one of: {', '.join(ENGINES)}")
+    if engine == "tflm" and "tflm_dir" not in given:
+        raise v.fail("firmware.tflm_dir", "is needed for engine = \"tflm\"", _FIRMWARE_BUILD_KEYS["tflm_dir"][1])
+    board = given.get("board")
+    boards = {}
+    if isinstance(board, dict):
+        boards = {str(k): v.typed(b, str, f"firmware.board.{k}", "a Zephyr board name") for k, b in board.items()}
+        board = None
+    return BuildSpec(
+        kind=kind, source=source, target=given.get("target"), artifact=given.get("artifact"),
+        cmake_args=tuple(str(a) for a in given.get("cmake_args", [])), defines=defines,
+        toolchain_file=path("toolchain_file") if "toolchain_file" in given else None,
+        board=board, boards=boards, conf_files=paths("conf_files"), overlays=paths("overlays"),
+        kconfig={str(k): str(val) for k, val in given.get("kconfig", {}).items()},
+        zephyr_base=path("zephyr_base") if "zephyr_base" in given else None,
+        engine=engine, tflm_dir=path("tflm_dir") if "tflm_dir" in given else None,
+        cmsis_nn=bool(given.get("cmsis_nn", False)))
 
 
 STARTER = '''# hil project file: what `hil test` runs, checks and stores.

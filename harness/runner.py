@@ -9,6 +9,7 @@ Robot Framework can each show it their own way.
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 import time
@@ -23,6 +24,7 @@ from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
 from .checks.budgets import evaluate as evaluate_budgets
 from .checks.counts import CountUnit, unit_for
+from .checks.localize import localize
 from .checks.metrics import compare_outputs
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, InfraError, UsageError
 from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
@@ -55,6 +57,8 @@ class RunConfig:
     invoke_timeout: float = 30.0
     force_inline: bool = False           # stream bulk data through the UART even on emulators
     count: bool = True                   # instruction/cycle counts and per-operator profiles
+    localize: str = "auto"               # auto: on the first mismatch; always: vector 0 too; never
+    bake: bool = False                   # build the model into the image (flash) instead of streaming it
     budgets: dict[str, float] = field(default_factory=dict)  # checks/budgets.py names
     # serial boards (docs/boards.md): ports and probe ids, paired in order
     ports: list[str] = field(default_factory=list)
@@ -165,8 +169,14 @@ class Run:
                              f"built-in firmware does not have yet ({layer})",
                              hint="pass --firmware with a runner ELF built for this board (any firmware that serves "
                                   "the hil protocol, docs/protocol.md), or add that board layer")
-        self.reporter.stage(f"building firmware for {platform.name}")
-        record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage)
+        self.reporter.stage(f"building firmware for {platform.name}"
+                            + (" with the model baked in" if self.config.bake else ""))
+        if self.config.bake:  # the image holds the model: a new model is a new image
+            record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage,
+                                    cmake_vars={"HIL_BAKED_MODEL": str(Path(self.config.model).resolve())},
+                                    extra_inputs=hashlib.sha256(Path(self.config.model).read_bytes()).hexdigest())
+        else:
+            record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage)
         return record.elf.path, record.elf, record.as_dict()
 
     def _write_batch(self, model: ModelInfo, vectors: VectorSet,
@@ -189,9 +199,11 @@ class Run:
             return Path(path.name), offsets
         return path, offsets
 
-    def _load_model(self, client: DeviceClient, model: ModelInfo, bulk: bool) -> None:
+    def _load_model(self, client: DeviceClient, model: ModelInfo, bulk: bool, baked: bool = False) -> None:
         try:
-            if bulk:
+            if baked:
+                loaded = client.load_model(baked=True, timeout=60)
+            elif bulk:
                 loaded = client.load_model(file=model.path.resolve(), size=len(model.data), timeout=60)
             else:
                 loaded = client.load_model(model.data, timeout=60)
@@ -212,6 +224,69 @@ class Run:
         if loaded.n_inputs != len(model.inputs) or loaded.n_outputs != len(model.outputs):
             raise InfraError("the device and the host disagree on the model's inputs/outputs")
         self.result.device["arena_used"] = loaded.arena_used
+
+    # -- steps: `execute` runs them in order; harness.session runs them one at a time -----
+
+    def boot(self, platform: Platform, elf_path: Path, elf: ElfInfo):
+        """Start the target (boot the emulator, or flash and reset the board),
+        open the protocol link, wait for HELLO and check that the device runs
+        this build. Returns the device's Hello; the target is `self._target`,
+        the client `self.client`."""
+        cfg = self.config
+        board = is_board(platform)
+        if board:
+            target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count,
+                                                board=cfg.board, baud=cfg.baud, flasher=cfg.flasher)
+            self.reporter.stage(f"flashing {platform.name} on {cfg.board.port} ({target.flasher.name}"
+                                f"{', probe ' + target.probe if target.probe else ''})")
+        else:
+            self.reporter.stage(f"booting {platform.name}")
+            target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
+        if self._aborted:
+            raise _Terminated()
+        if board:  # what will be flashed, through which probe, even if flashing fails
+            self.result.target = target.describe()
+        url = target.start()
+        self.result.target = target.describe()
+        if board:
+            link = target.open_link()
+            self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+            hello = target.wait_ready(client, cfg.boot_timeout)
+            self.result.target = target.describe()
+        else:
+            link = serial.serial_for_url(url, timeout=0.2)
+            self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+            hello = client.hello(timeout=cfg.boot_timeout)
+        self.result.device = {k: v for k, v in vars(hello).items()}
+        if elf.build_id and hello.build_id != elf.build_id:
+            if board:
+                raise InfraError(f"the device on {cfg.board.port} runs build {hello.build_id or '(none)'}, "
+                                 f"not the {elf.build_id} just flashed"
+                                 + (f" through probe {target.probe}" if target.probe else ""),
+                                 hint="the port and the probe belong to different boards, or flashing did "
+                                      "not take: pair each --port with its own --probe (`hil boards`)")
+            raise InfraError(f"the device runs build {hello.build_id or '(none)'}, not {elf.build_id}",
+                             hint="the wrong firmware is running; rebuild or reflash")
+        return hello
+
+    def load(self, model: ModelInfo, hello) -> bool:
+        """Load the model into the device: from a host file when the target
+        can read one (semihosting) and inline is not forced, else in chunks
+        through the link. Returns True for the host-file path."""
+        bulk = self._target.host_files and hello.can_read_host_files and not self.config.force_inline
+        if self.config.bake:
+            if not hello.has_baked_model:
+                raise InfraError("--bake: the firmware on the device has no model built in",
+                                 hint="let hil build it (no --firmware), or build with HIL_BAKED_MODEL")
+            self.result.device["model_transfer"] = "baked"
+            self.reporter.stage(f"loading the model baked into the image ({len(model.data)} bytes)")
+            self._load_model(self.client, model, bulk, baked=True)
+            self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
+            return bulk
+        self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
+        self.reporter.stage(f"loading model ({len(model.data)} bytes, {'host file' if bulk else 'inline'})")
+        self._load_model(self.client, model, bulk)
+        return bulk
 
     def execute(self) -> RunResult:
         cfg = self.config
@@ -249,47 +324,12 @@ class Run:
                 timings["prepare_build_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()
-                board = is_board(platform)
-                if board:
-                    target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count,
-                                                        board=cfg.board, baud=cfg.baud, flasher=cfg.flasher)
-                    self.reporter.stage(f"flashing {platform.name} on {cfg.board.port} ({target.flasher.name}"
-                                        f"{', probe ' + target.probe if target.probe else ''})")
-                else:
-                    self.reporter.stage(f"booting {platform.name}")
-                    target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
-                if self._aborted:
-                    raise _Terminated()
-                if board:  # what will be flashed, through which probe, even if flashing fails
-                    self.result.target = target.describe()
-                url = target.start()
-                self.result.target = target.describe()
-                if board:
-                    link = target.open_link()
-                    self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
-                    hello = target.wait_ready(client, cfg.boot_timeout)
-                    self.result.target = target.describe()
-                else:
-                    link = serial.serial_for_url(url, timeout=0.2)
-                    self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
-                    hello = client.hello(timeout=cfg.boot_timeout)
-                self.result.device = {k: v for k, v in vars(hello).items()}
-                if elf.build_id and hello.build_id != elf.build_id:
-                    if board:
-                        raise InfraError(f"the device on {cfg.board.port} runs build {hello.build_id or '(none)'}, "
-                                         f"not the {elf.build_id} just flashed"
-                                         + (f" through probe {target.probe}" if target.probe else ""),
-                                         hint="the port and the probe belong to different boards, or flashing did "
-                                              "not take: pair each --port with its own --probe (`hil boards`)")
-                    raise InfraError(f"the device runs build {hello.build_id or '(none)'}, not {elf.build_id}",
-                                     hint="the wrong firmware is running; rebuild or reflash")
+                hello = self.boot(platform, elf_path, elf)
+                target, client = self._target, self.client
                 timings["boot_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()
-                bulk = target.host_files and hello.can_read_host_files and not cfg.force_inline
-                self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
-                self.reporter.stage(f"loading model ({len(model.data)} bytes, {'host file' if bulk else 'inline'})")
-                self._load_model(client, model, bulk)
+                bulk = self.load(model, hello)
                 batch = self._write_batch(model, vectors, target.workdir) if bulk else None
                 timings["load_s"] = time.monotonic() - t0
                 self._setup_counting(platform, hello)
@@ -302,6 +342,7 @@ class Run:
                 self._stream(platform, model, vectors, golden, batch, elf)
                 timings["vectors_s"] = time.monotonic() - t0
                 timings["link_wait_s"] = client.stats.wait_s
+                self._localize(model, vectors, reference)
                 failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
                 if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors) and not self.result.error:
                     self._measure_memory(platform, elf, model)  # the device still answers
@@ -326,8 +367,8 @@ class Run:
                                                 f"(traceback in {log}; please report it)")
         finally:
             self._done.set()
-            if target is not None:
-                target.stop()
+            if self._target is not None:
+                self._target.stop()
             if reference is not None:
                 reference.close()
             if old_term is not None:
@@ -395,8 +436,12 @@ class Run:
         memory["flash_bytes"] = flash
         if m is not None:
             static_ram = regions.get("ram", {}).get("used", 0)
-            memory["ram_bytes"] = static_ram + m.arena_high_water + m.model_bytes
-            memory["ram_formula"] = "RAM region (.data + .bss + stack) + arena high-water + model bytes"
+            if self.config.bake:  # the model is in flash, read in place
+                memory["ram_bytes"] = static_ram + m.arena_high_water
+                memory["ram_formula"] = "RAM region (.data + .bss + stack) + arena high-water (model baked in flash)"
+            else:
+                memory["ram_bytes"] = static_ram + m.arena_high_water + m.model_bytes
+                memory["ram_formula"] = "RAM region (.data + .bss + stack) + arena high-water + model bytes"
         self.result.memory = memory
 
     def _check_budgets(self) -> bool:
@@ -419,6 +464,22 @@ class Run:
         self.result.budgets = [c.as_dict() for c in checks]
         return all(c.passed for c in checks)
 
+    def _localize(self, model: ModelInfo, vectors: VectorSet, reference: ReferenceRunner) -> None:
+        """Name the first operator whose output differs (checks/localize.py)."""
+        mode = self.config.localize
+        mismatched = [v.index for v in self.result.vectors if v.status == MISMATCH]
+        if mode == "never" or not self.result.vectors or any(v.status in (FAULT, TIMEOUT)
+                                                             for v in self.result.vectors):
+            return
+        if not mismatched and mode != "always":
+            return
+        index = mismatched[0] if mismatched else 0
+        self.reporter.stage(f"localising vector {index}: comparing every intermediate tensor")
+        try:
+            self.result.localization = localize(self.client, model, vectors.vectors[index], index, reference)
+        except DeviceError as exc:
+            self.result.localization = {"vector": index, "skipped": f"the firmware cannot localise: {exc}"}
+
     def abort(self) -> None:
         """Stop this run from another thread (a suite being interrupted):
         the emulator goes away, the run ends as interrupted and keeps its
@@ -433,7 +494,9 @@ class Run:
         self.result.error = {"message": message}
 
     def _stream(self, platform: Platform, model: ModelInfo, vectors: VectorSet,
-                golden: list[list[np.ndarray]], batch, elf: ElfInfo) -> None:
+                golden: list[list[np.ndarray]], batch, elf: ElfInfo, keep_outputs: dict | None = None) -> None:
+        """Run every vector and record its result; `keep_outputs`, when given,
+        receives each vector's device outputs by index."""
         client = self.client
         result = self.result
         self.reporter.start_vectors(len(vectors))
@@ -453,6 +516,8 @@ class Run:
                 stage = "get_output"
                 outputs = [np.frombuffer(client.get_output(k), dtype=spec.dtype).reshape(spec.shape)
                            for k, spec in enumerate(model.outputs)]
+                if keep_outputs is not None:
+                    keep_outputs[i] = outputs
             except DeviceFault as fault:
                 fault.symbol = elf.symbol_at(fault.pc)
                 result.fault = fault.as_dict()

@@ -121,9 +121,18 @@ _active: set[Run] = set()
 def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool) -> tuple[dict | None, str | None]:
     spec = job.model.vectors
     run_dir = suite_dir / "runs" / job.platform / job.model.name
+    firmware = None
+    if config.build is not None:  # hil.toml's [firmware] names what to build (docs/build.md)
+        from .build.project import build_for_suite
+
+        try:
+            firmware = build_for_suite(config, job.platform)
+        except HilError as exc:
+            return {"status": "error", "exit_code": exc.exit_code, "error": {"message": str(exc)},
+                    "vectors": []}, str(exc)
     run = Run(RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
                         inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
-                        budgets=dict(job.model.budgets), count=count))
+                        budgets=dict(job.model.budgets), count=count, firmware=firmware))
     _active.add(run)
     try:
         result = run.execute()

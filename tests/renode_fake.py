@@ -1,11 +1,16 @@
 """A stand-in for Renode, for tests on machines without it.
 
 `FakeMonitor` is a TCP server that behaves like Renode 1.15's monitor socket
-(`SocketServerProvider` with telnet negotiation + AntShell): on connect it
-sends 12 bytes of telnet negotiation and reads and throws away the first 9
-bytes it receives; it echoes what is typed, answers each line with its
-output, prints errors in red (ANSI), and ends every answer with the prompt
-`(monitor) ` or `(<machine>) `. Commands are handled by a callable.
+(`SocketServerProvider` with telnet negotiation + AntShell), byte for byte
+as a Renode 1.15.3 built here answered with `--plain`: on connect it sends
+12 bytes of telnet negotiation (IAC DO BINARY, IAC WILL ECHO, IAC WILL SGA,
+IAC WONT LINEMODE) and reads and throws away the first 9 bytes it
+receives; then the banner and `(monitor) `. It echoes what is typed,
+followed by "\n\r", prints each output line ending "\r\n", and ends every
+answer with the prompt `(monitor) ` or `(<machine>) `; `quit` answers
+"Renode is quitting" and closes. Errors are plain text in `--plain` mode;
+`colour=True` prints them red as Renode does without `--plain`. Commands
+are handled by a callable.
 
 Run as a program, this file is a fake `renode` executable for
 `RenodeTarget`: `renode_fake.py --disable-xwt --plain --port N` serves the
@@ -44,7 +49,8 @@ class FakeMonitor:
     error)` answers commands (error True prints it red)."""
 
     def __init__(self, handler, port: int = 0, banner: str = "Renode, version 1.15.3.0 (fake)",
-                 chunked: bool = False) -> None:
+                 chunked: bool = False, colour: bool = False) -> None:
+        self.colour = colour
         self.handler = handler
         self.banner = banner
         self.prompt = "monitor"
@@ -71,7 +77,7 @@ class FakeMonitor:
             time.sleep(0.001)
 
     def _prompt(self) -> str:
-        return f"{PROMPT_COLOUR}({self.prompt}) {RESET}"
+        return f"{PROMPT_COLOUR}({self.prompt}) {RESET}" if self.colour else f"({self.prompt}) "
 
     def _serve(self) -> None:
         while not self.quit.is_set():
@@ -88,7 +94,7 @@ class FakeMonitor:
                         break
                     got += chunk
                 self.received_negotiation.append(got)
-                self._send(conn, f"{self.banner}\r\n\r\n{self._prompt()}")
+                self._send(conn, f"{self.banner}\n\r\n\r{self._prompt()}")
                 line = b""
                 while True:
                     try:
@@ -108,6 +114,7 @@ class FakeMonitor:
                                 continue
                             self.commands.append(text)
                             if text.strip() == "quit":
+                                self._send(conn, "Renode is quitting\r\n\r")
                                 self.quit.set()
                                 conn.close()
                                 self.closed.set()
@@ -115,7 +122,7 @@ class FakeMonitor:
                             output, error = self.handler(self, text.strip())
                             if output:
                                 body = output.replace("\n", "\r\n") + "\r\n"
-                                self._send(conn, f"{RED}{body}{RESET}" if error else body)
+                                self._send(conn, f"{RED}{body}{RESET}" if error and self.colour else body)
                             self._send(conn, self._prompt())
                         else:
                             line += ch
@@ -193,7 +200,7 @@ class FakeRenode:
             return "", False
         if line == "start":
             self._boot()
-            return "", False
+            return "Starting emulation...", False
         if m := re.fullmatch(r"(\S+) ExecutedInstructions", line):
             with self.lock:
                 return f"0x{self.counter:X}", False

@@ -81,9 +81,28 @@ static uint8_t *builtin_input(void *ctx, uint32_t index, uint32_t *bytes)
 /* Called after each operator: its count is the delta since the last mark,
  * so the per-operator counts add up to the invoke minus the loop's own
  * few instructions before the first and after the last operator. */
+#ifdef HIL_CORRUPT_OP
+/* Firmware built to compute one operator wrongly on purpose, to test that
+ * localisation names it (tests/test_localize.py). */
+static void corrupt(builtin_engine *b, uint32_t op_index)
+{
+    if (op_index != HIL_CORRUPT_OP)
+        return;
+    uint32_t bytes = 0;
+    uint8_t *out = (uint8_t *)(uintptr_t)eng_tensor_data(&b->eng, (uint32_t)b->eng.ops[op_index].outputs[0], &bytes);
+    if (out && bytes)
+        out[0] ^= 0x01u;
+}
+#else
+#define corrupt(b, op_index) ((void)0)
+#endif
+
 static void after_op(void *ctx, uint32_t op_index, int32_t builtin)
 {
     builtin_engine *b = ctx;
+    corrupt(b, op_index);
+    if (!b->counter)
+        return;
     uint64_t now = b->counter();
     if (b->n_profiled < ENG_MAX_OPS) {
         hil_op_profile *p = &b->profile[b->n_profiled++];
@@ -105,7 +124,7 @@ static int builtin_invoke(void *ctx, hil_error *err)
     b->n_profiled = 0;
     if (b->counter)
         b->mark = b->counter();
-    if (eng_invoke(&b->eng, b->counter ? after_op : NULL, b, &e) != ENG_OK) {
+    if (eng_invoke(&b->eng, after_op, b, &e) != ENG_OK) {
         copy_error(&e, err);
         return -1;
     }
@@ -143,6 +162,27 @@ static void builtin_memory(void *ctx, hil_memory *m)
     m->arena_high_water = top;
 }
 
+static int builtin_invoke_until(void *ctx, uint32_t last_op, hil_error *err)
+{
+    builtin_engine *b = ctx;
+    eng_error e;
+    memset(&e, 0, sizeof e);
+    b->n_profiled = 0;
+    if (b->counter)
+        b->mark = b->counter();
+    if (eng_invoke_until(&b->eng, last_op, after_op, b, &e) != ENG_OK) {
+        copy_error(&e, err);
+        return -1;
+    }
+    return 0;
+}
+
+static const uint8_t *builtin_tensor(void *ctx, uint32_t index, uint32_t *bytes)
+{
+    builtin_engine *b = ctx;
+    return eng_tensor_data(&b->eng, index, bytes);
+}
+
 void builtin_ops_init(hil_ops *ops, builtin_engine *b)
 {
     memset(ops, 0, sizeof *ops);
@@ -156,4 +196,6 @@ void builtin_ops_init(hil_ops *ops, builtin_engine *b)
     ops->reset = builtin_reset;
     ops->profile = builtin_profile;
     ops->memory = builtin_memory;
+    ops->invoke_until = builtin_invoke_until;
+    ops->tensor = builtin_tensor;
 }

@@ -9,7 +9,11 @@
 #include "../arch/arch.h"
 #include "../boards/board.h"
 #include "../protocol/proto.h"
+#if HIL_ENGINE_TFLM
+#include "../tflm/hil_tflm.h" /* HIL_ENGINE=tflm: TFLM behind the same hil_ops */
+#else
 #include "builtin_ops.h"
+#endif
 
 #ifndef HIL_PLATFORM
 #define HIL_PLATFORM "unknown"
@@ -21,7 +25,12 @@
 static uint8_t model_buffer[HIL_MODEL_CAPACITY] __attribute__((section(".bulk.model"), aligned(16)));
 static uint8_t arena[HIL_ARENA_SIZE] __attribute__((section(".bulk.arena"), aligned(16)));
 
+#if !HIL_ENGINE_TFLM
 static builtin_engine engine;
+#endif
+#if HIL_BAKED
+extern const uint8_t hil_baked_model[], hil_baked_model_end[];
+#endif
 static hil_ops ops;
 static hil_port port;
 static hil_server server;
@@ -142,6 +151,9 @@ int main(void)
     port.clock_hz = HIL_CLOCK_HZ;
     arch_fault_set_port(&port);
 
+#if HIL_ENGINE_TFLM
+    hil_tflm_runner_ops(&ops, arena, sizeof arena, board_counter);
+#else
     engine.counter = board_counter;
     engine.arena = arena;
     engine.arena_size = sizeof arena;
@@ -149,7 +161,11 @@ int main(void)
     engine.before_invoke = misbehave;
 #endif
     builtin_ops_init(&ops, &engine);
+#endif
     hil_server_init(&server, &port, &ops, model_buffer, sizeof model_buffer, sizeof arena);
+#if HIL_BAKED
+    hil_server_set_baked(&server, hil_baked_model, (uint32_t)(hil_baked_model_end - hil_baked_model));
+#endif
 
     for (;;) {
         int c = board_getc();

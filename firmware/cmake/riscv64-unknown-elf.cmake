@@ -4,6 +4,7 @@ set(CMAKE_SYSTEM_NAME Generic)
 set(CMAKE_SYSTEM_PROCESSOR riscv)
 set(CMAKE_C_COMPILER riscv64-unknown-elf-gcc)
 set(CMAKE_ASM_COMPILER riscv64-unknown-elf-gcc)
+set(CMAKE_CXX_COMPILER riscv64-unknown-elf-g++)
 set(CMAKE_OBJCOPY riscv64-unknown-elf-objcopy CACHE FILEPATH "")
 set(CMAKE_SIZE riscv64-unknown-elf-size CACHE FILEPATH "")
 # A bare-metal compiler cannot link a test program without a linker script.

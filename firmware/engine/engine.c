@@ -1071,12 +1071,13 @@ const uint8_t *eng_output_data(const eng_t *e, uint32_t index,
     return eng_data(e, t);
 }
 
-static eng_status run_ops(eng_t *e, int s, eng_op_hook on_op, void *ctx,
+/* Run the operators of subgraph s in order, stopping after `count` of them. */
+static eng_status run_ops(eng_t *e, int s, int count, eng_op_hook on_op, void *ctx,
                           eng_error *err)
 {
     const eng_subgraph *g = &e->subgraphs[s];
-    int i;
-    for (i = g->first_op; i < g->first_op + g->n_ops; ++i) {
+    int i, end = g->first_op + (count < g->n_ops ? count : g->n_ops);
+    for (i = g->first_op; i < end; ++i) {
         const eng_kernel *k = eng_find_kernel(e->ops[i].builtin);
         eng_status st = (k != NULL) ? k->eval(e, i, err) : ENG_E_INVOKE;
         if (st != ENG_OK) {
@@ -1099,7 +1100,7 @@ eng_status eng_run_subgraph(eng_t *e, int s, eng_error *err)
 {
     if (s <= 0 || s >= e->n_subgraphs)
         return ENG_E_INVOKE;
-    return run_ops(e, s, NULL, NULL, err);
+    return run_ops(e, s, e->subgraphs[s].n_ops, NULL, NULL, err);
 }
 
 eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err)
@@ -1110,7 +1111,33 @@ eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err)
     set_error(err, ENG_OK, 0, -1);
     if (e == NULL || !e->loaded)
         return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no model loaded");
-    return run_ops(e, 0, on_op, ctx, err);
+    return run_ops(e, 0, e->subgraphs[0].n_ops, on_op, ctx, err);
+}
+
+eng_status eng_invoke_until(eng_t *e, uint32_t last_op, eng_op_hook on_op, void *ctx,
+                            eng_error *err)
+{
+    eng_error local;
+    if (err == NULL)
+        err = &local;
+    set_error(err, ENG_OK, 0, -1);
+    if (e == NULL || !e->loaded)
+        return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no model loaded");
+    if (last_op >= e->subgraphs[0].n_ops)
+        return eng_fail(err, ENG_E_BAD_INDEX, last_op, -1, "no operator %u in subgraph 0",
+                        (unsigned)last_op);
+    return run_ops(e, 0, (int)last_op + 1, on_op, ctx, err);
+}
+
+const uint8_t *eng_tensor_data(const eng_t *e, uint32_t index, uint32_t *bytes)
+{
+    const eng_tensor *t;
+    if (e == NULL || !e->loaded || index >= e->subgraphs[0].n_tensors)
+        return NULL;
+    t = &e->tensors[e->subgraphs[0].first_tensor + index];
+    if (bytes != NULL)
+        *bytes = t->bytes;
+    return eng_data(e, t);
 }
 
 void eng_reset(eng_t *e)

@@ -217,6 +217,16 @@ const uint8_t *eng_output_data(const eng_t *e, uint32_t index, uint32_t *bytes);
 typedef void (*eng_op_hook)(void *ctx, uint32_t op_index, int32_t builtin);
 eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err);
 
+/* For localising a divergence: run subgraph 0's operators 0..last_op only.
+ * The outputs of operator last_op are valid afterwards (the memory plan
+ * keeps every tensor alive from its producer to its last consumer). */
+eng_status eng_invoke_until(eng_t *e, uint32_t last_op, eng_op_hook on_op, void *ctx,
+                            eng_error *err);
+
+/* Current bytes of subgraph 0's tensor `index` (the model's tensor index),
+ * NULL when it has no storage. Only meaningful for tensors alive now. */
+const uint8_t *eng_tensor_data(const eng_t *e, uint32_t index, uint32_t *bytes);
+
 /* Clear state kept across invokes; keeps the loaded model. As TFLite
  * Micro's MicroInterpreter::Reset(): resource variables and is_variable
  * tensors are filled with their zero point (int8) or zeros; CALL_ONCE does

@@ -134,6 +134,8 @@ static void on_hello(hil_server *s, uint8_t seq)
         flags |= 1u;
     if (port->counter && port->counter_source != HIL_COUNTER_NONE)
         flags |= 2u;
+    if (s->baked)
+        flags |= 4u;
     uint8_t *p = start;
     p = put_u8(p, HIL_PROTOCOL_VERSION);
     p = put_u8(p, flags);
@@ -172,7 +174,7 @@ static int parse_transfer(const uint8_t *p, size_t len, transfer *t)
             return -1;
         memcpy(t->path, t->data, t->data_len);
         t->path[t->data_len] = 0;
-    } else if (t->source != HIL_SOURCE_INLINE) {
+    } else if (t->source != HIL_SOURCE_INLINE && t->source != HIL_SOURCE_BAKED) {
         return -1;
     }
     return 0;
@@ -214,11 +216,44 @@ static int receive(hil_server *s, uint8_t seq, const transfer *t, uint8_t *dst,
     return *received == t->total ? 1 : 0;
 }
 
+/* Hand a complete model to the engine and answer LOAD_MODEL. */
+static void load_in_place(hil_server *s, uint8_t seq, const uint8_t *model, uint32_t len)
+{
+    hil_error e;
+    memset(&e, 0, sizeof e);
+    e.op_index = -1;
+    uint32_t arena_used = 0;
+    if (s->ops->load(s->ops->ctx, model, len, &s->n_inputs, &s->n_outputs, &arena_used, &e) != 0) {
+        send_error(s, seq, &e);
+        return;
+    }
+    s->current = model;
+    s->model_total = len;
+    s->model_loaded = 1;
+    memset(s->input_received, 0, sizeof s->input_received);
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = out;
+    q = put_u8(q, s->n_inputs);
+    q = put_u8(q, s->n_outputs);
+    q = put_u32(q, arena_used);
+    q = put_u32(q, hil_crc32(0, model, len));
+    send_reply(s, HIL_MSG_LOAD_MODEL, seq, (size_t)(q - out));
+}
+
 static void on_load_model(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
     transfer t;
     if (parse_transfer(p, len, &t) != 0) {
         fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "LOAD_MODEL payload malformed");
+        return;
+    }
+    if (t.source == HIL_SOURCE_BAKED) {
+        if (!s->baked) {
+            fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0, "this firmware has no baked model");
+            return;
+        }
+        s->model_loaded = 0;
+        load_in_place(s, seq, s->baked, s->baked_len);
         return;
     }
     if (t.total > s->model_capacity) {
@@ -237,25 +272,7 @@ static void on_load_model(hil_server *s, uint8_t seq, const uint8_t *p, size_t l
         send_reply(s, HIL_MSG_LOAD_MODEL, seq, 0);
         return;
     }
-    hil_error e;
-    memset(&e, 0, sizeof e);
-    e.op_index = -1;
-    uint32_t arena_used = 0;
-    if (s->ops->load(s->ops->ctx, s->model, t.total, &s->n_inputs, &s->n_outputs, &arena_used,
-                     &e) != 0) {
-        send_error(s, seq, &e);
-        return;
-    }
-    s->model_total = t.total;
-    s->model_loaded = 1;
-    memset(s->input_received, 0, sizeof s->input_received);
-    uint8_t *out = reply_payload(s);
-    uint8_t *q = out;
-    q = put_u8(q, s->n_inputs);
-    q = put_u8(q, s->n_outputs);
-    q = put_u32(q, arena_used);
-    q = put_u32(q, hil_crc32(0, s->model, t.total));
-    send_reply(s, HIL_MSG_LOAD_MODEL, seq, (size_t)(q - out));
+    load_in_place(s, seq, s->model, t.total);
 }
 
 static int need_model(hil_server *s, uint8_t seq)
@@ -270,7 +287,7 @@ static int need_model(hil_server *s, uint8_t seq)
 static void on_set_input(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
     transfer t;
-    if (len < 1 || parse_transfer(p + 1, len - 1, &t) != 0) {
+    if (len < 1 || parse_transfer(p + 1, len - 1, &t) != 0 || t.source == HIL_SOURCE_BAKED) {
         fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "SET_INPUT payload malformed");
         return;
     }
@@ -295,8 +312,14 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
     uint8_t flags = len > 0 ? p[0] : 0;
     int empty = (flags & HIL_INVOKE_EMPTY) != 0;
+    int until = (flags & HIL_INVOKE_UNTIL) != 0;
     if (!empty && !need_model(s, seq))
         return;
+    if (until && (len < 3 || !s->ops->invoke_until)) {
+        fail(s, seq, len < 3 ? HIL_ERR_BAD_PAYLOAD : HIL_ERR_NOT_SUPPORTED, 0,
+             len < 3 ? "INVOKE UNTIL needs the operator index" : "this engine cannot stop mid-graph");
+        return;
+    }
     const hil_port *port = s->port;
     hil_error e;
     memset(&e, 0, sizeof e);
@@ -304,7 +327,9 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
     if (port->counter_restart)
         port->counter_restart(port->ctx);
     uint64_t start = port->counter ? port->counter(port->ctx) : 0;
-    int rc = empty ? 0 : s->ops->invoke(s->ops->ctx, &e);
+    int rc = empty ? 0
+             : until ? s->ops->invoke_until(s->ops->ctx, get_u16(p + 1), &e)
+                     : s->ops->invoke(s->ops->ctx, &e);
     uint64_t end = port->counter ? port->counter(port->ctx) : 0;
     if (rc != 0) {
         send_error(s, seq, &e);
@@ -421,6 +446,43 @@ static void on_get_profile(hil_server *s, uint8_t seq, const uint8_t *p, size_t 
     send_reply(s, HIL_MSG_GET_PROFILE, seq, (size_t)(q - out));
 }
 
+static void on_get_tensor(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    if (len < 8) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "GET_TENSOR payload malformed");
+        return;
+    }
+    if (!need_model(s, seq))
+        return;
+    if (!s->ops->tensor) {
+        fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0, "this engine cannot read intermediate tensors");
+        return;
+    }
+    uint16_t index = get_u16(p);
+    uint32_t offset = get_u32(p + 2);
+    uint32_t max_len = get_u16(p + 6);
+    uint32_t bytes = 0;
+    const uint8_t *src = s->ops->tensor(s->ops->ctx, index, &bytes);
+    if (!src) {
+        fail(s, seq, HIL_ERR_BAD_INDEX, index, "no such tensor, or it has no storage");
+        return;
+    }
+    if (offset > bytes) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, bytes, "offset past the end of the tensor");
+        return;
+    }
+    uint32_t n = bytes - offset;
+    if (n > max_len)
+        n = max_len;
+    if (n > HIL_MAX_PAYLOAD - 8)
+        n = HIL_MAX_PAYLOAD - 8;
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u32(out, bytes);
+    q = put_u32(q, offset);
+    memcpy(q, src + offset, n);
+    send_reply(s, HIL_MSG_GET_TENSOR, seq, 8 + n);
+}
+
 static void on_get_memory(hil_server *s, uint8_t seq)
 {
     hil_memory m;
@@ -456,6 +518,7 @@ static void dispatch(hil_server *s, const uint8_t *frame, size_t len)
     case HIL_MSG_TENSOR_INFO: on_tensor_info(s, seq, p, n); break;
     case HIL_MSG_GET_PROFILE: on_get_profile(s, seq, p, n); break;
     case HIL_MSG_GET_MEMORY: on_get_memory(s, seq); break;
+    case HIL_MSG_GET_TENSOR: on_get_tensor(s, seq, p, n); break;
     default: fail(s, seq, HIL_ERR_UNKNOWN_TYPE, type, "unknown request type"); break;
     }
 }
@@ -489,6 +552,12 @@ static void frame_complete(hil_server *s)
         return;
     }
     dispatch(s, s->rx, (size_t)n);
+}
+
+void hil_server_set_baked(hil_server *s, const uint8_t *model, uint32_t len)
+{
+    s->baked = model;
+    s->baked_len = len;
 }
 
 void hil_server_feed(hil_server *s, uint8_t byte)

@@ -40,6 +40,7 @@ enum hil_msg {
     HIL_MSG_TENSOR_INFO = 0x07,
     HIL_MSG_GET_PROFILE = 0x08,
     HIL_MSG_GET_MEMORY = 0x09,
+    HIL_MSG_GET_TENSOR = 0x0A,
     HIL_MSG_REPLY = 0x80,
     HIL_MSG_LOG = 0xFD,
     HIL_MSG_FAULT = 0xFE,
@@ -72,10 +73,11 @@ enum hil_counter_source {
     HIL_COUNTER_MINSTRET = 3
 };
 
-enum hil_source { HIL_SOURCE_INLINE = 0, HIL_SOURCE_FILE = 1 };
+enum hil_source { HIL_SOURCE_INLINE = 0, HIL_SOURCE_FILE = 1, HIL_SOURCE_BAKED = 2 };
 
 /* INVOKE flags */
 #define HIL_INVOKE_EMPTY 0x01u /* measure an invoke that runs nothing: the counting overhead */
+#define HIL_INVOKE_UNTIL 0x02u /* run operators 0..N only (u16 N follows): localising a divergence */
 
 /* One operator's share of the last invoke. */
 typedef struct {
@@ -124,6 +126,10 @@ typedef struct {
     uint32_t (*profile)(void *ctx, uint32_t first, hil_op_profile *out, uint32_t max);
     /* Optional: arena plan and measured high-water mark. */
     void (*memory)(void *ctx, hil_memory *out);
+    /* Optional, for localising a divergence: run operators 0..last_op of the
+     * main graph, and read any tensor of it by the model's tensor index. */
+    int (*invoke_until)(void *ctx, uint32_t last_op, hil_error *err);
+    const uint8_t *(*tensor)(void *ctx, uint32_t index, uint32_t *bytes);
 } hil_ops;
 
 /* What the board offers the server. Optional hooks may be NULL. */
@@ -151,6 +157,9 @@ typedef struct {
     const hil_ops *ops;
     uint8_t *model;          /* model buffer, caller-owned */
     uint32_t model_capacity;
+    const uint8_t *baked;    /* a model built into the image (flash), or NULL */
+    uint32_t baked_len;
+    const uint8_t *current;  /* the loaded model: the buffer or the baked one */
     uint32_t arena_size;     /* reported in HELLO */
 
     /* receive state */
@@ -173,6 +182,10 @@ typedef struct {
 
 void hil_server_init(hil_server *s, const hil_port *port, const hil_ops *ops,
                      uint8_t *model_buf, uint32_t model_capacity, uint32_t arena_size);
+
+/* A model built into the firmware image: LOAD_MODEL with source BAKED runs
+ * it in place, without copying it to RAM. */
+void hil_server_set_baked(hil_server *s, const uint8_t *model, uint32_t len);
 
 /* Process one received byte; replies are written through the port. */
 void hil_server_feed(hil_server *s, uint8_t byte);

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
+from .diagnostics import first_error
 
 FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
 TOOLCHAIN_FILES = {
@@ -67,7 +68,7 @@ def _source_files() -> list[Path]:
     skip = {"host"}
     return sorted(p for p in FIRMWARE_DIR.rglob("*")
                   if p.is_file() and not skip & set(p.relative_to(FIRMWARE_DIR).parts)
-                  and p.suffix in {".c", ".h", ".cmake", ".in", ".txt", ".S", ".ld"})
+                  and p.suffix in {".c", ".cc", ".h", ".cmake", ".in", ".txt", ".S", ".ld"})
 
 
 def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[str, str]:
@@ -119,24 +120,23 @@ def _region_overflow(platform: Platform, log: str) -> UsageError | None:
                       hint=f"change {'; '.join(keys)} in {platform.path.name}")
 
 
-def _first_error(log: str) -> str:
-    for line in log.splitlines():
-        if re.search(r"\berror\b", line, re.IGNORECASE):
-            return line.strip()
-    tail = [l for l in log.splitlines() if l.strip()][-3:]
-    return " / ".join(tail) or "no output"
-
-
 def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = None,
-                   log=None) -> BuildRecord:
-    """Configure and build (or reuse) the runner firmware for `platform`."""
+                   log=None, cmake_vars: dict[str, str] | None = None, extra_inputs: str = "",
+                   require: tuple[tuple[str, str], ...] = ()) -> BuildRecord:
+    """Configure and build (or reuse) the runner firmware for `platform`.
+
+    `cmake_vars` are further CMake cache variables (the engine: HIL_ENGINE,
+    TFLM_DIR, ...), `extra_inputs` a digest of inputs outside firmware/ (a
+    TFLM tree) and `require` more (tool, package) pairs that must be on PATH."""
     extra_defines = dict(extra_defines or {})
+    for extra_tool, extra_package in require:
+        _require(extra_tool, extra_package)
     toolchain = platform.firmware.get("toolchain", "arm-none-eabi")
     tool, package = TOOLCHAIN_PACKAGES[toolchain]
     compiler = _require(tool, package)
     cmake = _require("cmake", "cmake")
     version = _compiler_version(compiler)
-    defines = _cmake_defines(platform, extra_defines)
+    defines = {**_cmake_defines(platform, extra_defines), **(cmake_vars or {})}
 
     digest = hashlib.sha256()
     for path in _source_files():
@@ -144,6 +144,7 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
         digest.update(path.read_bytes())
     digest.update(json.dumps(defines, sort_keys=True).encode())
     digest.update(version.encode())
+    digest.update(extra_inputs.encode())
     inputs_hash = digest.hexdigest()[:16]
 
     build_dir = cache_root() / "firmware" / f"{platform.name}-{inputs_hash}"
@@ -169,7 +170,8 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
                 if overflow:
                     raise overflow
                 raise InfraError(
-                    f"firmware build for {platform.name} failed: {_first_error(proc.stdout + proc.stderr)}",
+                    f"firmware build for {platform.name} failed: "
+                    f"{first_error(proc.stdout + proc.stderr, [FIRMWARE_DIR.parent]).summary()}",
                     hint=f"full log: {build_dir / 'build.log'}")
         shutil.copy2(build_dir / "cmake" / "firmware.elf", elf_path)
         stamp.write_text(json.dumps({"defines": defines, "compiler": version}, indent=1))

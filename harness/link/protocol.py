@@ -31,6 +31,7 @@ class Msg(enum.IntEnum):
     TENSOR_INFO = 0x07
     GET_PROFILE = 0x08
     GET_MEMORY = 0x09
+    GET_TENSOR = 0x0A
     LOG = 0xFD
     FAULT = 0xFE
     ERROR = 0xFF
@@ -145,6 +146,7 @@ class Hello:
     protocol_version: int
     can_read_host_files: bool
     has_counter: bool
+    has_baked_model: bool
     max_payload: int
     arena_size: int
     model_capacity: int
@@ -161,7 +163,7 @@ class Hello:
             n = p[at]
             strings.append(p[at + 1 : at + 1 + n].decode("utf-8", "replace"))
             at += 1 + n
-        return cls(version, bool(flags & 1), bool(flags & 2), max_payload, arena, capacity,
+        return cls(version, bool(flags & 1), bool(flags & 2), bool(flags & 4), max_payload, arena, capacity,
                    clock, *strings)
 
 
@@ -302,8 +304,12 @@ class DeviceClient:
         return reply
 
     def load_model(self, data: bytes | None = None, *, file: Path | None = None,
-                   size: int | None = None, timeout: float | None = None) -> LoadedModel:
-        """Load a model inline (chunks through the link) or from a host file."""
+                   size: int | None = None, timeout: float | None = None, baked: bool = False) -> LoadedModel:
+        """Load a model inline (chunks through the link), from a host file, or
+        the one baked into the firmware image."""
+        if baked:
+            reply = self.request(Msg.LOAD_MODEL, struct.pack("<BII", 2, 0, 0), timeout=timeout)
+            return LoadedModel(*struct.unpack_from("<BBII", reply))
         total = len(data) if data is not None else int(size if size is not None else Path(file).stat().st_size)
         reply = self._transfer(Msg.LOAD_MODEL, b"", data, file, 0, total, timeout)
         return LoadedModel(*struct.unpack_from("<BBII", reply))
@@ -313,18 +319,30 @@ class DeviceClient:
         total = len(data) if data is not None else int(size or 0)
         self._transfer(Msg.SET_INPUT, bytes((index,)), data, file, file_offset, total, None)
 
-    def invoke(self, timeout: float | None = None, *, empty: bool = False) -> InvokeResult:
+    def invoke(self, timeout: float | None = None, *, empty: bool = False,
+               until: int | None = None) -> InvokeResult:
         """Run the model; `empty` measures an invoke that runs nothing (the
-        counting overhead)."""
-        reply = self.request(Msg.INVOKE, bytes((1 if empty else 0,)), timeout=timeout)
+        counting overhead); `until` runs operators 0..until only."""
+        if until is not None:
+            payload = struct.pack("<BH", 2, until)
+        else:
+            payload = bytes((1 if empty else 0,))
+        reply = self.request(Msg.INVOKE, payload, timeout=timeout)
         source, count = struct.unpack_from("<BQ", reply)
         return InvokeResult(CounterSource(source), count)
 
     def get_profile(self) -> list[OpCount]:
-        """Per-operator counts of the last invoke, in execution order."""
+        """Per-operator counts of the last invoke, in execution order; empty
+        when the firmware's engine does not profile (profiling is optional in
+        hil_ops: it answers NOT_SUPPORTED)."""
         entries: list[OpCount] = []
         while True:
-            reply = self.request(Msg.GET_PROFILE, struct.pack("<H", len(entries)))
+            try:
+                reply = self.request(Msg.GET_PROFILE, struct.pack("<H", len(entries)))
+            except DeviceError as exc:
+                if exc.code == ErrorCode.NOT_SUPPORTED and not entries:
+                    return []
+                raise
             total, first = struct.unpack_from("<HH", reply)
             got = [OpCount(*struct.unpack_from("<HHI", reply, at)) for at in range(4, len(reply), 8)]
             if first != len(entries) or (not got and len(entries) < total):
@@ -337,17 +355,24 @@ class DeviceClient:
         return DeviceMemory(*struct.unpack_from("<7I", self.request(Msg.GET_MEMORY)))
 
     def get_output(self, index: int) -> bytes:
+        return self._read_chunked(Msg.GET_OUTPUT, "<BIH", index)
+
+    def get_tensor(self, index: int) -> bytes:
+        """Any tensor of the main graph as it is now (after INVOKE UNTIL)."""
+        return self._read_chunked(Msg.GET_TENSOR, "<HIH", index)
+
+    def _read_chunked(self, msg: Msg, layout: str, index: int) -> bytes:
         out = bytearray()
         total = None
         while total is None or len(out) < total:
             want = min(0xFFFF, self.max_payload - 8)
-            reply = self.request(Msg.GET_OUTPUT, struct.pack("<BIH", index, len(out), want))
+            reply = self.request(msg, struct.pack(layout, index, len(out), want))
             total, offset = struct.unpack_from("<II", reply)
             if offset != len(out):
-                raise DeviceError(ErrorCode.BAD_SEQUENCE, offset, -1, "GET_OUTPUT answered the wrong offset")
+                raise DeviceError(ErrorCode.BAD_SEQUENCE, offset, -1, f"{msg.name} answered the wrong offset")
             chunk = reply[8:]
             if not chunk and len(out) < total:
-                raise DeviceError(ErrorCode.BAD_PAYLOAD, total, -1, "GET_OUTPUT returned no data")
+                raise DeviceError(ErrorCode.BAD_PAYLOAD, total, -1, f"{msg.name} returned no data")
             out += chunk
         return bytes(out)
 

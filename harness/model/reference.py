@@ -38,6 +38,19 @@ def compute(model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
     return outputs
 
 
+def intermediates(model: bytes, vector: list[np.ndarray], tensors: list[int], arena_size: int) -> dict[int, np.ndarray]:
+    """Every requested tensor of the main graph after one invoke from a
+    fresh interpreter (TFLM keeps them all with kPreserveAllTensors)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(
+        model, arena_size=arena_size, intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    for i, value in enumerate(vector):
+        interpreter.set_input(value, i)
+    interpreter.invoke()
+    return {t: np.array(interpreter.GetTensor(t, 0)["tensor_data"], copy=True) for t in tensors}
+
+
 class ReferenceRunner:
     """Computes references in a child process, concurrently with the boot."""
 
@@ -49,8 +62,14 @@ class ReferenceRunner:
         self._proc: subprocess.Popen | None = None
 
     def submit(self, vectors: list[list[np.ndarray]]) -> None:
+        self._start(("outputs", self.model, vectors, self.arena_size, self.n_outputs))
+
+    def submit_intermediates(self, vector: list[np.ndarray], tensors: list[int]) -> None:
+        self._start(("intermediates", self.model, vector, tensors, self.arena_size))
+
+    def _start(self, job_args: tuple) -> None:
         job = Path(self._tmp.name) / "job.pickle"
-        job.write_bytes(pickle.dumps((self.model, vectors, self.arena_size, self.n_outputs)))
+        job.write_bytes(pickle.dumps(job_args))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "harness.model.reference", str(job), str(job.with_suffix(".out"))],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -79,8 +98,9 @@ class ReferenceRunner:
 
 
 def _main(job: str, out: str) -> None:
-    model, vectors, arena_size, n_outputs = pickle.loads(Path(job).read_bytes())
-    Path(out).write_bytes(pickle.dumps(compute(model, vectors, arena_size, n_outputs)))
+    kind, *args = pickle.loads(Path(job).read_bytes())
+    result = compute(*args) if kind == "outputs" else intermediates(*args)
+    Path(out).write_bytes(pickle.dumps(result))
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
     out.print(line)
     if "count" in s:
         c = s["count"]
-        note = "  (QEMU instruction count, not cycles)" if c["kind"] == "instructions" else ""
+        note = "  (emulator instruction count, not cycles)" if c["kind"] == "instructions" else ""
         overhead = result.count_overhead
         if overhead:
             note += f"; counting overhead (empty invoke) {overhead['value']:,}"
@@ -131,6 +131,11 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
     for b in result.budgets:
         style = "green" if b["passed"] else "bold red"
         out.print(f"  [{style}]{b['message']}[/]", soft_wrap=True, highlight=False)
+    if result.localization:
+        from ..checks.localize import describe
+
+        style = "bold red" if (result.localization.get("first_divergence")) else "dim"
+        out.print(f"  [{style}]localisation:[/] {describe(result.localization)}", soft_wrap=True, highlight=False)
     if result.fault:
         out.print(f"  [bold red]fault:[/] {result.vectors[-1].error}")
     if result.error:

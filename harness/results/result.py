@@ -84,6 +84,7 @@ class RunResult:
     count_overhead: dict | None = None
     energy_model: dict | None = None
     budgets: list[dict] = field(default_factory=list)
+    localization: dict | None = None
 
     def summary(self) -> dict:
         by_status: dict[str, int] = {}
@@ -135,6 +136,7 @@ class RunResult:
             "count_overhead": self.count_overhead,
             "energy_model": self.energy_model,
             "budgets": self.budgets,
+            "localization": self.localization,
             "timings": self.timings,
         }
 

@@ -66,8 +66,9 @@ INSTALL_HINT = ("install Renode 1.15.3 and put `renode` on PATH (or set RENODE=/
 TELNET_REPLY = bytes([255, 251, 0, 255, 253, 1, 255, 253, 3])
 NEGOTIATION_BYTES = 12
 
-#: `(monitor) ` or `(<machine name>) ` at the very end of the output
-PROMPT = re.compile(r"\((?P<name>[^()\r\n]+)\) $")
+#: `(monitor) ` or `(<machine name>) ` on a line of its own at the very end
+#: of the output (carriage returns removed)
+PROMPT = re.compile(r"(?:^|\n)\((?P<name>[^()\r\n]+)\) $")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")
 _IAC = re.compile(rb"\xff[\xfb-\xfe].|\xff[\xf0-\xfa]", re.DOTALL)
@@ -178,16 +179,17 @@ class RenodeMonitor:
         self.sock.sendall(TELNET_REPLY)
 
     def _recv(self, deadline: float) -> bytes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise socket.timeout()
-        self.sock.settimeout(min(remaining, 0.5))
-        try:
-            return self.sock.recv(65536)
-        except socket.timeout:
-            if time.monotonic() >= deadline:
-                raise
-            return self._recv(deadline)
+        """The next bytes, b"" when the connection closed; socket.timeout
+        at the deadline."""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout()
+            self.sock.settimeout(min(remaining, 0.5))
+            try:
+                return self.sock.recv(65536)
+            except socket.timeout:
+                continue
 
     def _read_until_prompt(self, deadline: float, alive=lambda: True) -> str:
         raw, self._pending = self._pending, b""
@@ -197,7 +199,7 @@ class RenodeMonitor:
             if m and m.end() == len(text):
                 self.prompt = m.group("name")
                 self.last_red = red
-                return text[:m.start()]
+                return text[:m.start("name") - 1]
             try:
                 chunk = self._recv(deadline)
             except socket.timeout:
@@ -209,11 +211,15 @@ class RenodeMonitor:
                 raise MonitorError("Renode exited while a monitor command ran")
             raw += chunk
 
-    def execute(self, command: str, timeout: float = 30.0, check: bool = True) -> str:
+    def execute(self, command: str, timeout: float = 30.0, check: bool = True, quiet: bool = False) -> str:
         """Run one monitor command; return its output (without echo and
-        prompt). With `check`, output Renode marks as an error raises."""
+        prompt). With `check`, output that reads as an error (or is red)
+        raises; with `quiet`, any output at all does: the set-up commands
+        print nothing when they work, and Renode's error texts include
+        arbitrary exception messages."""
         if "\n" in command or "\r" in command:
             raise ValueError("one monitor command per call")
+        prompt = self.prompt
         self.sock.sendall(command.encode() + b"\n")
         out = self._read_until_prompt(time.monotonic() + timeout)
         red = self.last_red
@@ -225,9 +231,9 @@ class RenodeMonitor:
             lines.pop(0)
         result = "\n".join(lines).strip("\n")
         if self._log:
-            self._log(f"({self.prompt}) {command}\n{result}\n" if result else f"({self.prompt}) {command}\n")
+            self._log(f"({prompt}) {command}\n{result}\n" if result else f"({prompt}) {command}\n")
         if check:
-            error = red or (m.group(0) if (m := _ERROR_TEXT.search(result)) else "")
+            error = red or (m.group(0) if (m := _ERROR_TEXT.search(result)) else "") or (result if quiet else "")
             if error:
                 raise MonitorError(f"Renode monitor command `{command}` failed: {result or red}")
         return result
@@ -426,7 +432,7 @@ class RenodeTarget:
             self.version()
             repl = self.workdir / "platform.repl" if self.platform_repl() is not None else None
             for line in self.script_lines(self.uart_port, repl.resolve() if repl else None):
-                self.monitor.execute(line, timeout=self.start_timeout)
+                self.monitor.execute(line, timeout=self.start_timeout, quiet=True)
             boot = self.platform.target.get("boot_time", "0.01")
             self.monitor.execute(f'emulation RunFor "{boot}"', timeout=self.start_timeout)
             self.monitor.execute("start", timeout=self.start_timeout)

@@ -12,7 +12,7 @@
  *   HIL_UART_BASE               UARTE0 (firmware.uart_base, 0x40002000)
  *   HIL_NRF_UART_TX_PIN/_RX_PIN PSEL values (DK: P0.06 TX, P0.08 RX)
  *   HIL_NRF_UART_BAUDRATE       BAUDRATE register value
- *   HIL_UART_IRQ + HIL_IDLE_WFE sleep in WFE between bytes (see idle())
+ *   HIL_UART_IRQ + HIL_IDLE_WFE sleep in WFE between bytes (see board_getc())
  */
 #include <string.h>
 
@@ -101,26 +101,22 @@ static int take_byte(void)
     return c;
 }
 
-/* Nothing to read: with HIL_IDLE_WFE the core sleeps until a byte arrives
- * (see boards/stm32/board.c for why, and why SysTick stops meanwhile). */
-static int idle(void)
+/* With HIL_IDLE_WFE the core sleeps until a byte arrives, and every call
+ * runs the same instructions whether it slept or not: see
+ * boards/stm32/board.c for why and how. */
+int board_getc(void)
 {
 #if defined(HIL_IDLE_WFE) && defined(HIL_UART_IRQ)
     if (!have_dwt)
         SYST_CSR = 0;
+    __asm volatile("sev\n wfe" ::: "memory");
     NVIC_ICPR(HIL_UART_IRQ) = 1u << (HIL_UART_IRQ % 32u);
-    if (UARTE_EVENTS_ENDRX)
-        return take_byte();
-    __asm volatile("dsb\n wfe" ::: "memory");
+    uint32_t ready = UARTE_EVENTS_ENDRX;
+    __asm volatile("dsb\n cmp %0, #0\n it eq\n wfeeq" : : "r"(ready) : "cc", "memory");
 #endif
-    return -1;
-}
-
-int board_getc(void)
-{
     if (UARTE_EVENTS_ENDRX)
         return take_byte();
-    return idle();
+    return -1;
 }
 
 void board_write(const uint8_t *data, size_t len)

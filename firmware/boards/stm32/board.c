@@ -14,7 +14,7 @@
  *   HIL_STM32_RCC_GPIO_ENR/_BITS clock enable of its GPIO ports (optional)
  *   HIL_STM32_TX_GPIO/_PIN, HIL_STM32_RX_GPIO/_PIN, HIL_STM32_UART_AF
  *                                pins as alternate function (optional)
- *   HIL_UART_IRQ + HIL_IDLE_WFE  sleep in WFE between bytes (see idle())
+ *   HIL_UART_IRQ + HIL_IDLE_WFE  sleep in WFE between bytes (see board_getc())
  *
  * Emulators (Renode's STM32_UART and STM32F7_USART models) need none of
  * the optional ones; a real board needs its clock and pins.
@@ -112,32 +112,35 @@ void board_init(void)
 }
 
 /*
- * Nothing to read: with HIL_IDLE_WFE the core sleeps until a byte arrives,
- * so an idle device executes no instructions. Under Renode this makes
- * `cpu ExecutedInstructions` read around an INVOKE count the request, the
- * invoke and the reply, not however long the host took to ask. SysTick is
- * stopped while idle (a tick would be an event too); board_counter_restart()
- * starts it again before every measurement.
+ * With HIL_IDLE_WFE the core sleeps until a byte arrives, so an idle device
+ * executes no instructions; under Renode `cpu ExecutedInstructions` read
+ * around an INVOKE then counts the request, the invoke and the reply, not
+ * how long the host took to ask. Every call runs the same instructions
+ * whether the byte was already there or the core slept for it (the sleep is
+ * a conditional WFE), so that count does not depend on when the bytes
+ * arrived either:
+ *
+ *   - SysTick stops while idle (a tick is an event too);
+ *     board_counter_restart() starts it again before every measurement;
+ *   - SEV + WFE empties the event register, so the WFE below waits for a
+ *     new event rather than returning for an old one;
+ *   - the USART's interrupt is cleared from pending, so the next byte makes
+ *     it pending again: with SEVONPEND that is the event that ends WFE (the
+ *     interrupt itself stays disabled in the NVIC and never runs).
  */
-static int idle(void)
+int board_getc(void)
 {
 #if defined(HIL_IDLE_WFE) && defined(HIL_UART_IRQ)
     if (!have_dwt)
         SYST_CSR = 0;
-    /* forget the last byte's pending state, so the next byte is an event */
+    __asm volatile("sev\n wfe" ::: "memory");
     NVIC_ICPR(HIL_UART_IRQ) = 1u << (HIL_UART_IRQ % 32u);
-    if (USART_STATUS & STATUS_RXNE) /* arrived before the line was cleared */
-        return (int)(USART_RX & 0xFFu);
-    __asm volatile("dsb\n wfe" ::: "memory");
+    uint32_t ready = USART_STATUS & STATUS_RXNE;
+    __asm volatile("dsb\n cmp %0, #0\n it eq\n wfeeq" : : "r"(ready) : "cc", "memory");
 #endif
-    return -1;
-}
-
-int board_getc(void)
-{
     if (USART_STATUS & STATUS_RXNE)
         return (int)(USART_RX & 0xFFu);
-    return idle();
+    return -1;
 }
 
 void board_write(const uint8_t *data, size_t len)

@@ -1,0 +1,215 @@
+"""`hil build`: build firmware for a platform, cached: hil's own runner
+(built-in engine or TFLM), a CMake project, or a Zephyr application."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from .. import platforms as platform_files
+from ..errors import HilError, UsageError
+from ..results.console import make_console
+
+out = make_console()
+err = make_console(stderr=True)
+
+
+def _defines(values: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for d in values:
+        name, _, value = d.partition("=")
+        if not name:
+            raise click.BadParameter(f"{d!r} is not NAME=VALUE", param_hint="--define")
+        found[name] = value or "1"
+    return found
+
+
+def _spec(source, kind, target, artifact, toolchain_file, build_dir, board, conf, overlay, pristine, zephyr_base,
+          engine, tflm_dir, models, cmsis_nn, defines, cmake_args, config_path):
+    """The BuildSpec from the flags, on top of hil.toml's [firmware] when
+    no application directory is given."""
+    from ..build.project import BuildSpec, detect_kind
+
+    base = None
+    config = None
+    path = Path(config_path) if config_path else Path("hil.toml")
+    if source is None and (config_path or path.exists()):
+        from ..config import load_config
+
+        config = load_config(path)
+        base = config.build
+        defines = {**config.defines, **defines}
+    resolve = (lambda p: Path(p).resolve() if p is not None else None)
+    if source is not None:
+        source = resolve(source)
+        if not source.is_dir():
+            raise UsageError(f"{source}: not a directory", hint="pass your application's directory")
+        kind = kind or detect_kind(source)
+    if base is None:
+        base = BuildSpec(kind=kind or ("builtin" if source is None else detect_kind(source)), source=source)
+    elif kind and kind != base.kind:
+        base = BuildSpec(**{**vars(base), "kind": kind})
+    values = dict(vars(base))
+    values["defines"] = {**base.defines, **defines}
+    if source is not None:
+        values["source"] = source
+    overrides = {"target": target, "artifact": artifact, "toolchain_file": resolve(toolchain_file),
+                 "build_dir": resolve(build_dir), "board": board, "zephyr_base": resolve(zephyr_base),
+                 "tflm_dir": resolve(tflm_dir), "engine": engine}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if conf:
+        values["conf_files"] = tuple(resolve(c) for c in conf)
+    if overlay:
+        values["overlays"] = tuple(resolve(o) for o in overlay)
+    if models:
+        values["models"] = tuple(resolve(m) for m in models)
+    elif config is not None and values["engine"] == "tflm" and not values["models"]:
+        values["models"] = tuple(m.path for m in config.models)
+    if cmsis_nn:
+        values["cmsis_nn"] = True
+    if pristine:
+        values["pristine"] = True
+    values["cmake_args"] = tuple(base.cmake_args) + tuple(cmake_args)
+    spec = BuildSpec(**values)
+    if spec.kind != "builtin" and spec.source is None:
+        raise UsageError(f"a {spec.kind} build needs the application's directory",
+                         hint="hil build APP_DIR --platform NAME (or firmware.app in hil.toml)")
+    if spec.kind == "builtin" and (target or artifact or toolchain_file):
+        raise UsageError("--target, --artifact and --toolchain-file are for CMake projects",
+                         hint="pass the project's directory: hil build APP_DIR --target NAME")
+    if spec.kind != "zephyr" and (board or conf or overlay or zephyr_base):
+        raise UsageError("--board, --conf, --overlay and --zephyr-base are for Zephyr applications",
+                         hint="pass a Zephyr application's directory (one with prj.conf)")
+    if spec.engine == "tflm" and spec.kind != "builtin":
+        raise UsageError("--engine tflm builds hil's runner on TFLM; your own application links TFLM itself",
+                         hint="drop APP_DIR to build the runner, or use firmware/tflm/hil_tflm.h in your app")
+    if spec.engine == "tflm" and spec.tflm_dir is None:
+        raise UsageError("--engine tflm needs --tflm-dir (a TFLM source tree)",
+                         hint="see docs/build.md (\"The TFLM engine\") for how to make one")
+    platforms = tuple(config.platforms) if config is not None and config.build is not None else ()
+    return spec, platforms
+
+
+def _print(record, quiet: bool) -> None:
+    if quiet:
+        out.print(str(record.elf.path), highlight=False, soft_wrap=True)
+        return
+    e = record.elf
+    what = {"builtin": f"hil runner, {record.engine} engine", "cmake": f"CMake {record.source}"
+            + (f" target {record.target}" if record.target else ""),
+            "zephyr": f"Zephyr {record.source} on board {record.board}"}[record.kind]
+    out.print(f"{e.path}", highlight=False, soft_wrap=True)
+    out.print(f"  {what} for {record.platform} ({'cached' if record.cached else 'built'})", highlight=False)
+    out.print(f"  build id {e.build_id or '(none: the device cannot be checked against this ELF)'}")
+    out.print(f"  text {e.text:,} B  data {e.data:,} B  bss {e.bss:,} B")
+    if record.memory:
+        table = Table(box=None, padding=(0, 2), show_edge=False)
+        for col in ("region", "used", "size", "%"):
+            table.add_column(col, justify="left" if col == "region" else "right")
+        for region, m in record.memory.items():
+            pct = f"{100 * m['used'] / m['size']:.1f}" if m["size"] else ""
+            table.add_row(region, f"{m['used']:,}", f"{m['size']:,}", pct)
+        out.print(table)
+    for name, path in record.artifacts.items():
+        if name != "elf":
+            out.print(f"  {name}: {path}", highlight=False, soft_wrap=True)
+    if record.kind == "zephyr" and record.config:
+        out.print("  " + "  ".join(f"{k}={v}" for k, v in record.config.items()), highlight=False)
+
+
+@click.command("build", context_settings={"ignore_unknown_options": False})
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.argument("cmake_args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--platform", "-p", "platforms", multiple=True, metavar="NAME",
+              help="Platform (repeatable) [default: hil.toml's project.platforms for its [firmware], "
+                   "else mps2-an386].")
+@click.option("--kind", type=click.Choice(["builtin", "cmake", "zephyr"]),
+              help="What SOURCE is [default: detected: prj.conf or find_package(Zephyr) -> zephyr, "
+                   "else cmake; no SOURCE -> hil's runner].")
+@click.option("--define", "-D", "defines", multiple=True, metavar="NAME=VALUE",
+              help="Preprocessor definition (repeatable): for hil's runner, and for CMake apps that use "
+                   "hil_platform_firmware() (HIL_EXTRA_DEFINES).")
+@click.option("--target", help="CMake: the executable target to build [default: the only one].")
+@click.option("--artifact", metavar="PATH", help="CMake: the ELF, relative to the build directory.")
+@click.option("--toolchain-file", type=click.Path(exists=True, dir_okay=False),
+              help="CMake: a toolchain file instead of the platform's (firmware/cmake/<toolchain>.cmake).")
+@click.option("--build-dir", type=click.Path(file_okay=False),
+              help="Build here instead of the cache's directory per (platform, configuration).")
+@click.option("--board", help="Zephyr: the board [default: the platform file's zephyr_board].")
+@click.option("--conf", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Zephyr: extra Kconfig fragment (EXTRA_CONF_FILE), repeatable.")
+@click.option("--overlay", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Zephyr: extra devicetree overlay (EXTRA_DTC_OVERLAY_FILE), repeatable.")
+@click.option("--pristine", is_flag=True, help="Rebuild from scratch (Zephyr: west build -p always).")
+@click.option("--zephyr-base", type=click.Path(exists=True, file_okay=False),
+              help="Zephyr: the zephyr/ tree [default: $ZEPHYR_BASE, else the west workspace's].")
+@click.option("--engine", type=click.Choice(["builtin", "tflm"]),
+              help="hil's runner: the inference engine [default: builtin].")
+@click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False),
+              help="--engine tflm: a TFLM source tree (docs/build.md).")
+@click.option("--model", "models", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="--engine tflm: register only the operators of these models (repeatable) "
+                   "[default: every operator TFLM has].")
+@click.option("--cmsis-nn", is_flag=True, help="--engine tflm: TFLM's CMSIS-NN kernels (Arm Cortex-M).")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+              help="Project file with a [firmware] build [default: ./hil.toml when no SOURCE is given].")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the build record(s) here (hil.build/1).")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print only the ELF path(s): hil run --firmware \"$(hil build -q ...)\".")
+@click.option("--verbose", "-v", is_flag=True, help="Show the build tools' output as it happens (Zephyr).")
+def command(source, cmake_args, platforms, kind, defines, target, artifact, toolchain_file, build_dir, board,
+            conf, overlay, pristine, zephyr_base, engine, tflm_dir, models, cmsis_nn, config_path, json_out,
+            quiet, verbose) -> None:
+    """Build firmware for a platform (cached), and print the ELF to test.
+
+    \b
+    SOURCE is your application's directory; without it, hil's own runner
+    is built (or the [firmware] of ./hil.toml). Arguments after `--` go to
+    CMake (for Zephyr: `west build ... -- ARGS`).
+
+    \b
+    Examples:
+      hil build --platform mps2-an386                      hil's runner (built-in engine)
+      hil build -p mps2-an386 --engine tflm --tflm-dir ~/tflm-tree --model m.tflite
+      hil build fw/ -p mps2-an386 --target app -- -DMY_OPTION=ON
+      hil build zephyr-app/ -p mps2-an385 --conf boards/qemu.conf
+      hil run -m m.tflite -p mps2-an386 --firmware "$(hil build -q fw/ -p mps2-an386)"
+
+    Exit status: 0 built; 1 the firmware does not build (the first error
+    with its file and line); 2 bad usage; 3 a tool is missing.
+    """
+    from ..build.project import build
+
+    if source is not None and str(source).startswith("-"):
+        raise UsageError(f"{source}: expected the application's directory before the CMake arguments",
+                         hint="hil build APP_DIR [options] -- -DNAME=VALUE")
+    spec, config_platforms = _spec(source, kind, target, artifact, toolchain_file, build_dir, board, conf, overlay,
+                                   pristine, zephyr_base, engine, tflm_dir, models, cmsis_nn, _defines(defines),
+                                   cmake_args, config_path)
+    names = platforms or config_platforms or ("mps2-an386",)
+    if spec.build_dir and len(names) > 1:
+        raise UsageError("--build-dir with several platforms would build them over each other",
+                         hint="one --platform per --build-dir, or leave the cache's directories")
+    records = []
+    for name in names:
+        platform = platform_files.load_platform(name)
+        try:
+            record = build(spec, platform, log=None if quiet else (lambda t: err.print(f"- {t}", highlight=False,
+                                                                                       markup=False)),
+                           echo=(lambda line: err.print(line, highlight=False, markup=False)) if verbose else None)
+        except HilError as exc:
+            # printed here, not by the CLI's handler: compiler messages are
+            # full of brackets that must not be read as markup
+            err.print(Text("error: ", style="bold red") + Text(str(exc)))
+            sys.exit(exc.exit_code)
+        records.append(record)
+        _print(record, quiet)
+    if json_out:
+        doc = {"schema": "hil.build/1", "builds": [r.as_dict() for r in records]}
+        json_out.write_text(json.dumps(doc, indent=1, default=str))

@@ -1,0 +1,170 @@
+"""`hil build --engine tflm`: the op resolver generated from the models'
+operators (TFLM's naming rule, checked against the Add* methods of the
+tree's micro_mutable_op_resolver.h), the tree checks and usage errors.
+
+TFLM's sources cannot be installed from the package registries this
+project reaches (the `tflite-micro` wheel has the interpreter, not the C++
+sources), so building the runner on TFLM runs only where
+$HIL_TEST_TFLM_DIR names a TFLM tree made by create_tflm_tree.py
+(docs/build.md); everything else here uses a skeleton tree with just the
+files the generator reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.build.project import BuildSpec
+from harness.build.tflm import add_method, available_methods, model_operators, prepare_tflm, resolver_source
+from harness.errors import UsageError
+from harness.platforms import load_platform
+
+from helpers import MODELS, REPO, hil, requires_qemu
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+RELU = REPO / "tests" / "fixtures" / "ext_cmake_fw" / "model" / "relu_int8.tflite"
+
+
+@pytest.fixture
+def skeleton(tmp_path) -> Path:
+    """The files prepare_tflm reads from a TFLM tree, nothing else."""
+    tree = tmp_path / "tflm"
+    micro = tree / "tensorflow" / "lite" / "micro"
+    micro.mkdir(parents=True)
+    (tree / "third_party" / "flatbuffers" / "include").mkdir(parents=True)
+    (micro / "micro_interpreter.h").write_text("// skeleton\n")
+    (micro / "micro_mutable_op_resolver.h").write_text(textwrap.dedent("""\
+        template <unsigned int tOpCount>
+        class MicroMutableOpResolver : public MicroOpResolver {
+         public:
+          TfLiteStatus AddCustom(const char* name, TFLMRegistration* registration) { return kTfLiteOk; }
+          TfLiteStatus AddConv2D(
+              const TFLMRegistration& registration = Register_CONV_2D()) { return kTfLiteOk; }
+          TfLiteStatus AddDepthwiseConv2D(
+              const TFLMRegistration& registration = Register_DEPTHWISE_CONV_2D()) { return kTfLiteOk; }
+          TfLiteStatus AddFullyConnected(const TFLMRegistration& registration = Register_FULLY_CONNECTED()) {
+            return kTfLiteOk;
+          }
+          TfLiteStatus AddMaxPool2D(const TFLMRegistration& registration = Register_MAX_POOL_2D()) { return kTfLiteOk; }
+          TfLiteStatus AddAveragePool2D(const TFLMRegistration& registration = Register_AVERAGE_POOL_2D()) {
+            return kTfLiteOk;
+          }
+          TfLiteStatus AddReshape() { return kTfLiteOk; }
+          TfLiteStatus AddSoftmax(const TFLMRegistration& registration = Register_SOFTMAX()) { return kTfLiteOk; }
+          TfLiteStatus AddRelu() { return kTfLiteOk; }
+          TfLiteStatus AddPadV2(const TFLMRegistration& registration = Register_PADV2()) { return kTfLiteOk; }
+          TfLiteStatus AddEthosU(const TFLMRegistration& registration) { return kTfLiteOk; }
+        };
+        """))
+    return tree
+
+
+def test_operator_names_map_to_tflm_add_methods():
+    assert add_method("CONV_2D") == "AddConv2D"
+    assert add_method("DEPTHWISE_CONV_2D") == "AddDepthwiseConv2D"
+    assert add_method("FULLY_CONNECTED") == "AddFullyConnected"
+    assert add_method("BATCH_MATMUL") == "AddBatchMatMul"
+    assert add_method("UNIDIRECTIONAL_SEQUENCE_LSTM") == "AddUnidirectionalSequenceLSTM"
+    assert add_method("L2_NORMALIZATION") == "AddL2Normalization"
+    assert add_method("TFLite_Detection_PostProcess") == "AddDetectionPostprocess"
+
+
+def test_callable_add_methods_are_read_from_the_header(skeleton):
+    methods = available_methods(skeleton)
+    assert {"AddConv2D", "AddReshape", "AddRelu", "AddFullyConnected"} <= methods
+    assert "AddCustom" not in methods and "AddEthosU" not in methods  # need arguments
+
+
+def test_model_operators_cover_every_subgraph():
+    from harness.model.tflite import load_model
+
+    assert model_operators(DEMO) == sorted({op.name for op in load_model(DEMO).operators})
+    assert model_operators(RELU) == ["RELU"]
+    stateful = MODELS / "test" / "stateful_int8.tflite"
+    if stateful.exists():  # its CALL_ONCE init subgraph's operators count too
+        assert {"CALL_ONCE", "VAR_HANDLE", "ASSIGN_VARIABLE"} <= set(model_operators(stateful))
+
+
+def test_resolver_is_generated_from_the_models(skeleton, tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.build.tflm.build_library", lambda *a, **k: tmp_path / "libtflm.a")
+    spec = BuildSpec(engine="tflm", tflm_dir=skeleton, models=(DEMO, RELU))
+    prep = prepare_tflm(spec, load_platform("mps2-an386"))
+    expected = tuple(sorted({add_method(op) for op in model_operators(DEMO) + ["RELU"]}))
+    assert prep.operators == expected and "AddConv2D" in expected and "AddRelu" in expected
+    text = prep.resolver.read_text()
+    assert f"tflite::MicroMutableOpResolver<{len(expected)}>" in text and "resolver->AddRelu();" in text
+    assert "operators of gesture.tflite, relu_int8.tflite" in text
+    assert prep.cmake_vars["HIL_ENGINE"] == "tflm" and prep.cmake_vars["TFLM_DIR"] == str(skeleton)
+    assert prep.cmake_vars["HIL_TFLM_CMSIS_NN"] == "OFF"
+    # without models: every builtin operator the tree registers
+    every = prepare_tflm(BuildSpec(engine="tflm", tflm_dir=skeleton), load_platform("mps2-an386"))
+    assert set(every.operators) == available_methods(skeleton)  # AddCustom, AddEthosU need arguments: not there
+
+
+def test_the_trees_own_spelling_wins_where_the_naming_rule_misses(skeleton, tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.build.tflm.build_library", lambda *a, **k: tmp_path / "libtflm.a")
+    assert add_method("PADV2") == "AddPadv2"  # TFLM's rule; its header says AddPadV2
+    layout = MODELS / "test" / "float_layout.tflite"
+    if "PADV2" not in model_operators(layout):
+        pytest.skip("float_layout.tflite no longer uses PADV2")
+    header = skeleton / "tensorflow" / "lite" / "micro" / "micro_mutable_op_resolver.h"
+    extra = "".join(f"  TfLiteStatus {add_method(op)}() {{ return kTfLiteOk; }}\n" for op in model_operators(layout)
+                    if op != "PADV2")
+    header.write_text(header.read_text().replace(" public:\n", " public:\n" + extra))
+    prep = prepare_tflm(BuildSpec(engine="tflm", tflm_dir=skeleton, models=(layout,)), load_platform("mps2-an386"))
+    assert "AddPadV2" in prep.operators
+
+
+def test_an_operator_the_tree_lacks_is_named_with_its_model(skeleton, tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.build.tflm.build_library", lambda *a, **k: tmp_path / "libtflm.a")
+    header = skeleton / "tensorflow" / "lite" / "micro" / "micro_mutable_op_resolver.h"
+    header.write_text(header.read_text().replace("AddRelu()", "AddReluX()"))
+    with pytest.raises(UsageError) as refused:
+        prepare_tflm(BuildSpec(engine="tflm", tflm_dir=skeleton, models=(RELU,)), load_platform("mps2-an386"))
+    assert "RELU (AddRelu, used by relu_int8.tflite)" in str(refused.value)
+
+
+def test_cmsis_nn_needs_a_tree_generated_with_it(skeleton, tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.build.tflm.build_library", lambda *a, **k: tmp_path / "libtflm.a")
+    with pytest.raises(UsageError) as refused:
+        prepare_tflm(BuildSpec(engine="tflm", tflm_dir=skeleton, cmsis_nn=True), load_platform("mps2-an386"))
+    assert "OPTIMIZED_KERNEL_DIR=cmsis_nn" in str(refused.value)
+    (skeleton / "tensorflow" / "lite" / "micro" / "kernels" / "cmsis_nn").mkdir(parents=True)
+    prep = prepare_tflm(BuildSpec(engine="tflm", tflm_dir=skeleton), load_platform("mps2-an386"))
+    assert prep.cmsis_nn and prep.cmake_vars["HIL_TFLM_CMSIS_NN"] == "ON"  # the tree's kernels need it
+
+
+def test_not_a_tree(tmp_path):
+    proc = hil("build", "--engine", "tflm", "--tflm-dir", tmp_path)
+    assert proc.returncode == 2 and "is not a TFLM source tree" in proc.stderr and "create_tflm_tree.py" in proc.stderr
+    proc = hil("build", REPO / "tests" / "fixtures" / "ext_cmake_fw", "--engine", "tflm", "--tflm-dir", tmp_path)
+    assert proc.returncode == 2 and "links TFLM itself" in proc.stderr
+
+
+def test_resolver_source_shape():
+    text = resolver_source(["AddAdd", "AddMul"], "test")
+    assert "MicroMutableOpResolver<2>" in text and "new (storage)" in text  # never destroyed: no __dso_handle
+
+
+TFLM_DIR = os.environ.get("HIL_TEST_TFLM_DIR")
+
+
+@pytest.mark.skipif(not TFLM_DIR, reason="TFLM's C++ sources cannot be installed from the package registries this "
+                                         "project reaches; set HIL_TEST_TFLM_DIR to a tree made by TFLM's "
+                                         "create_tflm_tree.py (docs/build.md)")
+@requires_qemu
+def test_runner_on_real_tflm_is_bit_exact_with_profiles(tmp_path):
+    proc = hil("build", "-p", "mps2-an386", "--engine", "tflm", "--tflm-dir", TFLM_DIR, "--model", DEMO, "-q",
+               timeout=3600)
+    assert proc.returncode == 0, proc.stderr
+    run = hil("run", "--model", DEMO, "-p", "mps2-an386", "--firmware", proc.stdout.strip(), "--vectors", "3",
+              "--json", tmp_path / "r.json", "--workdir", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["device"]["engine"] == "tflm" and result["summary"]["passed"] == 3
+    ops = result["vectors"][0]["operators"]
+    assert [o["op"] for o in ops][:2] == ["CONV_2D", "DEPTHWISE_CONV_2D"] or len(ops) == 11

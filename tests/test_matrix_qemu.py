@@ -1,0 +1,47 @@
+"""Every bundled model on more than one core.
+
+The default run covers every model on a second core of a different
+architecture profile (Cortex-M3, soft float: no FPU, no DSP instructions),
+besides mps2-an386 in tests/test_qemu_run.py. The full matrix, every model
+on every QEMU platform where it fits, is marked `slow`: `pytest -m slow`
+runs it, and `./run.sh test` (what CI runs) includes it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import MODELS, hil, requires_qemu
+
+pytestmark = [requires_qemu, pytest.mark.qemu]
+
+MODELS_ALL = sorted([MODELS / "demo" / "gesture.tflite",
+                     *(p for p in (MODELS / "test").glob("*.tflite") if not p.name.startswith("unsupported_"))])
+QEMU_PLATFORMS = ["mps2-an385", "mps2-an500", "mps2-an505", "mps3-an547", "lm3s6965evb", "riscv32-virt"]
+
+
+def _run(tmp_path, model, platform, vectors):
+    out = tmp_path / "r.json"
+    proc = hil("run", "--model", model, "--platform", platform, "--vectors", str(vectors), "--seed", "4",
+               "--json", out, "--workdir", tmp_path / "run", cwd=tmp_path)
+    return proc, json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("model", MODELS_ALL, ids=lambda p: p.stem)
+def test_every_model_is_bit_exact_on_cortex_m3(tmp_path, model):
+    proc, result = _run(tmp_path, model, "mps2-an385", 20)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["summary"]["passed"] == 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("platform", QEMU_PLATFORMS)
+@pytest.mark.parametrize("model", MODELS_ALL, ids=lambda p: p.stem)
+def test_full_matrix(tmp_path, model, platform):
+    proc, result = _run(tmp_path, model, platform, 10)
+    if proc.returncode == 2 and "model larger than" in (result.get("error") or {}).get("message", ""):
+        pytest.skip(f"{model.name} does not fit {platform}'s model buffer: {result['error']['message']}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert result["summary"]["passed"] == 10
