@@ -153,3 +153,13 @@ def test_missing_qemu_names_the_package(tmp_path):
                env={"PATH": str(bindir)}, cwd=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "apt-get install -y qemu-system-arm" in proc.stdout + proc.stderr
+
+
+def test_prebuilt_firmware_names_an_unsupported_operator_itself(tmp_path):
+    """With --firmware the host does not assume the built-in engine's
+    operator list; the firmware's LOAD_MODEL error names the operator."""
+    elf = _build_variant()
+    proc = hil("run", "--model", MODELS / "test" / "unsupported_gather.tflite", "--firmware", elf, "--vectors", "1",
+               "--workdir", tmp_path / "run", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "GATHER is not supported" in proc.stderr and not processes_in(tmp_path / "run")
