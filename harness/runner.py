@@ -215,8 +215,8 @@ class Run:
             if exc.code in (ErrorCode.UNSUPPORTED_OP, ErrorCode.UNSUPPORTED, ErrorCode.MODEL_INVALID,
                             ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE, ErrorCode.LIMIT):
                 raise UsageError(f"{model.path}: the firmware rejected the model: {exc.message}"
-                                 + (f" (needs {exc.detail} bytes)" if exc.code in (ErrorCode.ARENA_TOO_SMALL,) else "")
-                                 + (f" (capacity {exc.detail} bytes)" if exc.code == ErrorCode.MODEL_TOO_LARGE else ""),
+                                 + (f" (model {len(model.data)} bytes, capacity {exc.detail} bytes)"
+                                    if exc.code == ErrorCode.MODEL_TOO_LARGE else ""),
                                  hint="enlarge firmware.arena_bytes / model_capacity_bytes in the platform file"
                                  if exc.code in (ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE)
                                  else "use operators the built-in engine supports") from exc

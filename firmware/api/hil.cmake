@@ -37,6 +37,8 @@ target_compile_options(hil_engine_builtin INTERFACE $<$<COMPILE_LANGUAGE:C>:-ffp
 target_link_libraries(hil_engine_builtin INTERFACE hil_api m)
 add_library(hil::engine_builtin ALIAS hil_engine_builtin)
 
+include(${HIL_FIRMWARE_DIR}/boards/boards.cmake)
+
 # --- hil_platform_firmware(target): hil's board layer for the platform ------
 # Uses the HIL_* cache variables `hil build` sets from the platform file
 # (HIL_BOARD, HIL_CPU_FLAGS, HIL_UART_BASE, memory regions, ...): startup
@@ -54,40 +56,14 @@ function(hil_platform_firmware target)
     if("${HIL_STACK_SIZE}" STREQUAL "")
         set(HIL_STACK_SIZE 0x4000)
     endif()
-    set(HIL_FW_DIR ${HIL_FIRMWARE_DIR})
-    set(board_dir ${HIL_FIRMWARE_DIR}/boards/${HIL_BOARD})
-    if(NOT EXISTS ${board_dir}/board.cmake)
-        message(FATAL_ERROR "hil has no board layer '${HIL_BOARD}' (expected ${board_dir}/board.cmake)")
-    endif()
-    include(${board_dir}/board.cmake)
-    if(NOT DEFINED HIL_TOOLCHAIN_C_FLAGS)
-        set(HIL_TOOLCHAIN_C_FLAGS -mthumb)
-    endif()
-    if(NOT DEFINED HIL_TOOLCHAIN_LINK_FLAGS)
-        set(HIL_TOOLCHAIN_LINK_FLAGS -mthumb --specs=nano.specs --specs=nosys.specs)
-    endif()
+    hil_include_board_layer(${HIL_FIRMWARE_DIR})
     set(script ${CMAKE_CURRENT_BINARY_DIR}/${target}.ld)
     configure_file(${HIL_BOARD_LINKER_TEMPLATE} ${script} @ONLY)
 
     target_sources(${target} PRIVATE ${HIL_BOARD_SOURCES} ${HIL_FIRMWARE_DIR}/api/hil_board.c)
     target_include_directories(${target} PRIVATE ${HIL_FIRMWARE_DIR}/api)
-    target_compile_options(${target} PRIVATE ${HIL_CPU_FLAGS} ${HIL_TOOLCHAIN_C_FLAGS}
-                           -ffunction-sections -fdata-sections
-                           # C++ statics' destructors through atexit: hil's startup
-                           # links without crtbegin (no __dso_handle)
-                           $<$<COMPILE_LANGUAGE:CXX>:-fno-use-cxa-atexit>)
-    target_compile_definitions(${target} PRIVATE
-        HIL_PLATFORM="${HIL_PLATFORM}"
-        HIL_CLOCK_HZ=${HIL_CLOCK_HZ}u
-        HIL_UART_BASE=${HIL_UART_BASE}u
-        HIL_SEMIHOSTING=$<BOOL:${HIL_SEMIHOSTING}>
-        HIL_ARENA_SIZE=${HIL_ARENA_SIZE}u
-        HIL_MODEL_CAPACITY=${HIL_MODEL_CAPACITY}u
-        ${HIL_EXTRA_DEFINES})
-    target_link_options(${target} PRIVATE
-        ${HIL_CPU_FLAGS} ${HIL_TOOLCHAIN_LINK_FLAGS} -T${script} -nostartfiles
-        -Wl,--gc-sections -Wl,--build-id=sha1
-        -Wl,-Map=$<TARGET_FILE:${target}>.map -Wl,--print-memory-usage)
-    set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${script})
-    set_target_properties(${target} PROPERTIES SUFFIX ".elf")
+    hil_board_image(${target} ${script} $<TARGET_FILE:${target}>.map)
+    # C++ statics' destructors through atexit: hil's startup links without
+    # crtbegin (no __dso_handle)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-use-cxa-atexit>)
 endfunction()

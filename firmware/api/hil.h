@@ -140,11 +140,8 @@ const hil_port *hil_port_of(const hil_instance *h);
  * hil_init() refuses its arguments (with that negative status). */
 int hil_serve(const hil_ops *ops, const hil_transport *t, const hil_config *cfg);
 
-/* Hex of the image's GNU build-id note, or "" when the image has none.
- * Reads the note between the linker symbols __build_id_start__ and
- * __build_id_end__ (hil's linker scripts, and the Zephyr module, define
- * them; build_id.ld shows the section to add to your own script). */
-const char *hil_build_id(void);
+/* hil_build_id(), the hex of the image's GNU build-id note, is declared in
+ * proto.h (the built-in runner uses it too). */
 
 /* Fill `err` (for a hil_ops callback that fails). */
 void hil_set_error(hil_error *err, uint8_t code, uint32_t detail, int16_t op_index, const char *message);

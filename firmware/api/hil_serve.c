@@ -121,36 +121,6 @@ int hil_serve(const hil_ops *ops, const hil_transport *t, const hil_config *cfg)
     }
 }
 
-/* ---- build id ------------------------------------------------------------ */
-
-/* Weak, so an image whose linker script does not define them links anyway
- * (and reports no build id). */
-extern const uint8_t __build_id_start__[] __attribute__((weak));
-extern const uint8_t __build_id_end__[] __attribute__((weak));
-
-const char *hil_build_id(void)
-{
-    static char hex_id[41];
-    static const char hex[] = "0123456789abcdef";
-    const uint8_t *note = __build_id_start__;
-    const uint8_t *end = __build_id_end__;
-    if (hex_id[0] || !note || !end || end - note < 16)
-        return hex_id;
-    /* ELF note: namesz, descsz, type, name ("GNU\0", padded to 4), desc */
-    uint32_t namesz, descsz;
-    memcpy(&namesz, note, 4);
-    memcpy(&descsz, note + 4, 4);
-    const uint8_t *desc = note + 12 + ((namesz + 3u) & ~3u);
-    if (descsz > 20 || desc + descsz > end)
-        return hex_id;
-    for (uint32_t i = 0; i < descsz; i++) {
-        hex_id[2 * i] = hex[desc[i] >> 4];
-        hex_id[2 * i + 1] = hex[desc[i] & 0xF];
-    }
-    hex_id[2 * descsz] = 0;
-    return hex_id;
-}
-
 /* ---- errors -------------------------------------------------------------- */
 
 void hil_set_error(hil_error *err, uint8_t code, uint32_t detail, int16_t op_index, const char *message)

@@ -4,7 +4,6 @@
  * file (HIL_MODEL_CAPACITY, HIL_ARENA_SIZE) and placed in the BULK region.
  */
 #include <stdint.h>
-#include <string.h>
 
 #include "../arch/arch.h"
 #include "../boards/board.h"
@@ -34,30 +33,6 @@ extern const uint8_t hil_baked_model[], hil_baked_model_end[];
 static hil_ops ops;
 static hil_port port;
 static hil_server server;
-static char build_id[41];
-
-/* The GNU build-id note the linker placed in flash: 4-byte namesz, descsz,
- * type, the name "GNU\0", then descsz bytes of id. */
-extern const uint8_t __build_id_start__[], __build_id_end__[];
-
-static void read_build_id(void)
-{
-    static const char hex[] = "0123456789abcdef";
-    const uint8_t *note = __build_id_start__;
-    if (__build_id_end__ - note < 16)
-        return;
-    uint32_t namesz, descsz;
-    memcpy(&namesz, note, 4);
-    memcpy(&descsz, note + 4, 4);
-    const uint8_t *desc = note + 12 + ((namesz + 3u) & ~3u);
-    if (descsz > 20 || desc + descsz > __build_id_end__)
-        return;
-    for (uint32_t i = 0; i < descsz; i++) {
-        build_id[2 * i] = hex[desc[i] >> 4];
-        build_id[2 * i + 1] = hex[desc[i] & 0xF];
-    }
-    build_id[2 * descsz] = 0;
-}
 
 static void port_write(void *ctx, const uint8_t *data, size_t len)
 {
@@ -132,7 +107,6 @@ static void boot_noise(void)
 int main(void)
 {
     board_init();
-    read_build_id();
 #ifdef HIL_BOOT_NOISE
     boot_noise();
 #endif
@@ -146,7 +120,7 @@ int main(void)
 #if HIL_SEMIHOSTING
     port.read_file = arch_semihost_read_file;
 #endif
-    port.build_id = build_id;
+    port.build_id = hil_build_id();
     port.platform = HIL_PLATFORM;
     port.clock_hz = HIL_CLOCK_HZ;
     arch_fault_set_port(&port);

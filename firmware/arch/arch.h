@@ -18,4 +18,8 @@ void arch_fault_set_port(const void *port);
 long arch_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t *dst,
                              uint32_t len);
 
+/* The semihosting trap: operation `op` with argument block `args`; returns
+ * the host's r0/a0. arch/semihost_file.c builds the file reads on it. */
+int32_t arch_semihost_call(uint32_t op, const void *args);
+
 #endif

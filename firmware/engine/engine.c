@@ -11,6 +11,7 @@
 
 #include "engine_internal.h"
 #include "flatbuf.h"
+#include "quant.h"
 
 #define TFLITE_SCHEMA_VERSION 3u
 
@@ -115,6 +116,16 @@ static void set_error(eng_error *err, eng_status status, uint32_t detail,
     err->message[0] = '\0';
 }
 
+/* Sets `err` and starts its message. */
+static void sb_start(strbuf *sb, eng_error *err, eng_status status,
+                     uint32_t detail, int32_t op_index)
+{
+    set_error(err, status, detail, op_index);
+    sb->buf = err->message;
+    sb->cap = sizeof err->message;
+    sb->len = 0;
+}
+
 eng_status eng_fail(eng_error *err, eng_status status, uint32_t detail,
                     int32_t op_index, const char *fmt, ...)
 {
@@ -122,10 +133,7 @@ eng_status eng_fail(eng_error *err, eng_status status, uint32_t detail,
     strbuf sb;
     if (err == NULL)
         return status;
-    set_error(err, status, detail, op_index);
-    sb.buf = err->message;
-    sb.cap = sizeof err->message;
-    sb.len = 0;
+    sb_start(&sb, err, status, detail, op_index);
     va_start(ap, fmt);
     sb_vformat(&sb, fmt, ap);
     va_end(ap);
@@ -151,11 +159,8 @@ eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
     strbuf sb;
     if (err == NULL)
         return ENG_E_UNSUPPORTED;
-    set_error(err, ENG_E_UNSUPPORTED, (uint32_t)e->ops[op_index].builtin,
-              op_index);
-    sb.buf = err->message;
-    sb.cap = sizeof err->message;
-    sb.len = 0;
+    sb_start(&sb, err, ENG_E_UNSUPPORTED, (uint32_t)e->ops[op_index].builtin,
+             op_index);
     sb_op_location(&sb, e, op_index);
     sb_format(&sb, ": %s ", eng_op_name(e->ops[op_index].builtin));
     va_start(ap, what);
@@ -172,10 +177,7 @@ eng_status eng_fail_invalid(eng_error *err, const eng_t *e, int op_index,
     strbuf sb;
     if (err == NULL)
         return ENG_E_MODEL_INVALID;
-    set_error(err, ENG_E_MODEL_INVALID, 0, op_index);
-    sb.buf = err->message;
-    sb.cap = sizeof err->message;
-    sb.len = 0;
+    sb_start(&sb, err, ENG_E_MODEL_INVALID, 0, op_index);
     sb_op_location(&sb, e, op_index);
     sb_format(&sb, ": %s: ", eng_op_name(e->ops[op_index].builtin));
     va_start(ap, why);
@@ -234,6 +236,87 @@ eng_status eng_require_quant(const eng_t *e, int op_index,
         return eng_fail_invalid(err, e, op_index,
                                 "%s zero point %d out of range", role,
                                 (int)t->zero_point);
+    return ENG_OK;
+}
+
+eng_status eng_scale_multiplier(const eng_t *e, int op_index, double m,
+                                int32_t *multiplier, int32_t *shift,
+                                eng_error *err)
+{
+    int s = 0;
+    q_quantize_multiplier(m, multiplier, &s);
+    if (s > 30)
+        return eng_fail_variant(err, e, op_index,
+                                "with a scale ratio above 2^30");
+    *shift = s;
+    return ENG_OK;
+}
+
+eng_status eng_int8_activation_range(const eng_t *e, int op_index,
+                                     int activation, const eng_tensor *out,
+                                     int32_t *act_min, int32_t *act_max,
+                                     eng_error *err)
+{
+    if (q_activation_range(activation, out->scale, out->zero_point, -128, 127,
+                           act_min, act_max) != 0)
+        return eng_fail_invalid(err, e, op_index,
+                                "activation range does not fit");
+    return ENG_OK;
+}
+
+eng_status eng_check_weighted_types(const eng_t *e, int op_index,
+                                    const eng_tensor *in,
+                                    const eng_tensor *filter,
+                                    const eng_tensor *bias,
+                                    const eng_tensor *out, eng_error *err)
+{
+    if (in->dtype == ENG_FLOAT32) {
+        if (out->dtype != ENG_FLOAT32 || filter->dtype != ENG_FLOAT32 ||
+            (bias != NULL && bias->dtype != ENG_FLOAT32))
+            return eng_fail_variant(err, e, op_index,
+                                    "with float32 input and %s weights, %s "
+                                    "bias, %s output",
+                                    eng_dtype_name(filter->dtype),
+                                    eng_dtype_name(bias ? bias->dtype
+                                                        : ENG_FLOAT32),
+                                    eng_dtype_name(out->dtype));
+        return ENG_OK;
+    }
+    if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s activations",
+                                eng_dtype_name(in->dtype != ENG_INT8
+                                                   ? in->dtype
+                                                   : out->dtype));
+    if (filter->dtype != ENG_INT8)
+        return eng_fail_variant(err, e, op_index, "with %s weights",
+                                eng_dtype_name(filter->dtype));
+    if (filter->const_data == NULL)
+        return eng_fail_variant(err, e, op_index, "with non-constant weights");
+    if (bias != NULL && (bias->dtype != ENG_INT32 || bias->const_data == NULL))
+        return eng_fail_variant(err, e, op_index, "with %s%s bias",
+                                bias->const_data == NULL ? "non-constant " : "",
+                                eng_dtype_name(bias->dtype));
+    return ENG_OK;
+}
+
+eng_status eng_channel_multipliers(const eng_t *e, int op_index,
+                                   const eng_tensor *in,
+                                   const eng_tensor *filter,
+                                   const eng_tensor *out, int channels,
+                                   int32_t *params, eng_error *err)
+{
+    int32_t *mult = params;
+    int32_t *shift = params + channels;
+    int i;
+    for (i = 0; i < channels; ++i) {
+        const float ws =
+            eng_scale_at(filter, filter->n_scales > 1 ? (uint32_t)i : 0u);
+        const eng_status st = eng_scale_multiplier(
+            e, op_index, (double)in->scale * (double)ws / (double)out->scale,
+            &mult[i], &shift[i], err);
+        if (st != ENG_OK)
+            return st;
+    }
     return ENG_OK;
 }
 

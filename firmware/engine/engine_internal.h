@@ -182,6 +182,38 @@ eng_status eng_check_arity(const eng_t *e, int op_index, int n_in_min,
  * returns the count, or -1 when the tensor is not a constant int32. */
 int eng_const_i32(const eng_tensor *t, int32_t *values, int max);
 
+/* A real rescaling factor m as a Q0.31 multiplier and a shift, which the
+ * reference limits to 30 (larger ratios are not supported). */
+eng_status eng_scale_multiplier(const eng_t *e, int op_index, double m,
+                                int32_t *multiplier, int32_t *shift,
+                                eng_error *err);
+
+/* Clamp range of a fused activation on an int8 output (its quantization
+ * applied to the activation's real bounds, within [-128, 127]). */
+eng_status eng_int8_activation_range(const eng_t *e, int op_index,
+                                     int activation, const eng_tensor *out,
+                                     int32_t *act_min, int32_t *act_max,
+                                     eng_error *err);
+
+/* Tensor types of a weighted op (CONV_2D, DEPTHWISE_CONV_2D,
+ * FULLY_CONNECTED; bias may be NULL): all float32, or int8 activations with
+ * constant int8 weights and a constant int32 bias. */
+eng_status eng_check_weighted_types(const eng_t *e, int op_index,
+                                    const eng_tensor *in,
+                                    const eng_tensor *filter,
+                                    const eng_tensor *bias,
+                                    const eng_tensor *out, eng_error *err);
+
+/* Per-channel requantization of a weighted op: for c < channels,
+ * M[c] = input_scale * weight_scale[c] / output_scale in double (the one
+ * weight scale for every channel of a per-tensor filter), stored as
+ * int32 multiplier[channels] followed by int32 shift[channels]. */
+eng_status eng_channel_multipliers(const eng_t *e, int op_index,
+                                   const eng_tensor *in,
+                                   const eng_tensor *filter,
+                                   const eng_tensor *out, int channels,
+                                   int32_t *params, eng_error *err);
+
 /* Checks that an int8/uint8 activation tensor carries a usable scale. */
 eng_status eng_require_quant(const eng_t *e, int op_index,
                              const eng_tensor *t, const char *role,

@@ -264,10 +264,10 @@ int32_t q_exp_on_negative_q5_26(int32_t a)
     return q_exp_on_negative(a, SOFTMAX_DIFF_INT_BITS);
 }
 
-/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out, by three Newton-Raphson
- * steps on the half denominator d = (1 + a) / 2 in [1/2, 1), computed in
- * Q2.29 from the initial guess 48/17 - 32/17 * d. */
-int32_t q_one_over_one_plus_x(int32_t a)
+/* 2 / (1 + a) for a in [0, 1], a in Q0.31, result in Q2.29: three
+ * Newton-Raphson steps on the half denominator d = (1 + a) / 2 in [1/2, 1),
+ * from the initial guess 48/17 - 32/17 * d (gemmlowp's division). */
+static int32_t two_over_one_plus_x_q2_29(int32_t a)
 {
     const int32_t c48_17 = 1515870810;      /* 48/17 in Q2.29 */
     const int32_t c_neg32_17 = -1010580540; /* -32/17 in Q2.29 */
@@ -284,8 +284,14 @@ int32_t q_one_over_one_plus_x(int32_t a)
         /* x += x * (1 - d*x), the product is Q4.27: rescale to Q2.29 */
         x = add_wrap(x, q_shl_saturate(q_mul_high(x, one_minus_dx), 2));
     }
-    /* x approximates 1/d = 2/(1+a); halving it, Q1.30 -> Q0.31 */
-    return q_shl_saturate(x, 1);
+    return x;
+}
+
+/* 1 / (1 + a) for a in [0, 1), Q0.31 in and out. */
+int32_t q_one_over_one_plus_x(int32_t a)
+{
+    /* 1/d = 2/(1+a); halving it, Q1.30 -> Q0.31 */
+    return q_shl_saturate(two_over_one_plus_x_q2_29(a), 1);
 }
 
 static int count_leading_zeros(uint32_t x)
@@ -318,26 +324,13 @@ int32_t q_reciprocal(int32_t x, int x_integer_bits, int *num_bits_over_unit)
 /* ------------------------------------------------------------------------ */
 /* Logistic and tanh on Q4.27 inputs (Q0.31 results)                         */
 
-/* (1 - a) / (1 + a) for a in [0, 1], Q0.31, by the same Newton-Raphson
- * division as q_one_over_one_plus_x; x approximates 2 / (1 + a) in Q2.29 */
+/* (1 - a) / (1 + a) for a in [0, 1], Q0.31 */
 static int32_t one_minus_x_over_one_plus_x(int32_t a)
 {
-    const int32_t c48_17 = 1515870810;      /* 48/17 in Q2.29 */
-    const int32_t c_neg32_17 = -1010580540; /* -32/17 in Q2.29 */
     const int32_t one_q2_29 = (int32_t)1 << 29;
-    const int64_t sum = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator =
-        (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    int32_t x = add_wrap(c48_17, q_mul_high(half_denominator, c_neg32_17));
-    int i;
-
-    for (i = 0; i < 3; ++i) {
-        const int32_t dx = q_mul_high(half_denominator, x);
-        const int32_t one_minus_dx = sub_wrap(one_q2_29, dx);
-        x = add_wrap(x, q_shl_saturate(q_mul_high(x, one_minus_dx), 2));
-    }
     /* 2 / (1 + a) - 1 = (1 - a) / (1 + a), Q2.29 -> Q0.31 */
-    return q_shl_saturate(sub_wrap(x, one_q2_29), 2);
+    return q_shl_saturate(
+        sub_wrap(two_over_one_plus_x_q2_29(a), one_q2_29), 2);
 }
 
 int32_t q_logistic_q4(int32_t a)

@@ -341,6 +341,27 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
     send_reply(s, HIL_MSG_INVOKE, seq, (size_t)(q - out));
 }
 
+/* GET_OUTPUT and GET_TENSOR reply: total size, offset, then up to max_len
+ * bytes of `src` (`bytes` long) from `offset`, as many as fit one frame. */
+static void reply_chunk(hil_server *s, uint8_t seq, uint8_t type, const uint8_t *src, uint32_t bytes,
+                        uint32_t offset, uint32_t max_len, const char *past_end)
+{
+    if (offset > bytes) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, bytes, past_end);
+        return;
+    }
+    uint32_t n = bytes - offset;
+    if (n > max_len)
+        n = max_len;
+    if (n > HIL_MAX_PAYLOAD - 8)
+        n = HIL_MAX_PAYLOAD - 8;
+    uint8_t *out = reply_payload(s);
+    uint8_t *q = put_u32(out, bytes);
+    q = put_u32(q, offset);
+    memcpy(q, src + offset, n);
+    send_reply(s, type, seq, 8 + n);
+}
+
 static void on_get_output(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
     if (len < 7) {
@@ -358,20 +379,7 @@ static void on_get_output(hil_server *s, uint8_t seq, const uint8_t *p, size_t l
         fail(s, seq, HIL_ERR_BAD_INDEX, index, "no such output");
         return;
     }
-    if (offset > bytes) {
-        fail(s, seq, HIL_ERR_BAD_PAYLOAD, bytes, "offset past the end of the output");
-        return;
-    }
-    uint32_t n = bytes - offset;
-    if (n > max_len)
-        n = max_len;
-    if (n > HIL_MAX_PAYLOAD - 8)
-        n = HIL_MAX_PAYLOAD - 8;
-    uint8_t *out = reply_payload(s);
-    uint8_t *q = put_u32(out, bytes);
-    q = put_u32(q, offset);
-    memcpy(q, src + offset, n);
-    send_reply(s, HIL_MSG_GET_OUTPUT, seq, 8 + n);
+    reply_chunk(s, seq, HIL_MSG_GET_OUTPUT, src, bytes, offset, max_len, "offset past the end of the output");
 }
 
 static void on_reset(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
@@ -467,20 +475,7 @@ static void on_get_tensor(hil_server *s, uint8_t seq, const uint8_t *p, size_t l
         fail(s, seq, HIL_ERR_BAD_INDEX, index, "no such tensor, or it has no storage");
         return;
     }
-    if (offset > bytes) {
-        fail(s, seq, HIL_ERR_BAD_PAYLOAD, bytes, "offset past the end of the tensor");
-        return;
-    }
-    uint32_t n = bytes - offset;
-    if (n > max_len)
-        n = max_len;
-    if (n > HIL_MAX_PAYLOAD - 8)
-        n = HIL_MAX_PAYLOAD - 8;
-    uint8_t *out = reply_payload(s);
-    uint8_t *q = put_u32(out, bytes);
-    q = put_u32(q, offset);
-    memcpy(q, src + offset, n);
-    send_reply(s, HIL_MSG_GET_TENSOR, seq, 8 + n);
+    reply_chunk(s, seq, HIL_MSG_GET_TENSOR, src, bytes, offset, max_len, "offset past the end of the tensor");
 }
 
 static void on_get_memory(hil_server *s, uint8_t seq)
@@ -578,4 +573,34 @@ void hil_server_feed(hil_server *s, uint8_t byte)
         return;
     }
     s->rx[s->rx_len++] = byte;
+}
+
+/* ---- build id ------------------------------------------------------------ */
+
+/* Weak, so an image whose linker script does not define them links anyway
+ * (and reports no build id). */
+extern const uint8_t __build_id_start__[] __attribute__((weak));
+extern const uint8_t __build_id_end__[] __attribute__((weak));
+
+const char *hil_build_id(void)
+{
+    static char hex_id[41];
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *note = __build_id_start__;
+    const uint8_t *end = __build_id_end__;
+    if (hex_id[0] || !note || !end || end - note < 16)
+        return hex_id;
+    /* ELF note: namesz, descsz, type, name ("GNU\0", padded to 4), desc */
+    uint32_t namesz, descsz;
+    memcpy(&namesz, note, 4);
+    memcpy(&descsz, note + 4, 4);
+    const uint8_t *desc = note + 12 + ((namesz + 3u) & ~3u);
+    if (descsz > 20 || desc + descsz > end)
+        return hex_id;
+    for (uint32_t i = 0; i < descsz; i++) {
+        hex_id[2 * i] = hex[desc[i] >> 4];
+        hex_id[2 * i + 1] = hex[desc[i] & 0xF];
+    }
+    hex_id[2 * descsz] = 0;
+    return hex_id;
 }

@@ -195,6 +195,12 @@ void hil_server_feed(hil_server *s, uint8_t byte);
 void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq,
                     const uint8_t *payload, size_t len);
 
+/* Hex of the image's GNU build-id note, or "" when the image has none.
+ * Reads the note between the linker symbols __build_id_start__ and
+ * __build_id_end__ (hil's linker scripts, and the Zephyr module, define
+ * them; api/build_id.ld shows the section to add to your own script). */
+const char *hil_build_id(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,10 +30,6 @@ uint64_t cm_counter_read(void);
 /* Restart from zero with a fresh tick phase. */
 void cm_counter_restart(void);
 
-/* Arm semihosting: read host file `path` at `offset` (-1 on failure). */
-long cm_semihost_read_file(void *ctx, const char *path, uint32_t offset, uint8_t *dst,
-                           uint32_t len);
-
 void cm_system_reset(void);
 
 /* DWT cycle counter: enable it and return 1 if it really counts (QEMU and
@@ -41,6 +37,13 @@ void cm_system_reset(void);
 int cm_dwt_start(void);
 uint64_t cm_dwt_read(void);
 void cm_dwt_restart(void);
+
+/* Counter for the board.h functions (board_common.c): DWT when it really
+ * counts, else SysTick. Boards call cm_counter_select() from board_init(). */
+void cm_counter_select(void);
+/* Before sleeping in WFE: stop SysTick (a tick is an event that would end
+ * the sleep); board_counter_restart() starts it again. No-op with DWT. */
+void cm_counter_idle(void);
 
 /* Stack painted at reset; the deepest byte no longer painted is the
  * high-water mark. */

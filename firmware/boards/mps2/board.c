@@ -6,7 +6,6 @@
 #include "../board.h"
 
 #include "../../arch/cortex-m/cortex_m.h"
-#include "../../protocol/proto.h"
 
 #ifndef HIL_UART_BASE
 #error "HIL_UART_BASE must be set by the platform file"
@@ -21,18 +20,15 @@
 #define STATE_RX_FULL (1u << 1)
 #define CTRL_TX_RX_ENABLE 0x3u
 
-/* DWT CYCCNT when the core really has one (the FPGA images do; QEMU does
- * not model it), else SysTick, which QEMU's -icount turns into an
- * instruction count. */
-static int have_dwt;
-
+/* The counter, stack usage and reset are the Cortex-M ones
+ * (arch/cortex-m/board_common.c): DWT CYCCNT when the core really has one
+ * (the FPGA images do; QEMU does not model it), else SysTick, which QEMU's
+ * -icount turns into an instruction count. */
 void board_init(void)
 {
     UART_BAUDDIV = 16; /* ignored by QEMU; the FPGA needs >= 16 */
     UART_CTRL = CTRL_TX_RX_ENABLE;
-    have_dwt = cm_dwt_start();
-    if (!have_dwt)
-        cm_counter_start();
+    cm_counter_select();
 }
 
 int board_getc(void)
@@ -50,19 +46,3 @@ void board_write(const uint8_t *data, size_t len)
         UART_DATA = data[i];
     }
 }
-
-uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
-
-uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
-
-void board_counter_restart(void)
-{
-    if (have_dwt)
-        cm_dwt_restart();
-    else
-        cm_counter_restart();
-}
-
-void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
-
-void board_reboot(void) { cm_system_reset(); }

@@ -19,7 +19,6 @@
 #include "../board.h"
 
 #include "../../arch/cortex-m/cortex_m.h"
-#include "../../protocol/proto.h"
 
 #ifndef HIL_UART_BASE
 #error "HIL_UART_BASE must be set by the platform file"
@@ -60,8 +59,6 @@
 
 static volatile uint8_t rx_byte; /* EasyDMA target: RAM */
 static uint8_t tx_buffer[64];
-static int have_dwt;
-
 static void start_rx(void)
 {
     UARTE_RXD_PTR = (uint32_t)(uintptr_t)&rx_byte;
@@ -86,9 +83,7 @@ void board_init(void)
 #endif
     start_rx();
 
-    have_dwt = cm_dwt_start();
-    if (!have_dwt)
-        cm_counter_start();
+    cm_counter_select();
 }
 
 /* A byte has been received when ENDRX is set (MAXCNT = 1): clear the event
@@ -107,8 +102,7 @@ static int take_byte(void)
 int board_getc(void)
 {
 #if defined(HIL_IDLE_WFE) && defined(HIL_UART_IRQ)
-    if (!have_dwt)
-        SYST_CSR = 0;
+    cm_counter_idle();
     __asm volatile("sev\n wfe" ::: "memory");
     NVIC_ICPR(HIL_UART_IRQ) = 1u << (HIL_UART_IRQ % 32u);
     uint32_t ready = UARTE_EVENTS_ENDRX;
@@ -134,19 +128,3 @@ void board_write(const uint8_t *data, size_t len)
         len -= n;
     }
 }
-
-uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
-
-uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
-
-void board_counter_restart(void)
-{
-    if (have_dwt)
-        cm_dwt_restart();
-    else
-        cm_counter_restart();
-}
-
-void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
-
-void board_reboot(void) { cm_system_reset(); }

@@ -8,7 +8,6 @@
 #include "../board.h"
 
 #include "../../arch/cortex-m/cortex_m.h"
-#include "../../protocol/proto.h"
 
 #ifndef HIL_UART_BASE
 #error "HIL_UART_BASE must be set by the platform file"
@@ -41,8 +40,6 @@
 /* Baud rate divisor in 1/64ths: clock / (16 * baud) */
 #define BAUD_DIV64 ((HIL_CLOCK_HZ * 4u + HIL_UART_BAUD / 2u) / HIL_UART_BAUD)
 
-static int have_dwt;
-
 void board_init(void)
 {
     SYSCTL_RCGC1 |= RCGC1_UART0;
@@ -58,9 +55,7 @@ void board_init(void)
     UART_LCRH = LCRH_8N1;
     UART_CR = CR_UARTEN_TXE_RXE;
 
-    have_dwt = cm_dwt_start();
-    if (!have_dwt)
-        cm_counter_start();
+    cm_counter_select();
 }
 
 int board_getc(void)
@@ -78,19 +73,3 @@ void board_write(const uint8_t *data, size_t len)
         UART_DR = data[i];
     }
 }
-
-uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
-
-uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
-
-void board_counter_restart(void)
-{
-    if (have_dwt)
-        cm_dwt_restart();
-    else
-        cm_counter_restart();
-}
-
-void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
-
-void board_reboot(void) { cm_system_reset(); }

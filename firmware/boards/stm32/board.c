@@ -22,7 +22,6 @@
 #include "../board.h"
 
 #include "../../arch/cortex-m/cortex_m.h"
-#include "../../protocol/proto.h"
 
 #ifndef HIL_UART_BASE
 #error "HIL_UART_BASE must be set by the platform file"
@@ -79,8 +78,6 @@ static void pin_af(uint32_t port, uint32_t pin)
 }
 #endif
 
-static int have_dwt;
-
 void board_init(void)
 {
 #ifdef HIL_STM32_RCC_GPIO_ENR
@@ -106,9 +103,7 @@ void board_init(void)
     USART_CR1 = CR1_UE | CR1_TE | CR1_RE;
 #endif
 
-    have_dwt = cm_dwt_start();
-    if (!have_dwt)
-        cm_counter_start();
+    cm_counter_select();
 }
 
 /*
@@ -131,8 +126,7 @@ void board_init(void)
 int board_getc(void)
 {
 #if defined(HIL_IDLE_WFE) && defined(HIL_UART_IRQ)
-    if (!have_dwt)
-        SYST_CSR = 0;
+    cm_counter_idle();
     __asm volatile("sev\n wfe" ::: "memory");
     NVIC_ICPR(HIL_UART_IRQ) = 1u << (HIL_UART_IRQ % 32u);
     uint32_t ready = USART_STATUS & STATUS_RXNE;
@@ -151,19 +145,3 @@ void board_write(const uint8_t *data, size_t len)
         USART_TX = data[i];
     }
 }
-
-uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
-
-uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
-
-void board_counter_restart(void)
-{
-    if (have_dwt)
-        cm_dwt_restart();
-    else
-        cm_counter_restart();
-}
-
-void board_stack_usage(uint32_t *size, uint32_t *high_water) { cm_stack_usage(size, high_water); }
-
-void board_reboot(void) { cm_system_reset(); }

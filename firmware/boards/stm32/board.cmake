@@ -3,9 +3,8 @@
 # models (renode-stm32f4-discovery, renode-stm32f746) and boards of those
 # families. No semihosting: bulk data comes inline through the USART.
 # The Cortex-M linker script template is the MPS2 one: it is generic.
+include(${HIL_FW_DIR}/arch/cortex-m/cortex_m.cmake)
 set(HIL_BOARD_SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/board.c
-    ${HIL_FW_DIR}/arch/cortex-m/startup.c
-    ${HIL_FW_DIR}/arch/cortex-m/fault.c
-    ${HIL_FW_DIR}/arch/cortex-m/counter.c)
+    ${HIL_CORTEX_M_SOURCES})
 set(HIL_BOARD_LINKER_TEMPLATE ${HIL_FW_DIR}/boards/mps2/link.ld.in)

@@ -85,6 +85,29 @@ static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* y[i] = f(x[i]) for every element: float32 tensors through `f32`, int8
+ * tensors through `q8` (given the op's parameters). */
+typedef float (*act_f32_fn)(float x);
+typedef int8_t (*act_q8_fn)(int8_t x, const act_data *d);
+
+static eng_status map_eval(eng_t *e, int op_index, act_f32_fn f32,
+                           act_q8_fn q8)
+{
+    const eng_op *op = &e->ops[op_index];
+    const act_data *d = (const act_data *)eng_op_data(e, op);
+    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
+    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
+    int32_t i;
+    if (d->is_float) {
+        for (i = 0; i < d->count; ++i)
+            eng_st_f32(y + 4 * i, f32(eng_ld_f32(x + 4 * i)));
+        return ENG_OK;
+    }
+    for (i = 0; i < d->count; ++i)
+        y[i] = (uint8_t)q8((int8_t)x[i], d);
+    return ENG_OK;
+}
+
 /* ---- RELU ---------------------------------------------------------------- */
 
 eng_status eng_relu_prepare(eng_t *e, int op_index, uint8_t *data,
@@ -96,13 +119,11 @@ eng_status eng_relu_prepare(eng_t *e, int op_index, uint8_t *data,
     if (st != ENG_OK)
         return st;
     if (!d.is_float) {
-        int s = 0;
-        q_quantize_multiplier((double)(in->scale / out->scale), &d.multiplier,
-                              &s);
-        if (s > 30)
-            return eng_fail_variant(err, e, op_index,
-                                    "with a scale ratio above 2^30");
-        d.shift = s;
+        st = eng_scale_multiplier(e, op_index,
+                                  (double)(in->scale / out->scale),
+                                  &d.multiplier, &d.shift, err);
+        if (st != ENG_OK)
+            return st;
         d.input_offset = in->zero_point;
         d.output_offset = out->zero_point;
         d.act_min = out->zero_point > -128 ? out->zero_point : -128;
@@ -111,29 +132,23 @@ eng_status eng_relu_prepare(eng_t *e, int op_index, uint8_t *data,
     return finish(&d, data, bytes);
 }
 
+static float relu_f(float v)
+{
+    return v < 0.0f ? 0.0f : v;
+}
+
+static int8_t relu_q(int8_t x, const act_data *d)
+{
+    const int32_t v =
+        d->output_offset + q_mul_by_multiplier((int32_t)x - d->input_offset,
+                                               d->multiplier, d->shift);
+    return (int8_t)clamp_i32(v, d->act_min, d->act_max);
+}
+
 eng_status eng_relu_eval(eng_t *e, int op_index, eng_error *err)
 {
-    const eng_op *op = &e->ops[op_index];
-    const act_data *d = (const act_data *)eng_op_data(e, op);
-    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
-    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
-    int32_t i;
     (void)err;
-    if (d->is_float) {
-        for (i = 0; i < d->count; ++i) {
-            const float v = eng_ld_f32(x + 4 * i);
-            eng_st_f32(y + 4 * i, v < 0.0f ? 0.0f : v);
-        }
-        return ENG_OK;
-    }
-    for (i = 0; i < d->count; ++i) {
-        const int32_t v =
-            d->output_offset +
-            q_mul_by_multiplier((int32_t)(int8_t)x[i] - d->input_offset,
-                                d->multiplier, d->shift);
-        y[i] = (uint8_t)(int8_t)clamp_i32(v, d->act_min, d->act_max);
-    }
-    return ENG_OK;
+    return map_eval(e, op_index, relu_f, relu_q);
 }
 
 /* ---- RELU6 --------------------------------------------------------------- */
@@ -156,27 +171,22 @@ eng_status eng_relu6_prepare(eng_t *e, int op_index, uint8_t *data,
     return finish(&d, data, bytes);
 }
 
+static float relu6_f(float v)
+{
+    return v > 6.0f ? 6.0f : (v < 0.0f ? 0.0f : v);
+}
+
+static int8_t relu6_q(int8_t x, const act_data *d)
+{
+    const int32_t v = x;
+    return (int8_t)(v > d->act_max ? d->act_max
+                    : v < d->act_min ? d->act_min : v);
+}
+
 eng_status eng_relu6_eval(eng_t *e, int op_index, eng_error *err)
 {
-    const eng_op *op = &e->ops[op_index];
-    const act_data *d = (const act_data *)eng_op_data(e, op);
-    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
-    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
-    int32_t i;
     (void)err;
-    if (d->is_float) {
-        for (i = 0; i < d->count; ++i) {
-            const float v = eng_ld_f32(x + 4 * i);
-            eng_st_f32(y + 4 * i, v > 6.0f ? 6.0f : (v < 0.0f ? 0.0f : v));
-        }
-        return ENG_OK;
-    }
-    for (i = 0; i < d->count; ++i) {
-        const int32_t v = (int8_t)x[i];
-        y[i] = (uint8_t)(int8_t)(v > d->act_max ? d->act_max
-                                 : v < d->act_min ? d->act_min : v);
-    }
-    return ENG_OK;
+    return map_eval(e, op_index, relu6_f, relu6_q);
 }
 
 /* ---- LOGISTIC and TANH --------------------------------------------------- */
@@ -203,8 +213,9 @@ static eng_status q4_input_scaling(eng_t *e, int op_index,
     return ENG_OK;
 }
 
-eng_status eng_logistic_prepare(eng_t *e, int op_index, uint8_t *data,
-                                uint32_t *bytes, eng_error *err)
+static eng_status sigmoid_like_prepare(eng_t *e, int op_index, int is_tanh,
+                                       uint8_t *data, uint32_t *bytes,
+                                       eng_error *err)
 {
     const eng_tensor *in, *out;
     act_data d;
@@ -212,7 +223,7 @@ eng_status eng_logistic_prepare(eng_t *e, int op_index, uint8_t *data,
     if (st != ENG_OK)
         return st;
     if (!d.is_float) {
-        if (out->zero_point != -128)
+        if (!is_tanh && out->zero_point != -128)
             return eng_fail_variant(err, e, op_index,
                                     "with output zero point %d (needs -128)",
                                     (int)out->zero_point);
@@ -223,20 +234,16 @@ eng_status eng_logistic_prepare(eng_t *e, int op_index, uint8_t *data,
     return finish(&d, data, bytes);
 }
 
+eng_status eng_logistic_prepare(eng_t *e, int op_index, uint8_t *data,
+                                uint32_t *bytes, eng_error *err)
+{
+    return sigmoid_like_prepare(e, op_index, 0, data, bytes, err);
+}
+
 eng_status eng_tanh_prepare(eng_t *e, int op_index, uint8_t *data,
                             uint32_t *bytes, eng_error *err)
 {
-    const eng_tensor *in, *out;
-    act_data d;
-    eng_status st = unary_prepare(e, op_index, &d, &in, &out, err);
-    if (st != ENG_OK)
-        return st;
-    if (!d.is_float) {
-        st = q4_input_scaling(e, op_index, in, &d, err);
-        if (st != ENG_OK)
-            return st;
-    }
-    return finish(&d, data, bytes);
+    return sigmoid_like_prepare(e, op_index, 1, data, bytes, err);
 }
 
 /* The float logistic of the reference: cut-offs where the result is 1 or
@@ -250,51 +257,42 @@ static float logistic_f(float x)
     return 1.0f / (1.0f + eng_expf(-x));
 }
 
-static eng_status sigmoid_like_eval(eng_t *e, int op_index, int is_tanh)
+static int8_t sigmoid_like_q(int8_t x, const act_data *d, int is_tanh)
 {
-    const eng_op *op = &e->ops[op_index];
-    const act_data *d = (const act_data *)eng_op_data(e, op);
-    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
-    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
-    int32_t i;
-    if (d->is_float) {
-        for (i = 0; i < d->count; ++i) {
-            const float v = eng_ld_f32(x + 4 * i);
-            eng_st_f32(y + 4 * i, is_tanh ? eng_tanhf(v) : logistic_f(v));
-        }
-        return ENG_OK;
-    }
-    for (i = 0; i < d->count; ++i) {
-        const int32_t v = (int32_t)(int8_t)x[i] - d->input_zero_point;
-        int32_t q;
-        if (v <= -d->radius) {
-            q = -128;
-        } else if (v >= d->radius) {
-            q = 127;
-        } else {
-            const int32_t q4 =
-                q_mul_by_multiplier(v, d->input_multiplier, d->input_shift);
-            if (is_tanh) /* Q0.31 -> scale 1/128 */
-                q = q_shift_round(q_tanh_q4(q4), 24);
-            else /* Q0.31 -> scale 1/256, zero point -128 */
-                q = q_shift_round(q_logistic_q4(q4), 23) - 128;
-            q = clamp_i32(q, -128, 127);
-        }
-        y[i] = (uint8_t)(int8_t)q;
-    }
-    return ENG_OK;
+    const int32_t v = (int32_t)x - d->input_zero_point;
+    int32_t q4, q;
+    if (v <= -d->radius)
+        return -128;
+    if (v >= d->radius)
+        return 127;
+    q4 = q_mul_by_multiplier(v, d->input_multiplier, d->input_shift);
+    if (is_tanh) /* Q0.31 -> scale 1/128 */
+        q = q_shift_round(q_tanh_q4(q4), 24);
+    else /* Q0.31 -> scale 1/256, zero point -128 */
+        q = q_shift_round(q_logistic_q4(q4), 23) - 128;
+    return (int8_t)clamp_i32(q, -128, 127);
+}
+
+static int8_t logistic_q(int8_t x, const act_data *d)
+{
+    return sigmoid_like_q(x, d, 0);
+}
+
+static int8_t tanh_q(int8_t x, const act_data *d)
+{
+    return sigmoid_like_q(x, d, 1);
 }
 
 eng_status eng_logistic_eval(eng_t *e, int op_index, eng_error *err)
 {
     (void)err;
-    return sigmoid_like_eval(e, op_index, 0);
+    return map_eval(e, op_index, logistic_f, logistic_q);
 }
 
 eng_status eng_tanh_eval(eng_t *e, int op_index, eng_error *err)
 {
     (void)err;
-    return sigmoid_like_eval(e, op_index, 1);
+    return map_eval(e, op_index, eng_tanhf, tanh_q);
 }
 
 /* ---- HARD_SWISH ---------------------------------------------------------- */
@@ -405,25 +403,16 @@ static int8_t hard_swish_q(int8_t x, const act_data *d)
     return (int8_t)y;
 }
 
+static float hard_swish_f(float v)
+{
+    const float shifted = v + 3.0f;
+    const float relu = 0.0f < shifted ? shifted : 0.0f; /* max */
+    const float relu6 = relu < 6.0f ? relu : 6.0f;      /* min */
+    return v * relu6 / 6.0f;
+}
+
 eng_status eng_hard_swish_eval(eng_t *e, int op_index, eng_error *err)
 {
-    const eng_op *op = &e->ops[op_index];
-    const act_data *d = (const act_data *)eng_op_data(e, op);
-    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
-    uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
-    int32_t i;
     (void)err;
-    if (d->is_float) {
-        for (i = 0; i < d->count; ++i) {
-            const float v = eng_ld_f32(x + 4 * i);
-            const float shifted = v + 3.0f;
-            const float relu = 0.0f < shifted ? shifted : 0.0f; /* max */
-            const float relu6 = relu < 6.0f ? relu : 6.0f;      /* min */
-            eng_st_f32(y + 4 * i, v * relu6 / 6.0f);
-        }
-        return ENG_OK;
-    }
-    for (i = 0; i < d->count; ++i)
-        y[i] = (uint8_t)hard_swish_q((int8_t)x[i], d);
-    return ENG_OK;
+    return map_eval(e, op_index, hard_swish_f, hard_swish_q);
 }

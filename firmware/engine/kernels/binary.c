@@ -75,16 +75,11 @@ static eng_status quantized_params(eng_t *e, int op_index, binary_data *d,
     d->offset2 = -b->zero_point;
     d->output_offset = y->zero_point;
 
-    if (d->builtin == ENG_OP_MUL) {
-        q_quantize_multiplier((double)a->scale * (double)b->scale /
-                                  (double)y->scale,
-                              &d->mult_out, &so);
-        if (so > 30)
-            return eng_fail_variant(err, e, op_index,
-                                    "with a scale ratio above 2^30");
-        d->shift_out = so;
-        return ENG_OK;
-    }
+    if (d->builtin == ENG_OP_MUL)
+        return eng_scale_multiplier(e, op_index,
+                                    (double)a->scale * (double)b->scale /
+                                        (double)y->scale,
+                                    &d->mult_out, &d->shift_out, err);
     if (d->builtin == ENG_OP_ADD) {
         const double twice_max =
             2.0 * (double)(a->scale > b->scale ? a->scale : b->scale);
@@ -167,10 +162,10 @@ eng_status eng_binary_prepare(eng_t *e, int op_index, uint8_t *data,
         st = quantized_params(e, op_index, &d, a, b, y, err);
         if (st != ENG_OK)
             return st;
-        if (q_activation_range(activation, y->scale, y->zero_point, -128, 127,
-                               &d.act_min, &d.act_max) != 0)
-            return eng_fail_invalid(err, e, op_index,
-                                    "activation range does not fit");
+        st = eng_int8_activation_range(e, op_index, activation, y,
+                                       &d.act_min, &d.act_max, err);
+        if (st != ENG_OK)
+            return st;
     } else if (y->dtype == ENG_FLOAT32) {
         q_float_activation_range(activation, &d.f_min, &d.f_max);
     } else {

@@ -106,7 +106,7 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     const eng_tensor *in, *filter, *bias, *out;
     conv_options o;
     conv_data d;
-    int channels, filter_h, filter_w, i;
+    int channels, filter_h, filter_w;
     int32_t out_h, out_w;
     eng_status st;
 
@@ -120,35 +120,9 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     out = eng_op_output(e, op, 0);
     if (in == NULL || filter == NULL)
         return eng_fail_invalid(err, e, op_index, "missing input or filter");
-    if (in->dtype == ENG_FLOAT32) {
-        if (out->dtype != ENG_FLOAT32 || filter->dtype != ENG_FLOAT32 ||
-            (bias != NULL && bias->dtype != ENG_FLOAT32))
-            return eng_fail_variant(err, e, op_index,
-                                    "with float32 input and %s weights, %s "
-                                    "bias, %s output",
-                                    eng_dtype_name(filter->dtype),
-                                    eng_dtype_name(bias ? bias->dtype
-                                                        : ENG_FLOAT32),
-                                    eng_dtype_name(out->dtype));
-    } else {
-        if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
-            return eng_fail_variant(err, e, op_index, "with %s activations",
-                                    eng_dtype_name(in->dtype != ENG_INT8
-                                                       ? in->dtype
-                                                       : out->dtype));
-        if (filter->dtype != ENG_INT8)
-            return eng_fail_variant(err, e, op_index, "with %s weights",
-                                    eng_dtype_name(filter->dtype));
-        if (filter->const_data == NULL)
-            return eng_fail_variant(err, e, op_index,
-                                    "with non-constant weights");
-        if (bias != NULL &&
-            (bias->dtype != ENG_INT32 || bias->const_data == NULL))
-            return eng_fail_variant(err, e, op_index, "with %s%s bias",
-                                    bias->const_data == NULL ? "non-constant "
-                                                             : "",
-                                    eng_dtype_name(bias->dtype));
-    }
+    st = eng_check_weighted_types(e, op_index, in, filter, bias, out, err);
+    if (st != ENG_OK)
+        return st;
     if (in->ndims != 4 || filter->ndims != 4 || out->ndims != 4)
         return eng_fail_invalid(err, e, op_index,
                                 "input, filter and output must be 4-D");
@@ -219,34 +193,18 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     }
     d.input_offset = -in->zero_point;
     d.output_offset = out->zero_point;
-    if (q_activation_range(o.activation, out->scale, out->zero_point, -128,
-                           127, &d.act_min, &d.act_max) != 0)
-        return eng_fail_invalid(err, e, op_index,
-                                "activation range does not fit");
+    st = eng_int8_activation_range(e, op_index, o.activation, out, &d.act_min,
+                                   &d.act_max, err);
+    if (st != ENG_OK)
+        return st;
 
     *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
     if (data == NULL)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);
-    {
-        int32_t *mult = (int32_t *)(void *)(data + sizeof d);
-        int32_t *shift = mult + channels;
-        for (i = 0; i < channels; ++i) {
-            const float ws = eng_scale_at(filter, filter->n_scales > 1
-                                                      ? (uint32_t)i
-                                                      : 0u);
-            const double m =
-                (double)in->scale * (double)ws / (double)out->scale;
-            int s = 0;
-            q_quantize_multiplier(m, &mult[i], &s);
-            if (s > 30)
-                return eng_fail_variant(err, e, op_index,
-                                        "with a scale ratio above 2^30");
-            shift[i] = s;
-        }
-    }
-    return ENG_OK;
+    return eng_channel_multipliers(e, op_index, in, filter, out, channels,
+                                   (int32_t *)(void *)(data + sizeof d), err);
 }
 
 eng_status eng_conv2d_prepare(eng_t *e, int op_index, uint8_t *data,

@@ -48,7 +48,7 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     uint8_t weights_format = 0;
     fb_buf b;
     fb_table t;
-    int r, i;
+    int r;
     eng_status st;
 
     if ((op->n_inputs != 2 && op->n_inputs != 3) || op->n_outputs != 1)
@@ -60,35 +60,9 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     out = eng_op_output(e, op, 0);
     if (in == NULL || filter == NULL)
         return eng_fail_invalid(err, e, op_index, "missing input or weights");
-    if (in->dtype == ENG_FLOAT32) {
-        if (out->dtype != ENG_FLOAT32 || filter->dtype != ENG_FLOAT32 ||
-            (bias != NULL && bias->dtype != ENG_FLOAT32))
-            return eng_fail_variant(err, e, op_index,
-                                    "with float32 input and %s weights, %s "
-                                    "bias, %s output",
-                                    eng_dtype_name(filter->dtype),
-                                    eng_dtype_name(bias ? bias->dtype
-                                                        : ENG_FLOAT32),
-                                    eng_dtype_name(out->dtype));
-    } else {
-        if (in->dtype != ENG_INT8 || out->dtype != ENG_INT8)
-            return eng_fail_variant(err, e, op_index, "with %s activations",
-                                    eng_dtype_name(in->dtype != ENG_INT8
-                                                       ? in->dtype
-                                                       : out->dtype));
-        if (filter->dtype != ENG_INT8)
-            return eng_fail_variant(err, e, op_index, "with %s weights",
-                                    eng_dtype_name(filter->dtype));
-        if (filter->const_data == NULL)
-            return eng_fail_variant(err, e, op_index,
-                                    "with non-constant weights");
-        if (bias != NULL &&
-            (bias->dtype != ENG_INT32 || bias->const_data == NULL))
-            return eng_fail_variant(err, e, op_index, "with %s%s bias",
-                                    bias->const_data == NULL ? "non-constant "
-                                                             : "",
-                                    eng_dtype_name(bias->dtype));
-    }
+    st = eng_check_weighted_types(e, op_index, in, filter, bias, out, err);
+    if (st != ENG_OK)
+        return st;
 
     r = eng_op_options(e, op, ENG_OPT_FULLY_CONNECTED, &b, &t);
     if (r == FB_BAD)
@@ -142,10 +116,10 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     d.input_offset = -in->zero_point;
     d.filter_offset = -filter->zero_point;
     d.output_offset = out->zero_point;
-    if (q_activation_range(activation, out->scale, out->zero_point, -128, 127,
-                           &d.act_min, &d.act_max) != 0)
-        return eng_fail_invalid(err, e, op_index,
-                                "activation range does not fit");
+    st = eng_int8_activation_range(e, op_index, activation, out, &d.act_min,
+                                   &d.act_max, err);
+    if (st != ENG_OK)
+        return st;
 
     if (d.per_channel) {
         if (filter->quantized_dimension < 0 ||
@@ -160,8 +134,6 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     } else {
         /* the reference checks that the bias scale is close to
          * input_scale * weight_scale before using per-tensor parameters */
-        double m;
-        int s = 0;
         if (bias != NULL) {
             const double product = (double)in->scale * (double)filter->scale;
             const double diff = fabs(product - (double)bias->scale);
@@ -170,33 +142,22 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
                                         "with bias scale != input x weight "
                                         "scale");
         }
-        m = (double)(in->scale * filter->scale) / (double)out->scale;
-        q_quantize_multiplier(m, &d.multiplier, &s);
-        if (s > 30)
-            return eng_fail_variant(err, e, op_index,
-                                    "with a scale ratio above 2^30");
-        d.shift = s;
+        st = eng_scale_multiplier(e, op_index,
+                                  (double)(in->scale * filter->scale) /
+                                      (double)out->scale,
+                                  &d.multiplier, &d.shift, err);
+        if (st != ENG_OK)
+            return st;
         *bytes = (uint32_t)sizeof d;
     }
     if (data == NULL)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);
-    if (d.per_channel) {
-        int32_t *mult = (int32_t *)(void *)(data + sizeof d);
-        int32_t *shift = mult + d.units;
-        for (i = 0; i < d.units; ++i) {
-            const double m = (double)in->scale *
-                             (double)eng_scale_at(filter, (uint32_t)i) /
-                             (double)out->scale;
-            int s = 0;
-            q_quantize_multiplier(m, &mult[i], &s);
-            if (s > 30)
-                return eng_fail_variant(err, e, op_index,
-                                        "with a scale ratio above 2^30");
-            shift[i] = s;
-        }
-    }
+    if (d.per_channel)
+        return eng_channel_multipliers(e, op_index, in, filter, out, d.units,
+                                       (int32_t *)(void *)(data + sizeof d),
+                                       err);
     return ENG_OK;
 }
 

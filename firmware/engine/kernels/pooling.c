@@ -104,12 +104,14 @@ eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
     d.filter_w = fw;
     d.filter_h = fh;
     d.is_float = in->dtype == ENG_FLOAT32;
-    if (d.is_float)
+    if (d.is_float) {
         q_float_activation_range(activation, &d.f_min, &d.f_max);
-    else if (q_activation_range(activation, out->scale, out->zero_point, -128,
-                                127, &d.act_min, &d.act_max) != 0)
-        return eng_fail_invalid(err, e, op_index,
-                                "activation range does not fit");
+    } else {
+        st = eng_int8_activation_range(e, op_index, activation, out,
+                                       &d.act_min, &d.act_max, err);
+        if (st != ENG_OK)
+            return st;
+    }
     *bytes = sizeof d;
     if (data != NULL)
         memcpy(data, &d, sizeof d);

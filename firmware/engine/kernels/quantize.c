@@ -84,18 +84,16 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
     if (in->dtype == ENG_FLOAT32) {
         d.kind = KIND_AFFINE;
     } else {
-        int s = 0;
         st = eng_require_quant(e, op_index, in, "input", err);
         if (st != ENG_OK)
             return st;
         d.kind = KIND_REQUANTIZE;
         d.in_zero_point = in->zero_point;
-        q_quantize_multiplier((double)in->scale / (double)out->scale,
-                              &d.multiplier, &s);
-        if (s > 30)
-            return eng_fail_variant(err, e, op_index,
-                                    "with a scale ratio above 2^30");
-        d.shift = s;
+        st = eng_scale_multiplier(e, op_index,
+                                  (double)in->scale / (double)out->scale,
+                                  &d.multiplier, &d.shift, err);
+        if (st != ENG_OK)
+            return st;
     }
     *bytes = sizeof d;
     if (data != NULL)

@@ -89,17 +89,18 @@ eng_status eng_mean_prepare(eng_t *e, int op_index, uint8_t *data,
 
     *bytes = (uint32_t)sizeof d;
     if (in->dtype == ENG_INT8) {
-        int32_t m = 0;
-        int s = 0, k;
+        int32_t m = 0, s = 0;
+        int k;
         st = eng_require_quant(e, op_index, in, "input", err);
         if (st == ENG_OK)
             st = eng_require_quant(e, op_index, out, "output", err);
         if (st != ENG_OK)
             return st;
-        q_quantize_multiplier((double)in->scale / (double)out->scale, &m, &s);
-        if (s > 30)
-            return eng_fail_variant(err, e, op_index,
-                                    "with a scale ratio above 2^30");
+        st = eng_scale_multiplier(e, op_index,
+                                  (double)in->scale / (double)out->scale, &m,
+                                  &s, err);
+        if (st != ENG_OK)
+            return st;
         /* fold 1/n into the multiplier */
         for (k = 0; ((int64_t)1 << (k + 1)) <= n; ++k)
             ;

@@ -103,21 +103,32 @@ static eng_status variable_of(eng_t *e, int op_index, const eng_tensor *value,
     return ENG_OK;
 }
 
-eng_status eng_read_variable_prepare(eng_t *e, int op_index, uint8_t *data,
-                                     uint32_t *bytes, eng_error *err)
+/* READ_VARIABLE (resource in, value out) and ASSIGN_VARIABLE (resource and
+ * value in): the variable the value tensor reads or writes. */
+static eng_status variable_prepare(eng_t *e, int op_index, int n_inputs,
+                                   int n_outputs, const eng_tensor *value,
+                                   uint8_t *data, uint32_t *bytes,
+                                   eng_error *err)
 {
-    const eng_op *op = &e->ops[op_index];
     variable_data d;
-    eng_status st = eng_check_arity(e, op_index, 1, 1, 1, err);
+    eng_status st =
+        eng_check_arity(e, op_index, n_inputs, n_inputs, n_outputs, err);
     if (st == ENG_OK)
-        st = variable_of(e, op_index, eng_op_output(e, op, 0), &d.variable,
-                         err);
+        st = variable_of(e, op_index, value, &d.variable, err);
     if (st != ENG_OK)
         return st;
     *bytes = sizeof d;
     if (data != NULL)
         memcpy(data, &d, sizeof d);
     return ENG_OK;
+}
+
+eng_status eng_read_variable_prepare(eng_t *e, int op_index, uint8_t *data,
+                                     uint32_t *bytes, eng_error *err)
+{
+    return variable_prepare(e, op_index, 1, 1,
+                            eng_op_output(e, &e->ops[op_index], 0), data,
+                            bytes, err);
 }
 
 eng_status eng_read_variable_eval(eng_t *e, int op_index, eng_error *err)
@@ -134,18 +145,9 @@ eng_status eng_read_variable_eval(eng_t *e, int op_index, eng_error *err)
 eng_status eng_assign_variable_prepare(eng_t *e, int op_index, uint8_t *data,
                                        uint32_t *bytes, eng_error *err)
 {
-    const eng_op *op = &e->ops[op_index];
-    variable_data d;
-    eng_status st = eng_check_arity(e, op_index, 2, 2, 0, err);
-    if (st == ENG_OK)
-        st = variable_of(e, op_index, eng_op_input(e, op, 1), &d.variable,
-                         err);
-    if (st != ENG_OK)
-        return st;
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return variable_prepare(e, op_index, 2, 0,
+                            eng_op_input(e, &e->ops[op_index], 1), data,
+                            bytes, err);
 }
 
 eng_status eng_assign_variable_eval(eng_t *e, int op_index, eng_error *err)
