@@ -219,6 +219,20 @@ eng_status eng_dwconv2d_prepare(eng_t *e, int op_index, uint8_t *data,
     return conv_prepare(e, op_index, 1, data, bytes, err);
 }
 
+/* The filter taps [*lo, *hi) whose input position start + k * dilation
+ * lies inside [0, size): the window clipped by the padding, found once per
+ * output position instead of tested for every channel. */
+static void valid_taps(int start, int dilation, int taps, int size, int *lo, int *hi)
+{
+    int l = 0, h = taps;
+    while (l < h && start + l * dilation < 0)
+        ++l;
+    while (h > l && start + (h - 1) * dilation >= size)
+        --h;
+    *lo = l;
+    *hi = h;
+}
+
 static int8_t requantize(int32_t acc, int32_t mult, int32_t shift,
                          const conv_data *d)
 {
@@ -374,20 +388,20 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;
+            int ky0, ky1;
+            valid_taps(y0, d->dilation_h, f_h, in_h, &ky0, &ky1);
             for (ox = 0; ox < out_w; ++ox) {
                 const int x0 = ox * d->stride_w - d->pad_w;
+                int kx0, kx1;
+                valid_taps(x0, d->dilation_w, f_w, in_w, &kx0, &kx1);
                 for (oc = 0; oc < out_c; ++oc) {
                     const int c0 = (oc / per_group) * f_c;
                     uint32_t acc = 0;
-                    for (ky = 0; ky < f_h; ++ky) {
+                    for (ky = ky0; ky < ky1; ++ky) {
                         const int iy = y0 + ky * d->dilation_h;
-                        if (iy < 0 || iy >= in_h)
-                            continue;
-                        for (kx = 0; kx < f_w; ++kx) {
+                        for (kx = kx0; kx < kx1; ++kx) {
                             const int ix = x0 + kx * d->dilation_w;
                             const int8_t *xp, *wp;
-                            if (ix < 0 || ix >= in_w)
-                                continue;
                             xp = x + (((size_t)n * in_h + iy) * in_w + ix) *
                                          in_c + c0;
                             wp = w + (((size_t)oc * f_h + ky) * f_w + kx) * f_c;
@@ -437,21 +451,21 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;
+            int ky0, ky1;
+            valid_taps(y0, d->dilation_h, f_h, in_h, &ky0, &ky1);
             for (ox = 0; ox < out_w; ++ox) {
                 const int x0 = ox * d->stride_w - d->pad_w;
+                int kx0, kx1;
+                valid_taps(x0, d->dilation_w, f_w, in_w, &kx0, &kx1);
                 for (ic = 0; ic < in_c; ++ic) {
                     for (m = 0; m < dm; ++m) {
                         const int oc = ic * dm + m;
                         uint32_t acc = 0;
-                        for (ky = 0; ky < f_h; ++ky) {
+                        for (ky = ky0; ky < ky1; ++ky) {
                             const int iy = y0 + ky * d->dilation_h;
-                            if (iy < 0 || iy >= in_h)
-                                continue;
-                            for (kx = 0; kx < f_w; ++kx) {
+                            for (kx = kx0; kx < kx1; ++kx) {
                                 const int ix = x0 + kx * d->dilation_w;
                                 int32_t xv, wv;
-                                if (ix < 0 || ix >= in_w)
-                                    continue;
                                 xv = x[(((size_t)n * in_h + iy) * in_w + ix) *
                                            in_c + ic];
                                 wv = w[((size_t)ky * f_w + kx) * out_c + oc];
