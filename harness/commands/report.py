@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
 from ..errors import UsageError
 from ..results.console import make_console
+from ..results.result import write_text_atomic
 
 err = make_console(stderr=True)
 
@@ -166,19 +165,7 @@ def write_output(target: str, text: str, what: str) -> str:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
             return str(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_text_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write the {what} to {path}: {exc.strerror or exc}",
                          hint="choose a path in a directory you can write to") from exc

@@ -164,14 +164,16 @@ def _operator_summary(vectors: list[VectorResult]) -> list[dict]:
     return rows
 
 
-def write_json_atomic(path: Path, document: dict) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader sees the old or the new text, never half:
+    a temporary file in the same directory, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -179,3 +181,7 @@ def write_json_atomic(path: Path, document: dict) -> None:
         except OSError:
             pass
         raise
+
+
+def write_json_atomic(path: Path, document: dict) -> None:
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
