@@ -13,6 +13,7 @@ import hashlib
 import signal
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -221,7 +222,6 @@ class Run:
                                  if exc.code in (ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE)
                                  else "use operators the built-in engine supports") from exc
             raise
-        import zlib
         if loaded.crc32 != zlib.crc32(model.data):
             raise InfraError(f"the device holds a different model than was sent (CRC {loaded.crc32:#010x} "
                              f"!= {zlib.crc32(model.data):#010x})", hint="the link corrupts data; check it")

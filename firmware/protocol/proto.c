@@ -186,6 +186,10 @@ static int parse_transfer(const uint8_t *p, size_t len, transfer *t)
 static int receive(hil_server *s, uint8_t seq, const transfer *t, uint8_t *dst,
                    uint32_t capacity, uint32_t *received)
 {
+    if (t->total > capacity) { /* callers check too; the buffer's own bound is checked here */
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, capacity, "transfer larger than its destination");
+        return -1;
+    }
     if (t->source == HIL_SOURCE_FILE) {
         if (!s->port->read_file) {
             fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0,
@@ -212,7 +216,6 @@ static int receive(hil_server *s, uint8_t seq, const transfer *t, uint8_t *dst,
     }
     memcpy(dst + t->offset, t->data, t->data_len);
     *received += (uint32_t)t->data_len;
-    (void)capacity;
     return *received == t->total ? 1 : 0;
 }
 
