@@ -161,3 +161,116 @@ def test_random_bytes_never_crash_the_device(device_exe):
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     replies = FrameDecoder().feed(proc.stdout)
     assert replies[-1].type == Msg.HELLO | 0x80 and replies[-1].seq == 9
+
+
+# ---- a device that trusts no frame (issue 11) ---------------------------------
+
+def _talk(device_exe, *frames: Frame) -> list[Frame]:
+    """Send whole frames to a fresh device process in one go; its replies."""
+    proc = subprocess.run([str(device_exe)], input=b"".join(f.encode() for f in frames),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, "the device side crashed or a sanitizer fired:\n" + proc.stderr.decode()[-3000:]
+    return FrameDecoder().feed(proc.stdout)
+
+
+def _load_chunk(seq: int, total: int, offset: int, data: bytes) -> Frame:
+    return Frame(Msg.LOAD_MODEL, seq, struct.pack("<BII", 0, total, offset) + data)
+
+
+def test_continuation_with_a_smaller_total_is_refused_not_written_past_the_buffer(device_exe):
+    """A LOAD_MODEL continuation whose `total` is below what was already
+    received made `total - offset` wrap, and memcpy wrote past the 64 KB
+    model buffer (ASan). `total` is latched by the first chunk."""
+    chunks = [_load_chunk(1 + k, 65536, 1000 * k, b"\x11" * 1000) for k in range(65)]
+    shrunk = _load_chunk(66, 100, 65000, b"\x22" * 1000)
+    replies = _talk(device_exe, *chunks, shrunk, Frame(Msg.HELLO, 67))
+    by_seq = {f.seq: f for f in replies}
+    assert by_seq[66].type == Msg.ERROR and by_seq[66].payload[0] == ErrorCode.BAD_SEQUENCE
+    assert b"total" in by_seq[66].payload[7:]
+    assert by_seq[67].type == Msg.HELLO | 0x80
+
+
+def test_a_continuation_must_carry_the_first_chunks_total(device_exe):
+    """A larger total on a continuation is refused too, and the transfer
+    must restart at offset 0."""
+    replies = _talk(device_exe, _load_chunk(1, 3000, 0, b"E" * 1000), _load_chunk(2, 4000, 1000, b"x" * 1000),
+                    _load_chunk(3, 3000, 1000, b"x" * 1000))
+    by_seq = {f.seq: f for f in replies}
+    assert by_seq[1].type == Msg.LOAD_MODEL | 0x80
+    assert by_seq[2].type == Msg.ERROR and by_seq[2].payload[0] == ErrorCode.BAD_SEQUENCE
+    assert by_seq[3].type == Msg.ERROR and by_seq[3].payload[0] == ErrorCode.BAD_SEQUENCE
+
+
+def _invokes_run(replies: list[Frame], seq: int) -> int:
+    """GET_MEMORY's arena high-water: the stand-in engine counts its invokes there."""
+    reply = next(f for f in replies if f.seq == seq)
+    assert reply.type == Msg.GET_MEMORY | 0x80
+    return struct.unpack_from("<I", reply.payload, 8)[0]
+
+
+def test_a_repeated_invoke_is_answered_from_the_last_reply_not_run_twice(device_exe):
+    """Recovery contract: a retransmitted request (same type, seq and CRC)
+    gets the reply already sent, byte for byte, and does not run again; a
+    new seq runs."""
+    invoke = Frame(Msg.INVOKE, 7, b"\x00")
+    replies = _talk(device_exe, _load_chunk(1, 5, 0, b"ECHO\x03"),
+                    Frame(Msg.SET_INPUT, 2, b"\x00" + struct.pack("<BII", 0, 4, 0) + b"\x01\x02\x03\x04"),
+                    invoke, invoke, Frame(Msg.GET_MEMORY, 8),
+                    Frame(Msg.INVOKE, 9, b"\x00"), Frame(Msg.GET_MEMORY, 10))
+    invoke_replies = [f for f in replies if f.seq == 7]
+    assert len(invoke_replies) == 2 and invoke_replies[0] == invoke_replies[1]
+    assert invoke_replies[0].type == Msg.INVOKE | 0x80
+    assert _invokes_run(replies, 8) == 1
+    assert _invokes_run(replies, 10) == 2
+
+
+def test_a_repeated_input_chunk_is_not_appended_twice(device_exe):
+    data = bytes(range(1, 201))
+    chunk = lambda seq, offset: Frame(  # noqa: E731
+        Msg.SET_INPUT, seq, b"\x00" + struct.pack("<BII", 0, 200, offset) + data[offset:offset + 100])
+    replies = _talk(device_exe, _load_chunk(1, 5, 0, b"ECHO\xc7"), chunk(2, 0), chunk(2, 0),
+                    chunk(3, 100), chunk(3, 100), Frame(Msg.INVOKE, 4, b"\x00"),
+                    Frame(Msg.GET_OUTPUT, 5, struct.pack("<BIH", 0, 0, 512)),
+                    chunk(6, 100))  # the same chunk with a new seq runs: out of order now
+    by_seq: dict[int, list[Frame]] = {}
+    for f in replies:
+        by_seq.setdefault(f.seq, []).append(f)
+    assert [f.type for f in by_seq[2]] == [Msg.SET_INPUT | 0x80] * 2
+    assert [f.type for f in by_seq[3]] == [Msg.SET_INPUT | 0x80] * 2
+    assert by_seq[4][0].type == Msg.INVOKE | 0x80
+    assert by_seq[5][0].payload[8:] == bytes(b + 1 for b in data)
+    assert by_seq[6][0].type == Msg.ERROR and by_seq[6][0].payload[0] == ErrorCode.BAD_SEQUENCE
+
+
+def test_noise_between_a_request_and_its_retransmission_keeps_the_reply(device_exe):
+    """BAD_FRAME answers to noise are built apart from the kept reply, so a
+    retransmission after a corrupted frame is still answered from it."""
+    invoke = Frame(Msg.INVOKE, 7, b"\x00")
+    corrupt = bytearray(Frame(Msg.INVOKE, 8, b"\x00").encode())
+    corrupt[3] ^= 0x40
+    proc = subprocess.run([str(device_exe)], input=b"".join([
+        _load_chunk(1, 5, 0, b"ECHO\x00").encode(), invoke.encode(), bytes(corrupt), b"\x13\x37\x00",
+        invoke.encode(), Frame(Msg.GET_MEMORY, 9).encode()]), capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    replies = FrameDecoder().feed(proc.stdout)
+    errors = [f for f in replies if f.type == Msg.ERROR]
+    assert errors and all(f.seq == 0 and f.payload[0] == ErrorCode.BAD_FRAME for f in errors)
+    assert len([f for f in replies if f.seq == 7]) == 2
+    assert _invokes_run(replies, 9) == 1
+
+
+@pytest.mark.parametrize("length", [119, 500, 1017])
+def test_a_long_error_message_arrives_whole(device_exe, length):
+    """Error text was cut at 119 characters; it now fills what one ERROR
+    frame carries (max_payload 1024 less the 7-byte header)."""
+    replies = _talk(device_exe, _load_chunk(1, 6, 0, b"LONG" + struct.pack("<H", length)))
+    error = replies[0]
+    assert error.type == Msg.ERROR and error.payload[0] == ErrorCode.MODEL_INVALID
+    text = error.payload[7:].decode()
+    assert len(text) == length
+    assert text == "".join(chr(ord("a") + i % 26) for i in range(length))
+
+
+def test_a_message_longer_than_a_frame_is_cut_at_the_frame(device_exe):
+    replies = _talk(device_exe, _load_chunk(1, 6, 0, b"LONG" + struct.pack("<H", 5000)))
+    assert len(replies[0].payload) == 1024

@@ -172,9 +172,10 @@ int hil_check_model(const uint8_t *got, uint32_t got_len, const uint8_t *expecte
 {
     if (got_len == expected_len && memcmp(got, expected, got_len) == 0)
         return 0;
-    hil_error e;
-    memset(&e, 0, sizeof e);
-    char *p = e.message, *end = e.message + sizeof e.message - 1;
+    if (!err)
+        return -1;
+    memset(err, 0, sizeof *err);
+    char *p = err->message, *end = err->message + sizeof err->message - 1;
     p = put_text(p, end, "this firmware runs its compiled-in model (");
     p = put_dec(p, end, expected_len);
     p = put_text(p, end, " B, crc ");
@@ -185,11 +186,9 @@ int hil_check_model(const uint8_t *got, uint32_t got_len, const uint8_t *expecte
     p = put_hex32(p, end, hil_crc32(0, got, got_len));
     p = put_text(p, end, ")");
     *p = 0;
-    e.code = HIL_ERR_MODEL_INVALID;
-    e.detail = expected_len;
-    e.op_index = -1;
-    if (err)
-        *err = e;
+    err->code = HIL_ERR_MODEL_INVALID;
+    err->detail = expected_len;
+    err->op_index = -1;
     return -1;
 }
 

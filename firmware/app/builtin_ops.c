@@ -41,12 +41,10 @@ static int builtin_load(void *ctx, const uint8_t *model, uint32_t len, uint8_t *
                         uint8_t *n_outputs, uint32_t *arena_used, hil_error *err)
 {
     builtin_engine *b = ctx;
-    eng_error e;
-    memset(&e, 0, sizeof e);
     memset(b->arena, ARENA_PAINT, b->arena_size);
     b->n_profiled = 0;
-    if (eng_load(&b->eng, model, len, b->arena, b->arena_size, &e) != ENG_OK) {
-        copy_error(&e, err);
+    if (eng_load(&b->eng, model, len, b->arena, b->arena_size, &b->error) != ENG_OK) {
+        copy_error(&b->error, err);
         return -1;
     }
     *n_inputs = b->eng.n_inputs;
@@ -116,16 +114,14 @@ static void after_op(void *ctx, uint32_t op_index, int32_t builtin)
 static int builtin_invoke(void *ctx, hil_error *err)
 {
     builtin_engine *b = ctx;
-    eng_error e;
-    memset(&e, 0, sizeof e);
     b->invokes++;
     if (b->before_invoke)
         b->before_invoke(b->invokes);
     b->n_profiled = 0;
     if (b->counter)
         b->mark = b->counter();
-    if (eng_invoke(&b->eng, after_op, b, &e) != ENG_OK) {
-        copy_error(&e, err);
+    if (eng_invoke(&b->eng, after_op, b, &b->error) != ENG_OK) {
+        copy_error(&b->error, err);
         return -1;
     }
     return 0;
@@ -165,13 +161,11 @@ static void builtin_memory(void *ctx, hil_memory *m)
 static int builtin_invoke_until(void *ctx, uint32_t last_op, hil_error *err)
 {
     builtin_engine *b = ctx;
-    eng_error e;
-    memset(&e, 0, sizeof e);
     b->n_profiled = 0;
     if (b->counter)
         b->mark = b->counter();
-    if (eng_invoke_until(&b->eng, last_op, after_op, b, &e) != ENG_OK) {
-        copy_error(&e, err);
+    if (eng_invoke_until(&b->eng, last_op, after_op, b, &b->error) != ENG_OK) {
+        copy_error(&b->error, err);
         return -1;
     }
     return 0;

@@ -16,6 +16,7 @@ typedef struct {
     uint64_t mark;
     hil_op_profile profile[ENG_MAX_OPS];
     uint32_t n_profiled;
+    eng_error error;   /* the engine's last error (too big for the stack) */
 } builtin_engine;
 
 void builtin_ops_init(hil_ops *ops, builtin_engine *b);

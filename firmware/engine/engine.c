@@ -107,6 +107,10 @@ static void sb_format(strbuf *sb, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Where the errors of callers that pass no eng_error go: static, because a
+ * whole message is too big for a small device's stack. */
+static eng_error discarded_error;
+
 static void set_error(eng_error *err, eng_status status, uint32_t detail,
                       int32_t op_index)
 {
@@ -1072,10 +1076,9 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
 eng_status eng_load(eng_t *e, const uint8_t *model, uint32_t model_len,
                     uint8_t *arena, uint32_t arena_size, eng_error *err)
 {
-    eng_error local;
     eng_status st;
     if (err == NULL)
-        err = &local;
+        err = &discarded_error;
     set_error(err, ENG_OK, 0, -1);
     if (e == NULL)
         return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no engine state");
@@ -1188,9 +1191,8 @@ eng_status eng_run_subgraph(eng_t *e, int s, eng_error *err)
 
 eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err)
 {
-    eng_error local;
     if (err == NULL)
-        err = &local;
+        err = &discarded_error;
     set_error(err, ENG_OK, 0, -1);
     if (e == NULL || !e->loaded)
         return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no model loaded");
@@ -1200,9 +1202,8 @@ eng_status eng_invoke(eng_t *e, eng_op_hook on_op, void *ctx, eng_error *err)
 eng_status eng_invoke_until(eng_t *e, uint32_t last_op, eng_op_hook on_op, void *ctx,
                             eng_error *err)
 {
-    eng_error local;
     if (err == NULL)
-        err = &local;
+        err = &discarded_error;
     set_error(err, ENG_OK, 0, -1);
     if (e == NULL || !e->loaded)
         return eng_fail(err, ENG_E_NO_MODEL, 0, -1, "no model loaded");

@@ -71,11 +71,17 @@ typedef enum {
     ENG_RESOURCE = 13 /* a resource variable handle (no data) */
 } eng_dtype;
 
+#ifndef ENG_MAX_MESSAGE
+/* Longest error message: what one protocol ERROR frame carries (1024-byte
+ * payload less its 7-byte header), so no message is cut before the wire. */
+#define ENG_MAX_MESSAGE 1017
+#endif
+
 typedef struct {
     eng_status status;
     uint32_t detail;   /* meaning depends on status (see above) */
     int32_t op_index;  /* operator index the error is about, -1 if none */
-    char message[120]; /* human readable, NUL terminated */
+    char message[ENG_MAX_MESSAGE + 1]; /* human readable, NUL terminated */
 } eng_error;
 
 typedef struct {

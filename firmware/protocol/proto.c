@@ -4,6 +4,9 @@
 
 #include "crc32.h"
 
+/* Replies are built in one frame; GET_OUTPUT's 8-byte header must fit. */
+typedef char hil_max_payload_too_small[(HIL_MAX_PAYLOAD >= 64u && HIL_MAX_PAYLOAD <= 0xFFFFu) ? 1 : -1];
+
 /* ---- little-endian helpers ------------------------------------------ */
 
 static uint32_t get_u32(const uint8_t *p)
@@ -57,26 +60,27 @@ static uint8_t *put_str8(uint8_t *p, const uint8_t *end, const char *s)
 
 /* Frame = type | seq | payload | crc32, COBS-encoded, then 0x00. `frame`
  * must have room for the 6 bytes of overhead around `len` bytes of payload
- * already placed at frame + 2. */
-static void send_built(const hil_port *port, uint8_t *frame, size_t len, uint8_t *enc,
-                       size_t enc_cap)
+ * already placed at frame + 2. Returns the bytes written (0: none). */
+static size_t send_built(const hil_port *port, uint8_t *frame, size_t len, uint8_t *enc,
+                         size_t enc_cap)
 {
     uint32_t crc = hil_crc32(0, frame, len + 2);
     put_u32(frame + 2 + len, crc);
     size_t n = cobs_encode(frame, len + HIL_FRAME_OVERHEAD, enc, enc_cap - 1);
     if (n == 0)
-        return; /* cannot happen with the sizes used here */
+        return 0; /* cannot happen with the sizes used here */
     enc[n++] = 0;
     port->write(port->ctx, enc, n);
+    return n;
 }
 
 void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq, const uint8_t *payload,
                     size_t len)
 {
-    uint8_t frame[128 + HIL_FRAME_OVERHEAD];
+    uint8_t frame[HIL_MAX_UNPROMPTED + HIL_FRAME_OVERHEAD];
     uint8_t enc[COBS_MAX_ENCODED(sizeof frame) + 1];
-    if (len > 128)
-        len = 128;
+    if (len > HIL_MAX_UNPROMPTED)
+        len = HIL_MAX_UNPROMPTED;
     frame[0] = type;
     frame[1] = seq;
     if (len)
@@ -87,39 +91,71 @@ void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq, const uint8
 /* Replies are built in place in s->tx: payload starts at s->tx + 2. */
 static uint8_t *reply_payload(hil_server *s) { return s->tx + 2; }
 
+/* The reply to a request: encoded into s->tx_encoded, which keeps it for
+ * a retransmission of the same request. */
 static void send_reply(hil_server *s, uint8_t type, uint8_t seq, size_t len)
 {
     s->tx[0] = (uint8_t)(type | HIL_MSG_REPLY);
     s->tx[1] = seq;
-    send_built(s->port, s->tx, len, s->tx_encoded, sizeof s->tx_encoded);
+    s->last_reply_len = send_built(s->port, s->tx, len, s->tx_encoded, sizeof s->tx_encoded);
 }
 
-static void send_error(hil_server *s, uint8_t seq, const hil_error *e)
+/* ERROR payload: code, detail, op_index, then as much of the message as
+ * the frame holds (HIL_MAX_MESSAGE bytes: all of a hil_error's). */
+static size_t put_error(uint8_t *payload, const hil_error *e)
 {
-    uint8_t *p = reply_payload(s);
+    uint8_t *p = payload;
     p = put_u8(p, e->code);
     p = put_u32(p, e->detail);
     p = put_u16(p, (uint16_t)e->op_index);
     size_t n = 0;
-    while (n < sizeof e->message && e->message[n])
+    while (n < HIL_MAX_MESSAGE && n < sizeof e->message && e->message[n])
         n++;
     memcpy(p, e->message, n);
-    p += n;
+    return HIL_ERROR_HEADER + n;
+}
+
+static void send_error(hil_server *s, uint8_t seq, const hil_error *e)
+{
+    size_t len = put_error(reply_payload(s), e);
     s->tx[0] = HIL_MSG_ERROR;
     s->tx[1] = seq;
-    send_built(s->port, s->tx, (size_t)(p - reply_payload(s)), s->tx_encoded,
-               sizeof s->tx_encoded);
+    s->last_reply_len = send_built(s->port, s->tx, len, s->tx_encoded, sizeof s->tx_encoded);
+}
+
+/* A cleared s->err for a handler or an engine call to fill. */
+static hil_error *fresh_error(hil_server *s)
+{
+    memset(&s->err, 0, sizeof s->err);
+    s->err.op_index = -1;
+    return &s->err;
 }
 
 static void fail(hil_server *s, uint8_t seq, uint8_t code, uint32_t detail, const char *msg)
 {
-    hil_error e;
-    memset(&e, 0, sizeof e);
-    e.code = code;
-    e.detail = detail;
-    e.op_index = -1;
-    strncpy(e.message, msg, sizeof e.message - 1);
-    send_error(s, seq, &e);
+    hil_error *e = fresh_error(s);
+    e->code = code;
+    e->detail = detail;
+    strncpy(e->message, msg, sizeof e->message - 1);
+    send_error(s, seq, e);
+}
+
+/* BAD_FRAME for bytes that are no request: a small frame of its own (seq 0,
+ * which the host never waits for), so the reply kept for a retransmission
+ * survives the noise that made the host retransmit. */
+static void drop_frame(hil_server *s, uint32_t detail, const char *msg)
+{
+    uint8_t payload[HIL_ERROR_HEADER + 48];
+    size_t n = 0;
+    s->frames_dropped++;
+    payload[0] = HIL_ERR_BAD_FRAME;
+    put_u32(payload + 1, detail);
+    put_u16(payload + 5, 0xFFFFu);
+    while (msg[n] && HIL_ERROR_HEADER + n < sizeof payload) {
+        payload[HIL_ERROR_HEADER + n] = (uint8_t)msg[n];
+        n++;
+    }
+    hil_send_frame(s->port, HIL_MSG_ERROR, 0, payload, HIL_ERROR_HEADER + n);
 }
 
 /* ---- requests ---------------------------------------------------------- */
@@ -180,60 +216,82 @@ static int parse_transfer(const uint8_t *p, size_t len, transfer *t)
     return 0;
 }
 
-/* Copy a transfer into dst[0..capacity); *received tracks inline progress.
+/* Copy a transfer into dst[0..capacity); `state` tracks inline progress.
+ * The first chunk (offset 0) latches the total; a continuation must carry
+ * that same total and continue where the last chunk ended, and every bound
+ * is checked in 64 bits against the latched total and the destination's
+ * own capacity. Any refusal ends the transfer (it restarts at offset 0).
  * Returns 1 when complete, 0 when more chunks are expected, -1 after
  * sending an error. */
 static int receive(hil_server *s, uint8_t seq, const transfer *t, uint8_t *dst,
-                   uint32_t capacity, uint32_t *received)
+                   uint32_t capacity, hil_transfer *state)
 {
     if (t->total > capacity) { /* callers check too; the buffer's own bound is checked here */
+        state->active = 0;
         fail(s, seq, HIL_ERR_BAD_SEQUENCE, capacity, "transfer larger than its destination");
         return -1;
     }
     if (t->source == HIL_SOURCE_FILE) {
+        state->active = 0;
         if (!s->port->read_file) {
             fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0,
                  "this firmware cannot read host files (no semihosting)");
             return -1;
         }
         long got = s->port->read_file(s->port->ctx, t->path, t->offset, dst, t->total);
-        if (got != (long)t->total) {
+        if (got < 0 || (uint64_t)got != (uint64_t)t->total) {
             fail(s, seq, HIL_ERR_IO, got < 0 ? 0u : (uint32_t)got, "host file read failed");
             return -1;
         }
-        *received = t->total;
+        state->total = state->received = t->total;
         return 1;
     }
-    if (t->offset == 0)
-        *received = 0;
-    if (t->offset != *received) {
-        fail(s, seq, HIL_ERR_BAD_SEQUENCE, *received, "chunk out of order");
+    if (t->offset == 0) {
+        state->total = t->total;
+        state->received = 0;
+        state->active = 1;
+    } else if (!state->active) {
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, 0, "continuation chunk without a first chunk (offset 0)");
+        return -1;
+    } else if (t->total != state->total) {
+        state->active = 0;
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, state->total,
+             "continuation chunk's total differs from the first chunk's");
+        return -1;
+    } else if (t->offset != state->received) {
+        state->active = 0;
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, state->received, "chunk out of order");
         return -1;
     }
-    if (t->data_len > t->total - t->offset) {
-        fail(s, seq, HIL_ERR_BAD_SEQUENCE, t->total, "chunk runs past the total size");
+    if ((uint64_t)t->offset + (uint64_t)t->data_len > (uint64_t)state->total ||
+        (uint64_t)state->total > (uint64_t)capacity) {
+        state->active = 0;
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, state->total, "chunk runs past the total size");
         return -1;
     }
     memcpy(dst + t->offset, t->data, t->data_len);
-    *received += (uint32_t)t->data_len;
-    return *received == t->total ? 1 : 0;
+    state->received += (uint32_t)t->data_len;
+    if (state->received == state->total) {
+        state->active = 0;
+        return 1;
+    }
+    return 0;
 }
 
 /* Hand a complete model to the engine and answer LOAD_MODEL. */
 static void load_in_place(hil_server *s, uint8_t seq, const uint8_t *model, uint32_t len)
 {
-    hil_error e;
-    memset(&e, 0, sizeof e);
-    e.op_index = -1;
+    hil_error *e = fresh_error(s);
     uint32_t arena_used = 0;
-    if (s->ops->load(s->ops->ctx, model, len, &s->n_inputs, &s->n_outputs, &arena_used, &e) != 0) {
-        send_error(s, seq, &e);
+    if (s->ops->load(s->ops->ctx, model, len, &s->n_inputs, &s->n_outputs, &arena_used, e) != 0) {
+        e->message[sizeof e->message - 1] = 0;
+        send_error(s, seq, e);
         return;
     }
     s->current = model;
     s->model_total = len;
     s->model_loaded = 1;
-    memset(s->input_received, 0, sizeof s->input_received);
+    memset(s->input_transfer, 0, sizeof s->input_transfer);
     uint8_t *out = reply_payload(s);
     uint8_t *q = out;
     q = put_u8(q, s->n_inputs);
@@ -266,11 +324,9 @@ static void on_load_model(hil_server *s, uint8_t seq, const uint8_t *p, size_t l
     }
     if (t.offset == 0 || t.source == HIL_SOURCE_FILE)
         s->model_loaded = 0;
-    int done = receive(s, seq, &t, s->model, s->model_capacity, &s->model_received);
-    if (done < 0) {
-        s->model_received = 0;
+    int done = receive(s, seq, &t, s->model, s->model_capacity, &s->model_transfer);
+    if (done < 0)
         return;
-    }
     if (done == 0) {
         send_reply(s, HIL_MSG_LOAD_MODEL, seq, 0);
         return;
@@ -298,16 +354,19 @@ static void on_set_input(hil_server *s, uint8_t seq, const uint8_t *p, size_t le
         return;
     uint8_t index = p[0];
     uint32_t bytes = 0;
-    uint8_t *dst = index < s->n_inputs ? s->ops->input(s->ops->ctx, index, &bytes) : NULL;
-    if (!dst || index >= HIL_MAX_TENSORS_IO) {
+    uint8_t *dst = index < s->n_inputs && index < HIL_MAX_TENSORS_IO
+                       ? s->ops->input(s->ops->ctx, index, &bytes)
+                       : NULL;
+    if (!dst) {
         fail(s, seq, HIL_ERR_BAD_INDEX, index, "no such input");
         return;
     }
     if (t.total != bytes) {
+        s->input_transfer[index].active = 0;
         fail(s, seq, HIL_ERR_BAD_SEQUENCE, bytes, "input size differs from the tensor's");
         return;
     }
-    if (receive(s, seq, &t, dst, bytes, &s->input_received[index]) >= 0)
+    if (receive(s, seq, &t, dst, bytes, &s->input_transfer[index]) >= 0)
         send_reply(s, HIL_MSG_SET_INPUT, seq, 0);
 }
 
@@ -324,18 +383,17 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
         return;
     }
     const hil_port *port = s->port;
-    hil_error e;
-    memset(&e, 0, sizeof e);
-    e.op_index = -1;
+    hil_error *e = fresh_error(s);
     if (port->counter_restart)
         port->counter_restart(port->ctx);
     uint64_t start = port->counter ? port->counter(port->ctx) : 0;
     int rc = empty ? 0
-             : until ? s->ops->invoke_until(s->ops->ctx, get_u16(p + 1), &e)
-                     : s->ops->invoke(s->ops->ctx, &e);
+             : until ? s->ops->invoke_until(s->ops->ctx, get_u16(p + 1), e)
+                     : s->ops->invoke(s->ops->ctx, e);
     uint64_t end = port->counter ? port->counter(port->ctx) : 0;
     if (rc != 0) {
-        send_error(s, seq, &e);
+        e->message[sizeof e->message - 1] = 0;
+        send_error(s, seq, e);
         return;
     }
     uint8_t *out = reply_payload(s);
@@ -349,7 +407,7 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 static void reply_chunk(hil_server *s, uint8_t seq, uint8_t type, const uint8_t *src, uint32_t bytes,
                         uint32_t offset, uint32_t max_len, const char *past_end)
 {
-    if (offset > bytes) {
+    if (!src || offset > bytes) {
         fail(s, seq, HIL_ERR_BAD_PAYLOAD, bytes, past_end);
         return;
     }
@@ -539,17 +597,27 @@ static void frame_complete(hil_server *s)
     /* decode in place: COBS output is never longer than its input */
     long n = cobs_decode(s->rx, s->rx_len, s->rx, sizeof s->rx);
     if (n < (long)HIL_FRAME_OVERHEAD || (size_t)n > HIL_MAX_FRAME) {
-        s->frames_dropped++;
-        fail(s, 0, HIL_ERR_BAD_FRAME, (uint32_t)(n < 0 ? 0 : n), "malformed frame dropped");
+        drop_frame(s, (uint32_t)(n < 0 ? 0 : n), "malformed frame dropped");
         return;
     }
-    uint32_t want = get_u32(s->rx + n - 4);
-    if (hil_crc32(0, s->rx, (size_t)n - 4) != want) {
-        s->frames_dropped++;
-        fail(s, 0, HIL_ERR_BAD_FRAME, 0, "frame CRC mismatch, frame dropped");
+    uint32_t crc = get_u32(s->rx + n - 4);
+    if (hil_crc32(0, s->rx, (size_t)n - 4) != crc) {
+        drop_frame(s, 0, "frame CRC mismatch, frame dropped");
         return;
     }
+    uint8_t type = s->rx[0], seq = s->rx[1];
+    if (s->last_reply_len > 0 && type == s->last_type && seq == s->last_seq &&
+        crc == s->last_crc) {
+        /* a retransmission: its reply was lost, the request already ran */
+        s->requests_replayed++;
+        s->port->write(s->port->ctx, s->tx_encoded, s->last_reply_len);
+        return;
+    }
+    s->last_reply_len = 0;
     dispatch(s, s->rx, (size_t)n);
+    s->last_type = type;
+    s->last_seq = seq;
+    s->last_crc = crc;
 }
 
 void hil_server_set_baked(hil_server *s, const uint8_t *model, uint32_t len)
@@ -562,8 +630,7 @@ void hil_server_feed(hil_server *s, uint8_t byte)
 {
     if (byte == 0) {
         if (s->rx_overflow) {
-            s->frames_dropped++;
-            fail(s, 0, HIL_ERR_BAD_FRAME, HIL_MAX_PAYLOAD, "frame longer than max_payload dropped");
+            drop_frame(s, HIL_MAX_PAYLOAD, "frame longer than max_payload dropped");
         } else if (s->rx_len > 0) {
             frame_complete(s);
         }

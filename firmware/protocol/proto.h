@@ -29,6 +29,12 @@ extern "C" {
 #define HIL_MAX_ENCODED COBS_MAX_ENCODED(HIL_MAX_FRAME)
 #define HIL_MAX_PATH 240u
 #define HIL_MAX_TENSORS_IO 8u
+/* An ERROR frame's payload: u8 code, u32 detail, i16 op_index, then the
+ * message text, so a message can be as long as what is left of one frame. */
+#define HIL_ERROR_HEADER 7u
+#define HIL_MAX_MESSAGE (HIL_MAX_PAYLOAD - HIL_ERROR_HEADER)
+/* Unprompted LOG and FAULT frames carry at most this many payload bytes. */
+#define HIL_MAX_UNPROMPTED 128u
 
 enum hil_msg {
     HIL_MSG_HELLO = 0x01,
@@ -96,7 +102,7 @@ typedef struct {
     uint8_t code;      /* enum hil_err */
     uint32_t detail;
     int16_t op_index;  /* -1 when not about an operator */
-    char message[120];
+    char message[HIL_MAX_MESSAGE + 1]; /* NUL terminated; all of it fits one frame */
 } hil_error;
 
 typedef struct {
@@ -152,6 +158,13 @@ typedef struct {
     uint32_t clock_hz;
 } hil_port;
 
+/* Progress of one chunked transfer into a buffer. */
+typedef struct {
+    uint32_t total;            /* latched from the first chunk */
+    uint32_t received;
+    uint8_t active;            /* a first chunk was accepted, more may follow */
+} hil_transfer;
+
 typedef struct {
     const hil_port *port;
     const hil_ops *ops;
@@ -167,17 +180,32 @@ typedef struct {
     size_t rx_len;
     int rx_overflow;
 
-    /* transfer state */
-    uint32_t model_total, model_received;
+    /* transfer state: `total` is latched by a transfer's first chunk
+     * (offset 0) and every continuation must carry the same */
+    hil_transfer model_transfer;
+    uint32_t model_total;      /* bytes of the loaded model */
     int model_loaded;
-    uint32_t input_received[HIL_MAX_TENSORS_IO];
+    hil_transfer input_transfer[HIL_MAX_TENSORS_IO];
     uint8_t n_inputs, n_outputs;
 
-    /* scratch for building replies */
+    /* scratch for building replies, and for the error a handler reports
+     * (kept here, not on the stack: it holds a whole frame's message) */
     uint8_t tx[HIL_MAX_FRAME];
+    hil_error err;
+
+    /* The last request answered and the encoded reply sent for it: a
+     * CRC-valid request with the same type, seq and CRC is a host
+     * retransmission (its reply was lost) and gets these bytes again
+     * without running the request a second time (docs/protocol.md,
+     * "Recovery"). Unprompted LOG/FAULT frames and BAD_FRAME errors are
+     * built elsewhere, so they never overwrite it. */
     uint8_t tx_encoded[HIL_MAX_ENCODED + 1];
+    size_t last_reply_len;     /* 0: nothing to replay */
+    uint8_t last_type, last_seq;
+    uint32_t last_crc;
 
     uint32_t frames_dropped;
+    uint32_t requests_replayed;
 } hil_server;
 
 void hil_server_init(hil_server *s, const hil_port *port, const hil_ops *ops,
@@ -190,8 +218,9 @@ void hil_server_set_baked(hil_server *s, const uint8_t *model, uint32_t len);
 /* Process one received byte; replies are written through the port. */
 void hil_server_feed(hil_server *s, uint8_t byte);
 
-/* Send an unprompted frame (LOG, FAULT). Safe to call from a fault handler:
- * uses its own stack buffers, not the server's. */
+/* Send an unprompted frame (LOG, FAULT), payload cut at HIL_MAX_UNPROMPTED
+ * bytes. Safe to call from a fault handler: uses its own stack buffers, not
+ * the server's (so it never disturbs the reply kept for a retransmission). */
 void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq,
                     const uint8_t *payload, size_t len);
 

@@ -43,11 +43,23 @@ static uint64_t host_counter(void *ctx)
 }
 
 /* Stand-in model format: "ECHO" then one byte n: one input and one output
- * of n + 1 bytes. Anything else is rejected like an invalid flatbuffer. */
+ * of n + 1 bytes. "LONG" then a u16 n is refused with an n-character
+ * message (cut to what the error can hold), to test long error text.
+ * Anything else is rejected like an invalid flatbuffer. */
 static int echo_load(void *ctx, const uint8_t *model, uint32_t len, uint8_t *n_inputs,
                      uint8_t *n_outputs, uint32_t *arena_used, hil_error *err)
 {
     (void)ctx;
+    if (len >= 6 && memcmp(model, "LONG", 4) == 0) {
+        size_t n = (size_t)model[4] | ((size_t)model[5] << 8);
+        if (n > sizeof err->message - 1)
+            n = sizeof err->message - 1;
+        for (size_t i = 0; i < n; i++)
+            err->message[i] = (char)('a' + i % 26);
+        err->message[n] = 0;
+        err->code = HIL_ERR_MODEL_INVALID;
+        return -1;
+    }
     if (len < 5 || memcmp(model, "ECHO", 4) != 0) {
         err->code = HIL_ERR_MODEL_INVALID;
         strcpy(err->message, "not an ECHO model");
@@ -83,10 +95,13 @@ static uint8_t *echo_input(void *ctx, uint32_t index, uint32_t *bytes)
     return index == 0 ? input : NULL;
 }
 
+static uint32_t invokes; /* reported as GET_MEMORY's arena high-water */
+
 static int echo_invoke(void *ctx, hil_error *err)
 {
     (void)ctx;
     (void)err;
+    invokes++;
     for (uint32_t i = 0; i < tensor_bytes; i++)
         output[i] = (uint8_t)(input[i] + 1);
     return 0;
@@ -100,6 +115,13 @@ static const uint8_t *echo_output(void *ctx, uint32_t index, uint32_t *bytes)
 }
 
 static void echo_reset(void *ctx) { (void)ctx; }
+
+/* How many invokes ran, so tests can tell a replayed reply from a re-run. */
+static void echo_memory(void *ctx, hil_memory *m)
+{
+    (void)ctx;
+    m->arena_high_water = invokes;
+}
 
 int main(void)
 {
@@ -120,6 +142,7 @@ int main(void)
     ops.invoke = echo_invoke;
     ops.output = echo_output;
     ops.reset = echo_reset;
+    ops.memory = echo_memory;
     hil_server_init(&server, &port, &ops, model_buf, sizeof model_buf, 4096);
     int c;
     while ((c = getchar()) != EOF)
