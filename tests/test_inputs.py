@@ -1,0 +1,227 @@
+"""Vector files and models that cannot be run are refused before anything
+is built or booted: exit 2, the file, the key and the problem named, and a
+fix. Each case here ended as "internal error in hil", a silent wrap or a
+pass of nothing before (issue 11). The CLI cases run the real `hil run`;
+none of them may get as far as building or booting."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from helpers import MODELS, hil
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+SHAPE = (128, 1, 3)          # the demo model's input, without the batch dimension
+CLASSES = 5
+
+
+def _run(tmp_path, *args):
+    return hil("run", "--workdir", tmp_path / "run", "--json", tmp_path / "r.json", *args, cwd=tmp_path,
+               timeout=120)
+
+
+def _vectors(n=4, value=1):
+    return np.full((n, *SHAPE), value, dtype=np.int8)
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def _damaged_zip(tmp_path):
+    good = _npz(tmp_path / "good.npz", input_0=_vectors(50), labels=np.arange(50) % CLASSES)
+    data = bytearray(good.read_bytes())
+    path = tmp_path / "damaged.npz"
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    return path, "damaged.npz"
+
+
+def _corrupt_member(tmp_path):
+    """A zip whose directory is intact but whose member data is not (CRC)."""
+    path = tmp_path / "crc.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        with z.open("input_0.npy", "w") as fh:
+            np.save(fh, _vectors(8))
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path, "input_0"
+
+
+def _truncated_npy(tmp_path):
+    path = tmp_path / "cut.npy"
+    np.save(path, _vectors(8))
+    path.write_bytes(path.read_bytes()[:-100])
+    return path, "cut.npy"
+
+
+def _garbage_npy(tmp_path):
+    path = tmp_path / "noise.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00garbage" + bytes(200))
+    return path, "noise.npy"
+
+
+def _object_npy(tmp_path):
+    path = tmp_path / "objects.npy"
+    np.save(path, np.array([[1, 2], None], dtype=object), allow_pickle=True)
+    return path, "Python objects"
+
+
+def _object_npz(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, input_0=np.array([_vectors(1)[0], None], dtype=object))
+    return path, "input_0"
+
+
+def _string_inputs(tmp_path):
+    return _npz(tmp_path / "strings.npz", input_0=np.full((2, *SHAPE), "x")), "strings"
+
+
+def _fewer_labels(tmp_path):
+    return _npz(tmp_path / "few.npz", input_0=_vectors(6), labels=np.arange(3)), "3 labels for 6 vectors"
+
+
+def _more_labels(tmp_path):
+    return _npz(tmp_path / "many.npz", input_0=_vectors(3), labels=np.arange(6) % CLASSES), "6 labels for 3 vectors"
+
+
+def _string_labels(tmp_path):
+    return _npz(tmp_path / "slabels.npz", input_0=_vectors(2), labels=np.array(["wave", "tap"])), "class indices"
+
+
+def _nan_labels(tmp_path):
+    return _npz(tmp_path / "nan.npz", input_0=_vectors(2), labels=np.array([1.0, np.nan])), "NaN"
+
+
+def _label_out_of_range(tmp_path):
+    return _npz(tmp_path / "range.npz", input_0=_vectors(2), labels=np.array([1, 7])), "label 7 of vector 1"
+
+
+def _one_hot_wrong_width(tmp_path):
+    return _npz(tmp_path / "hot3.npz", input_0=_vectors(2), labels=np.eye(3)[[0, 2]]), "3 classes"
+
+
+def _zero_vectors_npy(tmp_path):
+    path = tmp_path / "empty.npy"
+    np.save(path, np.zeros((0, *SHAPE), dtype=np.int8))
+    return path, "0 vectors"
+
+
+def _zero_vectors_npz(tmp_path):
+    return _npz(tmp_path / "empty.npz", input_0=np.zeros((0, *SHAPE), dtype=np.int8)), "0 vectors"
+
+
+def _uint8_pixels(tmp_path):
+    path = tmp_path / "pixels.npy"
+    np.save(path, np.full((3, *SHAPE), 200, dtype=np.uint8))
+    return path, "subtract 128"
+
+
+def _fractional_floats(tmp_path):
+    path = tmp_path / "real.npy"
+    np.save(path, np.full((2, *SHAPE), 0.25, dtype=np.float32))
+    return path, "not whole numbers"
+
+
+def _unused_inputs(tmp_path):
+    extra = {f"input_{i}": _vectors(2) for i in range(5)}
+    return _npz(tmp_path / "extra.npz", **extra), "'input_1', 'input_2', 'input_3', 'input_4'"
+
+
+def _unused_outputs(tmp_path):
+    return _npz(tmp_path / "out.npz", input_0=_vectors(2), output_3=np.zeros((2, 1, 5))), "'output_3'"
+
+
+def _wrong_output_shape(tmp_path):
+    return _npz(tmp_path / "oshape.npz", input_0=_vectors(2), output_0=np.zeros((2, 7))), "output_0"
+
+
+def _complex_inputs(tmp_path):
+    path = tmp_path / "complex.npy"
+    np.save(path, np.ones((2, *SHAPE), dtype=np.complex64))
+    return path, "complex"
+
+
+def _directory(tmp_path):
+    (tmp_path / "adir.npz").mkdir()
+    return tmp_path / "adir.npz", "directory"
+
+
+CASES = [_damaged_zip, _corrupt_member, _truncated_npy, _garbage_npy, _object_npy, _object_npz, _string_inputs,
+         _fewer_labels, _more_labels, _string_labels, _nan_labels, _label_out_of_range, _one_hot_wrong_width,
+         _zero_vectors_npy, _zero_vectors_npz, _uint8_pixels, _fractional_floats, _unused_inputs, _unused_outputs,
+         _wrong_output_shape, _complex_inputs, _directory]
+
+
+@pytest.mark.parametrize("make", CASES, ids=[c.__name__.strip("_") for c in CASES])
+def test_bad_vector_file_is_exit_2_before_anything_builds(tmp_path, make):
+    path, words = make(tmp_path)
+    proc = _run(tmp_path, "--model", DEMO, "--inputs", path)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert path.name in text and words in text, text
+    assert "fix:" in text and "internal error" not in text, text
+    assert "building firmware" not in text and "booting" not in text, text
+    assert not (tmp_path / "run" / "qemu.log").exists()
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["status"] == "error" and result["exit_code"] == 2
+
+
+def test_uint8_pixels_name_key_count_and_ranges(tmp_path):
+    path, _ = _uint8_pixels(tmp_path)
+    text = _run(tmp_path, "--model", DEMO, "--inputs", path).stderr
+    n = 3 * int(np.prod(SHAPE))
+    assert f"{n} of {n} values do not fit input" in text and "int8: -128 to 127" in text, text
+    assert "range from 200 to 200" in text, text
+
+
+def test_nan_in_float_inputs_is_refused(tmp_path):
+    from harness.errors import UsageError
+    from harness.model.tflite import load_model
+    from harness.model.vectors import load_vectors
+
+    model = load_model(MODELS / "test" / "float_io.tflite")
+    spec = model.inputs[0]
+    assert spec.dtype == np.float32
+    values = np.zeros((3, *spec.shape), dtype=np.float32)
+    values[1].flat[0] = np.nan
+    np.save(tmp_path / "nan.npy", values)
+    with pytest.raises(UsageError, match="1 value\\(s\\) are NaN or infinite \\(first in vector 1\\)"):
+        load_vectors(tmp_path / "nan.npy", model)
+
+
+def test_one_hot_and_column_labels_are_accepted(tmp_path):
+    """Keras' one-hot labels become class indices (argmax), recorded so; [N, 1]
+    labels are indices; expected outputs are recorded for later use."""
+    from harness.model.tflite import load_model
+    from harness.model.vectors import load_vectors
+
+    model = load_model(DEMO)
+    idx = np.array([0, 3, 4, 1])
+    _npz(tmp_path / "hot.npz", input_0=_vectors(4), labels=np.eye(CLASSES, dtype=np.float32)[idx],
+         output_0=np.zeros((4, 1, CLASSES), dtype=np.int8), classes=np.array(list("abcde")))
+    vs = load_vectors(tmp_path / "hot.npz", model, limit=3)
+    assert vs.labels.tolist() == [0, 3, 4] and vs.labels.dtype == np.int64
+    assert vs.source["labels"] == "one-hot (argmax)" and vs.source["expected_outputs"] == ["output_0"]
+    assert vs.expected_outputs[0].shape == (3, 1, CLASSES) and vs.classes == list("abcde")
+
+    _npz(tmp_path / "col.npz", input_0=_vectors(4), labels=idx[:, None].astype(np.float64))
+    vs = load_vectors(tmp_path / "col.npz", model)
+    assert vs.labels.tolist() == idx.tolist() and vs.source["labels"] == "index"
+
+    # uint8 values that fit int8 and whole floats are converted without change
+    np.save(tmp_path / "fits.npy", np.full((2, *SHAPE), 100.0))
+    assert load_vectors(tmp_path / "fits.npy", model).vectors[0][0].dtype == np.int8
+
+
+def test_demo_set_still_loads():
+    from harness.model.tflite import load_model
+    from harness.model.vectors import load_vectors
+
+    vs = load_vectors(MODELS / "demo" / "gesture_test.npz", load_model(DEMO))
+    assert len(vs) == 200 and vs.source["labels"] == "index" and len(vs.classes) == CLASSES
