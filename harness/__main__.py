@@ -1,3 +1,33 @@
-from .cli import entry
+"""The `hil` process's first lines (`python -m harness` and the `hil` script).
 
-entry()
+Importing the command line (click, rich, numpy, pyserial) takes most of a
+second; Ctrl-C or SIGTERM in that time must end like any other interruption
+(exit 130, no traceback) rather than as a KeyboardInterrupt traceback or a
+process killed by SIGTERM. So the handlers are set before anything heavy is
+imported, here and not in the package (importing `harness` as a library
+must not take over the importer's signals).
+"""
+
+import signal
+import sys
+
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum, frame):
+    """SIGTERM from the first instant: the same path as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        from harness.cli import entry
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted before the run started\n")
+        sys.exit(EXIT_INTERRUPTED)
+    entry()
+
+
+if __name__ == "__main__":
+    main()

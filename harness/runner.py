@@ -9,6 +9,7 @@ Robot Framework can each show it their own way.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import signal
 import threading
@@ -27,7 +28,8 @@ from .checks.budgets import evaluate as evaluate_budgets
 from .checks.counts import CountUnit, unit_for
 from .checks.localize import localize
 from .checks.metrics import compare_outputs
-from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, InfraError, UsageError
+from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
+                     UsageError, disk_error)
 from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model, op_name
@@ -38,8 +40,7 @@ from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, 
                              RunResult, VectorResult, write_json_atomic)
 from .targets import check_target_kind, is_board, make_target
 from .targets.board import BoardSpec, resolve_boards
-
-EXIT_INTERRUPTED = 130
+from .verdict import combine, status_word
 
 
 @dataclass
@@ -90,6 +91,26 @@ class _Terminated(BaseException):
     """SIGTERM, handled like Ctrl-C: stop, keep results."""
 
 
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold SIGINT and SIGTERM back while a run cleans up (emulator, reference
+    child, the final result), then let them end the process as usual.
+    Outside the main thread signals are not ours to touch."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
 def _default_workdir(platform: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path(".hil") / "runs" / f"{stamp}-{platform}-{time.monotonic_ns() % 100000:05d}"
@@ -108,19 +129,32 @@ class Run:
         self._aborted = False
         self._dirty = threading.Event()
         self._done = threading.Event()
+        self.write_error: DiskError | None = None  # the first result copy that could not be written
 
     # -- result bookkeeping ------------------------------------------------------
 
     def _save(self) -> None:
-        """Write the result now (atomically, to the run dir and --json)."""
+        """Write the result now, atomically, to the run directory and to
+        --json, each on its own: a disk that fails for one copy must not cost
+        the other its update. Never raises (the writer thread calls it too):
+        the first failure is kept in `self.write_error` and ends the run
+        (`_stop_if_unwritable`)."""
         with self._lock:
             if self.result is None:
                 return
             self._dirty.clear()
             doc = self.result.as_dict()
-            write_json_atomic(self.result_path, doc)
-            if self.config.json_out:
-                write_json_atomic(Path(self.config.json_out), doc)
+            for path in (self.result_path, *([Path(self.config.json_out)] if self.config.json_out else [])):
+                try:
+                    write_json_atomic(path, doc)
+                except DiskError as exc:
+                    self.write_error = self.write_error or exc
+
+    def _stop_if_unwritable(self) -> None:
+        """A copy of the result could not be written: end the run (exit 3,
+        naming the path) instead of producing results that are not kept."""
+        if self.write_error is not None:
+            raise self.write_error
 
     def _flush_loop(self) -> None:
         """Write results at most twice a second while vectors complete, so
@@ -191,15 +225,18 @@ class Run:
         working directory when possible: every byte into QEMU's UART counts)."""
         path = self.workdir / "inputs.bin"
         offsets, at = [], 0
-        with open(path, "wb") as fh:
-            for vector in vectors.vectors:
-                row = []
-                for spec, value in zip(model.inputs, vector):
-                    raw = np.ascontiguousarray(value, dtype=spec.dtype).tobytes()
-                    fh.write(raw)
-                    row.append(at)
-                    at += len(raw)
-                offsets.append(row)
+        try:
+            with open(path, "wb") as fh:
+                for vector in vectors.vectors:
+                    row = []
+                    for spec, value in zip(model.inputs, vector):
+                        raw = np.ascontiguousarray(value, dtype=spec.dtype).tobytes()
+                        fh.write(raw)
+                        row.append(at)
+                        at += len(raw)
+                    offsets.append(row)
+        except OSError as exc:
+            raise DiskError.writing("the input batch", path, exc) from exc
         if path.parent == Path(device_cwd).resolve():
             return Path(path.name), offsets
         return path, offsets
@@ -292,28 +329,33 @@ class Run:
         self._load_model(self.client, model, bulk)
         return bulk
 
+    def _make_workdir(self) -> None:
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DiskError(f"cannot create the run directory {self.workdir}: {exc.strerror or exc}", self.workdir,
+                            hint="run where you can write, or choose a writable --workdir") from exc
+
     def execute(self) -> RunResult:
         cfg = self.config
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        old_term = signal.getsignal(signal.SIGTERM)
-
-        def on_term(signum, frame):
-            raise _Terminated()
-
-        try:
-            signal.signal(signal.SIGTERM, on_term)
-        except ValueError:
-            old_term = None  # not the main thread: leave signals alone
-        target = None
-        reference = None
         timings: dict[str, float] = {}
+        # The result exists before anything else, so that an interruption
+        # from here on leaves a document (status "interrupted").
+        self.result = RunResult(platform={"name": cfg.platform}, model={"path": str(cfg.model)})
+        self.result.timings = timings
+        reference = None
+        old_term = None
         flusher = threading.Thread(target=self._flush_loop, name="hil-result-writer", daemon=True)
-        flusher.start()
         try:
             try:
+                old_term = signal.getsignal(signal.SIGTERM)
+                try:
+                    signal.signal(signal.SIGTERM, _raise_terminated)
+                except ValueError:
+                    old_term = None  # not the main thread: leave signals alone
+                flusher.start()
                 t0 = time.monotonic()
-                self.result = RunResult(platform={"name": cfg.platform}, model={"path": str(cfg.model)})
-                self.result.timings = timings
+                self._make_workdir()
                 platform, model, vectors = self._prepare()
                 self.result.platform = {"name": platform.name, "core": platform.core,
                                         "description": platform.description}
@@ -321,6 +363,7 @@ class Run:
                 self.result.vector_source = vectors.source
                 self.result.planned = len(vectors)
                 self._save()
+                self._stop_if_unwritable()  # before anything is built or booted
                 reference = ReferenceRunner(model.data, len(model.outputs))
                 reference.submit(vectors.vectors)
                 elf_path, elf, firmware = self._firmware(platform)
@@ -344,6 +387,7 @@ class Run:
 
                 t0 = time.monotonic()
                 self._stream(platform, model, vectors, golden, batch, elf)
+                self._stop_if_unwritable()
                 timings["vectors_s"] = time.monotonic() - t0
                 timings["link_wait_s"] = client.stats.wait_s
                 self._localize(model, vectors, reference)
@@ -360,25 +404,33 @@ class Run:
             except (serial.SerialException, OSError, ConnectionError) as exc:
                 if self._aborted:
                     self._fail(EXIT_INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
+                elif disk_error(exc) is not None:
+                    self._fail(EXIT_INFRA, "error", str(disk_error(exc)))
                 else:
                     self._fail(EXIT_INFRA, "error", f"link failure: {exc}")
             except Exception as exc:  # a bug in hil itself: keep the results and say where
                 import traceback
 
                 log = self.workdir / "internal-error.log"
-                log.write_text(traceback.format_exc())
+                try:
+                    log.write_text(traceback.format_exc())
+                except OSError:
+                    log = "(not written: the run directory is not writable)"
                 self._fail(EXIT_INFRA, "error", f"internal error in hil: {type(exc).__name__}: {exc} "
                                                 f"(traceback in {log}; please report it)")
         finally:
-            self._done.set()
-            if self._target is not None:
-                self._target.stop()
-            if reference is not None:
-                reference.close()
-            if old_term is not None:
-                signal.signal(signal.SIGTERM, old_term)
-            if self.result is not None:
+            with _signals_deferred():  # a second Ctrl-C must not cut the clean-up short
+                self._done.set()
+                if self._target is not None:
+                    self._target.stop()
+                if reference is not None:
+                    reference.close()
+                if old_term is not None:
+                    signal.signal(signal.SIGTERM, old_term)
                 self._save()
+                if self.write_error is not None and self.result.exit_code in (None, EXIT_OK, EXIT_FAILED):
+                    self._fail(EXIT_INFRA, "error", str(self.write_error))  # the copy that could be written says so
+                    self._save()
         return self.result
 
     # -- counts, memory, energy, budgets --------------------------------------------
@@ -578,6 +630,7 @@ class Run:
             self._dirty.set()
         else:
             self._save()
+        self._stop_if_unwritable()
 
 
 def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
@@ -587,17 +640,11 @@ def run(config: RunConfig, reporter: Reporter | None = None) -> RunResult:
 # -- several boards in one run -----------------------------------------------------------
 
 BOARDS_SCHEMA = "hil.boards/1"
-#: which exit status wins when boards end differently: an interruption, then
-#: bad input, then a firmware failure on any board, then infrastructure
-_EXIT_PRIORITY = (EXIT_INTERRUPTED, EXIT_USAGE, EXIT_FAILED, EXIT_INFRA, EXIT_OK)
 
 
 def combined_exit(codes: list[int | None]) -> int:
-    codes = [EXIT_INFRA if c is None else c for c in codes]
-    for code in _EXIT_PRIORITY:
-        if code in codes:
-            return code
-    return max(codes) if codes else EXIT_INFRA
+    """The boards' one exit status (harness/verdict.py); no board at all is infrastructure."""
+    return combine(codes) if codes else EXIT_INFRA
 
 
 @dataclass
@@ -690,8 +737,7 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
     exit_code = combined_exit(codes)
     document = {
         "schema": BOARDS_SCHEMA,
-        "status": "passed" if exit_code == EXIT_OK else ("interrupted" if exit_code == EXIT_INTERRUPTED
-                                                         else "failed" if exit_code == EXIT_FAILED else "error"),
+        "status": status_word(exit_code),
         "exit_code": exit_code,
         "platform": config.platform,
         "boards": [{"label": r.config.board.label, "port": r.config.board.port, "probe_id": r.config.board.probe,

@@ -21,9 +21,10 @@ from typing import Callable
 
 from .checks.suite import Case, evaluate
 from .config import ModelEntry, ProjectConfig
-from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, EXIT_USAGE, HilError, UsageError
+from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, UsageError
 from .results.result import write_json_atomic
-from .runner import EXIT_INTERRUPTED, Run, RunConfig
+from .runner import Run, RunConfig
+from .verdict import case_code, code_of, combine, status_word
 
 SCHEMA = "hil.suite/1"
 
@@ -201,18 +202,20 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     doc["jobs"].sort(key=lambda j: j["id"])
     doc["cases"].sort(key=lambda c: c["id"])
     doc["duration_s"] = round(time.time() - started, 3)
-    statuses = {c["status"] for c in doc["cases"]}
-    if interrupted:
-        doc["status"], doc["exit_code"] = "interrupted", EXIT_INTERRUPTED
-    elif "failed" in statuses:
-        doc["status"], doc["exit_code"] = "failed", EXIT_FAILED
-    elif "error" in statuses:
-        usage = any(j.get("exit_code") == EXIT_USAGE for j in doc["jobs"])
-        doc["status"], doc["exit_code"] = "error", EXIT_USAGE if usage else EXIT_INFRA
-    else:
-        doc["status"], doc["exit_code"] = "passed", EXIT_OK
+    doc["exit_code"] = suite_exit(doc["jobs"], doc["cases"], interrupted)
+    doc["status"] = status_word(doc["exit_code"])
     write_json_atomic(path, doc)
     return doc, path
+
+
+def suite_exit(jobs: list[dict], cases: list[dict], interrupted: bool = False) -> int:
+    """One exit status for a suite's jobs and their checks (harness/verdict.py),
+    the same for a whole suite and for its merged shards."""
+    job_codes = {j["id"]: code_of(j) for j in jobs}
+    codes = [EXIT_INTERRUPTED] if interrupted else []
+    codes += job_codes.values()
+    codes += [case_code(c["status"], job_codes.get(f"{c['platform']}/{c['model']}")) for c in cases]
+    return combine(codes)
 
 
 def load_suite(path: Path) -> dict:
@@ -228,9 +231,10 @@ def load_suite(path: Path) -> dict:
     if schema == "hil.result/1":
         platform, model = doc["platform"]["name"], Path(doc["model"]["path"]).stem
         return {"schema": SCHEMA, "suite": model, "git": {"commit": None, "branch": None, "dirty": None},
-                "status": doc["status"], "shards": [], "cases": [],
+                "status": doc["status"], "exit_code": doc.get("exit_code"), "shards": [], "cases": [],
                 "jobs": [{"id": f"{platform}/{model}", "platform": platform, "model": model,
-                          "status": doc["status"], "result": str(path), "metrics": job_metrics(doc)}]}
+                          "status": doc["status"], "exit_code": doc.get("exit_code"), "result": str(path),
+                          "metrics": job_metrics(doc)}]}
     raise UsageError(f"{path} is not a hil result (schema {schema!r})",
                      hint=f"expected {SCHEMA} (hil test) or hil.result/1 (hil run)")
 
@@ -258,12 +262,7 @@ def merge(paths: list[Path]) -> dict:
         merged["cases"] += doc["cases"]
     merged["jobs"].sort(key=lambda j: j["id"])
     merged["cases"].sort(key=lambda c: c["id"])
-    statuses = [d["status"] for _, d in docs]
-    for status in ("interrupted", "error", "failed"):
-        if status in statuses:
-            merged["status"] = status
-            merged["exit_code"] = max(d.get("exit_code") or 0 for _, d in docs)
-            break
-    else:
-        merged["status"], merged["exit_code"] = "passed", EXIT_OK
+    interrupted = any(d.get("status") == "interrupted" for _, d in docs)
+    merged["exit_code"] = suite_exit(merged["jobs"], merged["cases"], interrupted)
+    merged["status"] = status_word(merged["exit_code"])
     return merged

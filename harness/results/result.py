@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import DiskError
+
 SCHEMA = "hil.result/1"
 
 # vector statuses
@@ -164,24 +166,30 @@ def _operator_summary(vectors: list[VectorResult]) -> list[dict]:
     return rows
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, what: str = "results") -> None:
     """Write a file so that a reader sees the old or the new text, never half:
-    a temporary file in the same directory, then a rename."""
+    a temporary file in the same directory, then a rename. A disk that is
+    full, read-only or not ours raises DiskError naming the path (exit 3),
+    and leaves the previous file as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise DiskError.writing(what, path, exc) from exc
         raise
 
 
-def write_json_atomic(path: Path, document: dict) -> None:
-    write_text_atomic(path, json.dumps(document, indent=2) + "\n")
+def write_json_atomic(path: Path, document: dict, what: str = "results") -> None:
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n", what)

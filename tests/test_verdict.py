@@ -1,0 +1,192 @@
+"""One failure taxonomy (harness/verdict.py): how exit statuses combine,
+table-driven, and the same answer for the same jobs whether they ran as one
+suite, as merged shards or on several boards."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+
+import pytest
+
+from harness.checks.suite import evaluate
+from harness.runner import combined_exit
+from harness.suite import merge, suite_exit
+from harness.verdict import case_code, code_of, combine, status_word
+from helpers import MODELS, REPO, hil, requires_qemu
+
+OK, FAILED, USAGE, INFRA, INTERRUPTED = 0, 1, 2, 3, 130
+
+COMBINE = [
+    # codes                         one exit status
+    ([], OK),
+    ([OK], OK),
+    ([OK, OK, OK], OK),
+    ([FAILED, OK], FAILED),
+    ([FAILED, INFRA], FAILED),            # a firmware verdict is never hidden by infrastructure
+    ([INFRA, FAILED], FAILED),
+    ([FAILED, USAGE], FAILED),            # ... nor by bad input elsewhere
+    ([USAGE, INFRA], USAGE),              # a retry cannot cure bad input
+    ([INFRA, OK], INFRA),
+    ([INTERRUPTED, FAILED, USAGE], INTERRUPTED),
+    ([OK, INTERRUPTED], INTERRUPTED),
+    ([None, OK], INFRA),                  # a job that never wrote its exit status judged nothing
+    ([None, FAILED], FAILED),
+    ([-9, OK], INFRA),                    # not a code of the taxonomy (a signal)
+    ([7], INFRA),
+]
+
+
+@pytest.mark.parametrize("codes, expected", COMBINE, ids=[str(c) for c, _ in COMBINE])
+def test_combine(codes, expected):
+    assert combine(codes) == expected
+
+
+@pytest.mark.parametrize("codes, _", COMBINE, ids=[str(c) for c, _ in COMBINE])
+def test_combine_is_the_same_in_any_grouping(codes, _):
+    """Shards combine their jobs, merge combines the shards: that must
+    equal combining every job at once, for every split."""
+    for cut in range(len(codes) + 1):
+        assert combine([combine(codes[:cut]), combine(codes[cut:])]) == combine(codes)
+        assert combine(reversed(codes)) == combine(codes)
+
+
+@pytest.mark.parametrize("code, word", [(OK, "passed"), (FAILED, "failed"), (USAGE, "error"), (INFRA, "error"),
+                                        (INTERRUPTED, "interrupted"), (None, "error")])
+def test_status_word(code, word):
+    assert status_word(code) == word
+
+
+@pytest.mark.parametrize("doc, code", [({"exit_code": 1, "status": "failed"}, FAILED),
+                                       ({"status": "passed"}, OK), ({"status": "failed"}, FAILED),
+                                       ({"status": "error"}, INFRA), ({"status": "running"}, INFRA),
+                                       ({"status": "interrupted"}, INTERRUPTED), ({}, INFRA)])
+def test_code_of_a_document(doc, code):
+    assert code_of(doc) == code
+
+
+@pytest.mark.parametrize("case, job, code", [("passed", OK, OK), ("skipped", OK, OK), ("failed", OK, FAILED),
+                                             ("failed", FAILED, FAILED), ("error", INFRA, INFRA),
+                                             ("error", USAGE, USAGE), ("error", OK, USAGE),
+                                             ("error", None, INFRA)])
+def test_case_code(case, job, code):
+    assert case_code(case, job) == code
+
+
+def test_boards_combine_like_everything_else():
+    """A firmware failure on one board and bad input on another: exit 1
+    (the runner used to rank bad input first and said 2)."""
+    assert combined_exit([FAILED, USAGE]) == FAILED
+    assert combined_exit([OK, INFRA]) == INFRA
+    assert combined_exit([]) == INFRA  # no board ran at all
+
+
+# -- suites: whole and sharded -------------------------------------------------------------------
+
+def _job(job_id: str, result: dict) -> tuple[dict, list[dict]]:
+    """A suite job entry and its cases, made by the real case evaluation."""
+    platform, model = job_id.split("/")
+    cases = evaluate(platform, model, {"bit_exact": True}, {"max_count": 10}, result,
+                     (result.get("error") or {}).get("message"))
+    entry = {"id": job_id, "platform": platform, "model": model, "status": result["status"],
+             "exit_code": result.get("exit_code"), "result": "r.json", "error": None, "metrics": {}}
+    return entry, [c.as_dict() for c in cases]
+
+
+FAILED_RUN = {"status": "failed", "exit_code": 1, "vectors": [{"index": 0, "status": "mismatch", "passed": False,
+                                                               "max_abs_diff": 3}],
+              "summary": {}, "budgets": [{"name": "max_count", "passed": True, "message": "", "measured": 1,
+                                          "limit": 10}]}
+INFRA_RUN = {"status": "error", "exit_code": 3, "vectors": [], "summary": {},
+             "error": {"message": "qemu-system-arm was not found on PATH"}}
+USAGE_RUN = {"status": "error", "exit_code": 2, "vectors": [], "summary": {},
+             "error": {"message": "m.tflite: not a TFLite model"}}
+PASSED_RUN = {"status": "passed", "exit_code": 0, "vectors": [{"index": 0, "status": "passed", "passed": True,
+                                                               "max_abs_diff": 0}],
+              "summary": {}, "budgets": [{"name": "max_count", "passed": True, "message": "", "measured": 1,
+                                          "limit": 10}]}
+OVER_BUDGET_RUN = {**PASSED_RUN, "budgets": [{"name": "max_count", "passed": False, "message": "",
+                                              "measured": 11, "limit": 10}]}
+
+SUITES = [
+    # jobs (id -> run), expected exit status
+    ({"p/a": FAILED_RUN, "p/b": INFRA_RUN}, FAILED),
+    ({"p/a": USAGE_RUN, "p/b": INFRA_RUN}, USAGE),
+    ({"p/a": PASSED_RUN, "p/b": INFRA_RUN}, INFRA),
+    ({"p/a": PASSED_RUN, "p/b": OVER_BUDGET_RUN}, FAILED),
+    ({"p/a": PASSED_RUN, "p/b": USAGE_RUN, "p/c": FAILED_RUN}, FAILED),
+    ({"p/a": PASSED_RUN, "p/b": PASSED_RUN}, OK),
+]
+
+
+@pytest.mark.parametrize("runs, expected", SUITES, ids=lambda x: "+".join(r["status"] for r in x.values())
+                         if isinstance(x, dict) else str(x))
+def test_a_suite_and_its_merged_shards_agree(tmp_path, runs, expected):
+    entries = [_job(job_id, run) for job_id, run in runs.items()]
+    jobs = [e for e, _ in entries]
+    cases = [c for _, cs in entries for c in cs]
+    assert suite_exit(jobs, cases) == expected
+    shards = []
+    for i, (entry, job_cases) in enumerate(entries, 1):  # one shard per job
+        code = suite_exit([entry], job_cases)
+        doc = {"schema": "hil.suite/1", "suite": "s", "git": {"commit": "c"}, "status": status_word(code),
+               "exit_code": code, "shards": [{"index": i, "count": len(entries)}], "started": "t",
+               "duration_s": 1, "jobs": [entry], "cases": job_cases}
+        path = tmp_path / f"shard{i}.json"
+        path.write_text(json.dumps(doc))
+        shards.append(path)
+    merged = merge(shards)
+    assert (merged["exit_code"], merged["status"]) == (expected, status_word(expected))
+
+
+def test_an_interrupted_shard_makes_the_merge_interrupted(tmp_path):
+    a, b = _job("p/a", FAILED_RUN), _job("p/b", PASSED_RUN)
+    for name, (entry, cases), status in (("a", a, "interrupted"), ("b", b, "passed")):
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"schema": "hil.suite/1", "suite": "s", "git": {"commit": "c"}, "status": status, "exit_code": None,
+             "shards": [], "jobs": [entry], "cases": cases}))
+    assert merge([tmp_path / "a.json", tmp_path / "b.json"])["exit_code"] == INTERRUPTED
+
+
+# -- end to end: real runs in QEMU, one failing job and one that cannot start ----------------------
+
+@requires_qemu
+@pytest.mark.qemu
+def test_failed_job_and_infra_job_give_the_same_exit_whole_and_sharded(tmp_path):
+    """The issue's case: a failed shard merged with an infra-error shard
+    said 3, the same jobs unsharded said 1. Real `hil test` runs: one model
+    over a count budget of 1 instruction (exit 1), one platform whose
+    emulator does not exist (exit 3)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(MODELS / "test" / "mlp_per_tensor.tflite", repo / "net.tflite")
+    broken = (REPO / "platforms" / "mps2-an386.toml").read_text().replace(
+        'executable = "qemu-system-arm"', 'executable = "qemu-system-arm-not-installed"')
+    (repo / "noemu.toml").write_text(broken)
+    (repo / "hil.toml").write_text(textwrap.dedent("""
+        [project]
+        name = "taxonomy"
+        [[models]]
+        name = "slow"
+        path = "net.tflite"
+        platforms = ["mps2-an386"]
+        vectors = { random = 2, seed = 1 }
+        budgets = { max_count = 1 }
+        [[models]]
+        name = "noemu"
+        path = "net.tflite"
+        platforms = ["noemu.toml"]
+        vectors = { random = 2, seed = 1 }
+    """))
+    whole = hil("test", "--no-store", "--json", repo / "whole.json", cwd=repo)
+    codes = {j["id"]: j["exit_code"] for j in json.loads((repo / "whole.json").read_text())["jobs"]}
+    assert sorted(codes.values()) == [FAILED, INFRA], codes
+    assert whole.returncode == FAILED, whole.stdout + whole.stderr
+    for i in (1, 2):
+        proc = hil("test", "--no-store", "--shard", f"{i}/2", "--json", repo / f"shard{i}.json", cwd=repo)
+        assert proc.returncode in (FAILED, INFRA), proc.stdout + proc.stderr
+    merged = hil("merge", repo / "shard1.json", repo / "shard2.json", "-o", repo / "merged.json", cwd=repo)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    doc = json.loads((repo / "merged.json").read_text())
+    assert (doc["exit_code"], doc["status"]) == (whole.returncode, "failed")
