@@ -625,3 +625,86 @@ def test_float_math_matches_host_libm(fmath_check, func):
 def test_exact_fma(fmath_check):
     p = _run(fmath_check, "fma", 400000, 1)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+# --------------------------------------------------------------------------
+# Damaged dimensions and strides (issue 11)
+
+
+def _repacked(model, path: Path) -> Path:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1 << 16)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(bytes(builder.Output()))
+    return path
+
+
+def _model_object(path: Path):
+    schema_fb = _schema()
+    return schema_fb.ModelT.InitFromObj(schema_fb.Model.GetRootAsModel(path.read_bytes(), 0))
+
+
+@pytest.mark.parametrize("dim, value", [(3, 0), (1, 0), (2, -7), (3, 1 << 30)])
+def test_zero_negative_and_oversized_input_dimensions_are_refused_at_load(eng_run, tmp_path, dim, value):
+    """A zero input channel count made conv_prepare divide by zero (the
+    device faulted); every zero, negative or oversized dimension is refused
+    at load with MODEL_INVALID naming the tensor and the dimension."""
+    model = _model_object(MODELS_DIR / "test" / "conv_sweep.tflite")
+    sg = model.subgraphs[0]
+    tensor = int(sg.inputs[0])
+    shape = np.array(sg.tensors[tensor].shape, dtype=np.int32)
+    shape[dim] = value
+    sg.tensors[tensor].shape = shape
+    bad = _repacked(model, tmp_path / f"dim{dim}_{value}.tflite")
+    p = _run(eng_run, "--info", bad)
+    status, message = _assert_clean_failure(p, bad.name)
+    assert status == "ENG_E_MODEL_INVALID", message
+    assert f"tensor {tensor}" in message and f"dimension {dim}" in message and str(value) in message, message
+
+
+def test_dynamic_dimension_stays_unsupported_not_invalid(eng_run, tmp_path):
+    model = _model_object(MODELS_DIR / "test" / "conv_sweep.tflite")
+    sg = model.subgraphs[0]
+    shape = np.array(sg.tensors[sg.inputs[0]].shape, dtype=np.int32)
+    shape[0] = -1
+    sg.tensors[sg.inputs[0]].shape = shape
+    p = _run(eng_run, "--info", _repacked(model, tmp_path / "dynamic.tflite"))
+    status, message = _assert_clean_failure(p, "dynamic batch")
+    assert status == "ENG_E_UNSUPPORTED" and "dynamic dimension" in message, message
+
+
+@pytest.mark.parametrize("stride", [-(1 << 31), (1 << 31) - 1])
+def test_extreme_strided_slice_strides_never_overflow(eng_run, tmp_path, stride):
+    """STRIDED_SLICE's span + stride arithmetic overflowed a signed int on a
+    damaged model (INT32_MIN negated, INT32_MAX added). Every stride of every
+    slice is set to the extreme in turn: load fails cleanly or runs clean."""
+    source = MODELS_DIR / "test" / "slicing_int8.tflite"
+    base = _model_object(source)
+    sg = base.subgraphs[0]
+    slices = [k for k, op in enumerate(sg.operators)
+              if max(base.operatorCodes[op.opcodeIndex].builtinCode,
+                     base.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode) == 45]
+    assert slices
+    n_in = sum(int(np.prod(sg.tensors[i].shape)) for i in sg.inputs)
+    fin = tmp_path / "in.bin"
+    fin.write_bytes((bytes(range(256)) * (2 * n_in // 256 + 1))[:2 * n_in])
+
+    for k in slices:
+        for axis in range(4):
+            model = _model_object(source)
+            g = model.subgraphs[0]
+            strides = g.tensors[g.operators[k].inputs[3]]
+            data = np.frombuffer(bytes(model.buffers[strides.buffer].data), dtype="<i4").copy()
+            data[axis] = stride
+            model.buffers[strides.buffer].data = np.frombuffer(data.tobytes(), dtype=np.uint8)
+            bad = _repacked(model, tmp_path / f"slice{k}_{axis}.tflite")
+            p = _run(eng_run, "--info", bad)
+            what = f"op {k} axis {axis} stride {stride}"
+            if p.returncode != 0:
+                _assert_clean_failure(p, what)
+                continue
+            r = _run(eng_run, bad, fin, tmp_path / "out.bin")
+            assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, f"{what}\n{r.stderr[-3000:]}"
+            assert r.returncode in (0, 3), f"{what}: exit {r.returncode}\n{r.stderr[-2000:]}"
+

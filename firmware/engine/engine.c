@@ -457,15 +457,25 @@ static eng_status load_tensor(eng_t *e, const fb_buf *b, const fb_vec *buffers,
     t->ndims = (uint8_t)shape.count;
     for (i = 0; i < shape.count; ++i) {
         int32_t d = fb_rd_i32(b, shape.pos + 4u * i);
-        if (d < 0)
+        /* -1 is how TFLite marks a dynamic dimension; any other value
+         * below 1 or beyond what the engine can index is a damaged model
+         * (a zero dimension divides by zero in kernels' shape checks) */
+        if (d == -1)
             return eng_fail(err, ENG_E_UNSUPPORTED, 0, -1,
                             "tensor %d has a dynamic dimension, which is "
                             "not supported by the built-in engine", index);
+        if (d <= 0 || d > ENG_MAX_DIM_SIZE)
+            return eng_fail(err, ENG_E_MODEL_INVALID, i, -1,
+                            "invalid model: tensor %d dimension %u is %d "
+                            "(must be 1..%d)", index, (unsigned)i, (int)d,
+                            ENG_MAX_DIM_SIZE);
         t->dims[i] = d;
         elems *= (uint64_t)d;
-        if (elems > 0x7fffffffu)
-            return eng_fail(err, ENG_E_LIMIT, 0, -1,
-                            "tensor %d is too large", index);
+        if (elems > ENG_MAX_DIM_SIZE)
+            return eng_fail(err, ENG_E_MODEL_INVALID, i, -1,
+                            "invalid model: tensor %d has more than %d "
+                            "elements (dimension %u brings it past)", index,
+                            ENG_MAX_DIM_SIZE, (unsigned)i);
     }
     if (fb_get_u8(b, tt, TENSOR_TYPE, 0, &type) == FB_BAD ||
         fb_get_u32(b, tt, TENSOR_BUFFER, 0, &buffer_index) == FB_BAD ||
@@ -475,8 +485,8 @@ static eng_status load_tensor(eng_t *e, const fb_buf *b, const fb_vec *buffers,
     elem_size = eng_dtype_size(type);
     bytes = elems * elem_size;
     if (bytes > 0x7fffffffu)
-        return eng_fail(err, ENG_E_LIMIT, 0, -1, "tensor %d is too large",
-                        index);
+        return eng_fail(err, ENG_E_MODEL_INVALID, 0, -1,
+                        "invalid model: tensor %d is too large", index);
     t->bytes = (uint32_t)bytes;
     if (is_variable)
         t->flags |= ENG_TF_VARIABLE;

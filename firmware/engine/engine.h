@@ -43,6 +43,12 @@ extern "C" {
 #ifndef ENG_MAX_SUBGRAPHS
 #define ENG_MAX_SUBGRAPHS 8
 #endif
+#ifndef ENG_MAX_DIM_SIZE
+/* Largest dimension, and largest element count of a tensor: far beyond
+ * any MCU's memory, small enough that index products of a few of them
+ * stay inside 64-bit and every single one inside int32 arithmetic. */
+#define ENG_MAX_DIM_SIZE (1 << 28)
+#endif
 #ifndef ENG_MAX_VARIABLES
 #define ENG_MAX_VARIABLES 16  /* resource variables (VAR_HANDLE) */
 #endif

@@ -26,6 +26,7 @@ typedef struct {
     int32_t elem_size;
     int32_t dims[SS_RANK];
     int32_t start[SS_RANK], stop[SS_RANK], stride[SS_RANK];
+    int32_t steps[SS_RANK]; /* elements taken along each axis */
 } ss_data;
 
 static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
@@ -154,7 +155,8 @@ eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
     d.elem_size = (int32_t)eng_dtype_size(in->dtype);
     pad = SS_RANK - rank;
     for (i = 0; i < SS_RANK; ++i) {
-        int32_t n, span;
+        int32_t n;
+        int64_t span, step;
         if (i < pad) {
             d.dims[i] = 1;
             d.start[i] = 0;
@@ -170,10 +172,13 @@ eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
             d.stop[i] = slice_stop(end[a], strides[a], (end_mask >> a) & 1,
                                    (shrink_mask >> a) & 1, n, d.start[i]);
         }
-        span = d.stride[i] > 0 ? d.stop[i] - d.start[i]
-                               : d.start[i] - d.stop[i];
-        n = d.stride[i] > 0 ? d.stride[i] : -d.stride[i];
-        count *= span > 0 ? (span + n - 1) / n : 0;
+        /* in 64 bits: a damaged model's stride can be INT32_MIN or close
+         * to INT32_MAX, where the 32-bit span + stride overflowed */
+        span = d.stride[i] > 0 ? (int64_t)d.stop[i] - d.start[i]
+                               : (int64_t)d.start[i] - d.stop[i];
+        step = d.stride[i] > 0 ? (int64_t)d.stride[i] : -(int64_t)d.stride[i];
+        d.steps[i] = span > 0 ? (int32_t)((span + step - 1) / step) : 0;
+        count *= d.steps[i];
     }
     if (count != (int64_t)eng_elems(out))
         return eng_fail_variant(err, e, op_index,
@@ -184,11 +189,6 @@ eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
     return ENG_OK;
 }
 
-static int before_stop(int32_t i, int32_t stop, int32_t stride)
-{
-    return stride > 0 ? i < stop : i > stop;
-}
-
 eng_status eng_strided_slice_eval(eng_t *e, int op_index, eng_error *err)
 {
     const eng_op *op = &e->ops[op_index];
@@ -196,28 +196,26 @@ eng_status eng_strided_slice_eval(eng_t *e, int op_index, eng_error *err)
     const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
     uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
     const size_t size = (size_t)d->elem_size;
-    int32_t i0, i1, i2, i3, i4;
+    int32_t j0, j1, j2, j3, j4;
     (void)err;
 
-    for (i0 = d->start[0]; before_stop(i0, d->stop[0], d->stride[0]);
-         i0 += d->stride[0])
-        for (i1 = d->start[1]; before_stop(i1, d->stop[1], d->stride[1]);
-             i1 += d->stride[1])
-            for (i2 = d->start[2]; before_stop(i2, d->stop[2], d->stride[2]);
-                 i2 += d->stride[2])
-                for (i3 = d->start[3];
-                     before_stop(i3, d->stop[3], d->stride[3]);
-                     i3 += d->stride[3])
-                    for (i4 = d->start[4];
-                         before_stop(i4, d->stop[4], d->stride[4]);
-                         i4 += d->stride[4]) {
+    /* walk step counts, not indices: index = start + j * stride stays in
+     * [0, dims) for every step the prepare counted, and nothing is added
+     * past it (start + stride could overflow on a huge stride) */
+#define SS_AT(k, j) ((size_t)((int64_t)d->start[k] + (int64_t)(j) * d->stride[k]))
+    for (j0 = 0; j0 < d->steps[0]; ++j0)
+        for (j1 = 0; j1 < d->steps[1]; ++j1)
+            for (j2 = 0; j2 < d->steps[2]; ++j2)
+                for (j3 = 0; j3 < d->steps[3]; ++j3)
+                    for (j4 = 0; j4 < d->steps[4]; ++j4) {
                         const size_t at =
-                            ((((size_t)i0 * (size_t)d->dims[1] + (size_t)i1) *
-                                  (size_t)d->dims[2] + (size_t)i2) *
-                                 (size_t)d->dims[3] + (size_t)i3) *
-                                (size_t)d->dims[4] + (size_t)i4;
+                            (((SS_AT(0, j0) * (size_t)d->dims[1] + SS_AT(1, j1)) *
+                                  (size_t)d->dims[2] + SS_AT(2, j2)) *
+                                 (size_t)d->dims[3] + SS_AT(3, j3)) *
+                                (size_t)d->dims[4] + SS_AT(4, j4);
                         memcpy(y, x + at * size, size);
                         y += size;
                     }
+#undef SS_AT
     return ENG_OK;
 }
