@@ -31,6 +31,7 @@ from .checks.metrics import compare_outputs
 from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
                      UsageError, disk_error)
 from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
+from .model.capacity import arena_hint, check_model_fits, check_vectors_fit_host, model_buffer_hint
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model, op_name
 from .power.energy import EnergyModel
@@ -192,9 +193,14 @@ class Run:
             raise UsageError(f"{model.path}: the built-in engine does not support {names}",
                              hint="use only the operators listed by `hil platforms --ops`, or run the model with "
                                   "an engine that has them")
+        # Sizes are known here too: a model or vector set that cannot fit the
+        # device or the host is refused before vectors are made (capacity.py).
+        check_model_fits(model, platform, prebuilt_firmware=bool(cfg.firmware), bake=cfg.bake)
         if cfg.inputs:
             vectors = load_vectors(cfg.inputs, model, limit=cfg.input_limit)
+            check_vectors_fit_host(model, len(vectors))
         else:
+            check_vectors_fit_host(model, cfg.vectors)
             vectors = random_vectors(model, cfg.vectors, cfg.seed)
         return platform, model, vectors
 
@@ -252,12 +258,20 @@ class Run:
         except DeviceError as exc:
             if exc.code in (ErrorCode.UNSUPPORTED_OP, ErrorCode.UNSUPPORTED, ErrorCode.MODEL_INVALID,
                             ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE, ErrorCode.LIMIT):
+                # what helps is --bake or a platform with more memory (capacity.py), not an edit of
+                # the platform file: its buffer sizes are what the part has
+                if exc.code == ErrorCode.MODEL_TOO_LARGE:
+                    hint = model_buffer_hint(len(model.data), load_platform(self.config.platform))
+                elif exc.code == ErrorCode.ARENA_TOO_SMALL:
+                    hint = arena_hint(max(exc.detail or 0, 1), load_platform(self.config.platform))
+                else:
+                    hint = "use operators the built-in engine supports"
                 raise UsageError(f"{model.path}: the firmware rejected the model: {exc.message}"
                                  + (f" (model {len(model.data)} bytes, capacity {exc.detail} bytes)"
-                                    if exc.code == ErrorCode.MODEL_TOO_LARGE else ""),
-                                 hint="enlarge firmware.arena_bytes / model_capacity_bytes in the platform file"
-                                 if exc.code in (ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE)
-                                 else "use operators the built-in engine supports") from exc
+                                    if exc.code == ErrorCode.MODEL_TOO_LARGE else "")
+                                 + (f" (the arena needs {exc.detail} bytes)"
+                                    if exc.code == ErrorCode.ARENA_TOO_SMALL and exc.detail else ""),
+                                 hint=hint) from exc
             raise
         if loaded.crc32 != zlib.crc32(model.data):
             raise InfraError(f"the device holds a different model than was sent (CRC {loaded.crc32:#010x} "

@@ -225,3 +225,86 @@ def test_demo_set_still_loads():
 
     vs = load_vectors(MODELS / "demo" / "gesture_test.npz", load_model(DEMO))
     assert len(vs) == 200 and vs.source["labels"] == "index" and len(vs.classes) == CLASSES
+
+
+# -- models that cannot fit: refused before vectors are made, anything built or booted ------------------
+
+
+def _patched(tmp_path, name, tensor, shape, pad=0):
+    """The demo model with one tensor's shape vector overwritten in place
+    (same rank), and `pad` bytes appended (flatbuffers ignore trailing data)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    data = bytearray(DEMO.read_bytes())
+    t = schema.Model.GetRootAs(data, 0).Subgraphs(0).Tensors(tensor)
+    field = t._tab.Offset(4)  # Tensor.shape
+    start, rank = t._tab.Vector(field), t._tab.VectorLen(field)
+    assert rank == len(shape)
+    np.frombuffer(data, dtype="<i4", count=rank, offset=start)[:] = shape
+    path = tmp_path / name
+    path.write_bytes(bytes(data) + bytes(pad))
+    return path
+
+
+def _run_limited(tmp_path, *args, address_space=3 << 30):
+    """`hil run` with its address space capped, so that a host that tries to
+    allocate gigabytes fails fast instead of swapping the machine."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
+    return subprocess.run([sys.executable, "-m", "harness", "run", "--workdir", str(tmp_path / "run"), *map(str, args)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=limit)
+
+
+def _refused_before_anything(proc, tmp_path):
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert "internal error" not in text and "building firmware" not in text and "booting" not in text, text
+    assert not (tmp_path / "run" / "qemu.log").exists()
+    return text
+
+
+def test_huge_declared_input_is_refused_naming_tensor_and_bytes(tmp_path):
+    model = _patched(tmp_path, "huge.tflite", 0, [1, 1 << 30, 1, 1])
+    assert model.stat().st_size < 20_000
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", model, "--vectors", "10"), tmp_path)
+    assert "input 'serving_default_keras_tensor_25:0'" in text and "1,073,741,824 bytes" in text, text
+    assert "tensor arena of mps2-an386" in text and "fix:" in text, text
+
+
+def test_huge_intermediate_tensor_is_refused_naming_the_operator(tmp_path):
+    model = _patched(tmp_path, "wide.tflite", 17, [1, 1 << 21, 1, 1])
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", model), tmp_path)
+    assert "operator" in text and "needs at least" in text and "2,097,152 bytes" in text, text
+    assert "no platform hil knows has a tensor arena of at least" in text, text
+
+
+def test_zero_input_dimension_is_refused(tmp_path):
+    model = _patched(tmp_path, "zero.tflite", 0, [1, 0, 1, 3])
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", model), tmp_path)
+    assert "a zero or negative dimension" in text and "[1, 0, 1, 3]" in text, text
+
+
+def test_model_larger_than_the_ram_buffer_suggests_bake_and_platforms(tmp_path):
+    """lm3s6965evb has a 20 KiB model buffer and 256 KiB of flash."""
+    model = _patched(tmp_path, "padded.tflite", 0, [1, 128, 1, 3], pad=8192)
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", model, "--platform", "lm3s6965evb"), tmp_path)
+    assert "larger than the RAM model buffer of lm3s6965evb (20,480 bytes =" in text, text
+    assert "use --bake" in text and "mps2-an386" in text and "enlarge" not in text, text
+
+
+def test_model_larger_than_flash_cannot_be_baked(tmp_path):
+    """mps3-an547's code region (ITCM) is 512 KiB."""
+    model = _patched(tmp_path, "big.tflite", 0, [1, 128, 1, 3], pad=600_000)
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", model, "--platform", "mps3-an547", "--bake"),
+                                    tmp_path)
+    assert "larger than the code region (flash) of mps3-an547" in text and "mps2-an386" in text, text
+
+
+def test_too_many_vectors_for_the_host(tmp_path):
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", DEMO, "--vectors", str(1 << 26)), tmp_path)
+    assert "of host memory" in text and "use at most" in text, text

@@ -8,7 +8,7 @@ quantization for making test vectors.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,15 @@ DTYPES = {
 
 #: Operators the built-in engine runs (firmware/engine/). Kept in step with
 #: the C dispatch table by tests/test_engine_ops_list.py.
+#: bits per element of each tensor type, for sizing tensors the host never streams
+_ELEMENT_BITS = {
+    schema.TensorType.FLOAT32: 32, schema.TensorType.FLOAT16: 16, schema.TensorType.INT32: 32,
+    schema.TensorType.UINT8: 8, schema.TensorType.INT64: 64, schema.TensorType.BOOL: 8,
+    schema.TensorType.INT16: 16, schema.TensorType.COMPLEX64: 64, schema.TensorType.INT8: 8,
+    schema.TensorType.FLOAT64: 64, schema.TensorType.COMPLEX128: 128, schema.TensorType.UINT64: 64,
+    schema.TensorType.UINT32: 32, schema.TensorType.UINT16: 16, schema.TensorType.INT4: 4,
+}
+
 BUILTIN_ENGINE_OPS = frozenset({
     "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
@@ -77,6 +86,11 @@ class ModelInfo:
     outputs: tuple[TensorSpec, ...]
     tensors: dict[int, TensorSpec]
     other_operators: tuple[Operator, ...] = ()  # subgraphs 1.. (CALL_ONCE initialisers, ...)
+    #: subgraph 0: bytes each tensor's declared shape needs (any type), and the
+    #: tensors whose data is in the model (weights), which need no arena
+    tensor_bytes: dict[int, int] = field(default_factory=dict)
+    constant_tensors: frozenset[int] = frozenset()
+    tensor_names: dict[int, str] = field(default_factory=dict)
 
     def unsupported(self, supported: frozenset[str] = BUILTIN_ENGINE_OPS) -> list[Operator]:
         return [op for op in self.operators + self.other_operators if op.name not in supported]
@@ -128,8 +142,18 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
         tensors = subgraph.tensors
         inputs = tuple(_tensor_spec(tensors[i], int(i)) for i in subgraph.inputs)
         outputs = tuple(_tensor_spec(tensors[i], int(i)) for i in subgraph.outputs)
-        specs = {}
+        specs, sizes, names, constant = {}, {}, {}, set()
+        buffers = model.buffers or []
         for i, t in enumerate(tensors):
+            shape = [int(d) for d in (t.shape if t.shape is not None else ())]
+            count = 1
+            for d in shape:
+                count *= max(d, 0)  # dynamic (-1) dimensions count as empty here
+            sizes[i] = (count * _ELEMENT_BITS.get(t.type, 8) + 7) // 8
+            names[i] = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name or "")
+            buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
+            if buf is not None and ((buf.data is not None and len(buf.data)) or buf.offset):
+                constant.add(i)
             try:
                 specs[i] = _tensor_spec(t, i)
             except ValueError:
@@ -142,7 +166,7 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
     if not inputs or not outputs:
         raise UsageError(f"{path}: the model has no inputs or no outputs", hint=fix)
     return ModelInfo(path, data, hashlib.sha256(data).hexdigest(), tuple(ops), inputs, outputs, specs,
-                     tuple(others))
+                     tuple(others), sizes, frozenset(constant), names)
 
 
 def load_model(path: Path) -> ModelInfo:
