@@ -35,6 +35,9 @@ class Platform:
     counter: dict
     power: dict = field(default_factory=dict)  # energy model, with its datasheet
     board: dict = field(default_factory=dict)  # probe, flasher, serial defaults (real boards)
+    # [emulator] known_defects: what the emulator executes wrongly (version,
+    # what was seen) and the instructions the firmware must therefore avoid
+    known_defects: tuple[dict, ...] = ()
 
     @property
     def target_kind(self) -> str:
@@ -47,6 +50,11 @@ class Platform:
     @property
     def counter_per_tick(self) -> float:
         return float(self.counter.get("per_tick", 1))
+
+    @property
+    def avoided_instructions(self) -> frozenset[str]:
+        """Mnemonics (upper case) the firmware image must not contain."""
+        return frozenset(i.upper() for d in self.known_defects for i in d.get("instructions", ()))
 
 
 _REQUIRED = {
@@ -102,7 +110,31 @@ def load_platform_file(path: Path) -> Platform:
         name=data["name"], description=data["description"], core=data.get("core", ""),
         path=path, target=data["target"], firmware=fw, memory=memory,
         counter=data.get("counter", {}), power=data.get("power", {}), board=data.get("board", {}),
+        known_defects=_known_defects(path, data.get("emulator", {})),
     )
+
+
+def _known_defects(path: Path, emulator) -> tuple[dict, ...]:
+    """[emulator] known_defects = [{version, seen, instructions}, ...]."""
+    example = 'known_defects = [{ version = "Renode 1.15.3", seen = "...", instructions = ["VRINTA"] }]'
+    if not isinstance(emulator, dict):
+        raise _fail(path, "[emulator]", "must be a table", f"write [emulator] then {example}")
+    defects = emulator.get("known_defects", [])
+    if not isinstance(defects, list):
+        raise _fail(path, "emulator.known_defects", "must be a list of tables", f"write {example}")
+    for i, defect in enumerate(defects):
+        key = f"emulator.known_defects[{i}]"
+        if not isinstance(defect, dict):
+            raise _fail(path, key, "must be a table", f"write {example}")
+        for name in ("version", "seen"):
+            if not isinstance(defect.get(name), str) or not defect[name].strip():
+                raise _fail(path, f"{key}.{name}", "is missing or not a string",
+                            f"say which emulator version and what was seen: {example}")
+        instructions = defect.get("instructions", [])
+        if not (isinstance(instructions, list) and all(isinstance(x, str) and x for x in instructions)):
+            raise _fail(path, f"{key}.instructions", "must be a list of mnemonics",
+                        'write instructions = ["VRINTA", ...]')
+    return tuple(defects)
 
 
 def available() -> list[str]:
