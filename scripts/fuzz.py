@@ -89,10 +89,13 @@ def build(target: str, out_dir: Path = BUILD) -> Path:
     if exe.exists() and all(p.stat().st_mtime < exe.stat().st_mtime for p in [*sources, *headers]):
         return exe
     out_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [clang(), *CFLAGS, "-I", str(FIRMWARE / "engine"), "-o", str(exe), *map(str, sources), "-lm"]
+    fresh = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")  # a running fuzzer keeps the old one
+    cmd = [clang(), *CFLAGS, "-I", str(FIRMWARE / "engine"), "-o", str(fresh), *map(str, sources), "-lm"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
+        fresh.unlink(missing_ok=True)
         raise FuzzError(f"building {target} failed:\n{done.stderr[-4000:]}")
+    os.replace(fresh, exe)
     return exe
 
 
@@ -238,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("seed")
     args = parser.parse_args(argv)
     try:
+        unknown = [t for t in getattr(args, "targets", []) if t not in TARGETS]
+        if unknown:
+            parser.error(f"unknown target {unknown[0]!r}: choose from {', '.join(TARGETS)}")
         if args.command == "build":
             for target in args.targets or TARGETS:
                 print(build(target))
