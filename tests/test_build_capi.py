@@ -110,3 +110,25 @@ def test_headers_compile_as_cplusplus(tmp_path):
                    " return ops.load == nullptr; }\n")
     subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
                     f"-I{FIRMWARE / 'api'}", str(src)], check=True)
+
+
+def test_a_retransmitted_request_is_answered_from_the_kept_reply(capi_exe):
+    """The C API serves the same server (firmware/protocol/proto.c): a
+    repeated final LOAD_MODEL chunk (same seq and CRC) gets the same reply
+    again instead of running as a chunk past the end of the transfer."""
+    import struct
+
+    from harness.link.frames import Frame, FrameDecoder
+    from harness.link.protocol import Msg
+
+    half = len(MODEL) // 2
+    first = Frame(Msg.LOAD_MODEL, 1, struct.pack("<BII", 0, len(MODEL), 0) + MODEL[:half])
+    last = Frame(Msg.LOAD_MODEL, 2, struct.pack("<BII", 0, len(MODEL), half) + MODEL[half:])
+    again = Frame(Msg.LOAD_MODEL, 3, struct.pack("<BII", 0, len(MODEL), half) + MODEL[half:])
+    proc = subprocess.run([str(capi_exe), "serve"], input=b"".join(f.encode() for f in (first, last, last, again)),
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    replies = [f for f in FrameDecoder().feed(proc.stdout) if f.type != Msg.LOG]
+    assert [f.seq for f in replies] == [1, 2, 2, 3]
+    assert replies[1] == replies[2] and replies[1].type == Msg.LOAD_MODEL | 0x80
+    assert replies[3].type == Msg.ERROR and replies[3].payload[0] == ErrorCode.BAD_SEQUENCE
