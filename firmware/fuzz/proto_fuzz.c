@@ -13,7 +13,9 @@
  *                 does not have to find them); bit 6 corrupts its CRC,
  *                 bit 5 sends it twice (a host retransmission)
  * The port stub serves host-file reads from the fuzz input itself and
- * checks every reply the server writes is a well-formed frame.
+ * checks every reply the server writes is a well-formed frame, and that a
+ * frame sent twice is answered twice with the same bytes (the recovery
+ * contract: a retransmission gets the kept reply, docs/protocol.md).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +40,11 @@ static size_t host_file_len;
 static int reboot_requested;
 static uint64_t ticks;
 
+/* what the server wrote while one frame was fed */
+static uint8_t written[2 * (HIL_MAX_ENCODED + 1)];
+static size_t written_len;
+static int written_overflow;
+
 /* Every write is one encoded reply frame and its delimiter: decode it and
  * check its CRC and size, so a reply built past its buffer or cut short is
  * found even when it stays inside the server's memory. */
@@ -55,6 +62,12 @@ static void stub_write(void *ctx, const uint8_t *data, size_t len)
         ((uint32_t)decoded[n - 4] | ((uint32_t)decoded[n - 3] << 8) |
          ((uint32_t)decoded[n - 2] << 16) | ((uint32_t)decoded[n - 1] << 24)))
         abort();
+    if (len > sizeof written - written_len) {
+        written_overflow = 1;
+        return;
+    }
+    memcpy(written + written_len, data, len);
+    written_len += len;
 }
 
 static long stub_read_file(void *ctx, const char *path, uint32_t offset, uint8_t *dst,
@@ -140,9 +153,22 @@ static void send_frame(const uint8_t *body, size_t n, int corrupt, int twice)
     if (len == 0)
         return;
     encoded[len++] = 0;
+    feed(encoded + len - 1, 1); /* ends any junk a raw record left unterminated */
+    written_len = 0;
+    written_overflow = 0;
     feed(encoded, len);
-    if (twice)
+    if (twice) {
+        static uint8_t first[sizeof written];
+        const size_t first_len = written_len;
+        const int first_overflow = written_overflow;
+        memcpy(first, written, first_len);
+        written_len = 0;
+        written_overflow = 0;
         feed(encoded, len);
+        if (!first_overflow && !written_overflow &&
+            (written_len != first_len || memcmp(written, first, first_len) != 0))
+            abort(); /* a retransmission must get the same reply */
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
