@@ -8,6 +8,7 @@ imported, here and not in the package (importing `harness` as a library
 must not take over the importer's signals).
 """
 
+import os
 import signal
 import sys
 
@@ -24,8 +25,12 @@ def main() -> None:
     try:
         from harness.cli import entry
     except KeyboardInterrupt:
+        # Nothing has started yet. os._exit, because an interrupted import
+        # can leave the interpreter marked as "ended by SIGINT", and it would
+        # then kill itself with SIGINT on the way out instead of exiting 130.
         sys.stderr.write("interrupted before the run started\n")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     entry()
 
 

@@ -14,10 +14,11 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InfraError, UsageError
+from ..errors import DiskError, InfraError, UsageError
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 from .diagnostics import first_error
@@ -34,7 +35,24 @@ TOOLCHAIN_PACKAGES = {
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("HIL_CACHE_DIR", Path.home() / ".cache" / "hil"))
+    """Where builds are kept: $HIL_CACHE_DIR, else ~/.cache/hil. It must be a
+    directory hil can write; when it is not (a $HOME that is a file, full or
+    read-only) that is said plainly, with the way out, before any build."""
+    configured = os.environ.get("HIL_CACHE_DIR")
+    try:
+        root = Path(configured) if configured else Path.home() / ".cache" / "hil"
+    except RuntimeError as exc:  # no $HOME and no password entry
+        raise DiskError(f"cannot use the build cache: {exc}", None,
+                        hint="set HIL_CACHE_DIR to a writable directory") from exc
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        where = "HIL_CACHE_DIR" if configured else "$HOME"
+        raise DiskError(f"cannot use the build cache at {root} ({where}): {exc.strerror or exc}", root,
+                        hint="set HIL_CACHE_DIR to a writable directory with some free space") from exc
+    return root
 
 
 @dataclass(frozen=True)

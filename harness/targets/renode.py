@@ -405,6 +405,15 @@ class RenodeTarget:
         with open(self.transcript_path, "a") as fh:
             fh.write(text)
 
+    def _private_tmp_env(self) -> dict[str, str]:
+        """Renode's environment with a temporary directory of its own in the
+        run directory: at start-up Renode deletes every `renode-*` directory
+        in its temporary directory whose suffix is not a live PID, which
+        could be someone's run directory (or another Renode's files)."""
+        tmp = (self.workdir / "renode-tmp").resolve()
+        tmp.mkdir(parents=True, exist_ok=True)
+        return {**os.environ, "TMPDIR": str(tmp), "TEMP": str(tmp), "TMP": str(tmp)}
+
     def start(self) -> str:
         exe = self._find_executable()
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -418,7 +427,7 @@ class RenodeTarget:
         try:
             self.process = subprocess.Popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                env=self._private_tmp_env(), start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as exc:
             raise InfraError(f"Renode could not be started: {exc}", hint=INSTALL_HINT) from exc
         finally:
