@@ -18,6 +18,7 @@ from . import platforms as platform_files
 from .commands import register as register_commands
 from .errors import EXIT_USAGE, HilError
 from .model.tflite import BUILTIN_ENGINE_OPS
+from .paths import click_absolute
 from .results.console import make_console, print_result
 from .results.result import PASSED, VectorResult
 from .runner import RunConfig, run
@@ -167,12 +168,12 @@ def _common_run_options(fn):
     options = [
         click.option("--platform", "-p", default="mps2-an386", show_default=True,
                      help="Platform name (see `hil platforms`) or path to a platform .toml."),
-        click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+        click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
                      help="Also write the hil.result/1 JSON here (always written to the run directory)."),
-        click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+        click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
                      help="Run directory for result, logs and input batches [default: .hil/runs/<id>]."),
         click.option("--firmware", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="Use this prebuilt runner ELF instead of building one."),
+                     callback=click_absolute, help="Use this prebuilt runner ELF instead of building one."),
         click.option("--invoke-timeout", type=float, default=30.0, show_default=True,
                      help="Seconds to wait for one invoke before declaring a hang."),
         click.option("--inline", "force_inline", is_flag=True,
@@ -222,12 +223,12 @@ def _board_options(fn):
 
 
 @main.command("run")
-@click.option("--model", "-m", required=True, type=click.Path(path_type=Path),
+@click.option("--model", "-m", required=True, type=click.Path(path_type=Path), callback=click_absolute,
               help="The .tflite model to test.")
 @click.option("--vectors", "-n", default=10, show_default=True, type=int,
               help="Number of seeded random vectors (ignored with --inputs).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for random vectors.")
-@click.option("--inputs", type=click.Path(path_type=Path),
+@click.option("--inputs", type=click.Path(path_type=Path), callback=click_absolute,
               help=".npy (one input) or .npz (input_0, input_1, ...; optional labels) with vectors "
                    "of shape [N, *input_shape].")
 @_common_run_options

@@ -108,13 +108,17 @@ class HilOptions:
     """The command line's hil options, and where run directories go."""
 
     def __init__(self, config, tmp_path_factory) -> None:
-        self.firmware = config.getoption("hil_firmware")
+        from harness.paths import absolute
+
+        # relative to where pytest was started, whatever the tests' working directory is later
+        started_in = config.invocation_params.dir
+        self.firmware = absolute(config.getoption("hil_firmware"), started_in)
         self.defines = list(config.getoption("hil_define") or [])
         self.port = config.getoption("hil_port")
         self.probe = config.getoption("hil_probe")
         self.inline = bool(config.getoption("hil_inline"))
         workdir = config.getoption("hil_workdir")
-        self._base = Path(workdir).resolve() if workdir else None
+        self._base = absolute(workdir, started_in)
         self._factory = tmp_path_factory
 
     def workdir(self, platform: str, label: str) -> Path:

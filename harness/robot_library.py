@@ -20,6 +20,7 @@ from robot.api.deco import keyword, library
 from robot.utils import DotDict, timestr_to_secs
 
 from .errors import UsageError
+from .paths import absolute
 from .session import Batch, CheckFailed, ConsoleDevice, Session, parse_defines
 
 __version__ = "0.1.0"
@@ -143,7 +144,7 @@ class HilLibrary:
         the boot (HELLO) and each invoke."""
         self.ROBOT_LIBRARY_LISTENER = self
         self.default_platform = platform
-        self.workdir = Path(workdir) if workdir else None
+        self.workdir = absolute(workdir)  # against the directory robot was started in
         self.boot_timeout = timestr_to_secs(boot_timeout)
         self.invoke_timeout = timestr_to_secs(invoke_timeout)
         self._targets: dict[str, _Started] = {}

@@ -559,6 +559,10 @@ class Run:
             self._target.stop()
 
     def _fail(self, code: int, status: str, message: str) -> None:
+        # an emulator that exited by itself says why in its log ("Could not load kernel ...")
+        gone = getattr(self._target, "exit_text", lambda: None)() if code == EXIT_INFRA else None
+        if gone and gone not in message:
+            message = f"{message}\n  {gone}"
         self.result.status = status
         self.result.exit_code = code
         self.result.error = {"message": message}

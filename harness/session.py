@@ -44,6 +44,7 @@ from .errors import InfraError, UsageError
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model
 from .model.vectors import VectorSet, _fit, load_vectors, random_vectors
+from .paths import absolute
 from .platforms import Platform, load_platform
 from .results.result import FAULT, MISMATCH, PASSED, TIMEOUT, RunResult, VectorResult
 from .runner import Reporter, Run, RunConfig
@@ -278,11 +279,11 @@ class Session:
                  baud: int | None = None, flasher: str | None = None, workdir: str | Path | None = None,
                  count: bool = True, inline: bool = False, boot_timeout: float = 10.0,
                  invoke_timeout: float = 30.0, reporter: Reporter | None = None) -> None:
-        self.config = RunConfig(
-            model=Path(), platform=str(platform), firmware=Path(firmware) if firmware else None,
+        self.config = RunConfig(  # paths made absolute now: the emulator runs in the run directory
+            model=Path(), platform=str(platform), firmware=absolute(firmware),
             extra_defines={str(k): str(v) for k, v in (defines or {}).items()},
             ports=[port] if port else [], probes=[probe] if probe else [], baud=baud, flasher=flasher,
-            workdir=Path(workdir) if workdir else _default_workdir("session", str(platform)),
+            workdir=absolute(workdir or _default_workdir("session", str(platform))),
             count=count, force_inline=inline, boot_timeout=boot_timeout, invoke_timeout=invoke_timeout)
         self._run = Run(self.config, reporter)
         self.platform: Platform | None = None
@@ -352,7 +353,7 @@ class Session:
         """Load a .tflite model into the device (host file on emulators with
         semihosting, inline otherwise) and measure the counting overhead."""
         self._need("load a model", model=False)
-        model = load_model(Path(path))
+        model = load_model(absolute(path))
         run = self._run
         if self.model is not None and self.model.sha256 == model.sha256:
             self._fresh_state()  # already there: only its state may need a reset
@@ -374,7 +375,7 @@ class Session:
         dtype and quantization."""
         self._need("make vectors")
         if file is not None:
-            return load_vectors(Path(file), self.model, limit=limit)
+            return load_vectors(absolute(file), self.model, limit=limit)
         return random_vectors(self.model, 10 if count is None else int(count), int(seed))
 
     def as_vector_set(self, vectors) -> VectorSet:
@@ -567,13 +568,13 @@ class ConsoleDevice:
 
         if console not in ("uart", "semihosting"):
             raise UsageError(f"console {console!r} is not known", hint="use uart or semihosting")
-        self.elf = Path(elf)
+        self.elf = absolute(elf)  # the emulator runs in the run directory
         self.platform_name = str(platform)
         self.console = console
         self.fail = list(fail or [])
         self._run = ConsoleRun(self.elf, self.platform_name, [], self.fail, 60.0, console, None,
                                [port] if port else [], [probe] if probe else [], baud, flasher, None,
-                               Path(workdir) if workdir else _default_workdir("console", self.platform_name), echo)
+                               absolute(workdir or _default_workdir("console", self.platform_name)), echo)
         self.spawn = None
         self.platform: Platform | None = None
         self.lines: list[dict] = []
@@ -593,7 +594,7 @@ class ConsoleDevice:
         return self._run.doc.get("target", {})
 
     def start(self) -> dict:
-        from .link.console import ConsoleSpawn, compile_pattern
+        from .link.console import ConsoleLines, ConsoleSpawn, compile_pattern
 
         run = self._run
         if not self.elf.is_file():
@@ -617,6 +618,7 @@ class ConsoleDevice:
         try:
             reader = run._open(platform)
             self.spawn = ConsoleSpawn(reader, self.log_path, echo=run.echo)
+            self._lines = ConsoleLines(self.spawn)
         except BaseException:
             self.stop()
             raise
@@ -624,37 +626,49 @@ class ConsoleDevice:
 
     def wait_for_line(self, pattern: str, timeout: float = 10.0, fail: list[str] | None = None):
         """Wait up to `timeout` seconds for a line matching `pattern` (a
-        Python regular expression; ^ and $ anchor lines), after whatever the
+        Python regular expression searched in one line at a time; ^ and $
+        are the line's start and end), among the lines after whatever the
         previous wait matched. Returns the named groups as a dict (numbers
         converted) when the pattern has any, else the matching line. Fails
-        (CheckFailed) on a timeout, on a fail pattern, or when the console
-        ends first."""
+        (CheckFailed) on a timeout, when the console ends first, or on a line
+        that matches a fail pattern (the target's and `fail`), even one that
+        also matches `pattern`. An emulator that stops by itself with an
+        error of its own is an InfraError with its words."""
         import pexpect
 
-        from .link.console import _line_of, _number, compile_pattern
+        from .link.console import _number, compile_pattern
 
         if self.spawn is None:
             raise UsageError("cannot wait for a line: the console target is not running",
                              hint="start it first (Start Target with console=uart)")
         regex = compile_pattern(pattern, "pattern")
         fails = [(p, compile_pattern(p, "fail pattern")) for p in [*self.fail, *(fail or [])]]
-        idx = self.spawn.expect([regex, *[r for _, r in fails], pexpect.EOF, pexpect.TIMEOUT],
-                                timeout=max(0.0, float(timeout)))
-        m = self.spawn.match
-        if idx == 0:
-            line = _line_of(m.string, m.start(), m.end())
-            groups = {k: _number(v) for k, v in m.groupdict().items()}
-            self.metrics.update({k: v for k, v in groups.items() if v is not None})
-            self.lines.append({"pattern": pattern, "text": line, "groups": groups,
-                               "at_s": round(time.monotonic() - self.spawn.started, 3)})
-            return groups if regex.groupindex else line
-        tail = self._tail()
-        if 1 <= idx <= len(fails):
-            line = _line_of(m.string, m.start(), m.end())
-            raise CheckFailed(f"fail pattern {fails[idx - 1][0]!r} matched {line!r} while waiting for {pattern!r}")
-        if idx == len(fails) + 1:
-            raise CheckFailed(f"the console ended while waiting for {pattern!r}" + self._exit_note() + tail)
-        raise CheckFailed(f"timed out after {float(timeout):g} s waiting for {pattern!r}" + tail)
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        while True:
+            try:
+                line = self._lines.next(deadline - time.monotonic())
+            except pexpect.EOF:
+                gone = getattr(self._run.target, "exit_text", lambda: None)()
+                if gone:
+                    raise InfraError(f"the emulator stopped while waiting for {pattern!r}: {gone}",
+                                     hint="check the firmware file and the platform's emulator options") from None
+                raise CheckFailed(f"the console ended while waiting for {pattern!r}" + self._exit_note()
+                                  + self._tail()) from None
+            if line is None:
+                raise CheckFailed(f"timed out after {float(timeout):g} s waiting for {pattern!r}" + self._tail())
+            for fail_pattern, fail_regex in fails:
+                if fail_regex.search(line.text):
+                    raise CheckFailed(f"fail pattern {fail_pattern!r} matched {line.text.strip()!r} while waiting "
+                                      f"for {pattern!r}")
+            m = regex.search(line.text)
+            if m is not None:
+                break
+        text = line.text.strip()
+        groups = {k: _number(v) for k, v in m.groupdict().items()}
+        self.metrics.update({k: v for k, v in groups.items() if v is not None})
+        self.lines.append({"pattern": pattern, "text": text, "groups": groups,
+                           "at_s": round(time.monotonic() - self.spawn.started, 3)})
+        return groups if regex.groupindex else text
 
     def wait_for_exit(self, timeout: float = 10.0) -> int:
         """Emulators: wait for the firmware to exit (semihosting SYS_EXIT) and

@@ -27,6 +27,8 @@ def elves(tmp_path_factory):
         "assert": build_console_elf(d, "assert", CONSOLE_SCENARIO=1),
         "hang": build_console_elf(d, "hang", CONSOLE_SCENARIO=2),
         "fault": build_console_elf(d, "fault", CONSOLE_SCENARIO=3),
+        "late": build_console_elf(d, "late", CONSOLE_SCENARIO=4),
+        "late-semihosting": build_console_elf(d, "late-sh", CONSOLE_SCENARIO=4, CONSOLE_SEMIHOSTING=1),
     }
 
 
@@ -134,3 +136,98 @@ def test_bad_usage_is_exit_2_before_anything_boots(tmp_path, elves, args, messag
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and doc["status"] == "error" and doc["exit_code"] == 2
     assert not (tmp_path / "run" / "qemu.log").exists()
+
+
+# -- line-based matching and fail patterns everywhere (issue 11) -----------------------------------
+
+
+@pytest.mark.parametrize("console", ["uart", "semihosting"])
+def test_a_line_matching_expect_and_fail_fails(tmp_path, elves, console):
+    elf = elves["late" if console == "uart" else "late-semihosting"]
+    proc, doc = _console(tmp_path, "--elf", elf, "--console", console, "--expect", "test_conv: PASS",
+                         "--fail", "ASSERT FAILED", "--timeout", "20")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert doc["failed_on"]["text"] == "test_conv: PASS (teardown: ASSERT FAILED: 16 bytes leaked)"
+    assert "while waiting for 'test_conv: PASS'" in doc["error"]["message"]
+
+
+@pytest.mark.parametrize("console", ["uart", "semihosting"])
+def test_fail_patterns_are_watched_after_the_last_expect(tmp_path, elves, console):
+    elf = elves["late" if console == "uart" else "late-semihosting"]
+    proc, doc = _console(tmp_path, "--elf", elf, "--console", console, "--expect", "SUCCESSFUL",
+                         "--fail", "stack overflow", "--timeout", "20")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert doc["failed_on"]["text"] == "background task: ASSERT FAILED: stack overflow"
+    assert "after the last expected line" in doc["error"]["message"]
+    assert [e["status"] for e in doc["expect"]] == ["matched"]
+    assert doc["console_s"] < 15, "a fail pattern must not wait for the timeout"
+
+
+def test_fail_alone_is_a_smoke_test(tmp_path, elves):
+    """`--fail` with `--timeout` and nothing else: a firmware that never
+    prints the pattern passes at the timeout (it never exits), one that does
+    fails at once, and one that exits cleanly passes when it exits."""
+    proc, doc = _console(tmp_path, "--elf", elves["hang"], "--fail", "HardFault|UsageFault", "--timeout", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert doc["status"] == "passed" and 2 <= doc["console_s"] < 10
+
+    proc, doc = _console(tmp_path, "--elf", elves["fault"], "--fail", "HardFault|UsageFault", "--timeout", "20")
+    assert proc.returncode == 1 and "UsageFault" in doc["failed_on"]["text"], proc.stdout + proc.stderr
+
+    proc, doc = _console(tmp_path, "--elf", elves["uart"], "--fail", "HardFault", "--timeout", "20")
+    assert proc.returncode == 0 and doc["console_s"] < 15, proc.stdout + proc.stderr
+
+
+def test_patterns_match_single_whole_lines(tmp_path, elves):
+    """A pattern never spans lines (the stream matched `PASS\\s+inference`
+    across "test_add: PASS" and the next line), and a number in a named group
+    is the whole number of its line."""
+    proc, doc = _console(tmp_path, "--elf", elves["uart"], "--expect", r"PASS\s+inference", "--timeout", "3")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "while waiting for 'PASS\\\\s+inference'" in doc["error"]["message"]
+
+    proc, doc = _console(tmp_path, "--elf", elves["uart"], "--expect", r"took (?P<ticks>\d+) ticks$",
+                         "--expect", r"^\d+ tests", "--timeout", "20")
+    assert proc.returncode == 1, "the first line ends with the checksum, not 'ticks'"
+    proc, doc = _console(tmp_path, "--elf", elves["uart"], "--expect", r"took (?P<ticks>\d+)",
+                         "--expect", r"^(?P<tests>\d+) tests", "--timeout", "20")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log = (tmp_path / "run" / "console.log").read_text()
+    assert f"took {doc['metrics']['ticks']} ticks" in log and doc["metrics"]["tests"] == 3
+
+
+def test_console_device_fails_on_a_line_that_also_matches(tmp_path, elves):
+    """The ConsoleDevice of Robot's Wait For Line and pytest's hil_target."""
+    from harness.session import CheckFailed, ConsoleDevice
+
+    with ConsoleDevice(elves["late"], workdir=tmp_path / "dev", fail=["ASSERT FAILED"]) as dev:
+        with pytest.raises(CheckFailed, match="fail pattern 'ASSERT FAILED' matched 'test_conv: PASS"):
+            dev.wait_for_line("test_conv: PASS", timeout=20)
+    with ConsoleDevice(elves["uart"], workdir=tmp_path / "dev2") as dev:
+        assert dev.wait_for_line(r"took (?P<ticks>\d+) ticks", timeout=20)["ticks"] > 0
+        with pytest.raises(CheckFailed, match="the console ended while waiting"):
+            dev.wait_for_line(r"PASS\s+accuracy", timeout=10)
+
+
+def test_emulator_that_cannot_start_is_infrastructure_with_its_words(tmp_path, elves):
+    """QEMU with an option it rejects exits after the host connects (with
+    wait=on it sets the machine up only then): exit 3 with QEMU's message,
+    never "the firmware exited with status 1" (exit 1)."""
+    from helpers import REPO
+
+    text = (REPO / "platforms" / "mps2-an386.toml").read_text()
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text.replace('name = "mps2-an386"', 'name = "broken-qemu"')
+                      .replace('package = "qemu-system-arm"',
+                               'package = "qemu-system-arm"\nextra_args = ["-device", "no-such-device"]'))
+    proc, doc = _console(tmp_path, "--elf", elves["uart"], "--platform", broken, "--expect", "Booting",
+                         "--timeout", "10")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "'no-such-device' is not a valid device model name" in doc["error"]["message"]
+
+    from harness.errors import InfraError
+    from harness.session import ConsoleDevice
+
+    with ConsoleDevice(elves["uart"], str(broken), workdir=tmp_path / "dev") as dev:
+        with pytest.raises(InfraError, match="not a valid device model name"):
+            dev.wait_for_line("Booting", timeout=10)

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from .. import platforms as platform_files
 from ..errors import HilError, UsageError
+from ..paths import click_absolute
 from ..results.console import make_console
 
 out = make_console()
@@ -123,7 +124,7 @@ def _print(record, quiet: bool) -> None:
 
 
 @click.command("build", context_settings={"ignore_unknown_options": False})
-@click.argument("source", required=False, type=click.Path(path_type=Path))
+@click.argument("source", required=False, type=click.Path(path_type=Path), callback=click_absolute)
 @click.argument("cmake_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--platform", "-p", "platforms", multiple=True, metavar="NAME",
               help="Platform (repeatable) [default: hil.toml's project.platforms for its [firmware], "
@@ -136,29 +137,29 @@ def _print(record, quiet: bool) -> None:
                    "hil_platform_firmware() (HIL_EXTRA_DEFINES).")
 @click.option("--target", help="CMake: the executable target to build [default: the only one].")
 @click.option("--artifact", metavar="PATH", help="CMake: the ELF, relative to the build directory.")
-@click.option("--toolchain-file", type=click.Path(exists=True, dir_okay=False),
+@click.option("--toolchain-file", type=click.Path(exists=True, dir_okay=False), callback=click_absolute,
               help="CMake: a toolchain file instead of the platform's (firmware/cmake/<toolchain>.cmake).")
-@click.option("--build-dir", type=click.Path(file_okay=False),
+@click.option("--build-dir", type=click.Path(file_okay=False), callback=click_absolute,
               help="Build here instead of the cache's directory per (platform, configuration).")
 @click.option("--board", help="Zephyr: the board [default: the platform file's zephyr_board].")
-@click.option("--conf", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--conf", multiple=True, type=click.Path(exists=True, dir_okay=False), callback=click_absolute,
               help="Zephyr: extra Kconfig fragment (EXTRA_CONF_FILE), repeatable.")
-@click.option("--overlay", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--overlay", multiple=True, type=click.Path(exists=True, dir_okay=False), callback=click_absolute,
               help="Zephyr: extra devicetree overlay (EXTRA_DTC_OVERLAY_FILE), repeatable.")
 @click.option("--pristine", is_flag=True, help="Rebuild from scratch (Zephyr: west build -p always).")
-@click.option("--zephyr-base", type=click.Path(exists=True, file_okay=False),
+@click.option("--zephyr-base", type=click.Path(exists=True, file_okay=False), callback=click_absolute,
               help="Zephyr: the zephyr/ tree [default: $ZEPHYR_BASE, else the west workspace's].")
 @click.option("--engine", type=click.Choice(["builtin", "tflm"]),
               help="hil's runner: the inference engine [default: builtin].")
-@click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False),
+@click.option("--tflm-dir", type=click.Path(exists=True, file_okay=False), callback=click_absolute,
               help="--engine tflm: a TFLM source tree (docs/build.md).")
-@click.option("--model", "models", multiple=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("--model", "models", multiple=True, type=click.Path(exists=True, dir_okay=False), callback=click_absolute,
               help="--engine tflm: register only the operators of these models (repeatable) "
                    "[default: every operator TFLM has].")
 @click.option("--cmsis-nn", is_flag=True, help="--engine tflm: TFLM's CMSIS-NN kernels (Arm Cortex-M).")
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False), callback=click_absolute,
               help="Project file with a [firmware] build [default: ./hil.toml when no SOURCE is given].")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
               help="Write the build record(s) here (hil.build/1).")
 @click.option("--quiet", "-q", is_flag=True,
               help="Print only the ELF path(s): hil run --firmware \"$(hil build -q ...)\".")

@@ -23,6 +23,7 @@ import serial
 from ..errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, HilError, InfraError, UsageError
 from ..link.console import (SCHEMA, ConsoleSession, ConsoleSpawn, compile_pattern, file_reader, log_tail,
                             serial_reader)
+from ..paths import absolute, click_absolute
 from ..platforms import Platform, load_platform
 from ..results.console import make_console
 from ..results.result import write_json_atomic
@@ -47,7 +48,7 @@ class ConsoleRun:
                  console: str = "uart", expect_exit: int | None = None, ports: list[str] | None = None,
                  probes: list[str] | None = None, baud: int | None = None, flasher: str | None = None,
                  json_out: Path | None = None, workdir: Path | None = None, echo=None) -> None:
-        self.elf = Path(elf)
+        self.elf = absolute(elf)  # the emulator runs in the run directory
         self.platform_name = platform
         self.expect, self.fail = list(expect), list(fail)
         self.timeout = timeout
@@ -55,7 +56,7 @@ class ConsoleRun:
         self.expect_exit = expect_exit
         self.ports, self.probes = list(ports or []), list(probes or [])
         self.baud, self.flasher = baud, flasher
-        self.json_out = json_out
+        self.json_out = absolute(json_out)
         self.workdir = Path(workdir or _default_workdir(platform)).resolve()
         self.result_path = self.workdir / "result.json"
         self.log_path = self.workdir / "console.log"
@@ -80,10 +81,10 @@ class ConsoleRun:
     # -- stages -----------------------------------------------------------------------
 
     def _check(self) -> Platform:
-        if not self.expect and self.expect_exit is None:
-            raise UsageError("nothing to check: no --expect pattern and no --expect-exit",
-                             hint="give --expect REGEX (repeatable, in the order the lines appear) and/or "
-                                  "--expect-exit N")
+        if not self.expect and self.expect_exit is None and not self.fail:
+            raise UsageError("nothing to check: no --expect pattern, no --fail pattern and no --expect-exit",
+                             hint="give --expect REGEX (repeatable, in the order the lines appear), --fail REGEX "
+                                  "(with --timeout: no such line within that time) and/or --expect-exit N")
         for p in self.expect:
             compile_pattern(p, "--expect")
         for p in self.fail:
@@ -257,6 +258,10 @@ class ConsoleRun:
             if code is not None:
                 self.doc["firmware_exit"] = {"code": code, "expected": self.expect_exit,
                                              "passed": self.expect_exit is None or code == self.expect_exit}
+        gone = getattr(self.target, "exit_text", lambda: None)() if status == "ended" else None
+        if gone:  # the emulator itself failed (it could not load the image, ...): not the firmware's doing
+            raise InfraError(f"{message}: the emulator stopped: {gone}",
+                             hint="check the --elf file and the platform's emulator options")
         if status == "ended" and code is not None:
             message += f" (the firmware exited with status {code})"
         if status == "passed" and self.expect_exit is not None:
@@ -310,6 +315,7 @@ def _print(doc: dict, result_path: Path) -> None:
 
 @click.command("console")
 @click.option("--elf", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              callback=click_absolute,
               help="The firmware to boot or flash (any firmware: it need not speak the hil protocol).")
 @click.option("--platform", "-p", default="mps2-an386", show_default=True,
               help="Platform name (`hil platforms`) or path to a platform .toml: an emulator or a board.")
@@ -317,7 +323,9 @@ def _print(doc: dict, result_path: Path) -> None:
               help="A line that must appear, in order (repeatable). Named groups, e.g. "
                    "'took (?P<ms>\\d+) ms', are recorded as metrics.")
 @click.option("--fail", "fail", multiple=True, metavar="REGEX",
-              help="A line that fails the run at once (repeatable), e.g. 'ASSERT|FAILED|HardFault'.")
+              help="A line that fails the run at once (repeatable), e.g. 'ASSERT|FAILED|HardFault'; watched "
+                   "on every line until the firmware exits or the timeout, also after the last --expect. "
+                   "--fail alone is a smoke test: it passes when no such line came within --timeout.")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="Seconds for the whole session; on timeout the pattern being waited for is named.")
 @click.option("--console", "console", type=click.Choice(["uart", "semihosting"]), default="uart",
@@ -332,9 +340,9 @@ def _print(doc: dict, result_path: Path) -> None:
 @click.option("--baud", type=click.IntRange(min=1), help="Boards: baud rate [default: the platform file's].")
 @click.option("--flasher", type=click.Choice(["pyocd", "openocd", "west", "jlink", "command", "none"]),
               help="Boards: override board.flasher.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
               help="Also write the hil.console/1 JSON here (always written to the run directory).")
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
               help="Run directory for the result and the console log [default: .hil/runs/<id>].")
 @click.option("--echo", is_flag=True, help="Show the console on stderr as it arrives.")
 def command(elf, platform, expect, fail, timeout, console, expect_exit, ports, probes, baud, flasher,

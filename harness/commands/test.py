@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..config import load_config
 from ..errors import HilError
+from ..paths import click_absolute
 from ..results.console import make_console
 from ..results.result import write_json_atomic
 from ..results.store import ResultStore, store_url
@@ -49,7 +50,7 @@ def _summary_table(doc: dict) -> Table:
 
 
 @click.command("test")
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
               help="Project file [default: ./hil.toml].")
 @click.option("-k", "keyword", metavar="EXPR",
               help="Run only jobs whose id (platform/model) matches: words, and / or / not.")
@@ -57,9 +58,9 @@ def _summary_table(doc: dict) -> Table:
               help="Jobs to run at once (each boots its own emulator).")
 @click.option("--shard", "shard_text", metavar="I/N",
               help="Run the I-th of N deterministic slices of the jobs (for a CI matrix; merge with `hil merge`).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
               help="Suite directory [default: <project.results>/<time>-<commit>].")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
               help="Also write the hil.suite/1 document here.")
 @click.option("--no-store", is_flag=True, help="Do not record the run in the result store.")
 @click.option("--no-count", is_flag=True, help="Skip counting (faster; no counts, energy or count budgets).")

@@ -3,15 +3,19 @@ it prints (upstream TFLM examples, Zephyr samples, ztest binaries).
 
 The console is a byte stream (a UART through pyserial, or, in an emulator,
 the semihosting output that QEMU writes to its own stdout/stderr); it is
-wrapped as a pexpect spawn, and a `ConsoleSession` expects an ordered list
-of regular expressions on it:
+wrapped as a pexpect spawn, cut into lines (`ConsoleLines`), and a
+`ConsoleSession` expects an ordered list of regular expressions on them:
 
-- patterns match whole lines (`^` and `$` are line anchors); a partial
-  line is offered for matching once the console has been quiet for a
-  moment, so a prompt without a newline still matches;
+- a pattern is searched in one complete line at a time (`^` and `$` are
+  the line's start and end; nothing matches across lines), and each line
+  satisfies at most one expected pattern; a partial line is offered for
+  matching once the console has been quiet for a moment, so a prompt
+  without a newline still matches;
 - named groups (`(?P<ms>\\d+) ms`) become metrics, numbers as numbers;
-- a fail pattern (an assert, a fault banner, `FAILED`) ends the session at
-  once, whichever expected pattern was being waited for;
+- a fail pattern (an assert, a fault banner, `FAILED`) fails the session on
+  any line, also one that matches an expected pattern, and is watched after
+  the last expected line until the firmware ends or the timeout runs out
+  (then the session passes): `--fail` alone is a smoke test;
 - the timeout is for the whole session and names the pattern that was
   waiting when it ran out;
 - everything received is written to the console log as it arrives.
@@ -198,10 +202,55 @@ def _number(value: str | None):
     return value
 
 
-def _line_of(buffer: str, start: int, end: int) -> str:
-    left = buffer.rfind("\n", 0, start) + 1
-    right = buffer.find("\n", end)
-    return buffer[left: right if right >= 0 else len(buffer)].strip()
+@dataclass
+class ConsoleLine:
+    """One line of console output, without its newline. `complete` is False
+    for a partial line offered because the console went quiet (a prompt);
+    `continued` is True when an earlier part of the same line was offered."""
+
+    text: str
+    complete: bool = True
+    continued: bool = False
+
+
+class ConsoleLines:
+    """The console as a sequence of lines: what patterns are matched against."""
+
+    def __init__(self, spawn: ConsoleSpawn) -> None:
+        self.spawn = spawn
+        self._queue: list[ConsoleLine] = []
+        self._open = ""  # a partial line already offered, which later text continues
+        self._ended = False
+
+    def next(self, timeout: float) -> ConsoleLine | None:
+        """The next line; None when `timeout` seconds pass without one.
+        Raises pexpect.EOF once the console has ended and every line was read."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        while not self._queue:
+            if self._ended:
+                raise pexpect.EOF("the console ended")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                chunk = self.spawn.read_nonblocking(4096, timeout=remaining)
+            except pexpect.TIMEOUT:
+                return None
+            except pexpect.EOF:
+                self._ended = True
+                continue
+            self._feed(chunk)
+        return self._queue.pop(0)
+
+    def _feed(self, chunk: str) -> None:
+        continued = bool(self._open)
+        *complete, rest = (self._open + chunk).split("\n")
+        for text in complete:
+            self._queue.append(ConsoleLine(text, True, continued))
+            continued = False
+        self._open = rest
+        if rest:  # the spawn hands over a partial line only when the console went quiet or ended
+            self._queue.append(ConsoleLine(rest, False, continued))
 
 
 @dataclass
@@ -216,11 +265,17 @@ class ConsoleOutcome:
 
 
 class ConsoleSession:
-    """Expect `expect` in order on `spawn`, failing at once on any of `fail`."""
+    """Expect `expect` in order, one line each, on `spawn`; a line that
+    matches any of `fail` fails the session, whether or not it also matches
+    an expected pattern, and fail patterns are watched after the last
+    expected line too, until the firmware ends or the timeout (which is then
+    a pass). With only fail patterns that makes a smoke test: "no HardFault
+    within 10 s"."""
 
     def __init__(self, spawn: ConsoleSpawn, expect: list[str], fail: list[str], timeout: float,
                  wait_for_end: bool = False, on_progress: Callable[[], None] | None = None) -> None:
         self.spawn = spawn
+        self.lines = ConsoleLines(spawn)
         self.expectations = [Expectation(p, compile_pattern(p, "--expect")) for p in expect]
         self.fail = [(p, compile_pattern(p, "--fail")) for p in fail]
         self.timeout = timeout
@@ -228,52 +283,62 @@ class ConsoleSession:
         self.on_progress = on_progress or (lambda: None)
         self.metrics: dict = {}
 
-    def _failed(self, index: int, started: float) -> dict:
-        pattern, _ = self.fail[index]
-        m = self.spawn.match
-        line = _line_of(m.string, m.start(), m.end())
-        return {"pattern": pattern, "text": line, "at_s": round(time.monotonic() - started, 3)}
-
     def run(self) -> ConsoleOutcome:
-        sp = self.spawn
-        started = sp.started
+        started = self.spawn.started
         deadline = started + self.timeout
-        fail_regexes = [r for _, r in self.fail]
-        for exp in self.expectations:
-            exp.status = "waiting"
+        pending = list(self.expectations)
+        matched_open_line = False  # the partial line being continued already satisfied an expectation
+        if pending:
+            pending[0].status = "waiting"
             self.on_progress()
-            idx = sp.expect([exp.regex, *fail_regexes, pexpect.EOF, pexpect.TIMEOUT],
-                            timeout=max(0.0, deadline - time.monotonic()))
-            if idx == 0:
-                m = sp.match
-                exp.status = "matched"
-                exp.text = _line_of(m.string, m.start(), m.end())
-                exp.at_s = time.monotonic() - started
-                exp.groups = {k: _number(v) for k, v in m.groupdict().items()}
-                self.metrics.update({k: v for k, v in exp.groups.items() if v is not None})
-                self.on_progress()
+        while pending or self.fail or self.wait_for_end:
+            waiting = pending[0] if pending else None
+            try:
+                line = self.lines.next(deadline - time.monotonic())
+            except pexpect.EOF:
+                if waiting is None:
+                    return self._outcome("passed", self._passed_message())
+                return self._outcome("ended", f"the console ended while waiting for {waiting.pattern!r}")
+            if line is None:
+                if waiting is not None:
+                    n = self.expectations.index(waiting) + 1
+                    return self._outcome("timeout", f"timed out after {self.timeout:g} s waiting for "
+                                                    f"{waiting.pattern!r} (expected pattern {n} of "
+                                                    f"{len(self.expectations)})")
+                if self.wait_for_end:
+                    return self._outcome("timeout", f"timed out after {self.timeout:g} s waiting for the firmware "
+                                                    f"to exit")
+                return self._outcome("passed", self._passed_message(watched_until_timeout=True))
+            for pattern, regex in self.fail:
+                if regex.search(line.text):
+                    failed_on = {"pattern": pattern, "text": line.text.strip(),
+                                 "at_s": round(time.monotonic() - started, 3)}
+                    during = f"while waiting for {waiting.pattern!r}" if waiting is not None else \
+                        "after the last expected line" if self.expectations else "while watching the console"
+                    return self._outcome("failed", f"fail pattern {pattern!r} matched {failed_on['text']!r} "
+                                                   f"{during}", failed_on)
+            if line.continued and matched_open_line:
+                matched_open_line = not line.complete
                 continue
-            if 1 <= idx <= len(fail_regexes):
-                failed_on = self._failed(idx - 1, started)
-                return self._outcome("failed", f"fail pattern {failed_on['pattern']!r} matched "
-                                               f"{failed_on['text']!r} while waiting for {exp.pattern!r}", failed_on)
-            if idx == len(fail_regexes) + 1:
-                return self._outcome("ended", f"the console ended while waiting for {exp.pattern!r}")
-            return self._outcome("timeout", f"timed out after {self.timeout:g} s waiting for {exp.pattern!r} "
-                                            f"(expected pattern {self.expectations.index(exp) + 1} of "
-                                            f"{len(self.expectations)})")
-        if self.wait_for_end:
-            idx = sp.expect([*fail_regexes, pexpect.EOF, pexpect.TIMEOUT],
-                            timeout=max(0.0, deadline - time.monotonic()))
-            if idx < len(fail_regexes):
-                failed_on = self._failed(idx, started)
-                return self._outcome("failed", f"fail pattern {failed_on['pattern']!r} matched "
-                                               f"{failed_on['text']!r} while waiting for the firmware to exit",
-                                     failed_on)
-            if idx == len(fail_regexes) + 1:
-                return self._outcome("timeout", f"timed out after {self.timeout:g} s waiting for the firmware "
-                                                f"to exit")
-        return self._outcome("passed", "every expected pattern matched" if self.expectations else "")
+            m = waiting.regex.search(line.text) if waiting is not None else None
+            matched_open_line = m is not None and not line.complete
+            if m is not None:
+                waiting.status, waiting.text = "matched", line.text.strip()
+                waiting.at_s = time.monotonic() - started
+                waiting.groups = {k: _number(v) for k, v in m.groupdict().items()}
+                self.metrics.update({k: v for k, v in waiting.groups.items() if v is not None})
+                pending.pop(0)
+                if pending:
+                    pending[0].status = "waiting"
+                self.on_progress()
+        return self._outcome("passed", self._passed_message())
+
+    def _passed_message(self, watched_until_timeout: bool = False) -> str:
+        parts = ["every expected pattern matched"] if self.expectations else []
+        if self.fail:
+            parts.append(f"no fail pattern within {self.timeout:g} s" if watched_until_timeout
+                         else "no fail pattern before the console ended")
+        return "; ".join(parts)
 
     def _outcome(self, status: str, message: str, failed_on: dict | None = None) -> ConsoleOutcome:
         return ConsoleOutcome(status, message, self.expectations, failed_on, self.metrics,

@@ -43,7 +43,7 @@ class QemuTarget:
                  start_timeout: float = 10.0, count: bool = True) -> None:
         self.count = count  # without counting, QEMU runs without -icount (faster)
         self.platform = platform
-        self.elf = Path(elf)
+        self.elf = Path(elf).absolute()  # QEMU runs in the run directory
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "qemu.log"
         self.start_timeout = start_timeout
@@ -93,9 +93,42 @@ class QemuTarget:
             text = self.log_path.read_text(errors="replace")
             if "Address already in use" not in text:
                 break
-        tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-5:])
-        raise InfraError(f"QEMU did not start for {self.platform.name}: {tail or 'no output'}",
+        raise InfraError(f"QEMU did not start for {self.platform.name}: {self._own_words() or 'no output'}",
                          hint=f"run it by hand to see why: {' '.join(self.command)}")
+
+    def _own_words(self, lines: int = 5) -> str:
+        """QEMU's last lines in its log, without its own "waiting for
+        connection" notice (not an error)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        kept = [t for t in text.splitlines() if t.strip() and "QEMU waiting for connection" not in t]
+        return " | ".join(kept[-lines:])
+
+    def exit_text(self, wait: float = 0.5) -> str | None:
+        """Why the emulator is gone, in its own words, when it exited by itself
+        with an error of its own (e.g. "Could not load kernel ..." after the
+        host connected: with wait=on that is when QEMU loads the image).
+        None while it runs (after `wait` seconds: the link closes just before
+        the process ends), or when it ended without complaint (a firmware's
+        semihosting exit, whose status is the firmware's)."""
+        proc = self.process
+        if proc is None:
+            return None
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+        prefix = f"{Path(self.executable).name}:"
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return None
+        own = [t for t in lines if t.startswith(prefix) and "QEMU waiting for connection" not in t]
+        if not own:
+            return None
+        return f"QEMU exited with status {proc.returncode}: {' | '.join(own[-3:])} (log: {self.log_path})"
 
     def _wait_listening(self, port: int) -> bool:
         deadline = time.monotonic() + self.start_timeout

@@ -11,7 +11,9 @@
  * template of boards/mps2.
  *
  *   CONSOLE_SEMIHOSTING=1   print through SYS_WRITE0 instead of the CMSDK UART
- *   CONSOLE_SCENARIO        0 pass, 1 an assertion fails, 2 hang, 3 HardFault
+ *   CONSOLE_SCENARIO        0 pass, 1 an assertion fails, 2 hang, 3 HardFault,
+ *                           4 a PASS line that also reports a failure, then a
+ *                           failure after the last line a test would expect
  *   CONSOLE_EXIT            the exit status passed to SYS_EXIT_EXTENDED (default 0)
  *   CONSOLE_PLAIN_EXIT=1    end with SYS_EXIT ADP_Stopped_ApplicationExit instead
  */
@@ -141,6 +143,12 @@ int main(void)
 #elif CONSOLE_SCENARIO == 3
     put("test_conv: calling through a null pointer\n");
     __asm volatile("udf #0");
+#elif CONSOLE_SCENARIO == 4
+    put("test_conv: PASS (teardown: ASSERT FAILED: 16 bytes leaked)\n");
+    put("PROJECT EXECUTION SUCCESSFUL\n");
+    put("background task: ASSERT FAILED: stack overflow\n");
+    for (;;) {
+    }
 #endif
     put("test_conv: PASS\n");
     put("accuracy: 0.9375 on 16 samples\n");

@@ -1,0 +1,34 @@
+"""Paths a user gives are made absolute where they enter hil (a CLI option,
+a Robot keyword argument, a pytest option, the session API), against the
+user's working directory at that moment.
+
+Later stages run elsewhere: QEMU and Renode run in the run directory (so
+short relative host-file requests reach the device), builds run in their
+build directory. A relative path that reached them would name another file,
+or none.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def absolute(path: str | os.PathLike | None, base: str | os.PathLike | None = None) -> Path | None:
+    """`path` made absolute against `base` (default: the current working
+    directory), without resolving symbolic links (the user's name is kept)."""
+    if path is None or str(path) == "":
+        return None
+    path = Path(os.path.expanduser(os.fspath(path)))
+    return path if path.is_absolute() else Path(base or os.getcwd()) / path
+
+
+def click_absolute(ctx, param, value):
+    """A click callback: an option's path (or each of a repeated option's
+    paths) made absolute against the working directory hil was started in."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return type(value)(absolute(v) for v in value)
+    kind = type(value) if isinstance(value, Path) else str
+    return kind(absolute(value))
