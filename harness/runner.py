@@ -358,6 +358,7 @@ class Run:
         self.result = RunResult(platform={"name": cfg.platform}, model={"path": str(cfg.model)})
         self.result.timings = timings
         reference = None
+        elf = None
         old_term = None
         flusher = threading.Thread(target=self._flush_loop, name="hil-result-writer", daemon=True)
         try:
@@ -412,7 +413,13 @@ class Run:
                 self.result.status = "failed" if failed else "passed"
                 self.result.exit_code = EXIT_FAILED if failed else EXIT_OK
             except HilError as exc:
-                self._fail(exc.exit_code, "error", str(exc))
+                self._fail(exc.exit_code, status_word(exc.exit_code), str(exc))
+            except DeviceFault as fault:  # loading or preparing the model: still the firmware's fault
+                fault.symbol = elf.symbol_at(fault.pc) if elf is not None else None
+                self.result.fault = fault.as_dict()
+                self._fail(EXIT_FAILED, "failed", f"the firmware faulted before the vectors ran: {fault.describe()}")
+            except DeviceError as exc:  # an error answer the stages above do not expect: the firmware's
+                self._fail(EXIT_FAILED, "failed", f"the firmware answered with an error: {exc}")
             except (KeyboardInterrupt, _Terminated):
                 self._fail(EXIT_INTERRUPTED, "interrupted", "interrupted (Ctrl-C or SIGTERM)")
             except (serial.SerialException, OSError, ConnectionError) as exc:

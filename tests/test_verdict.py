@@ -190,3 +190,25 @@ def test_failed_job_and_infra_job_give_the_same_exit_whole_and_sharded(tmp_path)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     doc = json.loads((repo / "merged.json").read_text())
     assert (doc["exit_code"], doc["status"]) == (whole.returncode, "failed")
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_fault_outside_the_vectors_is_a_firmware_failure_not_an_internal_error(tmp_path):
+    """The firmware faults in LOAD_MODEL (built with HIL_FAULT_ON_LOAD, as a
+    bug in an operator's prepare step would): a firmware verdict (exit 1)
+    with the fault recorded, not "internal error in hil: DeviceFault" with
+    `"fault": null`."""
+    from harness.build.cmake import build_firmware
+    from harness.platforms import load_platform
+
+    elf = build_firmware(load_platform("mps2-an386"), {"HIL_FAULT_ON_LOAD": "1"}).elf.path
+    out = tmp_path / "r.json"
+    proc = hil("run", "--model", MODELS / "demo" / "gesture.tflite", "--vectors", "2",
+               "--firmware", elf, "--json", out, "--workdir", tmp_path / "run", cwd=tmp_path)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == FAILED, output
+    assert "internal error" not in output and "Traceback" not in output
+    doc = json.loads(out.read_text())
+    assert (doc["status"], doc["exit_code"]) == ("failed", FAILED)
+    assert doc["fault"]["kind"] == "UsageFault" and doc["fault"]["symbol"].startswith("fault_on_load")

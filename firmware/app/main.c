@@ -90,6 +90,23 @@ static void misbehave(uint32_t n)
 }
 #endif
 
+#ifdef HIL_FAULT_ON_LOAD
+/* LOAD_MODEL faults, as a bug in an operator's prepare step would: a fault
+ * outside the vectors, which the host must still report as the firmware's
+ * (tests/test_verdict.py). */
+static int fault_on_load(void *ctx, const uint8_t *model, uint32_t len, uint8_t *n_inputs,
+                         uint8_t *n_outputs, uint32_t *arena_used, hil_error *err)
+{
+    (void)ctx, (void)model, (void)len, (void)n_inputs, (void)n_outputs, (void)arena_used, (void)err;
+#if defined(__riscv)
+    __asm volatile(".4byte 0");
+#else
+    __asm volatile("udf #0");
+#endif
+    return -1;
+}
+#endif
+
 #ifdef HIL_BOOT_NOISE
 /* What a bootloader or an RTOS banner prints before the application speaks
  * the protocol: text, a stray zero byte and binary junk that looks like half
@@ -135,6 +152,9 @@ int main(void)
     engine.before_invoke = misbehave;
 #endif
     builtin_ops_init(&ops, &engine);
+#endif
+#ifdef HIL_FAULT_ON_LOAD
+    ops.load = fault_on_load;
 #endif
     hil_server_init(&server, &port, &ops, model_buffer, sizeof model_buffer, sizeof arena);
 #if HIL_BAKED
