@@ -40,7 +40,7 @@ import numpy as np
 import serial
 
 from .checks.budgets import evaluate as evaluate_budgets
-from .errors import InfraError, UsageError
+from .errors import EXIT_FAILED, EXIT_OK, HilError, InfraError, UsageError
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model
 from .model.vectors import VectorSet, _fit, load_vectors, random_vectors
@@ -50,6 +50,7 @@ from .results.result import FAULT, MISMATCH, PASSED, TIMEOUT, RunResult, VectorR
 from .runner import Reporter, Run, RunConfig
 from .targets import check_target_kind, is_board
 from .targets.board import resolve_boards
+from .verdict import code_for, combine, status_word
 
 
 #: operators that keep state between invokes
@@ -293,6 +294,7 @@ class Session:
         self._bulk = False
         self._streams = 0
         self._broken: str | None = None
+        self._ended_by: tuple[int, str] | None = None  # (exit status, message) of what ended the session
         self.started = False
 
     # -- where things are ----------------------------------------------------------------
@@ -325,7 +327,7 @@ class Session:
         if self.started:
             raise UsageError(f"the target {self.config.platform} is already started")
         run, cfg = self._run, self.config
-        run.workdir.mkdir(parents=True, exist_ok=True)
+        run._make_workdir()  # a disk that cannot take it is exit 3 naming the path
         run.result = RunResult(platform={"name": cfg.platform}, model={})
         self.started = True
         try:
@@ -343,10 +345,12 @@ class Session:
             run.result.platform = {"name": platform.name, "core": platform.core, "description": platform.description}
             elf_path, self.elf, run.result.firmware = run._firmware(platform)
             self.hello = run.boot(platform, elf_path, self.elf)
-        except BaseException:
+            run._save()
+            run._stop_if_unwritable()
+        except BaseException as exc:
+            self._ended(exc)
             self.stop()
             raise
-        run._save()
         return self.hello
 
     def load_model(self, path: str | Path) -> ModelInfo:
@@ -420,8 +424,14 @@ class Session:
             run._stream(self.platform, model, vectors, golden, batch_file, self.elf, keep_outputs=outputs)
         except (serial.SerialException, OSError, ConnectionError) as exc:
             self._broken = f"link failure: {exc}"
-            raise InfraError(f"the link to {self.platform.name} failed: {exc}",
-                             hint=f"the emulator or board went away; its log is in {self.workdir}") from exc
+            failure = InfraError(f"the link to {self.platform.name} failed: {exc}",
+                                 hint=f"the emulator or board went away; its log is in {self.workdir}")
+            self._ended(failure)
+            raise failure from exc
+        except HilError as exc:  # the link broke, the target stopped, results cannot be written
+            self._broken = str(exc)
+            self._ended(exc)
+            raise
         finally:
             self._streams += 1
             run._save()
@@ -489,12 +499,19 @@ class Session:
         finally:
             if run.result is not None and run.result.status == "running":
                 failed = any(v.status != PASSED for v in run.result.vectors)
-                run.result.status = "failed" if failed else "passed"
-                run.result.exit_code = 1 if failed else 0
-                try:
-                    run._save()
-                except OSError:
-                    pass
+                codes = [EXIT_FAILED if failed else EXIT_OK] + ([self._ended_by[0]] if self._ended_by else [])
+                run.result.exit_code = combine(codes)
+                run.result.status = status_word(run.result.exit_code)
+                if self._ended_by and not run.result.error:
+                    run.result.error = {"message": self._ended_by[1]}
+                run._save()
+
+    def _ended(self, exc: BaseException) -> None:
+        """Remember the first error that ended this session (a start that
+        failed, a link that broke), so that its result says what the one
+        taxonomy says (harness/verdict.py) rather than "passed"."""
+        if self._ended_by is None:
+            self._ended_by = (code_for(exc), str(exc) or type(exc).__name__)
 
     def __enter__(self) -> "Session":
         if not self.started:

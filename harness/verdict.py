@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HilError
 
 #: the highest priority first
 PRIORITY = (EXIT_INTERRUPTED, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_OK)
@@ -89,3 +89,17 @@ def case_code(case_status: str, job_code: int | None) -> int:
         job = normalize(job_code)
         return job if job != EXIT_OK else EXIT_USAGE
     return EXIT_OK
+
+
+def code_for(exc: BaseException, default: int | None = EXIT_INFRA) -> int | None:
+    """The exit status an exception stands for, where a step of a Session,
+    a Robot keyword or a pytest test ends with one: a HilError carries its
+    own; a failed check (CheckFailed, any AssertionError) is the firmware's;
+    Ctrl-C is an interruption; anything else is `default`."""
+    if isinstance(exc, HilError):
+        return normalize(exc.exit_code)
+    if isinstance(exc, AssertionError):
+        return EXIT_FAILED
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return default

@@ -212,3 +212,23 @@ def test_a_fault_outside_the_vectors_is_a_firmware_failure_not_an_internal_error
     doc = json.loads(out.read_text())
     assert (doc["status"], doc["exit_code"]) == ("failed", FAILED)
     assert doc["fault"]["kind"] == "UsageFault" and doc["fault"]["symbol"].startswith("fault_on_load")
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_session_that_could_not_start_is_not_recorded_as_passed(tmp_path):
+    """The Session behind Robot and pytest: an emulator that is not there
+    made its hil.result/1 say "passed", exit 0. Now the same taxonomy as
+    `hil run`: error, exit 3, with the reason."""
+    from harness.errors import InfraError
+    from harness.session import Session
+
+    platform = tmp_path / "noemu.toml"
+    platform.write_text((REPO / "platforms" / "mps2-an386.toml").read_text().replace(
+        'executable = "qemu-system-arm"', 'executable = "qemu-system-arm-not-installed"'))
+    dut = Session(str(platform), workdir=tmp_path / "run")
+    with pytest.raises(InfraError):
+        dut.start()
+    doc = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert (doc["status"], doc["exit_code"]) == ("error", INFRA)
+    assert "qemu-system-arm-not-installed" in doc["error"]["message"]
