@@ -986,7 +986,8 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
     fb_buf b;
     fb_table root;
     fb_vec opcodes, subgraphs, buffers;
-    uint32_t version = 0, i, base_pad, persistent, variables, total, off;
+    uint32_t version = 0, i, base_pad, off;
+    uint64_t persistent, variables, total; /* sums of up to 2 GB sizes */
     eng_status st;
 
     b.buf = model;
@@ -1038,8 +1039,10 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
     }
     variables = 0;
     for (i = 0; i < e->n_variables; ++i) {
-        e->variables[i].offset = variables; /* relative for now */
-        variables += ENG_ALIGN_UP(e->variables[i].bytes);
+        if (variables > 0x7fffffffu)
+            break; /* too large for any arena: refused below */
+        e->variables[i].offset = (uint32_t)variables; /* relative for now */
+        variables += ENG_ALIGN_UP((uint64_t)e->variables[i].bytes);
     }
 
     st = eng_plan(e, err);
@@ -1050,15 +1053,18 @@ static eng_status load(eng_t *e, const uint8_t *model, uint32_t model_len,
     base_pad = (uint32_t)((ENG_ALIGN - ((uintptr_t)arena % ENG_ALIGN)) %
                           ENG_ALIGN);
     total = base_pad + persistent + variables + e->plan_size;
+    if (total > 0xffffffffu)
+        return eng_fail(err, ENG_E_ARENA_TOO_SMALL, 0xffffffffu, -1,
+                        "arena too small: the model needs more than 4 GB");
     if (arena == NULL || total > arena_size)
-        return eng_fail(err, ENG_E_ARENA_TOO_SMALL, total, -1,
+        return eng_fail(err, ENG_E_ARENA_TOO_SMALL, (uint32_t)total, -1,
                         "arena too small: the model needs %u bytes, the "
                         "arena has %u", (unsigned)total, (unsigned)arena_size);
     e->arena = arena;
     e->arena_size = arena_size;
-    e->persistent_size = persistent;
-    e->variables_size = variables;
-    e->arena_used = total;
+    e->persistent_size = (uint32_t)persistent;
+    e->variables_size = (uint32_t)variables;
+    e->arena_used = (uint32_t)total;
     off = base_pad;
     for (i = 0; i < e->n_ops; ++i) {
         e->ops[i].persistent_offset = off;
