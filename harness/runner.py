@@ -30,7 +30,7 @@ from .checks.localize import localize
 from .checks.metrics import compare_outputs
 from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
                      UsageError, disk_error)
-from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkTimeout
+from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkBroken, LinkTimeout, RetryPolicy
 from .model.capacity import arena_hint, check_model_fits, check_vectors_fit_host, model_buffer_hint
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model, op_name
@@ -305,12 +305,18 @@ class Run:
         self.result.target = target.describe()
         if board:
             link = target.open_link()
-            self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+            # a byte takes ten bit times on a UART: retransmissions wait for slow links
+            retry = RetryPolicy(byte_time=max(RetryPolicy.byte_time, 10.0 / target.baud))
+            self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout, retry=retry,
+                                                explain_silence=self._explain_silence)
+            self.result.link = client.stats
             hello = target.wait_ready(client, cfg.boot_timeout)
             self.result.target = target.describe()
         else:
             link = serial.serial_for_url(url, timeout=0.2)
-            self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout)
+            self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout,
+                                                explain_silence=self._explain_silence)
+            self.result.link = client.stats
             hello = client.hello(timeout=cfg.boot_timeout)
         self.result.device = {k: v for k, v in vars(hello).items()}
         if elf.build_id and hello.build_id != elf.build_id:
@@ -577,10 +583,20 @@ class Run:
     def _stream(self, platform: Platform, model: ModelInfo, vectors: VectorSet,
                 golden: list[list[np.ndarray]], batch, elf: ElfInfo, keep_outputs: dict | None = None) -> None:
         """Run every vector and record its result; `keep_outputs`, when given,
-        receives each vector's device outputs by index."""
+        receives each vector's device outputs by index. A link that stays
+        broken or a target that stops ends the run (LinkBroken, TargetStopped:
+        exit 3) without blaming the vector in flight on the firmware."""
+        self.reporter.start_vectors(len(vectors))
+        try:
+            self._stream_vectors(model, vectors, golden, batch, elf, keep_outputs)
+        finally:
+            if self.client.stats.troubled:
+                self.reporter.stage(f"link: {self.client.stats.summary()}")
+
+    def _stream_vectors(self, model: ModelInfo, vectors: VectorSet, golden: list[list[np.ndarray]], batch,
+                        elf: ElfInfo, keep_outputs: dict | None) -> None:
         client = self.client
         result = self.result
-        self.reporter.start_vectors(len(vectors))
         for i, vector in enumerate(vectors.vectors):
             stage = "set_input"
             try:
@@ -599,12 +615,14 @@ class Run:
                            for k, spec in enumerate(model.outputs)]
                 if keep_outputs is not None:
                     keep_outputs[i] = outputs
+                stage = "get_profile"
+                profile = client.get_profile() if self.profile_unit is not None else None
             except DeviceFault as fault:
                 fault.symbol = elf.symbol_at(fault.pc)
                 result.fault = fault.as_dict()
                 self._record(VectorResult(i, FAULT, error=f"{stage}: {fault.describe()}"))
                 return
-            except LinkTimeout as exc:
+            except LinkTimeout as exc:  # silence on a healthy link and target (the client asked it)
                 if self._rebooted():
                     self._record(VectorResult(i, ERROR, error=f"vector {i}: the device rebooted during {stage} "
                                                               f"(it answers HELLO again but has lost the model)"))
@@ -626,15 +644,27 @@ class Run:
             count = operators = None
             if self.unit is not None:
                 count = self._count(raw_count)
-            if self.profile_unit is not None:
+            if profile is not None:
                 operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
-                             for p in client.get_profile()]
+                             for p in profile]
             label = int(vectors.labels[i]) if vectors.labels is not None else None
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
                                       check.max_abs_diff, check.mismatches, count,
                                       operators=operators, energy=self._energy(count),
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
                                       l2_rel=check.l2_rel, ref_top1=check.ref_top1))
+
+    def _explain_silence(self) -> str | None:
+        """The client asks this when the device stays silent or the link
+        fails: why the target cannot answer (a stalled or exited emulator, a
+        closed port), or None when it runs and the silence is the firmware's."""
+        if self._aborted:
+            raise _Terminated()  # the run is being stopped: that is why the link went away
+        health = getattr(self._target, "health", None)
+        if health is None:
+            return None
+        state = health()
+        return None if state.running else state.detail
 
     def _rebooted(self) -> bool:
         """After a request timed out: does the device answer again, without
@@ -644,7 +674,7 @@ class Run:
         try:
             self.client.hello(timeout=1.0)
             return self.client.get_memory().model_bytes == 0
-        except (LinkTimeout, DeviceError, DeviceFault, serial.SerialException, OSError):
+        except (LinkTimeout, LinkBroken, DeviceError, DeviceFault, serial.SerialException, OSError):
             return False
 
     def _record(self, vector: VectorResult) -> None:

@@ -15,7 +15,12 @@ DELIMITER = b"\x00"
 
 
 class FrameError(ValueError):
-    """A received frame that cannot be trusted (COBS, CRC or length error)."""
+    """A received frame that cannot be trusted (COBS, CRC or length error);
+    `kind` ("cobs", "crc", "short") is what the link statistics count."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -43,10 +48,10 @@ def cobs_decode(data: bytes) -> bytes:
     while i < len(data):
         code = data[i]
         if code == 0:
-            raise FrameError("zero byte inside a COBS frame")
+            raise FrameError("zero byte inside a COBS frame", "cobs")
         block = data[i + 1 : i + code]
         if len(block) != code - 1 or 0 in block:
-            raise FrameError("COBS block runs past the end of the frame")
+            raise FrameError("COBS block runs past the end of the frame", "cobs")
         out += block
         i += code
         if code != 0xFF and i < len(data):
@@ -68,25 +73,40 @@ class Frame:
     def decode(cls, encoded: bytes) -> "Frame":
         raw = cobs_decode(encoded)
         if len(raw) < FRAME_OVERHEAD:
-            raise FrameError(f"frame of {len(raw)} bytes is shorter than the {FRAME_OVERHEAD}-byte minimum")
+            raise FrameError(f"frame of {len(raw)} bytes is shorter than the {FRAME_OVERHEAD}-byte minimum", "short")
         body, (crc,) = raw[:-4], struct.unpack("<I", raw[-4:])
         if zlib.crc32(body) != crc:
-            raise FrameError(f"CRC mismatch (got {crc:#010x}, computed {zlib.crc32(body):#010x})")
+            raise FrameError(f"CRC mismatch (got {crc:#010x}, computed {zlib.crc32(body):#010x})", "crc")
         return cls(body[0], body[1], bytes(body[2:]))
 
 
 class FrameDecoder:
     """Turns a byte stream into frames, resynchronising at every 0x00.
 
-    Corrupt frames are dropped and counted, never returned; `max_encoded`
-    bounds memory if the peer never sends a delimiter.
+    Corrupt frames are dropped and counted by kind in `errors` ("cobs",
+    "crc", "short", "overlong"), never returned; `dropped` keeps the reasons
+    of the last few, for messages. `max_encoded` bounds memory if the peer
+    never sends a delimiter.
     """
+
+    KEEP_REASONS = 20
 
     def __init__(self, max_encoded: int = 1 << 16) -> None:
         self._buffer = bytearray()
         self._overflow = False
         self.max_encoded = max_encoded
         self.dropped: list[str] = []
+        self.errors: dict[str, int] = {}
+        self.frames = 0  # good frames returned
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def _drop(self, kind: str, reason: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.dropped.append(reason)
+        del self.dropped[:-self.KEEP_REASONS]
 
     def feed(self, data: bytes) -> list[Frame]:
         frames: list[Frame] = []
@@ -99,12 +119,13 @@ class FrameDecoder:
                     self._buffer.clear()
             if complete:
                 if self._overflow:
-                    self.dropped.append("frame longer than the decoder's limit")
+                    self._drop("overlong", "frame longer than the decoder's limit")
                 elif self._buffer:
                     try:
                         frames.append(Frame.decode(bytes(self._buffer)))
+                        self.frames += 1
                     except FrameError as exc:
-                        self.dropped.append(str(exc))
+                        self._drop(exc.kind, str(exc))
                 self._buffer.clear()
                 self._overflow = False
         return frames

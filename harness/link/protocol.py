@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import enum
 import os
+import random
 import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
-from .frames import Frame, FrameDecoder
+import serial
+
+from ..errors import EXIT_FAILED, HilError, InfraError
+from .frames import DELIMITER, Frame, FrameDecoder
 
 PROTOCOL_VERSION = 1
 
@@ -128,17 +132,44 @@ class DeviceFault(Exception):
                 "symbol": self.symbol}
 
 
-class LinkTimeout(Exception):
-    """No reply within the deadline: the firmware hung or the link broke."""
+class LinkTimeout(HilError):
+    """No reply within the deadline while the link stayed quiet and the
+    target (when it can tell) kept running: the firmware hung. A firmware
+    failure (exit 1) wherever it is not caught and recorded per vector."""
 
-    def __init__(self, stage: str, seconds: float) -> None:
+    exit_code = EXIT_FAILED
+
+    def __init__(self, stage: str, seconds: float, transmissions: int = 1) -> None:
         self.stage = stage
         self.seconds = seconds
-        super().__init__(f"no reply to {stage} within {seconds:g} s")
+        self.transmissions = transmissions
+        sent = f" (sent {transmissions} times)" if transmissions > 1 else ""
+        super().__init__(f"no reply to {stage} within {seconds:g} s{sent}")
 
 
 class LinkClosed(Exception):
     """The byte stream ended (emulator exited, cable pulled)."""
+
+
+class LinkBroken(InfraError):
+    """The link stayed unusable: a request's retransmissions ran out while
+    only damaged frames came back, or the stream closed or failed. It is
+    the link's fault, never the firmware's (exit 3); the message carries the
+    link statistics."""
+
+    def __init__(self, reason: str, stats: "LinkStats", *, closed: bool = False) -> None:
+        self.reason = reason
+        self.stats = stats
+        self.closed = closed  # the stream itself failed, rather than the frames on it
+        super().__init__(f"link broken: {reason}; link: {stats.summary()}",
+                         hint="check the cable or port, the baud rate and flow control, or the serial server "
+                              "(ser2net); the result's `link` section has the statistics")
+
+
+class TargetStopped(InfraError):
+    """The device cannot answer because what runs it stopped (a stalled or
+    exited emulator, a closed port): infrastructure (exit 3), not a hang of
+    the firmware."""
 
 
 @dataclass(frozen=True)
@@ -210,65 +241,228 @@ class TensorInfo:
 
 @dataclass
 class LinkStats:
-    """Bytes and time on the link, for the throughput benchmark."""
+    """What crossed the link and what recovering from its faults took: the
+    throughput benchmark's figures and the result's `link` section."""
 
     bytes_out: int = 0
     bytes_in: int = 0
-    requests: int = 0
+    requests: int = 0             # distinct requests (each with its own seq)
+    frames_sent: int = 0          # requests plus retransmissions
+    frames_received: int = 0      # frames with a good CRC
+    retransmissions: int = 0
+    requests_retried: int = 0     # requests that needed at least one retransmission
+    most_retransmissions: int = 0  # of any one request
+    damaged_frames: dict = field(default_factory=lambda: dict.fromkeys(("cobs", "crc", "overlong", "short"), 0))
+    device_bad_frames: int = 0    # BAD_FRAME errors: the device dropped a damaged frame of ours
+    stale_replies: int = 0        # replies to an earlier request (duplicates, late ones), ignored
+    chunk_bytes: int = 0          # the smallest bulk chunk the link was stepped down to (0: never)
     wait_s: float = 0.0
     by_stage: dict = field(default_factory=dict)
 
+    @property
+    def damaged(self) -> int:
+        return sum(self.damaged_frames.values())
+
+    @property
+    def troubled(self) -> bool:
+        """True when the link needed any recovery."""
+        return bool(self.retransmissions or self.damaged or self.device_bad_frames or self.stale_replies)
+
+    def summary(self) -> str:
+        """One line for the console and messages."""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.damaged_frames.items()) if n)
+        return (f"{self.requests_retried} of {self.requests} requests retried ({self.retransmissions} "
+                f"retransmissions, at most {self.most_retransmissions} for one), {self.damaged} damaged frames "
+                f"dropped{f' ({kinds})' if kinds else ''}, {self.device_bad_frames} reported by the device, "
+                f"{self.stale_replies} stale replies ignored")
+
+    def as_dict(self) -> dict:
+        return {"bytes_out": self.bytes_out, "bytes_in": self.bytes_in, "requests": self.requests,
+                "frames_sent": self.frames_sent, "frames_received": self.frames_received,
+                "retransmissions": self.retransmissions, "requests_retried": self.requests_retried,
+                "most_retransmissions": self.most_retransmissions,
+                "damaged_frames": dict(sorted(self.damaged_frames.items())), "damaged_total": self.damaged,
+                "device_bad_frames": self.device_bad_frames, "stale_replies": self.stale_replies,
+                "smallest_chunk_bytes": self.chunk_bytes or None}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a request that got no good reply is sent again (docs/protocol.md,
+    Recovery). The device answers a repeated (type, seq, CRC) from the reply
+    it kept, so re-sending never runs a request twice.
+
+    Without news from the device, the first retransmission waits `first_wait`
+    plus the time the request and a full reply take at `byte_time` seconds
+    per byte, and at least twice the slowest clean reply this kind of request
+    has had (a long INVOKE is not taken for a lost one); each later wait is
+    `backoff` times longer, up to `longest_wait` (or that slowest reply).
+    A damaged frame from the device, or its BAD_FRAME error, says a frame
+    was lost: the request is re-sent at once. At most `retransmissions` per
+    request; the request's timeout stays its deadline whatever happens.
+    """
+
+    first_wait: float = 0.25
+    backoff: float = 1.5
+    longest_wait: float = 2.0
+    retransmissions: int = 24
+    byte_time: float = 1e-4  # 10 KB/s: QEMU's UART into the guest, 115200 baud
+
+
+#: Bulk data (inline LOAD_MODEL/SET_INPUT chunks, GET_OUTPUT/GET_TENSOR
+#: replies) starts in chunks of FIRST_CHUNK bytes, doubles after CLEAN_STREAK
+#: requests in a row needed no retransmission, up to what max_payload allows,
+#: and halves (down to SMALLEST_CHUNK) after one that did. A request is
+#: re-sent byte for byte, so its size cannot shrink once sent: a frame of
+#: 1 KB almost never crosses a link with 1e-3 bit errors, one of 64 bytes
+#: does about every other time.
+FIRST_CHUNK = 64
+SMALLEST_CHUNK = 32
+CLEAN_STREAK = 16
+
 
 class DeviceClient:
-    def __init__(self, stream: ByteStream, default_timeout: float = 10.0) -> None:
+    def __init__(self, stream: ByteStream, default_timeout: float = 10.0, *,
+                 retry: RetryPolicy | None = None,
+                 explain_silence: Callable[[], str | None] | None = None) -> None:
+        """`explain_silence`, when given, is asked when the device stays
+        silent or the stream fails: it returns why what runs the device cannot
+        answer (e.g. "the emulator stopped (process 1234 is stopped by a
+        signal)") or None when it can; a reason ends the request with
+        TargetStopped (exit 3) instead of a firmware hang."""
         self.stream = stream
         self.default_timeout = default_timeout
+        self.retry = retry or RetryPolicy()
+        self.explain_silence = explain_silence
         self.decoder = FrameDecoder()
         self.stats = LinkStats()
-        self._seq = 0
+        self._seq = random.SystemRandom().randrange(1, 256)  # a fresh client never matches the device's kept reply
         self._pending: list[Frame] = []
         self.max_payload = 256  # until HELLO says otherwise
+        self.chunk_limit = FIRST_CHUNK  # bulk bytes per frame, stepped with the link's noise
+        self._clean_streak = 0
+        self._slowest: dict[int, float] = {}  # per request type, clean first-try replies
+        self._damage_seen = 0  # damaged frames from the device plus its BAD_FRAME errors, ever
         self.logs: list[str] = []
 
     # -- transport -----------------------------------------------------------
 
-    def _next_frame(self, deadline: float, stage: str, timeout: float) -> Frame:
+    def _next_seq(self) -> int:
+        """1..255: seq 0 is what the device uses for frames that answer no
+        request (BAD_FRAME, FAULT, LOG), so no reply can be mistaken for one."""
+        self._seq = self._seq % 255 + 1
+        return self._seq
+
+    def _stopped(self, exc: BaseException | None = None) -> None:
+        """Raise TargetStopped when what runs the device says why it cannot answer."""
+        reason = self.explain_silence() if self.explain_silence else None
+        if reason:
+            raise TargetStopped(reason) from exc
+
+    def _send(self, wire: bytes) -> None:
+        try:
+            self.stream.write(wire)
+        except (serial.SerialException, OSError) as exc:
+            self._stopped(exc)
+            raise LinkBroken(f"cannot write to the device: {exc}", self.stats, closed=True) from exc
+        self.stats.bytes_out += len(wire)
+        self.stats.frames_sent += 1
+
+    def _read_frame(self, until: float) -> Frame | None:
+        """The next good frame; None at `until`, or as soon as a damaged frame
+        arrives (the caller decides whether to re-send)."""
         while not self._pending:
-            left = deadline - time.monotonic()
+            left = until - time.monotonic()
             if left <= 0:
-                raise LinkTimeout(stage, timeout)
+                return None
             self.stream.timeout = min(left, 0.2)
-            waiting = self.stream.in_waiting
-            data = self.stream.read(waiting if waiting else 1)
-            if data:
-                self.stats.bytes_in += len(data)
-                self._pending.extend(self.decoder.feed(data))
+            try:
+                waiting = self.stream.in_waiting
+                data = self.stream.read(waiting if waiting else 1)
+            except (serial.SerialException, OSError) as exc:
+                self._stopped(exc)
+                raise LinkBroken(f"the link closed or failed: {exc}", self.stats, closed=True) from exc
+            if not data:
+                continue
+            self.stats.bytes_in += len(data)
+            before = dict(self.decoder.errors)
+            frames = self.decoder.feed(data)
+            self.stats.frames_received += len(frames)
+            self._pending.extend(frames)
+            damaged = 0
+            for kind, n in self.decoder.errors.items():
+                if n != before.get(kind, 0):
+                    damaged += n - before.get(kind, 0)
+                    self.stats.damaged_frames[kind] = self.stats.damaged_frames.get(kind, 0) + n - before.get(kind, 0)
+            if damaged:
+                self._damage_seen += damaged
+                if not self._pending:
+                    return None
         return self._pending.pop(0)
+
+    def _first_wait(self, msg: int, wire: bytes) -> float:
+        policy = self.retry
+        transfer = policy.byte_time * (len(wire) + self.max_payload + 16)
+        return max(policy.first_wait + transfer, 2 * self._slowest.get(msg, 0.0))
 
     def request(self, msg: Msg, payload: bytes = b"", *, stage: str | None = None,
                 timeout: float | None = None) -> bytes:
-        """Send one request and return its reply payload."""
+        """Send one request and return its reply payload, re-sending the
+        identical frame while no good reply comes (RetryPolicy). Raises
+        DeviceError (the device's error reply), DeviceFault, LinkBroken (the
+        link stayed unusable), TargetStopped (the emulator or port went away)
+        or LinkTimeout (silence: the firmware hung)."""
         name = msg.name if isinstance(msg, Msg) else f"request {msg:#04x}"
         stage = stage or name
         timeout = self.default_timeout if timeout is None else timeout
-        self._seq = (self._seq + 1) & 0xFF
-        seq = self._seq
-        wire = Frame(msg, seq, payload).encode()
+        seq = self._next_seq()
+        # a leading delimiter ends whatever damaged partial frame the device holds
+        wire = DELIMITER + Frame(msg, seq, payload).encode()
+        policy = self.retry
         started = time.monotonic()
-        self.stream.write(wire)
-        self.stats.bytes_out += len(wire)
-        self.stats.requests += 1
         deadline = started + timeout
+        wait = self._first_wait(msg, wire)
+        damage_before = self._damage_seen
+        self._send(wire)
+        self.stats.requests += 1
+        sends = 1
+        resend_at = started + wait
         try:
             while True:
-                frame = self._next_frame(deadline, stage, timeout)
+                damage_at_send = self._damage_seen
+                frame = self._read_frame(min(resend_at, deadline))
+                now = time.monotonic()
+                if frame is None:
+                    if now >= deadline:
+                        self._give_up(stage, timeout, sends, self._damage_seen > damage_before)
+                    if self._damage_seen > damage_at_send:
+                        resend_at = now  # a damaged frame: likely our reply, or our request
+                    if now < resend_at:
+                        continue
+                    if sends > policy.retransmissions:
+                        if self._damage_seen > damage_before:
+                            self._give_up(stage, now - started, sends, True)
+                        resend_at = deadline  # silence: wait out the deadline
+                        continue
+                    self._send(wire)
+                    self.stats.retransmissions += 1
+                    sends += 1
+                    wait = min(wait * policy.backoff, max(policy.longest_wait, 2 * self._slowest.get(msg, 0.0)))
+                    resend_at = time.monotonic() + wait
+                    continue
                 if frame.type == Msg.FAULT:
                     raise DeviceFault(frame.payload)
                 if frame.type == Msg.LOG:
                     self.logs.append(frame.payload.decode("utf-8", "replace"))
                     continue
+                if frame.type == Msg.ERROR and frame.seq != seq and frame.payload[:1] == bytes((ErrorCode.BAD_FRAME,)):
+                    self.stats.device_bad_frames += 1  # the device dropped a damaged frame, likely ours
+                    self._damage_seen += 1
+                    resend_at = min(resend_at, now)
+                    continue
                 if frame.seq != seq:
-                    continue  # a late reply to a request we gave up on
+                    self.stats.stale_replies += 1  # a duplicate or late reply to an earlier request
+                    continue
                 if frame.type == Msg.ERROR:
                     code, detail, op = struct.unpack_from("<BIh", frame.payload)
                     raise DeviceError(code, detail, op,
@@ -276,11 +470,43 @@ class DeviceClient:
                 if frame.type != (msg | REPLY):
                     raise DeviceError(ErrorCode.BAD_FRAME, frame.type, -1,
                                       f"reply type {frame.type:#04x} does not answer {name}")
+                if sends == 1:
+                    self._slowest[msg] = max(self._slowest.get(msg, 0.0), now - started)
                 return frame.payload
         finally:
             spent = time.monotonic() - started
             self.stats.wait_s += spent
             self.stats.by_stage[name] = self.stats.by_stage.get(name, 0.0) + spent
+            self._note_retries(sends - 1)
+
+    def _give_up(self, stage: str, seconds: float, sends: int, damaged: bool) -> None:
+        """No good reply: a link that delivered only damage is broken; silence
+        is the target's to explain, else the firmware hung."""
+        if damaged:
+            raise LinkBroken(f"no valid reply to {stage} after {sends} transmissions in {seconds:.1f} s, "
+                             f"only damaged frames", self.stats)
+        self._stopped()
+        raise LinkTimeout(stage, seconds, sends)
+
+    def _note_retries(self, retransmitted: int) -> None:
+        """Count a finished request and step the bulk chunk size: halved after
+        a request needed re-sending, doubled back after a clean streak."""
+        if retransmitted:
+            self.stats.requests_retried += 1
+            self.stats.most_retransmissions = max(self.stats.most_retransmissions, retransmitted)
+            self._clean_streak = 0
+            self.chunk_limit = max(SMALLEST_CHUNK, min(self.chunk_limit, self.max_payload) // 2)
+            self.stats.chunk_bytes = min(self.stats.chunk_bytes or self.chunk_limit, self.chunk_limit)
+            return
+        self._clean_streak += 1
+        if self._clean_streak >= CLEAN_STREAK and self.chunk_limit < self.max_payload:
+            self._clean_streak = 0
+            self.chunk_limit *= 2
+
+    def _chunk(self, overhead: int) -> int:
+        """Bulk data per frame: what fits in max_payload, less on a noisy link."""
+        room = self.max_payload - overhead
+        return max(1, min(room, self.chunk_limit))
 
     # -- messages --------------------------------------------------------------
 
@@ -296,12 +522,15 @@ class DeviceClient:
             head = prefix + struct.pack("<BII", 1, total, file_offset)
             return self.request(msg, head + path, timeout=timeout)
         assert data is not None
-        chunk = self.max_payload - len(prefix) - 9
         reply = b""
-        for offset in range(0, max(len(data), 1), chunk):
+        offset = 0
+        while True:  # the chunk size can shrink and grow with the link's noise
+            chunk = self._chunk(len(prefix) + 9)
             head = prefix + struct.pack("<BII", 0, len(data), offset)
             reply = self.request(msg, head + data[offset : offset + chunk], timeout=timeout)
-        return reply
+            offset += chunk
+            if offset >= len(data):
+                return reply
 
     def load_model(self, data: bytes | None = None, *, file: Path | None = None,
                    size: int | None = None, timeout: float | None = None, baked: bool = False) -> LoadedModel:
@@ -365,7 +594,7 @@ class DeviceClient:
         out = bytearray()
         total = None
         while total is None or len(out) < total:
-            want = min(0xFFFF, self.max_payload - 8)
+            want = min(0xFFFF, self._chunk(8))
             reply = self.request(msg, struct.pack(layout, index, len(out), want))
             total, offset = struct.unpack_from("<II", reply)
             if offset != len(out):

@@ -87,6 +87,7 @@ class RunResult:
     energy_model: dict | None = None
     budgets: list[dict] = field(default_factory=list)
     localization: dict | None = None
+    link: object | None = None  # the link's LinkStats (harness/link/protocol.py), live during the run
 
     def summary(self) -> dict:
         by_status: dict[str, int] = {}
@@ -139,6 +140,7 @@ class RunResult:
             "energy_model": self.energy_model,
             "budgets": self.budgets,
             "localization": self.localization,
+            "link": self.link.as_dict() if self.link is not None else None,
             "timings": self.timings,
         }
 

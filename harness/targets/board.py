@@ -34,6 +34,7 @@ import serial
 
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
+from .base import EXITED, RUNNING, TargetHealth
 from .flash import Command, FlashRequest, Flasher, make_flasher, template_fields
 
 #: USB vendor (and product) ids of debug probes whose virtual COM port's
@@ -435,7 +436,7 @@ class BoardTarget:
         """HELLO with bounded retries after draining boot noise; returns the
         device's Hello or raises "device not detected on PORT"."""
         from ..link.frames import FrameDecoder
-        from ..link.protocol import DeviceError, LinkTimeout
+        from ..link.protocol import DeviceError, LinkBroken, LinkTimeout
 
         link = self.open_link()
         link.recording = True
@@ -450,8 +451,10 @@ class BoardTarget:
                 link.write(b"\x00")  # end whatever partial frame the device has buffered
                 try:
                     hello = client.hello(timeout=per_try)
-                except LinkTimeout:
-                    dropped += len(client.decoder.dropped)
+                except (LinkTimeout, LinkBroken) as exc:
+                    if isinstance(exc, LinkBroken) and exc.closed:
+                        raise
+                    dropped += client.decoder.error_count  # boot noise, or the wrong baud rate
                     continue
                 except DeviceError:
                     continue
@@ -482,6 +485,16 @@ class BoardTarget:
                 "usb": self.spec.usb, "baud": self.baud, "flow_control": self.flow,
                 "flasher": self.flasher.name, "flash_command": self.flasher.last_command or None,
                 "reset": self.reset_method, "steps": self.steps, "ready": self.ready}
+
+    def health(self) -> TargetHealth:
+        """A board counts as running while its port is open and, for a local
+        device, still present (a USB serial port vanishes when unplugged)."""
+        if self.link is None or not self.link.is_open:
+            return TargetHealth(EXITED, f"the serial port {self.port} is closed")
+        if is_local_device(self.port) and not os.path.exists(self.port):
+            return TargetHealth(EXITED, f"the serial port {self.port} has gone (unplugged, or the board "
+                                        f"re-enumerated)")
+        return TargetHealth(RUNNING, f"the serial port {self.port} is open")
 
     def stop(self) -> None:
         link, self.link = self.link, None

@@ -6,22 +6,33 @@ it through pyserial's `socket://` URL exactly as it would to a network serial
 port. QEMU's own stdout/stderr go to a log file, never into the protocol.
 With `-icount shift=0` virtual time advances one nanosecond per instruction,
 which makes the firmware's SysTick counts deterministic instruction counts.
+
+QEMU also serves QMP on a unix socket in the run directory, so `health()`
+can tell a stalled or paused emulator from a firmware that hangs.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from ..errors import InfraError
 from ..platforms import Platform
+from .base import EXITED, PAUSED, RUNNING, STOPPED, UNRESPONSIVE, TargetHealth, process_state
 
 _PR_SET_PDEATHSIG = 1
+#: sun_path of a unix socket holds 108 bytes, the terminating NUL included
+_UNIX_PATH_MAX = 107
+#: how long QMP may take to answer before the emulator counts as unresponsive
+QMP_TIMEOUT = 2.0
 
 
 def _die_with_parent() -> None:
@@ -51,12 +62,16 @@ class QemuTarget:
         self.process: subprocess.Popen | None = None
         self.executable = platform.target.get("executable", "qemu-system-arm")
         self.command: list[str] = []
+        self.qmp_path: Path | None = None
+        self._qmp_dir: str | None = None  # a short directory in /tmp when the run directory's path is too long
 
     def _command(self, port: int) -> list[str]:
         t = self.platform.target
         cmd = [self.executable, "-M", t["machine"], "-display", "none", "-monitor", "none",
                "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
                "-kernel", str(self.elf)]
+        if self.qmp_path is not None:
+            cmd += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         if t.get("cpu"):
             cmd += ["-cpu", t["cpu"]]
         if t.get("icount") and self.count:
@@ -79,6 +94,7 @@ class QemuTarget:
             raise InfraError(f"`{self.executable}` was not found on PATH",
                              hint=f"install it: apt-get install -y {package}")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.qmp_path = self._choose_qmp_path()
         for attempt in range(3):  # the free port can be taken before QEMU binds it
             port = _free_port()
             self.command = self._command(port)
@@ -144,14 +160,91 @@ class QemuTarget:
 
     def stop(self) -> None:
         proc, self.process = self.process, None
+        if self._qmp_dir is not None:
+            shutil.rmtree(self._qmp_dir, ignore_errors=True)
+            self._qmp_dir = None
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
+        try:
+            proc.send_signal(signal.SIGCONT)  # a stopped QEMU acts on SIGTERM only once continued
+        except OSError:
+            pass
         try:
             proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+    # -- health: is the emulator running? --------------------------------------------
+
+    def _choose_qmp_path(self) -> Path:
+        """qmp.sock in the run directory, or in a fresh directory under /tmp
+        when that path is too long for a unix socket."""
+        path = (self.workdir / "qmp.sock").resolve()
+        if len(os.fsencode(path)) <= _UNIX_PATH_MAX:
+            return path
+        self._qmp_dir = tempfile.mkdtemp(prefix="hil-qmp-", dir="/tmp")
+        return Path(self._qmp_dir) / "qmp.sock"
+
+    def qmp(self, *commands: str, timeout: float = QMP_TIMEOUT) -> list[dict] | None:
+        """Run QMP commands; their `return` values, or None when QEMU does
+        not answer within `timeout` (a stopped process accepts the
+        connection but never greets)."""
+        if self.qmp_path is None:
+            return None
+        deadline = time.monotonic() + timeout
+        try:
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(self.qmp_path))
+                reader = sock.makefile("rb")
+
+                def answer() -> dict:
+                    while True:
+                        sock.settimeout(max(0.01, deadline - time.monotonic()))
+                        line = reader.readline()
+                        if not line:
+                            raise OSError("QMP closed the connection")
+                        message = json.loads(line)
+                        if "return" in message or "error" in message or "QMP" in message:
+                            return message
+
+                answer()  # the greeting
+                results = []
+                for command in ("qmp_capabilities", *commands):
+                    sock.sendall(json.dumps({"execute": command}).encode() + b"\n")
+                    results.append(answer().get("return"))
+                return results[1:]
+        except (OSError, ValueError):
+            return None
+
+    def health(self) -> TargetHealth:
+        """Exited, stopped by a signal (SIGSTOP: state T), paused, not
+        answering QMP, or running; with QEMU's instruction count (QMP
+        `query-replay` reports it under -icount)."""
+        proc = self.process
+        if proc is None:
+            return TargetHealth(EXITED, "the emulator was stopped by hil")
+        code = proc.poll()
+        if code is not None:
+            return TargetHealth(EXITED, f"the emulator exited (QEMU, process {proc.pid}, exit status {code}; "
+                                        f"its log: {self.log_path})")
+        state = process_state(proc.pid)
+        answers = self.qmp("query-status", "query-replay")
+        if state in ("T", "t"):
+            how = "is stopped by a signal" if state == "T" else "is stopped by a debugger"
+            quiet = "" if answers is None else " (QMP still answered)"
+            return TargetHealth(STOPPED, f"the emulator stopped (process {proc.pid} {how}){quiet}")
+        if answers is None:
+            return TargetHealth(UNRESPONSIVE, f"the emulator stalled (process {proc.pid} did not answer QMP "
+                                              f"within {QMP_TIMEOUT:g} s)")
+        status, replay = answers
+        clock = (replay or {}).get("icount")
+        if not (status or {}).get("running", False):
+            return TargetHealth(PAUSED, f"the emulator is not running the guest (process {proc.pid}, QMP status "
+                                        f"{(status or {}).get('status', 'unknown')!r})", clock)
+        return TargetHealth(RUNNING, f"QEMU is running the guest (process {proc.pid})", clock)
 
     def __enter__(self) -> "QemuTarget":
         return self

@@ -52,6 +52,7 @@ from pathlib import Path
 
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
+from .base import EXITED, RUNNING, STOPPED, UNRESPONSIVE, TargetHealth, process_state
 
 _PR_SET_PDEATHSIG = 1
 
@@ -400,6 +401,21 @@ class RenodeTarget:
 
     def _alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def health(self) -> TargetHealth:
+        """Exited, stopped by a signal, its monitor not answering, or running."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            code = None if proc is None else proc.returncode
+            return TargetHealth(EXITED, f"the emulator exited (Renode, exit status {code}; its log: {self.log_path})")
+        if process_state(proc.pid) in ("T", "t"):
+            return TargetHealth(STOPPED, f"the emulator stopped (process {proc.pid} is stopped by a signal)")
+        try:
+            self.monitor.execute("version", timeout=5.0, check=False)
+        except (MonitorError, OSError, AttributeError):
+            return TargetHealth(UNRESPONSIVE, f"the emulator stalled (Renode, process {proc.pid}: its monitor "
+                                              f"did not answer within 5 s)")
+        return TargetHealth(RUNNING, f"Renode is running (process {proc.pid})")
 
     def _log_transcript(self, text: str) -> None:
         with open(self.transcript_path, "a") as fh:

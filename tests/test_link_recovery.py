@@ -1,0 +1,302 @@
+"""A link that survives noise, and a stalled emulator told from a hung firmware.
+
+Two layers:
+
+- The host client (harness/link/protocol.py) against the real device side
+  of the protocol (firmware/protocol/*.c built for the host with ASan/UBSan,
+  the stand-in engine of firmware/tests/proto_stdio.c, which counts its
+  invokes), through `ScriptedLink`, a test double for the byte stream that
+  drops, damages or duplicates exactly the frames a test names: a real UART
+  cannot be made to lose one given frame on demand. These pin down the
+  exact retry behaviour.
+- End to end: real firmware (arm-none-eabi-gcc) in real QEMU, with
+  tests/noisy_link.py's proxy flipping bits, dropping and duplicating bytes
+  between the runner and QEMU's UART socket (or cutting it), a QEMU stopped
+  with SIGSTOP, and a firmware built to hang (HIL_HANG_ON_INVOKE).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import struct
+import subprocess
+import threading
+import time
+import zlib
+
+import pytest
+import serial
+
+from harness.link.frames import DELIMITER, Frame, FrameDecoder
+from harness.link.protocol import (DeviceClient, LinkBroken, LinkTimeout, Msg, RetryPolicy, TargetStopped)
+from helpers import FIRMWARE, MODELS, compile_host, hil, processes_in, requires_qemu
+from noisy_link import NoisyProxy, _Damage
+from test_protocol_c import PipeStream
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+FAST = RetryPolicy(first_wait=0.05, longest_wait=0.2)
+
+
+class ScriptedLink:
+    """A fake byte stream between the real client and the real device: the
+    n-th frame the device sends is passed, dropped, damaged or doubled as
+    `replies` says, the n-th write of the client as `requests` says
+    ("ok", "drop", "flip", "dup"; anything not named passes). With `noise`,
+    every byte both ways goes through a seeded _Damage instead."""
+
+    def __init__(self, inner: PipeStream, requests: dict[int, str] | None = None,
+                 replies: dict[int, str] | None = None, noise: tuple[_Damage, _Damage] | None = None,
+                 deaf: bool = False) -> None:
+        self.inner = inner
+        self.requests, self.replies = requests or {}, replies or {}
+        self.noise = noise
+        self.deaf = deaf  # the device hears nothing: it stays silent
+        self.writes: list[bytes] = []
+        self.frames_read = 0
+        self._partial = bytearray()
+        self._ready = bytearray()
+        self.timeout = 1.0
+
+    @staticmethod
+    def _act(action: str, data: bytes) -> bytes:
+        if action == "drop":
+            return b""
+        if action == "flip":
+            damaged = bytearray(data)
+            damaged[len(damaged) // 2] ^= 0x10
+            return bytes(damaged)
+        if action == "dup":
+            return data + data
+        return data
+
+    def write(self, data: bytes) -> int:
+        self.writes.append(bytes(data))
+        if self.deaf:
+            return len(data)
+        out = self.noise[0].apply(data) if self.noise else self._act(self.requests.get(len(self.writes), "ok"), data)
+        if out:
+            self.inner.write(out)
+        return len(data)
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._ready)
+
+    def read(self, size: int = 1) -> bytes:
+        if not self._ready:
+            self.inner.timeout = self.timeout
+            waiting = self.inner.in_waiting
+            data = self.inner.read(max(waiting, 1))
+            if self.noise:
+                self._ready += self.noise[1].apply(data)
+            else:
+                self._partial += data
+                while DELIMITER in self._partial:
+                    end = self._partial.index(DELIMITER) + 1
+                    frame, self._partial = bytes(self._partial[:end]), self._partial[end:]
+                    self.frames_read += 1
+                    self._ready += self._act(self.replies.get(self.frames_read, "ok"), frame)
+        out, self._ready = bytes(self._ready[:size]), self._ready[size:]
+        return out
+
+
+@pytest.fixture(scope="module")
+def device_exe(tmp_path_factory):
+    proto = FIRMWARE / "protocol"
+    return compile_host(tmp_path_factory.mktemp("proto"), "proto_stdio",
+                        [FIRMWARE / "tests" / "proto_stdio.c", proto / "proto.c",
+                         proto / "cobs.c", proto / "crc32.c"])
+
+
+@pytest.fixture
+def device_proc(device_exe):
+    proc = subprocess.Popen([str(device_exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    yield proc
+    try:
+        proc.stdin.close()
+    except OSError:
+        pass
+    assert proc.wait(timeout=5) == 0, "the device side crashed or a sanitizer fired"
+
+
+def _client(proc, **script) -> tuple[DeviceClient, ScriptedLink]:
+    link = ScriptedLink(PipeStream(proc), **script)
+    return DeviceClient(link, default_timeout=5, retry=FAST), link
+
+
+def _prepared(client: DeviceClient) -> None:
+    """A model for the echo engine and one 4-byte input."""
+    client.hello()
+    client.load_model(b"ECHO\x03")
+    client.set_input(0, b"\x01\x02\x03\x04")
+
+
+def _invokes_run(client: DeviceClient) -> int:
+    return client.get_memory().arena_high_water  # the stand-in engine counts invokes there
+
+
+def _sent_frames(link: ScriptedLink) -> list[Frame]:
+    return [FrameDecoder().feed(w)[0] for w in link.writes]
+
+
+def test_sequence_numbers_start_at_random_skip_zero_and_step_per_new_request(device_proc):
+    """A fresh client must not reuse the last seq of the one before it
+    (the device would take its request for a retransmission), and seq 0
+    is the device's for frames that answer no request."""
+    firsts = {DeviceClient(PipeStream(device_proc))._seq for _ in range(40)}
+    assert len(firsts) > 10 and 0 not in firsts
+    client, link = _client(device_proc)
+    client._seq = 250
+    for _ in range(10):
+        client.hello()
+    assert [f.seq for f in _sent_frames(link)] == [251, 252, 253, 254, 255, 1, 2, 3, 4, 5]
+
+
+def test_a_lost_reply_is_recovered_by_resending_the_identical_frame_and_runs_once(device_proc):
+    client, link = _client(device_proc)
+    _prepared(client)
+    lost = link.frames_read + 1
+    link.replies = {lost: "drop"}
+    sends_before = len(link.writes)
+    result = client.invoke()
+    assert result.count == 1000
+    invoke_writes = link.writes[sends_before:]
+    assert len(invoke_writes) == 2 and invoke_writes[0] == invoke_writes[1]  # byte for byte
+    assert _invokes_run(client) == 1
+    assert client.stats.retransmissions == 1 and client.stats.requests_retried == 1
+    assert client.get_output(0) == b"\x02\x03\x04\x05"
+
+
+def test_a_damaged_reply_triggers_an_immediate_retransmission(device_proc):
+    """The damaged frame is evidence: no waiting for the retry interval."""
+    client, link = _client(device_proc)
+    client.retry = RetryPolicy(first_wait=3.0)
+    _prepared(client)
+    link.replies = {link.frames_read + 1: "flip"}
+    started = time.monotonic()
+    client.invoke()
+    assert time.monotonic() - started < 1.0
+    assert client.stats.damaged_frames["crc"] + client.stats.damaged_frames["cobs"] == 1
+    assert client.stats.retransmissions == 1 and _invokes_run(client) == 1
+
+
+def test_a_damaged_request_is_reported_by_the_device_and_resent_at_once(device_proc):
+    client, link = _client(device_proc)
+    client.retry = RetryPolicy(first_wait=3.0)
+    _prepared(client)
+    link.requests = {len(link.writes) + 1: "flip"}
+    started = time.monotonic()
+    client.invoke()
+    assert time.monotonic() - started < 1.0
+    assert client.stats.device_bad_frames == 1 and client.stats.retransmissions == 1
+    assert _invokes_run(client) == 1
+
+
+def test_duplicated_replies_are_ignored_as_stale(device_proc):
+    client, link = _client(device_proc)
+    _prepared(client)
+    link.replies = {link.frames_read + 1: "dup"}
+    client.invoke()
+    assert client.get_output(0) == b"\x02\x03\x04\x05"
+    assert client.stats.stale_replies == 1 and client.stats.retransmissions == 0
+
+
+def test_silence_ends_at_the_deadline_as_a_timeout_after_bounded_retransmissions(device_proc):
+    client, link = _client(device_proc)
+    _prepared(client)
+    link.deaf = True
+    client.retry = RetryPolicy(first_wait=0.05, longest_wait=0.1, retransmissions=5)
+    started = time.monotonic()
+    with pytest.raises(LinkTimeout) as info:
+        client.invoke(timeout=1.5)
+    spent = time.monotonic() - started
+    assert 1.5 <= spent < 2.0  # the invoke timeout is the deadline, whatever the retries
+    assert info.value.transmissions == 6 and "sent 6 times" in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_silence_is_the_targets_to_explain_before_it_counts_as_a_hang(device_proc):
+    client, link = _client(device_proc)
+    _prepared(client)
+    link.deaf = True
+    asked = []
+    client.explain_silence = lambda: asked.append(1) or "the emulator stopped (process 1 is stopped by a signal)"
+    with pytest.raises(TargetStopped, match="the emulator stopped"):
+        client.invoke(timeout=0.5)
+    assert asked and TargetStopped("x").exit_code == 3
+
+
+def test_a_link_that_delivers_only_damage_is_broken_before_the_deadline(device_proc):
+    client, link = _client(device_proc)
+    _prepared(client)
+    link.replies = {n: "flip" for n in range(link.frames_read + 1, link.frames_read + 100)}
+    client.retry = RetryPolicy(first_wait=0.05, retransmissions=6)
+    started = time.monotonic()
+    with pytest.raises(LinkBroken) as info:
+        client.invoke(timeout=30)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert message.startswith("link broken: no valid reply to INVOKE after 7 transmissions")
+    assert "6 retransmissions" in message and info.value.exit_code == 3 and not info.value.closed
+    assert _invokes_run_after(device_proc) == 1  # the retransmissions were answered from the kept reply
+
+
+def _invokes_run_after(proc) -> int:
+    fresh = DeviceClient(PipeStream(proc), default_timeout=5)
+    return fresh.get_memory().arena_high_water
+
+
+class _ClosedStream:
+    timeout = 1.0
+    in_waiting = 0
+
+    def read(self, size: int = 1) -> bytes:
+        raise serial.SerialException("socket disconnected")
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def test_a_closed_stream_is_a_broken_link_unless_the_target_explains_it():
+    client = DeviceClient(_ClosedStream(), default_timeout=2)
+    with pytest.raises(LinkBroken, match="link broken: the link closed or failed: socket disconnected") as info:
+        client.hello()
+    assert info.value.closed
+    client.explain_silence = lambda: "the emulator exited (QEMU, process 7, exit status 1)"
+    with pytest.raises(TargetStopped, match="the emulator exited"):
+        client.hello()
+
+
+def test_a_long_invoke_is_not_taken_for_a_lost_one(device_proc):
+    """Retransmissions during a long invoke are harmless (the device answers
+    the repeat from its kept reply) and the first clean reply of each kind
+    sets how long the next one waits before re-sending."""
+    client, link = _client(device_proc)
+    _prepared(client)
+    client._slowest[Msg.INVOKE] = 2.0  # as if an invoke had taken 2 s
+    assert client._first_wait(Msg.INVOKE, b"x" * 10) == 4.0
+    assert client._first_wait(Msg.GET_OUTPUT, b"x" * 10) < 0.5
+
+
+def test_a_whole_session_over_a_noisy_link_gives_the_clean_results(device_proc):
+    """1e-3 bit errors, byte drops and duplicates both ways: the model
+    arrives intact (CRC), every invoke runs exactly once, outputs match."""
+    rng = random.Random(5)
+    noise = (_Damage(1e-3, 1e-3, 1e-3, rng), _Damage(1e-3, 1e-3, 1e-3, rng))
+    client, link = _client(device_proc, noise=noise)
+    client.hello()
+    model = b"ECHO\xc7" + bytes(random.Random(1).randrange(256) for _ in range(6000))
+    assert client.load_model(model).crc32 == zlib.crc32(model)
+    for n in range(20):
+        data = bytes((n + k) % 250 for k in range(200))
+        client.set_input(0, data)
+        client.invoke()
+        assert client.get_output(0) == bytes(b + 1 for b in data)
+    assert _invokes_run(client) == 20
+    stats = client.stats
+    assert stats.retransmissions > 0 and stats.damaged > 0
+    assert stats.chunk_bytes and stats.chunk_bytes < 1024  # bulk chunks were made smaller
+    assert noise[0].stats["bits_flipped"] > 0 and noise[1].stats["bytes_dropped"] > 0
