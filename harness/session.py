@@ -41,6 +41,7 @@ import serial
 
 from .checks.budgets import evaluate as evaluate_budgets
 from .errors import EXIT_FAILED, EXIT_OK, HilError, InfraError, UsageError
+from .model.capacity import check_model_fits, check_vectors_fit_host
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model
 from .model.vectors import VectorSet, _fit, load_vectors, random_vectors
@@ -358,6 +359,7 @@ class Session:
         semihosting, inline otherwise) and measure the counting overhead."""
         self._need("load a model", model=False)
         model = load_model(absolute(path))
+        check_model_fits(model, self.platform, prebuilt_firmware=self.config.firmware is not None)
         run = self._run
         if self.model is not None and self.model.sha256 == model.sha256:
             self._fresh_state()  # already there: only its state may need a reset
@@ -379,8 +381,12 @@ class Session:
         dtype and quantization."""
         self._need("make vectors")
         if file is not None:
-            return load_vectors(absolute(file), self.model, limit=limit)
-        return random_vectors(self.model, 10 if count is None else int(count), int(seed))
+            vectors = load_vectors(absolute(file), self.model, limit=limit)
+            check_vectors_fit_host(self.model, len(vectors))
+            return vectors
+        count = 10 if count is None else int(count)
+        check_vectors_fit_host(self.model, count)
+        return random_vectors(self.model, count, int(seed))
 
     def as_vector_set(self, vectors) -> VectorSet:
         """A VectorSet from `Vector`s, lists of inputs, or arrays (single-input models)."""

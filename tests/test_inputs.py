@@ -308,3 +308,66 @@ def test_model_larger_than_flash_cannot_be_baked(tmp_path):
 def test_too_many_vectors_for_the_host(tmp_path):
     text = _refused_before_anything(_run_limited(tmp_path, "--model", DEMO, "--vectors", str(1 << 26)), tmp_path)
     assert "of host memory" in text and "use at most" in text, text
+
+
+@pytest.mark.qemu
+def test_arena_the_device_finds_too_small_names_platforms_not_a_file_edit(tmp_path):
+    """The host's lower bound passes (2.5 KiB for the demo) but the device's
+    memory plan needs more than a 4 KiB arena: the firmware refuses the model
+    at LOAD_MODEL (real build, real QEMU), and the hint names platforms where
+    it fits instead of "enlarge arena_bytes in the platform file"."""
+    from helpers import REPO, requires_qemu
+
+    if requires_qemu.args[0]:
+        pytest.skip(requires_qemu.kwargs["reason"])
+    text = (REPO / "platforms" / "mps2-an386.toml").read_text()
+    small = tmp_path / "small-arena.toml"
+    small.write_text(text.replace('name = "mps2-an386"', 'name = "small-arena"')
+                     .replace("arena_bytes = 0x100000", "arena_bytes = 0x1000"))
+    proc = _run(tmp_path, "--model", DEMO, "--platform", small, "--vectors", "1")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "the firmware rejected the model" in out and "the arena needs" in out, out
+    assert "run it on a platform with a tensor arena of at least" in out and "mps2-an386" in out, out
+    assert "enlarge" not in out, out
+
+
+@pytest.mark.qemu
+def test_one_hot_labels_run_end_to_end(tmp_path):
+    """The usual Keras format, on the real device: labels become indices,
+    the run passes and reports accuracy (before: an internal error after the
+    device had run the first vector)."""
+    from helpers import requires_qemu
+
+    if requires_qemu.args[0]:
+        pytest.skip(requires_qemu.kwargs["reason"])
+    demo = np.load(MODELS / "demo" / "gesture_test.npz")
+    hot = _npz(tmp_path / "hot.npz", input_0=demo["input_0"][:12],
+               labels=np.eye(CLASSES, dtype=np.float32)[demo["labels"][:12]], classes=demo["classes"])
+    proc = _run(tmp_path, "--model", DEMO, "--inputs", hot)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["vector_source"]["labels"] == "one-hot (argmax)"
+    assert [v["label"] for v in doc["vectors"]] == demo["labels"][:12].tolist()
+    assert doc["summary"]["accuracy"] is not None
+
+
+@pytest.mark.qemu
+def test_session_refuses_a_model_that_cannot_fit_before_sending_it(tmp_path):
+    """Robot's Load Model and pytest's hil_dut go through Session.load_model."""
+    from helpers import requires_qemu
+
+    if requires_qemu.args[0]:
+        pytest.skip(requires_qemu.kwargs["reason"])
+    from harness.errors import UsageError
+    from harness.session import Session
+
+    huge = _patched(tmp_path, "huge.tflite", 0, [1, 1 << 30, 1, 1])
+    with Session("mps2-an386", workdir=tmp_path / "s") as dut:
+        with pytest.raises(UsageError, match="1,073,741,824 bytes"):
+            dut.load_model(huge)
+        assert "bulk_transfer" not in dut.result.device and dut.model is None  # nothing was sent
+        dut.load_model(DEMO)
+        with pytest.raises(UsageError, match="of host memory"):
+            dut.vectors(count=1 << 26)
+        assert dut.stream(count=2).matches_reference()
