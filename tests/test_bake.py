@@ -34,4 +34,6 @@ def test_a_model_too_big_for_flash_is_named_with_numbers(tmp_path):
                "--workdir", tmp_path / "run", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     text = proc.stdout + proc.stderr
-    assert "memory.code" in text and "262144" in text
+    # refused on the host before building (issue 11), naming the region, its size and where it fits
+    assert "code region (flash) of lm3s6965evb (262,144 bytes" in text and "building firmware" not in text
+    assert "mps2-an386" in text
