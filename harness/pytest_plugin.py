@@ -74,6 +74,59 @@ def pytest_configure(config) -> None:
                    "--hil-platform); it is reported as skipped on the others")
 
 
+#: the codes (harness/verdict.py) of the hil tests that failed in this pytest session
+_FAILURE_CODES = pytest.StashKey[list]()
+_HIL_FIXTURES = frozenset({"hil_dut", "hil_target", "hil_platform"})
+
+
+def _failure_code(exc: BaseException | None) -> int | None:
+    """The taxonomy's code of a failed hil test: its exception's, or that of
+    the HilError a fixture turned into a plain failure (`_start`)."""
+    from harness.verdict import code_for
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        code = code_for(exc, default=None)
+        if code is not None:
+            return code
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that uses hil's fixtures says which kind of failure it
+    is, in the one taxonomy `hil run` uses (harness/verdict.py): the
+    firmware's (a check, an assert), bad input, or infrastructure (emulator,
+    link, disk). JUnit XML carries it as the properties `hil_verdict` and
+    `hil_exit_code`."""
+    outcome = yield
+    if call.excinfo is None or not _HIL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return
+    code = _failure_code(call.excinfo.value)
+    if code is None:
+        return
+    from harness.verdict import MEANING
+
+    properties = [("hil_verdict", MEANING[code]), ("hil_exit_code", code)]
+    outcome.get_result().user_properties.extend(properties)
+    item.user_properties.extend(properties)  # JUnit XML takes them from the teardown report
+    item.config.stash.setdefault(_FAILURE_CODES, []).append(code)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    codes = config.stash.get(_FAILURE_CODES, [])
+    if not codes:
+        return
+    from harness.verdict import MEANING, combine
+
+    kinds = ", ".join(f"{codes.count(c)} {MEANING[c]}" for c in sorted(set(codes)))
+    verdict = combine(codes)
+    terminalreporter.write_line(f"hil: failed tests by kind: {kinds}; as one hil verdict: {MEANING[verdict]} "
+                                f"(exit {verdict} in `hil run` terms)")
+
+
 def selected_platforms(config) -> list[str]:
     """The platforms of this session: --hil-platform, else the ini option, else the default."""
     names = list(config.getoption("hil_platform") or []) or list(config.getini("hil_platforms") or []) \

@@ -12,6 +12,7 @@ the same `runner.Run` steps as `hil run`), never the `hil` command.
 from __future__ import annotations
 
 import atexit
+import functools
 import weakref
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from robot.utils import DotDict, timestr_to_secs
 from .errors import UsageError
 from .paths import absolute
 from .session import Batch, CheckFailed, ConsoleDevice, Session, parse_defines
+from .verdict import MEANING, code_for, combine
 
 __version__ = "0.1.0"
 
@@ -64,7 +66,29 @@ class _Started:
         self.batch: Batch | None = None
 
 
+def _remember_failures(cls):
+    """Wrap every keyword so that the kind of failure it ended with (the one
+    taxonomy, harness/verdict.py) is known when the test ends."""
+    def remembering(method):
+        @functools.wraps(method)  # keeps the signature, docs and robot_name for Robot and libdoc
+        def run(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except BaseException as exc:
+                code = code_for(exc, default=None)
+                if code is not None:
+                    self._failure_codes.append(code)
+                raise
+        return run
+
+    for name, member in list(vars(cls).items()):
+        if callable(member) and hasattr(member, "robot_name"):
+            setattr(cls, name, remembering(member))
+    return cls
+
+
 @library(scope="SUITE", version=__version__)
+@_remember_failures
 class HilLibrary:
     """Hardware-in-the-loop tests of embedded ML firmware, as Robot Framework keywords.
 
@@ -151,15 +175,23 @@ class HilLibrary:
         self._current: str | None = None
         self._in_test = False
         self._started = 0
+        self._failure_codes: list[int] = []  # kinds of the keyword failures of the current test
 
     # -- listener: teardown --------------------------------------------------------------
 
     def start_test(self, data, result) -> None:
         self._in_test = True
+        self._failure_codes = []
 
     def end_test(self, data, result) -> None:
+        """Stop the test's targets; tag a failed test with the kind of its
+        failure, `hil-verdict:firmware-failure`, `hil-verdict:bad-input` or
+        `hil-verdict:infrastructure`, so that CI can tell them apart."""
         self._in_test = False
         self._stop_where(lambda t: t.owner == "test")
+        codes, self._failure_codes = self._failure_codes, []
+        if result.failed and codes:
+            result.tags.add("hil-verdict:" + MEANING[combine(codes)].replace(" ", "-"))
 
     def end_suite(self, data, result) -> None:
         self._stop_where(lambda t: True)

@@ -232,3 +232,79 @@ def test_a_session_that_could_not_start_is_not_recorded_as_passed(tmp_path):
     doc = json.loads((tmp_path / "run" / "result.json").read_text())
     assert (doc["status"], doc["exit_code"]) == ("error", INFRA)
     assert "qemu-system-arm-not-installed" in doc["error"]["message"]
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_pytest_reports_each_hil_failure_with_its_kind(tmp_path):
+    """pytest with the plugin: a firmware that faults (exit 1 in hil's terms)
+    and an emulator that is not there (exit 3) fail differently: JUnit XML
+    properties hil_verdict / hil_exit_code, and one combined line at the end."""
+    from test_pytest_plugin import _pytest
+
+    noemu = tmp_path / "noemu.toml"
+    noemu.write_text((REPO / "platforms" / "mps2-an386.toml").read_text().replace(
+        'executable = "qemu-system-arm"', 'executable = "qemu-system-arm-not-installed"'))
+    (tmp_path / "test_kinds.py").write_text(textwrap.dedent(f"""
+        MODEL = {str(MODELS / "demo" / "gesture.tflite")!r}
+
+        def test_firmware_faults(hil_target):
+            dut = hil_target(defines={{"HIL_FAULT_ON_INVOKE": "1"}})
+            dut.load_model(MODEL)
+            batch = dut.stream(count=2, seed=1)
+            assert batch.matches_reference(), batch.explain()
+
+        def test_emulator_missing(hil_target):
+            hil_target(platform={str(noemu)!r})
+
+        def test_passes(hil_platform):
+            assert hil_platform
+    """))
+    proc, suite = _pytest(tmp_path, "test_kinds.py")
+    props = {case.get("name").split("[")[0]: {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in suite.iter("testcase")}  # test_x[mps2-an386] -> test_x
+    assert props["test_firmware_faults"] == {"hil_verdict": "firmware failure", "hil_exit_code": "1"}, proc.stdout
+    assert props["test_emulator_missing"] == {"hil_verdict": "infrastructure", "hil_exit_code": "3"}, proc.stdout
+    assert props["test_passes"] == {}
+    assert "hil: failed tests by kind: 1 firmware failure, 1 infrastructure; as one hil verdict: firmware " \
+           "failure (exit 1" in proc.stdout
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_robot_tags_each_failed_test_with_its_kind(tmp_path):
+    """Robot Framework: a firmware that faults, a budget far too small and an
+    emulator that is not there all FAIL, as Robot has it, but each failed
+    test is tagged with its kind in the one taxonomy (hil-verdict:...)."""
+    from test_robot import _run_robot, _tests
+
+    noemu = tmp_path / "noemu.toml"
+    noemu.write_text((REPO / "platforms" / "mps2-an386.toml").read_text().replace(
+        'executable = "qemu-system-arm"', 'executable = "qemu-system-arm-not-installed"'))
+    suite = tmp_path / "kinds.robot"
+    suite.write_text(textwrap.dedent(f"""
+        *** Settings ***
+        Library    harness.robot_library.HilLibrary    workdir={tmp_path / "runs"}
+
+        *** Test Cases ***
+        Firmware Faults
+            Start Target    mps2-an386    defines=HIL_FAULT_ON_INVOKE=1
+            Load Model    {MODELS / "demo" / "gesture.tflite"}
+            Stream Vectors    count=2
+            Outputs Should Match Reference
+
+        Emulator Missing
+            Start Target    {noemu}
+
+        Passes
+            Start Target    mps2-an386
+            Load Model    {MODELS / "demo" / "gesture.tflite"}
+            Stream Vectors    count=1
+            Outputs Should Match Reference
+    """))
+    proc, result = _run_robot(tmp_path, suite)
+    tests = _tests(result)["Kinds"]
+    output = proc.stdout + proc.stderr
+    assert tests["Firmware Faults"][0] == "FAIL" and "hil-verdict:firmware-failure" in tests["Firmware Faults"][2], output
+    assert tests["Emulator Missing"][0] == "FAIL" and "hil-verdict:infrastructure" in tests["Emulator Missing"][2], output
+    assert tests["Passes"][0] == "PASS" and not any(t.startswith("hil-verdict") for t in tests["Passes"][2]), output
