@@ -133,3 +133,16 @@ def hil_command() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "harness"]
+
+
+def test_a_full_build_cache_is_named_with_the_fix(tmp_path):
+    """HIL_CACHE_DIR on a full disk: CMake and the compiler fail to write
+    and say something else entirely ("not able to compile a simple test
+    program"); hil names the cache and the fix, exit 3."""
+    with tmpfs(tmp_path / "cache") as cache:
+        proc = hil("run", "--model", DEMO, "--vectors", "2", "--workdir", tmp_path / "run", cwd=tmp_path,
+                   env={"HIL_CACHE_DIR": str(cache)})
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 3, output
+        assert f"cannot use the build cache at {cache} (HIL_CACHE_DIR): No space left on device" in output
+        assert "Traceback" not in output

@@ -8,6 +8,7 @@ sources, the platform file, extra definitions, the compiler's version), so
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DiskError, InfraError, UsageError
+from ..errors import DiskError, InfraError, UsageError, disk_error
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 from .diagnostics import first_error
@@ -49,10 +50,34 @@ def cache_root() -> Path:
         with tempfile.TemporaryFile(dir=root):
             pass
     except OSError as exc:
-        where = "HIL_CACHE_DIR" if configured else "$HOME"
-        raise DiskError(f"cannot use the build cache at {root} ({where}): {exc.strerror or exc}", root,
-                        hint="set HIL_CACHE_DIR to a writable directory with some free space") from exc
+        raise _cache_error(root, exc) from exc
     return root
+
+
+def _cache_error(root: Path, exc: OSError) -> DiskError:
+    where = "HIL_CACHE_DIR" if os.environ.get("HIL_CACHE_DIR") else "$HOME"
+    return DiskError(f"cannot use the build cache at {root} ({where}): {exc.strerror or exc}", root,
+                     hint="set HIL_CACHE_DIR to a writable directory with some free space")
+
+
+def _cache_disk_errors(build):
+    """A cache disk that fills up or turns read-only during a build is the
+    cache's problem, said as such (exit 3), not a stray OSError."""
+    @functools.wraps(build)
+    def guarded(*args, **kwargs):
+        try:
+            return build(*args, **kwargs)
+        except OSError as exc:
+            if disk_error(exc) is None:
+                raise
+            raise _cache_error(cache_root_path(), exc) from exc
+    return guarded
+
+
+def cache_root_path() -> Path:
+    """The cache directory's path, without checking it (for messages)."""
+    configured = os.environ.get("HIL_CACHE_DIR")
+    return Path(configured) if configured else Path(os.path.expanduser("~")) / ".cache" / "hil"
 
 
 @dataclass(frozen=True)
@@ -138,6 +163,7 @@ def _region_overflow(platform: Platform, log: str) -> UsageError | None:
                       hint=f"change {'; '.join(keys)} in {platform.path.name}")
 
 
+@_cache_disk_errors
 def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = None,
                    log=None, cmake_vars: dict[str, str] | None = None, extra_inputs: str = "",
                    require: tuple[tuple[str, str], ...] = ()) -> BuildRecord:
@@ -187,6 +213,10 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
                 overflow = _region_overflow(platform, proc.stdout + proc.stderr)
                 if overflow:
                     raise overflow
+                free = shutil.disk_usage(build_dir).free
+                if free < (1 << 20):  # CMake and the compiler failed to write, whatever they say
+                    raise _cache_error(cache_root_path(), OSError(0, f"No space left on device ({free} bytes "
+                                                                     f"free; a build needs a few MB)"))
                 raise InfraError(
                     f"firmware build for {platform.name} failed: "
                     f"{first_error(proc.stdout + proc.stderr, [FIRMWARE_DIR.parent]).summary()}",
