@@ -125,6 +125,8 @@ def _run_on_boards(config: RunConfig, show_all: bool) -> None:
         table.add_row(r.config.board.label, r.config.board.port, r.result.status, f"{s['passed']}/{s['total']}",
                       (r.result.error or {}).get("message", "").split("\n")[0])
     out.print(table)
+    if outcome.document.get("error"):  # the boards document itself could not be written everywhere
+        err.print(f"[bold red]error:[/] {outcome.document['error']['message']}", highlight=False)
     out.print(f"  boards: {config.json_out or outcome.path}")
     sys.exit(outcome.exit_code)
 

@@ -738,7 +738,8 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
         boards = plan_boards(config)
     except HilError as exc:
         run_ = Run(dataclasses.replace(config), reporter_for(""))
-        run_.workdir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(DiskError):  # then only the console can say it
+            run_._make_workdir()
         run_.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
         run_._fail(exc.exit_code, "error", str(exc))
         run_._save()
@@ -800,7 +801,22 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
                     "result": r.result.as_dict()} for r in runs],
     }
     path = base / "boards.json"
-    write_json_atomic(path, document)
-    if config.json_out:
-        write_json_atomic(Path(config.json_out), document)
+    copies = [path, *([Path(config.json_out)] if config.json_out else [])]
+    unwritable = _write_each(copies, document)
+    if unwritable is not None and exit_code in (EXIT_OK, EXIT_FAILED):  # as one run does (Run.execute)
+        exit_code = EXIT_INFRA
+        document.update(status=status_word(exit_code), exit_code=exit_code, error={"message": str(unwritable)})
+        _write_each(copies, document)
     return BoardsOutcome(runs, exit_code, document, path)
+
+
+def _write_each(paths: list[Path], document: dict) -> DiskError | None:
+    """Write every copy on its own (a disk that fails for one must not cost
+    the others theirs); the first failure, if any."""
+    failed = None
+    for path in paths:
+        try:
+            write_json_atomic(path, document)
+        except DiskError as exc:
+            failed = failed or exc
+    return failed

@@ -146,3 +146,30 @@ def test_a_full_build_cache_is_named_with_the_fix(tmp_path):
         assert proc.returncode == 3, output
         assert f"cannot use the build cache at {cache} (HIL_CACHE_DIR): No space left on device" in output
         assert "Traceback" not in output
+
+
+def test_boards_document_is_kept_when_the_json_copy_cannot_be_written(tmp_path):
+    """Several boards (QEMU standing in for them, tests/boardsim.py): --json
+    on a read-only disk is exit 3 naming it, and boards.json in the run
+    directory has every board's result and says why the run is an error."""
+    from boardsim import QemuBoard
+
+    from harness.build.cmake import build_firmware
+    from harness.platforms import load_platform
+
+    with QemuBoard(tmp_path / "a", board_id="HILSIM0001", control_dir=tmp_path / "ctl") as a, \
+            QemuBoard(tmp_path / "b", board_id="HILSIM0002", control_dir=tmp_path / "ctl") as b, \
+            tmpfs(tmp_path / "ro", readonly=True) as ro:
+        platform = a.platform_file(tmp_path / "qemu-board.toml")
+        elf = build_firmware(load_platform(str(platform))).elf.path
+        run = tmp_path / "run"
+        proc = hil("run", "--model", DEMO, "--platform", platform, "--vectors", "2", "--firmware", elf,
+                   "--workdir", run, "--json", ro / "boards.json", "--port", str(a.pty_link), "--probe", "HILSIM0001",
+                   "--port", b.socket_url, "--probe", "HILSIM0002", cwd=tmp_path, timeout=180)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 3, output
+        assert "Traceback" not in output
+        assert f"cannot write results to {ro / 'boards.json'}: Read-only file system" in output
+        doc = _doc(run / "boards.json")
+        assert (doc["status"], doc["exit_code"]) == ("error", 3)
+        assert [bd["result"]["summary"]["passed"] for bd in doc["boards"]] == [2, 2]
