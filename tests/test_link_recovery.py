@@ -300,3 +300,200 @@ def test_a_whole_session_over_a_noisy_link_gives_the_clean_results(device_proc):
     assert stats.retransmissions > 0 and stats.damaged > 0
     assert stats.chunk_bytes and stats.chunk_bytes < 1024  # bulk chunks were made smaller
     assert noise[0].stats["bits_flipped"] > 0 and noise[1].stats["bytes_dropped"] > 0
+
+
+# -- end to end: real firmware in real QEMU ------------------------------------------------
+
+from harness.runner import Run, RunConfig, SilentReporter  # noqa: E402
+from harness.targets.qemu import QemuTarget  # noqa: E402
+
+VERDICT = ("index", "status", "max_abs_diff", "mismatches", "top1")
+
+
+@pytest.fixture(scope="module")
+def an386_firmware():
+    """The runner firmware for mps2-an386, and one that hangs in its 2nd invoke."""
+    if (missing := __import__("helpers").have_emulator_toolchain()) is not None:
+        pytest.skip(f"needs {missing}")
+    from harness.build.cmake import build_firmware
+    from harness.platforms import load_platform
+
+    platform = load_platform("mps2-an386")
+    return {name: build_firmware(platform, defines).elf.path
+            for name, defines in {"normal": {}, "hang": {"HIL_HANG_ON_INVOKE": "2"}}.items()}
+
+
+class _Proxied:
+    """Puts a NoisyProxy between the runner and QEMU's UART socket (the QEMU
+    target's start() is wrapped; QEMU itself runs unchanged)."""
+
+    def __init__(self, monkeypatch, **noise) -> None:
+        self.proxy: NoisyProxy | None = None
+        original = QemuTarget.start
+
+        def start(target):
+            host, port = original(target)[len("socket://"):].rsplit(":", 1)
+            self.proxy = NoisyProxy((host, int(port)), **noise)
+            return self.proxy.start()
+
+        monkeypatch.setattr(QemuTarget, "start", start)
+
+    def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+
+
+class _OnVector(SilentReporter):
+    def __init__(self, index: int, action) -> None:
+        self.index, self.action = index, action
+        self.stages: list[str] = []
+
+    def stage(self, text: str) -> None:
+        self.stages.append(text)
+
+    def vector_done(self, result) -> None:
+        if result.index == self.index:
+            self.action()
+
+
+def _run(tmp_path, elf, name, reporter=None, **options) -> tuple[dict, Run]:
+    config = RunConfig(model=DEMO, platform="mps2-an386", vectors=options.pop("vectors", 4), seed=3, firmware=elf,
+                       workdir=tmp_path / name, **options)
+    run = Run(config, reporter)
+    run.execute()
+    document = json.loads((tmp_path / name / "result.json").read_text())
+    assert not processes_in(tmp_path / name), "QEMU was left running"
+    return document, run
+
+
+def _verdicts(document: dict) -> list[tuple]:
+    return [tuple(v.get(k) for k in VERDICT) + (v["count"]["value"],) for v in document["vectors"]]
+
+
+@pytest.fixture(scope="module")
+def clean_inline(an386_firmware, tmp_path_factory):
+    document, _ = _run(tmp_path_factory.mktemp("clean"), an386_firmware["normal"], "run", force_inline=True)
+    assert document["exit_code"] == 0 and document["summary"]["passed"] == 4
+    assert document["link"]["retransmissions"] == 0 and document["link"]["damaged_total"] == 0
+    return document
+
+
+@requires_qemu
+@pytest.mark.qemu
+@pytest.mark.parametrize("ber,drop,dup,seed", [(1e-4, 1e-4, 1e-4, 1), (1e-3, 1e-3, 1e-3, 2)])
+def test_a_noisy_link_gives_the_verdicts_of_a_clean_one(tmp_path, monkeypatch, an386_firmware, clean_inline,
+                                                       ber, drop, dup, seed):
+    """Model and inputs inline through the UART (the board path), both
+    directions damaged: the run completes with the clean run's per-vector
+    outputs, statuses and counts, and the result says what recovery took."""
+    proxied = _Proxied(monkeypatch, ber=ber, drop=drop, dup=dup, seed=seed)
+    reporter = _OnVector(-1, None)
+    try:
+        document, _ = _run(tmp_path, an386_firmware["normal"], "noisy", reporter, force_inline=True)
+    finally:
+        proxied.stop()
+    assert document["exit_code"] == 0, document["error"]
+    assert _verdicts(document) == _verdicts(clean_inline)
+    link = document["link"]
+    assert sum(proxied.proxy.stats[way]["bits_flipped"] for way in ("to_device", "to_host")) > 0
+    assert link["retransmissions"] > 0 and link["requests_retried"] > 0
+    assert link["damaged_total"] + link["device_bad_frames"] > 0
+    assert any(s.startswith("link: ") and "retransmissions" in s for s in reporter.stages)  # the console line
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_link_cut_mid_run_is_link_broken_exit_3(tmp_path, monkeypatch, an386_firmware):
+    proxied = _Proxied(monkeypatch, cut_after=700)  # HELLO, the model from a host file, a vector or two
+    try:
+        document, _ = _run(tmp_path, an386_firmware["normal"], "cut", vectors=10)
+    finally:
+        proxied.stop()
+    assert document["exit_code"] == 3 and document["status"] == "error"
+    message = document["error"]["message"]
+    assert message.startswith("link broken: the link closed or failed"), message
+    assert "internal error" not in message and "requests retried" in message
+    assert all(v["status"] == "passed" for v in document["vectors"]) and document["summary"]["not_run"] > 0
+    assert document["link"]["requests"] > 0
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_link_that_only_delivers_garbage_is_link_broken_exit_3(tmp_path, monkeypatch, an386_firmware):
+    proxied = _Proxied(monkeypatch, ber=0.05, seed=3)
+    try:
+        document, _ = _run(tmp_path, an386_firmware["normal"], "garbage", boot_timeout=20)
+    finally:
+        proxied.stop()
+    assert document["exit_code"] == 3
+    message = document["error"]["message"]
+    assert message.startswith("link broken: no valid reply to HELLO after 25 transmissions"), message
+    assert "only damaged frames" in message and document["link"]["damaged_total"] > 0
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_stopped_emulator_is_infrastructure_not_a_firmware_hang(tmp_path, an386_firmware):
+    """SIGSTOP on QEMU after vector 1: the next request gets no reply, QEMU
+    is in state T and does not answer QMP: exit 3 naming the emulator."""
+    holder: dict = {}
+
+    def stop_qemu() -> None:
+        holder["pid"] = holder["run"]._target.process.pid
+        os.kill(holder["pid"], signal.SIGSTOP)
+
+    reporter = _OnVector(1, stop_qemu)
+    config = RunConfig(model=DEMO, platform="mps2-an386", vectors=4, seed=3, firmware=an386_firmware["normal"],
+                       workdir=tmp_path / "stopped", invoke_timeout=3)
+    holder["run"] = run = Run(config, reporter)
+    result = run.execute()
+    assert result.exit_code == 3, result.error
+    message = result.error["message"]
+    assert f"the emulator stopped (process {holder['pid']} is stopped by a signal)" in message
+    assert [v.status for v in result.vectors] == ["passed", "passed"]  # no vector blamed on the firmware
+    assert not processes_in(tmp_path / "stopped")
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_firmware_that_hangs_is_still_a_firmware_timeout_on_a_noisy_link(tmp_path, monkeypatch, an386_firmware):
+    """HIL_HANG_ON_INVOKE=2 behind a 1e-4 link: QEMU runs and answers QMP,
+    the link recovers from its noise, the device is silent: exit 1."""
+    proxied = _Proxied(monkeypatch, ber=1e-4, drop=1e-4, dup=1e-4, seed=4)
+    try:
+        document, _ = _run(tmp_path, an386_firmware["hang"], "hang", invoke_timeout=2)
+    finally:
+        proxied.stop()
+    assert document["exit_code"] == 1
+    assert [v["status"] for v in document["vectors"]] == ["passed", "timeout"]
+    assert "invoke hung" in document["vectors"][1]["error"]
+
+
+def test_qemu_health_from_process_state_and_qmp(tmp_path, an386_firmware):
+    """The QEMU target's health(): running (with its instruction count),
+    stopped by a signal, exited; the QMP socket falls back to /tmp when
+    the run directory's path is too long for a unix socket."""
+    from harness.platforms import load_platform
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    target = QemuTarget(load_platform("mps2-an386"), an386_firmware["normal"], deep)
+    url = target.start()
+    try:
+        with serial.serial_for_url(url, timeout=0.2):  # connecting starts the guest
+            assert str(target.qmp_path).startswith("/tmp/hil-qmp-")
+            first = target.health()
+            assert first.running and first.clock is not None
+            time.sleep(0.2)
+            assert target.health().clock > first.clock  # the virtual clock advances
+            os.kill(target.process.pid, signal.SIGSTOP)
+            stopped = target.health()
+            assert stopped.state == "stopped" and "is stopped by a signal" in stopped.detail
+            os.kill(target.process.pid, signal.SIGCONT)
+            assert target.health().running
+            target.process.kill()
+            target.process.wait()
+            assert target.health().state == "exited"
+    finally:
+        qmp_dir = target.qmp_path.parent
+        target.stop()
+    assert not qmp_dir.exists()

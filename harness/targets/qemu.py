@@ -230,8 +230,8 @@ class QemuTarget:
         if code is not None:
             return TargetHealth(EXITED, f"the emulator exited (QEMU, process {proc.pid}, exit status {code}; "
                                         f"its log: {self.log_path})")
-        state = process_state(proc.pid)
         answers = self.qmp("query-status", "query-replay")
+        state = process_state(proc.pid)  # after QMP: a signal just sent has taken effect by now
         if state in ("T", "t"):
             how = "is stopped by a signal" if state == "T" else "is stopped by a debugger"
             quiet = "" if answers is None else " (QMP still answered)"
