@@ -371,3 +371,15 @@ def test_session_refuses_a_model_that_cannot_fit_before_sending_it(tmp_path):
         with pytest.raises(UsageError, match="of host memory"):
             dut.vectors(count=1 << 26)
         assert dut.stream(count=2).matches_reference()
+
+
+def test_other_firmware_is_bounded_by_the_platforms_ram(tmp_path):
+    """With --firmware (its own engine and buffers) the arena size is not
+    known, but no engine holds an operator's 32 MiB output in the 20 MiB of
+    RAM mps2-an386 has; the reference on the host would try to."""
+    built = hil("build", "-q", "-p", "mps2-an386")
+    assert built.returncode == 0, built.stderr
+    model = _patched(tmp_path, "wider.tflite", 17, [1, 1 << 25, 1, 1])
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", model, "--firmware",
+                                                 built.stdout.strip().splitlines()[-1]), tmp_path)
+    assert "needs at least" in text and "more than the RAM of mps2-an386" in text, text

@@ -121,9 +121,7 @@ def check_model_fits(model: ModelInfo, platform: Platform, *, prebuilt_firmware:
         if len(specs) > 1 and total > limit:
             raise UsageError(f"{where}: the model's {len(specs)} {kind}s together need {_kib(total)} at once, "
                              f"more than {what}", hint=hint(total))
-    if prebuilt_firmware:
-        return  # the firmware's own engine and buffers: it says so itself at LOAD_MODEL
-    need, at = 0, None
+    need, at = 0, None  # any engine holds an operator's inputs and outputs at once
     for op in model.operators:
         live = {t for t in (*op.inputs, *op.outputs) if t >= 0 and t not in model.constant_tensors}
         size = sum(model.tensor_bytes.get(t, 0) for t in live)
@@ -131,9 +129,11 @@ def check_model_fits(model: ModelInfo, platform: Platform, *, prebuilt_firmware:
             need, at = size, (op, max(live, key=lambda t: model.tensor_bytes.get(t, 0)))
     if at is not None and need > limit:
         op, big = at
-        raise UsageError(f"{where}: operator {op.index} ({op.name}) needs at least {_kib(need)} of tensor arena "
-                         f"for its inputs and outputs (the largest, {model.tensor_names.get(big, big)!r}, "
-                         f"{_kib(model.tensor_bytes[big])}), more than {what}", hint=arena_hint(need, platform))
+        raise UsageError(f"{where}: operator {op.index} ({op.name}) needs at least {_kib(need)} at once for "
+                         f"its inputs and outputs (the largest, {model.tensor_names.get(big, big)!r}, "
+                         f"{_kib(model.tensor_bytes[big])}), more than {what}", hint=hint(need))
+    if prebuilt_firmware:
+        return  # the firmware's own model buffer: it says so itself at LOAD_MODEL
     size = len(model.data)
     if bake:
         code = platform.memory.get("code")
