@@ -38,7 +38,7 @@ from .power.energy import EnergyModel
 from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
-                             RunResult, VectorResult, write_json_atomic)
+                             RunResult, VectorResult, write_json_copies)
 from .targets import check_target_kind, is_board, make_target
 from .targets.board import BoardSpec, resolve_boards
 from .verdict import combine, status_word
@@ -144,12 +144,8 @@ class Run:
             if self.result is None:
                 return
             self._dirty.clear()
-            doc = self.result.as_dict()
-            for path in (self.result_path, *([Path(self.config.json_out)] if self.config.json_out else [])):
-                try:
-                    write_json_atomic(path, doc)
-                except DiskError as exc:
-                    self.write_error = self.write_error or exc
+            copies = [self.result_path, *([Path(self.config.json_out)] if self.config.json_out else [])]
+            self.write_error = self.write_error or write_json_copies(copies, self.result.as_dict())
 
     def _stop_if_unwritable(self) -> None:
         """A copy of the result could not be written: end the run (exit 3,
@@ -802,21 +798,9 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
     }
     path = base / "boards.json"
     copies = [path, *([Path(config.json_out)] if config.json_out else [])]
-    unwritable = _write_each(copies, document)
+    unwritable = write_json_copies(copies, document)
     if unwritable is not None and exit_code in (EXIT_OK, EXIT_FAILED):  # as one run does (Run.execute)
         exit_code = EXIT_INFRA
         document.update(status=status_word(exit_code), exit_code=exit_code, error={"message": str(unwritable)})
-        _write_each(copies, document)
+        write_json_copies(copies, document)
     return BoardsOutcome(runs, exit_code, document, path)
-
-
-def _write_each(paths: list[Path], document: dict) -> DiskError | None:
-    """Write every copy on its own (a disk that fails for one must not cost
-    the others theirs); the first failure, if any."""
-    failed = None
-    for path in paths:
-        try:
-            write_json_atomic(path, document)
-        except DiskError as exc:
-            failed = failed or exc
-    return failed

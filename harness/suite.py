@@ -21,8 +21,8 @@ from typing import Callable
 
 from .checks.suite import Case, evaluate
 from .config import ModelEntry, ProjectConfig
-from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, UsageError
-from .results.result import write_json_atomic
+from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, UsageError
+from .results.result import write_json_copies
 from .runner import Run, RunConfig
 from .verdict import case_code, code_of, combine, status_word
 
@@ -149,21 +149,42 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool) -> t
 
 def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: tuple[int, int] | None = None,
               jobs_in_parallel: int = 1, out_dir: Path | None = None, count: bool = True,
-              on_job: Callable[[str, dict], None] | None = None) -> tuple[dict, Path]:
-    """Run the selected jobs; return the hil.suite/1 document and its path."""
+              on_job: Callable[[str, dict], None] | None = None,
+              json_out: Path | None = None) -> tuple[dict, Path]:
+    """Run the selected jobs; return the hil.suite/1 document and its path.
+    The document is written to the suite directory and to `json_out`, each
+    on its own: a disk that fails for one copy does not stop the other, and
+    the suite then ends as infrastructure (exit 3) with the reason in its
+    `error`."""
     jobs = shard(select(all_jobs(config), keyword), shard_spec)
     git = git_info(config.root)
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
     suite_dir = Path(out_dir or config.results_dir / f"{stamp}-{(git['commit'] or 'nogit')[:8]}").resolve()
-    suite_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        suite_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DiskError(f"cannot create the suite directory {suite_dir}: {exc.strerror or exc}", suite_dir,
+                        hint="run where you can write, or choose a writable --out") from exc
     doc = {"schema": SCHEMA, "suite": config.name, "git": git,
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "duration_s": 0.0,
            "status": "running", "exit_code": None,
            "shards": [{"index": shard_spec[0], "count": shard_spec[1]}] if shard_spec else [],
            "selection": keyword, "emulators": {}, "jobs": [], "cases": []}
     path = suite_dir / "suite.json"
-    write_json_atomic(path, doc)
+    copies = [path, *([Path(json_out)] if json_out else [])]
+    write_failed: list[DiskError] = []
+
+    def save() -> None:
+        failed = write_json_copies(copies, doc)
+        if failed is not None and not write_failed:
+            write_failed.append(failed)
+
+    save()
+    if write_failed:  # before any job runs, as `hil run` stops before booting
+        doc.update(exit_code=EXIT_INFRA, status=status_word(EXIT_INFRA), error={"message": str(write_failed[0])})
+        save()
+        raise write_failed[0]
     if not jobs:
         raise UsageError(f"no job matches (-k {keyword!r}, shard {shard_spec})" if keyword or shard_spec
                          else "the project has no jobs", hint="`hil test --list` shows the jobs")
@@ -180,7 +201,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
             doc["emulators"][result["target"].get("kind", "emulator")] = result["target"]["emulator"]
         doc["jobs"].append(entry)
         doc["cases"] += [c.as_dict() for c in cases]
-        write_json_atomic(path, doc)
+        save()
         if on_job:
             on_job(job.id, entry)
 
@@ -204,7 +225,10 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     doc["duration_s"] = round(time.time() - started, 3)
     doc["exit_code"] = suite_exit(doc["jobs"], doc["cases"], interrupted)
     doc["status"] = status_word(doc["exit_code"])
-    write_json_atomic(path, doc)
+    save()
+    if write_failed and doc["exit_code"] in (EXIT_OK, EXIT_FAILED):  # as one run does (Run.execute)
+        doc.update(exit_code=EXIT_INFRA, status=status_word(EXIT_INFRA), error={"message": str(write_failed[0])})
+        save()
     return doc, path
 
 

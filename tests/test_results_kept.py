@@ -173,3 +173,25 @@ def test_boards_document_is_kept_when_the_json_copy_cannot_be_written(tmp_path):
         doc = _doc(run / "boards.json")
         assert (doc["status"], doc["exit_code"]) == ("error", 3)
         assert [bd["result"]["summary"]["passed"] for bd in doc["boards"]] == [2, 2]
+
+
+def test_suite_document_is_kept_when_the_json_copy_cannot_be_written(tmp_path):
+    """`hil test --json` on a read-only disk: exit 3 naming the copy before
+    any job runs (as `hil run` stops before booting), and suite.json in the
+    suite directory says so."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(MODELS / "test" / "mlp_per_tensor.tflite", repo / "net.tflite")
+    (repo / "hil.toml").write_text('[project]\nname = "kept"\n[[models]]\nname = "net"\npath = "net.tflite"\n'
+                                   'vectors = { random = 2, seed = 1 }\n')
+    with tmpfs(tmp_path / "ro", readonly=True) as ro:
+        proc = hil("test", "--no-store", "--out", repo / "suite", "--json", ro / "suite.json", cwd=repo)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 3, output
+        assert "Traceback" not in output
+        assert f"cannot write results to {ro / 'suite.json'}: Read-only file system" in output
+        doc = _doc(repo / "suite" / "suite.json")
+        assert (doc["status"], doc["exit_code"]) == ("error", 3) and "Read-only" in doc["error"]["message"]
+        assert doc["jobs"] == [] and "booting" not in output

@@ -14,7 +14,6 @@ from ..config import load_config
 from ..errors import HilError
 from ..paths import click_absolute
 from ..results.console import make_console
-from ..results.result import write_json_atomic
 from ..results.store import ResultStore, store_url
 from ..suite import all_jobs, parse_shard, run_suite, select, shard
 
@@ -106,9 +105,7 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
 
     with progress:
         doc, path = run_suite(config, keyword=keyword, shard_spec=shard_spec, jobs_in_parallel=parallel,
-                              out_dir=out_dir, count=not no_count, on_job=on_job)
-    if json_out:
-        write_json_atomic(json_out, doc)
+                              out_dir=out_dir, count=not no_count, on_job=on_job, json_out=json_out)
     out.print(_summary_table(doc))
     for c in doc["cases"]:
         if c["status"] != "passed":
@@ -118,6 +115,8 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
     verdict = "[bold green]PASSED[/]" if doc["status"] == "passed" else f"[bold red]{doc['status'].upper()}[/]"
     out.print(f"{verdict}  {passed}/{len(doc['cases'])} checks passed in {len(doc['jobs'])} jobs "
               f"({doc['duration_s']:.1f} s)")
+    if doc.get("error"):  # a copy of the suite document could not be written
+        err.print(f"[bold red]error:[/] {doc['error']['message']}", soft_wrap=True, highlight=False)
     if not no_store:
         try:
             store = ResultStore(store_url(config.store, config.root))

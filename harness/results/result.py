@@ -195,3 +195,16 @@ def write_text_atomic(path: Path, text: str, what: str = "results") -> None:
 
 def write_json_atomic(path: Path, document: dict, what: str = "results") -> None:
     write_text_atomic(path, json.dumps(document, indent=2) + "\n", what)
+
+
+def write_json_copies(paths: list[Path], document: dict) -> DiskError | None:
+    """Write every copy of a document (the run directory's, --json) on its
+    own, so that a disk that fails for one cannot cost the others theirs.
+    Returns the first failure, if any, for the caller to end with."""
+    failed = None
+    for path in paths:
+        try:
+            write_json_atomic(path, document)
+        except DiskError as exc:
+            failed = failed or exc
+    return failed
