@@ -44,8 +44,10 @@ TARGETS = {
               *ENGINE_SOURCES],
 }
 # the largest input each target is fuzzed with: models up to 64 KB (the
-# smallest platform's model buffer), frame sequences long enough to fill it
-MAX_LEN = {"engine": 65536, "proto": 80000}
+# smallest platform's model buffer); frame sequences long enough to load the
+# small bundled models (the corpus replays longer ones, such as a sequence
+# that fills the whole model buffer)
+MAX_LEN = {"engine": 65536, "proto": 16384}
 CFLAGS = ["-std=c99", "-D_DEFAULT_SOURCE", "-g", "-O1", "-fno-omit-frame-pointer",
           "-ffp-contract=off", "-Wall", "-Wextra", "-Werror",
           "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
@@ -124,11 +126,15 @@ def run(target: str, runs: int | None, seconds: int | None, work: Path | None) -
         args.append(f"-runs={runs}")
     if seconds is not None:
         args.append(f"-max_total_time={seconds}")
+    log = work / "fuzz.log"  # libFuzzer's progress lines, readable while it runs
     started = time.monotonic()
-    done = subprocess.run(args, capture_output=True, text=True)
+    with open(log, "w") as out:
+        done = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - started
-    stats = dict(re.findall(r"^stat::(\w+):\s*(\d+)", done.stderr, re.M))
-    executions = int(stats.get("number_of_executed_units", 0))
+    text = log.read_text(errors="replace")
+    stats = dict(re.findall(r"^stat::(\w+):\s*(\d+)", text, re.M))
+    progress = re.findall(r"^#(\d+)\s", text, re.M)  # when it ended before its final stats
+    executions = int(stats.get("number_of_executed_units", progress[-1] if progress else 0))
     corpus = [p for p in (work / "corpus").iterdir() if p.is_file()]
     figures = {
         "target": target, "exit": done.returncode, "executions": executions,
@@ -137,7 +143,7 @@ def run(target: str, runs: int | None, seconds: int | None, work: Path | None) -
         "crashes": sorted(p.name for p in (work / "crashes").iterdir()),
     }
     if done.returncode != 0:
-        figures["log_tail"] = done.stderr[-3000:]
+        figures["log_tail"] = text[-3000:]
     return figures
 
 
