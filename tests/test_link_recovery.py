@@ -240,7 +240,7 @@ def test_a_link_that_delivers_only_damage_is_broken_before_the_deadline(device_p
     assert time.monotonic() - started < 5
     message = str(info.value)
     assert message.startswith("link broken: no valid reply to INVOKE after 7 transmissions")
-    assert "6 retransmissions" in message and info.value.exit_code == 3 and not info.value.closed
+    assert "(6 retransmissions)" in message and info.value.exit_code == 3 and not info.value.closed
     assert _invokes_run_after(device_proc) == 1  # the retransmissions were answered from the kept reply
 
 
@@ -497,3 +497,31 @@ def test_qemu_health_from_process_state_and_qmp(tmp_path, an386_firmware):
         qmp_dir = target.qmp_path.parent
         target.stop()
     assert not qmp_dir.exists()
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_board_behind_a_noisy_serial_port_gives_the_clean_verdicts(tmp_path):
+    """The issue's set-up: `hil run --port socket://...` to a board (QEMU
+    standing in, tests/boardsim.py) through a proxy with 1e-3 bit errors,
+    byte drops and duplicates; model and inputs go inline, as on any board."""
+    from boardsim import QemuBoard
+
+    def run(name: str, url: str):
+        out = tmp_path / f"{name}.json"
+        proc = hil("run", "--model", DEMO, "--platform", platform, "--vectors", "3", "--seed", "2",
+                   "--port", url, "--probe", "HILSIM0001", "--workdir", tmp_path / name, "--json", out,
+                   cwd=tmp_path, timeout=300)
+        return proc, json.loads(out.read_text())
+
+    with QemuBoard(tmp_path / "board", board_id="HILSIM0001") as board:
+        platform = board.platform_file(tmp_path / "qemu-board.toml")
+        clean_proc, clean = run("clean", board.socket_url)
+        host, port = board.socket_url[len("socket://"):].rsplit(":", 1)
+        with NoisyProxy((host, int(port)), ber=1e-3, drop=1e-3, dup=1e-3, seed=5) as proxy:
+            noisy_proc, noisy = run("noisy", proxy.url)
+    assert clean_proc.returncode == 0, clean_proc.stdout + clean_proc.stderr
+    assert noisy_proc.returncode == 0, noisy_proc.stdout + noisy_proc.stderr
+    assert _verdicts(noisy) == _verdicts(clean)
+    assert noisy["link"]["retransmissions"] > 0 and clean["link"]["retransmissions"] == 0
+    assert "link: " in noisy_proc.stderr and "requests retried" in noisy_proc.stderr  # the console line

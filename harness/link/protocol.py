@@ -270,11 +270,9 @@ class LinkStats:
 
     def summary(self) -> str:
         """One line for the console and messages."""
-        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.damaged_frames.items()) if n)
         return (f"{self.requests_retried} of {self.requests} requests retried ({self.retransmissions} "
-                f"retransmissions, at most {self.most_retransmissions} for one), {self.damaged} damaged frames "
-                f"dropped{f' ({kinds})' if kinds else ''}, {self.device_bad_frames} reported by the device, "
-                f"{self.stale_replies} stale replies ignored")
+                f"retransmissions), {self.damaged} damaged frames dropped, {self.device_bad_frames} reported "
+                f"by the device, {self.stale_replies} stale replies ignored")
 
     def as_dict(self) -> dict:
         return {"bytes_out": self.bytes_out, "bytes_in": self.bytes_in, "requests": self.requests,
