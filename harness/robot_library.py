@@ -484,11 +484,12 @@ class HilLibrary:
         """Waits for a line matching the regular expression ``pattern`` on the
         current target's console, after the line the previous wait matched.
 
-        ``pattern`` is a Python regex matched against each line (``^`` and
-        ``$`` anchor a line; a prompt without a newline is matched once the
-        console is quiet). Fails after ``timeout`` (Robot time: ``10s``,
-        ``1 min``), at once when a ``fail`` pattern (or one given to
-        `Start Target`) appears, or when the firmware exits first.
+        ``pattern`` is a Python regex searched in one line at a time (``^``
+        and ``$`` are the line's start and end; a prompt without a newline is
+        matched once the console is quiet). Fails after ``timeout`` (Robot
+        time: ``10s``, ``1 min``), when the firmware exits first, or at once
+        on a line that matches a ``fail`` pattern (or one given to `Start
+        Target`), even a line that also matches ``pattern``.
 
         Returns the named groups as a dictionary, numbers converted
         (``(?P<ms>\\d+)`` gives an integer, ``0x..`` too), or the matching
@@ -505,10 +506,26 @@ class HilLibrary:
         return DotDict(found) if isinstance(found, dict) else found
 
     @keyword
+    def watch_console(self, duration: str = "10s", fail: str | list | None = None) -> None:
+        """Reads the current target's console for ``duration`` (or until the
+        firmware exits) and fails at once on a line that matches a ``fail``
+        pattern (or one given to `Start Target`): fail patterns watched after
+        the last `Wait For Line`, or a smoke test on its own.
+
+        | Start Target     mps2-an386    firmware=${ELF}    console=uart    fail=HardFault|ASSERT
+        | Watch Console    10s
+        """
+        device = self._console()
+        ended = device.watch(timestr_to_secs(duration), [fail] if isinstance(fail, str) else list(fail or []))
+        logger.info("the console ended with no fail pattern" if ended
+                    else f"no fail pattern within {duration}")
+
+    @keyword
     def firmware_should_exit_with(self, status: int = 0, timeout: str = "10s") -> None:
         """Emulators: waits for the firmware to exit (semihosting ``SYS_EXIT``
         or ``SYS_EXIT_EXTENDED``) and fails unless its exit status is
-        ``status``."""
+        ``status``; a line printed until then that matches a fail pattern
+        given to `Start Target` fails it too."""
         device = self._console()
         code = device.wait_for_exit(timestr_to_secs(timeout))
         if code != int(status):

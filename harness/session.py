@@ -622,6 +622,7 @@ class ConsoleDevice:
         run = self._run
         if not self.elf.is_file():
             raise UsageError(f"firmware {self.elf} does not exist", hint="give the path of the firmware's .elf")
+        run.doc["firmware"] = run._firmware()  # an ELF hil can read, or exit 2 before anything boots
         for p in self.fail:
             compile_pattern(p, "fail pattern")
         platform = load_platform(self.platform_name)
@@ -657,35 +658,15 @@ class ConsoleDevice:
         that matches a fail pattern (the target's and `fail`), even one that
         also matches `pattern`. An emulator that stops by itself with an
         error of its own is an InfraError with its words."""
-        import pexpect
-
         from .link.console import _number, compile_pattern
 
-        if self.spawn is None:
-            raise UsageError("cannot wait for a line: the console target is not running",
-                             hint="start it first (Start Target with console=uart)")
         regex = compile_pattern(pattern, "pattern")
-        fails = [(p, compile_pattern(p, "fail pattern")) for p in [*self.fail, *(fail or [])]]
-        deadline = time.monotonic() + max(0.0, float(timeout))
-        while True:
-            try:
-                line = self._lines.next(deadline - time.monotonic())
-            except pexpect.EOF:
-                gone = getattr(self._run.target, "exit_text", lambda: None)()
-                if gone:
-                    raise InfraError(f"the emulator stopped while waiting for {pattern!r}: {gone}",
-                                     hint="check the firmware file and the platform's emulator options") from None
-                raise CheckFailed(f"the console ended while waiting for {pattern!r}" + self._exit_note()
-                                  + self._tail()) from None
-            if line is None:
-                raise CheckFailed(f"timed out after {float(timeout):g} s waiting for {pattern!r}" + self._tail())
-            for fail_pattern, fail_regex in fails:
-                if fail_regex.search(line.text):
-                    raise CheckFailed(f"fail pattern {fail_pattern!r} matched {line.text.strip()!r} while waiting "
-                                      f"for {pattern!r}")
-            m = regex.search(line.text)
-            if m is not None:
-                break
+        found = self._read(float(timeout), fail, regex, f"waiting for {pattern!r}")
+        if found is None:
+            raise CheckFailed(f"the console ended while waiting for {pattern!r}" + self._exit_note() + self._tail())
+        if found is False:
+            raise CheckFailed(f"timed out after {float(timeout):g} s waiting for {pattern!r}" + self._tail())
+        line, m = found
         text = line.text.strip()
         groups = {k: _number(v) for k, v in m.groupdict().items()}
         self.metrics.update({k: v for k, v in groups.items() if v is not None})
@@ -693,16 +674,59 @@ class ConsoleDevice:
                            "at_s": round(time.monotonic() - self.spawn.started, 3)})
         return groups if regex.groupindex else text
 
-    def wait_for_exit(self, timeout: float = 10.0) -> int:
+    def watch(self, duration: float, fail: list[str] | None = None) -> bool:
+        """Read the console for `duration` seconds, or until it ends (returns
+        True then), failing (CheckFailed) at once on a line that matches a
+        fail pattern: a smoke test ("no HardFault within 10 s") and what keeps
+        fail patterns watched after the last expected line."""
+        return self._read(float(duration), fail, None, "watching the console") is None
+
+    def wait_for_exit(self, timeout: float = 10.0, fail: list[str] | None = None) -> int:
         """Emulators: wait for the firmware to exit (semihosting SYS_EXIT) and
-        return its status (0 for ADP_Stopped_ApplicationExit)."""
+        return its status (0 for ADP_Stopped_ApplicationExit); the lines it
+        prints until then are checked against the fail patterns."""
         if self.platform is not None and is_board(self.platform):
             raise UsageError(f"a board's exit status cannot be observed ({self.platform.name})",
                              hint="wait for the line the firmware prints at its end instead")
-        code = self._run._exit_status(float(timeout))
+        started = time.monotonic()
+        if not self.watch(timeout, fail):
+            raise CheckFailed(f"the firmware did not exit within {float(timeout):g} s")
+        code = self._run._exit_status(max(0.5, float(timeout) - (time.monotonic() - started)))
         if code is None:
             raise CheckFailed(f"the firmware did not exit within {float(timeout):g} s")
         return code
+
+    def _read(self, seconds: float, fail: list[str] | None, regex, doing: str):
+        """Lines until one matches `regex` ((line, match)), the time runs out
+        (False) or the console ends (None); a fail pattern on any line is a
+        CheckFailed, an emulator that stopped with an error of its own an
+        InfraError."""
+        import pexpect
+
+        from .link.console import compile_pattern
+
+        if self.spawn is None:
+            raise UsageError("cannot read the console: the console target is not running",
+                             hint="start it first (Start Target with console=uart)")
+        fails = [(p, compile_pattern(p, "fail pattern")) for p in [*self.fail, *(fail or [])]]
+        deadline = time.monotonic() + max(0.0, seconds)
+        while True:
+            try:
+                line = self._lines.next(deadline - time.monotonic())
+            except pexpect.EOF:
+                gone = getattr(self._run.target, "exit_text", lambda: None)()
+                if gone:
+                    raise InfraError(f"the emulator stopped while {doing}: {gone}",
+                                     hint="check the firmware file and the platform's emulator options") from None
+                return None
+            if line is None:
+                return False
+            for fail_pattern, fail_regex in fails:
+                if fail_regex.search(line.text):
+                    raise CheckFailed(f"fail pattern {fail_pattern!r} matched {line.text.strip()!r} while {doing}")
+            m = regex.search(line.text) if regex is not None else None
+            if m is not None:
+                return line, m
 
     def stop(self) -> None:
         spawn, self.spawn = self.spawn, None

@@ -231,3 +231,35 @@ def test_emulator_that_cannot_start_is_infrastructure_with_its_words(tmp_path, e
     with ConsoleDevice(elves["uart"], str(broken), workdir=tmp_path / "dev") as dev:
         with pytest.raises(InfraError, match="not a valid device model name"):
             dev.wait_for_line("Booting", timeout=10)
+
+
+def test_console_device_watches_fail_patterns_after_the_last_wait(tmp_path, elves):
+    """Robot's Watch Console and Firmware Should Exit With, pytest's
+    hil_target: fail patterns stay watched after the last Wait For Line."""
+    from harness.errors import UsageError
+    from harness.robot_library import HilLibrary
+    from harness.session import CheckFailed, ConsoleDevice
+
+    with ConsoleDevice(elves["late"], workdir=tmp_path / "d1", fail=["stack overflow"]) as dev:
+        dev.wait_for_line("SUCCESSFUL", timeout=20)
+        with pytest.raises(CheckFailed, match="'background task: ASSERT FAILED: stack overflow' while watching"):
+            dev.watch(10)
+    with ConsoleDevice(elves["hang"], workdir=tmp_path / "d2", fail=["HardFault"]) as dev:
+        assert dev.watch(1.5) is False  # no fail pattern, still running: a passed smoke test
+    with ConsoleDevice(elves["semihosting"], console="semihosting", workdir=tmp_path / "d3", fail=["3 tests"]) as dev:
+        with pytest.raises(CheckFailed, match="fail pattern '3 tests'"):
+            dev.wait_for_exit(20)
+
+    lib = HilLibrary(workdir=str(tmp_path / "robot"))
+    try:
+        lib.start_target("mps2-an386", firmware=str(elves["fault"]), console="uart", fail="UsageFault")
+        with pytest.raises(CheckFailed, match="UsageFault"):
+            lib.watch_console("10s")
+    finally:
+        lib.stop_all_targets()
+
+    not_elf = tmp_path / "app.bin"
+    not_elf.write_bytes(b"\x00" * 64)
+    with pytest.raises(UsageError, match="not an ELF file"):
+        ConsoleDevice(not_elf, workdir=tmp_path / "d4").start()
+    assert not (tmp_path / "d4" / "qemu.log").exists()
