@@ -152,3 +152,20 @@ def test_renode_gets_a_private_tmpdir_and_cannot_delete_a_run_directory(tmp_path
     env = json.loads((run / "renode-env.json").read_text())
     private = str((run / "renode-tmp").resolve())
     assert (env["TMPDIR"], env["TEMP"], env["TMP"]) == (private, private, private)
+
+
+def test_the_hil_script_sets_its_signal_handlers_first(tmp_path):
+    """The installed `hil` script enters through harness/__main__.py too, so a
+    signal while the command line is still importing ends the same way."""
+    import tomllib
+
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["hil"] == "harness.__main__:main"
+    script = Path(sys.executable).parent / "hil"
+    if not script.exists() or "harness.__main__" not in script.read_text():
+        pytest.skip(f"{script} is from an older install (`pip install -e .` again to regenerate it)")
+    proc = subprocess.Popen([str(script), "run", "--model", str(DEMO), "--workdir", str(tmp_path / "run")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in stdout + stderr, stdout + stderr
