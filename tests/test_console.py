@@ -120,6 +120,10 @@ def test_console_on_a_board_over_a_pty(tmp_path, elves):
                              "--port", board.socket_url, "--expect", "Booting", "--timeout", "1.5")
         assert proc.returncode == 3, proc.stdout + proc.stderr
         assert f"device not detected on {board.socket_url}" in doc["error"]["message"]
+        # so is a smoke test (--fail alone) on a board that printed nothing at all
+        proc, doc = _console(tmp_path, "--elf", elves["uart"], "--platform", dead, "--flasher", "none",
+                             "--port", board.socket_url, "--fail", "HardFault", "--timeout", "1.5")
+        assert proc.returncode == 3 and "device not detected" in doc["error"]["message"], proc.stdout + proc.stderr
 
         proc, _ = _console(tmp_path, "--elf", elves["uart"], "--platform", platform, "--port", board.socket_url,
                            "--expect-exit", "0")

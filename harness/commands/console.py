@@ -270,10 +270,11 @@ class ConsoleRun:
             elif code != self.expect_exit:
                 status = "failed"
                 message = f"the firmware exited with status {code}, expected {self.expect_exit}"
-        if status == "passed":
+        silent_smoke_test = status == "passed" and not self.expect  # --fail alone, decided by the timeout
+        if status == "passed" and not (silent_smoke_test and is_board(platform) and outcome.received_bytes == 0):
             self._end("passed", EXIT_OK, None)
             return
-        if is_board(platform) and outcome.received_bytes == 0 and status == "timeout":
+        if is_board(platform) and outcome.received_bytes == 0 and (status == "timeout" or silent_smoke_test):
             port = self.target.port if self.target is not None else "?"
             raise InfraError(f"device not detected on {port}: no console output at all within {self.timeout:g} s",
                              hint=f"check power, cable and port, the baud rate ({getattr(self.target, 'baud', '?')}, "

@@ -141,7 +141,8 @@ class QemuTarget:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return None
-        own = [t for t in lines if t.startswith(prefix) and "QEMU waiting for connection" not in t]
+        own = [t for t in lines if t.startswith(prefix) and "QEMU waiting for connection" not in t
+               and ": warning:" not in t and ": info:" not in t]
         if not own:
             return None
         return f"QEMU exited with status {proc.returncode}: {' | '.join(own[-3:])} (log: {self.log_path})"
