@@ -54,6 +54,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             eng_reset(&engine);
         }
+        /* what localisation does: run a prefix, read every tensor of it */
+        if (engine.subgraphs[0].n_ops > 0) {
+            uint32_t last = size ? data[size - 1] % engine.subgraphs[0].n_ops : 0;
+            if (eng_invoke_until(&engine, last, NULL, NULL, &err) == ENG_OK) {
+                for (i = 0; i < engine.subgraphs[0].n_tensors; ++i) {
+                    uint32_t bytes = 0;
+                    const uint8_t *t = eng_tensor_data(&engine, i, &bytes);
+                    if (t != NULL && bytes > 0)
+                        (void)((volatile const uint8_t *)t)[bytes - 1];
+                }
+            }
+        }
+        for (i = 0; i < engine.n_inputs; ++i) {
+            eng_tensor_info info;
+            if (eng_input_info(&engine, i, &info) != ENG_OK || info.ndims > ENG_MAX_DIMS)
+                abort();
+        }
     }
     if (memchr(err.message, 0, sizeof err.message) == NULL)
         abort();
