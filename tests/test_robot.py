@@ -23,7 +23,7 @@ robot = pytest.importorskip("robot", reason="needs robotframework (pip install -
 SUITES = REPO / "robot"
 KEYWORDS = {"Start Target", "Load Model", "Stream Vectors", "Outputs Should Match Reference", "Count Should Be Below",
             "Energy Should Be Below", "Accuracy Should Be At Least", "Memory Should Be Below", "Wait For Line",
-            "Firmware Should Exit With", "Stop Target", "Stop All Targets", "Switch Target"}
+            "Firmware Should Exit With", "Watch Console", "Stop Target", "Stop All Targets", "Switch Target"}
 
 
 def _robot_command() -> list[str]:
