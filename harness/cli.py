@@ -231,8 +231,9 @@ def _board_options(fn):
               help="Number of seeded random vectors (ignored with --inputs).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for random vectors.")
 @click.option("--inputs", type=click.Path(path_type=Path), callback=click_absolute,
-              help=".npy (one input) or .npz (input_0, input_1, ...; optional labels) with vectors "
-                   "of shape [N, *input_shape].")
+              help=".npy (one input) or .npz (input_0, input_1, ...; optional labels: class indices or "
+                   "one-hot rows; classes; output_0.. expected outputs) with vectors of shape [N, *input_shape], "
+                   "values in the input dtype's range.")
 @_common_run_options
 @_board_options
 def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmware,
