@@ -232,6 +232,10 @@ class QemuTarget:
             return TargetHealth(EXITED, f"the emulator exited (QEMU, process {proc.pid}, exit status {code}; "
                                         f"its log: {self.log_path})")
         answers = self.qmp("query-status", "query-replay")
+        code = proc.poll() if answers is None else None  # QMP went away because QEMU was exiting
+        if code is not None:
+            return TargetHealth(EXITED, self.exit_text(wait=0) or f"the emulator exited (QEMU, process {proc.pid}, "
+                                                                 f"exit status {code}; its log: {self.log_path})")
         state = process_state(proc.pid)  # after QMP: a signal just sent has taken effect by now
         if state in ("T", "t"):
             how = "is stopped by a signal" if state == "T" else "is stopped by a debugger"
