@@ -120,7 +120,8 @@ def test_emulator_that_exits_early_is_exit_3_with_its_words(here):
     text = (REPO / "platforms" / "mps2-an386.toml").read_text()
     (here / "broken.toml").write_text(
         text.replace('name = "mps2-an386"', 'name = "broken-qemu"')
-        .replace('package = "qemu-system-arm"', 'package = "qemu-system-arm"\nextra_args = ["-device", "no-such-device"]'))
+        .replace('package = "qemu-system-arm"',
+                 'package = "qemu-system-arm"\nextra_args = ["-device", "no-such-device"]'))
     proc = hil("run", "--model", "m.tflite", "--firmware", "fw/app.elf", "--platform", "broken.toml", "-n", "2",
                "--workdir", "runs/b", "--json", "b.json", cwd=here, timeout=120)
     assert proc.returncode == 3, proc.stdout + proc.stderr
