@@ -525,3 +525,68 @@ def test_a_board_behind_a_noisy_serial_port_gives_the_clean_verdicts(tmp_path):
     assert _verdicts(noisy) == _verdicts(clean)
     assert noisy["link"]["retransmissions"] > 0 and clean["link"]["retransmissions"] == 0
     assert "link: " in noisy_proc.stderr and "requests retried" in noisy_proc.stderr  # the console line
+
+
+def test_renode_health_from_process_state_and_its_monitor(tmp_path, monkeypatch):
+    """Renode is not installed here: its process is a stand-in (`sleep`)
+    and its monitor tests/renode_fake.py's FakeMonitor, so this checks the
+    classification, not Renode."""
+    from harness.platforms import load_platform
+    from harness.targets import renode
+    from renode_fake import FakeMonitor
+
+    stall = threading.Event()
+
+    def handle(monitor, line):
+        if stall.is_set():
+            time.sleep(2)
+        return "Renode, version 1.15.3.0 (fake)", False
+
+    server = FakeMonitor(handle)
+    monkeypatch.setattr(renode, "HEALTH_TIMEOUT", 0.5)
+    target = renode.RenodeTarget(load_platform("renode-stm32f4-discovery"), tmp_path / "fw.elf", tmp_path)
+    target.process = subprocess.Popen(["sleep", "60"])
+    target.monitor = renode.RenodeMonitor.connect(server.port, timeout=5)
+    try:
+        assert target.health().running
+        os.kill(target.process.pid, signal.SIGSTOP)
+        time.sleep(0.1)
+        assert "is stopped by a signal" in target.health().detail
+        os.kill(target.process.pid, signal.SIGCONT)
+        stall.set()
+        stalled = target.health()
+        assert stalled.state == "unresponsive" and "monitor did not answer within 0.5 s" in stalled.detail
+        target.process.kill()
+        target.process.wait()
+        assert target.health().state == "exited"
+    finally:
+        target.process.kill()
+        target.monitor.close()
+        server.close()
+
+
+def test_board_health_is_its_port_open_and_present(tmp_path):
+    """A pty stands in for a USB serial port; removing its link stands in
+    for unplugging (there is no USB here)."""
+    import pty
+
+    from harness.platforms import load_platform
+    from harness.targets.board import BoardSpec, BoardTarget
+
+    controller, device = pty.openpty()
+    by_id = tmp_path / "ttyBOARD"  # like /dev/serial/by-id/...
+    by_id.symlink_to(os.ttyname(device))
+    target = BoardTarget(load_platform("nrf52840dk"), None, tmp_path, board=BoardSpec(str(by_id)))
+    try:
+        assert target.health().state == "exited"  # not opened yet
+        target.open_link()
+        assert target.health().running
+        by_id.unlink()
+        gone = target.health()
+        assert gone.state == "exited" and "has gone" in gone.detail
+        target.stop()
+        assert "is closed" in target.health().detail
+    finally:
+        target.stop()
+        os.close(controller)
+        os.close(device)

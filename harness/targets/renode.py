@@ -80,6 +80,10 @@ _ERROR_TEXT = re.compile(
     r"Failed to|Invalid|Unknown|Machine .* not found|No machine selected|.*Exception\b)", re.MULTILINE)
 
 
+#: how long the monitor may take to answer before Renode counts as stalled
+HEALTH_TIMEOUT = 5.0
+
+
 def _die_with_parent() -> None:
     """Runs in the child: SIGKILL the launcher if the harness thread dies."""
     try:
@@ -411,10 +415,10 @@ class RenodeTarget:
         if process_state(proc.pid) in ("T", "t"):
             return TargetHealth(STOPPED, f"the emulator stopped (process {proc.pid} is stopped by a signal)")
         try:
-            self.monitor.execute("version", timeout=5.0, check=False)
+            self.monitor.execute("version", timeout=HEALTH_TIMEOUT, check=False)
         except (MonitorError, OSError, AttributeError):
             return TargetHealth(UNRESPONSIVE, f"the emulator stalled (Renode, process {proc.pid}: its monitor "
-                                              f"did not answer within 5 s)")
+                                              f"did not answer within {HEALTH_TIMEOUT:g} s)")
         return TargetHealth(RUNNING, f"Renode is running (process {proc.pid})")
 
     def _log_transcript(self, text: str) -> None:
