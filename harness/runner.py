@@ -145,7 +145,8 @@ class Run:
                 return
             self._dirty.clear()
             copies = [self.result_path, *([Path(self.config.json_out)] if self.config.json_out else [])]
-            self.write_error = self.write_error or write_json_copies(copies, self.result.as_dict())
+            failed = write_json_copies(copies, self.result.as_dict())
+            self.write_error = self.write_error or failed
 
     def _stop_if_unwritable(self) -> None:
         """A copy of the result could not be written: end the run (exit 3,
