@@ -218,6 +218,20 @@ def test_silence_ends_at_the_deadline_as_a_timeout_after_bounded_retransmissions
     assert info.value.exit_code == 1
 
 
+def test_damage_then_silence_is_a_hang_not_a_broken_link(device_proc):
+    """The INVOKE is damaged once (the device answers BAD_FRAME), the
+    retransmission arrives and the firmware hangs (stood in for by dropping
+    everything the device sends from then on): the damage is old news, the
+    silence after it is what counts."""
+    client, link = _client(device_proc)
+    _prepared(client)
+    link.requests = {len(link.writes) + 1: "flip"}
+    link.replies = {n: "drop" for n in range(link.frames_read + 2, link.frames_read + 100)}
+    with pytest.raises(LinkTimeout):
+        client.invoke(timeout=1.5)
+    assert client.stats.device_bad_frames == 1 and client.stats.retransmissions >= 2
+
+
 def test_silence_is_the_targets_to_explain_before_it_counts_as_a_hang(device_proc):
     client, link = _client(device_proc)
     _prepared(client)

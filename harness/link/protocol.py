@@ -341,6 +341,7 @@ class DeviceClient:
         self._clean_streak = 0
         self._slowest: dict[int, float] = {}  # per request type, clean first-try replies
         self._damage_seen = 0  # damaged frames from the device plus its BAD_FRAME errors, ever
+        self._damage_at = float("-inf")  # when the last of them arrived (time.monotonic)
         self.logs: list[str] = []
 
     # -- transport -----------------------------------------------------------
@@ -394,6 +395,7 @@ class DeviceClient:
                     self.stats.damaged_frames[kind] = self.stats.damaged_frames.get(kind, 0) + n - before.get(kind, 0)
             if damaged:
                 self._damage_seen += damaged
+                self._damage_at = time.monotonic()
                 if not self._pending:
                     return None
         return self._pending.pop(0)
@@ -420,31 +422,30 @@ class DeviceClient:
         started = time.monotonic()
         deadline = started + timeout
         wait = self._first_wait(msg, wire)
-        damage_before = self._damage_seen
         self._send(wire)
         self.stats.requests += 1
-        sends = 1
+        sent_at = [started]
         resend_at = started + wait
         try:
             while True:
-                damage_at_send = self._damage_seen
+                damage_count = self._damage_seen
                 frame = self._read_frame(min(resend_at, deadline))
                 now = time.monotonic()
                 if frame is None:
-                    if now >= deadline:
-                        self._give_up(stage, timeout, sends, self._damage_seen > damage_before)
-                    if self._damage_seen > damage_at_send:
+                    if self._damage_seen > damage_count:
                         resend_at = now  # a damaged frame: likely our reply, or our request
+                    if now >= deadline:
+                        self._give_up(stage, timeout, len(sent_at), self._answered_with_damage(sent_at, deadline))
                     if now < resend_at:
                         continue
-                    if sends > policy.retransmissions:
-                        if self._damage_seen > damage_before:
-                            self._give_up(stage, now - started, sends, True)
+                    if len(sent_at) > policy.retransmissions:
+                        if self._damage_at >= sent_at[-1]:  # even the last one came back damaged
+                            self._give_up(stage, now - started, len(sent_at), True)
                         resend_at = deadline  # silence: wait out the deadline
                         continue
                     self._send(wire)
+                    sent_at.append(time.monotonic())
                     self.stats.retransmissions += 1
-                    sends += 1
                     wait = min(wait * policy.backoff, max(policy.longest_wait, 2 * self._slowest.get(msg, 0.0)))
                     resend_at = time.monotonic() + wait
                     continue
@@ -456,6 +457,7 @@ class DeviceClient:
                 if frame.type == Msg.ERROR and frame.seq != seq and frame.payload[:1] == bytes((ErrorCode.BAD_FRAME,)):
                     self.stats.device_bad_frames += 1  # the device dropped a damaged frame, likely ours
                     self._damage_seen += 1
+                    self._damage_at = now
                     resend_at = min(resend_at, now)
                     continue
                 if frame.seq != seq:
@@ -468,14 +470,22 @@ class DeviceClient:
                 if frame.type != (msg | REPLY):
                     raise DeviceError(ErrorCode.BAD_FRAME, frame.type, -1,
                                       f"reply type {frame.type:#04x} does not answer {name}")
-                if sends == 1:
+                if len(sent_at) == 1:
                     self._slowest[msg] = max(self._slowest.get(msg, 0.0), now - started)
                 return frame.payload
         finally:
             spent = time.monotonic() - started
             self.stats.wait_s += spent
             self.stats.by_stage[name] = self.stats.by_stage.get(name, 0.0) + spent
-            self._note_retries(sends - 1)
+            self._note_retries(len(sent_at) - 1)
+
+    def _answered_with_damage(self, sent_at: list[float], deadline: float) -> bool:
+        """Did damage come back after the last transmission that had time to
+        be answered? Then the link is what fails. Damage only before it, then
+        silence (a request damaged once, re-sent, then the firmware hung), is
+        silence."""
+        settled = [t for t in sent_at if t <= deadline - self.retry.first_wait] or sent_at[:1]
+        return self._damage_at >= settled[-1]
 
     def _give_up(self, stage: str, seconds: float, sends: int, damaged: bool) -> None:
         """No good reply: a link that delivered only damage is broken; silence
