@@ -55,8 +55,8 @@ class DiskError(InfraError):
         """`cannot write {what} to PATH: No space left on device`."""
         reason = exc.strerror or str(exc)
         return cls(f"cannot write {what} to {path}: {reason}", path,
-                   hint=hint or "free space on that disk, make it writable, or choose another directory "
-                                "(--workdir, --json)")
+                   hint=hint or "free space on that disk or make it writable, or write elsewhere (hil run: "
+                                "--workdir, --json; hil test: --out, --json)")
 
 
 #: errno values that mean "this disk cannot take the write", whatever the file

@@ -165,7 +165,7 @@ def write_output(target: str, text: str, what: str) -> str:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write(text)
             return str(path)
-        write_text_atomic(path, text)
+        write_text_atomic(path, text, f"the {what}")  # a full or read-only disk: DiskError, exit 3
     except OSError as exc:
         raise UsageError(f"cannot write the {what} to {path}: {exc.strerror or exc}",
                          hint="choose a path in a directory you can write to") from exc
