@@ -31,7 +31,8 @@ from .checks.metrics import compare_outputs
 from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
                      UsageError, disk_error)
 from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkBroken, LinkTimeout, RetryPolicy
-from .model.capacity import arena_hint, check_model_fits, check_vectors_fit_host, model_buffer_hint
+from .model.capacity import (arena_hint, baked_flash_hint, check_model_fits, check_vectors_fit_host,
+                             model_buffer_hint)
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model, op_name
 from .power.energy import EnergyModel
@@ -214,9 +215,16 @@ class Run:
         self.reporter.stage(f"building firmware for {platform.name}"
                             + (" with the model baked in" if self.config.bake else ""))
         if self.config.bake:  # the image holds the model: a new model is a new image
-            record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage,
-                                    cmake_vars={"HIL_BAKED_MODEL": str(Path(self.config.model).resolve())},
-                                    extra_inputs=hashlib.sha256(Path(self.config.model).read_bytes()).hexdigest())
+            model = Path(self.config.model).read_bytes()
+            try:
+                record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage,
+                                        cmake_vars={"HIL_BAKED_MODEL": str(Path(self.config.model).resolve())},
+                                        extra_inputs=hashlib.sha256(model).hexdigest())
+            except UsageError as exc:  # the linker's overflow: flash cannot be enlarged by editing a file
+                if "memory.code" not in str(exc):
+                    raise
+                raise UsageError(f"{str(exc).splitlines()[0]}, with the model ({len(model):,} bytes) baked in",
+                                 hint=baked_flash_hint(len(model), platform)) from exc
         else:
             record = build_firmware(platform, self.config.extra_defines, log=self.reporter.stage)
         return record.elf.path, record.elf, record.as_dict()

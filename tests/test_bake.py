@@ -37,3 +37,18 @@ def test_a_model_too_big_for_flash_is_named_with_numbers(tmp_path):
     # refused on the host before building (issue 11), naming the region, its size and where it fits
     assert "code region (flash) of lm3s6965evb (262,144 bytes" in text and "building firmware" not in text
     assert "mps2-an386" in text
+
+
+def test_firmware_and_baked_model_over_flash_names_what_helps(tmp_path):
+    """The model (204 KiB) fits lm3s6965evb's 256 KiB flash alone but not with
+    the firmware: the linker finds it (real build), and the fix names
+    platforms with more flash, not "change memory.code in the platform file"
+    (a part's flash cannot be edited)."""
+    big = tmp_path / "padded.tflite"
+    big.write_bytes((MODELS / "test" / "mlp_per_tensor.tflite").read_bytes() + bytes(200 * 1024))
+    proc = hil("run", "--model", big, "--platform", "lm3s6965evb", "--vectors", "1", "--bake",
+               "--workdir", tmp_path / "run", cwd=tmp_path)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2, text
+    assert "baked in" in text and "more flash than 262,144 bytes" in text and "mps2-an386" in text, text
+    assert "change memory.code" not in text, text

@@ -85,6 +85,17 @@ def model_buffer_hint(size: int, platform: Platform) -> str:
     return others
 
 
+def baked_flash_hint(size: int, platform: Platform) -> str:
+    """What helps when the firmware with a baked-in model overflows the code
+    region: streaming the model into RAM where it fits, or more flash."""
+    code = platform.memory["code"].length if "code" in platform.memory else 0
+    others = _elsewhere(platforms_where(lambda p: "code" in p.memory and p.memory["code"].length > code,
+                                        platform.name), f"more flash than {_kib(code)}")
+    if size <= platform.firmware["model_capacity_bytes"]:
+        return f"run without --bake: the model streams into the RAM model buffer of {platform.name}; or {others}"
+    return others
+
+
 def _ram_bytes(platform: Platform) -> int:
     return sum(r.length for name, r in platform.memory.items() if name != "code")
 
