@@ -26,13 +26,15 @@ def command(shards, out_path, store_spec) -> None:
 
     The shards must be of the same suite and commit and hold different
     jobs; job result paths are made absolute so the merged document can
-    live anywhere.
+    live anywhere. Its status and exit_code are those `hil test` would give
+    for all the jobs at once (harness/verdict.py); `hil merge` itself exits 0
+    once the document is written.
     """
     doc = merge(list(shards))
     write_json_atomic(out_path, doc)
     passed = sum(c["status"] == "passed" for c in doc["cases"])
-    out.print(f"merged {len(shards)} shards: {len(doc['jobs'])} jobs, {passed}/{len(doc['cases'])} checks passed "
-              f"-> {out_path}")
+    out.print(f"merged {len(shards)} shards: {len(doc['jobs'])} jobs, {passed}/{len(doc['cases'])} checks passed, "
+              f"{doc['status']} (exit status {doc['exit_code']}, as `hil test` of all of them) -> {out_path}")
     if store_spec:
         store = ResultStore(store_url(store_spec, Path.cwd()))
         out.print(f"  stored as run {store.record(doc)} in {store._safe_url()}")
