@@ -265,7 +265,10 @@ class Run:
                             ErrorCode.ARENA_TOO_SMALL, ErrorCode.MODEL_TOO_LARGE, ErrorCode.LIMIT):
                 # what helps is --bake or a platform with more memory (capacity.py), not an edit of
                 # the platform file: its buffer sizes are what the part has
-                if exc.code == ErrorCode.MODEL_TOO_LARGE:
+                if exc.code in (ErrorCode.MODEL_TOO_LARGE, ErrorCode.ARENA_TOO_SMALL) and self.config.firmware:
+                    hint = ("this is your firmware's buffer (--firmware): give it a larger one, or build the "
+                            "model into it (docs/build.md)")
+                elif exc.code == ErrorCode.MODEL_TOO_LARGE:
                     hint = model_buffer_hint(len(model.data), load_platform(self.config.platform))
                 elif exc.code == ErrorCode.ARENA_TOO_SMALL:
                     hint = arena_hint(max(exc.detail or 0, 1), load_platform(self.config.platform))
