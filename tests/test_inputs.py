@@ -193,6 +193,11 @@ def test_nan_in_float_inputs_is_refused(tmp_path):
     np.save(tmp_path / "nan.npy", values)
     with pytest.raises(UsageError, match="1 value\\(s\\) are NaN or infinite \\(first in vector 1\\)"):
         load_vectors(tmp_path / "nan.npy", model)
+    np.save(tmp_path / "f64.npy", np.full((2, *spec.shape), 0.1, dtype=np.float64))
+    assert load_vectors(tmp_path / "f64.npy", model).vectors[0][0].dtype == np.float32  # rounded, as documented
+    np.save(tmp_path / "big.npy", np.full((2, *spec.shape), 1e300, dtype=np.float64))
+    with pytest.raises(UsageError, match="overflow"):
+        load_vectors(tmp_path / "big.npy", model)
 
 
 def test_one_hot_and_column_labels_are_accepted(tmp_path):

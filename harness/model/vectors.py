@@ -10,7 +10,9 @@ Choices made for files:
 
 - Values are never converted silently: an integer input takes only values
   inside its dtype's range and floats only when they are whole numbers; 200
-  for an int8 input is an error, not -56.
+  for an int8 input is an error, not -56. A float input takes any finite
+  number its dtype can hold (float64 is rounded to float32: the device and
+  the reference both get the rounded values, so the verdict is unaffected).
 - NaN and infinity are refused in float inputs too. TFLM accepts them, but
   what a model makes of them is not defined (converting NaN to an integer,
   as QUANTIZE does, is undefined behaviour in C), so a device and the
@@ -135,7 +137,8 @@ def _fit(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
     if array.dtype == dtype:
         return array
     if dtype.kind == "f":
-        converted = array.astype(dtype)
+        with np.errstate(over="ignore"):  # checked just below
+            converted = array.astype(dtype)
         if array.dtype.kind == "f" and not np.isfinite(converted).all():
             raise UsageError(f"{where}: values of dtype {array.dtype} overflow input {spec.name!r} ({dtype.name})",
                              hint=f"store values that {dtype.name} can hold")
