@@ -417,7 +417,9 @@ def cases_models(ctx: Context) -> list[Case]:
     cases = []
     for f in files:
         limit = 6 << 30 if "huge" in f.name else None  # never let one case take the machine's memory
-        cases.append(ctx.case("models", f.name, ["run", "--model", f.path, "--firmware", fw, "-n", "3"], f.expect,
+        # with --firmware the firmware judges the operators (README); hil's own runner lets the host know
+        firmware = [] if "unsupported" in f.name else ["--firmware", fw]
+        cases.append(ctx.case("models", f.name, ["run", "--model", f.path, *firmware, "-n", "3"], f.expect,
                               keywords=f.keywords, memory_limit=limit, note=f.note,
                               judge=_decided_before_boot if 0 not in f.expect else None))
     return cases
@@ -683,6 +685,10 @@ def _good_npz(ctx: Context, path: Path) -> None:
         np.savez(path, input_0=npz["input_0"][:6], labels=npz["labels"][:6])
 
 
+#: what a Cortex-M fault handler prints (the console test firmware's `udf` is a UsageFault)
+FAULT_BANNER = "HardFault|UsageFault|BusFault|MemManage"
+
+
 def cases_console(ctx: Context) -> list[Case]:
     passing, asserting = ctx.console_elf("pass", 0), ctx.console_elf("assert", 1)
     hanging, faulting = ctx.console_elf("hang", 2), ctx.console_elf("hardfault", 3)
@@ -697,12 +703,12 @@ def cases_console(ctx: Context) -> list[Case]:
                 "--fail", "ASSERT FAILED", "--timeout", "20", words=("ASSERT",)),
         console("a --fail line after the last --expect", asserting, (1,), "--expect", "Booting",
                 "--fail", "ASSERT FAILED", "--timeout", "20", words=("ASSERT",)),
-        console("a HardFault after the last --expect", faulting, (1,), "--expect", "inference took",
-                "--fail", "HardFault", "--timeout", "20", words=("HardFault",)),
-        console("--fail alone with --timeout, firmware that never faults", hanging, (0,), "--fail", "HardFault|ASSERT",
+        console("a fault banner after the last --expect", faulting, (1,), "--expect", "inference took",
+                "--fail", FAULT_BANNER, "--timeout", "20", words=("UsageFault",)),
+        console("--fail alone with --timeout, firmware that never faults", hanging, (0,), "--fail", FAULT_BANNER,
                 "--timeout", "4"),
-        console("--fail alone with --timeout, firmware that faults", faulting, (1,), "--fail", "HardFault",
-                "--timeout", "10", words=("HardFault",)),
+        console("--fail alone with --timeout, firmware that faults", faulting, (1,), "--fail", FAULT_BANNER,
+                "--timeout", "10", words=("UsageFault",)),
         console("line anchors: ^...$ on a whole line", passing, (0,), "--expect", r"^3 tests, 0 failures$",
                 "--timeout", "20"),
         console("an expected line that never comes", hanging, (1,), "--expect", "PROJECT EXECUTION SUCCESSFUL",
@@ -760,7 +766,7 @@ def report(records: list[dict], ctx: Context, header: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=CATEGORIES, help="run only this category (repeatable)")
-    parser.add_argument("--runs", type=int, default=50, help="noisy runs per bit-error rate [50]")
+    parser.add_argument("--runs", type=int, default=30, help="noisy runs per bit-error rate [30]")
     parser.add_argument("--json", type=Path, help="write every case (command, output, class) here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--hil-root", type=Path, default=HERE.parent,
