@@ -549,11 +549,11 @@ def test_renode_health_from_process_state_and_its_monitor(tmp_path, monkeypatch)
     from harness.targets import renode
     from renode_fake import FakeMonitor
 
-    stall = threading.Event()
+    stall, released = threading.Event(), threading.Event()
 
     def handle(monitor, line):
         if stall.is_set():
-            time.sleep(2)
+            released.wait(10)
         return "Renode, version 1.15.3.0 (fake)", False
 
     server = FakeMonitor(handle)
@@ -575,6 +575,8 @@ def test_renode_health_from_process_state_and_its_monitor(tmp_path, monkeypatch)
         assert target.health().state == "exited"
     finally:
         target.process.kill()
+        released.set()
+        time.sleep(0.2)  # the stalled answer goes out before the connection closes
         target.monitor.close()
         server.close()
 

@@ -390,9 +390,8 @@ class DeviceClient:
             self._pending.extend(frames)
             damaged = 0
             for kind, n in self.decoder.errors.items():
-                if n != before.get(kind, 0):
-                    damaged += n - before.get(kind, 0)
-                    self.stats.damaged_frames[kind] = self.stats.damaged_frames.get(kind, 0) + n - before.get(kind, 0)
+                damaged += n - before.get(kind, 0)
+                self.stats.damaged_frames[kind] = self.stats.damaged_frames.get(kind, 0) + n - before.get(kind, 0)
             if damaged:
                 self._damage_seen += damaged
                 self._damage_at = time.monotonic()
