@@ -30,7 +30,8 @@ from .checks.localize import localize
 from .checks.metrics import compare_outputs
 from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
                      UsageError, disk_error)
-from .link.protocol import DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkBroken, LinkTimeout, RetryPolicy
+from .link.protocol import (DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkBroken, LinkTimeout, RetryPolicy,
+                            TargetStopped)
 from .model.capacity import (arena_hint, baked_flash_hint, check_model_fits, check_vectors_fit_host,
                              model_buffer_hint)
 from .model.reference import ReferenceRunner
@@ -41,6 +42,7 @@ from .platforms import Platform, load_platform
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_copies)
 from .targets import check_target_kind, is_board, make_target
+from .targets.base import EXITED
 from .targets.board import BoardSpec, resolve_boards
 from .verdict import combine, status_word
 
@@ -321,7 +323,17 @@ class Run:
             hello = target.wait_ready(client, cfg.boot_timeout)
             self.result.target = target.describe()
         else:
-            link = serial.serial_for_url(url, timeout=0.2)
+            try:
+                link = serial.serial_for_url(url, timeout=0.2)
+            except (serial.SerialException, OSError) as exc:
+                # an emulator that exited says why; one that runs (QEMU waits for this very connection
+                # before it answers QMP) leaves the link to blame
+                health = target.health() if hasattr(target, "health") else None
+                if health is not None and health.state == EXITED:
+                    raise TargetStopped(health.detail) from exc
+                raise InfraError(f"link broken: cannot connect to {url}: {exc}",
+                                 hint="the emulator's UART socket refused the connection; see its log: "
+                                      f"{target.log_path}") from exc
             self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout,
                                                 explain_silence=self._explain_silence)
             self.result.link = client.stats

@@ -606,3 +606,22 @@ def test_board_health_is_its_port_open_and_present(tmp_path):
         target.stop()
         os.close(controller)
         os.close(device)
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_port_that_cannot_be_connected_is_link_broken(tmp_path, monkeypatch, an386_firmware):
+    """QEMU runs, but the URL the runner is given refuses connections (a
+    closed port stands in for a serial server that went away)."""
+    original = QemuTarget.start
+
+    def start(target):
+        original(target)
+        with __import__("socket").socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return f"socket://127.0.0.1:{s.getsockname()[1]}"
+
+    monkeypatch.setattr(QemuTarget, "start", start)
+    document, _ = _run(tmp_path, an386_firmware["normal"], "refused")
+    assert document["exit_code"] == 3
+    assert document["error"]["message"].startswith("link broken: cannot connect to socket://127.0.0.1:")
