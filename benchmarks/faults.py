@@ -480,8 +480,17 @@ def cases_noise(ctx: Context, runs: int) -> list[Case]:
     for ber in NOISE_LEVELS:
         for seed in range(runs):
             cases.append(ctx.case("noise", f"BER {ber:g} seed {seed}", common, (0, 3), timeout=240,
-                                  keywords=("link",), forbidden=(r"\bhung\b", "firmware fail"),
+                                  keywords=("link|not detected",), forbidden=(r"\bhung\b", "firmware fail"),
                                   around=_proxied(proxy_class, port, ber, seed), judge=_same_as_baseline(ctx)))
+    link_words = dict(keywords=("link|not detected",), forbidden=(r"\bhung\b", "firmware fail"), timeout=240)
+    cases += [
+        ctx.case("noise", "link cut during the model load (after 2,000 bytes)", common, (3,),
+                 around=_proxied(proxy_class, port, 0.0, 0, cut_after=2000), **link_words),
+        ctx.case("noise", "link cut mid-run (after 6,000 of the run's 7,500 bytes)", common, (3,),
+                 around=_proxied(proxy_class, port, 0.0, 0, cut_after=6000), **link_words),
+        ctx.case("noise", "a link that stays unusable (BER 2e-2)", common, (3,),
+                 around=_proxied(proxy_class, port, 2e-2, 0), **link_words),
+    ]
     return cases
 
 
@@ -494,10 +503,11 @@ def noisy_proxy_class(ctx: Context):
     return NoisyProxy, "tests/noisy_link.py"
 
 
-def _proxied(proxy_class, port: int, ber: float, seed: int):
+def _proxied(proxy_class, port: int, ber: float, seed: int, **more):
     @contextlib.contextmanager
     def around():
-        proxy = proxy_class(("127.0.0.1", port), ber=ber, drop=ber / 10, dup=ber / 10, seed=seed, direction="both")
+        proxy = proxy_class(("127.0.0.1", port), ber=ber, drop=ber / 10, dup=ber / 10, seed=seed, direction="both",
+                            **more)
         url = proxy.start()
         try:
             yield ["--port", url]
@@ -541,6 +551,9 @@ def cases_emulator(ctx: Context) -> list[Case]:
                  forbidden=not_firmware, during=signal_emulator(signal.SIGKILL, after_vectors=0)),
         ctx.case("emulator", "QEMU stalled (SIGSTOP) mid-run", run, (3,), keywords=("stall|stopped|not running|emulator",),
                  forbidden=not_firmware, during=signal_emulator(signal.SIGSTOP)),
+        ctx.case("emulator", "QEMU stalled (SIGSTOP) as soon as it runs", run, (3,),
+                 keywords=("stall|stopped|not running|emulator",), forbidden=not_firmware,
+                 during=signal_emulator(signal.SIGSTOP, after_vectors=0)),
         ctx.case("emulator", "QEMU paused 1 s (SIGSTOP, SIGCONT) mid-run", run, (0,),
                  during=signal_emulator(signal.SIGSTOP, resume_after=1.0)),
     ]
