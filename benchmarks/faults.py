@@ -70,7 +70,7 @@ NOISE_LEVELS = (1e-4, 1e-3)
 class Case:
     category: str
     name: str
-    argv: list[str]                           # arguments of `hil`
+    argv: list[str]                           # arguments of `hil` (or of `program`)
     expect: tuple[int, ...]                   # right exit codes (a negative code: killed by that signal)
     keywords: tuple[str, ...] = ()            # regexes that must all match the message when the exit is not 0
     forbidden: tuple[str, ...] = ()           # regexes that must not match it (blaming the wrong thing)
@@ -87,6 +87,7 @@ class Case:
     memory_limit: int | None = None           # bytes of address space for hil (cases that may balloon)
     note: str = ""
     dir: Path | None = None
+    program: tuple[str, ...] = ("-m", "harness")   # `python -m pytest`, `python -m robot` for the plugin and library
 
 
 def _proc_environ_has(pid: str, marker: bytes) -> bool:
@@ -132,7 +133,7 @@ def execute(case: Case, ctx: "Context") -> dict:
         extra = stack.enter_context(case.around()) if case.around else []
         argv = [*case.argv, *extra]
         env = {**os.environ, **ctx.env, "HIL_FAULTS_CASE": token, "TMPDIR": str(tmp), **case.env}
-        command = [ctx.python, "-m", "harness", *map(str, argv)]
+        command = [ctx.python, *case.program, *map(str, argv)]
         record["command"] = _shell_line(command, case.cwd or ctx.work, {**ctx.env, **case.env})
         limit = case.memory_limit
 
@@ -670,6 +671,15 @@ def cases_paths(ctx: Context) -> list[Case]:
     (project / "hil.toml").write_text('[project]\nname = "faults"\nstore = ".hil/results.db"\n'
                                       'platforms = ["mps2-an386"]\n\n[[models]]\nname = "gesture"\n'
                                       'path = "models/gesture.tflite"\nvectors = { file = "data/good.npz" }\n')
+    (project / "test_relative.py").write_text(
+        '"""hil\'s pytest plugin with paths relative to where pytest runs."""\n\n\n'
+        'def test_stream(hil_dut):\n    hil_dut.load_model("models/gesture.tflite")\n'
+        '    batch = hil_dut.stream(count=3, seed=1)\n    assert batch.matches_reference(), batch.explain()\n')
+    (project / "relative.robot").write_text(
+        "*** Settings ***\nLibrary    harness.robot_library.HilLibrary\n\n*** Test Cases ***\n"
+        "Relative Firmware Path\n    Start Target    mps2-an386    firmware=fw/app.elf\n"
+        "    Load Model    models/gesture.tflite\n    Stream Vectors    count=3    seed=1\n"
+        "    Outputs Should Match Reference\n    Stop Target\n")
     rel_run = ["run", "--model", "models/gesture.tflite", "--inputs", "data/good.npz"]
     return [
         ctx.case("paths", "run --firmware fw/app.elf (relative, all paths relative)",
@@ -688,6 +698,12 @@ def cases_paths(ctx: Context) -> list[Case]:
                  cwd=project, keywords=("missing.elf",)),
         ctx.case("paths", "hil test with relative paths in hil.toml", ["test"], (0,), run=False, cwd=project,
                  timeout=240),
+        ctx.case("paths", "pytest --hil-firmware fw/app.elf (relative)",
+                 ["-q", "-p", "no:cacheprovider", "test_relative.py", "--hil-firmware", "fw/app.elf"], (0,),
+                 run=False, cwd=project, program=("-m", "pytest"), timeout=240),
+        ctx.case("paths", "Robot Start Target firmware=fw/app.elf (relative)",
+                 ["--output", "NONE", "--report", "NONE", "--log", "NONE", "relative.robot"], (0,),
+                 run=False, cwd=project, program=("-m", "robot"), timeout=240),
     ]
 
 
