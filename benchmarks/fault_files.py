@@ -34,7 +34,7 @@ class FileCase:
 # -- models -------------------------------------------------------------------------------
 
 
-def _with_input_shape(data: bytes, shape: tuple[int, ...]) -> bytes:
+def with_input_shape(data: bytes, shape: tuple[int, ...]) -> bytes:
     """The same model with its first input's declared shape replaced."""
     import flatbuffers
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
@@ -66,12 +66,12 @@ def damaged_models(model: Path, out: Path, unsupported: Path) -> list[FileCase]:
         FileCase("wrong magic", write("wrong_magic.tflite", data[:4] + b"XXXX" + data[8:]), (2,),
                  ("TFL3|not a TFLite|flatbuffer",)),
         FileCase("empty file", write("empty.tflite", b""), (2,), ("empty|too short|0 bytes",)),
-        FileCase("zero input dimension", write("zero_dim.tflite", _with_input_shape(data, (1, 0, 1, 3))), (2,),
+        FileCase("zero input dimension", write("zero_dim.tflite", with_input_shape(data, (1, 0, 1, 3))), (2,),
                  ("dimension|shape",)),
-        FileCase("negative input dimension", write("negative_dim.tflite", _with_input_shape(data, (1, -1, 1, 3))),
+        FileCase("negative input dimension", write("negative_dim.tflite", with_input_shape(data, (1, -1, 1, 3))),
                  (2,), ("dimension|shape",)),
         FileCase("huge declared input (2^30 elements)",
-                 write("huge_input.tflite", _with_input_shape(data, (1, 1 << 28, 1, 4))), (2,),
+                 write("huge_input.tflite", with_input_shape(data, (1, 1 << 28, 1, 4))), (2,),
                  ("bytes|memory|too large|does not fit|capacity",)),
         FileCase("unsupported operator", unsupported, (2,), ("GATHER",)),
         FileCase("missing file", out / "no_such_model.tflite", (2,), ("no_such_model",)),

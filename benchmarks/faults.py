@@ -56,7 +56,7 @@ from typing import Callable, ContextManager
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fault_files import damaged_inputs, damaged_models  # noqa: E402
+from fault_files import with_input_shape, damaged_inputs, damaged_models  # noqa: E402
 
 CLASSES = ["right", "wrong", "internal error", "hang", "leak", "lost", "misread"]
 CATEGORIES = ["models", "inputs", "noise", "emulator", "firmware", "disk", "signals", "paths", "console"]
@@ -423,6 +423,15 @@ def cases_models(ctx: Context) -> list[Case]:
         cases.append(ctx.case("models", f.name, ["run", "--model", f.path, *firmware, "-n", "3"], f.expect,
                               keywords=f.keywords, memory_limit=limit, note=f.note,
                               judge=_decided_before_boot if 0 not in f.expect else None))
+    # inputs bigger than the device's memory (an386: 1 MB arena; lm3s6965evb: 64 KB of RAM): refused on
+    # the host, naming bytes, before anything boots
+    for platform, elements, label in (("mps2-an386", 1 << 20, "3 MB"), ("lm3s6965evb", 1 << 18, "768 KB")):
+        too_big = ctx.work / "files" / "models" / f"input_{label.replace(' ', '')}.tflite"
+        too_big.write_bytes(with_input_shape(ctx.demo.read_bytes(), (1, elements, 1, 3)))
+        cases.append(ctx.case("models", f"a {label} input on {platform}", ["run", "--model", too_big, "-p", platform,
+                                                                            "-n", "2"],
+                              (2,), keywords=("bytes",), judge=_decided_before_boot, memory_limit=6 << 30,
+                              timeout=300))
     return cases
 
 
