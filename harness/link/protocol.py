@@ -309,14 +309,14 @@ class RetryPolicy:
 
 #: Bulk data (inline LOAD_MODEL/SET_INPUT chunks, GET_OUTPUT/GET_TENSOR
 #: replies) starts in chunks of FIRST_CHUNK bytes, doubles after CLEAN_STREAK
-#: requests in a row needed no retransmission, up to what max_payload allows,
-#: and halves (down to SMALLEST_CHUNK) after one that did. A request is
-#: re-sent byte for byte, so its size cannot shrink once sent: a frame of
+#: bulk requests in a row needed no retransmission, up to what max_payload
+#: allows, and halves (down to SMALLEST_CHUNK) after one that did. A request
+#: is re-sent byte for byte, so its size cannot shrink once sent: a frame of
 #: 1 KB almost never crosses a link with 1e-3 bit errors, one of 64 bytes
 #: does about every other time.
 FIRST_CHUNK = 64
 SMALLEST_CHUNK = 32
-CLEAN_STREAK = 16
+CLEAN_STREAK = 4
 
 
 class DeviceClient:
@@ -496,19 +496,26 @@ class DeviceClient:
         raise LinkTimeout(stage, seconds, sends)
 
     def _note_retries(self, retransmitted: int) -> None:
-        """Count a finished request and step the bulk chunk size: halved after
-        a request needed re-sending, doubled back after a clean streak."""
         if retransmitted:
             self.stats.requests_retried += 1
             self.stats.most_retransmissions = max(self.stats.most_retransmissions, retransmitted)
-            self._clean_streak = 0
-            self.chunk_limit = max(SMALLEST_CHUNK, min(self.chunk_limit, self.max_payload) // 2)
-            self.stats.chunk_bytes = min(self.stats.chunk_bytes or self.chunk_limit, self.chunk_limit)
-            return
-        self._clean_streak += 1
-        if self._clean_streak >= CLEAN_STREAK and self.chunk_limit < self.max_payload:
-            self._clean_streak = 0
-            self.chunk_limit *= 2
+
+    def _bulk_request(self, msg: Msg, payload: bytes, timeout: float | None = None) -> bytes:
+        """A request that carries a bulk chunk or asks for one: the chunk
+        size is halved when it needed re-sending, doubled after a clean streak."""
+        before = self.stats.retransmissions
+        try:
+            return self.request(msg, payload, timeout=timeout)
+        finally:
+            if self.stats.retransmissions > before:
+                self._clean_streak = 0
+                self.chunk_limit = max(SMALLEST_CHUNK, min(self.chunk_limit, self.max_payload) // 2)
+                self.stats.chunk_bytes = min(self.stats.chunk_bytes or self.chunk_limit, self.chunk_limit)
+            else:
+                self._clean_streak += 1
+                if self._clean_streak >= CLEAN_STREAK and self.chunk_limit < self.max_payload:
+                    self._clean_streak = 0
+                    self.chunk_limit *= 2
 
     def _chunk(self, overhead: int) -> int:
         """Bulk data per frame: what fits in max_payload, less on a noisy link."""
@@ -534,7 +541,7 @@ class DeviceClient:
         while True:  # the chunk size can shrink and grow with the link's noise
             chunk = self._chunk(len(prefix) + 9)
             head = prefix + struct.pack("<BII", 0, len(data), offset)
-            reply = self.request(msg, head + data[offset : offset + chunk], timeout=timeout)
+            reply = self._bulk_request(msg, head + data[offset : offset + chunk], timeout=timeout)
             offset += chunk
             if offset >= len(data):
                 return reply
@@ -602,7 +609,7 @@ class DeviceClient:
         total = None
         while total is None or len(out) < total:
             want = min(0xFFFF, self._chunk(8))
-            reply = self.request(msg, struct.pack(layout, index, len(out), want))
+            reply = self._bulk_request(msg, struct.pack(layout, index, len(out), want))
             total, offset = struct.unpack_from("<II", reply)
             if offset != len(out):
                 raise DeviceError(ErrorCode.BAD_SEQUENCE, offset, -1, f"{msg.name} answered the wrong offset")
