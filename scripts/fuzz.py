@@ -187,6 +187,38 @@ def _session(model: bytes, input_sizes: list[int], chunk: int = 1000) -> bytes:
     return b"".join(out)
 
 
+def _damaged_models() -> dict[str, bytes]:
+    """The engine bugs of issue 11 as model files: a zero input channel
+    count (conv_prepare divided by zero) and an INT32_MIN stride on a
+    shrunk STRIDED_SLICE axis (negated in 32 bits)."""
+    import flatbuffers
+    import numpy as np
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    def parse(name):
+        data = (REPO / "models" / "test" / name).read_bytes()
+        return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+
+    def pack(model) -> bytes:
+        builder = flatbuffers.Builder(1 << 16)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+    conv = parse("conv_sweep.tflite")
+    g = conv.subgraphs[0]
+    shape = np.array(g.tensors[g.inputs[0]].shape, dtype=np.int32)
+    shape[3] = 0
+    g.tensors[g.inputs[0]].shape = shape
+    sliced = parse("slicing_int8.tflite")
+    g = sliced.subgraphs[0]
+    strides = g.tensors[g.operators[6].inputs[3]]
+    values = np.frombuffer(bytes(sliced.buffers[strides.buffer].data), dtype="<i4").copy()
+    values[0] = -(1 << 31)
+    sliced.buffers[strides.buffer].data = np.frombuffer(values.tobytes(), dtype=np.uint8)
+    return {"crash-conv-zero-input-channels": pack(conv),
+            "crash-strided-slice-int32-min-stride": pack(sliced)}
+
+
 def seed() -> None:
     """Write the seed inputs: the bundled models for the engine target, and
     whole sessions (and damaged ones) for the protocol target."""
@@ -226,7 +258,11 @@ def seed() -> None:
         + _frame_record(0x06, 9, b"\x01") + _frame_record(0x01, 10),
     ]
     for i, data in enumerate(damaged):
-        (CORPUS / "proto" / f"seed-damaged-{i}").write_bytes(data)
+        # damaged[1] is the bug of issue 11 that ASan showed: named as a crash
+        name = "crash-load-model-total-shrinks" if i == 1 else f"seed-damaged-{i}"
+        (CORPUS / "proto" / name).write_bytes(data)
+    for name, data in _damaged_models().items():
+        (CORPUS / "engine" / name).write_bytes(data)
     print(f"seeds: engine {len(list((CORPUS / 'engine').iterdir()))} files, "
           f"proto {len(list((CORPUS / 'proto').iterdir()))} files")
 

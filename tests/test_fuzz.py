@@ -39,10 +39,15 @@ def test_corpus_stays_small():
     assert sum(p.stat().st_size for p in files) < 2 * 1024 * 1024
 
 
-def test_corpus_holds_the_total_wrap_reproducer():
-    """The LOAD_MODEL continuation whose smaller total made the device
-    write past its model buffer stays in the protocol corpus."""
-    assert (FIRMWARE / "fuzz" / "corpus" / "proto" / "seed-damaged-1").stat().st_size > 65536
+def test_corpus_holds_the_reproducers_of_issue_11():
+    """The bugs found stay in the corpus: the LOAD_MODEL continuation whose
+    smaller total made the device write past its model buffer (ASan), the
+    zero input dimension that divided by zero in conv_prepare and the
+    INT32_MIN stride STRIDED_SLICE negated (UBSan)."""
+    corpus = FIRMWARE / "fuzz" / "corpus"
+    assert (corpus / "proto" / "crash-load-model-total-shrinks").stat().st_size > 65536
+    assert (corpus / "engine" / "crash-conv-zero-input-channels").is_file()
+    assert (corpus / "engine" / "crash-strided-slice-int32-min-stride").is_file()
 
 
 @pytest.mark.parametrize("target", TARGETS)
