@@ -138,6 +138,9 @@ def execute(case: Case, ctx: "Context") -> dict:
         limit = case.memory_limit
 
         def child_setup() -> None:
+            # as from a terminal: a background shell job inherits SIGINT ignored, which hil rightly respects
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+                signal.signal(sig, signal.SIG_DFL)
             if limit:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
