@@ -783,7 +783,11 @@ def noise_summary(records: list[dict]) -> dict:
         runs = [r for r in records if r["category"] == "noise" and r["name"].startswith(f"BER {ber:g} ")]
         if runs:
             done = sum(bool(r.get("completed")) for r in runs)
-            out[f"{ber:g}"] = {"runs": len(runs), "identical_to_clean": done, "fraction": done / len(runs)}
+            links = [((r.get("result") or {}).get("link") or {}) for r in runs]
+            out[f"{ber:g}"] = {"runs": len(runs), "identical_to_clean": done, "fraction": done / len(runs),
+                               "counts_identical": sum(bool(r.get("counts_identical")) for r in runs),
+                               "retransmissions": sum(link.get("retransmissions", 0) for link in links),
+                               "damaged_frames": sum(link.get("damaged_total", 0) for link in links)}
     return out
 
 
@@ -792,7 +796,9 @@ def report(records: list[dict], ctx: Context, header: str) -> str:
     for ber, s in noise_summary(records).items():
         lines.append(f"Noise at BER {ber} (bytes dropped and duplicated at BER/10 each): "
                      f"{s['identical_to_clean']}/{s['runs']} runs complete with verdicts identical to a clean run "
-                     f"({100 * s['fraction']:.1f}%).")
+                     f"({100 * s['fraction']:.1f}%), {s['counts_identical']} with identical instruction counts; "
+                     f"the link retransmitted {s['retransmissions']} frames and dropped {s['damaged_frames']} "
+                     f"damaged ones in all.")
     bad = [r for r in records if r["class"] != "right"]
     if bad:
         lines += ["", "Cases that are not right:", ""]
