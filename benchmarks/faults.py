@@ -814,12 +814,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=CATEGORIES, help="run only this category (repeatable)")
     parser.add_argument("--runs", type=int, default=30, help="noisy runs per bit-error rate [30]")
+    parser.add_argument("--ber", type=float, action="append",
+                        help=f"bit-error rate of the noisy runs (repeatable) [{' and '.join(map(str, NOISE_LEVELS))}]")
     parser.add_argument("--json", type=Path, help="write every case (command, output, class) here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--hil-root", type=Path, default=HERE.parent,
                         help="the hil source tree to test [this checkout]; e.g. a `git archive` of an older commit")
     parser.add_argument("--label", help="what the tree under test is, for the header [its git commit]")
     args = parser.parse_args()
+    global NOISE_LEVELS
+    NOISE_LEVELS = tuple(args.ber or NOISE_LEVELS)
     root = args.hil_root.resolve()
     work = Path(tempfile.mkdtemp(prefix="hil-faults-"))
     ctx = Context(root, work, sys.executable)
