@@ -811,6 +811,7 @@ def report(records: list[dict], ctx: Context, header: str) -> str:
 
 
 def main() -> int:
+    global NOISE_LEVELS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=CATEGORIES, help="run only this category (repeatable)")
     parser.add_argument("--runs", type=int, default=30, help="noisy runs per bit-error rate [30]")
@@ -822,7 +823,6 @@ def main() -> int:
                         help="the hil source tree to test [this checkout]; e.g. a `git archive` of an older commit")
     parser.add_argument("--label", help="what the tree under test is, for the header [its git commit]")
     args = parser.parse_args()
-    global NOISE_LEVELS
     NOISE_LEVELS = tuple(args.ber or NOISE_LEVELS)
     root = args.hil_root.resolve()
     work = Path(tempfile.mkdtemp(prefix="hil-faults-"))
