@@ -52,6 +52,9 @@ class ScriptedLink:
                  deaf: bool = False) -> None:
         self.inner = inner
         self.requests, self.replies = requests or {}, replies or {}
+        self.hold: dict[int, float] = {}  # frame n and all after it arrive this many seconds late
+        self._held: list[bytes] = []
+        self._release_at = 0.0
         self.noise = noise
         self.deaf = deaf  # the device hears nothing: it stays silent
         self.writes: list[bytes] = []
@@ -86,8 +89,11 @@ class ScriptedLink:
         return len(self._ready)
 
     def read(self, size: int = 1) -> bytes:
+        if self._held and time.monotonic() >= self._release_at:
+            self._ready += b"".join(self._held)
+            self._held.clear()
         if not self._ready:
-            self.inner.timeout = self.timeout
+            self.inner.timeout = min(self.timeout, 0.05) if self._held else self.timeout
             waiting = self.inner.in_waiting
             data = self.inner.read(max(waiting, 1))
             if self.noise:
@@ -98,7 +104,13 @@ class ScriptedLink:
                     end = self._partial.index(DELIMITER) + 1
                     frame, self._partial = bytes(self._partial[:end]), self._partial[end:]
                     self.frames_read += 1
-                    self._ready += self._act(self.replies.get(self.frames_read, "ok"), frame)
+                    if self.frames_read in self.hold:
+                        self._release_at = time.monotonic() + self.hold[self.frames_read]
+                    frame = self._act(self.replies.get(self.frames_read, "ok"), frame)
+                    if time.monotonic() < self._release_at:
+                        self._held.append(frame)
+                    else:
+                        self._ready += frame
         out, self._ready = bytes(self._ready[:size]), self._ready[size:]
         return out
 
@@ -285,14 +297,26 @@ def test_a_closed_stream_is_a_broken_link_unless_the_target_explains_it():
 
 
 def test_a_long_invoke_is_not_taken_for_a_lost_one(device_proc):
-    """Retransmissions during a long invoke are harmless (the device answers
-    the repeat from its kept reply) and the first clean reply of each kind
-    sets how long the next one waits before re-sending."""
+    """The INVOKE reply comes 1.2 s late (a long invoke, stood in for by
+    holding the device's frames back). The first time, the host re-sends
+    while it runs: harmless, the device answers from its kept reply and runs
+    it once. The invoke then sets how long the next one is waited for: no
+    re-sending during the second long invoke."""
     client, link = _client(device_proc)
     _prepared(client)
-    client._slowest[Msg.INVOKE] = 2.0  # as if an invoke had taken 2 s
-    assert client._first_wait(Msg.INVOKE, b"x" * 10) == 4.0
-    assert client._first_wait(Msg.GET_OUTPUT, b"x" * 10) < 0.5
+    link.hold = {link.frames_read + 1: 1.2}
+    started = time.monotonic()
+    assert client.invoke(timeout=3).count == 1000
+    assert 1.2 <= time.monotonic() - started < 2.0
+    first = client.stats.retransmissions
+    assert first > 0
+    link.hold = {link.frames_read + 1: 1.2}
+    started = time.monotonic()
+    client.invoke(timeout=5)
+    assert time.monotonic() - started >= 1.2
+    assert client.stats.retransmissions == first
+    assert _invokes_run(client) == 2
+    assert client.stats.stale_replies >= first  # the replays, ignored
 
 
 def test_a_whole_session_over_a_noisy_link_gives_the_clean_results(device_proc):

@@ -292,9 +292,10 @@ class RetryPolicy:
 
     Without news from the device, the first retransmission waits `first_wait`
     plus the time the request and a full reply take at `byte_time` seconds
-    per byte, and at least twice the slowest clean reply this kind of request
-    has had (a long INVOKE is not taken for a lost one); each later wait is
-    `backoff` times longer, up to `longest_wait` (or that slowest reply).
+    per byte, and at least twice the slowest reply this kind of request has
+    had without damage on the way (a long INVOKE is not taken for a lost
+    one); each later wait is `backoff` times longer, up to `longest_wait`
+    (or twice that slowest reply).
     A damaged frame from the device, or its BAD_FRAME error, says a frame
     was lost: the request is re-sent at once. At most `retransmissions` per
     request; the request's timeout stays its deadline whatever happens.
@@ -339,7 +340,7 @@ class DeviceClient:
         self.max_payload = 256  # until HELLO says otherwise
         self.chunk_limit = FIRST_CHUNK  # bulk bytes per frame, stepped with the link's noise
         self._clean_streak = 0
-        self._slowest: dict[int, float] = {}  # per request type, clean first-try replies
+        self._slowest: dict[int, float] = {}  # per request type, replies that met no damage on the way
         self._damage_seen = 0  # damaged frames from the device plus its BAD_FRAME errors, ever
         self._damage_at = float("-inf")  # when the last of them arrived (time.monotonic)
         self.logs: list[str] = []
@@ -469,7 +470,7 @@ class DeviceClient:
                 if frame.type != (msg | REPLY):
                     raise DeviceError(ErrorCode.BAD_FRAME, frame.type, -1,
                                       f"reply type {frame.type:#04x} does not answer {name}")
-                if len(sent_at) == 1:
+                if self._damage_at < started:  # no damage: the device took this long (a long INVOKE)
                     self._slowest[msg] = max(self._slowest.get(msg, 0.0), now - started)
                 return frame.payload
         finally:
