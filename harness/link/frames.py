@@ -100,6 +100,11 @@ class FrameDecoder:
         self.frames = 0  # good frames returned
 
     @property
+    def buffered(self) -> int:
+        """Bytes of a frame not yet ended by a delimiter."""
+        return len(self._buffer)
+
+    @property
     def error_count(self) -> int:
         return sum(self.errors.values())
 

@@ -343,6 +343,7 @@ class DeviceClient:
         self._slowest: dict[int, float] = {}  # per request type, replies that met no damage on the way
         self._damage_seen = 0  # damaged frames from the device plus its BAD_FRAME errors, ever
         self._damage_at = float("-inf")  # when the last of them arrived (time.monotonic)
+        self._junk_at = float("-inf")  # when bytes last came that made no good frame (yet)
         self.logs: list[str] = []
 
     # -- transport -----------------------------------------------------------
@@ -393,6 +394,8 @@ class DeviceClient:
             for kind, n in self.decoder.errors.items():
                 damaged += n - before.get(kind, 0)
                 self.stats.damaged_frames[kind] = self.stats.damaged_frames.get(kind, 0) + n - before.get(kind, 0)
+            if damaged or not frames or self.decoder.buffered:
+                self._junk_at = time.monotonic()  # noise, or a frame still on its way
             if damaged:
                 self._damage_seen += damaged
                 self._damage_at = time.monotonic()
@@ -416,8 +419,9 @@ class DeviceClient:
         stage = stage or name
         timeout = self.default_timeout if timeout is None else timeout
         seq = self._next_seq()
-        # a leading delimiter ends whatever damaged partial frame the device holds
-        wire = DELIMITER + Frame(msg, seq, payload).encode()
+        # a leading delimiter ends whatever damaged partial frame the device holds, a second
+        # trailing one ends this frame even when noise hits its own
+        wire = DELIMITER + Frame(msg, seq, payload).encode() + DELIMITER
         policy = self.retry
         started = time.monotonic()
         deadline = started + timeout
@@ -439,7 +443,7 @@ class DeviceClient:
                     if now < resend_at:
                         continue
                     if len(sent_at) > policy.retransmissions:
-                        if self._damage_at >= sent_at[-1]:  # even the last one came back damaged
+                        if self._junk_at >= sent_at[-1]:  # even the last one came back damaged
                             self._give_up(stage, now - started, len(sent_at), True)
                         resend_at = deadline  # silence: wait out the deadline
                         continue
@@ -457,7 +461,7 @@ class DeviceClient:
                 if frame.type == Msg.ERROR and frame.seq != seq and frame.payload[:1] == bytes((ErrorCode.BAD_FRAME,)):
                     self.stats.device_bad_frames += 1  # the device dropped a damaged frame, likely ours
                     self._damage_seen += 1
-                    self._damage_at = now
+                    self._damage_at = self._junk_at = now
                     resend_at = min(resend_at, now)
                     continue
                 if frame.seq != seq:
@@ -480,12 +484,13 @@ class DeviceClient:
             self._note_retries(len(sent_at) - 1)
 
     def _answered_with_damage(self, sent_at: list[float], deadline: float) -> bool:
-        """Did damage come back after the last transmission that had time to
-        be answered? Then the link is what fails. Damage only before it, then
-        silence (a request damaged once, re-sent, then the firmware hung), is
-        silence."""
+        """Did damage (damaged frames, bytes that make no frame) come back
+        after one of the last two transmissions that had time to be answered?
+        Then the link is what fails (two, because noise can cost a single
+        one its answer altogether). Damage only before them, then silence (a
+        request damaged once, re-sent, then the firmware hung), is silence."""
         settled = [t for t in sent_at if t <= deadline - self.retry.first_wait] or sent_at[:1]
-        return self._damage_at >= settled[-1]
+        return self._junk_at >= settled[-2:][0]
 
     def _give_up(self, stage: str, seconds: float, sends: int, damaged: bool) -> None:
         """No good reply: a link that delivered only damage is broken; silence
