@@ -17,7 +17,7 @@
  * Then either call hil_serve(), which never returns, or hil_init() once and
  * hil_poll()/hil_feed() from your own loop, RTOS thread or RX interrupt.
  *
- * No dynamic allocation: the server's buffers (about 3 x HIL_MAX_PAYLOAD
+ * No dynamic allocation: the server's buffers (about 4 x HIL_MAX_PAYLOAD
  * bytes) live in the `hil_instance` you own; the model buffer is yours.
  * Portable C99; compiles for the host too (tests/test_build_capi.py).
  *
@@ -96,7 +96,8 @@ typedef struct hil_config {
     const hil_board *board;
 } hil_config;
 
-/* One server. Own it statically (it holds ~3 x HIL_MAX_PAYLOAD bytes). */
+/* One server. Own it statically (it holds ~4 x HIL_MAX_PAYLOAD bytes: receive,
+ * reply, the kept reply for retransmissions and an error message). */
 typedef struct hil_instance {
     hil_server server;
     hil_port port;
