@@ -810,6 +810,11 @@ def report(records: list[dict], ctx: Context, header: str) -> str:
 # -- main ------------------------------------------------------------------------------------------------
 
 
+def _commit(root: Path) -> str:
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or "(not a git checkout)"
+
+
 def main() -> int:
     global NOISE_LEVELS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -833,6 +838,7 @@ def main() -> int:
               "signals": cases_signals, "paths": cases_paths, "console": cases_console}
     records: list[dict] = []
     started = time.monotonic()
+    first_commit = _commit(root)
     try:
         for category in args.only or CATEGORIES:
             try:
@@ -852,8 +858,9 @@ def main() -> int:
             with contextlib.suppress(Exception):
                 close()
         elapsed = time.monotonic() - started
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip() or "(not a git checkout)"
+        commit = _commit(root)
+        if commit != first_commit:  # others committed while it ran: say which code it saw
+            commit = f"{first_commit} (at the start) to {commit} (at the end)"
         commit = args.label or commit
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True).stdout.strip()
