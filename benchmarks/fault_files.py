@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import random
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 

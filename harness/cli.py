@@ -21,7 +21,7 @@ from .model.tflite import BUILTIN_ENGINE_OPS
 from .paths import click_absolute
 from .results.console import make_console, print_result
 from .results.result import PASSED, VectorResult
-from .runner import RunConfig, run
+from .runner import RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_MODEL = REPO / "models" / "demo" / "gesture.tflite"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .checks.suite import Case, evaluate
+from .checks.suite import evaluate
 from .config import ModelEntry, ProjectConfig
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, UsageError
 from .results.result import write_json_copies

@@ -21,7 +21,6 @@ import json
 import os
 import random
 import signal
-import struct
 import subprocess
 import threading
 import time
@@ -31,8 +30,8 @@ import pytest
 import serial
 
 from harness.link.frames import DELIMITER, Frame, FrameDecoder
-from harness.link.protocol import (DeviceClient, LinkBroken, LinkTimeout, Msg, RetryPolicy, TargetStopped)
-from helpers import FIRMWARE, MODELS, compile_host, hil, processes_in, requires_qemu
+from harness.link.protocol import (DeviceClient, LinkBroken, LinkTimeout, RetryPolicy, TargetStopped)
+from helpers import MODELS, hil, processes_in, requires_qemu
 from noisy_link import NoisyProxy, _Damage
 from test_protocol_c import PipeStream
 
@@ -113,14 +112,6 @@ class ScriptedLink:
                         self._ready += frame
         out, self._ready = bytes(self._ready[:size]), self._ready[size:]
         return out
-
-
-@pytest.fixture(scope="module")
-def device_exe(tmp_path_factory):
-    proto = FIRMWARE / "protocol"
-    return compile_host(tmp_path_factory.mktemp("proto"), "proto_stdio",
-                        [FIRMWARE / "tests" / "proto_stdio.c", proto / "proto.c",
-                         proto / "cobs.c", proto / "crc32.c"])
 
 
 @pytest.fixture

@@ -21,8 +21,6 @@ import pytest
 from harness.link.frames import Frame, FrameDecoder
 from harness.link.protocol import DeviceClient, DeviceError, ErrorCode, Msg
 
-from helpers import FIRMWARE, compile_host
-
 
 class PipeStream:
     """pyserial-like stream over a child process's stdin/stdout."""
@@ -45,14 +43,6 @@ class PipeStream:
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
         return len(data)
-
-
-@pytest.fixture(scope="module")
-def device_exe(tmp_path_factory):
-    proto = FIRMWARE / "protocol"
-    return compile_host(tmp_path_factory.mktemp("proto"), "proto_stdio",
-                        [FIRMWARE / "tests" / "proto_stdio.c", proto / "proto.c",
-                         proto / "cobs.c", proto / "crc32.c"])
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from helpers import MODELS, REPO, hil, processes_in, requires_qemu
+from helpers import MODELS, hil, processes_in, requires_qemu
 
 pytestmark = [requires_qemu, pytest.mark.qemu]
 

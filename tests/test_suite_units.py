@@ -11,7 +11,7 @@ import pytest
 from harness.config import load_config
 from harness.errors import UsageError
 from harness.results.compare import compare
-from harness.suite import Job, all_jobs, merge, parse_shard, select, shard
+from harness.suite import Job, merge, parse_shard, select, shard
 
 from helpers import MODELS
 

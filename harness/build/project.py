@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EXIT_FAILED, HilError, InfraError, UsageError
+from ..errors import EXIT_FAILED, HilError, UsageError
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 from .cmake import (FIRMWARE_DIR, TOOLCHAIN_FILES, TOOLCHAIN_PACKAGES, _cmake_defines, _compiler_version,
