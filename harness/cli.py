@@ -131,6 +131,15 @@ def _run_on_boards(config: RunConfig, show_all: bool) -> None:
     sys.exit(outcome.exit_code)
 
 
+def _written_copy(config: RunConfig, runner) -> Path:
+    """The result copy to point the user at: --json, unless that is the
+    copy a failing disk kept from being written (then the run directory's)."""
+    failed = runner.write_error.path if runner.write_error is not None else None
+    if config.json_out and (failed is None or Path(failed).resolve() != Path(config.json_out).resolve()):
+        return config.json_out
+    return runner.result_path
+
+
 def _run_and_report(config: RunConfig, show_all: bool) -> None:
     from .runner import Run
 
@@ -142,7 +151,7 @@ def _run_and_report(config: RunConfig, show_all: bool) -> None:
         result = runner.execute()
     finally:
         reporter.close()
-    print_result(result, config.json_out or runner.result_path, show_all, out, err)
+    print_result(result, _written_copy(config, runner), show_all, out, err)
     sys.exit(result.exit_code if result.exit_code is not None else 3)
 
 

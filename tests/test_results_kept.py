@@ -79,6 +79,7 @@ def test_json_copy_disk_fills_and_the_run_directory_has_everything(tmp_path):
         doc = _doc(run / "result.json")
         assert (doc["status"], doc["exit_code"]) == ("error", 3)
         assert 0 < _consecutive(doc) < 80
+        assert f"result: {run / 'result.json'}" in output  # the copy that was written, not the one that failed
 
 
 def test_read_only_working_directory_is_exit_3_before_booting(tmp_path):
