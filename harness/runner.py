@@ -147,7 +147,10 @@ class Run:
             if self.result is None:
                 return
             self._dirty.clear()
-            copies = [self.result_path, *([Path(self.config.json_out)] if self.config.json_out else [])]
+            # --json first: it is the copy the user (CI) asked for, and the
+            # order makes it never older than the run directory's, whenever
+            # hil is killed (even between the two writes)
+            copies = [*([Path(self.config.json_out)] if self.config.json_out else []), self.result_path]
             failed = write_json_copies(copies, self.result.as_dict())
             self.write_error = self.write_error or failed
 

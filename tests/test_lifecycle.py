@@ -114,6 +114,32 @@ def test_kill_9_during_the_reference_leaves_no_child_and_no_temp_dir(tmp_path):
     assert list(tmp.iterdir()) == [], "hil left files in the temporary directory"
 
 
+def test_kill_9_mid_run_never_leaves_the_json_copy_behind_the_run_directory(tmp_path):
+    """`kill -9` the moment the run directory's result shows vectors (as a
+    CI job that is cancelled can): the --json copy, the one CI reads, must
+    hold at least as many. It is written first at every update, so no
+    moment of the kill, even between the two writes, can leave it behind."""
+    for attempt in range(3):
+        run, copy = tmp_path / f"run{attempt}", tmp_path / f"copy{attempt}.json"
+        proc = _start_hil("run", "--model", DEMO, "--vectors", "400", "--workdir", run, "--json", copy,
+                          cwd=tmp_path)
+        deadline = time.monotonic() + 120
+        seen = 0
+        while not seen and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                seen = len(json.loads((run / "result.json").read_text())["vectors"])
+            except (OSError, ValueError, KeyError):
+                pass
+            if not seen:
+                time.sleep(0.01)
+        proc.kill()
+        proc.communicate()
+        assert seen, "the run ended before any vector was written"
+        in_run = len(json.loads((run / "result.json").read_text())["vectors"])
+        in_copy = len(json.loads(copy.read_text())["vectors"])
+        assert in_copy >= in_run, f"--json holds {in_copy} vectors, the run directory {in_run}"
+
+
 def _renode_that_cleans_tmp(tmp_path: Path) -> Path:
     """A `renode` that first does what Renode 1.15 does at start-up (delete
     every renode-* directory in its temporary directory whose suffix is not
