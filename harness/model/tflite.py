@@ -25,8 +25,6 @@ DTYPES = {
     schema.TensorType.BOOL: np.bool_,
 }
 
-#: Operators the built-in engine runs (firmware/engine/). Kept in step with
-#: the C dispatch table by tests/test_engine_ops_list.py.
 #: bits per element of each tensor type, for sizing tensors the host never streams
 _ELEMENT_BITS = {
     schema.TensorType.FLOAT32: 32, schema.TensorType.FLOAT16: 16, schema.TensorType.INT32: 32,
@@ -36,6 +34,8 @@ _ELEMENT_BITS = {
     schema.TensorType.UINT32: 32, schema.TensorType.UINT16: 16, schema.TensorType.INT4: 4,
 }
 
+#: Operators the built-in engine runs (firmware/engine/op_names.c and its
+#: dispatch table); a model that needs others is refused before anything boots.
 BUILTIN_ENGINE_OPS = frozenset({
     "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
