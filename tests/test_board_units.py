@@ -53,7 +53,7 @@ sys.exit(code)
 
 
 def _calls(calls: Path) -> list[list[str]]:
-    return [json.loads(l) for l in calls.read_text().splitlines()] if calls.exists() else []
+    return [json.loads(ln) for ln in calls.read_text().splitlines()] if calls.exists() else []
 
 
 def _request(tmp_path, elf=None, probe="0671FF504955857567182533"):

@@ -206,7 +206,7 @@ def test_resc_sets_everything_up_before_start(tmp_path):
     target = make_target(platform, elf, tmp_path / "run")
     assert isinstance(target, RenodeTarget) and target.host_files is False
     resc = target.write_script(uart_port=4567)
-    lines = [l for l in resc.read_text().splitlines() if l and not l.startswith(":")]
+    lines = [ln for ln in resc.read_text().splitlines() if ln and not ln.startswith(":")]
     repl = (tmp_path / "run" / "platform.repl").resolve()
     assert lines == [
         'mach create "hil"',
@@ -274,7 +274,7 @@ def test_board_layer_cross_compiles_for_the_renode_platform(name):
     assert defines["HIL_SEMIHOSTING"] == "OFF" and defines["HIL_BOARD"] == platform.firmware["board"]
     assert "HIL_IDLE_WFE=1" in defines["HIL_EXTRA_DEFINES"]
     layer = f"boards/{platform.firmware['board']}/"
-    assert not [l for l in log.splitlines() if layer in l and "warning" in l.lower()], "the board layer warns"
+    assert not [ln for ln in log.splitlines() if layer in ln and "warning" in ln.lower()], "the board layer warns"
 
 
 # -- a missing Renode --------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def first_error(log: str, roots: list[Path] | None = None) -> Diagnostic:
     for line in lines:
         if re.search(r"\berror\b", line, re.IGNORECASE) and not line.lstrip().startswith("-- "):
             return Diagnostic(line.strip())
-    tail = [l.strip() for l in lines if l.strip()][-3:]
+    tail = [ln.strip() for ln in lines if ln.strip()][-3:]
     return Diagnostic(" / ".join(tail) or "no output")
 
 

@@ -45,7 +45,10 @@ def _spec(source, kind, target, artifact, toolchain_file, build_dir, board, conf
         config = load_config(path)
         base = config.build
         defines = {**config.defines, **defines}
-    resolve = (lambda p: Path(p).resolve() if p is not None else None)
+
+    def resolve(p):
+        return Path(p).resolve() if p is not None else None
+
     if source is not None:
         source = resolve(source)
         if not source.is_dir():

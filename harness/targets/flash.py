@@ -160,8 +160,8 @@ def _tail(path: Path, lines: int = 4) -> str:
         text = path.read_text(errors="replace")
     except OSError:
         return "no output"
-    wanted = [l.strip() for l in text.splitlines() if l.strip() and not l.startswith("$ ")]
-    errors = [l for l in wanted if "error" in l.lower() or "fail" in l.lower()]
+    wanted = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("$ ")]
+    errors = [ln for ln in wanted if "error" in ln.lower() or "fail" in ln.lower()]
     chosen = errors[-2:] if errors else wanted[-lines:]
     return " / ".join(chosen) or "no output"
 

@@ -479,7 +479,7 @@ class RenodeTarget:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return " / ".join(l.strip() for l in text.splitlines()[-lines:] if l.strip())
+        return " / ".join(ln.strip() for ln in text.splitlines()[-lines:] if ln.strip())
 
     # -- counts ---------------------------------------------------------------------
 
