@@ -49,11 +49,16 @@ def test_run_directory_disk_fills_mid_run_and_the_json_copy_has_everything(tmp_p
     """The run directory's disk fills after some vectors: exit 3 naming the
     file and the errno text, no traceback, and --json on a healthy disk
     holds the final status and every vector that finished (it used to stay
-    "running" with 4 of 50)."""
-    with tmpfs(tmp_path / "small") as small:
+    "running" with 4 of 50).
+
+    Sized so the disk fills mid-run on any machine: results are written at
+    most twice a second, so the run must outlast the first write (1000 demo
+    vectors take seconds), and the tmpfs holds the input batch (384 KB) but
+    not the result (about 1.8 KB per vector)."""
+    with tmpfs(tmp_path / "small", size="512k") as small:
         run = small / "run"
         copy = tmp_path / "copy.json"
-        proc = hil("run", "--model", DEMO, "--vectors", "50", "--workdir", run, "--json", copy, cwd=tmp_path)
+        proc = hil("run", "--model", DEMO, "--vectors", "1000", "--workdir", run, "--json", copy, cwd=tmp_path)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 3, output
         assert "Traceback" not in output
@@ -62,23 +67,24 @@ def test_run_directory_disk_fills_mid_run_and_the_json_copy_has_everything(tmp_p
         assert (doc["status"], doc["exit_code"]) == ("error", 3)
         assert "No space left on device" in doc["error"]["message"]
         finished = _consecutive(doc)
-        assert 0 < finished < 50 and doc["summary"]["run"] == finished
+        assert 0 < finished < 1000 and doc["summary"]["run"] == finished
         if (run / "result.json").exists():  # the last copy that fitted there is older
             assert len(_doc(run / "result.json")["vectors"]) < finished
 
 
 def test_json_copy_disk_fills_and_the_run_directory_has_everything(tmp_path):
+    """1000 vectors: the run outlasts the first periodic write (see above)."""
     with tmpfs(tmp_path / "small") as small:
         run = tmp_path / "run"
         copy = small / "copy.json"
-        proc = hil("run", "--model", DEMO, "--vectors", "80", "--workdir", run, "--json", copy, cwd=tmp_path)
+        proc = hil("run", "--model", DEMO, "--vectors", "1000", "--workdir", run, "--json", copy, cwd=tmp_path)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 3, output
         assert "Traceback" not in output
         assert f"cannot write results to {copy}: No space left on device" in output
         doc = _doc(run / "result.json")
         assert (doc["status"], doc["exit_code"]) == ("error", 3)
-        assert 0 < _consecutive(doc) < 80
+        assert 0 < _consecutive(doc) < 1000
         assert f"result: {run / 'result.json'}" in output  # the copy that was written, not the one that failed
 
 
