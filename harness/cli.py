@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from . import platforms as platform_files
@@ -19,8 +18,7 @@ from .commands import register as register_commands
 from .errors import EXIT_USAGE, HilError
 from .model.tflite import BUILTIN_ENGINE_OPS
 from .paths import click_absolute
-from .results.console import make_console, print_result
-from .results.result import PASSED, VectorResult
+from .results.console import RunProgress, make_console, print_result, progress_bar
 from .runner import RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,74 +30,20 @@ err = make_console(stderr=True)
 
 
 
-class ConsoleReporter:
-    """Stage lines and a progress bar on stderr; nothing when not a TTY but
-    the stage lines (CI logs stay readable)."""
-
-    def __init__(self) -> None:
-        self.progress: Progress | None = None
-        self.task = None
-        self.failed = 0
-
-    def stage(self, text: str) -> None:
-        err.print(f"[dim]-[/dim] {text}")
-
-    def start_vectors(self, total: int) -> None:
-        self.progress = Progress(TextColumn("vectors"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                                 console=err, transient=True, disable=not err.is_terminal)
-        self.progress.start()
-        self.task = self.progress.add_task("vectors", total=total, failed=0)
-
-    def vector_done(self, result: VectorResult) -> None:
-        if result.status != PASSED:
-            self.failed += 1
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, failed=self.failed)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
 class BoardsReporter:
-    """Several boards at once: stage lines prefixed with the board, one
-    progress bar per board."""
+    """Several boards at once: stage lines prefixed with the board; one
+    progress bar per board on a terminal, plain lines naming the board
+    otherwise (results/console.py)."""
 
     def __init__(self) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
-                                 console=err, transient=True, disable=not err.is_terminal)
-        self.started = False
+        self.bar = progress_bar(err) if err.is_terminal else None
 
-    def child(self, label: str):
-        parent = self
-
-        class _Child:
-            task = None
-            failed = 0
-
-            def stage(self, text: str) -> None:
-                err.print(f"[dim]-[/dim] [bold]{label}[/bold] {text}" if label else f"[dim]-[/dim] {text}",
-                          highlight=False)
-
-            def start_vectors(self, total: int) -> None:
-                if not parent.started:
-                    parent.progress.start()
-                    parent.started = True
-                self.task = parent.progress.add_task(label or "vectors", total=total, failed=0)
-
-            def vector_done(self, result: VectorResult) -> None:
-                if result.status != PASSED:
-                    self.failed += 1
-                if self.task is not None:
-                    parent.progress.update(self.task, advance=1, failed=self.failed)
-
-        return _Child()
+    def child(self, label: str) -> RunProgress:
+        return RunProgress(err, label, self.bar)
 
     def close(self) -> None:
-        if self.started:
-            self.progress.stop()
+        if self.bar is not None and self.bar.live.is_started:
+            self.bar.stop()
 
 
 def _run_on_boards(config: RunConfig, show_all: bool) -> None:
@@ -145,7 +89,7 @@ def _run_and_report(config: RunConfig, show_all: bool) -> None:
 
     if len(config.ports) > 1 or len(config.probes) > 1:
         _run_on_boards(config, show_all)
-    reporter = ConsoleReporter()
+    reporter = RunProgress(err)
     runner = Run(config, reporter)
     try:
         result = runner.execute()
@@ -190,7 +134,8 @@ def _common_run_options(fn):
         click.option("--inline", "force_inline", is_flag=True,
                      help="Stream the model and inputs through the UART even where host-file "
                           "transfer exists (what a board does; slow on QEMU)."),
-        click.option("--all", "show_all", is_flag=True, help="Show every vector in the table."),
+        click.option("--all", "show_all", is_flag=True,
+                     help="List every vector [default: only failing vectors, the first 20]."),
         click.option("--bake", is_flag=True,
                      help="Build the model into the firmware image (flash), as a product ships it, instead of "
                           "loading it into RAM at run time; needs a rebuild per model."),

@@ -134,6 +134,10 @@ class Run:
         self._dirty = threading.Event()
         self._done = threading.Event()
         self.write_error: DiskError | None = None  # the first result copy that could not be written
+        self._started = time.monotonic()
+        self._first_verdict: float | None = None   # when the first vector was checked
+        self._reference_wait = 0.0                 # seconds the device waited for the reference
+
 
     # -- result bookkeeping ------------------------------------------------------
 
@@ -398,7 +402,7 @@ class Run:
                 except ValueError:
                     old_term = None  # not the main thread: leave signals alone
                 flusher.start()
-                t0 = time.monotonic()
+                t0 = self._started = time.monotonic()
                 self._make_workdir()
                 platform, model, vectors = self._prepare()
                 self.result.platform = {"name": platform.name, "core": platform.core,
@@ -425,12 +429,12 @@ class Run:
                 timings["load_s"] = time.monotonic() - t0
                 self._setup_counting(platform, hello)
 
+                # the reference computes alongside: each vector is checked once both outputs are there
                 t0 = time.monotonic()
-                golden = reference.result()
-                timings["reference_wait_s"] = time.monotonic() - t0
-
-                t0 = time.monotonic()
-                self._stream(platform, model, vectors, golden, batch, elf)
+                try:
+                    self._stream(platform, model, vectors, reference, batch, elf)
+                finally:
+                    self._reference_timings(reference)
                 self._stop_if_unwritable()
                 timings["vectors_s"] = time.monotonic() - t0
                 timings["link_wait_s"] = client.stats.wait_s
@@ -604,9 +608,12 @@ class Run:
         self.result.error = {"message": message}
 
     def _stream(self, platform: Platform, model: ModelInfo, vectors: VectorSet,
-                golden: list[list[np.ndarray]], batch, elf: ElfInfo, keep_outputs: dict | None = None) -> None:
-        """Run every vector and record its result; `keep_outputs`, when given,
-        receives each vector's device outputs by index. A link that stays
+                golden: list[list[np.ndarray]] | ReferenceRunner, batch, elf: ElfInfo,
+                keep_outputs: dict | None = None) -> None:
+        """Run every vector and record its result; `golden` is the reference
+        outputs, or the ReferenceRunner computing them (each vector waits
+        for its own); `keep_outputs`, when given, receives each vector's
+        device outputs by index. A link that stays
         broken or a target that stops ends the run (LinkBroken, TargetStopped:
         exit 3) without blaming the vector in flight on the firmware."""
         self.reporter.start_vectors(len(vectors))
@@ -616,8 +623,8 @@ class Run:
             if self.client.stats.troubled:
                 self.reporter.stage(f"link: {self.client.stats.summary()}")
 
-    def _stream_vectors(self, model: ModelInfo, vectors: VectorSet, golden: list[list[np.ndarray]], batch,
-                        elf: ElfInfo, keep_outputs: dict | None) -> None:
+    def _stream_vectors(self, model: ModelInfo, vectors: VectorSet, golden: list[list[np.ndarray]] | ReferenceRunner,
+                        batch, elf: ElfInfo, keep_outputs: dict | None) -> None:
         client = self.client
         result = self.result
         for i, vector in enumerate(vectors.vectors):
@@ -663,7 +670,7 @@ class Run:
                     return
                 self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
                 continue
-            check = compare_outputs(outputs, golden[i], [(s.scale, s.zero_point) for s in model.outputs])
+            check = compare_outputs(outputs, self._golden(golden, i), [(s.scale, s.zero_point) for s in model.outputs])
             count = operators = None
             if self.unit is not None:
                 count = self._count(raw_count)
@@ -676,6 +683,33 @@ class Run:
                                       operators=operators, energy=self._energy(count),
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
                                       l2_rel=check.l2_rel, ref_top1=check.ref_top1))
+
+    def _golden(self, golden: list[list[np.ndarray]] | ReferenceRunner, index: int) -> list[np.ndarray]:
+        """Vector `index`'s reference outputs; from a ReferenceRunner, waiting
+        for them if need be (the wait is timed: `reference_wait_s`)."""
+        if not isinstance(golden, ReferenceRunner):
+            return golden[index]
+        progress = getattr(self.reporter, "reference_progress", None)  # reporters may leave it out
+        t0 = time.monotonic()
+        try:
+            outputs = golden.output(index, on_wait=progress)
+        finally:
+            self._reference_wait += time.monotonic() - t0
+        if progress is not None:
+            progress(golden.computed, golden.total)
+        return outputs
+
+    def _reference_timings(self, reference: ReferenceRunner) -> None:
+        """How the reference kept up: `reference_wait_s` the device's time
+        spent waiting for it, `reference_s` its own time for every vector
+        (from the start of the run, when it has finished), `first_verdict_s`
+        from the start of the run to the first vector checked."""
+        timings = self.result.timings
+        timings["reference_wait_s"] = self._reference_wait
+        if reference.finished is not None:
+            timings["reference_s"] = reference.finished - self._started
+        if self._first_verdict is not None:
+            timings["first_verdict_s"] = self._first_verdict - self._started
 
     def _explain_silence(self) -> str | None:
         """The client asks this when the device stays silent or the link
@@ -701,6 +735,8 @@ class Run:
             return False
 
     def _record(self, vector: VectorResult) -> None:
+        if self._first_verdict is None:
+            self._first_verdict = time.monotonic()
         with self._lock:
             self.result.vectors.append(vector)
         self.reporter.vector_done(vector)

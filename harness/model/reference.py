@@ -6,11 +6,13 @@ are what the firmware must reproduce bit for bit. It runs in a child process
 stdout): a too-small arena or a bad model can kill the interpreter with a
 segmentation fault, and that must not take the harness (and the results it
 already has) down with it. The child starts while the firmware builds and
-boots, so it costs no wall time.
+boots and returns each vector's outputs as soon as it has them, so the
+device's first verdict does not wait for the whole batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import pickle
@@ -18,26 +20,34 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 
 from ..errors import InfraError
 
 
-def compute(model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
-            n_outputs: int) -> list[list[np.ndarray]]:
-    """Run the vectors in order through one interpreter (state carries over
-    between invokes exactly as it does on the device)."""
+def _interpreter(model: bytes, arena_size: int, n_outputs: int):
+    """One interpreter; returns invoke(vector) -> its outputs. State
+    carries over between invokes exactly as it does on the device."""
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_size)
-    outputs = []
-    for vector in vectors:
+
+    def invoke(vector: list[np.ndarray]) -> list[np.ndarray]:
         for i, value in enumerate(vector):
             interpreter.set_input(value, i)
         interpreter.invoke()
-        outputs.append([np.array(interpreter.get_output(i), copy=True) for i in range(n_outputs)])
-    return outputs
+        return [np.array(interpreter.get_output(i), copy=True) for i in range(n_outputs)]
+
+    return invoke
+
+
+def compute(model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
+            n_outputs: int) -> list[list[np.ndarray]]:
+    """Run the vectors in order through one interpreter, in this process."""
+    invoke = _interpreter(model, arena_size, n_outputs)
+    return [invoke(vector) for vector in vectors]
 
 
 def intermediates(model: bytes, vector: list[np.ndarray], tensors: list[int], arena_size: int) -> dict[int, np.ndarray]:
@@ -68,81 +78,169 @@ def _die_with_parent(parent: int) -> None:
 
 
 class ReferenceRunner:
-    """Computes references in a child process, concurrently with the boot.
+    """Computes references in a child process, alongside the device.
 
-    The job goes to the child on its stdin and the outputs come back on its
-    stdout: no temporary files, so a killed `hil` leaves nothing on disk
-    (a job or its outputs can be hundreds of MB). The child gets a
-    parent-death signal, so it never outlives `hil` either."""
+    The job goes to the child on its stdin (the model, then the vectors in
+    chunks) and each vector's outputs come back on its stdout as soon as
+    they are computed, so the runner checks vector 0 while the reference
+    works on the rest: the device waits only when the reference is slower
+    than it. The child runs the vectors in order through one interpreter
+    (stateful models see what the device sees). No temporary files, so a
+    killed `hil` leaves nothing on disk (a job or its outputs can be
+    hundreds of MB). The child gets a parent-death signal, so it never
+    outlives `hil` either."""
+
+    CHUNK = 32  # vectors per frame on the child's stdin: the first chunk is there at once
 
     def __init__(self, model: bytes, n_outputs: int) -> None:
         self.model = model
         self.n_outputs = n_outputs
         self.arena_size = max(16 << 20, 20 * len(model))
+        self.total = 0                       # vectors submitted (1 for intermediates)
+        self._kind = "outputs"
+        self.started: float | None = None    # time.monotonic() at submit
+        self.finished: float | None = None   # ... when the last output arrived
         self._proc: subprocess.Popen | None = None
-        self._exchange: threading.Thread | None = None
-        self._reply: tuple[bytes, bytes] | None = None
+        self._threads: list[threading.Thread] = []
+        self._replies: list = []
+        self._ended = False                  # the child's stdout is closed: no more replies
+        self._stderr = bytearray()
+        self._changed = threading.Condition()
+
+    @property
+    def computed(self) -> int:
+        """How many vectors' outputs have arrived."""
+        return len(self._replies)
 
     def submit(self, vectors: list[list[np.ndarray]]) -> None:
-        self._start(("outputs", self.model, vectors, self.arena_size, self.n_outputs))
+        """Start computing the outputs of `vectors`, in order; `output(i)`
+        returns each as it arrives."""
+        self.total, self._kind = len(vectors), "outputs"
+        chunks = [vectors[i:i + self.CHUNK] for i in range(0, len(vectors), self.CHUNK)]
+        self._start([("outputs", self.model, self.arena_size, self.n_outputs), *chunks, None])
 
     def submit_intermediates(self, vector: list[np.ndarray], tensors: list[int]) -> None:
-        self._start(("intermediates", self.model, vector, tensors, self.arena_size))
+        self.total, self._kind = 1, "intermediates"
+        self._start([("intermediates", self.model, vector, tensors, self.arena_size)])
 
-    def _start(self, job_args: tuple) -> None:
+    def _start(self, frames: list) -> None:
         self.close()
-        job = pickle.dumps(job_args, protocol=pickle.HIGHEST_PROTOCOL)
         parent = os.getpid()
-        self._reply = None
+        self._replies, self._ended, self._stderr = [], False, bytearray()
+        self.started, self.finished = time.monotonic(), None
         self._proc = proc = subprocess.Popen(
             [sys.executable, "-m", "harness.model.reference"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, preexec_fn=lambda: _die_with_parent(parent))
 
-        def exchange() -> None:  # feeding stdin while draining stdout: neither pipe can fill up and stall
+        # three pipes, a thread each: feeding stdin while draining stdout and stderr, none can fill up and stall
+        def feed() -> None:
             try:
-                self._reply = proc.communicate(job)
-            except (OSError, ValueError):  # closed under us (close() or the child killed)
-                self._reply = (b"", b"")
+                for frame in frames:
+                    pickle.dump(frame, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.flush()
+                proc.stdin.close()
+            except (OSError, ValueError):  # the child died or was closed under us: its exit status says why
+                pass
 
-        self._exchange = threading.Thread(target=exchange, name="hil-reference-pipe", daemon=True)
-        self._exchange.start()
+        def collect() -> None:
+            try:
+                while True:
+                    reply = pickle.load(proc.stdout)
+                    with self._changed:
+                        self._replies.append(reply)
+                        if len(self._replies) == self.total:
+                            self.finished = time.monotonic()
+                        self._changed.notify_all()
+            except Exception:  # noqa: BLE001 - end of stream, or a child killed mid-frame: all end the replies
+                pass
+            finally:
+                proc.wait()
+                with self._changed:
+                    self._ended = True
+                    self._changed.notify_all()
 
-    def result(self, timeout: float = 600) -> list[list[np.ndarray]]:
+        def drain() -> None:
+            try:
+                while chunk := proc.stderr.read1(65536):
+                    self._stderr = (self._stderr + chunk)[-65536:]
+            except (OSError, ValueError):
+                pass
+
+        self._threads = [threading.Thread(target=fn, name=f"hil-reference-{fn.__name__}", daemon=True)
+                         for fn in (feed, collect, drain)]
+        for thread in self._threads:
+            thread.start()
+
+    def output(self, index: int, timeout: float = 600, on_wait=None):
+        """Vector `index`'s outputs, waiting for them if the reference has
+        not got that far. `on_wait(computed, total)` is called about twice
+        a second while waiting (progress). `timeout`: seconds without any
+        new output before the reference is declared stuck."""
         assert self._proc is not None, "submit() first"
-        self._exchange.join(timeout)
-        if self._exchange.is_alive():
+        with self._changed:
+            last, deadline = len(self._replies), time.monotonic() + timeout
+            while len(self._replies) <= index and not self._ended:
+                if on_wait is not None:
+                    on_wait(len(self._replies), self.total)
+                self._changed.wait(0.5)
+                if len(self._replies) != last:
+                    last, deadline = len(self._replies), time.monotonic() + timeout
+                elif time.monotonic() > deadline:
+                    break
+            if len(self._replies) > index:
+                return self._replies[index]
+            ended = self._ended
+        if not ended:
             self.close()
-            raise InfraError(f"the TFLite-Micro reference took longer than {timeout:g} s")
-        stdout, stderr = self._reply or (b"", b"")
+            raise InfraError(f"the TFLite-Micro reference computed nothing for {timeout:g} s "
+                             f"({len(self._replies)} of {self.total} vectors done)")
+        for thread in self._threads:
+            thread.join(5)
         code = self._proc.returncode
-        if code != 0:
-            how = (f"died with signal {signal.Signals(-code).name}" if code < 0
-                   else f"failed: {stderr.decode(errors='replace').strip().splitlines()[-1:] or code}")
-            raise InfraError(f"the TFLite-Micro reference interpreter {how}",
-                             hint="the model may need a larger arena or use an operator TFLM lacks")
-        try:
-            return pickle.loads(stdout)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing
-            raise InfraError(f"the TFLite-Micro reference returned no readable result ({exc})") from exc
+        if code == 0:
+            raise InfraError(f"the TFLite-Micro reference returned no readable result for vector {index}")
+        how = (f"died with signal {signal.Signals(-code).name}" if code < 0
+               else f"failed: {bytes(self._stderr).decode(errors='replace').strip().splitlines()[-1:] or code}")
+        raise InfraError(f"the TFLite-Micro reference interpreter {how}",
+                         hint="the model may need a larger arena or use an operator TFLM lacks")
+
+    def result(self, timeout: float = 600):
+        """Everything submitted: every vector's outputs (a list), or the
+        intermediate tensors (a dict)."""
+        outputs = [self.output(i, timeout) for i in range(self.total)]
+        return outputs[0] if self._kind == "intermediates" else outputs
 
     def close(self) -> None:
         """Stop the child if it still runs. Safe to call twice."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        if self._exchange is not None:
-            self._exchange.join(5)
+        for thread in self._threads:
+            thread.join(5)
+        for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr) if self._proc is not None else ():
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 def _main() -> None:
-    """The child: a job on stdin, its outputs on stdout. Anything else that
-    writes to stdout (TFLM's C++ logging) is sent to stderr instead, so the
-    reply stays one clean pickle."""
+    """The child: a job on stdin, its outputs on stdout, one frame per
+    vector as each is computed. Anything else that writes to stdout
+    (TFLM's C++ logging) is sent to stderr instead, so the replies stay
+    clean pickles."""
     reply = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    kind, *args = pickle.loads(sys.stdin.buffer.read())
-    result = compute(*args) if kind == "outputs" else intermediates(*args)
-    reply.write(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    jobs = sys.stdin.buffer
+    kind, *args = pickle.load(jobs)
+    if kind == "intermediates":
+        reply.write(pickle.dumps(intermediates(*args), protocol=pickle.HIGHEST_PROTOCOL))
+        reply.close()
+        return
+    model, arena_size, n_outputs = args
+    invoke = _interpreter(model, arena_size, n_outputs)
+    while (chunk := pickle.load(jobs)) is not None:
+        for vector in chunk:
+            reply.write(pickle.dumps(invoke(vector), protocol=pickle.HIGHEST_PROTOCOL))
+            reply.flush()  # now: the runner may be waiting for exactly this vector
     reply.close()
 
 

@@ -1,18 +1,23 @@
-"""A run's result as terminal tables: one row per vector, a summary, the
-per-operator profile, memory and energy, and budget verdicts."""
+"""A run on a console: its progress while vectors stream (a bar on a
+terminal, a few plain lines in a CI log), then its result: the failing
+vectors (every vector with --all), the per-operator profile, a summary,
+memory and energy, and budget verdicts."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Callable
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from .result import RunResult
 
 STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
                 "error": "red", "not_run": "dim"}
-MAX_ROWS = 200  # beyond this only failing vectors are listed, unless asked
+MAX_FAILING_ROWS = 20  # failing vectors listed by default; --all lists every vector
 MAX_OPERATOR_ROWS = 20
 
 
@@ -29,9 +34,18 @@ def _count_kind(result: RunResult) -> str | None:
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def _vector_table(result: RunResult, show_all: bool) -> Table | None:
+def _rows(vectors: list, show_all: bool) -> tuple[list, int]:
+    """The vectors to list and how many failing ones are left out: every
+    vector with --all, else the first failing ones (the summary says how
+    many passed; a screen of passing rows would push it out of sight)."""
+    if show_all:
+        return vectors, 0
+    failing = [v for v in vectors if not v.passed]
+    return failing[:MAX_FAILING_ROWS], max(0, len(failing) - MAX_FAILING_ROWS)
+
+
+def _vector_table(result: RunResult, shown: list) -> Table | None:
     vectors = result.vectors
-    shown = vectors if show_all or len(vectors) <= MAX_ROWS else [v for v in vectors if not v.passed]
     if not shown:
         return None
     kind = _count_kind(result)
@@ -86,9 +100,12 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
         err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
         err.print(f"  result: {result_path}", soft_wrap=True)
         return
-    table = _vector_table(result, show_all)
+    shown, more = _rows(result.vectors, show_all)
+    table = _vector_table(result, shown)
     if table is not None:
         out.print(table)
+    if more:
+        out.print(f"  ... and {more} more failing vectors (see result.json or --all)", highlight=False)
     if "count" in s:
         ops = _operator_table(s, s["count"]["kind"])
         if ops is not None:
@@ -141,3 +158,121 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
     if result.error:
         err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
     out.print(f"  result: {result_path}")
+
+
+# -- progress while vectors stream ------------------------------------------------------------
+
+
+class ProgressLines:
+    """Plain progress lines, for logs (no terminal: CI, `| cat`, a
+    subprocess): at 25, 50 and 75% of a run expected to take `quiet_below_s`
+    or more, and every max(10 s, a fifteenth of the expected time), so no
+    run prints more than about 20 lines however long it is."""
+
+    MILESTONES = (25, 50, 75)
+    MIN_INTERVAL_S = 10.0
+    TIMED_LINES = 15
+
+    def __init__(self, console: Console, label: str = "", quiet_below_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console, self.label, self.quiet_below_s, self.clock = console, label, quiet_below_s, clock
+        self.total = 0
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self.last = self.clock()
+        self.milestone = 0  # index of the next milestone in MILESTONES
+
+    def update(self, done: int, passed: int, failed: int, reference: tuple[int, int] | None = None) -> None:
+        """Called as vectors complete (and while the device waits for the
+        reference); prints a line when one is due."""
+        if not self.total:
+            return
+        now = self.clock()
+        elapsed = now - self.started
+        expected = elapsed / done * self.total if done else None
+        percent = done * 100 // self.total
+        crossed = False
+        while self.milestone < len(self.MILESTONES) and percent >= self.MILESTONES[self.milestone]:
+            crossed, self.milestone = True, self.milestone + 1
+        interval = max(self.MIN_INTERVAL_S, (expected or 0) / self.TIMED_LINES)
+        due = (crossed and expected is not None and expected >= self.quiet_below_s) or now - self.last >= interval
+        if not due:
+            return
+        self.last = now
+        behind = f", reference {reference[0]}/{reference[1]}" if reference and reference[0] < reference[1] else ""
+        if not done:
+            line = f"{self.label}vectors 0/{self.total}, waiting for the reference{behind}"
+        else:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            line = (f"{self.label}vectors {done}/{self.total} ({percent}%), {passed} passed, {failed} failed, "
+                    f"{rate:.1f} vectors/s, ETA {max(0.0, expected - elapsed):.0f} s{behind}")
+        self.console.print(line, highlight=False, soft_wrap=True)
+
+
+def progress_bar(console: Console) -> Progress:
+    """The terminal's progress bar: vectors done/total, passed and failed so
+    far, rate, ETA, and the reference's progress while it is behind. It
+    disappears when the run ends (the summary takes its place)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[counts]}"), TextColumn("ETA"), TimeRemainingColumn(),
+                    TextColumn("{task.fields[reference]}"), console=console, transient=True)
+
+
+class RunProgress:
+    """A run's reporter for a console (harness/runner.py's Reporter): the
+    stages as lines, then the vectors' progress: a bar on a terminal, plain
+    ProgressLines otherwise. Several runs may share one bar (`bar`, a task
+    each: boards). `stages=False` leaves the stage lines out (suite jobs,
+    where only the progress of long jobs is worth a line)."""
+
+    def __init__(self, console: Console, label: str = "", bar: Progress | None = None, *,
+                 plain: bool | None = None, stages: bool = True, quiet_below_s: float = 5.0) -> None:
+        self.console, self.label, self.stages = console, label, stages
+        self.plain = not console.is_terminal if plain is None else plain
+        self.bar, self.task = bar, None
+        self.lines = ProgressLines(console, f"{label}: " if label else "", quiet_below_s)
+        self.done = self.passed = self.failed = 0
+        self.reference: tuple[int, int] | None = None
+
+    def stage(self, text: str) -> None:
+        if self.stages:
+            self.console.print(f"[dim]-[/dim] [bold]{self.label}[/bold] {text}" if self.label else f"[dim]-[/dim] {text}",
+                               highlight=False, soft_wrap=True)
+
+    def start_vectors(self, total: int) -> None:
+        self.done = self.passed = self.failed = 0
+        self.started = time.monotonic()
+        if self.plain:
+            self.lines.start(total)
+            return
+        if self.bar is None:
+            self.bar = progress_bar(self.console)
+        if not self.bar.live.is_started:
+            self.bar.start()
+        self.task = self.bar.add_task(self.label or "vectors", total=total, counts="", reference="")
+
+    def reference_progress(self, computed: int, total: int) -> None:
+        self.reference = (computed, total)
+        self._show()
+
+    def vector_done(self, result) -> None:
+        self.done += 1
+        self.passed += result.passed
+        self.failed += not result.passed
+        self._show()
+
+    def _show(self) -> None:
+        if self.plain:
+            self.lines.update(self.done, self.passed, self.failed, self.reference)
+        elif self.task is not None:
+            elapsed = time.monotonic() - self.started
+            rate = f", {self.done / elapsed:.1f} vectors/s" if self.done and elapsed > 0 else ""
+            behind = self.reference is not None and self.reference[0] < self.reference[1]
+            self.bar.update(self.task, completed=self.done,
+                            counts=f"{self.passed} passed, {self.failed} failed{rate}",
+                            reference=f"reference {self.reference[0]}/{self.reference[1]}" if behind else "")
+
+    def close(self) -> None:
+        if self.bar is not None and self.bar.live.is_started:
+            self.bar.stop()
