@@ -23,7 +23,7 @@ from .checks.suite import evaluate
 from .config import ModelEntry, ProjectConfig
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, UsageError
 from .results.result import write_json_copies
-from .runner import Run, RunConfig
+from .runner import Reporter, Run, RunConfig
 from .verdict import case_code, code_of, combine, status_word
 
 SCHEMA = "hil.suite/1"
@@ -119,7 +119,8 @@ def job_metrics(result: dict | None) -> dict:
 _active: set[Run] = set()
 
 
-def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool) -> tuple[dict | None, str | None]:
+def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
+             reporter: Reporter | None = None) -> tuple[dict | None, str | None]:
     spec = job.model.vectors
     run_dir = suite_dir / "runs" / job.platform / job.model.name
     firmware = None
@@ -133,7 +134,7 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool) -> t
                     "vectors": []}, str(exc)
     run = Run(RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
                         inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
-                        budgets=dict(job.model.budgets), count=count, firmware=firmware))
+                        budgets=dict(job.model.budgets), count=count, firmware=firmware), reporter)
     _active.add(run)
     try:
         result = run.execute()
@@ -150,6 +151,7 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool) -> t
 def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: tuple[int, int] | None = None,
               jobs_in_parallel: int = 1, out_dir: Path | None = None, count: bool = True,
               on_job: Callable[[str, dict], None] | None = None,
+              reporter_for: Callable[[str], Reporter] | None = None,  # a job's progress (hil test's console)
               json_out: Path | None = None) -> tuple[dict, Path]:
     """Run the selected jobs; return the hil.suite/1 document and its path.
     The document is written to the suite directory and to `json_out`, each
@@ -208,7 +210,8 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     interrupted = False
     pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
     try:
-        futures = {pool.submit(_run_job, job, config, suite_dir, count): job for job in jobs}
+        futures = {pool.submit(_run_job, job, config, suite_dir, count, reporter_for and reporter_for(job.id)): job
+                   for job in jobs}
         for future in as_completed(futures):
             result, error = future.result()
             finish(futures[future], result, error)

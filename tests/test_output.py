@@ -226,3 +226,34 @@ def test_the_first_verdict_comes_before_the_reference_finishes(tmp_path):
     assert total == 20_000 and 1 <= done < total
     assert result.status == "interrupted" and result.vectors[0].passed
     assert _reference_children() == []
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_parallel_suite_jobs_print_whole_progress_lines_naming_the_job(tmp_path):
+    """`hil test -j 2`: each job's progress lines name the job and never
+    run into another job's (a job that takes long enough prints them;
+    here every job does: quiet_below_s=0)."""
+    from rich.console import Console
+
+    from harness.config import load_config
+    from harness.results.console import RunProgress
+    from harness.suite import run_suite
+
+    (tmp_path / "hil.toml").write_text(
+        '[project]\nname = "progress"\nplatforms = ["mps2-an386"]\n'
+        f'[[models]]\nname = "conv"\npath = "{MODELS / "test" / "conv_sweep.tflite"}"\n'
+        'vectors = { random = 40, seed = 1 }\n'
+        f'[[models]]\nname = "mlp"\npath = "{MODELS / "test" / "mlp_per_tensor.tflite"}"\n'
+        'vectors = { random = 40, seed = 2 }\n')
+    log = Console(width=160, record=True, force_terminal=False, file=open(os.devnull, "w"))
+    doc, _ = run_suite(load_config(tmp_path / "hil.toml"), jobs_in_parallel=2, out_dir=tmp_path / "suite",
+                       reporter_for=lambda job_id: RunProgress(log, job_id, plain=True, stages=False,
+                                                               quiet_below_s=0))
+    assert doc["exit_code"] == 0, doc
+    lines = log.export_text().splitlines()
+    ids = sorted(job["id"] for job in doc["jobs"])
+    pattern = re.compile(r"^(\S+): vectors \d+/40 \(\d+%\), \d+ passed, 0 failed, [\d.]+ vectors/s, ETA \d+ s$")
+    assert all(pattern.match(line) for line in lines), lines
+    assert sorted({pattern.match(line)[1] for line in lines}) == ids
+    assert len(lines) <= 2 * 20

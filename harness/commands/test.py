@@ -13,7 +13,7 @@ from rich.table import Table
 from ..config import load_config
 from ..errors import HilError
 from ..paths import click_absolute
-from ..results.console import make_console
+from ..results.console import RunProgress, make_console
 from ..results.store import ResultStore, store_url
 from ..suite import all_jobs, parse_shard, run_suite, select, shard
 
@@ -46,6 +46,13 @@ def _summary_table(doc: dict) -> Table:
         row.append(f"{m['ram_bytes']:,}" if m.get("ram_bytes") is not None else "")
         table.add_row(*row)
     return table
+
+
+def _job_progress(job_id: str) -> RunProgress:
+    """A job's progress in the log: plain lines naming the job, only for
+    jobs that take 30 s or more (whole lines, so parallel jobs (-j) do
+    not garble each other)."""
+    return RunProgress(err, job_id, plain=True, stages=False, quiet_below_s=30.0)
 
 
 @click.command("test")
@@ -105,7 +112,8 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
 
     with progress:
         doc, path = run_suite(config, keyword=keyword, shard_spec=shard_spec, jobs_in_parallel=parallel,
-                              out_dir=out_dir, count=not no_count, on_job=on_job, json_out=json_out)
+                              out_dir=out_dir, count=not no_count, on_job=on_job, json_out=json_out,
+                              reporter_for=_job_progress)
     out.print(_summary_table(doc))
     for c in doc["cases"]:
         if c["status"] != "passed":
