@@ -531,6 +531,8 @@ class Run:
         if cycles is None:
             return None
         value, basis = cycles
+        if self.result.energy_basis is None:  # the label every energy figure of this run refers to
+            self.result.energy_basis = self.energy_model.basis(basis)
         return {"uj": round(self.energy_model.energy_uj(value), 6), "cycles": round(value), "basis": basis,
                 "estimate": True}
 
@@ -565,7 +567,7 @@ class Run:
         device = mem.get("device") or {}
         measured = {
             "max_count": (max(c["value"] for c in counts), counts[0]["kind"]) if counts else None,
-            "max_energy_uj": (max(energies), "uJ (estimate)") if energies else None,
+            "max_energy_uj": (max(energies), "uJ", self.result.energy_basis) if energies else None,
             "max_arena": (device["arena_high_water"], "bytes") if device else None,
             "max_flash": (mem["flash_bytes"], "bytes") if mem.get("flash_bytes") is not None else None,
             "max_ram": (mem["ram_bytes"], "bytes") if mem.get("ram_bytes") is not None else None,
@@ -682,7 +684,7 @@ class Run:
                                       check.max_abs_diff, check.mismatches, count,
                                       operators=operators, energy=self._energy(count),
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
-                                      l2_rel=check.l2_rel, ref_top1=check.ref_top1))
+                                      l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail))
 
     def _golden(self, golden: list[list[np.ndarray]] | ReferenceRunner, index: int) -> list[np.ndarray]:
         """Vector `index`'s reference outputs; from a ReferenceRunner, waiting

@@ -107,6 +107,7 @@ def job_metrics(result: dict | None) -> dict:
         "count_kind": s.get("count", {}).get("kind"),
         "count_samples": counts,
         "energy_uj": s.get("energy_uj", {}).get("median"),
+        "energy_basis": s.get("energy_basis"),  # the estimate's label (harness/power/energy.py)
         "flash_bytes": mem.get("flash_bytes"),
         "ram_bytes": mem.get("ram_bytes"),
         "arena_bytes": device.get("arena_high_water"),

@@ -61,7 +61,7 @@ def test_energy_is_an_estimate_from_the_platform_power_model(demo_run):
     assert model["estimate"] is True and model["datasheet"]
     for v in result["vectors"]:
         e = v["energy"]
-        assert e["basis"] == "cycles_estimate" and e["estimate"] is True
+        assert e["basis"] == "instructions_x_cpi" and e["estimate"] is True
         expected = e["cycles"] / model["clock_hz"] * model["voltage_v"] * model["active_ma"] * 1e3
         assert e["uj"] == pytest.approx(expected, rel=1e-6)
     s = result["summary"]["energy_uj"]

@@ -37,11 +37,17 @@ OPS = [("CONV_2D", 571600), ("DEPTHWISE_CONV_2D", 402120), ("CONV_2D", 812040), 
 
 # -- documents, as docs/results.md describes them ----------------------------------------------------
 
+ENERGY_BASIS = {"kind": "instructions_x_cpi", "verified": False,
+                "error_band": "unknown; CPI 1.0 is a lower bound, so real cycles are higher",
+                "source": "mps2-an386.toml [power]: DS12023", "basis_text": "instructions x CPI 1.0 x datasheet current"}
+
+
 def job_doc(platform, model, *, count=2287160, flash=39776, ram=68288, arena=4736, energy=755.1, accuracy=0.995,
             status="passed", kind="instructions", ops=OPS, error=None):
     metrics = None if status == "error" else {
         "count": count, "count_kind": kind, "count_samples": [count - 40, count, count],
-        "energy_uj": energy, "flash_bytes": flash, "ram_bytes": ram, "arena_bytes": arena, "model_bytes": 16072,
+        "energy_uj": energy, "energy_basis": ENERGY_BASIS,
+        "flash_bytes": flash, "ram_bytes": ram, "arena_bytes": arena, "model_bytes": 16072,
         "accuracy": accuracy,
         "operators": [{"index": i, "op": op, "count": c * count // 2287160} for i, (op, c) in enumerate(ops)]}
     return {"id": f"{platform}/{model}", "platform": platform, "model": model, "status": status,
@@ -301,7 +307,8 @@ def test_markdown_for_a_suite_alone():
     assert "**Status: FAILED** - 13/18 checks passed, 1 failed, 4 skipped in 4 jobs (2 platforms x 2 models)." in text
     assert "Suite `my-project` at `3333333ccc` on `feature/faster`" in text
     jobs = table_rows(text, "| platform | model | status | checks passed |")
-    assert jobs[0] == ["mps2-an386", "gesture", "FAILED", "3/5", "2,287,160 instructions", "754.763 uJ", "39,776 B",
+    assert jobs[0] == ["mps2-an386", "gesture", "FAILED", "3/5", "2,287,160 instructions",
+                       "755 uJ (estimate: instructions x CPI, unverified)", "39,776 B",
                        "68,288 B", "4,736 B", "99.50%"]
     ok = render_markdown(suite_doc())
     assert ok.splitlines()[2].startswith("**Status: PASSED** - 14/18 checks passed")

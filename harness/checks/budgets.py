@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..power.energy import format_estimate
+
 #: budget name -> (what it limits, unit)
 BUDGETS = {
     "max_count": "count per invoke (largest over the vectors)",
@@ -34,8 +36,10 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3f}"
 
 
-def evaluate(limits: dict[str, float], measured: dict[str, tuple[float, str] | None]) -> list[BudgetCheck]:
-    """Compare each limit with its measurement: measured[name] = (value, unit) or None."""
+def evaluate(limits: dict[str, float], measured: dict[str, tuple | None]) -> list[BudgetCheck]:
+    """Compare each limit with its measurement: measured[name] = (value, unit)
+    or (value, unit, energy_basis) for an estimate, or None. An estimate's
+    message says it is one, on what basis and whether that was verified."""
     checks = []
     for name, limit in limits.items():
         if limit is None:
@@ -47,10 +51,15 @@ def evaluate(limits: dict[str, float], measured: dict[str, tuple[float, str] | N
                                       f"budget {flag} {limit:g} cannot be checked: "
                                       f"no {BUDGETS[name].split(' (')[0]} was measured on this platform"))
             continue
-        amount, unit = value
+        amount, unit = value[:2]
         ok = amount <= limit
         verdict = "within" if ok else "EXCEEDED"
-        checks.append(BudgetCheck(name, limit, amount, unit, ok,
-                                  f"budget {flag} {verdict}: limit {_fmt(limit)} {unit}, "
-                                  f"measured {_fmt(amount)} {unit}"))
+        if name == "max_energy_uj":  # always an estimate: 3 significant figures and its label
+            basis = value[2] if len(value) > 2 else None
+            unit = unit.split(" (")[0]
+            message = (f"budget {flag} {verdict}: energy {format_estimate(amount, unit, basis, detail=True)} "
+                       f"{'is within' if ok else 'exceeds'} the limit {_fmt(limit)} {unit}")
+        else:
+            message = f"budget {flag} {verdict}: limit {_fmt(limit)} {unit}, measured {_fmt(amount)} {unit}"
+        checks.append(BudgetCheck(name, limit, amount, unit, ok, message))
     return checks

@@ -6,6 +6,7 @@ reference or allow a tolerance (checks/suite.py)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ class OutputCheck:
     cosine: float          # over all outputs, dequantized; 1.0 when both are zero
     l2_rel: float          # ||got - want|| / ||want||, dequantized; 0.0 when equal
     ref_top1: int          # argmax of the reference's first output
+    detail: dict | None = None  # where they differ most: `mismatch` in hil.result/1 (None when bit-exact)
 
 
 def _real(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -27,21 +29,60 @@ def _real(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (v - zero_point) * scale if scale else v
 
 
+def _scalar(value) -> int | float | str:
+    """A JSON value for one output element (non-finite floats as text)."""
+    value = value.item()
+    return value if not isinstance(value, float) or math.isfinite(value) else repr(value)
+
+
+def _worst(output: int, got: np.ndarray, want: np.ndarray, shape: tuple, diff: np.ndarray) -> dict:
+    """The element that differs most: flat index, position in the output's
+    shape, and both values (a NaN difference counts as the largest)."""
+    where = np.flatnonzero(np.isnan(diff))
+    i = int(where[0]) if where.size else int(np.argmax(diff))
+    position = [int(x) for x in np.unravel_index(i, shape)] if len(shape) > 1 else None
+    return {"output": output, "worst_index": i, "worst_position": position, "expected": _scalar(want[i]),
+            "got": _scalar(got[i]), "max_abs_diff": _scalar(diff[i])}
+
+
+def describe_mismatch(m: dict) -> str:
+    """'3/10 elements differ; largest |diff| 17 at [0, 4] (flat 4): got -111, expected -128'."""
+    if m.get("worst_index") is None:
+        return f"{m.get('note') or 'outputs differ'}"
+    at = f"[{', '.join(map(str, m['worst_position']))}] (flat {m['worst_index']})" if m.get("worst_position") \
+        else f"index {m['worst_index']}"
+    out = f"output {m['output']} " if m.get("output") else ""
+    diff = m["max_abs_diff"]
+    diff = f"{diff:g}" if isinstance(diff, (int, float)) else diff
+    return (f"{m['differ']}/{m['elements']} elements differ; largest |diff| {diff} at {out}{at}: "
+            f"got {m['got']}, expected {m['expected']}")
+
+
 def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray],
                     quant: list[tuple[float, int]] | None = None) -> OutputCheck:
     quant = quant or [(0.0, 0)] * len(reference)
     max_diff, mismatches, elements = 0.0, 0, 0
+    worst, worst_rank = None, (False, 0.0)
     got_all, want_all = [], []
-    for got, want, (scale, zp) in zip(device, reference, quant, strict=True):
+    for k, (got, want, (scale, zp)) in enumerate(zip(device, reference, quant, strict=True)):
+        shape = np.shape(want)
         got, want = np.asarray(got).reshape(-1), np.asarray(want).reshape(-1)
         elements += want.size
         if got.size != want.size:
-            return OutputCheck(False, float("inf"), max(got.size, want.size), elements, 0.0, float("inf"), -1)
+            detail = {"elements": elements, "differ": max(got.size, want.size), "worst_index": None,
+                      "expected": None, "got": None, "max_abs_diff": None, "output": k,
+                      "note": f"output {k}: the device gave {got.size} elements, the reference {want.size}"}
+            return OutputCheck(False, float("inf"), max(got.size, want.size), elements, 0.0, float("inf"), -1,
+                               detail)
         differ = got.view(np.uint8) != want.view(np.uint8)  # bits, so NaNs and -0.0 count
         if differ.any():
             mismatches += int(np.count_nonzero(got != want) or 1)
             diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-            max_diff = max(max_diff, float(np.nanmax(diff)) if diff.size else 0.0)
+            here = float(np.nanmax(diff)) if not np.isnan(diff).all() else 0.0
+            rank = (bool(np.isnan(diff).any()), here)  # a NaN where a number was expected ranks first
+            if worst is None or rank > worst_rank:
+                worst, worst_rank = _worst(k, got, want, shape, diff), rank
+            max_diff = max(max_diff, here)
         got_all.append(_real(got, scale, zp))
         want_all.append(_real(want, scale, zp))
     g, w = np.concatenate(got_all), np.concatenate(want_all)
@@ -55,7 +96,8 @@ def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray],
     diff_norm = float(np.linalg.norm(g - w))
     l2_rel = 0.0 if diff_norm == 0 else (diff_norm / norm_w if norm_w else float("inf"))
     ref_top1 = int(np.argmax(np.asarray(reference[0]).reshape(-1)))
-    return OutputCheck(mismatches == 0, max_diff, mismatches, elements, cosine, l2_rel, ref_top1)
+    detail = None if worst is None else {"elements": elements, "differ": mismatches, **worst}
+    return OutputCheck(mismatches == 0, max_diff, mismatches, elements, cosine, l2_rel, ref_top1, detail)
 
 
 def bit_exact(device: list[np.ndarray], reference: list[np.ndarray]) -> OutputCheck:

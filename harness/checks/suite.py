@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .localize import describe as describe_localization
+from .metrics import describe_mismatch
+
 
 @dataclass(frozen=True)
 class Case:
@@ -33,6 +36,30 @@ class Case:
 
 def _ran(vectors: list[dict]) -> list[dict]:
     return [v for v in vectors if v["status"] in ("passed", "mismatch")]
+
+
+def reasons(result: dict) -> str:
+    """Why outputs differ, for a failing output check's message: the first
+    diverging operator (the run's localisation) and the worst vector, with
+    how many elements differ and the largest difference, where and what."""
+    parts = []
+    loc = result.get("localization")
+    if loc:
+        parts.append(describe_localization(loc))
+    differing = [v for v in _ran(result.get("vectors", [])) if not v["passed"]]
+    if differing:
+        worst = max(differing, key=lambda v: (v.get("max_abs_diff") is None, v.get("max_abs_diff") or 0,
+                                              v.get("mismatches") or 0))
+        m = worst.get("mismatch")
+        detail = (describe_mismatch(m) if m else f"{worst.get('mismatches')} elements differ, largest |diff| "
+                  f"{worst.get('max_abs_diff')}")
+        many = f"worst of {len(differing)} differing vectors" if len(differing) > 1 else "differing"
+        parts.append(f"{many}: vector {worst['index']}, {detail}")
+    return "; ".join(parts)
+
+
+#: checks of the outputs against the reference: a failure names where they diverge
+OUTPUT_CHECKS = ("bit_exact", "tolerance_lsb", "cosine_min", "l2_rel_max", "top1_agreement_min")
 
 
 def _check(name: str, limit, vectors: list[dict], summary: dict) -> tuple[str, str, float | None, float | None]:
@@ -88,6 +115,9 @@ def evaluate(platform: str, model: str, checks: dict, budgets: dict, result: dic
                               f"{v.get('error', '')}", duration_s=duration))
             continue
         status, message, measured, limit = _check(name, checks[name], vectors, summary)
+        if status == "failed" and name in OUTPUT_CHECKS:
+            why = reasons(result)
+            message += f"; {why}" if why else ""
         cases.append(Case(platform, model, name, status, message, measured, limit, duration))
     by_name = {b["name"]: b for b in result.get("budgets", [])}
     for name in names[len(wanted):]:

@@ -13,6 +13,7 @@ from rich.table import Table
 from ..config import load_config
 from ..errors import HilError
 from ..paths import click_absolute
+from ..power.energy import sig3
 from ..results.console import RunProgress, make_console
 from ..results.store import ResultStore, store_url
 from ..suite import all_jobs, parse_shard, run_suite, select, shard
@@ -30,7 +31,9 @@ def _summary_table(doc: dict) -> Table:
     for check in checks:
         table.add_column(check.replace("_", " "), justify="center")
     table.add_column("count (median)", justify="right")
-    table.add_column("energy uJ (est.)", justify="right")
+    table.add_column("energy uJ (est., unverified)" if any(
+        not ((j.get("metrics") or {}).get("energy_basis") or {}).get("verified") for j in doc["jobs"]
+        if (j.get("metrics") or {}).get("energy_uj") is not None) else "energy uJ (est.)", justify="right")
     table.add_column("RAM B", justify="right")
     by_job = {}
     for c in doc["cases"]:
@@ -42,7 +45,7 @@ def _summary_table(doc: dict) -> Table:
             status = by_job.get(job["id"], {}).get(check, "")
             row.append(f"[{STYLE.get(status, '')}]{status}[/]" if status else "")
         row.append(f"{m['count']:,.0f} {m.get('count_kind', '')}" if m.get("count") is not None else "")
-        row.append(f"{m['energy_uj']:.3f}" if m.get("energy_uj") is not None else "")
+        row.append(sig3(m["energy_uj"]) if m.get("energy_uj") is not None else "")
         row.append(f"{m['ram_bytes']:,}" if m.get("ram_bytes") is not None else "")
         table.add_row(*row)
     return table

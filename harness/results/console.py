@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..checks.metrics import describe_mismatch
+from ..power.energy import basis_label, sig3
 from .result import RunResult
 
 STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
@@ -59,7 +61,8 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
     if kind:
         table.add_column(kind, justify="right")
     if energy:
-        table.add_column("energy uJ (est.)", justify="right")
+        verified = (result.energy_basis or {}).get("verified")
+        table.add_column("energy uJ (est.)" if verified else "energy uJ (est., unverified)", justify="right")
     if labelled:
         table.add_column("top-1 / label", justify="right")
     table.add_column("detail", overflow="fold")
@@ -69,10 +72,10 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
         if kind:
             row.append(f"{v.count['value']:,}" if v.count else "")
         if energy:
-            row.append(f"{v.energy['uj']:.3f}" if v.energy else "")
+            row.append(sig3(v.energy["uj"]) if v.energy else "")
         if labelled:
             row.append("" if v.label is None else f"{v.top1} / {v.label}")
-        row.append(v.error or "")
+        row.append(v.error or (describe_mismatch(v.mismatch) if v.mismatch else ""))
         table.add_row(*row)
     return table
 
@@ -128,8 +131,10 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
         out.print(f"  {c['kind']} per invoke: min {c['min']:,}  median {c['median']:,.0f}  max {c['max']:,}{note}")
     if "energy_uj" in s:
         e, m = s["energy_uj"], result.energy_model
-        out.print(f"  energy per inference (estimate, from {e['basis'].replace('_', ' ')}): "
-                  f"min {e['min']:.3f}  median {e['median']:.3f}  max {e['max']:.3f} uJ  "
+        basis = s.get("energy_basis")
+        band = f"; error band {basis['error_band']}" if (basis or {}).get("error_band") else ""
+        out.print(f"  energy per inference ({basis_label(basis, detail=True)}{band}): "
+                  f"min {sig3(e['min'])}  median {sig3(e['median'])}  max {sig3(e['max'])} uJ  "
                   f"[dim]model: {m['part']} at {m['clock_hz'] / 1e6:g} MHz, {m['voltage_v']:g} V, "
                   f"{m['active_ma']:.3g} mA active ({m['datasheet']})[/]", soft_wrap=True)
     if "accuracy" in s:

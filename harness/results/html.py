@@ -104,7 +104,7 @@ def job_rows(suite: dict) -> list[dict]:
             "checks": f"{sum(c.get('status') == 'passed' for c in cs)}/{len(cs)}",
             "count": md.fmt_value(m.get("count"), "count") + (f" {kind}" if kind and m.get("count") is not None
                                                              else ""),
-            "energy": md.fmt_value(m.get("energy_uj"), "energy_uj"),
+            "energy": md.energy_cell(m),
             "flash": md.fmt_value(m.get("flash_bytes"), "flash_bytes"),
             "ram": md.fmt_value(m.get("ram_bytes"), "ram_bytes"),
             "arena": md.fmt_value(m.get("arena_bytes"), "arena_bytes"),
@@ -118,8 +118,8 @@ def job_rows(suite: dict) -> list[dict]:
 def case_rows(cases: list[dict]) -> list[dict]:
     return [{"id": c.get("id"), "platform": c.get("platform"), "model": c.get("model"), "check": c.get("check"),
              "status": c.get("status"), "class": STATUS_CLASS.get(c.get("status"), "error"),
-             "message": md.clean(c.get("message")), "measured": md._plain(c.get("measured")),
-             "limit": md._plain(c.get("limit"))} for c in cases]
+             "message": md.clean(c.get("message")), "measured": md.case_value(c, "measured"),
+             "limit": md.case_value(c, "limit")} for c in cases]
 
 
 # -- plots ----------------------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from ..power.energy import basis_label, format_estimate
+from .markdown import case_value
+
 # characters XML 1.0 cannot carry (a firmware's console output may hold them)
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _OUTCOME = {"failed": "failure", "error": "error", "skipped": "skipped"}
@@ -44,6 +47,11 @@ def _num(value) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:.6g}"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _measured(case: dict) -> str:
+    """A case's measured value; an energy is an estimate, printed as one."""
+    return case_value(case, "measured") if case.get("check") == "max_energy_uj" else _num(case.get("measured"))
 
 
 def _seconds(value) -> str:
@@ -160,6 +168,13 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
             prop(f"firmware.build_id.{model}", (result.get("firmware") or {}).get("build_id"))
             prop(f"model.sha256.{model}", (result.get("model") or {}).get("sha256"))
             prop(f"result.{model}", job.get("result"))
+            metrics = job.get("metrics") or {}
+            if metrics.get("energy_uj") is not None:  # an estimate: labelled, 3 significant figures
+                basis = metrics.get("energy_basis")
+                prop(f"energy.{model}", format_estimate(metrics["energy_uj"], "uJ", basis))
+                prop(f"energy_basis.{model}", "; ".join(
+                    [basis_label(basis, detail=True)] + [f"{k.replace('_', ' ')}: {(basis or {})[k]}"
+                                                         for k in ("error_band", "source") if (basis or {}).get(k)]))
         if not len(props):
             suite_el.remove(props)
 
@@ -177,7 +192,7 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
             message = _clean(c.get("message"))
             details = []
             if c.get("measured") is not None or c.get("limit") is not None:
-                details.append(f"measured: {_num(c.get('measured'))}")
+                details.append(f"measured: {_measured(c)}")
                 details.append(f"limit: {_num(c.get('limit'))}")
             job = jobs.get(key)
             if job and job.get("result"):
@@ -189,7 +204,7 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
                 counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[tag]] += 1
                 summary = message
                 if c.get("measured") is not None or c.get("limit") is not None:
-                    summary += f" (measured {_num(c.get('measured'))}, limit {_num(c.get('limit'))})"
+                    summary += f" (measured {_measured(c)}, limit {_num(c.get('limit'))})"
                 outcome = ET.SubElement(case_el, tag, message=_clean(summary))
                 if tag != "skipped":
                     outcome.set("type", name)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from ..power.energy import basis_label, format_estimate, sig3
+
 #: metric -> how a person calls it
 METRIC_NAMES = {"count": "count", "energy_uj": "energy", "flash_bytes": "flash", "ram_bytes": "RAM",
                 "arena_bytes": "arena", "model_bytes": "model size", "accuracy": "accuracy"}
@@ -54,8 +56,8 @@ def fmt_value(value, metric: str = "", unit: str | None = None) -> str:
         return f"{value:.2%}"
     if kind == "bytes":
         return f"{value:,.0f} B"
-    if kind == "energy":
-        return f"{value:,.3f} uJ"
+    if kind == "energy":  # an estimate: 3 significant figures (the label goes with the column or cell)
+        return f"{sig3(value)} uJ"
     if kind == "count" or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.4g}"
@@ -70,7 +72,7 @@ def fmt_delta(delta, metric: str = "", unit: str | None = None) -> str:
     if kind == "bytes":
         return f"{delta:+,.0f} B"
     if kind == "energy":
-        return f"{delta:+,.3f} uJ"
+        return ("+" if delta >= 0 else "-") + f"{sig3(abs(delta))} uJ"
     if kind == "count" or float(delta).is_integer():
         return f"{delta:+,.0f}"
     return f"{delta:+,.4g}"
@@ -97,7 +99,7 @@ def metric_label(change: dict) -> str:
     if change.get("metric") == "count" and unit:
         return f"count ({unit})"
     if change.get("metric") == "energy_uj":
-        return "energy (estimate)"
+        return f"energy ({basis_label(change.get('energy_basis'))})"
     return name
 
 
@@ -172,7 +174,8 @@ def _failing_section(suite: dict | None, max_rows: int, heading: str) -> list[st
         return []
     shown, more = _capped(failing, max_rows, "failing checks")
     rows = [[cell(c.get("platform")), cell(c.get("model")), code(c.get("check")), c.get("status", "").upper(),
-             cell(c.get("message")), cell(_plain(c.get("measured"))), cell(_plain(c.get("limit")))] for c in shown]
+             cell(c.get("message"), 600), cell(case_value(c, "measured")), cell(case_value(c, "limit"))]
+            for c in shown]
     return ["", f"### {heading} ({len(failing)})", "",
             *_table(["platform", "model", "check", "status", "message", "measured", "limit"], rows, "lllllrr"),
             *more]
@@ -184,6 +187,20 @@ def _plain(value) -> str:
     if isinstance(value, float) and not value.is_integer():
         return f"{value:,.6g}"
     return f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
+
+
+def case_value(case: dict, key: str) -> str:
+    """A case's measured value or limit; a measured energy is an estimate
+    (3 significant figures, labelled), the limit is the user's number."""
+    value = case.get(key)
+    if key == "measured" and value is not None and case.get("check") == "max_energy_uj":
+        return f"{sig3(value)} uJ (estimate)"
+    return _plain(value)
+
+
+def energy_cell(metrics: dict) -> str:
+    """A job's energy with its label: '670 uJ (estimate: instructions x CPI, unverified)'."""
+    return format_estimate(metrics.get("energy_uj"), "uJ", metrics.get("energy_basis"))
 
 
 def _jobs_table(suite: dict, max_rows: int) -> list[str]:
@@ -201,10 +218,10 @@ def _jobs_table(suite: dict, max_rows: int) -> list[str]:
         rows.append([cell(j.get("platform")), cell(j.get("model")), (j.get("status") or "?").upper(),
                      f"{passed}/{len(cases)}",
                      fmt_value(m.get("count"), "count") + (f" {kind}" if kind and m.get("count") is not None else ""),
-                     fmt_value(m.get("energy_uj"), "energy_uj"), fmt_value(m.get("flash_bytes"), "flash_bytes"),
+                     energy_cell(m), fmt_value(m.get("flash_bytes"), "flash_bytes"),
                      fmt_value(m.get("ram_bytes"), "ram_bytes"), fmt_value(m.get("arena_bytes"), "arena_bytes"),
                      fmt_value(m.get("accuracy"), "accuracy")])
-    return [*_table(["platform", "model", "status", "checks passed", "count (median)", "energy (est.)", "flash",
+    return [*_table(["platform", "model", "status", "checks passed", "count (median)", "energy (median)", "flash",
                      "RAM", "arena", "accuracy"], rows, "lllrrrrrrr"), *more]
 
 

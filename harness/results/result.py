@@ -38,6 +38,7 @@ class VectorResult:
     cosine: float | None = None  # cosine similarity with the reference (dequantized)
     l2_rel: float | None = None  # relative L2 error against the reference
     label: int | None = None  # expected class, when the vectors are labelled
+    mismatch: dict | None = None  # where the outputs differ most (checks/metrics.py OutputCheck.detail)
 
     @property
     def passed(self) -> bool:
@@ -63,6 +64,8 @@ class VectorResult:
             d["ref_top1"] = self.ref_top1
         if self.label is not None:
             d["label"] = self.label
+        if self.mismatch is not None:
+            d["mismatch"] = self.mismatch
         return d
 
 
@@ -85,6 +88,7 @@ class RunResult:
     memory: dict = field(default_factory=dict)
     count_overhead: dict | None = None
     energy_model: dict | None = None
+    energy_basis: dict | None = None  # the label of every energy figure (power/energy.py EnergyModel.basis)
     budgets: list[dict] = field(default_factory=list)
     localization: dict | None = None
     link: object | None = None  # the link's LinkStats (harness/link/protocol.py), live during the run
@@ -106,6 +110,7 @@ class RunResult:
         if energies:
             basis = next(v.energy["basis"] for v in self.vectors if v.energy)
             summary["energy_uj"] = {"basis": basis, "estimate": True, **_spread(energies)}
+            summary["energy_basis"] = self.energy_basis
         ops = _operator_summary(self.vectors)
         if ops:
             summary["operators"] = ops
