@@ -22,6 +22,7 @@ from robot.utils import DotDict, timestr_to_secs
 
 from .errors import UsageError
 from .paths import absolute
+from .power.energy import format_estimate
 from .session import Batch, CheckFailed, ConsoleDevice, Session, parse_defines
 from .verdict import MEANING, code_for, combine
 
@@ -444,7 +445,8 @@ class HilLibrary:
                               f"with an active current, or no count was measured")
         model = (session.result.energy_model or {}) if session.result else {}
         worst = max((o for o in batch.outcomes if o.energy_uj is not None), key=lambda o: o.energy_uj)
-        text = f"largest energy {_fmt(worst.energy_uj)} uJ (estimate; vector {worst.index})"
+        basis = session.result.energy_basis if session.result else None
+        text = f"largest energy {format_estimate(worst.energy_uj, 'uJ', basis, detail=True)} (vector {worst.index})"
         if not worst.energy_uj < float(uj):
             raise CheckFailed(f"{text} is not below {_fmt(float(uj))} uJ")
         logger.info(f"{text} is below {_fmt(float(uj))} uJ; energy model: {model}")

@@ -164,6 +164,10 @@ class VectorOutcome:
         elif r.status == MISMATCH:
             text = (f"vector {self.index}: {r.mismatches} output element(s) differ from the reference, "
                     f"largest difference {_fmt(r.max_abs_diff or 0)}")
+            if r.mismatch and r.mismatch.get("worst_index") is not None:
+                m = r.mismatch
+                at = m["worst_position"] or m["worst_index"]
+                text += f" at {at} (got {m['got']}, expected {m['expected']})"
         else:
             text = f"vector {self.index}: {r.status}: {r.error}"
         if r.count:
@@ -479,7 +483,7 @@ class Session:
         counts = [(o.count, o.count_kind) for o in vectors if o.count is not None]
         energies = [o.energy_uj for o in vectors if o.energy_uj is not None]
         measured: dict = {"max_count": (max(c for c, _ in counts), counts[0][1]) if counts else None,
-                          "max_energy_uj": (max(energies), "uJ (estimate)") if energies else None}
+                          "max_energy_uj": (max(energies), "uJ", self._run.result.energy_basis) if energies else None}
         if any(k in limits for k in ("max_arena", "max_flash", "max_ram")):
             mem = self.memory()
             device = mem.get("device") or {}

@@ -233,3 +233,19 @@ def test_suite_reports_label_energy_as_an_unverified_estimate(corrupt_suite):
     for name in ("junit", "markdown", "html"):
         assert not too_precise(corrupt_suite[name]), (name, too_precise(corrupt_suite[name]))
     assert not too_precise(corrupt_suite["test"].stdout)
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_session_budgets_and_explanations_carry_the_same_reasons(tmp_path, corrupt_elf):
+    """The pytest plugin's and Robot library's Session: an energy budget's
+    message labels the estimate, a mismatch says where and what."""
+    from harness.session import Session
+
+    with Session("mps2-an386", firmware=corrupt_elf, workdir=tmp_path / "run") as dut:
+        dut.load_model(MODEL)
+        batch = dut.stream(count=3, seed=1)
+        [energy] = dut.check_budgets(batch, max_energy_uj=1)
+        explained = batch.explain()
+    assert not energy.passed and "(estimate: instructions x CPI 1.0 x datasheet current, unverified)" in energy.message
+    assert re.search(r"largest difference \d+ at \[[\d, ]+\] \(got -?\d+, expected -?\d+\)", explained), explained
