@@ -188,23 +188,37 @@ def _board_options(fn):
               help=".npy (one input) or .npz (input_0, input_1, ...; optional labels: class indices or "
                    "one-hot rows; classes; output_0.. expected outputs) with vectors of shape [N, *input_shape], "
                    "values in the input dtype's range.")
+@click.option("--expected", "expected", is_flag=False, flag_value="", default=None, metavar="[FILE]",
+              help="Also check the device's outputs against your expected outputs: the output_0, output_1, ... "
+                   "arrays of --inputs, or of FILE (.npz with output_<k>, or .npy for one output), "
+                   "[N, *output_shape] in the output's dtype (int8 codes for an int8 output).")
+@click.option("--expected-tolerance", type=float, default=0.0, show_default=True, metavar="D",
+              help="Largest allowed |device - expected| per element, in output units (0: exact).")
+@click.option("--float-model", type=click.Path(path_type=Path), callback=click_absolute, metavar="FILE.tflite",
+              help="The float model the tested one was quantized from: run on the host on the same (dequantized) "
+                   "inputs, it gives top-1 agreement, cosine, relative L2 and accuracy of the device's outputs "
+                   "against float.")
 @_common_run_options
 @_board_options
-def run_command(model, vectors, seed, inputs, platform, json_out, workdir, firmware,
-                invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes, baud, flasher,
-                **budgets) -> None:
+def run_command(model, vectors, seed, inputs, expected, expected_tolerance, float_model, platform, json_out,
+                workdir, firmware, invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes,
+                baud, flasher, **budgets) -> None:
     """Run a model on a platform and check it against the TFLM reference.
 
     \b
     Example:
       hil run --model my.tflite --platform mps2-an386 --vectors 100 --seed 1 --json result.json
       hil run --model my.tflite --platform nucleo-l4r5zi --port /dev/ttyACM0     (a board)
+      hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
                        json_out=json_out, workdir=workdir, firmware=firmware,
                        invoke_timeout=invoke_timeout, force_inline=force_inline, count=not no_count,
                        budgets=budgets, ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
-                       localize=_localize_mode(localize), bake=bake)
+                       localize=_localize_mode(localize), bake=bake,
+                       expected=expected is not None,
+                       expected_file=Path(click_absolute(None, None, expected)) if expected else None,
+                       expected_tolerance=expected_tolerance, float_model=float_model)
     _run_and_report(config, show_all)
 
 

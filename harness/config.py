@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks.budgets import BUDGETS
+from .checks.truth import CHECKS as TRUTH_CHECKS
+from .checks.truth import FLOAT_CHECKS
 from .errors import UsageError
 
 CONFIG_NAME = "hil.toml"
@@ -26,6 +28,7 @@ CHECKS = {
     "l2_rel_max": (float, "largest relative L2 error against the reference"),
     "top1_agreement_min": (float, "fraction of vectors whose argmax equals the reference's"),
     "accuracy_min": (float, "top-1 accuracy on labelled vectors"),
+    **TRUTH_CHECKS,  # expected, float_top1_agreement_min, float_cosine_min, float_accuracy_drop_max
 }
 
 #: comparison thresholds, in percent of the base value (accuracy: absolute drop)
@@ -37,12 +40,16 @@ COMPARE_DEFAULTS = {
     "arena_pct": 1.0,
     "model_pct": 1.0,
     "accuracy_drop": 0.01,
+    # the user's truth (checks/truth.py): absolute drops of fractions
+    "float_top1_drop": 0.01,
+    "float_cosine_drop": 0.01,
+    "expected_match_drop": 0.01,
 }
 
 _TOP_KEYS = {"project", "defaults", "models", "firmware", "compare"}
 _PROJECT_KEYS = {"name", "store", "results", "platforms"}
-_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets"}
-_VECTOR_KEYS = {"random", "seed", "file", "limit"}
+_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets", "float_model"}
+_VECTOR_KEYS = {"random", "seed", "file", "limit", "expected", "expected_tolerance"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,14 @@ class VectorSpec:
     seed: int = 0
     file: Path | None = None
     limit: int | None = None
+    expected: bool = False               # check the file's output_<k> arrays (checks/truth.py)
+    expected_file: Path | None = None    # ... or those of this file
+    expected_tolerance: float = 0.0      # absolute, in output units
 
     def describe(self) -> str:
         if self.file:
-            return f"{self.file}" + (f" (first {self.limit})" if self.limit else "")
+            return f"{self.file}" + (f" (first {self.limit})" if self.limit else "") + \
+                (" with expected outputs" if self.expected or self.expected_file else "")
         return f"{self.random} random (seed {self.seed})"
 
 
@@ -66,6 +77,7 @@ class ModelEntry:
     platforms: tuple[str, ...]
     checks: dict
     budgets: dict
+    float_model: Path | None = None      # the float original, run on the host (checks/truth.py)
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,7 @@ def load_config(path: Path | None = None) -> ProjectConfig:
             seed=v.typed(vec.get("seed", 0), int, where + "vectors.seed", "an integer"),
             file=v.file(root, vec["file"], where + "vectors.file") if "file" in vec else None,
             limit=v.typed(vec["limit"], int, where + "vectors.limit", "a count") if "limit" in vec else None,
+            **_expected_spec(v, root, vec, where),
         )
         model_platforms = tuple(v.typed(entry.get("platforms", list(platforms)), list, where + "platforms",
                                         "a list of platform names"))
@@ -193,7 +206,9 @@ def load_config(path: Path | None = None) -> ProjectConfig:
                                                where + "checks.")}
         budgets = {**default_budgets, **v.budgets(v.typed(entry.get("budgets", {}), dict, where + "budgets",
                                                           "a table"), where + "budgets.")}
-        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets))
+        float_model = _float_model(v, root, entry, model_path, where)
+        checks = _truth_checks(v, checks, spec, float_model, where)
+        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets, float_model))
 
     firmware = v.typed(data.get("firmware", {}), dict, "[firmware]", "a table")
     v.known(firmware, {"defines"} | set(_FIRMWARE_BUILD_KEYS), "firmware.")
@@ -205,6 +220,60 @@ def load_config(path: Path | None = None) -> ProjectConfig:
     thresholds = {**COMPARE_DEFAULTS,
                   **{k: v.typed(val, float, f"compare.{k}", "a number") for k, val in compare.items()}}
     return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds, build)
+
+
+def _expected_spec(v: _Validator, root: Path, vec: dict, where: str) -> dict:
+    """`expected = true` (the file's output_<k> arrays) or `expected =
+    "outputs.npz"`, and `expected_tolerance`, of a vectors table."""
+    key = where + "vectors.expected"
+    fix = 'expected = true (the output_<k> arrays of `file`) or expected = "expected.npz"'
+    value = v.typed(vec.get("expected", False), (bool, str), key, fix)
+    tolerance = v.typed(vec.get("expected_tolerance", 0.0), float, key + "_tolerance",
+                        "an absolute difference in output units: 0 (exact), 1 (one int8 step), ...")
+    if tolerance < 0:
+        raise v.fail(key + "_tolerance", f"is {tolerance:g}", "give 0 (exact) or a positive difference")
+    if value is False:
+        if "expected_tolerance" in vec:
+            raise v.fail(key + "_tolerance", "is set but `expected` is not", fix)
+        return {}
+    if "file" not in vec:
+        raise v.fail(key, "needs `file`: expected outputs belong to given vectors, not to random ones",
+                     'vectors = { file = "data.npz", expected = true }')
+    expected_file = v.file(root, value, key) if isinstance(value, str) else None
+    return {"expected": value is True, "expected_file": expected_file, "expected_tolerance": tolerance}
+
+
+def _float_model(v: _Validator, root: Path, entry: dict, model_path: Path, where: str) -> Path | None:
+    """`float_model`: the float original, checked against the model now."""
+    if "float_model" not in entry:
+        return None
+    path = v.file(root, entry["float_model"], where + "float_model")
+    from .errors import HilError
+    from .model.float_reference import check_float_model
+    from .model.tflite import load_model
+
+    try:
+        check_float_model(load_model(path), load_model(model_path))
+    except HilError as exc:
+        raise v.fail(where + "float_model", f"does not fit: {exc.args[0]}", exc.hint or "") from exc
+    return path
+
+
+def _truth_checks(v: _Validator, checks: dict, spec: VectorSpec, float_model: Path | None, where: str) -> dict:
+    """Vectors with expected outputs get the `expected` check unless it is
+    turned off; a check whose data the job lacks is an error now."""
+    has_expected = spec.expected or spec.expected_file is not None
+    if has_expected:
+        checks = {"expected": True, **checks}
+    elif checks.get("expected"):
+        raise v.fail(where + "checks.expected", "needs expected outputs",
+                     'vectors = { file = "data.npz", expected = true } (output_0.. in the file)')
+    if float_model is None:
+        for name in FLOAT_CHECKS:
+            if name in checks:
+                raise v.fail(where + "checks." + name, "needs a float model",
+                             f'float_model = "model_float.tflite" in this [[models]] entry, or drop `{name}`')
+    return checks
 
 
 #: [firmware] keys that describe a build (docs/build.md); `defines` alone
@@ -303,6 +372,8 @@ vectors = {{ random = 100, seed = 1 }}
 # vectors = {{ file = "data/test.npz", limit = 200 }}   # input_0.., optional labels
 # platforms = ["mps2-an386", "mps2-an385"]            # overrides the list above
 # checks = {{ accuracy_min = 0.85 }}
+# vectors = {{ file = "data/test.npz", expected = true }}   # also check output_0.. (expected_tolerance = 1)
+# float_model = "models/model_float.tflite"           # the float original: float_top1_agreement_min = 0.95
 # budgets = {{ max_count = 3_000_000 }}
 
 [compare]
@@ -314,4 +385,7 @@ flash_pct = 1.0
 ram_pct = 1.0
 arena_pct = 1.0
 accuracy_drop = 0.01
+# float_top1_drop = 0.01     # agreement with the float model, expected-output match: absolute drops
+# float_cosine_drop = 0.01
+# expected_match_drop = 0.01
 '''

@@ -28,6 +28,7 @@ from .checks.budgets import evaluate as evaluate_budgets
 from .checks.counts import CountUnit, unit_for
 from .checks.localize import localize
 from .checks.metrics import compare_outputs
+from .checks.truth import UserTruth
 from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
                      UsageError, disk_error)
 from .link.protocol import (DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkBroken, LinkTimeout, RetryPolicy,
@@ -39,6 +40,7 @@ from .model.tflite import ModelInfo, load_model, op_name
 from .power.energy import EnergyModel
 from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
+from .provenance import run_provenance
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_copies)
 from .targets import check_target_kind, is_board, make_target
@@ -72,6 +74,11 @@ class RunConfig:
     baud: int | None = None
     flasher: str | None = None           # overrides the platform file's board.flasher
     board: BoardSpec | None = None       # the one board this Run uses (set by resolve or run_boards)
+    # the user's own truth (checks/truth.py): expected outputs and the float original
+    expected: bool = False               # check the output_<k> arrays of --inputs
+    expected_file: Path | None = None    # ... or of this file
+    expected_tolerance: float = 0.0      # absolute, in output units
+    float_model: Path | None = None
 
 
 class Reporter(Protocol):
@@ -137,7 +144,7 @@ class Run:
         self._started = time.monotonic()
         self._first_verdict: float | None = None   # when the first vector was checked
         self._reference_wait = 0.0                 # seconds the device waited for the reference
-
+        self._truth: UserTruth | None = None       # expected outputs / float model (checks/truth.py)
 
     # -- result bookkeeping ------------------------------------------------------
 
@@ -209,6 +216,8 @@ class Run:
         else:
             check_vectors_fit_host(model, cfg.vectors)
             vectors = random_vectors(model, cfg.vectors, cfg.seed)
+        self._truth = UserTruth.prepare(model, vectors, expected=cfg.expected, expected_file=cfg.expected_file,
+                                        tolerance=cfg.expected_tolerance, float_model=cfg.float_model)
         return platform, model, vectors
 
     def _firmware(self, platform: Platform) -> tuple[Path, ElfInfo, dict]:
@@ -346,6 +355,7 @@ class Run:
             self.result.link = client.stats
             hello = client.hello(timeout=cfg.boot_timeout)
         self.result.device = {k: v for k, v in vars(hello).items()}
+        self.result.provenance = run_provenance(self.result.firmware, self.result.target, self.result.device)
         if elf.build_id and hello.build_id != elf.build_id:
             if board:
                 raise InfraError(f"the device on {cfg.board.port} runs build {hello.build_id or '(none)'}, "
@@ -414,6 +424,8 @@ class Run:
                 self._stop_if_unwritable()  # before anything is built or booted
                 reference = ReferenceRunner(model.data, len(model.outputs))
                 reference.submit(vectors.vectors)
+                if self._truth is not None:
+                    self._truth.start()
                 elf_path, elf, firmware = self._firmware(platform)
                 self.result.firmware = firmware
                 timings["prepare_build_s"] = time.monotonic() - t0
@@ -440,6 +452,7 @@ class Run:
                 timings["link_wait_s"] = client.stats.wait_s
                 self._localize(model, vectors, reference)
                 failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
+                failed = failed or (self._truth is not None and self._truth.failed(self.result.vectors))
                 if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors) and not self.result.error:
                     self._measure_memory(platform, elf, model)  # the device still answers
                     failed = not self._check_budgets() or failed
@@ -479,6 +492,8 @@ class Run:
                     self._target.stop()
                 if reference is not None:
                     reference.close()
+                if self._truth is not None:
+                    self._truth.close()
                 if old_term is not None:
                     signal.signal(signal.SIGTERM, old_term)
                 self._save()
@@ -680,11 +695,13 @@ class Run:
                 operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
                              for p in profile]
             label = int(vectors.labels[i]) if vectors.labels is not None else None
+            expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
                                       check.max_abs_diff, check.mismatches, count,
                                       operators=operators, energy=self._energy(count),
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
-                                      l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail))
+                                      l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail,
+                                      expected=expected, float_ref=float_ref))
 
     def _golden(self, golden: list[list[np.ndarray]] | ReferenceRunner, index: int) -> list[np.ndarray]:
         """Vector `index`'s reference outputs; from a ReferenceRunner, waiting

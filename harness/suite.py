@@ -10,6 +10,8 @@ document, console log and inputs next to the suite document.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import re
 import subprocess
@@ -20,8 +22,10 @@ from pathlib import Path
 from typing import Callable
 
 from .checks.suite import evaluate
+from .checks.truth import job_metrics as truth_metrics
 from .config import ModelEntry, ProjectConfig
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, UsageError
+from .provenance import host_provenance
 from .results.result import write_json_copies
 from .runner import Reporter, Run, RunConfig
 from .verdict import case_code, code_of, combine, status_word
@@ -94,6 +98,86 @@ def git_info(directory: Path) -> dict:
             "subject": git("log", "-1", "--format=%s")}
 
 
+# -- a run's identity: which jobs of which configuration, from which tree ---------------------------
+
+def _plain(value, root: Path):
+    """A config value as JSON data, paths relative to the project (so two
+    checkouts of one commit hash alike)."""
+    if isinstance(value, Path):
+        try:
+            return value.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name), root) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, root) for v in value]
+    return value
+
+
+def config_basis(config: ProjectConfig, count: bool = True) -> dict:
+    """What of hil.toml (and `hil test`'s options) decides the results: the
+    models, their vectors, platforms, checks and budgets, the firmware, and
+    whether counts were taken. Not the store, the results directory or the
+    [compare] thresholds (they change no measurement)."""
+    return {"models": [_plain(m, config.root) for m in config.models],
+            "firmware": {"defines": config.defines, "build": _plain(config.build, config.root)},
+            "count": count}
+
+
+def config_hash(basis: dict) -> str:
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_identity(*, defined: list[str], selected: list[str], ran: list[str], keyword: str | None,
+                 shards: list[dict], dirty: bool | None, basis: dict | None, recorded: bool,
+                 interrupted: bool = False) -> dict:
+    """`identity` of a hil.suite/1 document. Complete: every job the suite
+    defines ran (no -k or shard, or merged shards that cover them all) and
+    the run was not interrupted; clean: the git tree had no uncommitted
+    changes to tracked files. `hil compare` and `hil history` use only
+    complete, clean runs unless told otherwise."""
+    return {"complete": bool(defined) and set(defined) <= set(ran) and not interrupted,
+            "clean": None if dirty is None else not dirty,
+            "recorded": recorded, "keyword": keyword, "shards": shards,
+            "jobs_selected": sorted(selected), "jobs_defined": sorted(defined),
+            "config_hash": config_hash(basis) if basis is not None else None, "config": basis}
+
+
+def identity_of(doc: dict) -> dict:
+    """A document's identity; for documents written before hil recorded it,
+    inferred from what they have (the -k selection and the shards)."""
+    if isinstance(doc.get("identity"), dict):
+        return doc["identity"]
+    ids = [j.get("id") for j in doc.get("jobs", [])]
+    partial = bool(doc.get("selection") or doc.get("shards")) or doc.get("status") in ("interrupted", "running")
+    dirty = (doc.get("git") or {}).get("dirty")
+    return {"complete": not partial, "clean": None if dirty is None else not dirty, "recorded": True,
+            "keyword": doc.get("selection"), "shards": doc.get("shards", []), "jobs_selected": ids,
+            "jobs_defined": None, "config_hash": None, "config": None, "inferred": True}
+
+
+def describe_identity(identity: dict) -> str:
+    """'complete, clean' or 'partial (-k 'an386'; 2 of 5 jobs), dirty'."""
+    if identity.get("complete"):
+        words = "complete"
+    else:
+        how = []
+        if identity.get("keyword"):
+            how.append(f"-k {identity['keyword']!r}")
+        shards = identity.get("shards") or []
+        if shards:
+            how.append("shard " + ", ".join(f"{s['index']}/{s['count']}" for s in shards))
+        selected, defined = identity.get("jobs_selected"), identity.get("jobs_defined")
+        if selected is not None and defined:
+            how.append(f"{len(selected)} of {len(defined)} jobs")
+        words = "partial" + (f" ({'; '.join(how)})" if how else "")
+    clean = identity.get("clean")
+    return words + (", clean" if clean else ", dirty" if clean is False else ", no git")
+
+
 def job_metrics(result: dict | None) -> dict:
     """The numbers `hil compare` and the history track for one job."""
     if not result:
@@ -114,6 +198,7 @@ def job_metrics(result: dict | None) -> dict:
         "model_bytes": result.get("model", {}).get("bytes"),
         "accuracy": (s.get("accuracy") or {}).get("top1"),
         "operators": [{"index": o["index"], "op": o["op"], "count": o["median"]} for o in s.get("operators", [])],
+        **truth_metrics(s),  # float_top1_agreement, float_cosine, expected_match (checks/truth.py)
     }
 
 
@@ -135,7 +220,9 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
                     "vectors": []}, str(exc)
     run = Run(RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
                         inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
-                        budgets=dict(job.model.budgets), count=count, firmware=firmware), reporter)
+                        budgets=dict(job.model.budgets), count=count, firmware=firmware,
+                        expected=spec.expected, expected_file=spec.expected_file,
+                        expected_tolerance=spec.expected_tolerance, float_model=job.model.float_model), reporter)
     _active.add(run)
     try:
         result = run.execute()
@@ -149,21 +236,31 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
     return result.as_dict(), None
 
 
+def unrecorded_dir(config: ProjectConfig) -> Path:
+    """Where `hil test --no-store` puts its suite directories: beside the
+    results directory, never inside it, so no scan of it (trends, history)
+    finds them."""
+    return config.results_dir.with_name(config.results_dir.name + "-unstored")
+
+
 def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: tuple[int, int] | None = None,
               jobs_in_parallel: int = 1, out_dir: Path | None = None, count: bool = True,
               on_job: Callable[[str, dict], None] | None = None,
               reporter_for: Callable[[str], Reporter] | None = None,  # a job's progress (hil test's console)
-              json_out: Path | None = None) -> tuple[dict, Path]:
+              json_out: Path | None = None, recorded: bool = True) -> tuple[dict, Path]:
     """Run the selected jobs; return the hil.suite/1 document and its path.
     The document is written to the suite directory and to `json_out`, each
     on its own: a disk that fails for one copy does not stop the other, and
     the suite then ends as infrastructure (exit 3) with the reason in its
-    `error`."""
-    jobs = shard(select(all_jobs(config), keyword), shard_spec)
+    `error`. `recorded` False (--no-store) keeps the run out of the results
+    directory and marks it so (identity.recorded)."""
+    defined = all_jobs(config)
+    jobs = shard(select(defined, keyword), shard_spec)
     git = git_info(config.root)
     started = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
-    suite_dir = Path(out_dir or config.results_dir / f"{stamp}-{(git['commit'] or 'nogit')[:8]}").resolve()
+    parent = config.results_dir if recorded else unrecorded_dir(config)
+    suite_dir = Path(out_dir or parent / f"{stamp}-{(git['commit'] or 'nogit')[:8]}").resolve()
     try:
         suite_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -173,7 +270,16 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "duration_s": 0.0,
            "status": "running", "exit_code": None,
            "shards": [{"index": shard_spec[0], "count": shard_spec[1]}] if shard_spec else [],
-           "selection": keyword, "emulators": {}, "jobs": [], "cases": []}
+           "selection": keyword, "emulators": {}, "jobs": [], "cases": [], "provenance": host_provenance()}
+    basis = config_basis(config, count)
+
+    def identify(interrupted: bool = False) -> None:
+        doc["identity"] = run_identity(defined=[j.id for j in defined], selected=[j.id for j in jobs],
+                                       ran=[j["id"] for j in doc["jobs"]], keyword=keyword, shards=doc["shards"],
+                                       dirty=git["dirty"], basis=basis, recorded=recorded,
+                                       interrupted=interrupted or doc["status"] == "running")
+
+    identify()
     path = suite_dir / "suite.json"
     copies = [path, *([Path(json_out)] if json_out else [])]
     write_failed: list[DiskError] = []
@@ -199,7 +305,11 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
                  "result": str((suite_dir / "runs" / job.platform / job.model.name / "result.json")
                                .relative_to(suite_dir)),
                  "error": error, "exit_code": result.get("exit_code") if result else EXIT_INFRA,
-                 "metrics": job_metrics(result)}
+                 "metrics": job_metrics(result), "provenance": (result or {}).get("provenance")}
+        run_dir = suite_dir / "runs" / job.platform / job.model.name
+        log = next((run_dir / name for name in ("qemu.log", "renode.log") if (run_dir / name).exists()), None)
+        if log is not None:
+            entry["emulator_log"] = str(log.relative_to(suite_dir))
         if result and result.get("target", {}).get("emulator"):
             doc["emulators"][result["target"].get("kind", "emulator")] = result["target"]["emulator"]
         doc["jobs"].append(entry)
@@ -229,6 +339,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     doc["duration_s"] = round(time.time() - started, 3)
     doc["exit_code"] = suite_exit(doc["jobs"], doc["cases"], interrupted)
     doc["status"] = status_word(doc["exit_code"])
+    identify(interrupted)
     save()
     if write_failed and doc["exit_code"] in (EXIT_OK, EXIT_FAILED):  # as one run does (Run.execute)
         doc.update(exit_code=EXIT_INFRA, status=status_word(EXIT_INFRA), error={"message": str(write_failed[0])})
@@ -260,15 +371,20 @@ def load_suite(path: Path) -> dict:
         platform, model = doc["platform"]["name"], Path(doc["model"]["path"]).stem
         return {"schema": SCHEMA, "suite": model, "git": {"commit": None, "branch": None, "dirty": None},
                 "status": doc["status"], "exit_code": doc.get("exit_code"), "shards": [], "cases": [],
+                "provenance": doc.get("provenance"),
+                "identity": run_identity(defined=[f"{platform}/{model}"], selected=[f"{platform}/{model}"],
+                                         ran=[f"{platform}/{model}"], keyword=None, shards=[], dirty=None,
+                                         basis=None, recorded=True),
                 "jobs": [{"id": f"{platform}/{model}", "platform": platform, "model": model,
                           "status": doc["status"], "exit_code": doc.get("exit_code"), "result": str(path),
-                          "metrics": job_metrics(doc)}]}
+                          "metrics": job_metrics(doc), "provenance": doc.get("provenance")}]}
     raise UsageError(f"{path} is not a hil result (schema {schema!r})",
                      hint=f"expected {SCHEMA} (hil test) or hil.result/1 (hil run)")
 
 
-def merge(paths: list[Path]) -> dict:
-    """Merge shard documents of one suite and commit into one document."""
+def merge(paths: list[Path], recorded: bool = False) -> dict:
+    """Merge shard documents of one suite and commit into one document
+    (`recorded`: it goes into a result store)."""
     docs = [(Path(p), load_suite(p)) for p in paths]
     first = docs[0][1]
     merged = {**first, "jobs": [], "cases": [], "shards": [], "emulators": {}}
@@ -293,4 +409,28 @@ def merge(paths: list[Path]) -> dict:
     interrupted = any(d.get("status") == "interrupted" for _, d in docs)
     merged["exit_code"] = suite_exit(merged["jobs"], merged["cases"], interrupted)
     merged["status"] = status_word(merged["exit_code"])
+    merged["identity"] = _merged_identity(docs, merged, interrupted, recorded)
     return merged
+
+
+def _merged_identity(docs: list[tuple[Path, dict]], merged: dict, interrupted: bool, recorded: bool) -> dict:
+    """The shards' identities as one: complete when they cover every job the
+    suite defines; clean when every shard was. Shards of different
+    configurations are not one run."""
+    identities = [(path, identity_of(doc)) for path, doc in docs]
+    first_path, first = identities[0]
+    for path, identity in identities[1:]:
+        if identity.get("config_hash") != first.get("config_hash"):
+            raise UsageError(f"{path} was run with another configuration than {first_path} "
+                             f"(config hash {identity.get('config_hash')} vs {first.get('config_hash')})",
+                             hint="merge only the shards of one `hil test` run of one hil.toml")
+    defined = first.get("jobs_defined") or []
+    selected = sorted({j for _, i in identities for j in (i.get("jobs_selected") or [])})
+    cleans = [i.get("clean") for _, i in identities]
+    dirty = None if None in cleans else not all(cleans)
+    identity = run_identity(defined=defined, selected=selected, ran=[j["id"] for j in merged["jobs"]],
+                            keyword=first.get("keyword"), shards=merged["shards"], dirty=dirty,
+                            basis=first.get("config"), recorded=recorded, interrupted=interrupted)
+    if first.get("jobs_defined") is None:  # shards written before hil recorded identities
+        identity["complete"] = False
+    return identity

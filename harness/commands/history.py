@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import load_config
 from ..results.console import make_console
 from ..results.store import ResultStore, store_url
+from ..suite import describe_identity
 
 out = make_console()
 
@@ -27,13 +29,32 @@ def open_store(config_path: Path | None, store: str | None) -> tuple[ResultStore
 @click.option("--store", help="A store to read instead of the project's (file path or postgresql:// URL).")
 @click.option("--branch", "-b", help="Only runs on this branch.")
 @click.option("--limit", "-n", default=20, show_default=True, type=int)
-def command(config_path, store, branch, limit) -> None:
-    """List stored suite runs, newest first: commit, branch, verdict."""
+@click.option("--allow-partial", is_flag=True, help="Also list partial runs (-k, --shard, interrupted), marked so.")
+@click.option("--allow-dirty", is_flag=True, help="Also list runs made from a tree with uncommitted changes.")
+def command(config_path, store, branch, limit, allow_partial, allow_dirty) -> None:
+    """List stored suite runs, newest first: commit, branch, verdict.
+
+    By default only complete runs (every job of the suite) from a clean
+    tree: the runs `hil compare` uses. The others are counted below the
+    table; --allow-partial / --allow-dirty list them, marked.
+    """
     db, suite = open_store(config_path, store)
     table = Table()
-    for col in ("run", "started", "commit", "branch", "dirty", "status", "checks passed", "subject"):
+    for col in ("run", "started", "commit", "branch", "dirty", "jobs", "status", "checks passed", "subject"):
         table.add_column(col)
-    for r in db.runs(suite=suite, branch=branch, limit=limit):
+    hidden = []
+    runs = db.runs(suite=suite, branch=branch, limit=limit)
+    for r in runs:
+        partial, dirty = not r.complete, r.clean is False
+        if (partial and not allow_partial) or (dirty and not allow_dirty):
+            hidden.append(f"#{r.id} " + ("partial" if partial else "") + (" and " if partial and dirty else "")
+                          + ("dirty" if dirty else ""))
+            continue
+        jobs = describe_identity({**r.identity(), "clean": True}).removesuffix(", clean")
+        mark = " (partial)" if partial else ""
         table.add_row(str(r.id), r.started, (r.commit or "")[:10], r.branch or "", "yes" if r.dirty else "",
-                      r.status, f"{r.passed}/{r.total}", (r.subject or "")[:50])
+                      escape(jobs), r.status + mark, f"{r.passed}/{r.total}{mark}", escape((r.subject or "")[:50]))
     out.print(table)
+    if hidden:
+        out.print(f"not listed: {len(hidden)} of the newest {len(runs)} runs ({', '.join(hidden)}); "
+                  "--allow-partial / --allow-dirty list them", highlight=False, soft_wrap=True)

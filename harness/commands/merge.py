@@ -30,7 +30,7 @@ def command(shards, out_path, store_spec) -> None:
     for all the jobs at once (harness/verdict.py); `hil merge` itself exits 0
     once the document is written.
     """
-    doc = merge(list(shards))
+    doc = merge(list(shards), recorded=bool(store_spec))
     write_json_atomic(out_path, doc)
     passed = sum(c["status"] == "passed" for c in doc["cases"])
     out.print(f"merged {len(shards)} shards: {len(doc['jobs'])} jobs, {passed}/{len(doc['cases'])} checks passed, "

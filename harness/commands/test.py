@@ -16,7 +16,7 @@ from ..paths import click_absolute
 from ..power.energy import sig3
 from ..results.console import RunProgress, make_console
 from ..results.store import ResultStore, store_url
-from ..suite import all_jobs, parse_shard, run_suite, select, shard
+from ..suite import all_jobs, describe_identity, parse_shard, run_suite, select, shard
 
 out = make_console()
 err = make_console(stderr=True)
@@ -71,7 +71,9 @@ def _job_progress(job_id: str) -> RunProgress:
               help="Suite directory [default: <project.results>/<time>-<commit>].")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
               help="Also write the hil.suite/1 document here.")
-@click.option("--no-store", is_flag=True, help="Do not record the run in the result store.")
+@click.option("--no-store", is_flag=True,
+              help="Do not record the run: not in the result store, and its suite directory goes to "
+                   "<project.results>-unstored, outside the directory that history and trends read.")
 @click.option("--no-count", is_flag=True, help="Skip counting (faster; no counts, energy or count budgets).")
 @click.option("--list", "list_only", is_flag=True, help="List the selected jobs and exit.")
 def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_store, no_count, list_only) -> None:
@@ -116,7 +118,8 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
     with progress:
         doc, path = run_suite(config, keyword=keyword, shard_spec=shard_spec, jobs_in_parallel=parallel,
                               out_dir=out_dir, count=not no_count, on_job=on_job, json_out=json_out,
-                              reporter_for=_job_progress)
+                              reporter_for=_job_progress,
+                              recorded=not no_store)
     out.print(_summary_table(doc))
     for c in doc["cases"]:
         if c["status"] != "passed":
@@ -132,7 +135,12 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
         try:
             store = ResultStore(store_url(config.store, config.root))
             run_id = store.record(doc)
-            out.print(f"  stored as run {run_id} in {store._safe_url()}")
+            identity = doc["identity"]
+            out.print(f"  stored as run {run_id} in {store._safe_url()} ({describe_identity(identity)})",
+                      highlight=False)
+            if not identity["complete"] or identity["clean"] is False:
+                out.print("  `hil compare` and `hil history` skip this run unless given --allow-partial / "
+                          "--allow-dirty: only complete runs from a clean tree stand for a commit", highlight=False)
         except HilError as exc:  # the suite's own results are already on disk
             err.print(f"[bold red]error:[/] could not store the results: {exc}", soft_wrap=True)
             out.print(f"  suite: {path}")

@@ -25,8 +25,13 @@ Choices made for files:
   would report a wrong accuracy.
 - Every key must be used: `input_<i>` (or the input's tensor name),
   `labels`, `classes`, and `output_<k>` as expected outputs (checked for
-  shape and recorded, not yet compared). Anything else is most likely a
-  misnamed input and is an error naming it.
+  shape and recorded; compared with the device's outputs when the run asks
+  for it: `hil run --expected`, `vectors = { ..., expected = true }`).
+  Anything else is most likely a misnamed input and is an error naming it.
+- Expected outputs that are checked are the output tensor's own values
+  (int8 codes for an int8 output), one per vector, for every output, and
+  are converted to the output's dtype only when no value changes, as
+  inputs are (`expected_outputs`).
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ class VectorSet:
     labels: np.ndarray | None = None  # class indices, int64, one per vector
     classes: list[str] = field(default_factory=list)
     #: `output_<k>` arrays of the file, [N, *output_shape] each, in output order
-    #: (None for an output the file has no array for); recorded, not yet checked
+    #: (None for an output the file has no array for); checked by `expected_outputs`
     expected_outputs: list[np.ndarray | None] | None = None
+    #: vectors in the file before a limit (None for random vectors)
+    file_count: int | None = None
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -319,7 +326,7 @@ def load_vectors(path: Path, model: ModelInfo, limit: int | None = None) -> Vect
                              hint="give every input the same number of vectors")
     finally:
         reader.close()
-    n = counts.pop()
+    n = counts_in_file = counts.pop()
     if limit is not None:
         n = min(n, limit)
     vectors = [[a[i] for a in arrays] for i in range(n)]
@@ -328,7 +335,7 @@ def load_vectors(path: Path, model: ModelInfo, limit: int | None = None) -> Vect
     if expected is not None:
         expected = [e[:n] if e is not None else None for e in expected]
     source["count"] = n
-    return VectorSet(vectors, source, labels, classes, expected)
+    return VectorSet(vectors, source, labels, classes, expected, file_count=counts_in_file)
 
 
 def _expected_output(array: np.ndarray, spec: TensorSpec, n: int, where: str) -> np.ndarray:
@@ -344,3 +351,108 @@ def _expected_output(array: np.ndarray, spec: TensorSpec, n: int, where: str) ->
         raise UsageError(f"{where}: {len(array)} expected outputs for {n} vectors",
                          hint="give one expected output per vector")
     return array.reshape((n, *shape))
+
+
+_EXPECTED_FIX = ("give one output_<k> array per model output, [N, *output_shape], holding the output tensor's own "
+                 "values (int8 codes for an int8 output)")
+
+
+def _expected_values(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    """An expected output in its output's dtype, converted only when no value
+    changes (as inputs are): an int8 output takes whole numbers from -128 to
+    127, a float output finite numbers."""
+    dtype = np.dtype(spec.dtype)
+    if array.dtype == dtype:
+        values = array
+    elif dtype.kind == "f":
+        if array.dtype.kind not in "biuf":
+            raise UsageError(f"{where}: holds {array.dtype} values; output {spec.name!r} is {dtype.name}",
+                             hint=_EXPECTED_FIX)
+        with np.errstate(over="ignore"):
+            values = array.astype(dtype)
+    elif dtype.kind in "iu":
+        if array.dtype.kind == "f" and not np.array_equal(np.round(array), array):
+            raise UsageError(f"{where}: values such as {array[np.round(array) != array].flat[0]:g} are not "
+                             f"{dtype.name} codes; output {spec.name!r} is {dtype.name} (scale {spec.scale:g}, "
+                             f"zero point {spec.zero_point})",
+                             hint="expected outputs are the output tensor's own values: quantize real values "
+                                  "(q = round(x / scale) + zero_point), or compare with the float model "
+                                  "(--float-model) instead")
+        info = np.iinfo(dtype)
+        wide = array.astype(np.float64)
+        outside = (wide < info.min) | (wide > info.max)
+        if outside.any():
+            raise UsageError(f"{where}: {int(outside.sum())} value(s) are outside output {spec.name!r}'s "
+                             f"{dtype.name} range ({info.min} to {info.max}), e.g. {wide[outside].flat[0]:g}",
+                             hint=_EXPECTED_FIX)
+        values = array.astype(dtype)
+    else:
+        values = array.astype(dtype)
+    if dtype.kind == "f" and not np.isfinite(values).all():
+        raise UsageError(f"{where}: {int((~np.isfinite(values)).sum())} value(s) are NaN or infinite (or overflow "
+                         f"{dtype.name})", hint="expected outputs must be finite numbers to compare with")
+    return values
+
+
+def expected_outputs(vectors: VectorSet, model: ModelInfo, path: Path | None = None) -> list[np.ndarray]:
+    """The expected outputs a run checks, one [N, *shape] array per model
+    output in the output's dtype: the `output_<k>` arrays of the vector
+    file (`path` None), or of `path` (an .npz with output_<k>, or a .npy
+    for a one-output model), which must hold one per vector of the vector
+    file. UsageError (exit 2) for anything missing or not comparable."""
+    if vectors.source.get("kind") != "file" or vectors.file_count is None:
+        raise UsageError("--expected needs --inputs: expected outputs belong to given input vectors, "
+                         "not to random ones", hint="pass --inputs FILE with the vectors the outputs belong to")
+    source = Path(vectors.source["path"])
+    n_file, n = vectors.file_count, len(vectors)
+    if path is None:
+        found = vectors.expected_outputs or [None] * len(model.outputs)
+        missing = [f"output_{k}" for k, e in enumerate(found) if e is None]
+        if missing:
+            have = f"it has output_{', output_'.join(str(k) for k, e in enumerate(found) if e is not None)}" \
+                if any(e is not None for e in found) else "it has no output_<k> array"
+            raise UsageError(f"{source}: --expected: no {', '.join(missing)} for the model's "
+                             f"{len(model.outputs)} output(s) ({have})",
+                             hint=f"add {', '.join(missing)} of shape [N, *output_shape], or pass the expected "
+                                  f"outputs in their own file: --expected FILE")
+        arrays = [(e, f"{source} (array 'output_{k}')") for k, e in enumerate(found)]
+    else:
+        arrays = _expected_file(Path(path), model, n_file)
+    return [_expected_values(np.asarray(a), spec, where)[:n] for (a, where), spec in zip(arrays, model.outputs)]
+
+
+def _expected_file(path: Path, model: ModelInfo, n_file: int) -> list[tuple[np.ndarray, str]]:
+    """The output_<k> arrays of an --expected FILE, shape-checked; keys of a
+    vector file (inputs, labels, classes) are allowed, so the vector file
+    itself can be given."""
+    if not path.is_file():
+        raise UsageError(f"--expected {path}: no such file", hint="check the path, or give --expected alone to "
+                                                                 "check the output_<k> arrays of --inputs")
+    reader = _Reader(path)
+    try:
+        keys = reader.keys
+        if keys is None:
+            if len(model.outputs) != 1:
+                raise UsageError(f"--expected {path}: a .npy file holds one array but the model has "
+                                 f"{len(model.outputs)} outputs",
+                                 hint="use an .npz with one array per output (output_0, output_1, ...)")
+            return [(_expected_output(reader.array(), model.outputs[0], n_file, f"--expected {path}"),
+                     f"--expected {path}")]
+        allowed = {f"input_{i}" for i in range(len(model.inputs))} | {s.name for s in model.inputs} | \
+                  {"labels", "classes"} | {f"output_{k}" for k in range(len(model.outputs))}
+        unknown = [k for k in keys if k not in allowed]
+        if unknown:
+            raise UsageError(f"--expected {path}: array(s) {', '.join(map(repr, unknown))} are not expected outputs "
+                             f"of a model with {len(model.outputs)} output(s)",
+                             hint=f"name them output_0 .. output_{len(model.outputs) - 1}")
+        missing = [f"output_{k}" for k in range(len(model.outputs)) if f"output_{k}" not in keys]
+        if missing:
+            raise UsageError(f"--expected {path}: no {', '.join(missing)} (it has {sorted(keys)})",
+                             hint=_EXPECTED_FIX)
+        out = []
+        for k, spec in enumerate(model.outputs):
+            where = f"--expected {path} (array 'output_{k}')"
+            out.append((_expected_output(reader.array(f"output_{k}"), spec, n_file, where), where))
+        return out
+    finally:
+        reader.close()

@@ -6,25 +6,87 @@ sizes) compare their values; noisy ones (cycle counts on real hardware)
 regress only when every HEAD sample is worse than every BASE sample by
 more than the threshold. Counts of different kinds are incomparable, never
 subtracted. A check that passed on BASE and fails on HEAD is a regression.
+
+What cannot be compared is said, never counted as "unchanged":
+- a job (or a check) of BASE that HEAD does not have is "not compared",
+  and makes the verdict "incomplete" (exit 1); `allow_partial` reports it
+  but judges only what was compared;
+- a metric or check whose inputs changed version between the runs
+  (harness/provenance.py: reference, toolchain, emulator, engine; which
+  ones matter per metric is DEPENDS_ON) is "incomparable" (exit 2), unless
+  `allow_version_change`;
+- energy estimates on different bases (measured, cycles estimate,
+  instructions x CPI; verified or not) are "incomparable".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..provenance import FIRMWARE_AFFECTING, version_changes
+
 SCHEMA = "hil.compare/1"
 
 #: metric -> (threshold key, unit, higher is worse)
 METRICS = {
     "count": ("count_pct", None, True),
-    "energy_uj": ("energy_pct", "uJ (estimate)", True),
+    "energy_uj": ("energy_pct", "uJ", True),
     "flash_bytes": ("flash_pct", "bytes", True),
     "ram_bytes": ("ram_pct", "bytes", True),
     "arena_bytes": ("arena_pct", "bytes", True),
     "model_bytes": ("model_pct", "bytes", True),
     "accuracy": ("accuracy_drop", "fraction", False),
+    # the user's truth (checks/truth.py): fractions, an absolute drop regresses
+    "float_top1_agreement": ("float_top1_drop", "fraction", False),
+    "float_cosine": ("float_cosine_drop", "fraction", False),
+    "expected_match": ("expected_match_drop", "fraction", False),
 }
 NOISY_KINDS = {"cycles"}  # real counters: caches, interrupts, flash wait states
+
+#: which versions each metric depends on: a change of one of them makes the
+#: metric incomparable. Counts and energy: the code that runs (toolchain,
+#: engine) and what counts it (emulator); sizes: what was built; the model's
+#: size: nothing; accuracy (device top-1 against labels): what runs. Checks
+#: against the reference (bit_exact, tolerance, cosine, ...) and metrics not
+#: listed here depend on all four, the reference included.
+DEPENDS_ON = {
+    "count": ("toolchain", "emulator", "engine"),
+    "energy_uj": ("toolchain", "emulator", "engine"),
+    "flash_bytes": ("toolchain", "engine"),
+    "ram_bytes": ("toolchain", "engine"),
+    "arena_bytes": ("engine",),
+    "model_bytes": (),
+    "accuracy": ("toolchain", "emulator", "engine"),
+}
+#: budget checks follow the metric they limit
+CHECK_DEPENDS_ON = {"max_count": DEPENDS_ON["count"], "max_energy_uj": DEPENDS_ON["energy_uj"],
+                    "max_flash": DEPENDS_ON["flash_bytes"], "max_ram": DEPENDS_ON["ram_bytes"],
+                    "max_arena": DEPENDS_ON["arena_bytes"], "accuracy_min": DEPENDS_ON["accuracy"]}
+
+#: an energy figure stored without its label (written before energy_basis existed)
+DEFAULT_ENERGY_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
+BASIS_WORDS = {"measured": "measured", "cycles_estimate": "estimate: cycles", "instructions_x_cpi":
+               "estimate: instructions x CPI"}
+
+NOT_COMPARED = "not compared"
+
+
+def energy_basis(metrics: dict) -> dict:
+    return metrics.get("energy_basis") or DEFAULT_ENERGY_BASIS
+
+
+def energy_unit(basis: dict) -> str:
+    """'uJ (estimate, unverified)', 'uJ (measured)'."""
+    if basis.get("kind") == "measured":
+        return "uJ (measured)"
+    return f"uJ (estimate, {'verified' if basis.get('verified') else 'unverified'})"
+
+
+def describe_basis(basis: dict) -> str:
+    words = BASIS_WORDS.get(basis.get("kind"), str(basis.get("kind")))
+    if basis.get("kind") != "measured":
+        words += ", verified" if basis.get("verified") else ", unverified"
+    return words + (f", {basis['source']}" if basis.get("source") else "")
 
 
 @dataclass(frozen=True)
@@ -36,7 +98,7 @@ class Change:
     base: float | None
     head: float | None
     threshold: float
-    status: str  # regressed | improved | unchanged | new | removed | incomparable
+    status: str  # regressed | improved | unchanged | new | incomparable | not compared
     note: str = ""
 
     @property
@@ -60,6 +122,21 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
     key, unit, higher_is_worse = METRICS[metric]
     threshold = float(thresholds.get(key, 0.0))
     b, h = base.get(metric), head.get(metric)
+    if metric == "energy_uj":
+        before, after = energy_basis(base), energy_basis(head)
+        unit = energy_unit(after if h is not None else before)
+        same = all(before.get(k) == after.get(k) for k in ("kind", "verified")) and (
+            not before.get("source") or not after.get("source") or before["source"] == after["source"])
+        if b is not None and h is not None and not same:
+            return Change(platform, model, metric, unit, b, h, threshold, "incomparable",
+                          f"energy basis {describe_basis(before)} -> {describe_basis(after)}")
+        if b is not None and h is not None and after.get("kind") != "measured":
+            change = _value_change(platform, model, metric, unit, b, h, threshold, higher_is_worse)
+            if change.status == "regressed" and not after.get("verified"):
+                return Change(*[getattr(change, f) for f in ("platform", "model", "metric", "unit", "base", "head",
+                                                             "threshold", "status")],
+                              note=f"on an unverified estimate ({describe_basis(after)})")
+            return change
     if metric == "count":
         unit = head.get("count_kind") or base.get("count_kind")
         if b is not None and h is not None and base.get("count_kind") != head.get("count_kind"):
@@ -68,8 +145,10 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
     if b is None and h is None:
         return Change(platform, model, metric, unit, None, None, threshold, "unchanged")
     if b is None or h is None:
-        return Change(platform, model, metric, unit, b, h, threshold, "new" if b is None else "removed")
-    if metric == "accuracy":
+        if b is None:
+            return Change(platform, model, metric, unit, b, h, threshold, "new")
+        return Change(platform, model, metric, unit, b, h, threshold, NOT_COMPARED, "not measured in head")
+    if unit == "fraction":  # accuracy and the user's truth: an absolute drop
         drop = b - h
         status = "regressed" if drop > threshold else ("improved" if drop < -threshold else "unchanged")
         return Change(platform, model, metric, unit, b, h, threshold, status)
@@ -84,57 +163,113 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
         else:
             status = "unchanged"
         return Change(platform, model, metric, unit, b, h, threshold, status, "noisy: sample ranges compared")
+    return _value_change(platform, model, metric, unit, b, h, threshold, higher_is_worse)
+
+
+def _value_change(platform, model, metric, unit, b, h, threshold, higher_is_worse) -> Change:
     limit = abs(b) * threshold / 100.0
     worse = (h - b) if higher_is_worse else (b - h)
     status = "regressed" if worse > limit else ("improved" if worse < -limit else "unchanged")
     return Change(platform, model, metric, unit, b, h, threshold, status)
 
 
+def _guard_versions(change: Change, changed: dict[str, str], depends: tuple, allow: bool) -> Change:
+    """A change whose inputs changed version: incomparable, or (allowed)
+    compared with the changed versions in its note."""
+    relevant = [changed[k] for k in depends if k in changed]
+    if not relevant or change.base is None or change.head is None:
+        return change
+    note = "; ".join(relevant)
+    if allow:
+        return Change(change.platform, change.model, change.metric, change.unit, change.base, change.head,
+                      change.threshold, change.status, "; ".join(filter(None, [change.note, f"versions: {note}"])))
+    return Change(change.platform, change.model, change.metric, change.unit, change.base, change.head,
+                  change.threshold, "incomparable", note)
+
+
+def _case_status(was: str | None, now: str | None) -> str:
+    if was == now:
+        return "unchanged"
+    if now is None:
+        return NOT_COMPARED
+    if was is None:
+        return "new" if now == "passed" else "regressed"
+    if now == "passed":
+        return "improved"
+    return "regressed" if was == "passed" else "unchanged"
+
+
 def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
-            head_label: str = "head") -> dict:
+            head_label: str = "head", *, allow_partial: bool = False, allow_version_change: bool = False) -> dict:
     """A hil.compare/1 document for two hil.suite/1 documents."""
     base_jobs = {j["id"]: j for j in base.get("jobs", [])}
     head_jobs = {j["id"]: j for j in head.get("jobs", [])}
     changes: list[Change] = []
+    job_versions: dict[str, dict[str, str]] = {}
     for job_id in sorted(set(base_jobs) | set(head_jobs)):
         b, h = base_jobs.get(job_id), head_jobs.get(job_id)
         ref = h or b
+        changed = version_changes((b or {}).get("provenance"), (h or {}).get("provenance")) if b and h else {}
+        if changed:
+            job_versions[job_id] = changed
         for metric in METRICS:
-            changes.append(_metric_change(ref["platform"], ref["model"], metric,
-                                          (b or {}).get("metrics", {}), (h or {}).get("metrics", {}), thresholds))
-    base_cases = {c["id"]: c["status"] for c in base.get("cases", [])}
-    head_cases = {c["id"]: c["status"] for c in head.get("cases", [])}
+            change = _metric_change(ref["platform"], ref["model"], metric,
+                                    (b or {}).get("metrics", {}), (h or {}).get("metrics", {}), thresholds)
+            if h is None and change.base is not None:
+                change = Change(change.platform, change.model, metric, change.unit, change.base, None,
+                                change.threshold, NOT_COMPARED, "the job did not run in head")
+            changes.append(_guard_versions(change, changed, DEPENDS_ON.get(metric, FIRMWARE_AFFECTING),
+                                           allow_version_change))
+    base_cases = {c["id"]: c for c in base.get("cases", [])}
+    head_cases = {c["id"]: c for c in head.get("cases", [])}
     cases = []
     for case_id in sorted(set(base_cases) | set(head_cases)):
-        was, now = base_cases.get(case_id), head_cases.get(case_id)
-        if was == now:
-            status = "unchanged"
-        elif now is None:
-            status = "removed"
-        elif was is None:
-            status = "new" if now == "passed" else "regressed"
-        elif now == "passed":
-            status = "improved"
-        else:
-            status = "regressed" if was == "passed" else "unchanged"
-        cases.append({"id": case_id, "base": was, "head": now, "status": status})
+        was, now = (base_cases.get(case_id) or {}).get("status"), (head_cases.get(case_id) or {}).get("status")
+        case = head_cases.get(case_id) or base_cases[case_id]
+        job_id, _, check = case_id.rpartition("/")
+        if case.get("platform") and case.get("model"):
+            job_id, check = f"{case['platform']}/{case['model']}", case.get("check") or check
+        status, note = _case_status(was, now), ""
+        if status == NOT_COMPARED:
+            note = "the job did not run in head" if job_id not in head_jobs else "the check is not in head"
+        relevant = [v for k, v in job_versions.get(job_id, {}).items()
+                    if k in CHECK_DEPENDS_ON.get(check, FIRMWARE_AFFECTING)]
+        if relevant and was is not None and now is not None:
+            note = "; ".join(relevant) if not allow_version_change else f"versions: {'; '.join(relevant)}"
+            status = status if allow_version_change else "incomparable"
+        cases.append({"id": case_id, "base": was, "head": now, "status": status, "note": note})
 
     statuses = {c.status for c in changes} | {c["status"] for c in cases}
-    if "regressed" in statuses:
+    not_compared = sum(c.status == NOT_COMPARED for c in changes) + sum(c["status"] == NOT_COMPARED for c in cases)
+    judged = statuses - {NOT_COMPARED} if allow_partial else statuses
+    if "regressed" in judged:
         verdict, code = "regressed", 1
-    elif "incomparable" in statuses:
+    elif "incomparable" in judged:
         verdict, code = "incomparable", 2
-    elif "improved" in statuses:
+    elif NOT_COMPARED in judged:
+        verdict, code = "incomplete", 1
+    elif "improved" in judged:
         verdict, code = "improved", 0
     else:
         verdict, code = "unchanged", 0
+    kept = [c for c in changes if c.status != "unchanged" or c.base is not None]
     return {
         "schema": SCHEMA,
-        "base": {"label": base_label, "commit": base.get("git", {}).get("commit"), "suite": base.get("suite")},
-        "head": {"label": head_label, "commit": head.get("git", {}).get("commit"), "suite": head.get("suite")},
+        "base": _side(base, base_label),
+        "head": _side(head, head_label),
         "thresholds": thresholds,
         "verdict": verdict,
         "exit_code": code,
-        "changes": [c.as_dict() for c in changes if c.status != "unchanged" or c.base is not None],
+        "changes": [c.as_dict() for c in kept],
         "cases": cases,
+        "compared": sum(c.base is not None and c.head is not None for c in kept),
+        "not_compared": not_compared,
+        "allow_partial": allow_partial,
+        "allow_version_change": allow_version_change,
+        "version_changes": job_versions,
     }
+
+
+def _side(doc: dict, label: str) -> dict:
+    return {"label": label, "commit": (doc.get("git") or {}).get("commit"), "suite": doc.get("suite"),
+            "identity": doc.get("identity"), "provenance": doc.get("provenance")}

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..checks.metrics import describe_mismatch
+from ..checks.truth import describe as describe_truth
 from ..power.energy import basis_label, sig3
 from .result import RunResult
 
@@ -121,6 +123,8 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
     exceeded = [b for b in result.budgets if not b["passed"]]
     if exceeded:
         line += f"; {len(exceeded)} budget{'s' if len(exceeded) > 1 else ''} not met"
+    if s.get("expected") and s["expected"]["matched"] != s["expected"]["checked"]:
+        line += f"; {s['expected']['checked'] - s['expected']['matched']} differ from the expected outputs"
     out.print(line)
     if "count" in s:
         c = s["count"]
@@ -132,14 +136,16 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
     if "energy_uj" in s:
         e, m = s["energy_uj"], result.energy_model
         basis = s.get("energy_basis")
-        band = f"; error band {basis['error_band']}" if (basis or {}).get("error_band") else ""
-        out.print(f"  energy per inference ({basis_label(basis, detail=True)}{band}): "
-                  f"min {sig3(e['min'])}  median {sig3(e['median'])}  max {sig3(e['max'])} uJ  "
-                  f"[dim]model: {m['part']} at {m['clock_hz'] / 1e6:g} MHz, {m['voltage_v']:g} V, "
-                  f"{m['active_ma']:.3g} mA active ({m['datasheet']})[/]", soft_wrap=True)
+        band = f"error band {basis['error_band']}; " if (basis or {}).get("error_band") else ""
+        out.print(f"  energy per inference: min {sig3(e['min'])}  median {sig3(e['median'])}  max {sig3(e['max'])} uJ "
+                  f"({basis_label(basis, detail=True)})", soft_wrap=True, highlight=False)
+        out.print(f"    [dim]{band}model: {m['part']} at {m['clock_hz'] / 1e6:g} MHz, {m['voltage_v']:g} V, "
+                  f"{m['active_ma']:.3g} mA active ({m['datasheet']})[/]", soft_wrap=True, highlight=False)
     if "accuracy" in s:
         a = s["accuracy"]
         out.print(f"  top-1 accuracy on labelled vectors: {a['top1']:.1%} ({a['correct']}/{a['total']})")
+    for text, failed in describe_truth(s):  # expected outputs, the float model (checks/truth.py)
+        out.print(f"  [bold red]{escape(text)}[/]" if failed else f"  {escape(text)}", soft_wrap=True, highlight=False)
     fw, mem = result.firmware, result.memory
     if fw.get("text") is not None:
         out.print(f"  firmware {fw.get('build_id', '')[:12]}: text {fw['text']:,} B, data {fw['data']:,} B, "

@@ -39,6 +39,8 @@ class VectorResult:
     l2_rel: float | None = None  # relative L2 error against the reference
     label: int | None = None  # expected class, when the vectors are labelled
     mismatch: dict | None = None  # where the outputs differ most (checks/metrics.py OutputCheck.detail)
+    expected: dict | None = None  # against the user's expected outputs (checks/truth.py compare_expected)
+    float_ref: dict | None = None  # against the float model, as "float" (checks/truth.py float_agreement)
 
     @property
     def passed(self) -> bool:
@@ -66,6 +68,10 @@ class VectorResult:
             d["label"] = self.label
         if self.mismatch is not None:
             d["mismatch"] = self.mismatch
+        if self.expected is not None:
+            d["expected"] = self.expected
+        if self.float_ref is not None:
+            d["float"] = self.float_ref
         return d
 
 
@@ -91,6 +97,7 @@ class RunResult:
     energy_basis: dict | None = None  # the label of every energy figure (power/energy.py EnergyModel.basis)
     budgets: list[dict] = field(default_factory=list)
     localization: dict | None = None
+    provenance: dict | None = None  # reference, toolchain, emulator, engine versions (harness/provenance.py)
     link: object | None = None  # the link's LinkStats (harness/link/protocol.py), live during the run
 
     def summary(self) -> dict:
@@ -121,6 +128,9 @@ class RunResult:
             correct = sum(v.top1 == v.label for v in labelled)
             summary["accuracy"] = {"correct": correct, "total": len(labelled),
                                    "top1": correct / len(labelled)}
+        from ..checks.truth import summarize as truth_summary  # `expected` and `float` (the user's truth)
+
+        summary.update(truth_summary(self.vectors, self.vector_source))
         return summary
 
     def as_dict(self) -> dict:
@@ -145,6 +155,7 @@ class RunResult:
             "energy_model": self.energy_model,
             "budgets": self.budgets,
             "localization": self.localization,
+            "provenance": self.provenance,
             "link": self.link.as_dict() if self.link is not None else None,
             "timings": self.timings,
         }

@@ -6,6 +6,13 @@ SQLite by default (a file under .hil/), PostgreSQL when a team points
 `project.store` at a `postgresql://` URL. SQLAlchemy Core keeps one code
 path for both; the full suite document is kept as JSON next to the indexed
 columns, so nothing is lost and old documents stay readable.
+
+Each run's identity (harness/suite.py run_identity) is kept in columns too:
+complete (every job of the suite ran) and clean (no uncommitted changes),
+the selection, the config hash and the reference version, so that
+`hil compare` and `hil history` can pick the runs that mean something for
+a commit. A store written by an older hil is upgraded in place when opened
+(the missing columns are added, and filled from the stored documents).
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ suite_runs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("shards", sa.String(200)),
     sa.Column("document", sa.Text, nullable=False),
+    # the run's identity (added by hil 0.1 issue 12; older stores are upgraded in place)
+    sa.Column("complete", sa.Boolean),
+    sa.Column("clean", sa.Boolean),
+    sa.Column("selection", sa.Text),  # JSON: keyword, shards, jobs_selected, jobs_defined
+    sa.Column("config_hash", sa.String(64), index=True),
+    sa.Column("reference_version", sa.String(100), index=True),
 )
 
 case_results = sa.Table(
@@ -53,7 +66,11 @@ metric_values = sa.Table(
     sa.Column("metric", sa.String(100), index=True),
     sa.Column("value", sa.Float),
     sa.Column("unit", sa.String(50)),
+    sa.Column("basis", sa.Text),  # JSON: energy_basis of an estimated figure (harness/power/energy.py)
 )
+
+#: the label of an energy figure stored without one (before harness/power/energy.py wrote it)
+ESTIMATE_DEFAULT_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
 
 _UNITS = {"count": None, "energy_uj": "uJ", "flash_bytes": "bytes", "ram_bytes": "bytes",
           "arena_bytes": "bytes", "model_bytes": "bytes", "accuracy": "fraction"}
@@ -71,6 +88,22 @@ class StoredRun:
     status: str
     passed: int
     total: int
+    complete: bool | None = None
+    clean: bool | None = None
+    selection: dict | None = None
+    config_hash: str | None = None
+    reference_version: str | None = None
+
+    def describe(self) -> str:
+        """'run #12 of abc1234567 (2026-12-03 10:20, complete, clean)'."""
+        from ..suite import describe_identity
+
+        when = self.started.replace("T", " ")[:16]
+        return (f"run #{self.id} of {(self.commit or 'no commit')[:10]} "
+                f"({when}, {describe_identity(self.identity())})")
+
+    def identity(self) -> dict:
+        return {"complete": self.complete, "clean": self.clean, **(self.selection or {})}
 
 
 def store_url(spec: str, root: Path) -> str:
@@ -84,12 +117,49 @@ def store_url(spec: str, root: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _identity_columns(doc: dict) -> dict:
+    from ..suite import identity_of
+
+    identity = identity_of(doc)
+    selection = {k: identity.get(k) for k in ("keyword", "shards", "jobs_selected", "jobs_defined")}
+    reference = ((doc.get("provenance") or {}).get("reference") or {}).get("version")
+    return {"complete": bool(identity.get("complete")), "clean": identity.get("clean"),
+            "selection": json.dumps(selection), "config_hash": identity.get("config_hash"),
+            "reference_version": reference}
+
+
+def upgrade(engine: sa.Engine) -> list[str]:
+    """Bring a store made by an older hil to this schema: add the columns it
+    lacks (ALTER TABLE ... ADD COLUMN, nullable) and fill the identity
+    columns from each run's stored document. Returns what was added."""
+    inspector = sa.inspect(engine)
+    added = []
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                    added.append(f"{table.name}.{column.name}")
+        if "hil_suite_runs.complete" in added:
+            rows = conn.execute(sa.select(suite_runs.c.id, suite_runs.c.document)).all()
+            for run_id, document in rows:
+                conn.execute(suite_runs.update().where(suite_runs.c.id == run_id)
+                             .values(**_identity_columns(json.loads(document))))
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            index.create(engine, checkfirst=True)
+    return added
+
+
 class ResultStore:
     def __init__(self, url: str) -> None:
         self.url = url
         try:
             self.engine = sa.create_engine(url, future=True)
             metadata.create_all(self.engine)
+            self.upgraded = upgrade(self.engine)
         except sa.exc.ArgumentError as exc:
             raise UsageError(f"store {url!r} is not a database URL: {exc}",
                              hint="use a file path (SQLite) or postgresql://user:password@host/database") from exc
@@ -107,7 +177,8 @@ class ResultStore:
             run_id = conn.execute(suite_runs.insert().values(
                 suite=doc["suite"], commit=git.get("commit"), branch=git.get("branch"), dirty=git.get("dirty"),
                 subject=git.get("subject"), started=doc["started"], status=doc["status"],
-                shards=json.dumps(doc.get("shards", [])), document=json.dumps(doc))).inserted_primary_key[0]
+                shards=json.dumps(doc.get("shards", [])), document=json.dumps(doc),
+                **_identity_columns(doc))).inserted_primary_key[0]
             cases = [{"run_id": run_id, "platform": c["platform"], "model": c["model"], "check_name": c["check"],
                       "status": c["status"], "measured": c.get("measured"), "message": c["message"]}
                      for c in doc.get("cases", [])]
@@ -120,24 +191,37 @@ class ResultStore:
                     if m.get(name) is not None:
                         metrics.append({"run_id": run_id, "platform": job["platform"], "model": job["model"],
                                         "metric": name, "value": float(m[name]),
-                                        "unit": unit or m.get("count_kind")})
+                                        "unit": unit or m.get("count_kind"),
+                                        "basis": json.dumps(m.get("energy_basis") or ESTIMATE_DEFAULT_BASIS)
+                                        if name == "energy_uj" else None})
             if metrics:
                 conn.execute(metric_values.insert(), metrics)
         return int(run_id)
 
-    def runs(self, suite: str | None = None, branch: str | None = None, limit: int = 20) -> list[StoredRun]:
+    def runs(self, suite: str | None = None, branch: str | None = None, limit: int | None = 20,
+             commit: str | None = None, complete_only: bool = False, clean_only: bool = False) -> list[StoredRun]:
+        """Stored runs, newest first (a commit may be a prefix)."""
         passed = sa.func.sum(sa.case((case_results.c.status == "passed", 1), else_=0))
         query = (sa.select(suite_runs.c.id, suite_runs.c.suite, suite_runs.c.commit, suite_runs.c.branch,
                            suite_runs.c.dirty, suite_runs.c.subject, suite_runs.c.started, suite_runs.c.status,
-                           sa.func.coalesce(passed, 0), sa.func.count(case_results.c.run_id))
+                           sa.func.coalesce(passed, 0), sa.func.count(case_results.c.run_id),
+                           suite_runs.c.complete, suite_runs.c.clean, suite_runs.c.selection,
+                           suite_runs.c.config_hash, suite_runs.c.reference_version)
                  .select_from(suite_runs.outerjoin(case_results, case_results.c.run_id == suite_runs.c.id))
                  .group_by(suite_runs.c.id).order_by(suite_runs.c.id.desc()).limit(limit))
         if suite:
             query = query.where(suite_runs.c.suite == suite)
         if branch:
             query = query.where(suite_runs.c.branch == branch)
+        if commit:
+            query = query.where(suite_runs.c.commit.like(f"{commit}%"))
+        if complete_only:
+            query = query.where(suite_runs.c.complete.is_(True))
+        if clean_only:
+            query = query.where(suite_runs.c.clean.is_(True))
         with self.engine.connect() as conn:
-            return [StoredRun(*row) for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        return [StoredRun(*row[:12], json.loads(row[12]) if row[12] else None, *row[13:]) for row in rows]
 
     def document(self, run_id: int) -> dict:
         with self.engine.connect() as conn:
@@ -159,7 +243,8 @@ class ResultStore:
             row = conn.execute(query).first()
         return json.loads(row[0]) if row else None
 
-    def history(self, suite: str | None = None, branch: str | None = None, limit: int = 50) -> list[dict]:
+    def history(self, suite: str | None = None, branch: str | None = None, limit: int = 50,
+                complete_only: bool = False, clean_only: bool = False) -> list[dict]:
         """Suite documents, oldest first (for trend plots)."""
-        ids = [r.id for r in self.runs(suite, branch, limit)]
+        ids = [r.id for r in self.runs(suite, branch, limit, complete_only=complete_only, clean_only=clean_only)]
         return [self.document(i) for i in reversed(ids)]
