@@ -24,7 +24,7 @@ import pytest
 from helpers import REPO, hil
 
 from harness.results.compare import compare as compare_suites
-from harness.results.html import render_html
+from harness.results.html import render_html, slug
 from harness.results.junit import build_junit, junit_xml
 from harness.results.markdown import render_markdown
 
@@ -454,6 +454,97 @@ def test_html_trends_from_the_result_store(regressed, tmp_path):
     assert "3 suite runs in the trends" in proc.stderr  # the newest 2 stored + the head
     page = out.read_text()
     assert "over 3 commits" in page and "1111111*" in page
+
+
+# -- trends: colours, failing commits, relative change, links ---------------------------------------------
+
+def trend_suites(tmp_path: Path) -> list[Path]:
+    """Three commits of two jobs of very different size: `tiny` grows by 83%
+    (and fails its budget check at the last two commits), `large` (32M
+    instructions) stays flat. Each job has its result.json and QEMU log
+    where the suite document points, as `hil test` leaves them."""
+    paths = []
+    for n, growth in enumerate((1.0, 1.2, 1.83)):
+        jobs = [job_doc("mps2-an386", "tiny", count=int(1_100_000 * growth), status="failed" if n == 2 else "passed"),
+                job_doc("mps2-an386", "large", count=32_000_000, flash=400_000)]
+        # at commit 1 the run passed but a suite check failed: the job failed there too
+        cases = [case_doc(j["platform"], j["model"], "max_count", "failed" if n and j["model"] == "tiny" else "passed")
+                 for j in jobs]
+        doc = suite_doc(COMMITS[n])
+        doc.update(jobs=jobs, cases=cases, status="failed" if n else "passed", started=f"2026-11-2{n}T05:40:00Z")
+        path = write(tmp_path / "suites" / f"2026112{n}-{COMMITS[n][:8]}" / "suite.json", doc)
+        for job in jobs:
+            write(path.parent / job["result"], {"schema": "hil.result/1", "status": job["status"]})
+            (path.parent / job["result"]).with_name("qemu.log").write_text("boot\n")
+        paths.append(path)
+    return paths
+
+
+def svg_groups(page: str, prefix: str, kind: str) -> dict[str, str]:
+    """{series id: the SVG of its line (or failure marks)} in one chart."""
+    return {m.group(1): m.group(2) for m in
+            re.finditer(rf'<g id="{prefix}-{kind}-([^"]+)">(.*?)</g>', page, re.S)}
+
+
+def vertical_extent(page: str, prefix: str, series: str) -> float:
+    """How much of its axes' height a series' line spans (0..1)."""
+    box = re.search(rf'<g id="{prefix}-patch_2">\s*<path d="M [\d.]+ ([\d.]+)\s+L [\d.]+ [\d.]+\s+L [\d.]+ ([\d.]+)',
+                    page)
+    height = abs(float(box.group(1)) - float(box.group(2)))
+    line = svg_groups(page, prefix, "series")[series]
+    ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", re.search(r'<path d="([^"]+)"', line).group(1))]
+    return (max(ys) - min(ys)) / height
+
+
+def test_html_trends_one_colour_per_series_failures_marked_relative_scale_and_links(tmp_path):
+    """Before issue 12 the trends coloured series by position in each chart,
+    drew failing commits like passing ones, put a small model's +83% on the
+    axis of a 32M-instruction one (a flat line) and linked no job's files."""
+    *history, head = trend_suites(tmp_path)
+    out = tmp_path / "report.html"
+    proc = hil("report", head, "--html", out, "--history", history[0], "--history", history[1], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+
+    # one colour per series, the same in every chart, the legend and the operator bars
+    legend = dict(re.findall(r'data-series="([^"]+)" data-colour="(#[0-9a-f]{6})"', page))
+    assert set(legend) == {"mps2-an386/tiny", "mps2-an386/large"} and len(set(legend.values())) == 2
+    charts = {"tc": "", "ts": "-flash_bytes", "te": ""}
+    for job, colour in legend.items():
+        for prefix, part in charts.items():
+            line = svg_groups(page, prefix, "series")[slug(job) + part]
+            assert set(re.findall(r"stroke: (#[0-9a-f]{6})", line)) == {colour}, (job, prefix)
+    head_jobs = json.loads(head.read_text())["jobs"]
+    for n, job in enumerate(head_jobs):
+        bars = re.search(rf'<figure id="ops-{n}">.*?</figure>', page, re.S).group(0)
+        assert f"fill: {legend[job['id']]}" in bars, job["id"]
+
+    # failing commits: a red X on each failing point of the job (2 of 3 commits), red commit labels
+    for prefix, part in charts.items():
+        marks = {k: v for k, v in svg_groups(page, prefix, "failed").items() if k.endswith(part)}
+        assert set(marks) == {"mps2-an386-tiny" + part}, prefix
+        assert marks["mps2-an386-tiny" + part].count("<use") == 2 and "fill: #cf222e" in marks["mps2-an386-tiny" + part]
+    assert page.count('class="num failed"') >= 2 + 2  # the failing commits' columns and cells in the data table
+
+    # relative change: the small model's +83% spans its chart; on an absolute axis it is nearly flat
+    assert "% change from first commit" in page and "+83.00%" in page
+    assert vertical_extent(page, "tc", "mps2-an386-tiny") > 0.8
+    docs = [json.loads(p.read_text()) for p in (*history, head)]
+    absolute = render_html(docs[-1], docs[:-1], trend_scale="absolute")
+    assert vertical_extent(absolute, "tc", "mps2-an386-tiny") < 0.1
+    assert "% change" not in absolute and "32,000,000" in absolute
+    assert "% change" not in render_html(docs[-1], docs[:-1], trend_scale="log")
+
+    # links: relative below the report's directory (one CI artifact), file: URLs from elsewhere
+    hrefs = set(re.findall(r'href="([^"#]+)"', page))
+    for path in (*history, head):
+        for job in ("tiny", "large"):
+            run = path.parent.relative_to(tmp_path) / "runs" / "mps2-an386" / job
+            assert f"{run.as_posix()}/result.json" in hrefs and f"{run.as_posix()}/qemu.log" in hrefs
+    assert all((tmp_path / h).is_file() for h in hrefs), hrefs
+    elsewhere = tmp_path / "elsewhere" / "report.html"
+    assert hil("report", head, "--html", elsewhere, cwd=tmp_path).returncode == 0
+    assert (head.parent / "runs" / "mps2-an386" / "tiny" / "result.json").as_uri() in elsewhere.read_text()
 
 
 def test_every_report_of_an_empty_or_uncounted_suite():

@@ -1,20 +1,28 @@
-"""`hil report`: JUnit XML, Markdown and HTML reports of a suite run."""
+"""`hil report`: JUnit XML, Markdown and HTML reports of a suite run, and
+HTML and Markdown reports of a single run (`hil run`'s result.json)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+import tomllib
 from pathlib import Path
 
 import click
 
 from ..errors import UsageError
 from ..results.console import make_console
+from ..results.html import TREND_SCALES
 from ..results.result import write_text_atomic
 
 err = make_console(stderr=True)
 
 SUITE_SCHEMA = "hil.suite/1"
+RESULT_SCHEMA = "hil.result/1"
+EMULATOR_LOGS = ("qemu.log", "renode.log")   # what a run directory keeps of its emulator (harness/targets)
+RUNS_DIR = Path(".hil") / "runs"          # where `hil run` keeps its run directories (harness/runner.py)
+SUITES_DIR = ".hil/suites"                # project.results' default (harness/config.py)
 COMPARE_SCHEMA = "hil.compare/1"
 SUITE_STATUSES = {"passed", "failed", "error", "interrupted", "running"}
 CASE_STATUSES = {"passed", "failed", "error", "skipped"}
@@ -101,6 +109,83 @@ def load_suite_document(path: Path, role: str = "suite") -> dict:
     return doc
 
 
+def load_result_document(path: Path) -> dict:
+    """A hil.result/1 document (a file, or a run directory holding result.json)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "result.json"
+    doc = _read_json(path, "result")
+    _check_schema(doc, path, "result", RESULT_SCHEMA, "pass the result.json of `hil run` (or its run directory)")
+    _require(isinstance(doc.get("vectors", []), list), path, "result", '"vectors"', "is not a list")
+    _require(isinstance(doc.get("summary", {}), dict), path, "result", '"summary"', "is not an object")
+    return doc
+
+
+def document_kind(path: Path) -> str:
+    """"run" for a hil.result/1 (file or run directory), else "suite" (whose
+    loader explains what is wrong with anything else)."""
+    path = Path(path)
+    if path.is_dir():
+        return "run" if (path / "result.json").is_file() and not (path / "suite.json").is_file() else "suite"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return "suite"
+    return "run" if re.search(r'"schema"\s*:\s*"hil\.result/', head) else "suite"
+
+
+def _suites_dir(config_path: Path | None) -> Path:
+    """project.results of hil.toml (read for this key only: a report needs no
+    valid project), else .hil/suites."""
+    config = Path(config_path or "hil.toml")
+    if not config.is_file():
+        if config_path:
+            raise UsageError(f"no project file at {config}", hint="pass the hil.toml of the project, or leave --config out")
+        return Path(SUITES_DIR)
+    try:
+        project = tomllib.loads(config.read_text(encoding="utf-8")).get("project") or {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{config}: cannot be read for project.results: {exc}", hint="fix the file, or pass a "
+                         "result.json / suite.json instead of --latest") from exc
+    results = project.get("results", SUITES_DIR) if isinstance(project, dict) else SUITES_DIR
+    return config.parent / str(results)
+
+
+def latest_document(config_path: Path | None) -> tuple[str, Path, str]:
+    """The newest run of either kind, by when its document was last written:
+    a `hil run` directory under .hil/runs/ or a `hil test` run under the
+    project's results directory. Returns (kind, path, what was skipped)."""
+    found = []
+    suites = _suites_dir(config_path)
+    for kind, pattern, root in (("run", "*/result.json", RUNS_DIR), ("suite", "*/suite.json", suites)):
+        for path in root.glob(pattern) if root.is_dir() else ():
+            try:
+                found.append((path.stat().st_mtime, kind, path))
+            except OSError:
+                continue
+    if not found:
+        raise UsageError(f"--latest: no run found: no {RUNS_DIR}/*/result.json and no {suites}/*/suite.json "
+                         f"below {Path.cwd()}",
+                         hint="run `hil run ...` or `hil test` here first, or pass the result.json / suite.json "
+                              "to report")
+    found.sort(key=lambda f: f[0])
+    _, kind, path = found[-1]
+    other = next((f for f in reversed(found) if f[1] != kind), None)
+    skipped = f"; the newest {'single' if other[1] == 'run' else 'suite'} run is older: {other[2]}" if other else ""
+    return kind, path, skipped
+
+
+def _describe(kind: str, doc: dict) -> str:
+    if kind == "run":
+        model = Path(str((doc.get("model") or {}).get("path") or "?")).name
+        return (f"hil run of {model} on {(doc.get('platform') or {}).get('name', '?')}, {doc.get('status')}, "
+                f"started {doc.get('started', '?')}")
+    commit = (doc.get("git") or {}).get("commit")
+    return (f"hil test of {doc.get('suite') or 'a suite'} at {(commit or 'no commit')[:10]}, {doc.get('status')}, "
+            f"started {doc.get('started', '?')}")
+
+
 def load_compare_document(path: Path) -> dict:
     path = Path(path)
     doc = _read_json(path, "comparison")
@@ -131,10 +216,10 @@ def load_history(paths: tuple[Path, ...]) -> list[dict]:
                 raise UsageError(f"history {p}: no suite.json below this directory",
                                  hint="pass suite.json files of earlier `hil test` runs, or their results "
                                       "directory (project.results in hil.toml, default .hil/suites)")
-            batch = [load_suite_document(f, "history") for f in found]
+            batch = [with_file_paths(load_suite_document(f, "history"), f) for f in found]
             docs += sorted(batch, key=lambda d: str(d.get("started") or ""))
         else:
-            docs.append(load_suite_document(p, "history"))
+            docs.append(with_file_paths(load_suite_document(p, "history"), p / "suite.json" if p.is_dir() else p))
     return docs
 
 
@@ -175,9 +260,11 @@ def write_output(target: str, text: str, what: str) -> str:
 # -- the command -----------------------------------------------------------------------------------------
 
 @click.command("report")
-@click.argument("suite", metavar="SUITE.json", type=click.Path(path_type=Path))
+@click.argument("document", metavar="[SUITE.json|RESULT.json]", required=False, type=click.Path(path_type=Path))
+@click.option("--latest", is_flag=True, help="Report the newest run here instead: a `hil run` under .hil/runs/ or "
+              "a `hil test` under the project's results directory, whichever was written last (it says which).")
 @click.option("--junit", metavar="OUT.xml", help="Write JUnit XML: one testcase per (platform, model, check), "
-              "one testsuite per platform. '-' for stdout.")
+              "one testsuite per platform. '-' for stdout. Suites only.")
 @click.option("--markdown", metavar="OUT.md", help="Write the Markdown summary (for $GITHUB_STEP_SUMMARY or a "
               "pull-request comment). '-' for stdout; the default when no output is named.")
 @click.option("--html", metavar="OUT.html", help="Write the single-file HTML report with plots (works offline).")
@@ -192,21 +279,27 @@ def write_output(target: str, text: str, what: str) -> str:
 @click.option("--branch", metavar="NAME", help="With --history-from-store: only runs on this branch.")
 @click.option("--limit", default=30, show_default=True, metavar="N",
               type=click.IntRange(min=1), help="With --history-from-store: the newest N runs.")
+@click.option("--trend-scale", type=click.Choice(TREND_SCALES), default="relative", show_default=True,
+              help="HTML trends: each series' %% change from its first commit (a small model's +83%% shows next "
+                   "to a large one's), a log axis, or absolute values.")
 @click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Project file for --history-from-store [default: ./hil.toml].")
+              help="Project file for --history-from-store and --latest [default: ./hil.toml].")
 @click.option("--link", "links", metavar="LABEL=URL", multiple=True,
               help="A link to an artifact, listed in the Markdown and HTML (repeatable).")
 @click.option("--title", metavar="TEXT", help="Heading of the Markdown and HTML [default: hil: <suite name>].")
 @click.option("--max-rows", default=100, show_default=True, metavar="N", type=click.IntRange(min=1),
               help="Longest Markdown table; the rest is counted, not listed (PR comments hold 65,536 characters).")
-def command(suite, junit, markdown, html, compare_path, history_paths, history_from_store, store, branch, limit,
-            config_path, links, title, max_rows) -> None:
-    """Write reports of a suite run (hil.suite/1): JUnit XML, Markdown, HTML.
+def command(document, latest, junit, markdown, html, compare_path, history_paths, history_from_store, store, branch,
+            limit, trend_scale, config_path, links, title, max_rows) -> None:
+    """Write reports of a suite run (hil.suite/1: JUnit XML, Markdown, HTML)
+    or of a single run (hil.result/1: HTML, Markdown).
 
     SUITE.json is the suite.json of `hil test` or of `hil merge` (a suite
-    directory works too). With no output option, the Markdown summary goes
-    to stdout. Reports are written even when checks failed: the verdict's
-    exit status is `hil test`'s and `hil compare`'s job.
+    directory works too); RESULT.json the result.json of `hil run` (or its
+    run directory). --latest takes the newest of either here and names it.
+    With no output option, the Markdown summary goes to stdout. Reports are
+    written even when checks failed: the verdict's exit status is `hil
+    test`'s and `hil compare`'s job.
 
     \b
     Examples:
@@ -215,17 +308,52 @@ def command(suite, junit, markdown, html, compare_path, history_paths, history_f
           --link "HTML report=https://ci.example/artifacts/report.html"
       hil report suite.json --html report.html --history .hil/suites
       hil report suite.json --html report.html --history-from-store --branch main
+      hil report .hil/runs/<id>/result.json --html run.html
+      hil report --latest --html latest.html
 
     \b
     The JUnit file has one testcase per (platform, model, check), classname
     hil.<platform>.<model>, with the message, measured value and limit of
-    each failure; the HTML file has no scripts or external assets.
+    each failure; the HTML files have no scripts or external assets. A
+    run's page lists every vector (failing first, the rest in collapsed
+    pages), the per-operator profile, memory, the first divergence and the
+    link statistics.
 
     Exit status: 0 reports written, 2 bad input (a missing file, not a
-    hil.suite/1 document, a version this hil does not read).
+    hil.suite/1 or hil.result/1 document, a version this hil does not read,
+    --latest with no run).
     """
-    doc = load_suite_document(suite)
-    suite_path = suite / "suite.json" if suite.is_dir() else suite
+    if latest and document:
+        raise UsageError(f"--latest and {document} name two documents", hint="pass one of them")
+    if latest:
+        kind, document, skipped = latest_document(config_path)
+    elif document is None:
+        raise UsageError("no document to report", hint="pass a suite.json (hil test) or result.json (hil run), "
+                                                        "or --latest for the newest run here")
+    else:
+        kind, skipped = document_kind(document), ""
+    if kind == "run":
+        suite_only = [name for name, given in (("--junit", junit), ("--compare", compare_path),
+                                               ("--history", history_paths), ("--history-from-store",
+                                                                              history_from_store)) if given]
+        if suite_only:
+            raise UsageError(f"{document} is {RESULT_SCHEMA}: one run of one model (`hil run`); "
+                             f"{', '.join(suite_only)} {'is' if len(suite_only) == 1 else 'are'} for suite runs",
+                             hint="for JUnit, comparisons and trends run the model from hil.toml with `hil test`; "
+                                  f"for this run: hil report {document} --html OUT.html (or --markdown)")
+        result = load_result_document(document)
+        source = document / "result.json" if document.is_dir() else document
+        if latest:
+            err.print(f"--latest: the newest is a single run: {source} ({_describe('run', result)}){skipped}",
+                      highlight=False, soft_wrap=True)
+        _write_run_reports(result, source, markdown, html, parse_links(links), title, max_rows)
+        return
+
+    doc = load_suite_document(document)
+    suite_path = document / "suite.json" if document.is_dir() else document
+    if latest:
+        err.print(f"--latest: the newest is a suite run: {suite_path} ({_describe('suite', doc)}){skipped}",
+                  highlight=False, soft_wrap=True)
     compare = load_compare_document(compare_path) if compare_path else None
     link_list = parse_links(links)
     history = load_history(history_paths)
@@ -255,13 +383,56 @@ def command(suite, junit, markdown, html, compare_path, history_paths, history_f
     if html:
         from ..results.html import render_html
 
-        written.append((write_output(html, render_html(doc, history, compare, link_list, title), "HTML report"),
-                        f"{len(history) + 1} suite runs in the trends"))
+        report_dir = None if html == "-" else Path(html).resolve().parent
+        page = render_html(with_file_paths(doc, suite_path), [with_file_paths(h) for h in history], compare,
+                           link_list, title, report_dir=report_dir, trend_scale=trend_scale)
+        written.append((write_output(html, page, "HTML report"), f"{len(history) + 1} suite runs in the trends"))
     if markdown:
         from ..results.markdown import render_markdown
 
         written.append((write_output(markdown, render_markdown(doc, compare, link_list, title, max_rows),
                                      "Markdown summary"), "Markdown summary"))
+    _print_written(written)
+
+
+def _print_written(written: list[tuple[str, str]]) -> None:
     for where, what in written:
         if where != "stdout":
             err.print(f"wrote {where} ({what})", highlight=False, soft_wrap=True)
+
+
+def _write_run_reports(result: dict, source: Path, markdown, html, links, title, max_rows) -> None:
+    from ..results.run_report import render_run_html, render_run_markdown
+
+    if not (markdown or html):
+        markdown = "-"
+    written = []
+    what = f"{len(result.get('vectors') or [])} vectors, status {result.get('status')}"
+    if html:
+        report_dir = None if html == "-" else Path(html).resolve().parent
+        written.append((write_output(html, render_run_html(result, source.resolve(), links, title, report_dir),
+                                     "HTML report"), what))
+    if markdown:
+        written.append((write_output(markdown, render_run_markdown(result, source, links, title, max_rows),
+                                     "Markdown summary"), what))
+    _print_written(written)
+
+
+def with_file_paths(doc: dict, suite_path: Path | None = None) -> dict:
+    """The suite with each job's result.json and emulator log as absolute
+    paths (they are written relative to the suite document), and the log
+    found next to the result when the document does not name it; the
+    report links to both. Documents from the store keep what they hold."""
+    base = Path(suite_path).resolve().parent if suite_path else None
+    jobs = []
+    for job in doc.get("jobs", []):
+        job = dict(job)
+        for key in ("result", "emulator_log"):
+            if job.get(key) and base is not None and not Path(job[key]).is_absolute():
+                job[key] = str(base / job[key])
+        if job.get("result") and not job.get("emulator_log"):
+            run_dir = Path(job["result"]).parent
+            log = next((run_dir / n for n in EMULATOR_LOGS if (run_dir / n).is_file()), None)
+            job["emulator_log"] = str(log) if log else None
+        jobs.append(job)
+    return {**doc, "jobs": jobs}

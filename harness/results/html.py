@@ -25,6 +25,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..power.energy import basis_label
 from . import markdown as md
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -39,7 +40,9 @@ STATUS_CLASS = {"passed": "passed", "failed": "failed", "error": "error", "skipp
 def trend_points(history: list[dict], head: dict | None) -> list[dict]:
     """One point per commit, oldest first. Documents of one commit (shards,
     re-runs) are merged job by job, the later document winning; the head
-    suite is the last point."""
+    suite is the last point. Per job the point keeps its metrics, its status
+    (failing jobs are marked in the charts) and its files (result.json and
+    the emulator's log, linked from the report)."""
     docs = list(history) + ([head] if head is not None else [])
     points: dict[object, dict] = {}
     for n, doc in enumerate(docs):
@@ -47,19 +50,57 @@ def trend_points(history: list[dict], head: dict | None) -> list[dict]:
         key = git.get("commit") or f"#{n}"
         point = points.get(key)
         if point is None:
-            point = points[key] = {"commit": git.get("commit"), "jobs": {}, "dirty": False}
+            point = points[key] = {"commit": git.get("commit"), "jobs": {}, "status": {}, "files": {}, "dirty": False}
         point["label"] = md.short(git.get("commit"), 7) if git.get("commit") else f"run {n + 1}"
         point["dirty"] = point["dirty"] or bool(git.get("dirty"))
         point["subject"] = git.get("subject")
         point["started"] = doc.get("started")
+        failing_checks = {f"{c.get('platform')}/{c.get('model')}" for c in doc.get("cases", [])
+                          if c.get("status") in md.FAILING}
         for job in doc.get("jobs", []):
             job_id = job.get("id") or f"{job.get('platform')}/{job.get('model')}"
             point["jobs"][job_id] = job.get("metrics") or {}
+            # a run that passed can still fail a suite check (accuracy, a budget): the job failed at this commit
+            point["status"][job_id] = ("failed" if job.get("status") == "passed" and job_id in failing_checks
+                                       else job.get("status"))
+            point["files"][job_id] = {"result": job.get("result"), "emulator_log": job.get("emulator_log")}
     out = list(points.values())
     for p in out:
+        p["failed"] = any(s in md.FAILING for s in p["status"].values())
         if p["dirty"]:
             p["label"] += "*"
     return out
+
+
+def series_colours(points: list[dict]) -> dict[str, str]:
+    """One colour per job (platform/model) for every chart of the report:
+    the same series keeps its colour in the count, size and energy trends
+    and in the legend, whichever metrics it has."""
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    job_ids = sorted({job_id for p in points for job_id in p["jobs"]}, key=str)
+    cmap = matplotlib.colormaps["tab10" if len(job_ids) <= 10 else "tab20"]
+    return {job_id: to_hex(cmap(n % cmap.N)) for n, job_id in enumerate(job_ids)}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-")
+
+
+def file_link(path: str | None, report_dir: Path | None) -> str | None:
+    """A link to a run's file: relative when the report sits above it (the
+    report travels with the run directories, e.g. one CI artifact), else
+    an absolute file: URL (the report was written elsewhere on this host)."""
+    if not path:
+        return None
+    target = Path(path)
+    if report_dir is not None and target.is_absolute():
+        try:
+            return target.relative_to(report_dir.resolve()).as_posix()
+        except ValueError:
+            return target.as_uri()
+    return target.as_uri() if target.is_absolute() else target.as_posix()
 
 
 def matrix(suite: dict) -> dict:
@@ -151,34 +192,74 @@ def svg_of(fig, prefix: str) -> Markup:
     return Markup(svg.strip())
 
 
-def _series(points: list[dict], metric: str, split_kind: bool = False) -> dict[str, list]:
-    """{series label: [value or None per point]}."""
-    series: dict[str, list] = {}
+TREND_SCALES = ("relative", "log", "absolute")
+FAILED_COLOUR = "#cf222e"
+MARKERS = "osD^v<>ph*"
+
+
+def _series(points: list[dict], metric: str, split_kind: bool = False) -> list[dict]:
+    """[{label, job, values: value or None per point}], sorted by label."""
+    series: dict[str, dict] = {}
     for i, p in enumerate(points):
         for job_id, m in p["jobs"].items():
             value = m.get(metric)
             if value is None:
                 continue
             label = f"{job_id} ({m.get('count_kind')})" if split_kind and m.get("count_kind") else job_id
-            series.setdefault(label, [None] * len(points))[i] = value
-    return dict(sorted(series.items()))
+            series.setdefault(label, {"label": label, "job": job_id, "values": [None] * len(points)})
+            series[label]["values"][i] = value
+    return [series[k] for k in sorted(series)]
 
 
-def _line_axes(ax, points: list[dict], series: dict[str, list], ylabel: str, scale: float = 1.0) -> None:
+def relative_change(values: list) -> list:
+    """Percent change of each value from the series' first value."""
+    first = next((v for v in values if v is not None), None)
+    if not first:
+        return [None] * len(values)
+    return [None if v is None else (v / first - 1.0) * 100.0 for v in values]
+
+
+def _line_axes(ax, points: list[dict], series: list[dict], ylabel: str, colours: dict[str, str],
+               scale: str = "absolute", divisor: float = 1.0, part: str = "") -> None:
+    """One line per series in its report-wide colour; a red X on each point
+    whose job failed at that commit, and failing commits' labels in red.
+    `relative` plots each series' % change from its own first point, so a
+    small model's +83% is as visible as a large one's; `log` keeps the
+    values on a logarithmic axis."""
     import matplotlib
 
     xs = list(range(len(points)))
-    cmap = matplotlib.colormaps["tab10" if len(series) <= 10 else "tab20"]
-    markers = "osD^v<>ph*"
-    for n, (label, values) in enumerate(series.items()):
-        pts = [(x, v / scale) for x, v in zip(xs, values) if v is not None]
-        ax.plot([x for x, _ in pts], [v for _, v in pts], marker=markers[n % len(markers)], markersize=4,
-                linewidth=1.5, color=cmap(n % cmap.N), label=label)
+    order = list(colours)
+    for s in series:
+        values = [None if v is None else v / divisor for v in s["values"]]
+        if scale == "relative":
+            values = relative_change(values)
+        pts = [(x, v) for x, v in zip(xs, values) if v is not None]
+        n = order.index(s["job"]) if s["job"] in order else 0
+        ax.plot([x for x, _ in pts], [v for _, v in pts], marker=MARKERS[n % len(MARKERS)], markersize=4,
+                linewidth=1.5, color=colours.get(s["job"], "#57606a"), label=s["label"], gid=f"series-{slug(s['label'])}{part}",
+                linestyle="--" if s["label"] != s["job"] and s["label"].endswith("(cycles)") else "-")
+        failing = [(x, v) for x, v in pts if points[x]["status"].get(s["job"]) in md.FAILING]
+        if failing:
+            ax.plot([x for x, _ in failing], [v for _, v in failing], linestyle="none", marker="X", markersize=9,
+                    color=FAILED_COLOUR, markeredgecolor="white", markeredgewidth=0.5, label="job failed at this commit",
+                    gid=f"failed-{slug(s['label'])}{part}", zorder=5)
     ax.set_xticks(xs, [p["label"] for p in points], rotation=45 if len(points) > 8 else 0,
                   ha="right" if len(points) > 8 else "center", fontsize=8)
+    for tick, p in zip(ax.get_xticklabels(), points):
+        if p["failed"]:
+            tick.set_color(FAILED_COLOUR)
+            tick.set_fontweight("bold")
     ax.set_xlim(-0.5, len(points) - 0.5)
-    ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
+    if scale == "relative":
+        ax.axhline(0.0, color="#57606a", linewidth=0.8)
+        ax.set_ylabel("% change from first commit")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos=None: f"{v:+.3g}%"))
+        return
+    ax.set_ylabel(ylabel)
+    if scale == "log":
+        ax.set_yscale("log")
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
 
 
@@ -189,18 +270,39 @@ def _tick(value: float, _pos=None) -> str:
     return f"{value:,.3f}".rstrip("0").rstrip(".")
 
 
-def _legend(fig, ax, n_series: int) -> None:
-    if n_series:
-        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, frameon=False,
-                   ncols=min(4, n_series))
+def _legend(fig, axes) -> None:
+    """One legend under the figure: each series once, and the failure mark."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", fontsize=8, frameon=False,
+                   ncols=min(4, len(handles)))
 
 
-def trend_figures(points: list[dict]) -> list[dict]:
-    """Counts, sizes and energy per commit."""
+def energy_label(points: list[dict]) -> str:
+    """The energy trend's label from the jobs' `energy_basis` (one text when
+    all agree, else each, e.g. measured on a board and estimated in QEMU)."""
+    texts = sorted({basis_label(m.get("energy_basis")) for p in points for m in p["jobs"].values()
+                    if m.get("energy_uj") is not None})
+    return "; ".join(texts) or "estimate, unverified"
+
+
+SCALE_NOTE = {"relative": "each line is its series' change from its own first commit, in percent (absolute values "
+                          "in the table below)",
+              "log": "logarithmic axis", "absolute": "absolute values"}
+
+
+def trend_figures(points: list[dict], colours: dict[str, str] | None = None, scale: str = "relative") -> list[dict]:
+    """Counts, sizes and energy per commit, each series in its colour."""
     figures = []
     if not points:
         return figures
+    colours = colours or series_colours(points)
     commits = f"{len(points)} commit{'s' if len(points) != 1 else ''}"
+    how = SCALE_NOTE[scale]
+    failed = " A red X marks a job that failed at that commit; red commit labels: the suite failed there."
 
     kinds = sorted({m.get("count_kind") for p in points for m in p["jobs"].values()
                     if m.get("count") is not None and m.get("count_kind")})
@@ -208,48 +310,99 @@ def trend_figures(points: list[dict]) -> list[dict]:
     if counts:
         fig = _figure(9, 3.6)
         ax = fig.add_subplot()
-        _line_axes(ax, points, counts, " / ".join(kinds) + " per inference" if kinds else "count per inference")
+        _line_axes(ax, points, counts, " / ".join(kinds) + " per inference" if kinds else "count per inference",
+                   colours, scale)
         ax.set_title("Count per inference (median over the vectors)", fontsize=10, loc="left")
-        _legend(fig, ax, len(counts))
+        _legend(fig, [ax])
         note = " QEMU counts are instructions, not cycles." if "instructions" in kinds else ""
         figures.append({"id": "trend-count", "title": "Counts per commit",
-                        "caption": f"Median count per inference over {commits}.{note}", "svg": svg_of(fig, "tc")})
+                        "caption": f"Median count per inference over {commits}; {how}.{note}{failed}",
+                        "svg": svg_of(fig, "tc")})
 
     sizes = [(metric, name, _series(points, metric)) for metric, name in SIZE_METRICS]
     sizes = [s for s in sizes if s[2]]
     if sizes:
         fig = _figure(9, 3.8)
         axes = fig.subplots(1, len(sizes), squeeze=False)[0]
-        labels: dict[str, object] = {}
         for ax, (metric, name, series) in zip(axes, sizes):
-            _line_axes(ax, points, series, "KiB", scale=1024.0)
+            _line_axes(ax, points, series, "KiB", colours, scale, divisor=1024.0, part=f"-{metric}")
             ax.set_title(name, fontsize=10, loc="left")
-            for handle, label in zip(*ax.get_legend_handles_labels()):
-                labels.setdefault(label, handle)
-        fig.legend(list(labels.values()), list(labels), loc="outside lower center", fontsize=8, frameon=False,
-                   ncols=min(4, len(labels)))
+        _legend(fig, axes)
         figures.append({"id": "trend-sizes", "title": "Sizes per commit",
                         "caption": f"Flash, RAM needed and the tensor arena's measured high-water mark, in KiB, "
-                                   f"over {commits}.", "svg": svg_of(fig, "ts")})
+                                   f"over {commits}; {how}.", "svg": svg_of(fig, "ts")})
 
     energy = _series(points, "energy_uj")
     if energy:
+        label = energy_label(points)
         fig = _figure(9, 3.6)
         ax = fig.add_subplot()
-        _line_axes(ax, points, energy, "uJ per inference")
-        ax.set_title("Energy per inference (estimate)", fontsize=10, loc="left")
-        _legend(fig, ax, len(energy))
-        figures.append({"id": "trend-energy", "title": "Energy per commit",
-                        "caption": f"Estimated energy per inference over {commits}: count / clock x voltage x "
-                                   f"active current from the platform's power table (see docs/counts.md).",
+        _line_axes(ax, points, energy, "uJ per inference", colours, scale)
+        ax.set_title(f"Energy per inference ({label})", fontsize=10, loc="left")
+        _legend(fig, [ax])
+        figures.append({"id": "trend-energy", "title": "Energy per commit", "label": label,
+                        "caption": f"Energy per inference over {commits} ({label}): count / clock x voltage x "
+                                   f"active current from the platform's power table (see docs/counts.md); {how}.",
                         "svg": svg_of(fig, "te")})
     return figures
 
 
-def operator_figures(suite: dict) -> list[dict]:
-    """One horizontal bar chart per (platform, model) with operator counts."""
+def trend_table(points: list[dict], colours: dict[str, str], report_dir: Path | None) -> list[dict]:
+    """Per job and commit: the count, its change from the job's first
+    commit, whether the job failed there, and links to its result.json and
+    emulator log (the numbers behind the charts, and where to look)."""
+    rows = []
+    for job_id, colour in colours.items():
+        counts = relative_change([p["jobs"].get(job_id, {}).get("count") for p in points])
+        cells = []
+        for p, rel in zip(points, counts):
+            if job_id not in p["jobs"]:
+                cells.append(None)
+                continue
+            m, files = p["jobs"][job_id], p["files"].get(job_id) or {}
+            cells.append({"count": md.fmt_value(m.get("count"), "count"),
+                          "change": "" if rel is None else f"{rel:+.2f}%",
+                          "status": p["status"].get(job_id) or "?",
+                          "failed": p["status"].get(job_id) in md.FAILING,
+                          "result": file_link(files.get("result"), report_dir),
+                          "log": file_link(files.get("emulator_log"), report_dir)})
+        rows.append({"job": job_id, "colour": colour, "cells": cells})
+    return rows
+
+
+def operator_chart(ops: list[dict], kind: str, title: str, prefix: str, colour: str = "#1f77b4") -> Markup:
+    """Horizontal bars of the count per operator ({index, op, count}), in
+    graph order; past MAX_OPERATOR_BARS the smallest are summed into one bar."""
     import matplotlib
 
+    total = sum(o["count"] for o in ops) or 1
+    ordered = sorted(ops, key=lambda o: o.get("index", 0))
+    if len(ordered) > MAX_OPERATOR_BARS:
+        keep = {id(o) for o in sorted(ops, key=lambda o: -o["count"])[:MAX_OPERATOR_BARS - 1]}
+        rest = [o for o in ordered if id(o) not in keep]
+        ordered = [o for o in ordered if id(o) in keep]
+        ordered.append({"index": None, "op": f"{len(rest)} other operators", "count": sum(o["count"] for o in rest)})
+    labels = [f"#{o['index']} {o.get('op')}" if o.get("index") is not None else o["op"] for o in ordered]
+    values = [o["count"] for o in ordered]
+    fig = _figure(9, 0.8 + 0.24 * len(ordered))
+    ax = fig.add_subplot()
+    ys = list(range(len(ordered)))
+    ax.barh(ys, values, color=colour, height=0.7)
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{kind} per invoke (median)")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+    ax.grid(True, axis="x", alpha=0.3)
+    for y, v in zip(ys, values):
+        ax.text(v, y, f" {v / total:.1%}", va="center", fontsize=7)
+    ax.set_xlim(0, max(values) * 1.15 or 1)
+    ax.set_title(title, fontsize=10, loc="left")
+    return svg_of(fig, prefix)
+
+
+def operator_figures(suite: dict, colours: dict[str, str] | None = None) -> list[dict]:
+    """One horizontal bar chart per (platform, model) with operator counts,
+    in the job's trend colour."""
     figures = []
     for n, job in enumerate(suite.get("jobs", [])):
         m = job.get("metrics") or {}
@@ -257,32 +410,13 @@ def operator_figures(suite: dict) -> list[dict]:
         if not ops:
             continue
         total = sum(o["count"] for o in ops) or 1
-        ordered = sorted(ops, key=lambda o: o.get("index", 0))
-        if len(ordered) > MAX_OPERATOR_BARS:
-            keep = {id(o) for o in sorted(ops, key=lambda o: -o["count"])[:MAX_OPERATOR_BARS - 1]}
-            rest = [o for o in ordered if id(o) not in keep]
-            ordered = [o for o in ordered if id(o) in keep]
-            ordered.append({"index": None, "op": f"{len(rest)} other operators", "count": sum(o["count"] for o in rest)})
-        labels = [f"#{o['index']} {o.get('op')}" if o.get("index") is not None else o["op"] for o in ordered]
-        values = [o["count"] for o in ordered]
-        fig = _figure(9, 0.8 + 0.24 * len(ordered))
-        ax = fig.add_subplot()
-        ys = list(range(len(ordered)))
-        ax.barh(ys, values, color=matplotlib.colormaps["tab10"](0), height=0.7)
-        ax.set_yticks(ys, labels, fontsize=8)
-        ax.invert_yaxis()
         kind = m.get("count_kind") or "count"
-        ax.set_xlabel(f"{kind} per invoke (median)")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
-        ax.grid(True, axis="x", alpha=0.3)
-        for y, v in zip(ys, values):
-            ax.text(v, y, f" {v / total:.1%}", va="center", fontsize=7)
-        ax.set_xlim(0, max(values) * 1.15 or 1)
-        ax.set_title(f"{job.get('platform')} / {job.get('model')}", fontsize=10, loc="left")
-        figures.append({"id": f"ops-{n}", "title": f"{job.get('platform')} / {job.get('model')}",
+        title = f"{job.get('platform')} / {job.get('model')}"
+        job_id = job.get("id") or f"{job.get('platform')}/{job.get('model')}"
+        figures.append({"id": f"ops-{n}", "title": title,
                         "caption": f"Median {kind} per operator ({len(ops)} operators, {total:,.0f} in all; "
                                    f"percentages are shares of that sum).",
-                        "svg": svg_of(fig, f"op{n}")})
+                        "svg": operator_chart(ops, kind, title, f"op{n}", (colours or {}).get(job_id, "#1f77b4"))})
     return figures
 
 
@@ -303,9 +437,16 @@ def _version() -> str:
 
 
 def render_html(suite: dict, history: list[dict] = (), compare: dict | None = None, links=(),
-                title: str | None = None) -> str:
-    """The report as one HTML document."""
+                title: str | None = None, report_dir: Path | None = None, trend_scale: str = "relative") -> str:
+    """The report as one HTML document. `report_dir` is where it is written
+    (links to the runs' files are relative below it); `trend_scale` is
+    relative (each series' % change from its first commit), log or absolute."""
     points = trend_points(list(history), suite)
+    colours = series_colours(points)
+    jobs = job_rows(suite)
+    for row, job in zip(jobs, suite.get("jobs", [])):
+        row["result_link"] = file_link(job.get("result"), report_dir)
+        row["log_link"] = file_link(job.get("emulator_log"), report_dir)
     git = suite.get("git") or {}
     counts = md.case_counts(suite)
     changes = []
@@ -325,9 +466,10 @@ def render_html(suite: dict, history: list[dict] = (), compare: dict | None = No
         "counts": counts, "total": sum(counts.values()),
         "matrix": matrix(suite), "failing": case_rows(md.failing_cases(suite)),
         "cases": case_rows(sorted(suite.get("cases", []), key=lambda c: str(c.get("id")))),
-        "jobs": job_rows(suite),
-        "trends": trend_figures(points), "points": points,
-        "operators": operator_figures(suite),
+        "jobs": jobs,
+        "trends": trend_figures(points, colours, trend_scale), "points": points, "trend_scale": trend_scale,
+        "colours": colours, "trend_table": trend_table(points, colours, report_dir),
+        "operators": operator_figures(suite, colours),
         "compare": compare, "changes": changes,
         "verdict_line": re.sub(r"\*\*(.*?)\*\*", r"\1", md.verdict_line(compare)) if compare else None,
         "case_changes": [c for c in (compare or {}).get("cases", []) if c.get("status") in ("regressed", "improved")],
