@@ -160,7 +160,8 @@ def test_hil_run_rows_and_energy_are_explained(tmp_path, corrupt_elf):
         assert f"got {m['got']}, expected {m['expected']}" in row, proc.stdout
 
     assert "energy uJ (est., unverified)" in proc.stdout
-    assert "estimate: instructions x CPI 1.0 x datasheet current, unverified; error band unknown" in proc.stdout
+    assert re.search(r"energy per inference: min [\d.]+  median [\d.]+  max [\d.]+ uJ \(estimate: instructions x CPI "
+                     r"1\.0 x datasheet current, unverified\)\n +error band unknown; CPI 1\.0 is a lower bound", proc.stdout)
     assert "budget --max-energy-uj EXCEEDED: energy " in proc.stdout and "unverified) exceeds the limit" in proc.stdout
     assert not too_precise(proc.stdout), too_precise(proc.stdout)
 
