@@ -57,11 +57,13 @@ DEPENDS_ON = {
     "arena_bytes": ("engine",),
     "model_bytes": (),
     "accuracy": ("toolchain", "emulator", "engine"),
+    "expected_match": ("toolchain", "emulator", "engine"),  # against the user's outputs, not the reference
 }
 #: budget checks follow the metric they limit
 CHECK_DEPENDS_ON = {"max_count": DEPENDS_ON["count"], "max_energy_uj": DEPENDS_ON["energy_uj"],
                     "max_flash": DEPENDS_ON["flash_bytes"], "max_ram": DEPENDS_ON["ram_bytes"],
-                    "max_arena": DEPENDS_ON["arena_bytes"], "accuracy_min": DEPENDS_ON["accuracy"]}
+                    "max_arena": DEPENDS_ON["arena_bytes"], "accuracy_min": DEPENDS_ON["accuracy"],
+                    "expected": DEPENDS_ON["expected_match"]}
 
 #: an energy figure stored without its label (written before energy_basis existed)
 DEFAULT_ENERGY_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
