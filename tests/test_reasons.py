@@ -108,7 +108,9 @@ def test_a_mismatch_names_elements_index_and_values():
         "2/8 elements differ; largest |diff| 18 at [1, 2] (flat 6): got 20, expected 2"
     assert compare_outputs([want], [want]).detail is None
     nan = np.array([1.0, np.nan], dtype=np.float32)
-    assert compare_outputs([nan], [np.array([1.0, 2.0], dtype=np.float32)]).detail["got"] == "nan"
+    nan_detail = compare_outputs([nan], [np.array([1.0, 2.0], dtype=np.float32)]).detail
+    assert (nan_detail["got"], nan_detail["max_abs_diff"], nan_detail["worst_index"]) == ("nan", None, 1)
+    assert json.loads(json.dumps(nan_detail, allow_nan=False)) == nan_detail  # strict JSON
 
 
 # -- in QEMU: one hil run, one hil test ------------------------------------------------------------

@@ -37,12 +37,13 @@ def _scalar(value) -> int | float | str:
 
 def _worst(output: int, got: np.ndarray, want: np.ndarray, shape: tuple, diff: np.ndarray) -> dict:
     """The element that differs most: flat index, position in the output's
-    shape, and both values (a NaN difference counts as the largest)."""
+    shape, and both values (a NaN difference counts as the largest; its
+    max_abs_diff is None, a non-finite value is written as text)."""
     where = np.flatnonzero(np.isnan(diff))
     i = int(where[0]) if where.size else int(np.argmax(diff))
     position = [int(x) for x in np.unravel_index(i, shape)] if len(shape) > 1 else None
     return {"output": output, "worst_index": i, "worst_position": position, "expected": _scalar(want[i]),
-            "got": _scalar(got[i]), "max_abs_diff": _scalar(diff[i])}
+            "got": _scalar(got[i]), "max_abs_diff": float(diff[i]) if np.isfinite(diff[i]) else None}
 
 
 def describe_mismatch(m: dict) -> str:
@@ -53,7 +54,7 @@ def describe_mismatch(m: dict) -> str:
         else f"index {m['worst_index']}"
     out = f"output {m['output']} " if m.get("output") else ""
     diff = m["max_abs_diff"]
-    diff = f"{diff:g}" if isinstance(diff, (int, float)) else diff
+    diff = f"{diff:g}" if diff is not None else "not a number"
     return (f"{m['differ']}/{m['elements']} elements differ; largest |diff| {diff} at {out}{at}: "
             f"got {m['got']}, expected {m['expected']}")
 
