@@ -148,7 +148,7 @@ def test_hil_test_builds_the_firmware_named_in_hil_toml(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     suite = json.loads((tmp_path / "suite.json").read_text())
     assert suite["cases"] and all(c["status"] == "passed" for c in suite["cases"])
-    (result_file,) = tmp_path.glob(f".hil/suites/*/{suite['jobs'][0]['result']}")
+    (result_file,) = tmp_path.glob(f".hil/suites-unstored/*/{suite['jobs'][0]['result']}")  # --no-store: not in .hil/suites
     result = json.loads(result_file.read_text())
     assert result["device"]["engine"] == "ext-relu"  # the app's firmware, not hil's runner
     assert result["firmware"]["path"] == built.stdout.strip()
