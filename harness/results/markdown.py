@@ -98,8 +98,10 @@ def metric_label(change: dict) -> str:
     unit = change.get("unit")
     if change.get("metric") == "count" and unit:
         return f"count ({unit})"
-    if change.get("metric") == "energy_uj":
-        return f"energy ({basis_label(change.get('energy_basis'))})"
+    if change.get("metric") == "energy_uj":  # its label: the change's energy_basis, or its unit's words
+        if change.get("energy_basis") or "(" not in (unit or ""):
+            return f"energy ({basis_label(change.get('energy_basis'))})"
+        return f"energy {unit[unit.index('('):]}"
     return name
 
 
