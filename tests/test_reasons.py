@@ -82,6 +82,10 @@ def test_an_estimate_prints_three_figures_and_its_label():
     assert format_estimate(666.428, "uJ", basis, detail=True) == \
         "666 uJ (estimate: instructions x CPI 1.0 x datasheet current, unverified)"
     assert format_estimate(12.3456, "uJ", None) == "12.3 uJ (estimate, unverified)"
+    board = _an386_energy_model().basis("cycles_estimate")  # a board's DWT cycles: still a datasheet current
+    assert format_estimate(5, "uJ", board, detail=True) == "5.00 uJ (estimate: measured cycles x datasheet current, " \
+                                                           "unverified)"
+    assert board["error_band"].startswith("unknown")
     assert [sig3(v) for v in (0.0123456, 1234.5, 999.7, 0)] == ["0.0123", "1,230", "1,000", "0"]
 
 

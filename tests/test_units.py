@@ -89,7 +89,7 @@ def test_energy_model_arithmetic_and_kinds():
         {"cycles_per_instruction": 1.5}, "p.toml")
     assert model.active_ma == pytest.approx(8.0)
     assert model.cycles(1000, "instructions") == (1500, "instructions_x_cpi")
-    assert model.cycles(1000, "cycles") == (1000, "measured")
+    assert model.cycles(1000, "cycles") == (1000, "cycles_estimate")  # counted cycles x a datasheet current
     assert model.cycles(1000, "ticks") is None
     # 80e6 cycles = 1 s at 80 MHz, x 3 V x 8 mA = 24 mJ
     assert model.energy_uj(80e6) == pytest.approx(24_000)

@@ -68,9 +68,11 @@ class EnergyModel:
 
     def cycles(self, value: float, kind: str) -> tuple[float, str] | None:
         """Cycles for a count of `kind`, and the basis kind of an energy
-        figure from them (BASIS_KINDS)."""
+        figure from them (BASIS_KINDS). Counted cycles still give an
+        estimate (`cycles_estimate`): the current is the datasheet's;
+        `measured` is kept for an energy a meter measured."""
         if kind == "cycles":
-            return value, "measured"
+            return value, "cycles_estimate"
         if kind == "instructions" and self.cycles_per_instruction:
             return value * self.cycles_per_instruction, "instructions_x_cpi"
         return None
@@ -117,7 +119,7 @@ class EnergyModel:
 
 
 #: energy_basis kinds, in words
-BASIS_KINDS = {"measured": "measured cycles", "cycles_estimate": "cycles estimate",
+BASIS_KINDS = {"measured": "measured energy", "cycles_estimate": "cycles x current",
                "instructions_x_cpi": "instructions x CPI"}
 
 
