@@ -85,9 +85,8 @@ def load_suite_document(path: Path, role: str = "suite") -> dict:
         path = path / "suite.json"
     doc = _read_json(path, role)
     hint = ("pass the suite.json of `hil test` (or of `hil merge`); a comparison goes to --compare"
-            if doc.get("schema") != "hil.result/1" else
-            "`hil report` takes a suite: run the model from hil.toml with `hil test`, or "
-            "pass the suite.json of that run")
+            if doc.get("schema") != RESULT_SCHEMA else
+            f"{role} takes suite runs (`hil test`); report this run alone with `hil report {path} --html OUT.html`")
     _check_schema(doc, path, role, SUITE_SCHEMA, hint)
     for key in ("jobs", "cases"):
         _require(isinstance(doc.get(key), list), path, role, f'"{key}"', "is missing or not a list")
@@ -128,11 +127,17 @@ def document_kind(path: Path) -> str:
     if path.is_dir():
         return "run" if (path / "result.json").is_file() and not (path / "suite.json").is_file() else "suite"
     try:
-        with open(path, encoding="utf-8") as fh:
-            head = fh.read(4096)
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return "suite"
-    return "run" if re.search(r'"schema"\s*:\s*"hil\.result/', head) else "suite"
+    schema = re.search(r'"schema"\s*:\s*"([^"]*)"', text[:4096])  # hil writes "schema" first
+    if schema is None:
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return "suite"
+        return "run" if isinstance(doc, dict) and str(doc.get("schema")).startswith("hil.result/") else "suite"
+    return "run" if schema.group(1).startswith("hil.result/") else "suite"
 
 
 def _suites_dir(config_path: Path | None) -> Path:
