@@ -13,6 +13,7 @@ inputs stop before anything is built or booted.
 from __future__ import annotations
 
 import json
+import sqlite3
 import textwrap
 
 import numpy as np
@@ -208,7 +209,7 @@ def test_a_suite_checks_expected_outputs_and_the_float_model(tmp_path, truth):
         float_model = "{GESTURE_FLOAT}"
         checks = {{ float_top1_agreement_min = 0.95, float_accuracy_drop_max = 0.05, float_cosine_min = 1.5 }}
         """))
-    proc = hil("test", "--json", tmp_path / "suite.json", "--out", tmp_path / "out", "--no-store", cwd=tmp_path)
+    proc = hil("test", "--json", tmp_path / "suite.json", "--out", tmp_path / "out", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # only the impossible cosine fails
     doc = json.loads((tmp_path / "suite.json").read_text())
     cases = {c["id"].split("/", 1)[1]: c for c in doc["cases"]}
@@ -229,3 +230,8 @@ def test_a_suite_checks_expected_outputs_and_the_float_model(tmp_path, truth):
     tolerant = next(j for j in doc["jobs"] if j["model"] == "tolerant")
     result = json.loads((tmp_path / "out" / tolerant["result"]).read_text())
     assert result["summary"]["expected"]["max_abs_diff"] == 1.0 and result["summary"]["expected"]["tolerance"] == 1.0
+    # the store keeps them as fractions, for queries and trends
+    with sqlite3.connect(tmp_path / ".hil" / "results.db") as db:
+        stored = dict(db.execute("SELECT metric, unit FROM hil_metrics WHERE model = 'tolerant'").fetchall())
+    assert {k: stored.get(k) for k in ("float_top1_agreement", "float_cosine", "expected_match")} == \
+        dict.fromkeys(("float_top1_agreement", "float_cosine", "expected_match"), "fraction")

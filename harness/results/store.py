@@ -73,7 +73,9 @@ metric_values = sa.Table(
 ESTIMATE_DEFAULT_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
 
 _UNITS = {"count": None, "energy_uj": "uJ", "flash_bytes": "bytes", "ram_bytes": "bytes",
-          "arena_bytes": "bytes", "model_bytes": "bytes", "accuracy": "fraction"}
+          "arena_bytes": "bytes", "model_bytes": "bytes", "accuracy": "fraction",
+          # the user's truth (checks/truth.py)
+          "float_top1_agreement": "fraction", "float_cosine": "fraction", "expected_match": "fraction"}
 
 
 @dataclass(frozen=True)
