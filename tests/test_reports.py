@@ -528,6 +528,9 @@ def test_html_trends_one_colour_per_series_failures_marked_relative_scale_and_li
         assert marks["mps2-an386-tiny" + part].count("<use") == 2 and "fill: #cf222e" in marks["mps2-an386-tiny" + part]
     assert page.count('class="num failed"') >= 2 + 2  # the failing commits' columns and cells in the data table
 
+    # the energy chart says what its figures are
+    assert "Energy per inference (estimate: instructions x CPI, unverified)" in page
+
     # relative change: the small model's +83% spans its chart; on an absolute axis it is nearly flat
     assert "% change from first commit" in page and "+83.00%" in page
     assert vertical_extent(page, "tc", "mps2-an386-tiny") > 0.8
