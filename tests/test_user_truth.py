@@ -103,6 +103,11 @@ def test_a_float_model_that_does_not_fit_is_refused_before_boot(tmp_path, truth)
     message = _prepared(tmp_path, inputs=inputs, float_model=MODELS / "test" / "float_io.tflite")
     assert "quantized model with float inputs and outputs" in message and "QUANTIZE" in message
     assert "no such file" in _prepared(tmp_path, inputs=inputs, float_model=tmp_path / "none.tflite")
+    # a SavedModel directory or a .keras file: TFLM takes .tflite, the message says how to convert
+    (tmp_path / "saved_model").mkdir()
+    for given in (tmp_path / "saved_model", tmp_path / "m.keras"):
+        message = _prepared(tmp_path, inputs=inputs, float_model=given)
+        assert "is a Keras model or SavedModel" in message and "TFLiteConverter" in message
 
 
 def test_the_cli_says_what_is_wrong_with_exit_2(tmp_path, truth):

@@ -83,6 +83,12 @@ def check_float_model(float_model: ModelInfo, model: ModelInfo) -> None:
 def load_float_model(path: Path, model: ModelInfo) -> ModelInfo:
     """The float model at `path`, checked against the model under test."""
     path = Path(path)
+    if path.is_dir() or path.suffix in (".keras", ".h5", ".pb"):
+        raise UsageError(f"--float-model {path}: is a Keras model or SavedModel; hil runs the float model in TFLM's "
+                         f"interpreter, which takes .tflite",
+                         hint="convert it once, where TensorFlow is installed: open('model_float.tflite', 'wb')"
+                              ".write(tf.lite.TFLiteConverter.from_keras_model(model).convert()) (or "
+                              ".from_saved_model(directory)), without optimizations")
     if not path.is_file():
         raise UsageError(f"--float-model {path}: no such file", hint="check the path")
     try:
