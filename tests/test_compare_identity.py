@@ -256,3 +256,14 @@ def test_compare_all_shows_unchanged_rows_and_energy_keeps_its_label(project, tm
     assert measured.returncode == 2, measured.stdout
     energy = [c for c in json.loads((tmp_path / "c.json").read_text())["changes"] if c["metric"] == "energy_uj"]
     assert energy and all(c["status"] == "incomparable" and "-> measured" in c["note"] for c in energy)
+
+    head = json.loads((repo / "good.json").read_text())
+    for job in head["jobs"]:  # 10% more energy on the same (unverified) basis: a regression that says what it is
+        job["metrics"]["energy_uj"] *= 1.1
+    (tmp_path / "more.json").write_text(json.dumps(head))
+    more = hil("compare", repo / "good.json", tmp_path / "more.json", "--json", tmp_path / "m.json", cwd=repo)
+    assert more.returncode == 1, more.stdout
+    energy = [c for c in json.loads((tmp_path / "m.json").read_text())["changes"] if c["metric"] == "energy_uj"]
+    assert energy and all(c["status"] == "regressed" and c["unit"] == "uJ (estimate, unverified)"
+                          and c["note"].startswith("on an unverified estimate (estimate: instructions x CPI")
+                          for c in energy), energy

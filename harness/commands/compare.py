@@ -260,6 +260,9 @@ def _print(doc: dict, show_all: bool) -> None:
             out.print(f"versions changed between the runs: {'; '.join(lines)}: the metrics they affect are "
                       "incomparable; re-baseline (run the suite on BASE with the new versions) or pass "
                       "--allow-version-change", highlight=False, soft_wrap=True)
+    if doc.get("versions_unknown"):
+        out.print(f"note: {len(doc['versions_unknown'])} jobs compared without knowing their reference, toolchain, "
+                  "emulator and engine versions on one side (a run made before hil recorded them)", highlight=False)
     verdict = _styled(doc["verdict"], STYLE.get(doc["verdict"], "green"))
     n = doc["not_compared"]
     if doc["verdict"] == "incomplete":

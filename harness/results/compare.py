@@ -208,12 +208,15 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
     head_jobs = {j["id"]: j for j in head.get("jobs", [])}
     changes: list[Change] = []
     job_versions: dict[str, dict[str, str]] = {}
+    versions_unknown = []  # jobs whose provenance one side lacks (runs made before hil recorded it)
     for job_id in sorted(set(base_jobs) | set(head_jobs)):
         b, h = base_jobs.get(job_id), head_jobs.get(job_id)
         ref = h or b
         changed = version_changes((b or {}).get("provenance"), (h or {}).get("provenance")) if b and h else {}
         if changed:
             job_versions[job_id] = changed
+        if b and h and not (b.get("provenance") and h.get("provenance")):
+            versions_unknown.append(job_id)
         for metric in METRICS:
             change = _metric_change(ref["platform"], ref["model"], metric,
                                     (b or {}).get("metrics", {}), (h or {}).get("metrics", {}), thresholds)
@@ -269,6 +272,7 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
         "allow_partial": allow_partial,
         "allow_version_change": allow_version_change,
         "version_changes": job_versions,
+        "versions_unknown": versions_unknown,
     }
 
 
