@@ -36,8 +36,9 @@ name = "net"
 path = "net.tflite"
 vectors = { random = 2, seed = 1 }
 """
-#: flips a bit of operator 7's output: kws (9 operators) stops being bit-exact, net (6) is untouched
-CORRUPT_KWS = '[firmware]\ndefines = { HIL_CORRUPT_OP = 7 }\n'
+#: flips a bit of operator 10's output (the demo model's SOFTMAX): kws stops being bit-exact, net (6
+#: operators) is untouched; the same firmware as tests/test_output.py's, so the build cache has it once
+CORRUPT_KWS = '[firmware]\ndefines = { HIL_CORRUPT_OP = 10 }\n'
 
 
 def git(repo, *args):
@@ -57,12 +58,12 @@ def suite_docs(repo: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """Commit 1 (good firmware): a full run. Commit 2 (operator 7 corrupted):
+    """Commit 1 (good firmware): a full run. Commit 2 (operator 10 corrupted):
     a partial run, then a full one (kws fails bit_exact), then a partial
     run again, then a full run from a dirty tree, and a --no-store run."""
     repo = tmp_path_factory.mktemp("identity") / "repo"
     repo.mkdir()
-    shutil.copy(MODELS / "test" / "elementwise_int8.tflite", repo / "kws.tflite")
+    shutil.copy(MODELS / "demo" / "gesture.tflite", repo / "kws.tflite")
     shutil.copy(MODELS / "test" / "mlp_per_tensor.tflite", repo / "net.tflite")
     (repo / "hil.toml").write_text(textwrap.dedent(PROJECT))
     (repo / "NOTES").write_text("notes\n")
@@ -72,7 +73,7 @@ def project(tmp_path_factory):
     steps = {"good": ok(hil("test", "--json", repo / "good.json", cwd=repo))}
 
     (repo / "hil.toml").write_text(textwrap.dedent(PROJECT) + CORRUPT_KWS)
-    git(repo, "commit", "-qam", "corrupt operator 7")
+    git(repo, "commit", "-qam", "corrupt operator 10")
     steps["first_partial"] = ok(hil("test", "-k", "an386 and net", cwd=repo))
     steps["compare_without_full_run"] = hil("compare", "HEAD~1", "HEAD", cwd=repo)
     steps["full"] = ok(hil("test", "--json", repo / "full.json", cwd=repo), 1)
