@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from ..model.float_reference import FloatReference, dequantize, load_float_model
 from ..model.tflite import ModelInfo
 from ..model.vectors import VectorSet, expected_outputs
@@ -105,8 +106,6 @@ class UserTruth:
                 float_model: Path | None = None) -> "UserTruth | None":
         """None when the run checks neither; records what is checked in the
         vector source (hil.result/1 `vector_source`)."""
-        from ..errors import UsageError
-
         if not (expected or expected_file or float_model):
             if tolerance:
                 raise UsageError("--expected-tolerance without --expected",
