@@ -183,7 +183,7 @@ def test_a_failing_run_shows_its_failing_rows_capped(tmp_path):
     rows = [line for line in proc.stdout.splitlines() if VECTOR_ROW.match(line)]
     assert len(rows) == 20 and all(" mismatch " in r for r in rows)
     assert "... and 180 more failing vectors (see result.json or --all)" in proc.stdout
-    assert len(proc.stdout.splitlines()) <= 70, proc.stdout
+    assert len(proc.stdout.splitlines()) <= 90, proc.stdout  # a row may wrap its detail onto a second line
     assert "FAILED  0/200 vectors" in proc.stdout
     assert len(json.loads(out.read_text())["vectors"]) == 200
 
