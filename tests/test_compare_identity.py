@@ -120,9 +120,11 @@ def test_a_partial_run_never_stands_for_a_commit(project):
     assert re.search(r"judged on what was compared; \d+ not compared, allowed by --allow-partial", partial.stdout)
 
     # the same two documents as files: a job of BASE missing in HEAD makes it incomplete, never unchanged
-    files = hil("compare", repo / "full.json", repo / "partial.json", cwd=repo)
+    files = hil("compare", repo / "full.json", repo / "partial.json", "--json", repo / "i.json", cwd=repo)
     assert files.returncode == 1, files.stdout
     assert "verdict: incomplete" in files.stdout and "not compared" in files.stdout
+    summary = ok(hil("report", repo / "partial.json", "--compare", repo / "i.json", "--markdown", "-", cwd=repo))
+    assert re.search(r"\*\*Verdict: INCOMPLETE\*\* - \d+ not compared \(missing in head\)", summary.stdout)
     assert "partial (-k 'an386 and net'; 1 of 2 jobs), clean" in files.stdout
 
     dirty = hil("compare", "HEAD~1", "HEAD", "--allow-dirty", cwd=repo)

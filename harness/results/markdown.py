@@ -291,6 +291,8 @@ def verdict_line(compare: dict) -> str:
         parts.append(f"{plural(broke, 'check')} newly failing")
     if n["incomparable"]:
         parts.append(f"{plural(n['incomparable'], 'metric')} cannot be compared")
+    if compare.get("not_compared"):  # a job or check of the base that head lacks (results/compare.py)
+        parts.append(f"{compare['not_compared']} not compared (missing in head)")
     if n["improved"]:
         parts.append(f"{plural(n['improved'], 'metric')} improved")
     if fixed:
