@@ -79,6 +79,26 @@ def test_plain_progress_lines_stay_few_for_any_run_length():
             int(PROGRESS_LINE.match(line)[3]) for line in text)
 
 
+def test_a_device_waiting_for_the_reference_still_shows_progress():
+    """Before vector 0 can be checked the device may wait for the reference
+    (a slow one, or its start): the runner keeps reporting the reference's
+    progress, and a log gets a line every 10 s saying so."""
+    from rich.console import Console
+
+    from harness.results.console import RunProgress
+
+    console = Console(width=160, record=True, force_terminal=False)
+    clock = _Clock()
+    progress = RunProgress(console, plain=True)
+    progress.lines.clock = clock
+    progress.start_vectors(500)
+    for second in range(1, 26):
+        clock.now = float(second)
+        progress.reference_progress(second * 4, 500)
+    assert console.export_text().splitlines() == ["vectors 0/500, waiting for the reference, reference 40/500",
+                                                  "vectors 0/500, waiting for the reference, reference 80/500"]
+
+
 def test_streamed_reference_equals_the_batch_reference_in_order_with_state():
     """The reference child streams each vector's outputs as it computes
     them; stateful models (resource variables) see the vectors in order,
