@@ -159,8 +159,9 @@ def identity_of(doc: dict) -> dict:
             "jobs_defined": None, "config_hash": None, "config": None, "inferred": True}
 
 
-def describe_identity(identity: dict) -> str:
-    """'complete, clean' or 'partial (-k 'an386'; 2 of 5 jobs), dirty'."""
+def describe_identity(identity: dict, tree: bool = True) -> str:
+    """'complete, clean' or 'partial (-k 'an386'; 2 of 5 jobs), dirty'
+    (without the tree's state: `tree` False)."""
     if identity.get("complete"):
         words = "complete"
     else:
@@ -175,6 +176,8 @@ def describe_identity(identity: dict) -> str:
             how.append(f"{len(selected)} of {len(defined)} jobs")
         words = "partial" + (f" ({'; '.join(how)})" if how else "")
     clean = identity.get("clean")
+    if not tree:
+        return words
     return words + (", clean" if clean else ", dirty" if clean is False else ", no git")
 
 

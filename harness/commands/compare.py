@@ -56,7 +56,7 @@ def _skip_reason(run, allow_partial: bool, allow_dirty: bool) -> str | None:
     reasons = []
     identity = run.identity()
     if not run.complete and not allow_partial:
-        reasons.append(describe_identity({**identity, "clean": True}).removesuffix(", clean"))
+        reasons.append(describe_identity(identity, tree=False))
     if run.clean is False and not allow_dirty:
         reasons.append("dirty tree")
     elif run.clean is None and not allow_dirty:

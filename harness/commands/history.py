@@ -50,7 +50,7 @@ def command(config_path, store, branch, limit, allow_partial, allow_dirty) -> No
             hidden.append(f"#{r.id} " + ("partial" if partial else "") + (" and " if partial and dirty else "")
                           + ("dirty" if dirty else ""))
             continue
-        jobs = describe_identity({**r.identity(), "clean": True}).removesuffix(", clean")
+        jobs = describe_identity(r.identity(), tree=False)
         mark = " (partial)" if partial else ""
         table.add_row(str(r.id), r.started, (r.commit or "")[:10], r.branch or "", "yes" if r.dirty else "",
                       escape(jobs), r.status + mark, f"{r.passed}/{r.total}{mark}", escape((r.subject or "")[:50]))
