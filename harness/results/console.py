@@ -176,17 +176,19 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
 
 class ProgressLines:
     """Plain progress lines, for logs (no terminal: CI, `| cat`, a
-    subprocess): at 25, 50 and 75% of a run expected to take `quiet_below_s`
-    or more, and every max(10 s, a fifteenth of the expected time), so no
-    run prints more than about 20 lines however long it is."""
+    subprocess): at 25, 50 and 75% of a run of `quiet_below_vectors` vectors
+    or more or expected to take `quiet_below_s` or more (None: time only),
+    and every max(10 s, a fifteenth of the expected time), so no run prints
+    more than about 20 lines however long it is."""
 
     MILESTONES = (25, 50, 75)
     MIN_INTERVAL_S = 10.0
     TIMED_LINES = 15
 
     def __init__(self, console: Console, label: str = "", quiet_below_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.console, self.label, self.quiet_below_s, self.clock = console, label, quiet_below_s, clock
+                 quiet_below_vectors: int | None = 100, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console, self.label, self.clock = console, label, clock
+        self.quiet_below_s, self.quiet_below_vectors = quiet_below_s, quiet_below_vectors
         self.total = 0
 
     def start(self, total: int) -> None:
@@ -207,7 +209,9 @@ class ProgressLines:
         while self.milestone < len(self.MILESTONES) and percent >= self.MILESTONES[self.milestone]:
             crossed, self.milestone = True, self.milestone + 1
         interval = max(self.MIN_INTERVAL_S, (expected or 0) / self.TIMED_LINES)
-        due = (crossed and expected is not None and expected >= self.quiet_below_s) or now - self.last >= interval
+        long_run = (expected is not None and expected >= self.quiet_below_s) or (
+            self.quiet_below_vectors is not None and self.total >= self.quiet_below_vectors)
+        due = (crossed and long_run) or now - self.last >= interval
         if not due:
             return
         self.last = now
@@ -238,11 +242,12 @@ class RunProgress:
     where only the progress of long jobs is worth a line)."""
 
     def __init__(self, console: Console, label: str = "", bar: Progress | None = None, *,
-                 plain: bool | None = None, stages: bool = True, quiet_below_s: float = 5.0) -> None:
+                 plain: bool | None = None, stages: bool = True, quiet_below_s: float = 5.0,
+                 quiet_below_vectors: int | None = 100) -> None:
         self.console, self.label, self.stages = console, label, stages
         self.plain = not console.is_terminal if plain is None else plain
         self.bar, self.task = bar, None
-        self.lines = ProgressLines(console, f"{label}: " if label else "", quiet_below_s)
+        self.lines = ProgressLines(console, f"{label}: " if label else "", quiet_below_s, quiet_below_vectors)
         self.done = self.passed = self.failed = 0
         self.reference: tuple[int, int] | None = None
 
