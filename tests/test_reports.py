@@ -599,7 +599,8 @@ def test_report_of_merged_shards(tmp_path):
     for i in (1, 2):
         part = copy.deepcopy(full)
         part["shards"] = [{"index": i, "count": 2}]
-        part["jobs"] = [j for k, j in enumerate(full["jobs"]) if k % 2 == i - 1]
+        part["jobs"] = [{**j, "emulator_log": str(Path(j["result"]).parent / "qemu.log")}
+                        for k, j in enumerate(full["jobs"]) if k % 2 == i - 1]
         keep = {(j["platform"], j["model"]) for j in part["jobs"]}
         part["cases"] = [c for c in full["cases"] if (c["platform"], c["model"]) in keep]
         paths.append(write(tmp_path / f"shard-{i}" / "suite.json", part))
@@ -607,6 +608,10 @@ def test_report_of_merged_shards(tmp_path):
     merged = tmp_path / "merged.json"
     proc = hil("merge", *paths, "--out", merged, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    for job in json.loads(merged.read_text())["jobs"]:  # each path relative to its shard, absolute once merged
+        assert Path(job["result"]).is_absolute() and Path(job["emulator_log"]).is_absolute()
+        assert Path(job["emulator_log"]).parent == Path(job["result"]).parent
+        assert job["emulator_log"].startswith(str(tmp_path / "shard-"))
     proc = hil("report", merged, "--junit", tmp_path / "junit.xml", "--markdown", "-", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     root = ET.parse(tmp_path / "junit.xml").getroot()
