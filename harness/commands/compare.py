@@ -8,7 +8,6 @@ and why, is always printed.
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from rich.table import Table
 
 from ..config import COMPARE_DEFAULTS, load_config
 from ..errors import UsageError
+from ..power.energy import sig3
 from ..results.compare import NOT_COMPARED, compare
 from ..results.console import make_console
 from ..results.result import write_json_atomic
@@ -112,21 +112,13 @@ def _label(ref: str, side: Side) -> str:
     return git.get("branch") or (git.get("commit") or "")[:10] or Path(ref).name
 
 
-def _significant(value: float, digits: int = 3) -> str:
-    """An estimate to `digits` significant figures, without exponent: 666.428 -> '666'."""
-    if value == 0:
-        return "0"
-    decimals = digits - 1 - math.floor(math.log10(abs(value)))
-    return f"{round(value, decimals):,.{max(decimals, 0)}f}"
-
-
 def _fmt(value, unit) -> str:
     if value is None:
         return "-"
     if unit == "fraction":
         return f"{value:.2%}"
     if unit and "estimate" in unit:
-        return _significant(value)
+        return sig3(value)
     return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:,.3f}"
 
 

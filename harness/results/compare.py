@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..power.energy import basis_label
 from ..provenance import FIRMWARE_AFFECTING, version_changes
 
 SCHEMA = "hil.compare/1"
@@ -67,9 +68,6 @@ CHECK_DEPENDS_ON = {"max_count": DEPENDS_ON["count"], "max_energy_uj": DEPENDS_O
 
 #: an energy figure stored without its label (written before energy_basis existed)
 DEFAULT_ENERGY_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
-BASIS_WORDS = {"measured": "measured", "cycles_estimate": "estimate: cycles", "instructions_x_cpi":
-               "estimate: instructions x CPI"}
-
 NOT_COMPARED = "not compared"
 
 
@@ -85,9 +83,8 @@ def energy_unit(basis: dict) -> str:
 
 
 def describe_basis(basis: dict) -> str:
-    words = BASIS_WORDS.get(basis.get("kind"), str(basis.get("kind")))
-    if basis.get("kind") != "measured":
-        words += ", verified" if basis.get("verified") else ", unverified"
+    """'estimate: instructions x CPI, unverified, mps2-an386.toml [power]: ...'."""
+    words = "measured" if basis.get("kind") == "measured" else basis_label(basis)
     return words + (f", {basis['source']}" if basis.get("source") else "")
 
 
