@@ -11,6 +11,9 @@ Writes
   <out>/demo/gesture_test.npz    labelled int8 test set (input_0, labels, classes)
   <out>/demo/gesture.json        metadata (classes, shapes, accuracies, versions)
   <out>/test/<name>.tflite       operator-coverage models (see TEST_MODELS)
+  <out>/test/gesture_mini_int8.tflite, gesture_mini_float.tflite, gesture_mini_test.npz
+                                 a small int8 gesture model, its true float original
+                                 (same training run, same weights) and a labelled test set
   <out>/test/MANIFEST.json       per test model: operators, sweep parameters,
                                  I/O shapes, dtypes and quantization
 
@@ -1423,17 +1426,136 @@ def make_gesture(out_dir, epochs=40):
 
 
 # --------------------------------------------------------------------------
+# test pair: a small gesture classifier as int8 AND its true float original
+# --------------------------------------------------------------------------
+
+MINI = "gesture_mini"
+MINI_FILES = {"int8": "gesture_mini_int8.tflite", "float": "gesture_mini_float.tflite",
+              "test_set": "gesture_mini_test.npz"}
+
+
+def gesture_mini_model(batch_size=None):
+    """Cheap 1-D CNN over the gesture window ([128,1,3], axes as channels):
+    CONV_2D 8x1/s4 with 12 filters, MAX_POOL_2D 2x1, CONV_2D 3x1/s2 with 16
+    filters, a full-size AVERAGE_POOL_2D 8x1, FULLY_CONNECTED and SOFTMAX;
+    ReLU6 fused. About 16 k MACs, so a QEMU invoke is cheap."""
+    x = tf.keras.Input((GESTURE_T, 1, 3), batch_size=batch_size)
+    y = L.Conv2D(12, (8, 1), strides=(4, 1), padding="same", activation="relu6")(x)  # 32x1x12
+    y = L.MaxPooling2D((2, 1))(y)                                                      # 16x1x12
+    y = L.Conv2D(16, (3, 1), strides=(2, 1), padding="same", activation="relu6")(y)  # 8x1x16
+    y = L.AveragePooling2D((8, 1))(y)                                                  # 1x1x16
+    y = L.Reshape((16,))(y)
+    y = L.Dense(len(GESTURE_CLASSES))(y)
+    y = L.Softmax()(y)
+    return tf.keras.Model(x, y, name=MINI)
+
+
+def _argmax_all(outputs):
+    return np.array([int(np.argmax(o[0][0])) for o in outputs])
+
+
+def make_gesture_mini(out_dir, epochs=60):
+    """Train gesture_mini_model once and write, from the same weights, the
+    int8 model, the float32 model it was quantised from (the true float
+    original, for `hil run --float-model`) and a labelled int8 test set;
+    returns the MANIFEST.json entry (of the int8 model, with both figures)."""
+    seed = name_seed(MINI)
+    seed_everything(seed)
+    x_tr, y_tr = gesture_dataset(200, seed)          # 1000 windows
+    x_te, y_te = gesture_dataset(20, seed + 2)       # 100 (written to the npz)
+
+    model = gesture_mini_model()
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_tr, y_tr, batch_size=50, epochs=epochs, shuffle=True, verbose=0)
+    keras_acc = float(np.mean(np.argmax(model.predict(x_te, verbose=0), 1) == y_te))
+
+    deploy = gesture_mini_model(batch_size=1)
+    deploy.set_weights(model.get_weights())
+    pick = np.random.default_rng(seed).permutation(len(x_tr))[:200]
+    int8_data = convert_int8(deploy, [x_tr[i:i + 1] for i in pick])
+    float_data = convert_float(deploy)   # after the int8 model: nothing above depends on it
+    info = verify_model(MINI, int8_data, seed=seed)
+    float_info = verify_model(MINI + "_float", float_data, seed=seed, dtype="float32")
+    for data in (int8_data, float_data):
+        assert len(data) < MAX_TEST_MODEL_BYTES, len(data)
+
+    in_q = info["inputs"][0]
+    q_te = np.clip(np.round(x_te / in_q["scale"]) + in_q["zero_point"], -128, 127).astype(np.int8)
+    # what `hil run --float-model` feeds the float model: the device's int8 inputs, dequantised
+    dq_te = ((q_te.astype(np.float32) - in_q["zero_point"]) * np.float32(in_q["scale"])).astype(np.float32)
+    int8_pred = _argmax_all(run_tflm(int8_data, [[v[None]] for v in q_te]))
+    float_pred = _argmax_all(run_tflm(float_data, [[v[None]] for v in dq_te]))
+    float_raw_pred = _argmax_all(run_tflm(float_data, [[v[None]] for v in x_te.astype(np.float32)]))
+
+    test_dir = os.path.join(out_dir, "test")
+    os.makedirs(test_dir, exist_ok=True)
+    for kind, data in (("int8", int8_data), ("float", float_data)):
+        with open(os.path.join(test_dir, MINI_FILES[kind]), "wb") as f:
+            f.write(data)
+    # np.savez (not _compressed): no zip timestamps or compression-level drift in the bytes
+    np.savez(os.path.join(test_dir, MINI_FILES["test_set"]), input_0=q_te, labels=y_te,
+             classes=np.array(GESTURE_CLASSES))
+    entry = {
+        "file": MINI_FILES["int8"],
+        "description": "Small int8 gesture classifier (the demo's seeded synthetic accelerometer data, "
+                       "5 classes) trained in the same run as its float original: "
+                       + " ".join(gesture_mini_model.__doc__.split()),
+        "size_bytes": len(int8_data),
+        "sha256": hashlib.sha256(int8_data).hexdigest(),
+        "expect_unsupported": False,
+        "operators": info["operators"],
+        "sweep": sweep_summary(info["op_details"]),
+        "macs": info["macs"],
+        "inputs": info["inputs"],
+        "outputs": info["outputs"],
+        "op_details": info["op_details"],
+        "verification": info["verification"],
+        "float_original": {
+            "file": MINI_FILES["float"],
+            "true_original": True,
+            "from": "the same trained Keras model (same weights) that gesture_mini_int8.tflite was quantised "
+                    "from, converted without quantisation (float32 weights, activations, input and output)",
+            "size_bytes": len(float_data),
+            "sha256": hashlib.sha256(float_data).hexdigest(),
+            "operators": float_info["operators"],
+            "inputs": float_info["inputs"],
+            "outputs": float_info["outputs"],
+            "verification": float_info["verification"],
+        },
+        "test_set": {
+            "file": MINI_FILES["test_set"], "n": int(len(y_te)),
+            "keys": {"input_0": "int8 " + str(list(q_te.shape)), "labels": "int64 [N]", "classes": "str [C]"},
+            "classes": list(GESTURE_CLASSES),
+            "int8_tflm_accuracy": float(np.mean(int8_pred == y_te)),
+            "float_tflm_accuracy_dequantized_inputs": float(np.mean(float_pred == y_te)),
+            "float_tflm_accuracy_float_inputs": float(np.mean(float_raw_pred == y_te)),
+            "keras_float_accuracy": keras_acc,
+            "top1_agreement_int8_vs_float": float(np.mean(int8_pred == float_pred)),
+            "note": "hil run --float-model feeds the float model the int8 inputs dequantised with the int8 "
+                    "model's input scale and zero point (what the device sees): the *_dequantized_inputs figure",
+        },
+        "train": {"windows": int(len(y_tr)), "epochs": epochs, "batch_size": 50,
+                  "optimizer": "Adam(3e-3)", "seed": seed, "data": "gesture_dataset() of this script"},
+        "tensorflow_version": tf.__version__,
+        "keras_version": tf.keras.__version__,
+    }
+    return os.path.join(test_dir, MINI_FILES["int8"]), entry
+
+
+# --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
 
-ALL_NAMES = ("gesture",) + tuple(TEST_MODELS)
+ALL_NAMES = ("gesture",) + tuple(TEST_MODELS) + (MINI,)
+MANIFEST_NAMES = tuple(TEST_MODELS) + (MINI,)  # models/test/MANIFEST.json entries, in order
 
 
 def verify_existing(out, names):
     """Re-run verify_model() on committed models (no TensorFlow training)."""
     for name in names:
         sub = "demo" if name == "gesture" else "test"
-        path = os.path.join(out, sub, f"{name}.tflite")
+        path = os.path.join(out, sub, MINI_FILES["int8"] if name == MINI else f"{name}.tflite")
         with open(path, "rb") as f:
             data = f.read()
         spec = TEST_MODELS.get(name, {})
@@ -1493,6 +1615,14 @@ def main(argv=None):
                   f"ops {meta['operators']}, float acc {meta['float_test_accuracy']:.3f}, "
                   f"int8 acc {meta['int8_test_accuracy']:.3f} "
                   f"(tflm {meta['int8_tflm_test_accuracy']:.3f}) [{time.time() - t0:.1f}s]")
+        elif name == MINI:
+            path, entry = make_gesture_mini(out)
+            manifest["models"][name] = entry
+            t = entry["test_set"]
+            print(f"{path} + {entry['float_original']['file']}: {entry['size_bytes']} + "
+                  f"{entry['float_original']['size_bytes']} B, {entry['macs']} MACs, int8 acc "
+                  f"{t['int8_tflm_accuracy']:.3f}, float acc {t['float_tflm_accuracy_dequantized_inputs']:.3f}, "
+                  f"agreement {t['top1_agreement_int8_vs_float']:.3f} [{time.time() - t0:.1f}s]")
         else:
             path, entry = make_test_model(name, out)
             manifest["models"][name] = entry
@@ -1502,8 +1632,8 @@ def main(argv=None):
                   f"(max |tflm - tflite_ref| = {v['max_abs_diff_tflm_vs_tflite_ref']:g}) "
                   f"[{time.time() - t0:.1f}s]")
 
-    if any(n in TEST_MODELS for n in names):
-        manifest["models"] = {k: manifest["models"][k] for k in TEST_MODELS
+    if any(n in MANIFEST_NAMES for n in names):
+        manifest["models"] = {k: manifest["models"][k] for k in MANIFEST_NAMES
                               if k in manifest["models"]}
         covered = set()
         for e in manifest["models"].values():
