@@ -1,7 +1,9 @@
 """Checks against the user's own truth: expected outputs (`--expected`,
 `vectors = { ..., expected = true }`) and the float original
-(`--float-model`, `float_model`), on the bundled gesture model and its
-float model, in real QEMU with the real TFLM reference.
+(`--float-model`, `float_model`), on the bundled pair
+models/test/gesture_mini_int8.tflite and its true float original
+gesture_mini_float.tflite (one training run, see MANIFEST.json), in real
+QEMU with the real TFLM reference.
 
 Expected outputs are made by the TFLM reference itself (what the device
 must produce), then one element is moved by one step: exact checking must
@@ -26,10 +28,15 @@ from harness.results.compare import compare
 from harness.runner import Run, RunConfig
 from helpers import MODELS, hil, requires_qemu
 
+# the true pair: an int8 model and the float model it was quantized from (one training run)
+MODEL = MODELS / "test" / "gesture_mini_int8.tflite"
+FLOAT_MODEL = MODELS / "test" / "gesture_mini_float.tflite"
+TEST_SET = MODELS / "test" / "gesture_mini_test.npz"
+MANIFEST = json.loads((MODELS / "test" / "MANIFEST.json").read_text())["models"]["gesture_mini"]
+# the demo model and its float stand-in (weights dequantized), for the hil.toml checks
 GESTURE = MODELS / "demo" / "gesture.tflite"
 GESTURE_FLOAT = MODELS / "demo" / "gesture_float.tflite"
-TEST_SET = MODELS / "demo" / "gesture_test.npz"
-N = 20
+N = 100  # the whole labelled test set of the pair
 MOVED = (3, 0, 2)  # vector, then the element of its [1, 5] output that the "bad" arrays move by one
 
 
@@ -40,7 +47,7 @@ def truth(tmp_path_factory):
     d = tmp_path_factory.mktemp("truth")
     data = np.load(TEST_SET)
     inputs, labels = data["input_0"][:N], data["labels"][:N]
-    outputs = np.stack([o[0] for o in compute(GESTURE.read_bytes(), [[x[None]] for x in inputs], 1 << 20, 1)])
+    outputs = np.stack([o[0] for o in compute(MODEL.read_bytes(), [[x[None]] for x in inputs], 1 << 20, 1)])
     bad = outputs.copy()
     bad[MOVED] += 1 if bad[MOVED] < 127 else -1
     np.savez(d / "inputs.npz", input_0=inputs, labels=labels)
@@ -55,7 +62,7 @@ def truth(tmp_path_factory):
 def _prepared(tmp_path, **options) -> dict:
     """A run that must stop in its preparation: the result says why, and
     nothing was built or booted."""
-    run = Run(RunConfig(model=GESTURE, platform="mps2-an386", workdir=tmp_path / "run", **options))
+    run = Run(RunConfig(model=MODEL, platform="mps2-an386", workdir=tmp_path / "run", **options))
     result = run.execute()
     assert result.exit_code == 2, result.as_dict()
     assert result.firmware == {} and result.target == {}, "it got past the preparation"
@@ -67,8 +74,8 @@ def test_bad_expected_outputs_are_refused_before_boot(tmp_path, truth):
     d, good = truth["dir"], truth["outputs"]
     inputs = d / "inputs.npz"
     cases = {
-        "shape": (np.zeros((N, 1, 4), np.int8), "shape (20, 1, 4) does not fit output"),
-        "count": (good[:N - 1], "19 expected outputs for 20 vectors"),
+        "shape": (np.zeros((N, 1, 4), np.int8), f"shape ({N}, 1, 4) does not fit output"),
+        "count": (good[:N - 1], f"{N - 1} expected outputs for {N} vectors"),
         "dtype": (good.astype(np.float32) + 0.5, "are not int8 codes"),
         "range": (good.astype(np.int16) * 4, "outside output"),
         "strings": (np.array([["a"] * 5] * N), "expected outputs must be numbers"),
@@ -94,7 +101,7 @@ def test_bad_expected_outputs_are_refused_before_boot(tmp_path, truth):
 def test_a_float_model_that_does_not_fit_is_refused_before_boot(tmp_path, truth):
     inputs = truth["dir"] / "inputs.npz"
     # the int8 model itself is not a float model
-    message = _prepared(tmp_path, inputs=inputs, float_model=GESTURE)
+    message = _prepared(tmp_path, inputs=inputs, float_model=MODEL)
     assert "is not a float model: input 0" in message and "int8, not float32" in message
     # a float model of another shape
     message = _prepared(tmp_path, inputs=inputs, float_model=MODELS / "test" / "float_conv.tflite")
@@ -111,11 +118,11 @@ def test_a_float_model_that_does_not_fit_is_refused_before_boot(tmp_path, truth)
 
 
 def test_the_cli_says_what_is_wrong_with_exit_2(tmp_path, truth):
-    proc = hil("run", "--model", GESTURE, "--inputs", truth["dir"] / "inputs.npz", "--expected",
+    proc = hil("run", "--model", MODEL, "--inputs", truth["dir"] / "inputs.npz", "--expected",
                "--workdir", tmp_path / "run")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "no output_0" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
-    proc = hil("run", "--model", GESTURE, "--float-model", GESTURE, "--workdir", tmp_path / "run2")
+    proc = hil("run", "--model", MODEL, "--float-model", MODEL, "--workdir", tmp_path / "run2")
     assert proc.returncode == 2 and "is not a float model" in proc.stderr, proc.stdout + proc.stderr
 
 
@@ -166,14 +173,14 @@ def test_fraction_metrics_regress_on_an_absolute_drop():
 def test_hil_run_names_the_vector_and_element_that_differ_and_measures_the_float_model(tmp_path, truth):
     d = truth["dir"]
     out = tmp_path / "r.json"
-    proc = hil("run", "--model", GESTURE, "--inputs", d / "inputs.npz", "--expected", d / "bad_out.npy",
-               "--float-model", GESTURE_FLOAT, "--json", out, "--workdir", tmp_path / "run")
+    proc = hil("run", "--model", MODEL, "--inputs", d / "inputs.npz", "--expected", d / "bad_out.npy",
+               "--float-model", FLOAT_MODEL, "--json", out, "--workdir", tmp_path / "run")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     # bit-exact with TFLM, but not with the user's arrays: the console says which vector and element
-    assert "20/20 vectors bit-exact" in proc.stdout and "1 differ from the expected outputs" in proc.stdout
+    assert f"{N}/{N} vectors bit-exact" in proc.stdout and "1 differ from the expected outputs" in proc.stdout
     vector, _, element = MOVED
     got, want = int(truth["outputs"][MOVED]), int(truth["bad"][MOVED])
-    assert (f"expected outputs: 19/20 vectors match exactly; first differing: vector {vector}: 1/5 elements "
+    assert (f"expected outputs: {N - 1}/{N} vectors match exactly; first differing: vector {vector}: 1/5 elements "
             f"differ; largest |diff| 1 at [0, {element}] (flat {element}): got {got}, expected {want}") in proc.stdout
     doc = json.loads(out.read_text())
     assert doc["status"] == "failed" and doc["exit_code"] == 1
@@ -183,14 +190,22 @@ def test_hil_run_names_the_vector_and_element_that_differ_and_measures_the_float
     assert all(v["expected"]["passed"] for v in doc["vectors"] if v["index"] != vector)
     assert doc["summary"]["expected"] == {"checked": N, "matched": N - 1, "max_abs_diff": 1.0, "tolerance": 0.0,
                                           "first_mismatch": {"vector": vector, **mismatch}}
-    # the float original on the same (dequantized) inputs
+    # the true float original on the same (dequantized) inputs: measured 98% top-1 agreement, cosine
+    # 0.9989, accuracy 92% on the device and for the float model (bounds keep a margin)
     f = doc["summary"]["float"]
     assert f["vectors"] == N and f["labelled"] == N
     assert 0.95 <= f["top1_agreement"] <= 1.0 and 0.99 < f["cosine_mean"] <= 1.0 and 0 < f["l2_rel_mean"] < 0.1
-    assert f["accuracy"] == doc["summary"]["accuracy"]["top1"] and 0.9 <= f["float_accuracy"] <= 1.0
+    assert f["accuracy"] == doc["summary"]["accuracy"]["top1"] and 0.85 <= f["accuracy"] <= 1.0
+    assert 0.85 <= f["float_accuracy"] <= 1.0 and abs(f["accuracy"] - f["float_accuracy"]) <= 0.03
+    # the device (bit-exact with TFLM) and TFLM's float interpreter reproduce what make_models.py recorded
+    recorded = MANIFEST["test_set"]
+    assert MANIFEST["float_original"]["true_original"] and recorded["n"] == N
+    assert f["top1_agreement"] == recorded["top1_agreement_int8_vs_float"]
+    assert f["accuracy"] == recorded["int8_tflm_accuracy"]
+    assert f["float_accuracy"] == recorded["float_tflm_accuracy_dequantized_inputs"]
     assert {"top1", "float_top1", "cosine", "l2_rel"} <= set(doc["vectors"][0]["float"])
-    assert doc["vector_source"]["float_model"]["path"] == str(GESTURE_FLOAT)
-    assert "float model gesture_float.tflite on the same inputs: top-1 agreement" in proc.stdout
+    assert doc["vector_source"]["float_model"]["path"] == str(FLOAT_MODEL)
+    assert f"float model {FLOAT_MODEL.name} on the same inputs: top-1 agreement" in proc.stdout
 
 
 @requires_qemu
@@ -204,14 +219,14 @@ def test_a_suite_checks_expected_outputs_and_the_float_model(tmp_path, truth):
 
         [[models]]
         name = "exact"
-        path = "{GESTURE}"
+        path = "{MODEL}"
         vectors = {{ file = "{d / 'good.npz'}", expected = true }}
 
         [[models]]
         name = "tolerant"
-        path = "{GESTURE}"
+        path = "{MODEL}"
         vectors = {{ file = "{d / 'inputs.npz'}", expected = "{d / 'bad_out.npz'}", expected_tolerance = 1 }}
-        float_model = "{GESTURE_FLOAT}"
+        float_model = "{FLOAT_MODEL}"
         checks = {{ float_top1_agreement_min = 0.95, float_accuracy_drop_max = 0.05, float_cosine_min = 1.5 }}
         """))
     proc = hil("test", "--json", tmp_path / "suite.json", "--out", tmp_path / "out", cwd=tmp_path)
@@ -223,8 +238,8 @@ def test_a_suite_checks_expected_outputs_and_the_float_model(tmp_path, truth):
         "tolerant/bit_exact": "passed", "tolerant/expected": "passed",
         "tolerant/float_top1_agreement_min": "passed", "tolerant/float_accuracy_drop_max": "passed",
         "tolerant/float_cosine_min": "failed"}
-    assert cases["exact/expected"]["message"] == "20/20 vectors match the expected outputs"
-    assert cases["tolerant/expected"]["message"] == "20/20 vectors match the expected outputs within 1"
+    assert cases["exact/expected"]["message"] == f"{N}/{N} vectors match the expected outputs"
+    assert cases["tolerant/expected"]["message"] == f"{N}/{N} vectors match the expected outputs within 1"
     assert "mean cosine similarity to the float model 0.9" in cases["tolerant/float_cosine_min"]["message"]
     assert "(min 1.5" in cases["tolerant/float_cosine_min"]["message"]
     assert "float_cosine_min" in proc.stdout
