@@ -8,6 +8,7 @@ imported, here and not in the package (importing `harness` as a library
 must not take over the importer's signals).
 """
 
+import faulthandler
 import os
 import signal
 import sys
@@ -22,6 +23,9 @@ def _interrupt(signum, frame):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: what a run
+    # that does not end is waiting for (the tests use it on a stuck run)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         from harness.cli import entry
     except KeyboardInterrupt:

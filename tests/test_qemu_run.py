@@ -125,7 +125,10 @@ def test_interrupted_run_keeps_results_and_leaves_no_qemu(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--model", str(DEMO), "--vectors", "10",
                              "--firmware", str(elf), "--invoke-timeout", "60", "--json", str(out),
                              "--workdir", str(tmp_path / "run")],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as from a terminal: a suite started in the background inherits SIGINT
+                            # ignored, and hil rightly keeps that (it would then never see this Ctrl-C)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if out.exists() and len(_result(out)["vectors"]) >= 3:
@@ -133,7 +136,14 @@ def test_interrupted_run_keeps_results_and_leaves_no_qemu(tmp_path, sig):
         time.sleep(0.1)
     time.sleep(0.3)
     proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=30)
+    try:
+        stdout, stderr = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # hil prints every thread's stack: what it is stuck in
+        time.sleep(2)
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"hil did not end within 30 s of {sig.name}:\n{stdout}\n{stderr}")
     assert proc.returncode == 130, stdout + stderr
     result = _result(out)
     assert result["status"] == "interrupted"
