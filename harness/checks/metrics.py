@@ -59,6 +59,21 @@ def describe_mismatch(m: dict) -> str:
             f"got {m['got']}, expected {m['expected']}")
 
 
+def closeness(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    """Cosine similarity and relative L2 error of `got` against `want`
+    (real values, flat). Two zero vectors are identical; against a zero
+    reference any difference is infinitely large."""
+    norm_g, norm_w = float(np.linalg.norm(got)), float(np.linalg.norm(want))
+    if norm_g == 0 and norm_w == 0:
+        cosine = 1.0
+    elif norm_g == 0 or norm_w == 0:
+        cosine = 0.0
+    else:
+        cosine = float(np.dot(got, want) / (norm_g * norm_w))
+    diff = float(np.linalg.norm(got - want))
+    return cosine, 0.0 if diff == 0 else (diff / norm_w if norm_w else float("inf"))
+
+
 def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray],
                     quant: list[tuple[float, int]] | None = None) -> OutputCheck:
     quant = quant or [(0.0, 0)] * len(reference)
@@ -86,16 +101,7 @@ def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray],
             max_diff = max(max_diff, here)
         got_all.append(_real(got, scale, zp))
         want_all.append(_real(want, scale, zp))
-    g, w = np.concatenate(got_all), np.concatenate(want_all)
-    norm_g, norm_w = float(np.linalg.norm(g)), float(np.linalg.norm(w))
-    if norm_g == 0 and norm_w == 0:
-        cosine = 1.0
-    elif norm_g == 0 or norm_w == 0:
-        cosine = 0.0
-    else:
-        cosine = float(np.dot(g, w) / (norm_g * norm_w))
-    diff_norm = float(np.linalg.norm(g - w))
-    l2_rel = 0.0 if diff_norm == 0 else (diff_norm / norm_w if norm_w else float("inf"))
+    cosine, l2_rel = closeness(np.concatenate(got_all), np.concatenate(want_all))
     ref_top1 = int(np.argmax(np.asarray(reference[0]).reshape(-1)))
     detail = None if worst is None else {"elements": elements, "differ": mismatches, **worst}
     return OutputCheck(mismatches == 0, max_diff, mismatches, elements, cosine, l2_rel, ref_top1, detail)

@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..model.float_reference import FloatReference, dequantize, load_float_model
 from ..model.tflite import ModelInfo
 from ..model.vectors import VectorSet, expected_outputs
-from .metrics import describe_mismatch
+from .metrics import closeness, describe_mismatch
 
 #: hil.toml checks decided here: name -> (type, meaning) (harness/config.py CHECKS)
 CHECKS = {
@@ -76,18 +76,10 @@ def float_agreement(device: list[np.ndarray], model: ModelInfo, reference: list[
     over all outputs."""
     got = np.concatenate([dequantize(o, spec).reshape(-1) for o, spec in zip(device, model.outputs)])
     want = np.concatenate([np.asarray(r, dtype=np.float64).reshape(-1) for r in reference])
-    norm_g, norm_w = float(np.linalg.norm(got)), float(np.linalg.norm(want))
-    if norm_g == 0 and norm_w == 0:
-        cosine = 1.0
-    elif norm_g == 0 or norm_w == 0:
-        cosine = 0.0
-    else:
-        cosine = float(np.dot(got, want) / (norm_g * norm_w))
-    diff = float(np.linalg.norm(got - want))
-    l2_rel = 0.0 if diff == 0 else (diff / norm_w if norm_w else None)
+    cosine, l2_rel = closeness(got, want)
     return {"top1": int(np.argmax(np.asarray(device[0]).reshape(-1))),
             "float_top1": int(np.argmax(np.asarray(reference[0]).reshape(-1))),
-            "cosine": round(cosine, 9), "l2_rel": l2_rel}
+            "cosine": round(cosine, 9), "l2_rel": l2_rel if math.isfinite(l2_rel) else None}  # strict JSON
 
 
 class UserTruth:
