@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..model.float_reference import FloatReference, dequantize, load_float_model
 from ..model.tflite import ModelInfo
 from ..model.vectors import VectorSet, expected_outputs
-from .metrics import closeness, describe_mismatch
+from .metrics import _scalar, closeness, describe_mismatch
 
 #: hil.toml checks decided here: name -> (type, meaning) (harness/config.py CHECKS)
 CHECKS = {
@@ -38,11 +38,6 @@ CHECKS = {
                                        "(float_model, labelled vectors)"),
 }
 FLOAT_CHECKS = tuple(name for name in CHECKS if name.startswith("float_"))
-
-
-def _scalar(value) -> int | float:
-    value = value.item()
-    return value if not isinstance(value, float) or math.isfinite(value) else repr(value)
 
 
 def compare_expected(device: list[np.ndarray], expected: list[np.ndarray], tolerance: float) -> dict:
