@@ -16,7 +16,9 @@ from pathlib import Path
 from .checks.budgets import BUDGETS
 from .checks.truth import CHECKS as TRUTH_CHECKS
 from .checks.truth import FLOAT_CHECKS
-from .errors import UsageError
+from .errors import HilError, UsageError
+from .model.float_reference import check_float_model
+from .model.tflite import load_model
 
 CONFIG_NAME = "hil.toml"
 
@@ -248,10 +250,6 @@ def _float_model(v: _Validator, root: Path, entry: dict, model_path: Path, where
     if "float_model" not in entry:
         return None
     path = v.file(root, entry["float_model"], where + "float_model")
-    from .errors import HilError
-    from .model.float_reference import check_float_model
-    from .model.tflite import load_model
-
     try:
         check_float_model(load_model(path), load_model(model_path))
     except HilError as exc:
