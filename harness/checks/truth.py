@@ -182,16 +182,19 @@ def _pct(x: float) -> str:
     return f"{x:.1%}"
 
 
+def _first_differing(e: dict) -> str:
+    """'; first differing: vector 3: ...' for an `expected` summary with a mismatch, else ''."""
+    m = e["first_mismatch"]
+    return f"; first differing: vector {m['vector']}: {describe_mismatch(m)}" if m else ""
+
+
 def describe(summary: dict) -> list[tuple[str, bool]]:
     """Console lines for a run's `expected` and `float` summary: (text, failed)."""
     lines = []
     e = summary.get("expected")
     if e:
         tol = f"within {e['tolerance']:g}" if e["tolerance"] else "exactly"
-        text = f"expected outputs: {e['matched']}/{e['checked']} vectors match {tol}"
-        if e["first_mismatch"]:
-            m = e["first_mismatch"]
-            text += f"; first differing: vector {m['vector']}: {describe_mismatch(m)}"
+        text = f"expected outputs: {e['matched']}/{e['checked']} vectors match {tol}{_first_differing(e)}"
         lines.append((text, e["matched"] != e["checked"]))
     f = summary.get("float")
     if f:
@@ -224,10 +227,7 @@ def suite_check(name: str, limit, summary: dict) -> tuple[str, str, float | None
             return "error", "no expected outputs were checked (vectors = { file = ..., expected = true })", None, None
         ok = e["matched"] == e["checked"] and e["checked"] > 0
         tol = f" within {e['tolerance']:g}" if e["tolerance"] else ""
-        message = f"{e['matched']}/{e['checked']} vectors match the expected outputs{tol}"
-        if e["first_mismatch"]:
-            m = e["first_mismatch"]
-            message += f"; first differing: vector {m['vector']}: {describe_mismatch(m)}"
+        message = f"{e['matched']}/{e['checked']} vectors match the expected outputs{tol}{_first_differing(e)}"
         return ("passed" if ok else "failed", message, e["matched"] / e["checked"] if e["checked"] else None, 1.0)
     f = summary.get("float")
     if not f:
