@@ -21,7 +21,7 @@ What cannot be compared is said, never counted as "unchanged":
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..power.energy import basis_label
 from ..provenance import FIRMWARE_AFFECTING, version_changes
@@ -132,9 +132,7 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
         if b is not None and h is not None and after.get("kind") != "measured":
             change = _value_change(platform, model, metric, unit, b, h, threshold, higher_is_worse)
             if change.status == "regressed" and not after.get("verified"):
-                return Change(*[getattr(change, f) for f in ("platform", "model", "metric", "unit", "base", "head",
-                                                             "threshold", "status")],
-                              note=f"on an unverified estimate ({describe_basis(after)})")
+                return replace(change, note=f"on an unverified estimate ({describe_basis(after)})")
             return change
     if metric == "count":
         unit = head.get("count_kind") or base.get("count_kind")
@@ -180,10 +178,8 @@ def _guard_versions(change: Change, changed: dict[str, str], depends: tuple, all
         return change
     note = "; ".join(relevant)
     if allow:
-        return Change(change.platform, change.model, change.metric, change.unit, change.base, change.head,
-                      change.threshold, change.status, "; ".join(filter(None, [change.note, f"versions: {note}"])))
-    return Change(change.platform, change.model, change.metric, change.unit, change.base, change.head,
-                  change.threshold, "incomparable", note)
+        return replace(change, note="; ".join(filter(None, [change.note, f"versions: {note}"])))
+    return replace(change, status="incomparable", note=note)
 
 
 def _case_status(was: str | None, now: str | None) -> str:
@@ -218,8 +214,7 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
             change = _metric_change(ref["platform"], ref["model"], metric,
                                     (b or {}).get("metrics", {}), (h or {}).get("metrics", {}), thresholds)
             if h is None and change.base is not None:
-                change = Change(change.platform, change.model, metric, change.unit, change.base, None,
-                                change.threshold, NOT_COMPARED, "the job did not run in head")
+                change = replace(change, head=None, status=NOT_COMPARED, note="the job did not run in head")
             changes.append(_guard_versions(change, changed, DEPENDS_ON.get(metric, FIRMWARE_AFFECTING),
                                            allow_version_change))
     base_cases = {c["id"]: c for c in base.get("cases", [])}
