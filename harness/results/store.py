@@ -24,6 +24,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ..errors import InfraError, UsageError
+from .compare import energy_basis
 
 metadata = sa.MetaData()
 
@@ -68,9 +69,6 @@ metric_values = sa.Table(
     sa.Column("unit", sa.String(50)),
     sa.Column("basis", sa.Text),  # JSON: energy_basis of an estimated figure (harness/power/energy.py)
 )
-
-#: the label of an energy figure stored without one (before harness/power/energy.py wrote it)
-ESTIMATE_DEFAULT_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
 
 _UNITS = {"count": None, "energy_uj": "uJ", "flash_bytes": "bytes", "ram_bytes": "bytes",
           "arena_bytes": "bytes", "model_bytes": "bytes", "accuracy": "fraction",
@@ -194,7 +192,7 @@ class ResultStore:
                         metrics.append({"run_id": run_id, "platform": job["platform"], "model": job["model"],
                                         "metric": name, "value": float(m[name]),
                                         "unit": unit or m.get("count_kind"),
-                                        "basis": json.dumps(m.get("energy_basis") or ESTIMATE_DEFAULT_BASIS)
+                                        "basis": json.dumps(energy_basis(m))
                                         if name == "energy_uj" else None})
             if metrics:
                 conn.execute(metric_values.insert(), metrics)
