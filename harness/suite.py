@@ -405,8 +405,8 @@ def merge(paths: list[Path], recorded: bool = False) -> dict:
                 raise UsageError(f"job {job['id']} appears in two shard documents",
                                  hint="each shard must hold different jobs (same --shard N everywhere)")
             seen.add(job["id"])
-            paths = {key: str((path.parent / job[key]).resolve()) for key in ("result", "emulator_log") if job.get(key)}
-            merged["jobs"].append({**job, **paths})  # relative to the shard's directory: absolute once merged
+            absolute = {key: str((path.parent / job[key]).resolve()) for key in ("result", "emulator_log") if job.get(key)}
+            merged["jobs"].append({**job, **absolute})  # relative to the shard's directory: absolute once merged
         merged["cases"] += doc["cases"]
     merged["jobs"].sort(key=lambda j: j["id"])
     merged["cases"].sort(key=lambda c: c["id"])
