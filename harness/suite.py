@@ -303,13 +303,12 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
 
     def finish(job: Job, result: dict | None, error: str | None) -> None:
         cases = evaluate(job.platform, job.model.name, job.model.checks, job.model.budgets, result, error)
+        run_dir = suite_dir / "runs" / job.platform / job.model.name
         entry = {"id": job.id, "platform": job.platform, "model": job.model.name,
                  "status": result["status"] if result else "error",
-                 "result": str((suite_dir / "runs" / job.platform / job.model.name / "result.json")
-                               .relative_to(suite_dir)),
+                 "result": str((run_dir / "result.json").relative_to(suite_dir)),
                  "error": error, "exit_code": result.get("exit_code") if result else EXIT_INFRA,
                  "metrics": job_metrics(result), "provenance": (result or {}).get("provenance")}
-        run_dir = suite_dir / "runs" / job.platform / job.model.name
         log = next((run_dir / name for name in ("qemu.log", "renode.log") if (run_dir / name).exists()), None)
         if log is not None:
             entry["emulator_log"] = str(log.relative_to(suite_dir))
