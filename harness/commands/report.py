@@ -366,7 +366,7 @@ def command(document, latest, junit, markdown, html, compare_path, history_paths
         from .history import open_store
 
         db, name = open_store(config_path, store)
-        history += db.history(suite=doc.get("suite") or name, branch=branch, limit=limit)
+        history += [with_file_paths(h) for h in db.history(suite=doc.get("suite") or name, branch=branch, limit=limit)]
     if (history_paths or history_from_store) and not html:
         err.print("note: --history is used by the HTML report only; add --html OUT.html", highlight=False)
     if compare:
@@ -389,7 +389,7 @@ def command(document, latest, junit, markdown, html, compare_path, history_paths
         from ..results.html import render_html
 
         report_dir = None if html == "-" else Path(html).resolve().parent
-        page = render_html(with_file_paths(doc, suite_path), [with_file_paths(h) for h in history], compare,
+        page = render_html(with_file_paths(doc, suite_path), history, compare,
                            link_list, title, report_dir=report_dir, trend_scale=trend_scale)
         written.append((write_output(html, page, "HTML report"), f"{len(history) + 1} suite runs in the trends"))
     if markdown:
