@@ -243,8 +243,7 @@ class ResultStore:
             row = conn.execute(query).first()
         return json.loads(row[0]) if row else None
 
-    def history(self, suite: str | None = None, branch: str | None = None, limit: int = 50,
-                complete_only: bool = False, clean_only: bool = False) -> list[dict]:
+    def history(self, suite: str | None = None, branch: str | None = None, limit: int = 50) -> list[dict]:
         """Suite documents, oldest first (for trend plots)."""
-        ids = [r.id for r in self.runs(suite, branch, limit, complete_only=complete_only, clean_only=clean_only)]
+        ids = [r.id for r in self.runs(suite, branch, limit)]
         return [self.document(i) for i in reversed(ids)]
