@@ -345,8 +345,8 @@ class Run:
             except (serial.SerialException, OSError) as exc:
                 # an emulator that exited says why; one that runs (QEMU waits for this very connection
                 # before it answers QMP) leaves the link to blame
-                health = target.health() if hasattr(target, "health") else None
-                if health is not None and health.state == EXITED:
+                health = target.health()
+                if health.state == EXITED:
                     raise TargetStopped(health.detail) from exc
                 raise InfraError(f"link broken: cannot connect to {url}: {exc}",
                                  hint="the emulator's UART socket refused the connection; see its log: "

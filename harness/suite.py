@@ -26,7 +26,7 @@ from .checks.truth import job_metrics as truth_metrics
 from .config import ModelEntry, ProjectConfig
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, UsageError
 from .provenance import host_provenance
-from .results.result import write_json_copies
+from .results.result import emulator_log, write_json_copies
 from .runner import Reporter, Run, RunConfig
 from .verdict import case_code, code_of, combine, status_word
 
@@ -309,7 +309,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
                  "result": str((run_dir / "result.json").relative_to(suite_dir)),
                  "error": error, "exit_code": result.get("exit_code") if result else EXIT_INFRA,
                  "metrics": job_metrics(result), "provenance": (result or {}).get("provenance")}
-        log = next((run_dir / name for name in ("qemu.log", "renode.log") if (run_dir / name).exists()), None)
+        log = emulator_log(run_dir)
         if log is not None:
             entry["emulator_log"] = str(log.relative_to(suite_dir))
         if result and result.get("target", {}).get("emulator"):

@@ -14,13 +14,12 @@ import click
 from ..errors import UsageError
 from ..results.console import make_console
 from ..results.html import TREND_SCALES
-from ..results.result import write_text_atomic
+from ..results.result import emulator_log, write_text_atomic
 
 err = make_console(stderr=True)
 
 SUITE_SCHEMA = "hil.suite/1"
 RESULT_SCHEMA = "hil.result/1"
-EMULATOR_LOGS = ("qemu.log", "renode.log")   # what a run directory keeps of its emulator (harness/targets)
 RUNS_DIR = Path(".hil") / "runs"          # where `hil run` keeps its run directories (harness/runner.py)
 SUITES_DIR = ".hil/suites"                # project.results' default (harness/config.py)
 COMPARE_SCHEMA = "hil.compare/1"
@@ -436,8 +435,7 @@ def with_file_paths(doc: dict, suite_path: Path | None = None) -> dict:
             if job.get(key) and base is not None and not Path(job[key]).is_absolute():
                 job[key] = str(base / job[key])
         if job.get("result") and not job.get("emulator_log"):
-            run_dir = Path(job["result"]).parent
-            log = next((run_dir / n for n in EMULATOR_LOGS if (run_dir / n).is_file()), None)
+            log = emulator_log(Path(job["result"]).parent)
             job["emulator_log"] = str(log) if log else None
         jobs.append(job)
     return {**doc, "jobs": jobs}

@@ -213,6 +213,15 @@ def write_json_atomic(path: Path, document: dict, what: str = "results") -> None
     write_text_atomic(path, json.dumps(document, indent=2) + "\n", what)
 
 
+#: what a run directory keeps of its emulator's output (harness/targets write them)
+EMULATOR_LOGS = ("qemu.log", "renode.log")
+
+
+def emulator_log(run_dir: Path) -> Path | None:
+    """The emulator log a run directory holds, if any."""
+    return next((run_dir / name for name in EMULATOR_LOGS if (run_dir / name).is_file()), None)
+
+
 def write_json_copies(paths: list[Path], document: dict) -> DiskError | None:
     """Write every copy of a document (the run directory's, --json) on its
     own, so that a disk that fails for one cannot cost the others theirs.

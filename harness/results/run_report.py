@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import markdown as md
 from ..power.energy import basis_label, sig3
+from .result import EMULATOR_LOGS
 from .html import STATUS_CLASS, _environment, _version, file_link, operator_chart
 
 VECTOR_PAGE = 100
@@ -260,7 +261,7 @@ def run_context(result: dict, source: Path | None = None, report_dir: Path | Non
     run_dir = source.parent if source else None
     files = []
     if run_dir is not None:
-        for name in ("qemu.log", "renode.log", "console.log"):
+        for name in (*EMULATOR_LOGS, "console.log"):
             if (run_dir / name).is_file():
                 files.append((name, file_link(str((run_dir / name).resolve()), report_dir)))
     rows = vector_rows(result)
