@@ -77,15 +77,15 @@ def test_an_estimate_prints_three_figures_and_its_label():
     basis = _an386_energy_model().basis("instructions_x_cpi")
     assert basis["kind"] == "instructions_x_cpi" and basis["verified"] is False
     assert basis["error_band"].startswith("unknown") and "lower bound" in basis["error_band"]
-    assert basis["source"].startswith("mps2-an386.toml [power]: STM32L4R5xx datasheet DS12023")
+    assert basis["source"].startswith("mps2-an386.toml [power]: MLPerf Tiny v0.5 reference submission")
     assert format_estimate(666.428, "uJ", basis) == "666 uJ (estimate: instructions x CPI, unverified)"
     assert format_estimate(666.428, "uJ", basis, detail=True) == \
-        "666 uJ (estimate: instructions x CPI 1.0 x datasheet current, unverified)"
+        "666 uJ (estimate: instructions x CPI 1.0 x derived power, unverified)"
     assert format_estimate(12.3456, "uJ", None) == "12.3 uJ (estimate, unverified)"
-    board = _an386_energy_model().basis("cycles_estimate")  # a board's DWT cycles: still a datasheet current
-    assert format_estimate(5, "uJ", board, detail=True) == "5.00 uJ (estimate: measured cycles x datasheet current, " \
-                                                           "unverified)"
-    assert board["error_band"].startswith("unknown")
+    board = _an386_energy_model().basis("cycles_estimate")  # a board's DWT cycles: still the platform's power figure
+    assert format_estimate(5, "uJ", board, detail=True) == "5.00 uJ (estimate: measured cycles x derived power, " \
+                                                           "unverified, -1.6%/+2.0%)"
+    assert board["error_band"].startswith("-1.6%/+2.0%")
     assert [sig3(v) for v in (0.0123456, 1234.5, 999.7, 0)] == ["0.0123", "1,230", "1,000", "0"]
 
 
@@ -96,7 +96,7 @@ def test_an_energy_budget_says_it_judged_an_unverified_estimate():
     [check] = evaluate({"max_energy_uj": 500}, {"max_energy_uj": (666.428, "uJ", basis)})
     assert not check.passed
     assert check.message == ("budget --max-energy-uj EXCEEDED: energy 666 uJ (estimate: instructions x CPI 1.0 x "
-                             "datasheet current, unverified) exceeds the limit 500 uJ")
+                             "derived power, unverified) exceeds the limit 500 uJ")
 
 
 def test_a_mismatch_names_elements_index_and_values():

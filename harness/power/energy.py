@@ -1,17 +1,23 @@
 """Energy per inference, as an estimate and labelled so.
 
     energy = time x active power,  time = cycles / clock,
-    active power = supply voltage x active current (mA, or uA/MHz x MHz)
+    active power = supply voltage x active current (or a measured power)
 
-Cycles come from a cycle counter (a board's DWT), or from an instruction
-count times the platform's cycles-per-instruction figure (QEMU, Renode).
-Every figure comes from the platform file's [power] and [counter] tables,
-which cite their datasheet; the model used is written into every result.
+Cycles come from a cycle counter (a board's DWT), from the timing model's
+cycles estimate (QEMU plugin, harness/timing), or from an instruction count
+times the platform's cycles-per-instruction figure (the last resort).
+Every power figure comes from the platform file's [power] table, tagged
+with how good it is (`STATUSES`): `verified` (read in the named datasheet
+table), `derived` (computed from a published measurement, formula given)
+or `assumed` (recalled or borrowed; why given). docs/power-sources.md lists
+every figure with its source.
 
 Every energy figure travels with its label, `energy_basis` (`basis()`):
 what the cycles are (`kind`), whether the inputs were checked (`verified`),
-the error band that can honestly be stated, and the source. Printed, a
-figure has 3 significant figures and that label (`format_estimate`).
+the tags of the power figures, the error band that can honestly be stated
+(the cycles estimate's band combined with the power figure's), and the
+source. Printed, a figure has 3 significant figures and that label
+(`format_estimate`).
 """
 
 from __future__ import annotations
@@ -22,54 +28,170 @@ from pathlib import Path
 
 from ..errors import UsageError
 
+#: how good a power figure is
+STATUSES = {
+    "verified": "read in the named datasheet table (revision, table/page and conditions given)",
+    "derived": "computed from a published measurement (the formula is given)",
+    "assumed": "recalled or borrowed from another part (why is given); not checked",
+}
+
+#: [power.<figure>] value keys -> (unit, factor to the figure's base unit: mW for active, uW for sleep)
+_ACTIVE_UNITS = {"mw": 1.0, "ma": None, "ua_per_mhz": None}
+_SLEEP_UNITS = {"uw": 1.0, "ua": None}
+
+
+@dataclass(frozen=True)
+class PowerFigure:
+    """One tagged power figure: `value` in mW (active) or uW (sleep)."""
+
+    value: float
+    status: str
+    source: str
+    conditions: str = ""
+    basis: str = ""  # derived: the formula; assumed: why; verified: optional note
+    band_pct: tuple[float, float] | None = None  # measured or stated spread, percent (low, high)
+    state: str = ""  # sleep: the low-power state a duty-cycled device sleeps in
+
+    def band_text(self) -> str:
+        if self.band_pct is None:
+            return "unknown"
+        lo, hi = self.band_pct
+        return f"{lo:+.1f}%/{hi:+.1f}%"
+
+    def as_dict(self) -> dict:
+        d = {"status": self.status, "source": self.source, "conditions": self.conditions, "basis": self.basis,
+             "band_pct": list(self.band_pct) if self.band_pct else None}
+        if self.state:
+            d["state"] = self.state
+        return d
+
+
+def _figure(table: dict, units: dict, where: str, key: str, voltage: float, clock_hz: float) -> PowerFigure:
+    """A [power.<key>] table as a PowerFigure, refusing one whose tag or
+    source is missing or unknown (the fix names what to add)."""
+    name = f"{where}: power.{key}"
+    given = [u for u in units if u in table]
+    if len(given) != 1:
+        raise UsageError(f"{name} needs exactly one value ({' or '.join(units)}), found {given or 'none'}",
+                         hint=f"give the figure once, e.g. {next(iter(units))} = 40.7")
+    status = table.get("status")
+    if status not in STATUSES:
+        raise UsageError(f"{name}.status is {status!r}",
+                         hint="tag the figure: " + "; ".join(f'"{k}": {v}' for k, v in STATUSES.items()))
+    source = str(table.get("source", "")).strip()
+    basis = str(table.get("basis", "")).strip()
+    if not source:
+        raise UsageError(f"{name}.source is missing",
+                         hint="name the document, its revision and the table/page the figure comes from")
+    if status in ("derived", "assumed") and not basis:
+        raise UsageError(f"{name}.basis is missing for a {status} figure",
+                         hint="derived: give the formula from the published measurement; assumed: say why")
+    try:
+        voltage = float(table.get("voltage_v", voltage))  # a figure measured at another voltage says so
+        unit = given[0]
+        raw = float(table[unit])
+        if unit == "ma":
+            value = raw * voltage  # mW
+        elif unit == "ua_per_mhz":
+            value = raw * clock_hz / 1e6 / 1000 * voltage  # mW
+        elif unit == "ua":
+            value = raw * voltage  # uW
+        else:
+            value = raw
+        band = table.get("band_pct")
+        band_pct = (float(band[0]), float(band[1])) if band is not None else None
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise UsageError(f"{name} has a value that is not a number ({exc})",
+                         hint="numbers only; band_pct = [low, high] in percent, e.g. [-1.6, 2.0]") from None
+    return PowerFigure(value, status, source, str(table.get("conditions", "")), basis, band_pct,
+                       str(table.get("state", "")))
+
+
+def _legacy_figures(power: dict, where: str, voltage: float, clock: float) -> tuple[PowerFigure, PowerFigure | None]:
+    """A flat, untagged [power] table (active_ma / active_ua_per_mhz,
+    idle_ua, verified): `assumed` unless it says verified = true."""
+    status = "verified" if power.get("verified") else "assumed"
+    basis = "" if status == "verified" else "an untagged [power] table that does not say it was checked"
+    if "active_ma" in power:
+        mw = float(power["active_ma"]) * voltage
+    else:
+        mw = float(power["active_ua_per_mhz"]) * clock / 1e6 / 1000 * voltage
+    source = str(power["datasheet"])
+    active = PowerFigure(mw, status, source, str(power.get("conditions", "")), basis)
+    sleep = (PowerFigure(float(power["idle_ua"]) * voltage, status, source, "", basis)
+             if "idle_ua" in power else None)
+    return active, sleep
+
 
 @dataclass(frozen=True)
 class EnergyModel:
     part: str
-    datasheet: str
-    conditions: str
     voltage_v: float
-    clock_hz: float
-    active_ma: float  # at clock_hz
-    idle_ua: float | None
+    clock_hz: float  # the clock the active figure was measured or specified at
+    active: PowerFigure  # mW at clock_hz
+    sleep: PowerFigure | None  # uW, in the state a duty-cycled device sleeps in
     cycles_per_instruction: float | None
     cpi_source: str | None
-    verified: bool = False  # the platform file says its figures were checked against the datasheet
-    source: str = ""  # "<platform file> [power]: <datasheet>"
+    source: str = ""  # "<platform file> [power]: <source of the active figure>"
 
     @classmethod
     def from_platform(cls, power: dict, counter: dict, where: str) -> "EnergyModel | None":
-        if not power or not ("active_ma" in power or "active_ua_per_mhz" in power):
-            return None  # no (checked) active-current figure: no energy estimate
+        if not power or not any(k in power for k in ("active", "active_ma", "active_ua_per_mhz")):
+            return None  # no active-power figure: no energy estimate
+        name = Path(where).name
         try:
+            voltage = float(power["voltage_v"])
             clock = float(power["clock_hz"])
-            if "active_ma" in power:
-                active_ma = float(power["active_ma"])
+            if isinstance(power.get("active"), dict):
+                active = _figure(power["active"], _ACTIVE_UNITS, name, "active", voltage, clock)
+                sleep = (_figure(power["sleep"], _SLEEP_UNITS, name, "sleep", voltage, clock)
+                         if isinstance(power.get("sleep"), dict) else None)
             else:
-                active_ma = float(power["active_ua_per_mhz"]) * clock / 1e6 / 1000
-            return cls(part=str(power["part"]), datasheet=str(power["datasheet"]),
-                       conditions=str(power.get("conditions", "")), voltage_v=float(power["voltage_v"]),
-                       clock_hz=clock, active_ma=active_ma,
-                       idle_ua=float(power["idle_ua"]) if "idle_ua" in power else None,
+                active, sleep = _legacy_figures(power, name, voltage, clock)
+            return cls(part=str(power["part"]), voltage_v=voltage, clock_hz=clock, active=active, sleep=sleep,
                        cycles_per_instruction=(float(counter["cycles_per_instruction"])
                                                if "cycles_per_instruction" in counter else None),
-                       cpi_source=counter.get("cpi_source"), verified=bool(power.get("verified", False)),
-                       source=f"{Path(where).name} [power]: {power['datasheet']}")
+                       cpi_source=counter.get("cpi_source"), source=f"{name} [power]: {active.source}")
         except KeyError as exc:
             raise UsageError(f"{where}: power.{exc.args[0]} is missing",
-                             hint="a [power] table needs part, datasheet, voltage_v, clock_hz and "
-                                  "active_ma or active_ua_per_mhz") from None
+                             hint="a [power] table needs part, voltage_v, clock_hz and a tagged [power.active] "
+                                  "table (docs/power-sources.md)") from None
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{where}: [power] has a value that is not a number ({exc})") from None
 
+    # -- the figures --------------------------------------------------------------
+
+    @property
+    def verified(self) -> bool:
+        return self.active.status == "verified"
+
     @property
     def active_power_mw(self) -> float:
-        return self.voltage_v * self.active_ma
+        return self.active.value
+
+    @property
+    def active_ma(self) -> float:
+        return self.active.value / self.voltage_v
+
+    @property
+    def sleep_uw(self) -> float | None:
+        return self.sleep.value if self.sleep else None
+
+    def power_at(self, clock_hz: float | None) -> tuple[float, str | None]:
+        """Active power in mW at `clock_hz`, and how it was scaled (None: the
+        figure is for that clock). Scaling is linear in the clock: constant
+        energy per cycle, which ignores static current and a voltage range
+        that changes with the clock."""
+        if not clock_hz or abs(clock_hz - self.clock_hz) < 1:
+            return self.active.value, None
+        note = (f"power scaled linearly from {self.clock_hz / 1e6:g} MHz to {clock_hz / 1e6:g} MHz "
+                f"(constant energy per cycle: ignores static current and voltage-range changes)")
+        return self.active.value * clock_hz / self.clock_hz, note
 
     def cycles(self, value: float, kind: str) -> tuple[float, str] | None:
         """Cycles for a count of `kind`, and the basis kind of an energy
         figure from them (BASIS_KINDS). Counted cycles still give an
-        estimate (`cycles_estimate`): the current is the datasheet's;
+        estimate (`cycles_estimate`): the power is the platform file's;
         `measured` is kept for an energy a meter measured."""
         if kind == "cycles":
             return value, "cycles_estimate"
@@ -77,49 +199,119 @@ class EnergyModel:
             return value * self.cycles_per_instruction, "instructions_x_cpi"
         return None
 
-    def basis(self, kind: str) -> dict:
+    def energy_uj(self, cycles: float, clock_hz: float | None = None) -> float:
+        clock = clock_hz or self.clock_hz
+        mw, _ = self.power_at(clock)
+        return cycles / clock * mw * 1e3  # mW x s = mJ; x1e3 = uJ
+
+    def for_vector(self, count: dict | None, cycles: dict | None) -> tuple[dict, str] | None:
+        """A vector's energy dict and its basis kind: from the timing
+        model's cycles estimate when there is one (`VectorResult.cycles`),
+        else from the count (counted cycles, or instructions x CPI)."""
+        if cycles and cycles.get("value") is not None:
+            clock = float(cycles.get("clock_hz") or self.clock_hz)
+            value = float(cycles["value"])
+            return ({"uj": round(self.energy_uj(value, clock), 6), "cycles": round(value), "basis": "cycles_estimate",
+                     "cycles_source": cycles.get("source", "qemu-plugin"), "estimate": True}, "cycles_estimate")
+        if not count:
+            return None
+        found = self.cycles(count["value"], count["kind"])
+        if found is None:
+            return None
+        value, kind = found
+        return {"uj": round(self.energy_uj(value), 6), "cycles": round(value), "basis": kind, "estimate": True}, kind
+
+    # -- the label ----------------------------------------------------------------
+
+    def basis(self, kind: str, cycles_basis: dict | None = None) -> dict:
         """The `energy_basis` label of a figure of this basis kind.
 
-        verified: only when the platform file says its current was checked
-        and the cycles were counted (an assumed CPI is never verified).
-        error_band: nothing here measures the current or the CPI, so no
-        number can be claimed; the band says which way the known bias goes.
+        verified: only when the power figure was read in a datasheet and the
+        cycles were counted (an estimate or an assumed CPI never is).
+        error_band: the cycles' band combined with the power figure's
+        (`combine_bands`); "unknown" wherever either is not known, with the
+        reason.
         """
+        power_words = f"{self.active.status} power"
+        scale_note = None
         if kind == "instructions_x_cpi":
             cpi = self.cycles_per_instruction
             cpi = f"{cpi:.1f}" if float(cpi).is_integer() else f"{cpi:g}"
             cycles = f"instructions x CPI {cpi}"
             verified = False
-            band = "unknown"
+            cycles_band = "unknown"
             if self.cpi_source and "lower bound" in self.cpi_source:
-                band += f"; CPI {cpi} is a lower bound, so real cycles are higher"
-            if not self.verified:
-                band += "; the current figure is not checked"
+                cycles_band += f"; CPI {cpi} is a lower bound, so real cycles are higher"
+            cycles_pct = None
+        elif cycles_basis:  # the timing model's estimate (harness/timing)
+            cycles = f"cycles estimate ({cycles_basis.get('model', 'timing model')})"
+            verified = False
+            cycles_band = str(cycles_basis.get("error_band") or "unknown (not validated)")
+            cycles_pct = band_pct_of(cycles_band)
+            _, scale_note = self.power_at(cycles_basis.get("clock_hz"))
         else:
             cycles = "measured cycles"
             verified = self.verified
-            band = None if self.verified else "unknown; the current figure is not checked"
-        current = "datasheet current" + ("" if self.verified else " (not checked)")
-        return {"kind": kind, "verified": verified, "error_band": band, "source": self.source,
-                "formula": f"{cycles} / {self.clock_hz / 1e6:g} MHz x {self.voltage_v:g} V x "
-                           f"{self.active_ma:.3g} mA {current}",
-                "basis_text": f"{cycles} x {current.split(' (')[0]}"}
-
-    def energy_uj(self, cycles: float) -> float:
-        seconds = cycles / self.clock_hz
-        return seconds * self.active_power_mw * 1e3  # mW x s = mJ; x1e3 = uJ
+            cycles_band, cycles_pct = "0% (counted)", (0.0, 0.0)
+        band, pct = combine_bands(cycles_band, cycles_pct, self.active, scale_note)
+        formula_clock = self.clock_hz / 1e6
+        return {"kind": kind, "verified": verified, "error_band": band, "error_pct": pct, "source": self.source,
+                "power_status": self.active.status, "sleep_status": self.sleep.status if self.sleep else None,
+                "power_scaling": scale_note,
+                "formula": f"{cycles} / {formula_clock:g} MHz x {self.active.value:.3g} mW "
+                           f"({power_words}: {self.voltage_v:g} V x {self.active_ma:.3g} mA)",
+                "basis_text": f"{cycles} x {power_words}"}
 
     def as_dict(self) -> dict:
-        return {"part": self.part, "datasheet": self.datasheet, "conditions": self.conditions,
-                "voltage_v": self.voltage_v, "clock_hz": self.clock_hz, "active_ma": round(self.active_ma, 4),
-                "active_power_mw": round(self.active_power_mw, 4), "idle_ua": self.idle_ua,
+        return {"part": self.part, "voltage_v": self.voltage_v, "clock_hz": self.clock_hz,
+                "active_ma": round(self.active_ma, 4), "active_power_mw": round(self.active_power_mw, 4),
+                "active": self.active.as_dict(),
+                "sleep_uw": round(self.sleep.value, 4) if self.sleep else None,
+                "sleep": self.sleep.as_dict() if self.sleep else None,
                 "cycles_per_instruction": self.cycles_per_instruction, "cpi_source": self.cpi_source,
-                "formula": "energy_uj = cycles / clock_hz * voltage_v * active_ma * 1e3",
-                "estimate": True, "figures_verified": self.verified}
+                "formula": "energy_uj = cycles / clock_hz * active_power_mw * 1e3",
+                "estimate": True, "figures_verified": self.verified, "datasheet": self.active.source,
+                "conditions": self.active.conditions}
+
+
+def band_pct_of(text: str | None) -> tuple[float, float] | None:
+    """The numeric band of a band text: '+-9% (...)' -> (-9, 9),
+    '-1.6%/+2.0% ...' -> (-1.6, 2.0); None when it is not numeric
+    ('unknown ...')."""
+    if not text:
+        return None
+    head = str(text).split(" ", 1)[0].rstrip(",;")
+    try:
+        if head.startswith(("+-", "±")):
+            v = float(head.lstrip("+-±").rstrip("%"))
+            return -v, v
+        if "/" in head:
+            lo, hi = head.split("/", 1)
+            return float(lo.rstrip("%")), float(hi.rstrip("%"))
+    except ValueError:
+        return None
+    return None
+
+
+def combine_bands(cycles_band: str, cycles_pct: tuple[float, float] | None, power: PowerFigure,
+                  scale_note: str | None = None) -> tuple[str, list[float] | None]:
+    """The energy's band from the cycles' band and the power figure's:
+    energy = cycles x power, so the extremes multiply,
+    (1 + c_lo)(1 + p_lo) - 1 .. (1 + c_hi)(1 + p_hi) - 1.
+    Unknown when either is unknown, or when the power was scaled to
+    another clock (the scaling's own error is not known)."""
+    parts = f"cycles {cycles_band}; power {power.band_text()} ({power.status})"
+    if scale_note:
+        return f"unknown: {scale_note}; {parts}", None
+    if cycles_pct is None or power.band_pct is None:
+        return f"unknown; {parts}", None
+    lo = ((1 + cycles_pct[0] / 100) * (1 + power.band_pct[0] / 100) - 1) * 100
+    hi = ((1 + cycles_pct[1] / 100) * (1 + power.band_pct[1] / 100) - 1) * 100
+    return f"{lo:+.1f}%/{hi:+.1f}% ({parts})", [round(lo, 2), round(hi, 2)]
 
 
 #: energy_basis kinds, in words
-BASIS_KINDS = {"measured": "measured energy", "cycles_estimate": "cycles x current",
+BASIS_KINDS = {"measured": "measured energy", "cycles_estimate": "cycles x power",
                "instructions_x_cpi": "instructions x CPI"}
 
 
@@ -136,14 +328,27 @@ def sig3(value: float) -> str:
     return f"{rounded:,.0f}" if decimals <= 0 else f"{rounded:.{decimals}f}"
 
 
+def short_band(basis: dict | None) -> str:
+    """'-10.4%/+11.2%' or 'band unknown': the band as a column or a
+    message carries it (the full text is in `energy_basis.error_band`)."""
+    pct = (basis or {}).get("error_pct")
+    if pct:
+        return f"{pct[0]:+.1f}%/{pct[1]:+.1f}%"
+    return "band unknown"
+
+
 def basis_label(basis: dict | None, detail: bool = False) -> str:
     """'estimate: instructions x CPI, unverified' for an `energy_basis`
-    (detail: 'estimate: instructions x CPI 1.0 x datasheet current,
-    unverified'). Without a basis a figure is an estimate nobody verified."""
+    (detail: 'estimate: cycles estimate (cortex-m4) x derived power,
+    unverified, -10.4%/+11.2%'). Without a basis a figure is an estimate
+    nobody verified."""
     if not isinstance(basis, dict):
         return "estimate, unverified"
     words = (basis.get("basis_text") if detail else None) or BASIS_KINDS.get(basis.get("kind"), "estimate")
-    return f"estimate: {words}, {'verified' if basis.get('verified') else 'unverified'}"
+    label = f"estimate: {words}, {'verified' if basis.get('verified') else 'unverified'}"
+    if detail and basis.get("error_pct"):
+        label += f", {short_band(basis)}"
+    return label
 
 
 def format_estimate(value: float | None, unit: str, basis: dict | None, detail: bool = False) -> str:
