@@ -149,6 +149,14 @@ def _common_run_options(fn):
                      help="Budget: largest count per invoke, in the platform's count kind (instructions on QEMU)."),
         click.option("--max-energy-uj", type=float, metavar="E",
                      help="Budget: largest estimated energy per inference, in uJ."),
+        click.option("--max-cycles", type=float, metavar="N",
+                     help="Budget: largest cycles estimate per invoke (the platform's timing model; QEMU)."),
+        click.option("--max-latency-ms", type=float, metavar="MS",
+                     help="Budget: largest latency estimate per invoke, in ms at the timing model's clock."),
+        click.option("--rate", metavar="N/UNIT",
+                     help="Battery-life estimate: inferences per time (1/s, 10/min, 2/h); with --battery-mah."),
+        click.option("--battery-mah", metavar="MAH", help="Battery-life estimate: the battery's capacity in mAh."),
+        click.option("--battery-v", metavar="V", help="Battery-life estimate: its nominal voltage [default: 3.0]."),
         click.option("--max-arena", type=int, metavar="BYTES",
                      help="Budget: tensor arena high-water mark measured on the device."),
         click.option("--max-flash", type=int, metavar="BYTES", help="Budget: flash bytes of the firmware image."),
@@ -211,6 +219,7 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
       hil run --model my.tflite --platform nucleo-l4r5zi --port /dev/ttyACM0     (a board)
       hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
+    battery = _battery_settings(platform, budgets)
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
                        json_out=json_out, workdir=workdir, firmware=firmware,
                        invoke_timeout=invoke_timeout, force_inline=force_inline, count=not no_count,
@@ -218,8 +227,21 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
                        localize=_localize_mode(localize), bake=bake,
                        expected=expected is not None,
                        expected_file=Path(click_absolute(None, None, expected)) if expected else None,
-                       expected_tolerance=expected_tolerance, float_model=float_model)
+                       expected_tolerance=expected_tolerance, float_model=float_model, battery=battery)
     _run_and_report(config, show_all)
+
+
+def _battery_settings(platform: str, options: dict) -> dict | None:
+    """--rate/--battery-mah/--battery-v, taken out of the budget options and
+    checked (with the platform's power figures) before anything boots."""
+    from .power.battery import check_inputs, check_platform
+    from .power.energy import EnergyModel
+
+    settings = check_inputs(options.pop("rate", None), options.pop("battery_mah", None), options.pop("battery_v", None))
+    if settings is not None:
+        p = platform_files.load_platform(platform)
+        check_platform(EnergyModel.from_platform(p.power, p.counter, str(p.path)), p.name)
+    return settings
 
 
 def _localize_mode(flag: bool | None) -> str:
@@ -237,11 +259,12 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     must be bit-exact with TFLM, and the table shows the device's top-1
     accuracy and the instruction count per inference.
     """
+    battery = _battery_settings(platform, budgets)
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
                        workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
                        force_inline=force_inline, count=not no_count, budgets=budgets,
                        ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
-                       localize=_localize_mode(localize), bake=bake)
+                       localize=_localize_mode(localize), bake=bake, battery=battery)
     _run_and_report(config, show_all)
 
 

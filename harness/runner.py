@@ -24,7 +24,7 @@ import serial
 
 from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
-from .checks.budgets import evaluate as evaluate_budgets
+from .checks.budgets import cycle_budget_measurements, evaluate as evaluate_budgets
 from .checks.counts import CountUnit, unit_for
 from .checks.localize import localize
 from .checks.metrics import compare_outputs
@@ -37,7 +37,8 @@ from .model.capacity import (arena_hint, baked_flash_hint, check_model_fits, che
                              model_buffer_hint)
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model, op_name
-from .power.energy import EnergyModel
+from .power.battery import battery_result
+from .power.energy import EnergyModel, cycles_label
 from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .provenance import run_provenance
@@ -79,6 +80,7 @@ class RunConfig:
     expected_file: Path | None = None    # ... or of this file
     expected_tolerance: float = 0.0      # absolute, in output units
     float_model: Path | None = None
+    battery: dict | None = None          # --rate/--battery-mah/--battery-v, checked (power/battery.py)
 
 
 class Reporter(Protocol):
@@ -457,6 +459,7 @@ class Run:
                 if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors) and not self.result.error:
                     self._measure_memory(platform, elf, model)  # the device still answers
                     failed = not self._check_budgets() or failed
+                    self.result.battery = battery_result(self.config.battery, self.result, self.energy_model, failed)
                 self.result.status = "failed" if failed else "passed"
                 self.result.exit_code = EXIT_FAILED if failed else EXIT_OK
             except HilError as exc:
@@ -540,17 +543,16 @@ class Run:
     def _count(self, raw: int) -> dict:
         return {"value": self.unit.scale(raw), "kind": self.unit.kind, "source": self.unit.source, "raw": raw}
 
-    def _energy(self, count: dict | None) -> dict | None:
-        if not (count and self.energy_model):
+    def _energy(self, count: dict | None, cycles: dict | None = None) -> dict | None:
+        """A vector's energy: from the cycles estimate when there is one,
+        else from the count (power/energy.py EnergyModel.for_vector)."""
+        found = self.energy_model.for_vector(count, cycles) if getattr(self, "energy_model", None) else None
+        if found is None:
             return None
-        cycles = self.energy_model.cycles(count["value"], count["kind"])
-        if cycles is None:
-            return None
-        value, basis = cycles
-        if self.result.energy_basis is None:  # the label every energy figure of this run refers to
-            self.result.energy_basis = self.energy_model.basis(basis)
-        return {"uj": round(self.energy_model.energy_uj(value), 6), "cycles": round(value), "basis": basis,
-                "estimate": True}
+        energy, kind = found
+        if (self.result.energy_basis or {}).get("kind") != kind:  # the label every energy figure refers to
+            self.result.energy_basis = self.energy_model.basis(kind, cycles_label(self.result.cycles_basis, cycles))
+        return energy
 
     def _measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> None:
         regions = elf.region_usage(platform.memory)
@@ -584,6 +586,7 @@ class Run:
         measured = {
             "max_count": (max(c["value"] for c in counts), counts[0]["kind"]) if counts else None,
             "max_energy_uj": (max(energies), "uJ", self.result.energy_basis) if energies else None,
+            **cycle_budget_measurements(vectors, self.result.cycles_basis),
             "max_arena": (device["arena_high_water"], "bytes") if device else None,
             "max_flash": (mem["flash_bytes"], "bytes") if mem.get("flash_bytes") is not None else None,
             "max_ram": (mem["ram_bytes"], "bytes") if mem.get("ram_bytes") is not None else None,
@@ -699,7 +702,7 @@ class Run:
             expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
                                       check.max_abs_diff, check.mismatches, count,
-                                      operators=operators, energy=self._energy(count),
+                                      operators=operators,
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
                                       l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail,
                                       expected=expected, float_ref=float_ref))
@@ -755,6 +758,8 @@ class Run:
             return False
 
     def _record(self, vector: VectorResult) -> None:
+        if vector.energy is None and (vector.count or vector.cycles):
+            vector.energy = self._energy(vector.count, vector.cycles)
         if self._first_verdict is None:
             self._first_verdict = time.monotonic()
         with self._lock:

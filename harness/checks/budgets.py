@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..power.energy import format_estimate
+from ..power.energy import format_estimate, sig3
 
 #: budget name -> (what it limits, unit)
 BUDGETS = {
     "max_count": "count per invoke (largest over the vectors)",
     "max_energy_uj": "estimated energy per inference in uJ (largest over the vectors)",
+    "max_cycles": "cycles estimate per invoke from the timing model (largest over the vectors)",
+    "max_latency_ms": "latency estimate per invoke in ms at the timing model's clock (largest over the vectors)",
     "max_arena": "tensor arena high-water mark in bytes, measured on the device",
     "max_flash": "flash bytes of the firmware image (code, constants, initialised data)",
     "max_ram": "RAM bytes needed (static data + stack + arena high-water + model)",
@@ -49,12 +51,17 @@ def evaluate(limits: dict[str, float], measured: dict[str, tuple | None]) -> lis
         if value is None:
             checks.append(BudgetCheck(name, limit, None, "", False,
                                       f"budget {flag} {limit:g} cannot be checked: "
-                                      f"no {BUDGETS[name].split(' (')[0]} was measured on this platform"))
+                                      f"no {BUDGETS[name].split(' (')[0]} was measured on this platform"
+                                      + (NO_ESTIMATE if name in ("max_cycles", "max_latency_ms") else "")))
             continue
         amount, unit = value[:2]
         ok = amount <= limit
         verdict = "within" if ok else "EXCEEDED"
-        if name == "max_energy_uj":  # always an estimate: 3 significant figures and its label
+        if name in ("max_cycles", "max_latency_ms"):  # the timing model's estimate, with its band
+            cycles_basis = value[2] if len(value) > 2 else None
+            message = f"budget {flag} {verdict}: {_estimate_words(name, amount, cycles_basis)} " \
+                      f"{'<=' if ok else '>'} budget {_fmt(limit)} {'ms' if name == 'max_latency_ms' else 'cycles'}"
+        elif name == "max_energy_uj":  # always an estimate: 3 significant figures and its label
             basis = value[2] if len(value) > 2 else None
             unit = unit.split(" (")[0]
             message = (f"budget {flag} {verdict}: energy {format_estimate(amount, unit, basis, detail=True)} "
@@ -63,3 +70,32 @@ def evaluate(limits: dict[str, float], measured: dict[str, tuple | None]) -> lis
             message = f"budget {flag} {verdict}: limit {_fmt(limit)} {unit}, measured {_fmt(amount)} {unit}"
         checks.append(BudgetCheck(name, limit, amount, unit, ok, message))
     return checks
+
+
+#: why a cycles or latency budget may have nothing to judge
+NO_ESTIMATE = (" (a cycles estimate needs a QEMU platform with a [timing] table and --cycles; "
+               "the run's notes say why there was none)")
+
+
+def _estimate_words(name: str, amount: float, cycles_basis: dict | None) -> str:
+    """'latency estimate 2.31 ms (+-9%, cortex-m4 timing model)': the value,
+    3 significant figures, the band and the model it comes from."""
+    basis = cycles_basis or {}
+    band = str(basis.get("error_band") or "band unknown (not validated)")
+    band = band.split(" (")[0] if band[:1] in "+-±" else band
+    model = f", {basis['model']} timing model" if basis.get("model") else ""
+    if name == "max_latency_ms":
+        return f"latency estimate {sig3(amount)} ms ({band}{model})"
+    return f"cycles estimate {sig3(amount)} ({band}{model})"
+
+
+def cycle_budget_measurements(vectors: list, cycles_basis: dict | None) -> dict:
+    """max_cycles and max_latency_ms as evaluate() takes them: the largest
+    estimate over the vectors with the cycles' label, or None without one."""
+    estimates = [v.cycles for v in vectors if getattr(v, "cycles", None)]
+    if not estimates:
+        return {"max_cycles": None, "max_latency_ms": None}
+    label = cycles_basis or {"model": estimates[0].get("model"), "error_band": None}
+    latencies = [c["latency_ms"] for c in estimates if c.get("latency_ms") is not None]
+    return {"max_cycles": (max(c["value"] for c in estimates), "cycles", label),
+            "max_latency_ms": (max(latencies), "ms", label) if latencies else None}

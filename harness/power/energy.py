@@ -357,3 +357,16 @@ def format_estimate(value: float | None, unit: str, basis: dict | None, detail: 
     if value is None:
         return "-"
     return f"{sig3(value)} {unit} ({basis_label(basis, detail)})"
+
+
+def cycles_label(cycles_basis: dict | None, cycles: dict | None) -> dict | None:
+    """The cycles estimate's label for an energy basis: the run's
+    `cycles_basis` (harness/timing), or, before it is known, one built from
+    the vector's own figure and the model's validation band."""
+    if not cycles:
+        return None
+    if cycles_basis:
+        return cycles_basis
+    from ..timing.validation import error_band
+
+    return {"model": cycles.get("model"), "clock_hz": cycles.get("clock_hz"), "error_band": error_band(cycles.get("model"))}

@@ -158,7 +158,7 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
                   f"model {mem['model_bytes']:,} B", soft_wrap=True)
     for b in result.budgets:
         style = "green" if b["passed"] else "bold red"
-        out.print(f"  [{style}]{b['message']}[/]", soft_wrap=True, highlight=False)
+        out.print(f"  [{style}]{escape(b['message'])}[/]", soft_wrap=True, highlight=False)
     if result.localization:
         from ..checks.localize import describe
 

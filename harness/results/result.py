@@ -31,6 +31,7 @@ class VectorResult:
     mismatches: int | None = None
     count: dict | None = None
     error: str | None = None
+    cycles: dict | None = None  # the timing model's cycles estimate of this invoke (harness/timing)
     operators: list[dict] | None = None  # per-operator counts of this invoke
     energy: dict | None = None  # estimated energy of this inference
     top1: int | None = None   # argmax of the first output (classifiers)
@@ -51,6 +52,8 @@ class VectorResult:
              "max_abs_diff": self.max_abs_diff, "mismatches": self.mismatches}
         if self.count is not None:
             d["count"] = self.count
+        if self.cycles is not None:
+            d["cycles"] = self.cycles
         if self.energy is not None:
             d["energy"] = self.energy
         if self.operators is not None:
@@ -95,6 +98,8 @@ class RunResult:
     count_overhead: dict | None = None
     energy_model: dict | None = None
     energy_basis: dict | None = None  # the label of every energy figure (power/energy.py EnergyModel.basis)
+    cycles_basis: dict | None = None  # the label of every cycles and latency estimate (harness/timing)
+    battery: dict | None = None  # average power and battery life (power/battery.py), with --rate/--battery-mah
     budgets: list[dict] = field(default_factory=list)
     localization: dict | None = None
     provenance: dict | None = None  # reference, toolchain, emulator, engine versions (harness/provenance.py)
@@ -113,6 +118,14 @@ class RunResult:
         if counts:
             kind = next(v.count["kind"] for v in self.vectors if v.count)
             summary["count"] = {"kind": kind, **_spread(counts)}
+        estimates = [v.cycles for v in self.vectors if v.cycles]
+        if estimates:  # the timing model's estimate: labelled, with its band (cycles_basis)
+            latencies = [c["latency_ms"] for c in estimates if c.get("latency_ms") is not None]
+            summary["cycles"] = {"kind": "cycles_estimate", "estimate": True, "model": estimates[0].get("model"),
+                                 **_spread([c["value"] for c in estimates])}
+            if latencies:
+                summary["latency_ms"] = {"estimate": True, "clock_hz": estimates[0].get("clock_hz"), **_spread(latencies)}
+            summary["cycles_basis"] = self.cycles_basis
         energies = [v.energy["uj"] for v in self.vectors if v.energy]
         if energies:
             basis = next(v.energy["basis"] for v in self.vectors if v.energy)
@@ -153,6 +166,8 @@ class RunResult:
             "memory": self.memory,
             "count_overhead": self.count_overhead,
             "energy_model": self.energy_model,
+            "cycles_basis": self.cycles_basis,
+            "battery": self.battery,
             "budgets": self.budgets,
             "localization": self.localization,
             "provenance": self.provenance,
@@ -177,7 +192,11 @@ def _operator_summary(vectors: list[VectorResult]) -> list[dict]:
     rows = []
     for i, op in enumerate(first):
         values = [ops[i]["count"] for ops in profiled if i < len(ops)]
-        rows.append({"index": op["index"], "op": op["op"], "median": _spread(values)["median"]})
+        row = {"index": op["index"], "op": op["op"], "median": _spread(values)["median"]}
+        cycles = [ops[i]["cycles"] for ops in profiled if i < len(ops) and ops[i].get("cycles") is not None]
+        if cycles:  # the timing model's estimate for this operator (harness/timing)
+            row["cycles_median"] = _spread(cycles)["median"]
+        rows.append(row)
     total = sum(r["median"] for r in rows) or 1
     for r in rows:
         r["share"] = r["median"] / total

@@ -1,0 +1,94 @@
+"""The error band of a timing model, from its validation against silicon.
+
+timing/validation.toml (CoreMark/MHz against Arm's published figures) and
+timing/validation-mlperf-tiny.toml (MLPerf Tiny v0.5 latencies against the
+reference submission) hold measured comparisons. Any table in them with
+the timing model's id (`model`) and a signed `error_pct` (estimate against
+silicon, percent) counts; the band is the largest error found, so it is
+what the model has been seen to miss by, not a statistical interval.
+Missing files or a model never validated give "unknown (not validated)",
+never a number.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+TIMING_DIR = Path(__file__).resolve().parent.parent.parent / "timing"
+
+#: validation files, and what each compares, in words for the band
+FILES = {
+    "validation.toml": "CoreMark/MHz against Arm's published figure",
+    "validation-mlperf-tiny.toml": "MLPerf Tiny v0.5 latency against the reference submission",
+}
+
+UNKNOWN = "unknown (not validated)"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    model: str
+    benchmark: str
+    error_pct: float  # (estimate - silicon) / silicon, percent
+    what: str  # what was compared (FILES)
+    file: str
+
+
+def _walk(node, parent: str, what: str, file: str, found: list[Comparison]) -> None:
+    if isinstance(node, dict):
+        model = node.get("model") or node.get("timing_model")
+        error = node.get("error_pct")
+        if isinstance(model, str) and isinstance(error, (int, float)) and not isinstance(error, bool):
+            name = str(node.get("benchmark") or node.get("name") or parent)
+            found.append(Comparison(model, name, float(error), what, file))
+        for key, value in node.items():
+            _walk(value, str(key), what, file, found)
+    elif isinstance(node, list):
+        for item in node:
+            _walk(item, parent, what, file, found)
+
+
+def comparisons(model_id: str | None = None, directory: Path | None = None) -> list[Comparison]:
+    """Every comparison in the validation files (of one model, if given).
+    A file that is missing or not valid TOML contributes nothing."""
+    directory = Path(directory or TIMING_DIR)
+    found: list[Comparison] = []
+    for name, what in FILES.items():
+        path = directory / name
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+        _walk(data, "", str(data.get("describes") or what), f"timing/{name}", found)
+    return [c for c in found if model_id is None or c.model == model_id]
+
+
+def error_pct(model_id: str | None, directory: Path | None = None) -> float | None:
+    """The largest |error| (percent) the model showed in any validation, or
+    None when it was never validated."""
+    if not model_id:
+        return None
+    found = comparisons(model_id, directory)
+    return max(abs(c.error_pct) for c in found) if found else None
+
+
+def error_band(model_id: str | None, directory: Path | None = None) -> str:
+    """'+-9% (CoreMark/MHz against Arm's published figure: 1 benchmark,
+    timing/validation.toml)' or 'unknown (not validated)'."""
+    if not model_id:
+        return UNKNOWN
+    found = comparisons(model_id, directory)
+    if not found:
+        return UNKNOWN
+    worst = max(abs(c.error_pct) for c in found)
+    groups: dict[tuple[str, str], int] = {}
+    for c in found:
+        groups[(c.what, c.file)] = groups.get((c.what, c.file), 0) + 1
+    sources = "; ".join(f"{what}: {n} benchmark{'s' if n > 1 else ''}, {file}" for (what, file), n in groups.items())
+    return f"+-{_pct(worst)}% (largest error seen, {sources})"
+
+
+def _pct(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
