@@ -1,0 +1,300 @@
+"""`hil calibrate`: fit the cycle estimate and the active current to one real board.
+
+Runs the calibration set (calibration/set.toml) on the board, reading its
+DWT cycle counts per operator, and the same vectors on the board's emulated
+counterpart with the cycle plugin; fits per-operator-type factors and the
+calibrated error band (harness/timing/calibration.py); with a power analyser,
+the mean current during invokes. `--record DIR` keeps everything measured,
+`--replay DIR` fits again from it with nothing attached.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..errors import InfraError, UsageError
+from ..paths import click_absolute
+from ..results.console import make_console
+from ..runner import Run
+from ..timing.calibration import (Calibration, ModelRecord, Recording, fit, load_recording, save_recording,
+                                  write_calibration)
+
+REPO = Path(__file__).resolve().parent.parent.parent
+SET_FILE = REPO / "calibration" / "set.toml"
+
+
+def _platform_toml(platform) -> dict:
+    return tomllib.loads(Path(platform.path).read_text())
+
+
+def emulated_for(board, given: str | None) -> str:
+    """The emulated counterpart: --emulated, else the board file's [timing] emulated_by."""
+    if given:
+        return given
+    name = (_platform_toml(board).get("timing") or {}).get("emulated_by")
+    if not name:
+        raise UsageError(f"platform {board.name} names no emulated counterpart",
+                         hint=f'pass --emulated <platform>, or add emulated_by = "<platform>" to the [timing] '
+                              f'table of {board.path}')
+    return str(name)
+
+
+def _timing(platform) -> tuple[str, int]:
+    """(timing model id, clock_hz) of an emulated platform: P's TimingModel when it exists."""
+    try:
+        from ..timing import TimingModel
+    except ImportError:
+        TimingModel = None
+    if TimingModel is not None:
+        model = TimingModel.for_platform(platform)
+        if model is None:
+            raise UsageError(f"platform {platform.name} has no [timing] table: nothing to calibrate against",
+                             hint="choose an emulated platform with a timing model (--emulated)")
+        return model.id, int(model.clock_hz)
+    timing = _platform_toml(platform).get("timing")
+    if not timing:
+        raise UsageError(f"platform {platform.name} has no [timing] table: nothing to calibrate against",
+                         hint="choose an emulated platform with a timing model (--emulated)")
+    return str(timing["model"]), int(timing["clock_hz"])
+
+
+def _check(result, where: str) -> None:
+    if result.exit_code not in (0, 1) or not result.vectors:
+        message = (result.error or {}).get("message", result.status)
+        exc = InfraError if result.exit_code == 3 else UsageError
+        raise exc(f"calibration run of {where} did not complete: {message}",
+                  hint="fix what it names and run hil calibrate again")
+
+
+class _TimedRun(Run):
+    """A run that notes the host time around every INVOKE of a vector (link timing for the analyser)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.spans: list[tuple[float, float]] = []
+
+    def boot(self, *args, **kwargs):
+        hello = super().boot(*args, **kwargs)
+        inner = self.client.invoke
+
+        def timed(*a, **kw):
+            t0 = time.monotonic()
+            answer = inner(*a, **kw)
+            if not kw.get("empty") and kw.get("until") is None:
+                self.spans.append((t0, time.monotonic()))
+            return answer
+        self.client.invoke = timed
+        return hello
+
+
+def _board_model(cfg_kwargs: dict, model_file: Path, n: int, seed: int, windows: list, name: str) -> list[dict]:
+    """One model on the board: per vector its DWT cycles and per-operator cycles, and its invoke windows."""
+    from ..runner import RunConfig
+
+    run_ = _TimedRun(RunConfig(model=model_file, vectors=n, seed=seed, localize="never", **cfg_kwargs))
+    result = run_.execute()
+    _check(result, f"{name} on the board")
+    out = []
+    for i, v in enumerate(result.vectors):
+        if not v.count or v.count.get("kind") != "cycles":
+            kind = (v.count or {}).get("kind", "nothing")
+            raise UsageError(f"the board's counter gives {kind}, not cycles: nothing to calibrate against",
+                             hint="a board platform with [counter] kind = \"cycles\" (DWT CYCCNT) is needed")
+        out.append({"cycles": v.count["value"],
+                    "operators": [{"index": op["index"], "op": op["op"], "count": op["count"]}
+                                  for op in (v.operators or [])]})
+        if i < len(run_.spans):
+            t0, t1 = run_.spans[i]
+            windows.append({"kind": "invoke", "model": name, "vector": i, "t0": t0, "t1": t1})
+    return out
+
+
+def _emulated_model(platform: str, model_file: Path, n: int, seed: int, workdir: Path, name: str) -> list[dict]:
+    """The same vectors on the emulated platform, with the cycle plugin's estimate per operator."""
+    from ..runner import run, RunConfig
+
+    result = run(RunConfig(model=model_file, platform=platform, vectors=n, seed=seed, localize="never",
+                           workdir=workdir))
+    _check(result, f"{name} on {platform}")
+    out = []
+    for v in result.vectors:
+        cycles = getattr(v, "cycles", None)
+        if not cycles or any("cycles" not in op for op in (v.operators or [])):
+            raise InfraError(f"{name} on {platform} gave no cycle estimate"
+                             + (f" ({result.cycles_basis})" if getattr(result, "cycles_basis", None) else ""),
+                             hint="the cycle plugin must run (hil run --cycles): see the run's log in "
+                                  f"{workdir}")
+        out.append({"cycles": cycles["value"], "operators": [{"index": op["index"], "op": op["op"],
+                                                              "cycles": op["cycles"]} for op in v.operators]})
+    return out
+
+
+def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str | None, analyser: str | None,
+                analyser_port: str | None, source_mv: int | None, vectors: int | None, guard_ms: float,
+                idle_s: float, idle_is_sleep: bool, allow_clock_mismatch: bool, workdir: Path,
+                reporter) -> Recording:
+    """Run the calibration set on the board and on its emulated counterpart."""
+    from ..platforms import load_platform
+    from ..power.analysers import make_analyser
+    from ..targets import is_board
+
+    board = load_platform(board_name)
+    if not is_board(board):
+        raise UsageError(f"platform {board.name} is not a board ({board.target_kind})",
+                         hint="give the board platform (`hil platforms`, target serial-board) as --platform")
+    emu_name = emulated_for(board, emulated)
+    emu = load_platform(emu_name)
+    model_id, clock_hz = _timing(emu)
+    board_clock = int(board.firmware["clock_hz"])
+    if board_clock != clock_hz and not allow_clock_mismatch:
+        raise UsageError(f"{board.name}'s firmware runs at {board_clock / 1e6:g} MHz but {emu.name}'s estimates are "
+                         f"for {clock_hz / 1e6:g} MHz: flash wait states differ, and the factors would carry that",
+                         hint="calibrate against an emulated platform modelling the board's clock, or pass "
+                              "--allow-clock-mismatch (the file then says so)")
+    cal_set = tomllib.loads(SET_FILE.read_text())
+    n, seed = vectors or int(cal_set["vectors"]), int(cal_set["seed"])
+    meter = make_analyser(analyser, analyser_port, source_mv) if analyser else None
+    windows: list[dict] = []
+    models: list[ModelRecord] = []
+    cfg = {"platform": board.name, "ports": list(ports), "probes": list(probes), "baud": baud, "flasher": flasher}
+    if meter is not None:
+        meter.start()
+    try:
+        for m in cal_set["model"]:
+            reporter(f"{m['name']}: {n} vectors on {board.name}")
+            on_board = _board_model(dict(cfg, workdir=workdir / "board" / m["name"]), REPO / m["file"], n, seed,
+                                    windows, m["name"])
+            models.append(ModelRecord(m["name"], on_board, [], file=m["file"]))
+        if meter is not None and idle_s > 0:
+            reporter(f"measuring {'sleep' if idle_is_sleep else 'idle'} current for {idle_s:g} s")
+            t0 = time.monotonic()
+            time.sleep(idle_s)
+            windows.append({"kind": "sleep" if idle_is_sleep else "idle", "t0": t0, "t1": time.monotonic()})
+    finally:
+        samples = meter.stop() if meter is not None else None
+    for rec in models:
+        reporter(f"{rec.name}: {n} vectors on {emu.name} (cycle plugin)")
+        rec.emulated = _emulated_model(emu.name, REPO / rec.file, n, seed, workdir / "emulated" / rec.name, rec.name)
+    note = f"{n} vectors per model, seed {seed}"
+    if board_clock != clock_hz:
+        note += f"; CLOCK MISMATCH: board at {board_clock / 1e6:g} MHz, estimates at {clock_hz / 1e6:g} MHz"
+    analyser_info = None
+    if meter is not None:
+        analyser_info = dict(meter.describe(), guard_s=guard_ms / 1e3,
+                             window="link timing: host time from the INVOKE request written to its reply read, "
+                                    f"less {guard_ms:g} ms at each end")
+    return Recording(board=board.name, emulated=emu.name, timing_model=model_id, clock_hz=clock_hz,
+                     board_clock_hz=board_clock, models=models, windows=windows, analyser=analyser_info,
+                     samples=samples, note=note)
+
+
+def print_calibration(cal: Calibration, out) -> None:
+    table = Table(title=f"calibration {cal.board} vs {cal.emulated} ({cal.timing_model})", title_justify="left")
+    for col in ("operator", "factor", "spread", "ratio range", "operators", "samples"):
+        table.add_column(col, justify="left" if col == "operator" else "right")
+    for op in sorted(cal.factors):
+        f = cal.factors[op]
+        table.add_row(op, f"{f.factor:.3f}", f"{f.spread * 100:.1f}%", f"{f.ratio_min:.3f}-{f.ratio_max:.3f}",
+                      str(f.operators), str(f.samples))
+    out.print(table)
+    out.print(f"  other cycles (and operator types not listed): x{cal.default_factor:.3f}")
+    out.print(f"  error band: {cal.band}")
+    out.print(f"  in sample: +-{cal.in_sample * 100:.1f}% (fitted on the same models: flatters)")
+    if cal.current:
+        c = cal.current
+        line = f"  active current: {c.active_ma:.3g} mA (sd {c.active_sd_ma:.2g} mA over {c.invokes} invokes"
+        line += f", {c.voltage_v:.3g} V)" if c.voltage_v else ")"
+        out.print(line + f", {c.analyser}; {c.window}")
+        if c.idle_ma is not None:
+            out.print(f"  idle current between requests: {c.idle_ma:.3g} mA (the runner firmware polls its UART: "
+                      f"not a sleep current)")
+        if c.sleep_ua is not None:
+            out.print(f"  sleep current: {c.sleep_ua:.3g} uA")
+    if cal.synthetic:
+        out.print("  [bold]SYNTHETIC data: no hardware was run[/]")
+    if cal.note:
+        out.print(f"  note: {cal.note}")
+
+
+@click.command("calibrate")
+@click.option("--platform", "-p", "platform", metavar="BOARD",
+              help="The board platform (target serial-board), e.g. nucleo-l4r5zi [with --replay: checked "
+                   "against the recording].")
+@click.option("--port", "ports", multiple=True, metavar="URL", help="The board's serial port (any pyserial URL).")
+@click.option("--probe", "probes", multiple=True, metavar="ID", help="The board's debug probe serial number.")
+@click.option("--baud", type=click.IntRange(min=1), help="Baud rate [default: the platform file's].")
+@click.option("--flasher", type=click.Choice(["pyocd", "openocd", "west", "jlink", "command", "none"]),
+              help="Override the platform file's board.flasher.")
+@click.option("--emulated", metavar="PLATFORM",
+              help="The emulated counterpart [default: the board file's [timing] emulated_by].")
+@click.option("--analyser", type=click.Choice(["joulescope", "ppk2"]),
+              help="Measure the current during invokes with this analyser (pip install joulescope / ppk2-api).")
+@click.option("--analyser-port", metavar="PORT", help="ppk2: its serial port [default: the only PPK2 attached].")
+@click.option("--ppk2-source-mv", type=click.IntRange(800, 5000), metavar="MV",
+              help="ppk2: power the board from the PPK2 at MV millivolts [default: ampere meter in series].")
+@click.option("--vectors", "-n", type=click.IntRange(min=1), help="Vectors per model [default: calibration/set.toml].")
+@click.option("--guard-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
+              help="Left out at each end of an invoke window (UART bytes, USB latency).")
+@click.option("--idle-seconds", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="With an analyser: seconds of idle current measured after the invokes.")
+@click.option("--idle-is-sleep", is_flag=True,
+              help="The firmware sleeps while it waits (a low-power --flasher none image): record the idle "
+                   "window as the sleep current.")
+@click.option("--allow-clock-mismatch", is_flag=True,
+              help="Calibrate although the board's clock differs from the emulated platform's timing clock.")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
+              help="Keep the board's counts, the estimates and the analyser's samples in DIR.")
+@click.option("--replay", "replay_dir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
+              help="Fit again from a recording in DIR; no board or analyser needed.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
+              help="The calibration file to write [default: calibration/<board>.toml].")
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
+              help="Run directories of the board and emulator runs [default: .hil/calibrate/<time>].")
+def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser_port, ppk2_source_mv, vectors,
+            guard_ms, idle_seconds, idle_is_sleep, allow_clock_mismatch, record_dir, replay_dir, out_file,
+            workdir) -> None:
+    """Fit the cycle estimate's per-operator factors (and the active current) to a real board.
+
+    \b
+    Example:
+      hil calibrate --platform nucleo-l4r5zi --port /dev/ttyACM0 --analyser ppk2 --record cal-rec/
+      hil calibrate --replay cal-rec/ --out calibration/nucleo-l4r5zi.toml
+      hil run --model m.tflite --platform stm32l4r5-qemu --calibration calibration/nucleo-l4r5zi.toml
+    """
+    from importlib.metadata import version
+
+    out = make_console()
+    err = make_console(stderr=True)
+    if replay_dir:
+        if ports or probes or analyser:
+            raise UsageError("--replay fits a recording: --port, --probe and --analyser are not used with it",
+                             hint="drop them, or drop --replay to calibrate on the board")
+        rec = load_recording(replay_dir)
+        if platform and platform != rec.board:
+            raise UsageError(f"{replay_dir} is a recording of {rec.board}, not {platform}",
+                             hint=f"pass --platform {rec.board} or the recording of {platform}")
+        if emulated and emulated != rec.emulated:
+            raise UsageError(f"{replay_dir} was estimated on {rec.emulated}, not {emulated}",
+                             hint="a recording's estimates are for its own emulated platform: record again")
+    else:
+        if not platform:
+            raise UsageError("hil calibrate needs --platform BOARD (or --replay DIR)",
+                             hint="hil calibrate --platform nucleo-l4r5zi --port /dev/ttyACM0")
+        workdir = workdir or Path(".hil") / "calibrate" / time.strftime("%Y%m%d-%H%M%S")
+        rec = record_live(platform, ports=ports, probes=probes, baud=baud, flasher=flasher, emulated=emulated,
+                          analyser=analyser, analyser_port=analyser_port, source_mv=ppk2_source_mv,
+                          vectors=vectors, guard_ms=guard_ms, idle_s=idle_seconds, idle_is_sleep=idle_is_sleep,
+                          allow_clock_mismatch=allow_clock_mismatch, workdir=Path(workdir).resolve(),
+                          reporter=lambda text: err.print(f"[dim]{text}[/]", highlight=False))
+        if record_dir:
+            save_recording(rec, record_dir)
+            err.print(f"recording: {record_dir}", highlight=False)
+    cal = fit(rec, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), hil_version=version("hil"))
+    cal = write_calibration(cal, out_file or REPO / "calibration" / f"{rec.board}.toml")
+    print_calibration(cal, out)
+    out.print(f"  calibration: {cal.path}")
