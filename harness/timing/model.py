@@ -1,0 +1,221 @@
+"""A platform's timing model: its core's cycle table (timing/<model>.toml)
+and its memory model (the platform file's [timing] table).
+
+Both are data written by people from manuals; this module only reads and
+checks them, so a typo is a UsageError naming the file, the key and the fix
+before anything boots, never a silently wrong estimate.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UsageError
+
+TIMING_DIR = Path(__file__).resolve().parent.parent.parent / "timing"
+
+#: instruction classes the plugin decodes every instruction into (firmware/qemu-plugin/hil_cycles.c)
+THUMB_CLASSES = (
+    "default", "alu", "branch", "load", "store", "load_pipelined", "store_pipelined", "load_pair", "store_pair",
+    "ldm", "ldm_per_reg", "stm", "stm_per_reg", "mul", "mla", "mul_long", "mla_long", "dsp_mul", "dsp_mac",
+    "dsp_mac_long", "simd", "sat", "div", "it", "fp_alu", "fp_mul", "fp_mac", "fp_div", "fp_sqrt", "fp_load",
+    "fp_store", "fp_ldm", "fp_ldm_per_reg", "fp_stm", "fp_stm_per_reg", "fp_move", "fp64_alu", "fp64_mul",
+    "fp64_mac", "fp64_div", "mve_alu", "mve_mul", "mve_mac", "mve_load", "mve_store", "mve_other", "lob",
+    "system", "barrier")
+RV32_CLASSES = ("default", "alu", "load", "store", "branch", "jump", "mul", "mulh", "div", "csr", "atomic", "system")
+CLASSES = {"thumb": THUMB_CLASSES, "rv32": RV32_CLASSES}
+ACCESSES = ("fetch", "load")
+
+
+@dataclass(frozen=True)
+class Cache:
+    lines: int
+    ways: int
+    line_bytes: int
+
+
+@dataclass(frozen=True)
+class MemoryCost:
+    """What reading one [memory] region costs beyond the core table."""
+    region: str
+    origin: int
+    length: int
+    wait_states: int
+    line_bytes: int
+    prefetch: bool
+    applies_to: tuple[str, ...]
+    cache: Cache | None = None
+
+    def as_dict(self) -> dict:
+        d = {"region": self.region, "wait_states": self.wait_states, "line_bytes": self.line_bytes,
+             "prefetch": self.prefetch, "applies_to": list(self.applies_to)}
+        if self.cache:
+            d["cache"] = vars(self.cache)
+        return d
+
+
+@dataclass(frozen=True)
+class TimingModel:
+    id: str
+    core: str
+    isa: str
+    revision: str
+    source: str                       # the core table's citation
+    cycles: dict[str, float]          # class -> cycles, zero-wait memory
+    taken_branch: float
+    clock_hz: int                     # the silicon clock the latency is for
+    memory_source: str                # the platform [timing] table's citation
+    memory: tuple[MemoryCost, ...] = ()
+    dual_classes: tuple[str, ...] = ()
+    dual_second: float = 0.0
+    notes: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def for_platform(cls, platform) -> "TimingModel | None":
+        """The platform's model, or None when its file has no [timing] table."""
+        path = Path(platform.path)
+        try:
+            table = tomllib.loads(path.read_text()).get("timing")
+        except (OSError, tomllib.TOMLDecodeError):
+            return None  # the platform loader has already said what is wrong with the file
+        if table is None or ("model" not in table and "clock_hz" not in table and "memory" not in table):
+            return None  # no table, or one that only points elsewhere (a board's `emulated_by`)
+        return cls.from_tables(table, platform.memory, path)
+
+    @classmethod
+    def from_tables(cls, timing: dict, memory: dict, platform_path: Path,
+                    timing_dir: Path = TIMING_DIR) -> "TimingModel":
+        where = f"{platform_path} [timing]"
+        model_id = timing.get("model")
+        if not isinstance(model_id, str) or not model_id:
+            raise UsageError(f"{where}: `model` is missing", hint='name the core table: model = "cortex-m4" '
+                                                                 f"(one of: {', '.join(available(timing_dir))})")
+        table_path = timing_dir / f"{model_id}.toml"
+        if not table_path.is_file():
+            raise UsageError(f"{where}: model {model_id!r} has no table {table_path}",
+                             hint=f"use one of: {', '.join(available(timing_dir))}, or write {table_path}")
+        clock = timing.get("clock_hz")
+        if not isinstance(clock, int) or isinstance(clock, bool) or clock <= 0:
+            raise UsageError(f"{where}: `clock_hz` must be a positive integer (Hz), not {clock!r}",
+                             hint="the clock of the silicon being modelled, e.g. clock_hz = 120_000_000")
+        core = _core_table(table_path)
+        regions = _memory(timing.get("memory", {}), memory, where)
+        return cls(id=core["id"], core=core["core"], isa=core["isa"], revision=str(core.get("revision", "")),
+                   source=core["source"], cycles=core["cycles"], taken_branch=core["taken_branch"],
+                   clock_hz=clock, memory_source=str(timing.get("source", "")), memory=regions,
+                   dual_classes=core["dual_classes"], dual_second=core["dual_second"],
+                   notes=core.get("notes", {}), path=table_path)
+
+    @property
+    def loads_cost(self) -> bool:
+        """True when some region charges data loads (the plugin then needs memory callbacks)."""
+        return any("load" in m.applies_to for m in self.memory)
+
+    def latency_ms(self, cycles: int | float) -> float:
+        return cycles / self.clock_hz * 1e3
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "core": self.core, "isa": self.isa, "revision": self.revision,
+                "source": self.source, "clock_hz": self.clock_hz, "memory_source": self.memory_source,
+                "memory": [m.as_dict() for m in self.memory], "taken_branch": self.taken_branch,
+                "table": str(self.path) if self.path else None}
+
+
+def available(timing_dir: Path = TIMING_DIR) -> list[str]:
+    """Core table ids (timing/*.toml, not the validation files)."""
+    return sorted(p.stem for p in timing_dir.glob("*.toml") if not p.stem.startswith("validation"))
+
+
+def _number(value, where: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise UsageError(f"{where}: `{key}` must be a number of cycles >= 0, not {value!r}",
+                         hint="cycles as a plain number, e.g. load = 2 (fractions allowed: 1.5)")
+    return float(value)
+
+
+def _core_table(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at that line") from exc
+    for key in ("id", "core", "isa", "source"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise UsageError(f"{path}: `{key}` is missing or not a string", hint=f'add {key} = "..."')
+    if data["id"] != path.stem:
+        raise UsageError(f"{path}: id {data['id']!r} differs from the file name",
+                         hint=f'write id = "{path.stem}" (results cite the id; the file is found by it)')
+    isa = data["isa"]
+    if isa not in CLASSES:
+        raise UsageError(f"{path}: isa {isa!r} is not one of {', '.join(CLASSES)}",
+                         hint='isa = "thumb" for every Cortex-M, "rv32" for RISC-V')
+    names = CLASSES[isa]
+    cycles_table = data.get("cycles")
+    if not isinstance(cycles_table, dict) or "default" not in cycles_table:
+        raise UsageError(f"{path}: [cycles] needs at least `default`",
+                         hint="add [cycles] with default = 1 and one line per instruction class")
+    unknown = sorted(set(cycles_table) - set(names))
+    if unknown:
+        raise UsageError(f"{path}: [cycles] has unknown instruction class(es) {', '.join(unknown)} for isa {isa}",
+                         hint=f"use the classes the plugin decodes: {', '.join(names)}")
+    cycles = {k: _number(v, f"{path} [cycles]", k) for k, v in cycles_table.items()}
+    penalty = data.get("penalty", {})
+    extra = sorted(set(penalty) - {"taken_branch"})
+    if extra:
+        raise UsageError(f"{path}: [penalty] has unknown key(s) {', '.join(extra)}",
+                         hint="[penalty] holds taken_branch only")
+    taken = _number(penalty.get("taken_branch", 0), f"{path} [penalty]", "taken_branch")
+    dual = data.get("dual_issue", {})
+    classes = dual.get("classes", [])
+    bad = sorted(set(classes) - set(names)) if isinstance(classes, list) else ["(not a list)"]
+    if bad:
+        raise UsageError(f"{path}: [dual_issue] classes has unknown class(es) {', '.join(map(str, bad))}",
+                         hint=f"list classes from: {', '.join(names)}")
+    second = _number(dual.get("second", 0), f"{path} [dual_issue]", "second")
+    return {**data, "cycles": cycles, "taken_branch": taken, "dual_classes": tuple(classes), "dual_second": second}
+
+
+def _memory(table: dict, memory: dict, where: str) -> tuple[MemoryCost, ...]:
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: `memory` must be tables [timing.memory.<region>]",
+                         hint="one [timing.memory.<region>] table per costing region")
+    regions = []
+    for name, spec in table.items():
+        here = f"{where}.memory.{name}"
+        if name not in memory:
+            raise UsageError(f"{here}: {name!r} is not a region of the platform's [memory] table",
+                             hint=f"name one of: {', '.join(memory)}")
+        if not isinstance(spec, dict):
+            raise UsageError(f"{here}: must be a table", hint="wait_states, line_bytes, prefetch, applies_to")
+        unknown = sorted(set(spec) - {"wait_states", "line_bytes", "prefetch", "cache", "applies_to", "source",
+                                      "note"})
+        if unknown:
+            raise UsageError(f"{here}: unknown key(s) {', '.join(unknown)}",
+                             hint="keys: wait_states, line_bytes, prefetch, cache, applies_to")
+        ws = spec.get("wait_states", 0)
+        line = spec.get("line_bytes", 4)
+        for key, value in (("wait_states", ws), ("line_bytes", line)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "wait_states" else 1):
+                raise UsageError(f"{here}: `{key}` must be an integer {'>= 0' if key == 'wait_states' else '> 0'}, "
+                                 f"not {value!r}", hint="e.g. wait_states = 5, line_bytes = 8")
+        applies = spec.get("applies_to", ["fetch"])
+        if not isinstance(applies, list) or not applies or set(applies) - set(ACCESSES):
+            raise UsageError(f"{here}: `applies_to` must list one or both of {', '.join(ACCESSES)}, not {applies!r}",
+                             hint='e.g. applies_to = ["fetch", "load"]')
+        cache = spec.get("cache")
+        if cache is not None:
+            try:
+                cache = Cache(int(cache["lines"]), int(cache.get("ways", 1)), int(cache["line_bytes"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise UsageError(f"{here}: `cache` needs lines, ways and line_bytes ({exc})",
+                                 hint="cache = { lines = 32, ways = 1, line_bytes = 8 }") from exc
+            if cache.lines <= 0 or cache.ways <= 0 or cache.ways > 64 or cache.lines % cache.ways \
+                    or cache.line_bytes <= 0:
+                raise UsageError(f"{here}: cache {vars(cache)} is not a cache the plugin can model",
+                                 hint="lines > 0, a multiple of ways (1..64), line_bytes > 0")
+        r = memory[name]
+        regions.append(MemoryCost(name, r.origin, r.length, ws, line, bool(spec.get("prefetch", False)),
+                                  tuple(applies), cache))
+    return tuple(regions)

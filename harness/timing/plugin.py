@@ -1,0 +1,205 @@
+"""The QEMU cycle plugin from the host's side: build it, configure it, read
+what it wrote.
+
+The plugin (firmware/qemu-plugin/hil_cycles.c) is compiled once per source
+version with the system C compiler into the cache, atomically, so parallel
+runs share it. The host writes a flat config (core table, memory model,
+marker addresses, output path) and reads back text records: `M marker
+instructions cycles` each time the guest reaches a marker, `X`/`H`/`U` at
+exit (the file's format is in the C file's header).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InfraError, UsageError
+from .model import TimingModel
+
+SOURCE = Path(__file__).resolve().parent.parent.parent / "firmware" / "qemu-plugin" / "hil_cycles.c"
+CONFIG_VERSION = 1
+COUNTER_SYMBOL = "board_counter"  # every count the firmware takes goes through it: marker 0
+
+
+@dataclass(frozen=True)
+class Record:
+    marker: int
+    instructions: int
+    cycles: int
+
+
+def cache_dir() -> Path:
+    """$HIL_CACHE_DIR (the build cache), else $XDG_CACHE_HOME/hil, else ~/.cache/hil."""
+    configured = os.environ.get("HIL_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hil"
+
+
+def build_plugin(source: Path = SOURCE) -> Path:
+    """The plugin's shared object, compiled on first use for this source."""
+    text = source.read_bytes()
+    digest = hashlib.sha256(text).hexdigest()[:16]
+    out_dir = cache_dir() / "qemu-plugin" / digest
+    so = out_dir / "hil_cycles.so"
+    if so.is_file():
+        return so
+    compiler = os.environ.get("CC") or "cc"
+    if not shutil.which(compiler):
+        raise InfraError(f"no C compiler (`{compiler}`) to build the QEMU cycle plugin",
+                         hint="install one: apt-get install -y gcc (or run with --no-cycles)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".hil_cycles.", suffix=".so", dir=out_dir)
+        os.close(fd)
+    except OSError as exc:
+        raise InfraError(f"cannot write the cycle plugin to {out_dir}: {exc.strerror or exc}",
+                         hint="set HIL_CACHE_DIR to a writable directory") from exc
+    cmd = [compiler, "-shared", "-fPIC", "-O2", "-std=gnu99", "-fvisibility=hidden", "-o", tmp, str(source)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        Path(tmp).unlink(missing_ok=True)
+        raise InfraError(f"the cycle plugin did not compile: {proc.stderr.strip()[-800:]}",
+                         hint=f"compile it by hand to see why: {' '.join(cmd)}")
+    os.replace(tmp, so)  # atomic: a parallel run sees the old state or the whole file
+    return so
+
+
+def elf_symbols(elf: Path, names: list[str]) -> dict[str, int]:
+    """Addresses (Thumb bit cleared) of the named function/object symbols present in the ELF."""
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    found: dict[str, int] = {}
+    try:
+        with open(elf, "rb") as fh:
+            for sec in ELFFile(fh).iter_sections():
+                if isinstance(sec, SymbolTableSection):
+                    for name in names:
+                        for sym in sec.get_symbol_by_name(name) or ():
+                            if sym["st_shndx"] != "SHN_UNDEF":
+                                found[name] = sym["st_value"] & ~1
+    except Exception as exc:  # pyelftools raises its own ELFError
+        raise UsageError(f"{elf}: not a readable ELF file ({exc})", hint="pass the firmware's .elf") from exc
+    return found
+
+
+class CyclePlugin:
+    """One run's plugin: its config file, QEMU arguments and records.
+
+    Marker 0 is the firmware's counter read (`board_counter`) when the ELF
+    has it (`has_counter_marker`); `marks` are further symbols, numbered
+    from 1 in the order given (console mode's --mark)."""
+
+    def __init__(self, model: TimingModel, workdir: Path, elf: Path, marks: list[str] | tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.workdir = Path(workdir)
+        self.elf = Path(elf)
+        self.marks = list(marks)
+        self.config_path = self.workdir / "cycles.cfg"
+        self.output_path = self.workdir / "cycles.out"
+        self._offset = 0
+        self._pending = ""
+        self._exit: dict | None = None
+        self._queue: list[Record] = []
+        symbols = elf_symbols(self.elf, [COUNTER_SYMBOL, *self.marks])
+        missing = [m for m in self.marks if m not in symbols]
+        if missing:
+            raise UsageError(f"--mark: {', '.join(missing)} not in the firmware's symbols ({self.elf})",
+                             hint="name functions the ELF defines (arm-none-eabi-nm -C the .elf), "
+                                  "and keep them from being inlined (__attribute__((noinline)))")
+        self.markers: dict[int, int] = {}  # marker id -> address
+        if COUNTER_SYMBOL in symbols:
+            self.markers[0] = symbols[COUNTER_SYMBOL]
+        for i, name in enumerate(self.marks, start=1):
+            self.markers[i] = symbols[name]
+
+    @property
+    def has_counter_marker(self) -> bool:
+        return 0 in self.markers
+
+    def config_text(self) -> str:
+        m = self.model
+        lines = [f"version {CONFIG_VERSION}", f"output {self.output_path}", f"isa {m.isa}"]
+        lines += [f"cost {name} {round(value * 1000)}" for name, value in sorted(m.cycles.items())]
+        lines.append(f"penalty {round(m.taken_branch * 1000)}")
+        if m.dual_classes:
+            lines += [f"dual {c}" for c in m.dual_classes]
+            lines.append(f"dual_second {round(m.dual_second * 1000)}")
+        for r in m.memory:
+            c = r.cache
+            lines.append(f"region {r.region} {r.origin:#x} {r.length:#x} {r.wait_states} {r.line_bytes} "
+                         f"{int(r.prefetch)} {int('fetch' in r.applies_to)} {int('load' in r.applies_to)} "
+                         f"{c.lines if c else 0} {c.ways if c else 0} {c.line_bytes if c else 0}")
+        lines += [f"marker {i} {addr:#x}" for i, addr in sorted(self.markers.items())]
+        return "\n".join(lines) + "\n"
+
+    def qemu_args(self) -> list[str]:
+        """`-plugin` and its argument; builds the plugin and writes the config."""
+        so = build_plugin()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config_text())
+        self.output_path.write_text("")
+        self._offset, self._pending, self._exit, self._queue = 0, "", None, []
+        esc = lambda p: str(p).replace(",", ",,")  # noqa: E731  QEMU's option syntax doubles commas
+        return ["-plugin", f"{esc(so)},config={esc(self.config_path)}"]
+
+    def _read(self) -> list[str]:
+        try:
+            with open(self.output_path, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+        except OSError:
+            return []
+        self._offset += len(data)
+        text = self._pending + data.decode(errors="replace")
+        lines = text.split("\n")
+        self._pending = lines.pop()  # an unfinished line waits for the next read
+        return lines
+
+    def records(self) -> list[Record]:
+        """Marker records written since the last call."""
+        self._parse()
+        out, self._queue = self._queue, []
+        return out
+
+    def _parse(self) -> None:
+        out = self._queue
+        for line in self._read():
+            parts = line.split()
+            if not parts:
+                continue
+            if parts[0] == "M" and len(parts) == 4:
+                out.append(Record(int(parts[1]), int(parts[2]), int(parts[3])))
+            elif parts[0] == "X" and len(parts) == 3:
+                self._exit = {"instructions": int(parts[1]), "cycles": int(parts[2]), "histogram": {},
+                              "unclassified": 0}
+            elif parts[0] == "H" and len(parts) == 3 and self._exit is not None:
+                self._exit["histogram"][parts[1]] = int(parts[2])
+            elif parts[0] == "U" and len(parts) == 2 and self._exit is not None:
+                self._exit["unclassified"] = int(parts[1])
+            elif parts[0] == "E":
+                raise InfraError(f"the cycle plugin refused its configuration: {line[2:]}",
+                                 hint=f"see {self.config_path}; or run with --no-cycles")
+
+    def totals(self) -> dict | None:
+        """The whole run (`instructions`, `cycles`, `histogram`, `unclassified`),
+        once QEMU has exited; None before."""
+        self._parse()
+        return self._exit
+
+    def error(self) -> str | None:
+        """The plugin's own complaint, if it refused to load (read from its output file)."""
+        try:
+            for line in self.output_path.read_text(errors="replace").splitlines():
+                if line.startswith("E "):
+                    return line[2:]
+        except OSError:
+            pass
+        return None
