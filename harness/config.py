@@ -37,6 +37,7 @@ CHECKS = {
 COMPARE_DEFAULTS = {
     "count_pct": 1.0,
     "energy_pct": 1.0,
+    "cycles_pct": 1.0,  # the timing model's cycles estimate (deterministic, as the count)
     "flash_pct": 1.0,
     "ram_pct": 1.0,
     "arena_pct": 1.0,
@@ -50,7 +51,7 @@ COMPARE_DEFAULTS = {
 
 _TOP_KEYS = {"project", "defaults", "models", "firmware", "compare"}
 _PROJECT_KEYS = {"name", "store", "results", "platforms"}
-_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets", "float_model"}
+_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets", "float_model", "battery"}
 _VECTOR_KEYS = {"random", "seed", "file", "limit", "expected", "expected_tolerance"}
 
 
@@ -80,6 +81,7 @@ class ModelEntry:
     checks: dict
     budgets: dict
     float_model: Path | None = None      # the float original, run on the host (checks/truth.py)
+    battery: dict | None = None          # rate, battery_mah, battery_v, checked (power/battery.py)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,20 @@ class _Validator:
         return {k: self.typed(v, float, f"{where}{k}", f"{k}: {BUDGETS[k]}") for k, v in table.items()}
 
 
+def _battery(v: "_Validator", table: dict, where: str) -> dict | None:
+    """battery = { rate = "1/s", battery_mah = 220, battery_v = 3.0 }: the
+    same checks as `hil run --rate --battery-mah --battery-v`."""
+    from .power.battery import check_inputs
+
+    v.known(table, {"rate", "battery_mah", "battery_v"}, where + "battery.")
+    try:
+        return check_inputs(table.get("rate"), table.get("battery_mah"), table.get("battery_v"))
+    except UsageError as exc:
+        raise v.fail(where + "battery", f"is not valid: {str(exc).splitlines()[0]} (the keys are rate, battery_mah, "
+                                        f"battery_v)",
+                     'battery = { rate = "1/s", battery_mah = 220, battery_v = 3.0 }') from None
+
+
 def load_config(path: Path | None = None) -> ProjectConfig:
     """Load hil.toml (default: ./hil.toml)."""
     path = Path(path or CONFIG_NAME).resolve()
@@ -167,7 +183,7 @@ def load_config(path: Path | None = None) -> ProjectConfig:
         load_platform(v.typed(p, str, "platforms[]", "platform names, see `hil platforms`"))
 
     defaults = v.typed(data.get("defaults", {}), dict, "[defaults]", "a table")
-    v.known(defaults, {"checks", "budgets"}, "defaults.")
+    v.known(defaults, {"checks", "budgets", "battery"}, "defaults.")
     default_checks = v.checks(v.typed(defaults.get("checks", {"bit_exact": True}), dict, "defaults.checks",
                                       "a table"), "defaults.checks.")
     default_budgets = v.budgets(v.typed(defaults.get("budgets", {}), dict, "defaults.budgets", "a table"),
@@ -210,7 +226,9 @@ def load_config(path: Path | None = None) -> ProjectConfig:
                                                           "a table"), where + "budgets.")}
         float_model = _float_model(v, root, entry, model_path, where)
         checks = _truth_checks(v, checks, spec, float_model, where)
-        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets, float_model))
+        battery = _battery(v, {**v.typed(defaults.get("battery", {}), dict, "defaults.battery", "a table"),
+                               **v.typed(entry.get("battery", {}), dict, where + "battery", "a table")}, where)
+        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets, float_model, battery))
 
     firmware = v.typed(data.get("firmware", {}), dict, "[firmware]", "a table")
     v.known(firmware, {"defines"} | set(_FIRMWARE_BUILD_KEYS), "firmware.")
@@ -373,12 +391,15 @@ vectors = {{ random = 100, seed = 1 }}
 # vectors = {{ file = "data/test.npz", expected = true }}   # also check output_0.. (expected_tolerance = 1)
 # float_model = "models/model_float.tflite"           # the float original: float_top1_agreement_min = 0.95
 # budgets = {{ max_count = 3_000_000 }}
+# budgets = {{ max_latency_ms = 50, max_cycles = 6_000_000 }}   # the timing model's estimates (QEMU)
+# battery = {{ rate = "1/s", battery_mah = 220, battery_v = 3.0 }}  # battery-life estimate
 
 [compare]
 # `hil compare BASE HEAD` flags a regression when a metric grows by more
 # than this many percent (accuracy: drops by more than this, absolute).
 count_pct = 1.0
 energy_pct = 1.0
+cycles_pct = 1.0
 flash_pct = 1.0
 ram_pct = 1.0
 arena_pct = 1.0

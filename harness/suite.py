@@ -195,6 +195,9 @@ def job_metrics(result: dict | None) -> dict:
         "count_samples": counts,
         "energy_uj": s.get("energy_uj", {}).get("median"),
         "energy_basis": s.get("energy_basis"),  # the estimate's label (harness/power/energy.py)
+        "cycles_estimate": s.get("cycles", {}).get("median"),  # the timing model's estimate (harness/timing)
+        "latency_ms": s.get("latency_ms", {}).get("median"),
+        "cycles_basis": s.get("cycles_basis"),  # its label: model, clock, band
         "flash_bytes": mem.get("flash_bytes"),
         "ram_bytes": mem.get("ram_bytes"),
         "arena_bytes": device.get("arena_high_water"),
@@ -223,7 +226,7 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
                     "vectors": []}, str(exc)
     run = Run(RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
                         inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
-                        budgets=dict(job.model.budgets), count=count, firmware=firmware,
+                        budgets=dict(job.model.budgets), count=count, firmware=firmware, battery=job.model.battery,
                         expected=spec.expected, expected_file=spec.expected_file,
                         expected_tolerance=spec.expected_tolerance, float_model=job.model.float_model), reporter)
     _active.add(run)

@@ -27,7 +27,7 @@ from ..suite import describe_identity, identity_of, load_suite
 from .history import open_store
 
 out = make_console()
-LABELS = {"count": "count", "energy_uj": "energy", "flash_bytes": "flash", "ram_bytes": "RAM",
+LABELS = {"count": "count", "energy_uj": "energy", "cycles_estimate": "cycles", "flash_bytes": "flash", "ram_bytes": "RAM",
           "arena_bytes": "arena", "model_bytes": "model", "accuracy": "accuracy"}
 STYLE = {"regressed": "bold red", "improved": "green", "incomparable": "yellow", "new": "cyan",
          NOT_COMPARED: "magenta", "unchanged": "", "incomplete": "bold magenta"}

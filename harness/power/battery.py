@@ -147,7 +147,7 @@ def describe(battery: dict) -> list[str]:
     band_text = (f" (band {sig3(band['life_days_min'])}-{sig3(band['life_days_max'])} days: {band['from']})"
                  if band else f" (band {battery['error_band']})")
     lines = [f"battery life estimate: {span} on {battery['battery_mah']:g} mAh at {battery['battery_v']:g} V, "
-             f"{battery['rate']} inferences: average {sig3(battery['average_uw'])} uW, awake "
+             f"one inference at {battery['rate']}: average {sig3(battery['average_uw'])} uW, awake "
              f"{sig3(battery['duty'] * 100)}% of the time{band_text}"]
     lines += [f"  assumes {a}" for a in battery["assumptions"]]
     return lines

@@ -16,7 +16,9 @@ What cannot be compared is said, never counted as "unchanged":
   ones matter per metric is DEPENDS_ON) is "incomparable" (exit 2), unless
   `allow_version_change`;
 - energy estimates on different bases (measured, cycles estimate,
-  instructions x CPI; verified or not) are "incomparable".
+  instructions x CPI; verified or not) are "incomparable", and so are
+  cycles estimates of different timing models (model, clock, memory model,
+  calibration: `cycles_basis`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SCHEMA = "hil.compare/1"
 METRICS = {
     "count": ("count_pct", None, True),
     "energy_uj": ("energy_pct", "uJ", True),
+    "cycles_estimate": ("cycles_pct", "cycles (estimate)", True),
     "flash_bytes": ("flash_pct", "bytes", True),
     "ram_bytes": ("ram_pct", "bytes", True),
     "arena_bytes": ("arena_pct", "bytes", True),
@@ -53,6 +56,7 @@ NOISY_KINDS = {"cycles"}  # real counters: caches, interrupts, flash wait states
 DEPENDS_ON = {
     "count": ("toolchain", "emulator", "engine"),
     "energy_uj": ("toolchain", "emulator", "engine"),
+    "cycles_estimate": ("toolchain", "emulator", "engine"),
     "flash_bytes": ("toolchain", "engine"),
     "ram_bytes": ("toolchain", "engine"),
     "arena_bytes": ("engine",),
@@ -62,6 +66,7 @@ DEPENDS_ON = {
 }
 #: budget checks follow the metric they limit
 CHECK_DEPENDS_ON = {"max_count": DEPENDS_ON["count"], "max_energy_uj": DEPENDS_ON["energy_uj"],
+                    "max_cycles": DEPENDS_ON["cycles_estimate"], "max_latency_ms": DEPENDS_ON["cycles_estimate"],
                     "max_flash": DEPENDS_ON["flash_bytes"], "max_ram": DEPENDS_ON["ram_bytes"],
                     "max_arena": DEPENDS_ON["arena_bytes"], "accuracy_min": DEPENDS_ON["accuracy"],
                     "expected": DEPENDS_ON["expected_match"]}
@@ -86,6 +91,19 @@ def describe_basis(basis: dict) -> str:
     """'estimate: instructions x CPI, unverified, mps2-an386.toml [power]: ...'."""
     words = "measured" if basis.get("kind") == "measured" else basis_label(basis)
     return words + (f", {basis['source']}" if basis.get("source") else "")
+
+
+#: what makes two cycles estimates the same kind of figure (cycles_basis keys)
+TIMING_IDENTITY = ("model", "clock_hz", "timing_source", "memory_source", "calibration")
+
+
+def timing_label(basis: dict | None) -> str:
+    """'cortex-m4 at 120 MHz, +-9%': the timing model a cycles estimate is of."""
+    basis = basis or {}
+    clock = f" at {basis['clock_hz'] / 1e6:g} MHz" if basis.get("clock_hz") else ""
+    band = str(basis.get("error_band") or "band unknown").split(" (")[0]
+    calibrated = ", calibrated" if basis.get("calibration") else ""
+    return f"{basis.get('model', 'unknown model')}{clock}{calibrated}, {band}"
 
 
 @dataclass(frozen=True)
@@ -134,6 +152,12 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
             if change.status == "regressed" and not after.get("verified"):
                 return replace(change, note=f"on an unverified estimate ({describe_basis(after)})")
             return change
+    if metric == "cycles_estimate":
+        before, after = base.get("cycles_basis") or {}, head.get("cycles_basis") or {}
+        unit = f"cycles (estimate, {timing_label(after if h is not None else before)})"
+        if b is not None and h is not None and any(before.get(k) != after.get(k) for k in TIMING_IDENTITY):
+            return Change(platform, model, metric, unit, b, h, threshold, "incomparable",
+                          f"timing model {timing_label(before)} -> {timing_label(after)}")
     if metric == "count":
         unit = head.get("count_kind") or base.get("count_kind")
         if b is not None and h is not None and base.get("count_kind") != head.get("count_kind"):

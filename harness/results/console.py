@@ -16,6 +16,7 @@ from rich.table import Table
 
 from ..checks.metrics import describe_mismatch
 from ..checks.truth import describe as describe_truth
+from ..power.battery import describe as describe_battery
 from ..power.energy import basis_label, sig3
 from .result import RunResult
 
@@ -54,6 +55,7 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
         return None
     kind = _count_kind(result)
     energy = any(v.energy for v in vectors)
+    estimated = any(v.cycles for v in vectors)  # the timing model's cycles estimate and latency
     labelled = any(v.label is not None for v in vectors)
     table = Table(title=f"{Path(result.model.get('path', '')).name} on {result.platform.get('name')}",
                   title_justify="left")
@@ -62,6 +64,9 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
     table.add_column("max |diff|", justify="right")
     if kind:
         table.add_column(kind, justify="right")
+    if estimated:
+        table.add_column("cycles (est.)", justify="right")
+        table.add_column("ms (est.)", justify="right")
     if energy:
         verified = (result.energy_basis or {}).get("verified")
         table.add_column("energy uJ (est.)" if verified else "energy uJ (est., unverified)", justify="right")
@@ -73,6 +78,10 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
                "" if v.max_abs_diff is None else f"{v.max_abs_diff:g}"]
         if kind:
             row.append(f"{v.count['value']:,}" if v.count else "")
+        if estimated:
+            c = v.cycles or {}
+            row.append(sig3(c["value"]) if c.get("value") is not None else "")
+            row.append(sig3(c["latency_ms"]) if c.get("latency_ms") is not None else "")
         if energy:
             row.append(sig3(v.energy["uj"]) if v.energy else "")
         if labelled:
@@ -87,15 +96,24 @@ def _operator_table(summary: dict, kind: str) -> Table | None:
     if not ops:
         return None
     table = Table(title=f"per operator (median {kind} per invoke)", title_justify="left")
+    estimated = any(r.get("cycles_median") is not None for r in ops)
     for col, justify in (("#", "right"), ("operator", "left"), (kind, "right"), ("share", "right")):
         table.add_column(col, justify=justify)
+    if estimated:
+        table.add_column("cycles (est.)", justify="right")
     ranked = sorted(ops, key=lambda r: -r["median"])
     for r in sorted(ranked[:MAX_OPERATOR_ROWS], key=lambda r: r["index"]):
-        table.add_row(str(r["index"]), r["op"], f"{r['median']:,.0f}", f"{r['share']:.1%}")
+        row = [str(r["index"]), r["op"], f"{r['median']:,.0f}", f"{r['share']:.1%}"]
+        if estimated:
+            row.append(sig3(r["cycles_median"]) if r.get("cycles_median") is not None else "")
+        table.add_row(*row)
     if len(ops) > MAX_OPERATOR_ROWS:
         rest = ranked[MAX_OPERATOR_ROWS:]
-        table.add_row("", f"{len(rest)} more", f"{sum(r['median'] for r in rest):,.0f}",
-                      f"{sum(r['share'] for r in rest):.1%}")
+        row = ["", f"{len(rest)} more", f"{sum(r['median'] for r in rest):,.0f}",
+               f"{sum(r['share'] for r in rest):.1%}"]
+        if estimated:
+            row.append(sig3(sum(r.get("cycles_median") or 0 for r in rest)))
+        table.add_row(*row)
     return table
 
 
@@ -133,14 +151,20 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
         if overhead:
             note += f"; counting overhead (empty invoke) {overhead['value']:,}"
         out.print(f"  {c['kind']} per invoke: min {c['min']:,}  median {c['median']:,.0f}  max {c['max']:,}{note}")
+    for text in describe_estimates(s):
+        out.print(f"  {escape(text)}", soft_wrap=True, highlight=False)
     if "energy_uj" in s:
         e, m = s["energy_uj"], result.energy_model
         basis = s.get("energy_basis")
         band = f"error band {basis['error_band']}; " if (basis or {}).get("error_band") else ""
         out.print(f"  energy per inference: min {sig3(e['min'])}  median {sig3(e['median'])}  max {sig3(e['max'])} uJ "
-                  f"({basis_label(basis, detail=True)})", soft_wrap=True, highlight=False)
-        out.print(f"    [dim]{band}model: {m['part']} at {m['clock_hz'] / 1e6:g} MHz, {m['voltage_v']:g} V, "
-                  f"{m['active_ma']:.3g} mA active ({m['datasheet']})[/]", soft_wrap=True, highlight=False)
+                  f"({escape(basis_label(basis, detail=True))})", soft_wrap=True, highlight=False)
+        out.print(f"    [dim]{escape(band)}power: {escape(m['part'])} {m['active_power_mw']:.4g} mW at "
+                  f"{m['clock_hz'] / 1e6:g} MHz, {m['voltage_v']:g} V ({(m.get('active') or {}).get('status', 'assumed')}: "
+                  f"{escape(m['datasheet'])})[/]", soft_wrap=True, highlight=False)
+    if result.battery:
+        for text in describe_battery(result.battery):
+            out.print(f"  {escape(text)}", soft_wrap=True, highlight=False)
     if "accuracy" in s:
         a = s["accuracy"]
         out.print(f"  top-1 accuracy on labelled vectors: {a['top1']:.1%} ({a['correct']}/{a['total']})")
@@ -292,3 +316,22 @@ class RunProgress:
     def close(self) -> None:
         if self.bar is not None and self.bar.live.is_started:
             self.bar.stop()
+
+
+def describe_estimates(summary: dict) -> list[str]:
+    """The timing model's figures for the summary: 'cycles per invoke
+    (estimate, cortex-m4 at 120 MHz, +-9%): mean 1.23 M  max ...' and the
+    same for latency, each labelled an estimate with its band."""
+    c = summary.get("cycles")
+    if not c:
+        return []
+    basis = summary.get("cycles_basis") or {}
+    band = str(basis.get("error_band") or "band unknown (not validated)")
+    clock = f" at {basis['clock_hz'] / 1e6:g} MHz" if basis.get("clock_hz") else ""
+    label = f"estimate, {basis.get('model') or c.get('model') or 'timing model'}{clock}, {band}"
+    lines = [f"cycles per invoke: mean {sig3(c['mean'])}  max {sig3(c['max'])} ({label})"]
+    latency = summary.get("latency_ms")
+    if latency:
+        lines.append(f"latency per invoke: mean {sig3(latency['mean'])} ms  max {sig3(latency['max'])} ms "
+                     f"({'estimate' if not clock else 'estimate' + clock}, {band.split(' (')[0]})")
+    return lines

@@ -18,7 +18,8 @@ import re
 from ..power.energy import basis_label, format_estimate, sig3
 
 #: metric -> how a person calls it
-METRIC_NAMES = {"count": "count", "energy_uj": "energy", "flash_bytes": "flash", "ram_bytes": "RAM",
+METRIC_NAMES = {"count": "count", "energy_uj": "energy", "cycles_estimate": "cycles", "flash_bytes": "flash",
+                "ram_bytes": "RAM",
                 "arena_bytes": "arena", "model_bytes": "model size", "accuracy": "accuracy"}
 #: order of change statuses in tables: what needs attention first
 STATUS_ORDER = {"regressed": 0, "incomparable": 1, "new": 2, "removed": 3, "improved": 4, "unchanged": 5}
@@ -44,6 +45,8 @@ def _unit_kind(metric: str, unit: str | None) -> str:
         return "energy"
     if metric == "count":
         return "count"
+    if metric == "cycles_estimate":
+        return "estimate"
     return "number"
 
 
@@ -58,6 +61,8 @@ def fmt_value(value, metric: str = "", unit: str | None = None) -> str:
         return f"{value:,.0f} B"
     if kind == "energy":  # an estimate: 3 significant figures (the label goes with the column or cell)
         return f"{sig3(value)} uJ"
+    if kind == "estimate":
+        return sig3(value)
     if kind == "count" or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:,.4g}"
@@ -73,6 +78,8 @@ def fmt_delta(delta, metric: str = "", unit: str | None = None) -> str:
         return f"{delta:+,.0f} B"
     if kind == "energy":
         return ("+" if delta >= 0 else "-") + f"{sig3(abs(delta))} uJ"
+    if kind == "estimate":
+        return ("+" if delta >= 0 else "-") + sig3(abs(delta))
     if kind == "count" or float(delta).is_integer():
         return f"{delta:+,.0f}"
     return f"{delta:+,.4g}"
@@ -102,6 +109,8 @@ def metric_label(change: dict) -> str:
         if change.get("energy_basis") or "(" not in (unit or ""):
             return f"energy ({basis_label(change.get('energy_basis'))})"
         return f"energy {unit[unit.index('('):]}"
+    if change.get("metric") == "cycles_estimate" and unit:  # 'cycles (estimate, cortex-m4 at 120 MHz, +-9%)'
+        return unit
     return name
 
 
