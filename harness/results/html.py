@@ -146,6 +146,7 @@ def job_rows(suite: dict) -> list[dict]:
             "count": md.fmt_value(m.get("count"), "count") + (f" {kind}" if kind and m.get("count") is not None
                                                              else ""),
             "energy": md.energy_cell(m),
+            "estimate": md.estimate_cell(m),
             "flash": md.fmt_value(m.get("flash_bytes"), "flash_bytes"),
             "ram": md.fmt_value(m.get("ram_bytes"), "ram_bytes"),
             "arena": md.fmt_value(m.get("arena_bytes"), "arena_bytes"),

@@ -29,8 +29,12 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..power.energy import basis_label, format_estimate
+from ..power.energy import basis_label, format_estimate, sig3
+from .compare import timing_label
 from .markdown import case_value
+
+#: budget checks whose measured value is an estimate (printed with its label)
+ESTIMATED_CHECKS = ("max_energy_uj", "max_cycles", "max_latency_ms")
 
 # characters XML 1.0 cannot carry (a firmware's console output may hold them)
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -51,7 +55,7 @@ def _num(value) -> str:
 
 def _measured(case: dict) -> str:
     """A case's measured value; an energy is an estimate, printed as one."""
-    return case_value(case, "measured") if case.get("check") == "max_energy_uj" else _num(case.get("measured"))
+    return case_value(case, "measured") if case.get("check") in ESTIMATED_CHECKS else _num(case.get("measured"))
 
 
 def _seconds(value) -> str:
@@ -175,6 +179,11 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
                 prop(f"energy_basis.{model}", "; ".join(
                     [basis_label(basis, detail=True)] + [f"{k.replace('_', ' ')}: {(basis or {})[k]}"
                                                          for k in ("error_band", "source") if (basis or {}).get(k)]))
+            if metrics.get("cycles_estimate") is not None:  # the timing model's estimate: labelled, with its band
+                label = timing_label(metrics.get("cycles_basis"))
+                prop(f"cycles_estimate.{model}", f"{sig3(metrics['cycles_estimate'])} cycles (estimate, {label})")
+                if metrics.get("latency_ms") is not None:
+                    prop(f"latency_ms.{model}", f"{sig3(metrics['latency_ms'])} ms (estimate, {label})")
         if not len(props):
             suite_el.remove(props)
 

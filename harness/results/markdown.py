@@ -206,12 +206,25 @@ def case_value(case: dict, key: str) -> str:
     value = case.get(key)
     if key == "measured" and value is not None and case.get("check") == "max_energy_uj":
         return f"{sig3(value)} uJ (estimate)"
+    if key == "measured" and value is not None and case.get("check") in ("max_cycles", "max_latency_ms"):
+        return f"{sig3(value)}{' ms' if case['check'] == 'max_latency_ms' else ''} (estimate)"
     return _plain(value)
 
 
 def energy_cell(metrics: dict) -> str:
     """A job's energy with its label: '670 uJ (estimate: instructions x CPI, unverified)'."""
     return format_estimate(metrics.get("energy_uj"), "uJ", metrics.get("energy_basis"))
+
+
+def estimate_cell(metrics: dict) -> str:
+    """A job's cycles and latency estimate with its label: '2.70 M cycles,
+    22.5 ms (estimate, cortex-m4 at 120 MHz, +-9%)', or '-'."""
+    if metrics.get("cycles_estimate") is None:
+        return "-"
+    from .compare import timing_label
+
+    latency = f", {sig3(metrics['latency_ms'])} ms" if metrics.get("latency_ms") is not None else ""
+    return f"{sig3(metrics['cycles_estimate'])} cycles{latency} (estimate, {timing_label(metrics.get('cycles_basis'))})"
 
 
 def _jobs_table(suite: dict, max_rows: int) -> list[str]:
@@ -229,11 +242,11 @@ def _jobs_table(suite: dict, max_rows: int) -> list[str]:
         rows.append([cell(j.get("platform")), cell(j.get("model")), (j.get("status") or "?").upper(),
                      f"{passed}/{len(cases)}",
                      fmt_value(m.get("count"), "count") + (f" {kind}" if kind and m.get("count") is not None else ""),
-                     energy_cell(m), fmt_value(m.get("flash_bytes"), "flash_bytes"),
+                     estimate_cell(m), energy_cell(m), fmt_value(m.get("flash_bytes"), "flash_bytes"),
                      fmt_value(m.get("ram_bytes"), "ram_bytes"), fmt_value(m.get("arena_bytes"), "arena_bytes"),
                      fmt_value(m.get("accuracy"), "accuracy")])
-    return [*_table(["platform", "model", "status", "checks passed", "count (median)", "energy (median)", "flash",
-                     "RAM", "arena", "accuracy"], rows, "lllrrrrrrr"), *more]
+    return [*_table(["platform", "model", "status", "checks passed", "count (median)", "cycles, latency (median)",
+                     "energy (median)", "flash", "RAM", "arena", "accuracy"], rows, "lllrrrrrrrr"), *more]
 
 
 def _suite_line(suite: dict) -> str:

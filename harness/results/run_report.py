@@ -92,6 +92,9 @@ def vector_rows(result: dict) -> list[dict]:
             "detail": mismatch_text(v),
             "count": md.fmt_value(count.get("value"), "count"),
             "energy": sig3(energy.get("uj")) if energy.get("uj") is not None else "-",
+            "cycles": sig3(_dict(v.get("cycles")).get("value")) if _dict(v.get("cycles")).get("value") is not None else "-",
+            "latency": (sig3(_dict(v.get("cycles"))["latency_ms"]) if _dict(v.get("cycles")).get("latency_ms") is not None
+                        else "-"),
             "cosine": "-" if v.get("cosine") is None else f"{v['cosine']:.6f}",
             "top1": "-" if v.get("top1") is None else f"{v['top1']} / {v.get('ref_top1', '-')}",
             "label": "-" if v.get("label") is None else v["label"],
@@ -194,10 +197,22 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
         rows.append((f"{kind} per invoke", f"min {md.fmt_value(count.get('min'), 'count')}, median "
                      f"{md.fmt_value(count.get('median'), 'count')}, max {md.fmt_value(count.get('max'), 'count')}"
                      + (f" ({note})" if note else "")))
+    from .console import describe_estimates  # the timing model's cycles and latency, labelled
+
+    for text in describe_estimates(s):
+        name, _, value = text.partition(": ")
+        rows.append((f"{name} (estimate)", value))
     energy = _dict(s.get("energy_uj"))
     if energy.get("median") is not None:
+        basis = energy_basis(result) or {}
         rows.append(("energy per inference", f"{sig3(energy['median'])} uJ median (min {sig3(energy.get('min'))}, "
-                     f"max {sig3(energy.get('max'))}) ({basis_label(energy_basis(result))})"))
+                     f"max {sig3(energy.get('max'))}) ({basis_label(basis, detail=True)})"))
+    battery = _dict(result.get("battery"))
+    if battery:
+        from ..power.battery import describe as describe_battery
+
+        lines = describe_battery(battery)
+        rows.append(("battery life (estimate)", "; ".join(line.strip() for line in lines)))
     accuracy = _dict(s.get("accuracy"))
     if accuracy.get("top1") is not None:
         rows.append(("top-1 accuracy", f"{accuracy['top1']:.1%} ({accuracy.get('correct')}/{accuracy.get('total')} "
@@ -277,6 +292,7 @@ def run_context(result: dict, source: Path | None = None, report_dir: Path | Non
         "link": link_rows(result), "files": files,
         "energy_model": _dict(result.get("energy_model")), "energy_label": basis_label(energy_basis(result)),
         "energy_basis": energy_basis(result) or {},
+        "estimated": any(r["cycles"] != "-" for r in rows),
         "source": str(source) if source else None,
     }
 

@@ -70,7 +70,8 @@ metric_values = sa.Table(
     sa.Column("basis", sa.Text),  # JSON: energy_basis of an estimated figure (harness/power/energy.py)
 )
 
-_UNITS = {"count": None, "energy_uj": "uJ", "flash_bytes": "bytes", "ram_bytes": "bytes",
+_UNITS = {"count": None, "energy_uj": "uJ", "cycles_estimate": "cycles (estimate)", "latency_ms": "ms (estimate)",
+          "flash_bytes": "bytes", "ram_bytes": "bytes",
           "arena_bytes": "bytes", "model_bytes": "bytes", "accuracy": "fraction",
           # the user's truth (checks/truth.py)
           "float_top1_agreement": "fraction", "float_cosine": "fraction", "expected_match": "fraction"}
@@ -192,8 +193,9 @@ class ResultStore:
                         metrics.append({"run_id": run_id, "platform": job["platform"], "model": job["model"],
                                         "metric": name, "value": float(m[name]),
                                         "unit": unit or m.get("count_kind"),
-                                        "basis": json.dumps(energy_basis(m))
-                                        if name == "energy_uj" else None})
+                                        "basis": json.dumps(energy_basis(m)) if name == "energy_uj" else
+                                        json.dumps(m.get("cycles_basis")) if name in ("cycles_estimate", "latency_ms")
+                                        else None})
             if metrics:
                 conn.execute(metric_values.insert(), metrics)
         return int(run_id)
