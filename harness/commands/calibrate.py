@@ -137,7 +137,7 @@ def _emulated_model(platform: str, model_file: Path, n: int, seed: int, workdir:
 def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str | None, analyser: str | None,
                 analyser_port: str | None, source_mv: int | None, vectors: int | None, guard_ms: float,
                 idle_s: float, idle_is_sleep: bool, allow_clock_mismatch: bool, workdir: Path,
-                reporter) -> Recording:
+                reporter, set_file: Path = SET_FILE) -> Recording:
     """Run the calibration set on the board and on its emulated counterpart."""
     from ..platforms import load_platform
     from ..power.analysers import make_analyser
@@ -156,7 +156,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
                          f"for {clock_hz / 1e6:g} MHz: flash wait states differ, and the factors would carry that",
                          hint="calibrate against an emulated platform modelling the board's clock, or pass "
                               "--allow-clock-mismatch (the file then says so)")
-    cal_set = tomllib.loads(SET_FILE.read_text())
+    cal_set = load_set(set_file)
     n, seed = vectors or int(cal_set["vectors"]), int(cal_set["seed"])
     meter = make_analyser(analyser, analyser_port, source_mv) if analyser else None
     windows: list[dict] = []
@@ -167,9 +167,9 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
     try:
         for m in cal_set["model"]:
             reporter(f"{m['name']}: {n} vectors on {board.name}")
-            on_board = _board_model(dict(cfg, workdir=workdir / "board" / m["name"]), REPO / m["file"], n, seed,
+            on_board = _board_model(dict(cfg, workdir=workdir / "board" / m["name"]), m["path"], n, seed,
                                     windows, m["name"])
-            models.append(ModelRecord(m["name"], on_board, [], file=m["file"]))
+            models.append(ModelRecord(m["name"], on_board, [], file=str(m["path"])))
         if meter is not None and idle_s > 0:
             reporter(f"measuring {'sleep' if idle_is_sleep else 'idle'} current for {idle_s:g} s")
             t0 = time.monotonic()
@@ -179,7 +179,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
         samples = meter.stop() if meter is not None else None
     for rec in models:
         reporter(f"{rec.name}: {n} vectors on {emu.name} (cycle plugin)")
-        rec.emulated = _emulated_model(emu.name, REPO / rec.file, n, seed, workdir / "emulated" / rec.name, rec.name)
+        rec.emulated = _emulated_model(emu.name, Path(rec.file), n, seed, workdir / "emulated" / rec.name, rec.name)
     note = f"{n} vectors per model, seed {seed}"
     if board_clock != clock_hz:
         note += f"; CLOCK MISMATCH: board at {board_clock / 1e6:g} MHz, estimates at {clock_hz / 1e6:g} MHz"
@@ -191,6 +191,29 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
     return Recording(board=board.name, emulated=emu.name, timing_model=model_id, clock_hz=clock_hz,
                      board_clock_hz=board_clock, models=models, windows=windows, analyser=analyser_info,
                      samples=samples, note=note)
+
+
+def load_set(path: Path) -> dict:
+    """The calibration set: vectors, seed and [[model]] name/file (relative to the repository or the set's
+    directory); a missing or damaged one is exit 2."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+        models = data["model"]
+        data["vectors"], data["seed"] = int(data["vectors"]), int(data["seed"])
+        for m in models:
+            rel = Path(m["file"])
+            found = [b / rel for b in (Path(path).resolve().parent, REPO) if (b / rel).is_file()]
+            if not found:
+                raise UsageError(f"{path}: model {m['name']}: {m['file']} does not exist",
+                                 hint="give each [[model]] file relative to the set or the hil repository")
+            m["path"] = found[0]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"calibration set {path} is missing or damaged ({type(exc).__name__}: {exc})",
+                         hint="see calibration/set.toml: vectors, seed and [[model]] tables with name and file") from None
+    if len(models) < 2:
+        raise UsageError(f"calibration set {path} has {len(models)} model(s)",
+                         hint="the error band needs at least 2 (each is checked against the others' factors)")
+    return data
 
 
 def print_calibration(cal: Calibration, out) -> None:
@@ -237,6 +260,8 @@ def print_calibration(cal: Calibration, out) -> None:
 @click.option("--analyser-port", metavar="PORT", help="ppk2: its serial port [default: the only PPK2 attached].")
 @click.option("--ppk2-source-mv", type=click.IntRange(800, 5000), metavar="MV",
               help="ppk2: power the board from the PPK2 at MV millivolts [default: ampere meter in series].")
+@click.option("--set", "set_file", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
+              default=None, help="The calibration set [default: calibration/set.toml].")
 @click.option("--vectors", "-n", type=click.IntRange(min=1), help="Vectors per model [default: calibration/set.toml].")
 @click.option("--guard-ms", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Left out at each end of an invoke window (UART bytes, USB latency).")
@@ -255,7 +280,7 @@ def print_calibration(cal: Calibration, out) -> None:
               help="The calibration file to write [default: calibration/<board>.toml].")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
               help="Run directories of the board and emulator runs [default: .hil/calibrate/<time>].")
-def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser_port, ppk2_source_mv, vectors,
+def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser_port, ppk2_source_mv, set_file, vectors,
             guard_ms, idle_seconds, idle_is_sleep, allow_clock_mismatch, record_dir, replay_dir, out_file,
             workdir) -> None:
     """Fit the cycle estimate's per-operator factors (and the active current) to a real board.
@@ -290,7 +315,8 @@ def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser
                           analyser=analyser, analyser_port=analyser_port, source_mv=ppk2_source_mv,
                           vectors=vectors, guard_ms=guard_ms, idle_s=idle_seconds, idle_is_sleep=idle_is_sleep,
                           allow_clock_mismatch=allow_clock_mismatch, workdir=Path(workdir).resolve(),
-                          reporter=lambda text: err.print(f"[dim]{text}[/]", highlight=False))
+                          reporter=lambda text: err.print(f"[dim]{text}[/]", highlight=False),
+                          set_file=set_file or SET_FILE)
         if record_dir:
             save_recording(rec, record_dir)
             err.print(f"recording: {record_dir}", highlight=False)

@@ -160,18 +160,30 @@ class Calibration:
         return out, ops
 
     def energy_model(self, model):
-        """The platform's EnergyModel (harness/power/energy.py) with the measured active current
-        (and voltage, when the analyser measured it) at the board's clock, marked verified;
-        the model unchanged when nothing was measured."""
+        """The platform's EnergyModel (harness/power/energy.py) with the measured active power (the
+        analyser's current x its voltage, or the platform's voltage where it measured none) at the board's
+        clock, tagged `verified` (`assumed` for synthetic data), its band the spread of the per-invoke
+        means; the measured sleep power likewise. The model unchanged when nothing was measured."""
         if self.current is None or model is None:
             return model
+        from ..power.energy import PowerFigure
+
         c = self.current
-        return dataclasses.replace(model, active_ma=c.active_ma, voltage_v=c.voltage_v or model.voltage_v,
-                                   clock_hz=float(self.board_clock_hz), verified=not self.synthetic,
-                                   idle_ua=c.sleep_ua if c.sleep_ua is not None else model.idle_ua,
-                                   datasheet=f"measured with {c.analyser} ({self.cite()})",
-                                   conditions=c.conditions or model.conditions,
-                                   source=f"{self.cite()}: {c.analyser}, {c.invokes} invokes, {c.window}")
+        volts = c.voltage_v or model.voltage_v
+        status = "assumed" if self.synthetic else "verified"
+        how = f"measured with {c.analyser} on {self.board}" + ("" if c.voltage_v else
+                                                                 f" (current only; {volts:g} V from the platform)")
+        if self.synthetic:
+            how += "; SYNTHETIC test data, not a measurement"
+        sd = c.active_sd_ma / c.active_ma * 100 if c.active_ma else 0.0
+        active = PowerFigure(value=volts * c.active_ma, status=status, source=self.cite(), conditions=c.conditions,
+                             basis=f"{how}: mean of {c.invokes} invoke windows ({c.window})", band_pct=(-sd, sd))
+        sleep = model.sleep
+        if c.sleep_ua is not None:
+            sleep = PowerFigure(value=volts * c.sleep_ua, status=status, source=self.cite(), conditions=c.conditions,
+                                basis=f"{how}: the window after the invokes", state="the firmware's own sleep")
+        return dataclasses.replace(model, voltage_v=volts, clock_hz=float(self.board_clock_hz), active=active,
+                                   sleep=sleep, source=f"{self.cite()}: {how}")
 
     def as_dict(self) -> dict:
         return {"file": str(self.path) if self.path else None, "board": self.board, "emulated": self.emulated,

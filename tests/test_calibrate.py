@@ -1,0 +1,160 @@
+"""`hil calibrate`: the fit, the calibration file, applying it, and bad input.
+
+No board and no power analyser were run for these tests: there is none on
+this machine. The recording in tests/fixtures/calibration/synthetic is
+SYNTHETIC, made by scripts/make_calibration_fixture.py from real QEMU
+figures of the calibration set x known per-operator factors x seeded noise,
+and a known current + seeded noise for the analyser (truth.json holds the
+known values). The tests check that the fit recovers them within the noise.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from harness.errors import UsageError
+from harness.timing.calibration import fit, load_calibration, load_recording, write_calibration
+from helpers import REPO, hil
+
+FIXTURE = REPO / "tests" / "fixtures" / "calibration" / "synthetic"
+TRUTH = json.loads((FIXTURE / "truth.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def calibration(tmp_path_factory):
+    rec = load_recording(FIXTURE)
+    cal = fit(rec, date="2026-12-03T00:00:00Z", hil_version="test")
+    return write_calibration(cal, tmp_path_factory.mktemp("cal") / "board.toml")
+
+
+def test_replay_recovers_the_known_factors_and_current(calibration):
+    """Board counts were made as estimate x factor x log-normal noise (sigma 1%): the median
+    per type is within 3% of the factor; the current within 2% of the known one."""
+    cal = calibration
+    assert cal.synthetic and "SYNTHETIC" in cal.cite()
+    assert set(cal.factors) == set(TRUTH["factors"]) & set(cal.factors)
+    for op, f in cal.factors.items():
+        assert f.factor == pytest.approx(TRUTH["factors"][op], rel=0.03), op
+        assert f.ratio_min <= f.factor <= f.ratio_max
+    assert cal.factor("NOT_CALIBRATED") == cal.default_factor
+    assert cal.active_ma == pytest.approx(TRUTH["active_ma"], rel=0.02)
+    assert cal.current.idle_ma == pytest.approx(TRUTH["idle_ma"], rel=0.05)
+    assert cal.sleep_ua is None  # the recording has no sleep window
+    # the held-out band is never better than the in-sample fit, and it is what the file says
+    assert cal.in_sample <= cal.band_fraction < 0.5
+    assert cal.band.startswith("+-") and "leave-one-model-out" in cal.band
+
+
+def test_the_file_round_trips(calibration):
+    again = load_calibration(calibration.path)
+    assert again.factors.keys() == calibration.factors.keys()
+    for op in again.factors:
+        assert again.factor(op) == pytest.approx(calibration.factor(op), rel=1e-5)
+    assert again.band_fraction == pytest.approx(calibration.band_fraction, rel=1e-5)
+    assert again.active_ma == pytest.approx(calibration.active_ma, rel=1e-5)
+    assert again.timing_model == "cortex-m4" and again.emulated == "stm32l4r5-qemu"
+
+
+def test_applying_it_changes_the_estimates_and_the_band(calibration):
+    cal = calibration
+    ops = [{"index": 0, "op": "CONV_2D", "count": 900, "cycles": 1000},
+           {"index": 1, "op": "SOFTMAX", "count": 90, "cycles": 100}]
+    cycles = {"value": 1200, "kind": "cycles_estimate", "model": "cortex-m4", "source": "qemu-plugin",
+              "latency_ms": 0.01, "clock_hz": 120_000_000}
+    new, new_ops = cal.apply(cycles, ops)
+    assert new_ops[0]["cycles"] == round(1000 * cal.factor("CONV_2D"))
+    assert new_ops[1]["cycles"] == round(100 * cal.factor("SOFTMAX"))
+    assert new_ops[0]["uncalibrated_cycles"] == 1000 and ops[0]["cycles"] == 1000  # the input is not changed
+    assert new["value"] == round(new_ops[0]["cycles"] + new_ops[1]["cycles"] + 100 * cal.default_factor)
+    assert new["uncalibrated"] == 1200
+    assert new["latency_ms"] == pytest.approx(new["value"] / 120e6 * 1e3)
+    assert cal.cite() in new["calibration"]
+    assert "calibrated on nucleo-l4r5zi" in cal.band and calibration.path.name in cal.band
+
+
+def test_a_measured_current_replaces_the_datasheet_figure(calibration):
+    from harness.platforms import load_platform
+    from harness.power.energy import EnergyModel
+
+    p = load_platform("stm32l4r5-qemu")
+    model = EnergyModel.from_platform(p.power, p.counter, str(p.path))
+    measured = calibration.energy_model(model)
+    assert measured.active_ma == pytest.approx(calibration.active_ma)
+    assert measured.clock_hz == calibration.board_clock_hz
+    assert calibration.path.name in measured.source
+    assert not measured.verified and measured.active.status == "assumed"  # synthetic data is never "verified"
+    assert "SYNTHETIC" in measured.active.basis
+
+
+def test_a_calibration_for_another_platform_model_or_clock_is_refused(calibration):
+    calibration.check_applies("stm32l4r5-qemu", "cortex-m4", 120_000_000)
+    for args, words in [(("mps2-an386", "cortex-m4", 120_000_000), "not mps2-an386"),
+                        (("stm32l4r5-qemu", "cortex-m7", 120_000_000), "timing model cortex-m4"),
+                        (("stm32l4r5-qemu", "cortex-m4", 80_000_000), "at 80 MHz")]:
+        with pytest.raises(UsageError, match=words) as info:
+            calibration.check_applies(*args)
+        assert info.value.exit_code == 2 and info.value.hint
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda t: t.replace("[band]", "[band"), "not a valid calibration file"),
+    (lambda t: t.replace('schema = "hil.calibration/1"', 'schema = "x"'), "not a calibration file"),
+    (lambda t: t.replace("default_factor =", "default_factorX ="), "`default_factor` is missing"),
+    (lambda t: t.replace("\nfactor = 1.", "\nfactor = -1.", 1), "positive"),
+])
+def test_a_damaged_calibration_file_is_exit_2(calibration, tmp_path, damage, words):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(damage(calibration.path.read_text()))
+    with pytest.raises(UsageError, match=words) as info:
+        load_calibration(bad)
+    assert "hil calibrate" in info.value.hint
+
+
+def _copy(tmp_path, edit):
+    dst = tmp_path / "rec"
+    shutil.copytree(FIXTURE, dst)
+    data = json.loads((dst / "recording.json").read_text())
+    edit(data)
+    (dst / "recording.json").write_text(json.dumps(data))
+    return dst
+
+
+def test_a_recording_missing_operators_is_exit_2_naming_them(tmp_path):
+    def drop_last_board_op(data):
+        for v in data["models"][1]["board"]:
+            v["operators"].pop()
+    rec = load_recording(_copy(tmp_path, drop_last_board_op))
+    with pytest.raises(UsageError, match=r"model dwconv_pool: the board's counts lack operators 11 \(SOFTMAX\)"):
+        fit(rec, date="d", hil_version="v")
+
+
+def test_a_recording_without_profiles_is_exit_2(tmp_path):
+    def no_profiles(data):
+        for v in data["models"][0]["emulated"]:
+            v["operators"] = []
+    rec = load_recording(_copy(tmp_path, no_profiles))
+    with pytest.raises(UsageError, match="operators missing"):
+        fit(rec, date="d", hil_version="v")
+
+
+def test_cli_replay_writes_the_file_and_refuses_bad_input(tmp_path):
+    out = tmp_path / "cal.toml"
+    proc = hil("calibrate", "--replay", FIXTURE, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "SYNTHETIC" in proc.stdout and "error band: +-" in proc.stdout
+    assert load_calibration(out).board == "nucleo-l4r5zi"
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "recording.json").write_text("{not json")
+    for args, words in [(("--replay", damaged), "damaged"),
+                        (("--replay", tmp_path / "none"), "not a calibration recording"),
+                        (("--replay", FIXTURE, "--platform", "nrf52840dk"), "a recording of nucleo-l4r5zi"),
+                        (("--platform", "mps2-an386"), "not a board"),
+                        (("--platform", "nucleo-l4r5zi", "--analyser", "ppk2"), "MHz")]:
+        proc = hil("calibrate", *args, "--out", tmp_path / "x.toml")
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert words in proc.stderr and "fix:" in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.toml").exists()
