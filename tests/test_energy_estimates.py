@@ -1,0 +1,261 @@
+"""Energy from the cycles estimate, the power figures' tags, error bands,
+battery life, latency budgets and comparing estimates (issue #13).
+
+No emulator: the cycles estimates are the contract's `VectorResult.cycles`
+dicts written by hand (what harness/timing produces from a QEMU run), so
+the arithmetic can be checked by hand. The platform files are the real
+ones. The CLI checks run the real `hil` and stop before anything boots.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import pytest
+
+from harness.checks.budgets import cycle_budget_measurements, evaluate
+from harness.errors import UsageError
+from harness.platforms import available, load_platform
+from harness.power.battery import check_inputs, estimate, parse_rate
+from harness.power.energy import STATUSES, EnergyModel, PowerFigure, band_pct_of, cycles_label
+from harness.results.compare import compare
+from harness.results.result import RunResult, VectorResult
+from harness.timing.validation import UNKNOWN, error_band, error_pct
+from helpers import MODELS, hil
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+
+CM4_BASIS = {"model": "cortex-m4", "core": "Cortex-M4", "clock_hz": 120_000_000, "source": "qemu-plugin",
+             "error_band": "+-9% (largest error seen, CoreMark/MHz against Arm's published figure: 1 benchmark, "
+                           "timing/validation.toml)"}
+
+
+def _model(name: str) -> EnergyModel | None:
+    p = load_platform(name)
+    return EnergyModel.from_platform(p.power, p.counter, str(p.path))
+
+
+def _cycles(value: int, clock_hz: int = 120_000_000, model: str = "cortex-m4") -> dict:
+    return {"value": value, "kind": "cycles_estimate", "model": model, "source": "qemu-plugin",
+            "latency_ms": value / clock_hz * 1e3, "clock_hz": clock_hz}
+
+
+# -- power figures and their tags ------------------------------------------------------------------
+
+def test_every_power_figure_is_tagged_and_cited():
+    tagged = 0
+    for name in available():
+        p = load_platform(name)
+        if not p.power:
+            continue
+        model = EnergyModel.from_platform(p.power, p.counter, str(p.path))
+        for key in ("active", "sleep"):
+            table = p.power.get(key)
+            if table is None:
+                continue
+            assert table["status"] in STATUSES and table["source"], (name, key)
+            assert table["status"] == "verified" or table.get("basis"), (name, key, "derived/assumed say how or why")
+            tagged += 1
+        if model is not None:
+            assert model.source.startswith(f"{p.path.name} [power]: ")
+    assert tagged >= 8  # nucleo-l4r5zi, mps2-an386, stm32l4r5-qemu, nrf52840dk: active and sleep each
+    l4 = _model("nucleo-l4r5zi")
+    assert (l4.active.status, l4.active.band_pct, l4.clock_hz, l4.voltage_v) == ("derived", (-1.6, 2.0), 120e6, 1.8)
+    assert l4.active_power_mw == pytest.approx(40.67) and l4.active_ma == pytest.approx(22.594, abs=1e-3)
+    assert l4.sleep.status == "assumed" and l4.sleep_uw == pytest.approx(2.8 * 1.8)
+    assert _model("nrf52840dk").active.status == "assumed"
+    assert _model("nucleo-h743zi") is None  # no readable run-current table: no energy at all
+
+
+def test_an_untagged_or_unsourced_figure_is_refused_with_the_fix():
+    base = {"part": "X", "voltage_v": 3.0, "clock_hz": 1e6}
+    with pytest.raises(UsageError, match=r"power.active.status is 'checked'") as exc:
+        EnergyModel.from_platform({**base, "active": {"ma": 1, "status": "checked", "source": "DS1"}}, {}, "p.toml")
+    assert "verified" in exc.value.hint and "derived" in exc.value.hint and "assumed" in exc.value.hint
+    with pytest.raises(UsageError, match="basis is missing for a derived figure"):
+        EnergyModel.from_platform({**base, "active": {"ma": 1, "status": "derived", "source": "DS1"}}, {}, "p.toml")
+    with pytest.raises(UsageError, match="source is missing"):
+        EnergyModel.from_platform({**base, "active": {"ma": 1, "status": "verified"}}, {}, "p.toml")
+    with pytest.raises(UsageError, match="exactly one value"):
+        EnergyModel.from_platform({**base, "active": {"ma": 1, "mw": 3, "status": "verified", "source": "DS1"}},
+                                  {}, "p.toml")
+
+
+# -- energy from the cycles estimate -----------------------------------------------------------
+
+def test_energy_comes_from_the_cycles_estimate_when_there_is_one():
+    m = _model("stm32l4r5-qemu")
+    count = {"value": 2_000_000, "kind": "instructions"}
+    from_count, kind = m.for_vector(count, None)
+    assert kind == "instructions_x_cpi" and from_count["cycles"] == 2_000_000  # CPI 1.0, the old lower bound
+    assert from_count["uj"] == pytest.approx(2e6 / 120e6 * 40.67e3)
+    from_cycles, kind = m.for_vector(count, _cycles(2_700_000))
+    assert kind == "cycles_estimate" and from_cycles["cycles"] == 2_700_000
+    assert from_cycles["uj"] == pytest.approx(2.7e6 / 120e6 * 40.67e3)  # 915.1 uJ: time at 120 MHz x 40.67 mW
+
+    basis = m.basis("cycles_estimate", CM4_BASIS)
+    assert basis["basis_text"] == "cycles estimate (cortex-m4) x derived power" and basis["verified"] is False
+    assert basis["power_status"] == "derived" and basis["sleep_status"] == "assumed"
+    # (1 - 9%)(1 - 1.6%) - 1 and (1 + 9%)(1 + 2.0%) - 1
+    assert basis["error_pct"] == [-10.46, 11.18]
+    assert basis["error_band"].startswith("-10.5%/+11.2% (cycles +-9% ")
+    assert m.basis("instructions_x_cpi")["error_pct"] is None  # CPI 1.0 is a bound, not a band
+
+
+def test_a_power_figure_for_another_clock_is_scaled_and_its_band_not_claimed():
+    """mps2-an386 models its Cortex-M4 at the FPGA's 25 MHz; the borrowed
+    STM32L4R5 power is for 120 MHz: scaled linearly (same energy per cycle),
+    and the band is 'unknown' because the scaling's own error is not known."""
+    m = _model("mps2-an386")
+    energy, _ = m.for_vector(None, _cycles(1_000_000, clock_hz=25_000_000))
+    assert energy["uj"] == pytest.approx(1e6 / 120e6 * 40.67e3)  # energy per cycle unchanged
+    assert m.power_at(25e6)[0] == pytest.approx(40.67 * 25 / 120)
+    basis = m.basis("cycles_estimate", dict(CM4_BASIS, clock_hz=25_000_000))
+    assert basis["error_pct"] is None and basis["error_band"].startswith("unknown: power scaled linearly from 120 MHz "
+                                                                        "to 25 MHz")
+
+
+def test_validation_bands_come_from_the_validation_files(tmp_path):
+    assert error_band("cortex-m4", tmp_path) == UNKNOWN and error_pct("cortex-m4", tmp_path) is None
+    (tmp_path / "validation.toml").write_text(textwrap.dedent("""
+        [[cores]]
+        model = "cortex-m4"
+        benchmark = "coremark"
+        error_pct = -6.5
+        [[cores]]
+        model = "cortex-m7"
+        error_pct = 30.0
+    """))
+    (tmp_path / "validation-mlperf-tiny.toml").write_text(textwrap.dedent("""
+        [kws]
+        model = "cortex-m4"
+        error_pct = 8.9
+        [garbage]
+        model = "cortex-m4"
+        error_pct = "not a number"
+    """))
+    assert error_pct("cortex-m4", tmp_path) == 8.9  # the largest error seen, either sign
+    band = error_band("cortex-m4", tmp_path)
+    assert band.startswith("+-8.9% (largest error seen, ") and "timing/validation.toml" in band
+    assert "MLPerf Tiny" in band and band_pct_of(band) == (-8.9, 8.9)
+    assert error_band("cortex-m0plus", tmp_path) == UNKNOWN
+    # before the run's cycles_basis is known, a vector's own figure and the validation give the label
+    label = cycles_label(None, _cycles(10))
+    assert label["model"] == "cortex-m4" and label["error_band"]
+
+
+# -- latency and cycles budgets ----------------------------------------------------------------
+
+def test_latency_and_cycles_budgets_judge_the_estimate_and_say_so():
+    vectors = [VectorResult(i, "passed", cycles=_cycles(v)) for i, v in enumerate((277_000, 270_000))]
+    measured = cycle_budget_measurements(vectors, CM4_BASIS)
+    over, within = evaluate({"max_latency_ms": 2, "max_cycles": 300_000}, measured)
+    assert not over.passed and over.message == ("budget --max-latency-ms EXCEEDED: latency estimate 2.31 ms "
+                                                "(+-9%, cortex-m4 timing model) > budget 2 ms")
+    assert within.passed and within.message == ("budget --max-cycles within: cycles estimate 277,000 "
+                                                "(+-9%, cortex-m4 timing model) <= budget 300,000 cycles")
+    [none] = evaluate({"max_latency_ms": 2}, cycle_budget_measurements([VectorResult(0, "passed")], None))
+    assert not none.passed and "cannot be checked" in none.message and "[timing] table" in none.message
+
+
+def test_the_summary_carries_mean_and_max_estimates():
+    r = RunResult(platform={}, model={})
+    r.vectors = [VectorResult(i, "passed", cycles=_cycles(v)) for i, v in enumerate((100, 300))]
+    s = r.summary()
+    assert s["cycles"]["mean"] == 200 and s["cycles"]["max"] == 300 and s["cycles"]["estimate"] is True
+    assert s["latency_ms"]["max"] == pytest.approx(300 / 120e3)
+
+
+# -- battery life ------------------------------------------------------------------------------
+
+def _hand_model() -> EnergyModel:
+    return EnergyModel(part="X", voltage_v=2.0, clock_hz=100e6,
+                       active=PowerFigure(40.0, "derived", "S", basis="b", band_pct=(-5.0, 5.0)),
+                       sleep=PowerFigure(5.0, "assumed", "S", basis="b", state="deep sleep"),
+                       cycles_per_instruction=None, cpi_source=None)
+
+
+def test_battery_life_on_a_hand_checked_example():
+    """1,000 uJ per inference at 40 mW is 25 ms awake; at 1/s the device
+    averages 1,000 uW + 5 uW x 0.975 = 1,004.875 uW; 220 mAh at 3 V is
+    660 mWh, so 660 / 1.004875 = 656.80 h = 27.37 days."""
+    settings = check_inputs("1/s", "220", None)
+    assert settings["battery_v"] == 3.0 and settings["battery_v_default"] is True
+    b = estimate(settings, 1000.0, _hand_model(), {"error_pct": [-10.0, 10.0], "basis_text": "x"})
+    assert b["active_s"] == pytest.approx(0.025) and b["duty"] == pytest.approx(0.025)
+    assert b["average_uw"] == pytest.approx(1004.875)
+    assert b["life_hours"] == pytest.approx(656.798, abs=1e-3) and b["life_days"] == pytest.approx(27.3666, abs=1e-4)
+    # +10% energy: 1,100 + 5 x (1 - 0.0275) = 1,104.8625 uW -> 597.36 h
+    assert b["band"]["life_days_min"] == pytest.approx(660 / 1.1048625 / 24, abs=1e-3)
+    assert b["band"]["life_days_min"] < b["life_days"] < b["band"]["life_days_max"]
+    assert any("deep sleep at 5.00 uW (assumed" in a for a in b["assumptions"])
+    assert any("3 V (default)" in a for a in b["assumptions"])
+    assert parse_rate("10/min") == pytest.approx(1 / 6) and parse_rate("2/h") == pytest.approx(2 / 3600)
+    assert parse_rate("0.5") == 0.5
+
+
+@pytest.mark.parametrize("rate, mah, volts, problem", [
+    ("0", "220", None, "must be more than 0"),
+    ("-1/s", "220", None, "must be more than 0"),
+    ("abc", "220", None, "is not a rate"),
+    ("1/fortnight", "220", None, "is not a rate"),
+    ("1/s", "-220", None, "must be a positive number"),
+    ("1/s", "lots", None, "is not a number"),
+    ("1/s", "220", "0", "must be a positive number"),
+    ("1/s", None, None, "needs both --rate and --battery-mah"),
+])
+def test_bad_battery_input_names_the_problem_and_the_fix(rate, mah, volts, problem):
+    with pytest.raises(UsageError, match=problem) as exc:
+        check_inputs(rate, mah, volts)
+    assert exc.value.exit_code == 2 and exc.value.hint
+
+
+def test_a_rate_that_needs_more_than_all_the_time_is_refused():
+    with pytest.raises(UsageError, match=r"needs 250% of the time awake") as exc:
+        estimate(check_inputs("100/s", "220", "3"), 1000.0, _hand_model(), None)
+    assert "lower --rate below 40" in exc.value.hint
+
+
+def test_hil_run_refuses_bad_battery_input_before_anything_boots(tmp_path):
+    proc = hil("run", "--model", DEMO, "--rate", "0", "--battery-mah", "220", "--workdir", tmp_path / "r", cwd=tmp_path)
+    assert proc.returncode == 2 and "--rate '0' must be more than 0" in proc.stderr and "fix:" in proc.stderr
+    assert not (tmp_path / "r").exists()  # nothing was built or booted
+    proc = hil("run", "--model", DEMO, "-p", "nucleo-h743zi", "--rate", "1/s", "--battery-mah", "220", cwd=tmp_path)
+    assert proc.returncode == 2 and "nucleo-h743zi has no active-power figure" in proc.stderr
+
+
+def test_hil_toml_battery_is_checked_like_the_flags(tmp_path):
+    from harness.config import load_config
+
+    (tmp_path / "hil.toml").write_text(textwrap.dedent(f"""
+        [project]
+        name = "t"
+        [[models]]
+        path = "{DEMO}"
+        battery = {{ rate = "1/s", battery_mah = -3 }}
+    """))
+    with pytest.raises(UsageError, match=r"battery` is not valid: --battery-mah -3 must be a positive number"):
+        load_config(tmp_path / "hil.toml")
+    (tmp_path / "hil.toml").write_text((tmp_path / "hil.toml").read_text().replace("-3", "220"))
+    [entry] = load_config(tmp_path / "hil.toml").models
+    assert entry.battery["rate_per_s"] == 1.0 and entry.battery["battery_mah"] == 220
+
+
+# -- comparing estimates -----------------------------------------------------------------------
+
+def _suite(cycles: float, basis: dict) -> dict:
+    return {"jobs": [{"id": "p/m", "platform": "p", "model": "m",
+                      "metrics": {"cycles_estimate": cycles, "cycles_basis": basis}}], "cases": []}
+
+
+def test_compare_refuses_cycles_estimates_of_different_timing_models():
+    m7 = dict(CM4_BASIS, model="cortex-m7", clock_hz=480_000_000)
+    doc = compare(_suite(1e6, CM4_BASIS), _suite(1e6, m7), {"cycles_pct": 1.0})
+    [change] = [c for c in doc["changes"] if c["metric"] == "cycles_estimate"]
+    assert change["status"] == "incomparable" and doc["exit_code"] == 2
+    assert change["note"] == "timing model cortex-m4 at 120 MHz, +-9% -> cortex-m7 at 480 MHz, +-9%"
+    doc = compare(_suite(1e6, CM4_BASIS), _suite(1.1e6, CM4_BASIS), {"cycles_pct": 1.0})
+    [change] = [c for c in doc["changes"] if c["metric"] == "cycles_estimate"]
+    assert change["status"] == "regressed" and change["unit"] == "cycles (estimate, cortex-m4 at 120 MHz, +-9%)"
+    assert math.isclose(change["delta_pct"], 10.0)
