@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import serial
 
-from .checks.budgets import evaluate as evaluate_budgets
+from .checks.budgets import cycle_budget_measurements, evaluate as evaluate_budgets
 from .errors import EXIT_FAILED, EXIT_OK, HilError, InfraError, UsageError
 from .model.capacity import check_model_fits, check_vectors_fit_host
 from .model.reference import ReferenceRunner
@@ -476,7 +476,7 @@ class Session:
 
     def check_budgets(self, batch: Batch | None = None, **limits) -> list:
         """Budgets as `hil run --max-count ...` checks them (max_count,
-        max_energy_uj, max_arena, max_flash, max_ram) over `batch` (or every
+        max_energy_uj, max_cycles, max_latency_ms, max_arena, max_flash, max_ram) over `batch` (or every
         vector streamed); returns the BudgetChecks."""
         vectors = batch.outcomes if batch is not None else [
             VectorOutcome(v.index, [], [], None, v) for v in self._run.result.vectors]
@@ -484,6 +484,7 @@ class Session:
         energies = [o.energy_uj for o in vectors if o.energy_uj is not None]
         measured: dict = {"max_count": (max(c for c, _ in counts), counts[0][1]) if counts else None,
                           "max_energy_uj": (max(energies), "uJ", self._run.result.energy_basis) if energies else None}
+        measured.update(cycle_budget_measurements([o.result for o in vectors], self._run.result.cycles_basis))
         if any(k in limits for k in ("max_arena", "max_flash", "max_ram")):
             mem = self.memory()
             device = mem.get("device") or {}
