@@ -31,6 +31,9 @@ def _summary_table(doc: dict) -> Table:
     for check in checks:
         table.add_column(check.replace("_", " "), justify="center")
     table.add_column("count (median)", justify="right")
+    estimated = any((j.get("metrics") or {}).get("cycles_estimate") is not None for j in doc["jobs"])
+    if estimated:  # the timing model's estimates (each job's band is in its report)
+        table.add_column("cycles, ms (est.)", justify="right")
     table.add_column("energy uJ (est., unverified)" if any(
         not ((j.get("metrics") or {}).get("energy_basis") or {}).get("verified") for j in doc["jobs"]
         if (j.get("metrics") or {}).get("energy_uj") is not None) else "energy uJ (est.)", justify="right")
@@ -45,6 +48,9 @@ def _summary_table(doc: dict) -> Table:
             status = by_job.get(job["id"], {}).get(check, "")
             row.append(f"[{STYLE.get(status, '')}]{status}[/]" if status else "")
         row.append(f"{m['count']:,.0f} {m.get('count_kind', '')}" if m.get("count") is not None else "")
+        if estimated:
+            row.append(f"{sig3(m['cycles_estimate'])}, {sig3(m['latency_ms'])} ms"
+                       if m.get("cycles_estimate") is not None and m.get("latency_ms") is not None else "")
         row.append(sig3(m["energy_uj"]) if m.get("energy_uj") is not None else "")
         row.append(f"{m['ram_bytes']:,}" if m.get("ram_bytes") is not None else "")
         table.add_row(*row)
