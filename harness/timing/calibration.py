@@ -533,3 +533,38 @@ def measure_current(rec: Recording) -> Current | None:
                    idle_ma=statistics.fmean(idle) * 1e3 if idle else None,
                    sleep_ua=statistics.fmean(sleep) * 1e6 if sleep else None,
                    conditions=str(rec.analyser.get("conditions", "")))
+
+
+# -- for the runner ----------------------------------------------------------------------------------------
+
+
+def calibration_for(platform, timing_model, given: str | Path | None) -> Calibration | None:
+    """The calibration a run applies: `--calibration FILE`, else the platform's `[timing] calibration`
+    (relative to the platform file, or to the hil repository); checked against the run's platform,
+    timing model and clock before anything boots. None when there is none."""
+    where = "--calibration"
+    path = Path(given) if given else None
+    if path is None:
+        try:
+            named = (tomllib.loads(Path(platform.path).read_text()).get("timing") or {}).get("calibration")
+        except (OSError, tomllib.TOMLDecodeError):
+            named = None
+        if not named:
+            return None
+        where = f"{platform.path} [timing] calibration"
+        base = Path(platform.path).resolve().parent
+        path = next((p for p in (base / named, base.parent / named) if p.is_file()), base / named)
+    if timing_model is None:
+        raise UsageError(f"{where}: platform {platform.name} gives no cycle estimate to calibrate (no [timing] "
+                         f"table, or --no-cycles / --no-count)", hint="drop --calibration, or run with cycles on a "
+                                                                     "platform that has a [timing] table")
+    cal = load_calibration(path)
+    cal.check_applies(platform.name, timing_model.id, timing_model.clock_hz)
+    return cal
+
+
+def label_basis(cal: Calibration, basis: dict) -> None:
+    """The run's `cycles_basis`: cite the calibration, and its band becomes the error band."""
+    basis["calibration"] = cal.cite()
+    basis["uncalibrated_error_band"] = basis.get("error_band")
+    basis["error_band"] = cal.band
