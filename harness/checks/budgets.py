@@ -81,8 +81,8 @@ def _estimate_words(name: str, amount: float, cycles_basis: dict | None) -> str:
     """'latency estimate 2.31 ms (+-9%, cortex-m4 timing model)': the value,
     3 significant figures, the band and the model it comes from."""
     basis = cycles_basis or {}
-    band = str(basis.get("error_band") or "band unknown (not validated)")
-    band = band.split(" (")[0] if band[:1] in "+-±" else band
+    band = str(basis.get("error_band") or "")
+    band = band.split(" (")[0] if band[:1] in "+-±" else "band unknown"
     model = f", {basis['model']} timing model" if basis.get("model") else ""
     if name == "max_latency_ms":
         return f"latency estimate {sig3(amount)} ms ({band}{model})"

@@ -101,7 +101,8 @@ def timing_label(basis: dict | None) -> str:
     """'cortex-m4 at 120 MHz, +-9%': the timing model a cycles estimate is of."""
     basis = basis or {}
     clock = f" at {basis['clock_hz'] / 1e6:g} MHz" if basis.get("clock_hz") else ""
-    band = str(basis.get("error_band") or "band unknown").split(" (")[0]
+    band = str(basis.get("error_band") or "")
+    band = band.split(" (")[0] if band[:1] in "+-±" else "band unknown"
     calibrated = ", calibrated" if basis.get("calibration") else ""
     return f"{basis.get('model', 'unknown model')}{clock}{calibrated}, {band}"
 

@@ -326,7 +326,8 @@ def describe_estimates(summary: dict) -> list[str]:
     if not c:
         return []
     basis = summary.get("cycles_basis") or {}
-    band = str(basis.get("error_band") or "band unknown (not validated)")
+    band = str(basis.get("error_band") or "unknown (not validated)")
+    band = band if band[:1] in "+-±" else f"band {band}"
     clock = f" at {basis['clock_hz'] / 1e6:g} MHz" if basis.get("clock_hz") else ""
     label = f"estimate, {basis.get('model') or c.get('model') or 'timing model'}{clock}, {band}"
     lines = [f"cycles per invoke: mean {sig3(c['mean'])}  max {sig3(c['max'])} ({label})"]
