@@ -145,6 +145,9 @@ def _common_run_options(fn):
         click.option("--no-count", "no_count", is_flag=True,
                      help="Skip instruction/cycle counting and per-operator profiles (QEMU runs without "
                           "-icount: faster, but no counts, energy or count budgets)."),
+        click.option("--cycles/--no-cycles", "cycles", default=True,
+                     help="Cycle and latency estimates from the QEMU cycle plugin and the platform's [timing] "
+                          "model, beside the instruction counts [default: on where the platform has one]."),
         click.option("--max-count", type=float, metavar="N",
                      help="Budget: largest count per invoke, in the platform's count kind (instructions on QEMU)."),
         click.option("--max-energy-uj", type=float, metavar="E",
@@ -219,6 +222,7 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
       hil run --model my.tflite --platform nucleo-l4r5zi --port /dev/ttyACM0     (a board)
       hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
+    cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
     battery = _battery_settings(platform, budgets)
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
                        json_out=json_out, workdir=workdir, firmware=firmware,
@@ -227,7 +231,8 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
                        localize=_localize_mode(localize), bake=bake,
                        expected=expected is not None,
                        expected_file=Path(click_absolute(None, None, expected)) if expected else None,
-                       expected_tolerance=expected_tolerance, float_model=float_model, battery=battery)
+                       expected_tolerance=expected_tolerance, float_model=float_model, battery=battery,
+                       cycles=cycles)
     _run_and_report(config, show_all)
 
 
@@ -259,12 +264,14 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     must be bit-exact with TFLM, and the table shows the device's top-1
     accuracy and the instruction count per inference.
     """
+    cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
     battery = _battery_settings(platform, budgets)
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
                        workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
                        force_inline=force_inline, count=not no_count, budgets=budgets,
                        ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
-                       localize=_localize_mode(localize), bake=bake, battery=battery)
+                       localize=_localize_mode(localize), bake=bake, battery=battery,
+                       cycles=cycles)
     _run_and_report(config, show_all)
 
 

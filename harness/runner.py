@@ -45,6 +45,7 @@ from .provenance import run_provenance
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_copies)
 from .targets import check_target_kind, is_board, make_target
+from .timing import RunCycles, TimingModel
 from .targets.base import EXITED
 from .targets.board import BoardSpec, resolve_boards
 from .verdict import combine, status_word
@@ -66,6 +67,7 @@ class RunConfig:
     invoke_timeout: float = 30.0
     force_inline: bool = False           # stream bulk data through the UART even on emulators
     count: bool = True                   # instruction/cycle counts and per-operator profiles
+    cycles: bool = True                  # cycle estimates (QEMU cycle plugin) where the platform has [timing]
     localize: str = "auto"               # auto: on the first mismatch; always: vector 0 too; never
     bake: bool = False                   # build the model into the image (flash) instead of streaming it
     budgets: dict[str, float] = field(default_factory=dict)  # checks/budgets.py names
@@ -148,6 +150,8 @@ class Run:
         self._first_verdict: float | None = None   # when the first vector was checked
         self._reference_wait = 0.0                 # seconds the device waited for the reference
         self._truth: UserTruth | None = None       # expected outputs / float model (checks/truth.py)
+        self.timing_model: TimingModel | None = None  # the platform's [timing] (checked before anything boots)
+        self.cycles: RunCycles | None = None       # the cycle plugin's estimates (harness/timing)
 
     # -- result bookkeeping ------------------------------------------------------
 
@@ -326,6 +330,9 @@ class Run:
         else:
             self.reporter.stage(f"booting {platform.name}")
             target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
+            self.cycles = RunCycles.attach(self.timing_model, platform, target, elf_path, self.workdir)
+            if self.cycles is not None:
+                self.result.cycles_basis = self.cycles.basis
         if self._aborted:
             raise _Terminated()
         if board:  # what will be flashed, through which probe, even if flashing fails
@@ -418,6 +425,8 @@ class Run:
                 t0 = self._started = time.monotonic()
                 self._make_workdir()
                 platform, model, vectors = self._prepare()
+                if cfg.cycles and cfg.count:
+                    self.timing_model = TimingModel.for_platform(platform)
                 self.result.platform = {"name": platform.name, "core": platform.core,
                                         "description": platform.description}
                 self.result.model = model.as_dict()
@@ -494,6 +503,8 @@ class Run:
                 self._done.set()
                 if self._target is not None:
                     self._target.stop()
+                if self.cycles is not None:
+                    self.cycles.finish()
                 if reference is not None:
                     reference.close()
                 if self._truth is not None:
@@ -533,12 +544,17 @@ class Run:
             return
         if not (self.config.count and hello.has_counter):
             return
+        if self.cycles is not None:
+            self.cycles.skip()
         empty = self.client.invoke(empty=True)
         icount = bool(platform.target.get("icount")) or platform.target_kind != "qemu"
         self.unit = self.profile_unit = unit_for(empty.counter_source, platform, emulated_time_is_instructions=icount)
         if self.unit:
             self.result.count_overhead = {"value": self.unit.scale(empty.count), "kind": self.unit.kind,
                                           "note": "count of an empty invoke; included in every vector's value"}
+            estimate = self.cycles.invoke(self.unit.scale(empty.count), None, self.unit.per_tick) if self.cycles else None
+            if estimate is not None:
+                self.result.count_overhead["cycles_estimate"] = estimate["value"]
 
     def _count(self, raw: int) -> dict:
         return {"value": self.unit.scale(raw), "kind": self.unit.kind, "source": self.unit.source, "raw": raw}
@@ -659,6 +675,8 @@ class Run:
                         client.set_input(j, np.ascontiguousarray(value, dtype=spec.dtype).tobytes())
                 stage = "invoke"
                 before = self.instructions() if self.instructions else 0
+                if self.cycles is not None:
+                    self.cycles.skip()
                 invoked = client.invoke(timeout=self.config.invoke_timeout)
                 raw_count = self.instructions() - before if self.instructions else invoked.count
                 stage = "get_output"
@@ -698,11 +716,14 @@ class Run:
             if profile is not None:
                 operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
                              for p in profile]
+            cycles = None
+            if self.cycles is not None and count is not None:  # fills the operators' estimates too
+                cycles = self.cycles.invoke(count["value"], operators, self.unit.per_tick)
             label = int(vectors.labels[i]) if vectors.labels is not None else None
             expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
                                       check.max_abs_diff, check.mismatches, count,
-                                      operators=operators,
+                                      operators=operators, cycles=cycles,
                                       top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
                                       l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail,
                                       expected=expected, float_ref=float_ref))

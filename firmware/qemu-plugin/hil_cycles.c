@@ -16,6 +16,8 @@
  *   region <name> <start> <size> <ws> <line_bytes> <prefetch 0|1> <fetch 0|1> <load 0|1>
  *          <cache_lines> <cache_ways> <cache_line_bytes>     (0 0 0: no cache)
  *   marker <id> <address>
+ *   trace <class>                       print each translated instruction of that class to stderr
+ *                                       (address and halfwords: to check the decoder's coverage)
  *
  * Model (what each executed instruction costs, in millicycles):
  * - its class cost from the core table; LDM/STM/VLDM/VSTM add their
@@ -150,6 +152,7 @@ static uint64_t marker_addr[MAX_MARKERS];
 static int marker_id[MAX_MARKERS];
 static int n_markers;
 static int out_fd = -1;
+static int trace_cls = -1;
 
 /* ---- run-time state (M-profile and RV32 virt: one vCPU) ------------------ */
 typedef struct block {
@@ -568,6 +571,19 @@ static decoded rv(const uint8_t *p, size_t size)
     return d;
 }
 
+/* An instruction's length from its first halfword. QEMU 7.2's reported
+ * size is not enough: for a Thumb instruction that ends just before a page
+ * boundary, the translator's look-ahead at the next halfword is appended to
+ * the instruction's bytes (seen as 16-bit instructions of size 4 and 32-bit
+ * ones of size 6 at page ends). */
+static size_t insn_length(const uint8_t *p)
+{
+    unsigned h1 = (unsigned)p[0] | ((unsigned)p[1] << 8);
+    if (isa_rv32)
+        return (h1 & 3) == 3 ? 4 : 2;
+    return (h1 >> 11) >= 0x1d ? 4 : 2;
+}
+
 static decoded decode(const uint8_t *p, size_t size)
 {
     if (isa_rv32)
@@ -745,8 +761,13 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         uint64_t va = qemu_plugin_insn_vaddr(insn);
         uint8_t bytes[4] = {0};
         memcpy(bytes, qemu_plugin_insn_data(insn), size < 4 ? size : 4);
+        if (size >= 2 && insn_length(bytes) < size)
+            size = insn_length(bytes);
         decoded d = decode(bytes, size);
         int cls = d.cls;
+        if (cls == trace_cls)
+            fprintf(stderr, "hil_cycles: %s at 0x%" PRIx64 ": %02x%02x %02x%02x\n", class_names[cls], va, bytes[1],
+                    bytes[0], bytes[3], bytes[2]);
         if (!isa_rv32 && (prev_cls == C_load || prev_cls == C_store || prev_cls == C_load_pipelined ||
                           prev_cls == C_store_pipelined)) {
             if (cls == C_load)
@@ -883,6 +904,10 @@ static int parse_config(const char *path)
                 have_dual = 1;
             } else
                 ok = 0;
+        } else if (strcmp(tok[0], "trace") == 0 && nt == 2) {
+            trace_cls = class_index(tok[1]);
+            if (trace_cls < 0)
+                rc = reject("config line %d: unknown instruction class '%s'", lineno, tok[1]);
         } else if (strcmp(tok[0], "penalty") == 0 && nt == 2 && parse_u64(tok[1], &v[0]) == 0) {
             penalty_mc = (int64_t)v[0];
         } else if (strcmp(tok[0], "dual_second") == 0 && nt == 2 && parse_u64(tok[1], &v[0]) == 0) {

@@ -64,6 +64,7 @@ class QemuTarget:
         self.command: list[str] = []
         self.qmp_path: Path | None = None
         self._qmp_dir: str | None = None  # a short directory in /tmp when the run directory's path is too long
+        self.plugin_args: list[str] = []  # `-plugin ...` of the cycle plugin (harness/timing/plugin.py), set by the runner
 
     def _command(self, port: int) -> list[str]:
         t = self.platform.target
@@ -78,7 +79,7 @@ class QemuTarget:
             cmd += ["-icount", t["icount"]]
         if self.host_files:
             cmd += ["-semihosting-config", "enable=on,target=native"]
-        return cmd + list(t.get("extra_args", []))
+        return cmd + self.plugin_args + list(t.get("extra_args", []))
 
     def version(self) -> str:
         out = subprocess.run([self.executable, "--version"], capture_output=True, text=True, check=False)

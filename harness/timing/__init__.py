@@ -11,8 +11,8 @@ align.py ties records to invokes and refuses to estimate when the plugin's
 exact instruction count disagrees with the firmware's own.
 """
 
-from .align import Alignment, align_invoke, between_marks
+from .align import Alignment, RunCycles, align_invoke, between_marks
 from .model import TimingModel
 from .plugin import CyclePlugin, Record, build_plugin
 
-__all__ = ["Alignment", "CyclePlugin", "Record", "TimingModel", "align_invoke", "between_marks", "build_plugin"]
+__all__ = ["Alignment", "CyclePlugin", "RunCycles", "Record", "TimingModel", "align_invoke", "between_marks", "build_plugin"]

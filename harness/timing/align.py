@@ -18,8 +18,10 @@ estimate is worse than none.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from .plugin import Record
+from .model import TimingModel
+from .plugin import COUNTER_SYMBOL, CyclePlugin, Record
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,85 @@ def between_marks(records: list[Record]) -> list[dict]:
     return [{"from": a.marker, "to": b.marker, "instructions": b.instructions - a.instructions,
              "cycles": b.cycles - a.cycles, "at_instructions": b.instructions}
             for a, b in zip(hits, hits[1:])]
+
+
+class RunCycles:
+    """One run's estimates, for the runner: the plugin attached to a QEMU
+    target, the `cycles_basis` label, and per-invoke figures checked by
+    align_invoke."""
+
+    def __init__(self, model: TimingModel, plugin: CyclePlugin) -> None:
+        self.model = model
+        self.plugin = plugin
+        self.notes: list[str] = []
+        self.basis = {"model": model.id, "core": model.core, "timing_source": model.source,
+                      "memory_source": model.memory_source, "clock_hz": model.clock_hz, "source": "qemu-plugin",
+                      "error_band": _error_band(model.id), "validation": _validation(model.id),
+                      "calibration": None, "unclassified": None}
+        if not plugin.has_counter_marker:
+            self._note(f"the firmware has no `{COUNTER_SYMBOL}` symbol: whole-run totals only (cycles_basis.run)")
+
+    @classmethod
+    def attach(cls, model: TimingModel | None, platform, target, elf: Path, workdir: Path) -> "RunCycles | None":
+        """The plugin on a QEMU target whose instruction counts are exact
+        (-icount); None elsewhere (Renode, boards, QEMU without -icount)."""
+        if model is None or platform.target_kind != "qemu" or not platform.target.get("icount") \
+                or not hasattr(target, "plugin_args"):
+            return None
+        plugin = CyclePlugin(model, workdir, elf)
+        target.plugin_args = plugin.qemu_args()
+        return cls(model, plugin)
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes and len(self.notes) < 5:
+            self.notes.append(text)
+            self.basis["notes"] = self.notes
+
+    def skip(self) -> None:
+        """Drop the records so far (requests that are not an invoke)."""
+        self.plugin.records()
+
+    def invoke(self, count: int, operators: list[dict] | None, tolerance: float) -> dict | None:
+        """The estimate of the invoke just answered (`VectorResult.cycles`),
+        and each operator dict's `cycles`; None (and a note) when the
+        plugin's records do not agree with the firmware's count."""
+        op_counts = [o["count"] for o in operators] if operators else None
+        found = align_invoke(self.plugin.records(), count, op_counts, tolerance)
+        if found.note:
+            self._note(found.note)
+        if found.cycles is None:
+            return None
+        if found.operators is not None:
+            for op, cycles in zip(operators, found.operators):
+                op["cycles"] = cycles
+        return {"value": found.cycles, "kind": "cycles_estimate", "model": self.model.id, "source": "qemu-plugin",
+                "latency_ms": round(self.model.latency_ms(found.cycles), 6), "clock_hz": self.model.clock_hz}
+
+    def finish(self) -> None:
+        """After QEMU has exited: the whole run's totals and how many
+        instructions no rule classified (charged the table's `default`)."""
+        totals = self.plugin.totals()
+        if totals is None:
+            self._note("the cycle plugin wrote no totals (QEMU did not exit cleanly)")
+            return
+        self.basis["unclassified"] = totals["unclassified"]
+        self.basis["run"] = {"instructions": totals["instructions"], "cycles": totals["cycles"],
+                             "latency_ms": round(self.model.latency_ms(totals["cycles"]), 6)}
+
+
+def _error_band(model_id: str) -> str:
+    try:
+        from .validation import error_band
+    except ImportError:
+        return "unknown (not validated)"
+    return error_band(model_id)
+
+
+def _validation(model_id: str) -> str | None:
+    """Which validation files compare this model with silicon, or None."""
+    try:
+        from .validation import comparisons
+    except ImportError:
+        return None
+    files = sorted({c.file for c in comparisons(model_id)})
+    return ", ".join(files) or None
