@@ -209,9 +209,12 @@ def _board_options(fn):
               help="The float model the tested one was quantized from: run on the host on the same (dequantized) "
                    "inputs, it gives top-1 agreement, cosine, relative L2 and accuracy of the device's outputs "
                    "against float.")
+@click.option("--calibration", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
+              metavar="FILE.toml", help="Correct the cycle estimate with a board's calibration (`hil calibrate`): "
+                                        "per-operator factors, its error band, its measured current.")
 @_common_run_options
 @_board_options
-def run_command(model, vectors, seed, inputs, expected, expected_tolerance, float_model, platform, json_out,
+def run_command(model, vectors, seed, inputs, expected, expected_tolerance, float_model, calibration, platform, json_out,
                 workdir, firmware, invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes,
                 baud, flasher, **budgets) -> None:
     """Run a model on a platform and check it against the TFLM reference.
@@ -232,7 +235,7 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
                        expected=expected is not None,
                        expected_file=Path(click_absolute(None, None, expected)) if expected else None,
                        expected_tolerance=expected_tolerance, float_model=float_model, battery=battery,
-                       cycles=cycles)
+                       cycles=cycles, calibration=calibration)
     _run_and_report(config, show_all)
 
 

@@ -46,6 +46,7 @@ from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, 
                              RunResult, VectorResult, write_json_copies)
 from .targets import check_target_kind, is_board, make_target
 from .timing import RunCycles, TimingModel
+from .timing.calibration import calibration_for, label_basis
 from .targets.base import EXITED
 from .targets.board import BoardSpec, resolve_boards
 from .verdict import combine, status_word
@@ -68,6 +69,7 @@ class RunConfig:
     force_inline: bool = False           # stream bulk data through the UART even on emulators
     count: bool = True                   # instruction/cycle counts and per-operator profiles
     cycles: bool = True                  # cycle estimates (QEMU cycle plugin) where the platform has [timing]
+    calibration: Path | None = None      # hil calibrate's file: per-operator factors, measured current
     localize: str = "auto"               # auto: on the first mismatch; always: vector 0 too; never
     bake: bool = False                   # build the model into the image (flash) instead of streaming it
     budgets: dict[str, float] = field(default_factory=dict)  # checks/budgets.py names
@@ -152,6 +154,7 @@ class Run:
         self._truth: UserTruth | None = None       # expected outputs / float model (checks/truth.py)
         self.timing_model: TimingModel | None = None  # the platform's [timing] (checked before anything boots)
         self.cycles: RunCycles | None = None       # the cycle plugin's estimates (harness/timing)
+        self.calibration = None                    # harness/timing/calibration.py, checked before boot
 
     # -- result bookkeeping ------------------------------------------------------
 
@@ -333,6 +336,8 @@ class Run:
             self.cycles = RunCycles.attach(self.timing_model, platform, target, elf_path, self.workdir)
             if self.cycles is not None:
                 self.result.cycles_basis = self.cycles.basis
+                if self.calibration is not None:
+                    label_basis(self.calibration, self.cycles.basis)
         if self._aborted:
             raise _Terminated()
         if board:  # what will be flashed, through which probe, even if flashing fails
@@ -427,6 +432,7 @@ class Run:
                 platform, model, vectors = self._prepare()
                 if cfg.cycles and cfg.count:
                     self.timing_model = TimingModel.for_platform(platform)
+                self.calibration = calibration_for(platform, self.timing_model, cfg.calibration)
                 self.result.platform = {"name": platform.name, "core": platform.core,
                                         "description": platform.description}
                 self.result.model = model.as_dict()
@@ -526,6 +532,8 @@ class Run:
         self.profile_unit: CountUnit | None = None
         self.instructions = None  # the emulator's instruction counter (Renode's monitor), read around INVOKE
         self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path))
+        if self.calibration is not None:  # a measured current replaces the platform's figure
+            self.energy_model = self.calibration.energy_model(self.energy_model)
         if self.energy_model:
             self.result.energy_model = self.energy_model.as_dict()
         if self.config.count and platform.counter.get("source") == "renode-monitor" \
@@ -719,6 +727,8 @@ class Run:
             cycles = None
             if self.cycles is not None and count is not None:  # fills the operators' estimates too
                 cycles = self.cycles.invoke(count["value"], operators, self.unit.per_tick)
+                if self.calibration is not None:
+                    cycles, operators = self.calibration.apply(cycles, operators)
             label = int(vectors.labels[i]) if vectors.labels is not None else None
             expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)
             self._record(VectorResult(i, PASSED if check.passed else MISMATCH,

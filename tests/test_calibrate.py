@@ -17,7 +17,7 @@ import pytest
 
 from harness.errors import UsageError
 from harness.timing.calibration import fit, load_calibration, load_recording, write_calibration
-from helpers import REPO, hil
+from helpers import REPO, hil, requires_qemu
 
 FIXTURE = REPO / "tests" / "fixtures" / "calibration" / "synthetic"
 TRUTH = json.loads((FIXTURE / "truth.json").read_text())
@@ -73,6 +73,7 @@ def test_applying_it_changes_the_estimates_and_the_band(calibration):
     assert new["latency_ms"] == pytest.approx(new["value"] / 120e6 * 1e3)
     assert cal.cite() in new["calibration"]
     assert "calibrated on nucleo-l4r5zi" in cal.band and calibration.path.name in cal.band
+    assert "SYNTHETIC" in cal.band
 
 
 def test_a_measured_current_replaces_the_datasheet_figure(calibration):
@@ -140,6 +141,16 @@ def test_a_recording_without_profiles_is_exit_2(tmp_path):
         fit(rec, date="d", hil_version="v")
 
 
+def _cli(*args):
+    """`hil calibrate` in this process (click's runner): the error it ends with, and its output."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    result = CliRunner().invoke(main, ["calibrate", *map(str, args)])
+    return result.exception, result.output
+
+
 def test_cli_replay_writes_the_file_and_refuses_bad_input(tmp_path):
     out = tmp_path / "cal.toml"
     proc = hil("calibrate", "--replay", FIXTURE, "--out", out)
@@ -153,8 +164,91 @@ def test_cli_replay_writes_the_file_and_refuses_bad_input(tmp_path):
                         (("--replay", tmp_path / "none"), "not a calibration recording"),
                         (("--replay", FIXTURE, "--platform", "nrf52840dk"), "a recording of nucleo-l4r5zi"),
                         (("--platform", "mps2-an386"), "not a board"),
-                        (("--platform", "nucleo-l4r5zi", "--analyser", "ppk2"), "MHz")]:
-        proc = hil("calibrate", *args, "--out", tmp_path / "x.toml")
-        assert proc.returncode == 2, (args, proc.stderr)
-        assert words in proc.stderr and "fix:" in proc.stderr, proc.stderr
+                        (("--platform", "nucleo-l4r5zi", "--analyser", "ppk2"), "MHz"),
+                        (("--platform", "nucleo-l4r5zi", "--allow-clock-mismatch", "--analyser", "ppk2"),
+                         "pip install ppk2-api")]:
+        exc, output = _cli(*args, "--out", tmp_path / "x.toml")
+        assert isinstance(exc, UsageError) and exc.exit_code == 2, (args, exc, output)
+        assert words in str(exc) and exc.hint, str(exc)
     assert not (tmp_path / "x.toml").exists()
+
+
+def _board_file(board, tmp_path):
+    """The simulated board's platform file, its counter labelled cycles and its emulated counterpart named."""
+    path = board.platform_file(tmp_path / "qemu-board.toml")
+    text = path.read_text().replace('kind = "instructions"', 'kind = "cycles"')
+    path.write_text(text + '\n[timing]\nemulated_by = "stm32l4r5-qemu"\n')
+    return path
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_calibrate_end_to_end_on_a_simulated_board(tmp_path):
+    """The live path, with real parts except the board: tests/boardsim.py's QEMU stands in for it
+    on a serial port (a mock: no board here), its SysTick instruction count labelled as the board's
+    cycles. The emulated side is the real cycle plugin on stm32l4r5-qemu. Instructions never exceed
+    the estimate's cycles (every class costs at least one), so every fitted factor is below 1."""
+    from boardsim import QemuBoard
+
+    cal_set = tmp_path / "set.toml"
+    cal_set.write_text('vectors = 1\nseed = 0\n[[model]]\nname = "mlp"\nfile = "models/test/mlp_per_tensor.tflite"\n'
+                       '[[model]]\nname = "gesture"\nfile = "models/test/gesture_mini_int8.tflite"\n')
+    with QemuBoard(tmp_path / "board", board_id="HILSIM0001") as board:
+        platform = _board_file(board, tmp_path)
+        out, rec = tmp_path / "cal.toml", tmp_path / "rec"
+        proc = hil("calibrate", "--platform", platform, "--port", board.socket_url, "--probe", "HILSIM0001",
+                   "--set", cal_set, "--allow-clock-mismatch", "--record", rec, "--out", out,
+                   "--workdir", tmp_path / "runs", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cal = load_calibration(out)
+    assert cal.models == ("mlp", "gesture") and cal.emulated == "stm32l4r5-qemu" and "CLOCK MISMATCH" in cal.note
+    assert {"FULLY_CONNECTED", "SOFTMAX", "CONV_2D", "RESHAPE"} <= set(cal.factors)
+    assert all(0.2 < f.factor < 1.0 for f in cal.factors.values()), cal.factors
+    recording = load_recording(rec)
+    assert [w["model"] for w in recording.windows] == ["mlp", "gesture"]  # link timing of each invoke
+    again = fit(recording, date=cal.date, hil_version=cal.hil_version)
+    assert again.factor("CONV_2D") == pytest.approx(cal.factor("CONV_2D"), rel=1e-5)
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_board_that_does_not_answer_is_exit_3(tmp_path):
+    """Nothing is flashed (--flasher none) into the simulated board, so its port stays silent."""
+    from boardsim import QemuBoard
+
+    cal_set = tmp_path / "set.toml"
+    cal_set.write_text('vectors = 1\nseed = 0\n[[model]]\nname = "a"\nfile = "models/test/mlp_per_tensor.tflite"\n'
+                       '[[model]]\nname = "b"\nfile = "models/test/mlp_per_tensor.tflite"\n')
+    with QemuBoard(tmp_path / "board", board_id="HILSIM0001") as board:
+        platform = _board_file(board, tmp_path)
+        proc = hil("calibrate", "--platform", platform, "--port", board.socket_url, "--probe", "HILSIM0001", "--flasher", "none",
+                   "--set", cal_set, "--allow-clock-mismatch", "--out", tmp_path / "cal.toml",
+                   "--workdir", tmp_path / "runs", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "did not complete" in proc.stderr and "fix:" in proc.stderr
+    assert not (tmp_path / "cal.toml").exists()
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_hil_run_applies_a_calibration_and_refuses_one_for_another_platform(calibration, tmp_path):
+    """The real cycle plugin on stm32l4r5-qemu; the calibration is the synthetic fixture's."""
+    model = REPO / "models" / "test" / "mlp_per_tensor.tflite"
+    out = tmp_path / "r.json"
+    proc = hil("run", "--model", model, "--platform", "stm32l4r5-qemu", "--vectors", "1", "--json", out,
+               "--workdir", tmp_path / "run", "--calibration", calibration.path, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(out.read_text())
+    v = result["vectors"][0]
+    assert v["cycles"]["value"] != v["cycles"]["uncalibrated"]
+    for op in v["operators"]:
+        assert op["cycles"] == round(op["uncalibrated_cycles"] * calibration.factor(op["op"])), op
+    basis = result["cycles_basis"]
+    assert basis["calibration"] == calibration.cite() and basis["error_band"] == calibration.band
+    assert result["energy_model"]["active_ma"] == pytest.approx(calibration.active_ma, rel=1e-3)
+    assert result["energy_model"]["active"]["status"] == "assumed"  # synthetic: never verified
+    # the same file for another platform: refused before anything is built or booted
+    proc = hil("run", "--model", model, "--platform", "mps2-an386", "--vectors", "1", "--workdir", tmp_path / "r2",
+               "--calibration", calibration.path, cwd=tmp_path)
+    assert proc.returncode == 2 and "calibrated against platform stm32l4r5-qemu, not mps2-an386" in proc.stderr
+    assert "booting" not in proc.stderr

@@ -66,9 +66,10 @@ def _timing(platform) -> tuple[str, int]:
 def _check(result, where: str) -> None:
     if result.exit_code not in (0, 1) or not result.vectors:
         message = (result.error or {}).get("message", result.status)
+        message, _, hint = message.partition("\n  fix: ")
         exc = InfraError if result.exit_code == 3 else UsageError
         raise exc(f"calibration run of {where} did not complete: {message}",
-                  hint="fix what it names and run hil calibrate again")
+                  hint=hint or "fix what it names and run hil calibrate again")
 
 
 class _TimedRun(Run):
@@ -161,7 +162,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
     meter = make_analyser(analyser, analyser_port, source_mv) if analyser else None
     windows: list[dict] = []
     models: list[ModelRecord] = []
-    cfg = {"platform": board.name, "ports": list(ports), "probes": list(probes), "baud": baud, "flasher": flasher}
+    cfg = {"platform": str(board.path), "ports": list(ports), "probes": list(probes), "baud": baud, "flasher": flasher}
     if meter is not None:
         meter.start()
     try:
@@ -179,7 +180,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
         samples = meter.stop() if meter is not None else None
     for rec in models:
         reporter(f"{rec.name}: {n} vectors on {emu.name} (cycle plugin)")
-        rec.emulated = _emulated_model(emu.name, Path(rec.file), n, seed, workdir / "emulated" / rec.name, rec.name)
+        rec.emulated = _emulated_model(str(emu.path), Path(rec.file), n, seed, workdir / "emulated" / rec.name, rec.name)
     note = f"{n} vectors per model, seed {seed}"
     if board_clock != clock_hz:
         note += f"; CLOCK MISMATCH: board at {board_clock / 1e6:g} MHz, estimates at {clock_hz / 1e6:g} MHz"

@@ -99,8 +99,9 @@ class Calibration:
     @property
     def band(self) -> str:
         """The calibrated error band, as `cycles_basis["error_band"]` shows it."""
-        return (f"+-{_pct(self.band_fraction)} (calibrated on {self.board}: largest leave-one-model-out "
-                f"invoke residual over {len(self.models)} models; {self.cite()})")
+        where = self.path.name if self.path else "unsaved calibration"
+        return (f"+-{_pct(self.band_fraction)} (calibrated on {self.board}, {where}: largest leave-one-model-out "
+                f"invoke residual over {len(self.models)} models" + (", SYNTHETIC data)" if self.synthetic else ")"))
 
     @property
     def active_ma(self) -> float | None:
@@ -549,8 +550,8 @@ def calibration_for(platform, timing_model, given: str | Path | None) -> Calibra
             named = (tomllib.loads(Path(platform.path).read_text()).get("timing") or {}).get("calibration")
         except (OSError, tomllib.TOMLDecodeError):
             named = None
-        if not named:
-            return None
+        if not named or timing_model is None:
+            return None  # none named, or no estimate to apply it to (--no-cycles)
         where = f"{platform.path} [timing] calibration"
         base = Path(platform.path).resolve().parent
         path = next((p for p in (base / named, base.parent / named) if p.is_file()), base / named)
