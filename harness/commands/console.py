@@ -21,8 +21,8 @@ import click
 import serial
 
 from ..errors import EXIT_FAILED, EXIT_INFRA, EXIT_OK, HilError, InfraError, UsageError
-from ..link.console import (SCHEMA, ConsoleSession, ConsoleSpawn, compile_pattern, file_reader, log_tail,
-                            serial_reader)
+from ..link.console import (SCHEMA, ConsoleSession, ConsoleSpawn, compile_pattern, console_estimate,
+                            cycle_plugin, estimate_lines, file_reader, log_tail, serial_reader)
 from ..paths import absolute, click_absolute
 from ..platforms import Platform, load_platform
 from ..results.console import make_console
@@ -47,7 +47,8 @@ class ConsoleRun:
     def __init__(self, elf: Path, platform: str, expect: list[str], fail: list[str], timeout: float,
                  console: str = "uart", expect_exit: int | None = None, ports: list[str] | None = None,
                  probes: list[str] | None = None, baud: int | None = None, flasher: str | None = None,
-                 json_out: Path | None = None, workdir: Path | None = None, echo=None) -> None:
+                 json_out: Path | None = None, workdir: Path | None = None, echo=None,
+                 marks: list[str] | None = None, cycles: bool = True) -> None:
         self.elf = absolute(elf)  # the emulator runs in the run directory
         self.platform_name = platform
         self.expect, self.fail = list(expect), list(fail)
@@ -61,6 +62,9 @@ class ConsoleRun:
         self.result_path = self.workdir / "result.json"
         self.log_path = self.workdir / "console.log"
         self.echo = echo
+        self.marks = list(marks or [])   # --mark: symbols between whose hits the cycle estimate is reported
+        self.cycles = cycles
+        self.plugin = None               # the QEMU cycle plugin (harness/timing), when the platform has [timing]
         self.started = time.time()
         self.doc: dict = {}
         self.target = None
@@ -111,6 +115,7 @@ class ConsoleRun:
             if self.console == "semihosting" and not platform.target.get("semihosting"):
                 raise UsageError(f"{platform.name} does not enable semihosting in its emulator",
                                  hint="set target.semihosting = true in its platform file, or use --console uart")
+        self.plugin = cycle_plugin(platform, self.elf, self.workdir, self.marks, self.cycles)
         return platform
 
     def _firmware(self) -> dict:
@@ -141,6 +146,8 @@ class ConsoleRun:
             self.doc["target"] = self.target.describe()
             return serial_reader(self.target.open_link())
         self.target = make_target(platform, self.elf, self.workdir, count=True)
+        if self.plugin is not None:
+            self.target.plugin_args = self.plugin.qemu_args()
         url = self.target.start()
         self.doc["target"] = self.target.describe()
         # QEMU's own messages before the guest runs are not the firmware's console
@@ -233,6 +240,8 @@ class ConsoleRun:
                         pass
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)
+            if self.plugin is not None and self.target is not None:
+                self.doc["cycles"] = console_estimate(self.plugin, self.marks)
             self.doc["log_tail"] = log_tail(self.log_path)
             self._save()
         return self.doc
@@ -303,6 +312,8 @@ def _print(doc: dict, result_path: Path) -> None:
             out.print(f"  {mark:>20}  {e['pattern']}{detail}", highlight=False, soft_wrap=True)
         if doc.get("metrics"):
             out.print("  metrics: " + ", ".join(f"{k}={v}" for k, v in doc["metrics"].items()), highlight=False)
+        for line in estimate_lines(doc.get("cycles")):
+            out.print(line, highlight=False, soft_wrap=True)
     error = doc.get("error")
     if error:
         err.print(f"[bold red]error:[/] {error['message']}", soft_wrap=True, highlight=False)
@@ -346,8 +357,14 @@ def _print(doc: dict, result_path: Path) -> None:
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
               help="Run directory for the result and the console log [default: .hil/runs/<id>].")
 @click.option("--echo", is_flag=True, help="Show the console on stderr as it arrives.")
+@click.option("--mark", "marks", multiple=True, metavar="SYMBOL",
+              help="QEMU: a function of the firmware; the cycles estimate between consecutive hits of the "
+                   "marks is reported (repeatable; keep the function from being inlined).")
+@click.option("--cycles/--no-cycles", "cycles", default=True,
+              help="QEMU: the whole run's cycles estimate from the cycle plugin and the platform's [timing] "
+                   "model [default: on where the platform has one].")
 def command(elf, platform, expect, fail, timeout, console, expect_exit, ports, probes, baud, flasher,
-            json_out, workdir, echo) -> None:
+            json_out, workdir, echo, marks, cycles) -> None:
     """Boot or flash any firmware and check its console output.
 
     \b
@@ -362,7 +379,7 @@ def command(elf, platform, expect, fail, timeout, console, expect_exit, ports, p
     """
     echo_fn = (lambda text: (sys.stderr.write(text), sys.stderr.flush())) if echo else None
     run = ConsoleRun(elf, platform, list(expect), list(fail), timeout, console, expect_exit, list(ports),
-                     list(probes), baud, flasher, json_out, workdir, echo_fn)
+                     list(probes), baud, flasher, json_out, workdir, echo_fn, list(marks), cycles)
     doc = run.execute()
     _print(doc, Path(json_out) if json_out else run.result_path)
     sys.exit(doc.get("exit_code") if doc.get("exit_code") is not None else EXIT_INFRA)

@@ -355,3 +355,69 @@ def log_tail(path: Path, lines: int = 15) -> list[str]:
     except OSError:
         return []
     return text.splitlines()[-lines:]
+
+
+# -- cycle estimates in console mode (QEMU cycle plugin, harness/timing) ------------------------------------------
+
+
+def cycle_plugin(platform, elf: Path, workdir: Path, marks: list[str], enabled: bool = True):
+    """The cycle plugin for a console run, or None where there is no estimate
+    (a board, Renode, QEMU without -icount, a platform without [timing], or
+    --no-cycles). --mark where no estimate can be made is a usage error,
+    before anything boots, as is a mark the ELF does not define."""
+    from ..timing import CyclePlugin, TimingModel
+
+    model = TimingModel.for_platform(platform) if enabled else None
+    usable = model is not None and platform.target_kind == "qemu" and bool(platform.target.get("icount"))
+    if not usable:
+        if marks:
+            why = "--no-cycles was given" if not enabled else (
+                f"{platform.name} has no cycle estimate (a QEMU platform with -icount and a [timing] table)")
+            raise UsageError(f"--mark needs the cycle estimate, and {why}",
+                             hint="drop --mark, or run on a QEMU platform with a [timing] table (`hil platforms`)")
+        return None
+    return CyclePlugin(model, workdir, elf, marks)
+
+
+def console_estimate(plugin, marks: list[str]) -> dict:
+    """The `cycles` part of a hil.console/1 document: the whole run (the
+    plugin's exit totals) and the estimate between consecutive mark hits."""
+    from ..timing import between_marks
+    from ..timing.align import error_band_for
+
+    model = plugin.model
+    records = plugin.records()
+    totals = plugin.totals()
+    doc = {"kind": "cycles_estimate", "model": model.id, "core": model.core, "clock_hz": model.clock_hz,
+           "source": "qemu-plugin", "error_band": error_band_for(model.id), "timing_source": model.source,
+           "memory_source": model.memory_source, "run": None, "marks": [], "unclassified": None}
+    if totals is not None:
+        doc["run"] = {"instructions": totals["instructions"], "cycles": totals["cycles"],
+                      "latency_ms": round(model.latency_ms(totals["cycles"]), 6)}
+        doc["unclassified"] = totals["unclassified"]
+    else:
+        doc["note"] = "the emulator did not exit cleanly: no whole-run totals"
+    names = {i: name for i, name in enumerate(marks, start=1)}
+    for span in between_marks(records):
+        doc["marks"].append({"from": names[span["from"]], "to": names[span["to"]],
+                             "instructions": span["instructions"], "cycles": span["cycles"],
+                             "latency_ms": round(model.latency_ms(span["cycles"]), 6)})
+    return doc
+
+
+def estimate_lines(doc: dict | None, limit: int = 20) -> list[str]:
+    """The console printout of `console_estimate`'s document."""
+    if not doc:
+        return []
+    label = f"estimate, {doc['model']} at {doc['clock_hz'] / 1e6:g} MHz, error band {doc['error_band']}"
+    lines = []
+    run = doc.get("run")
+    if run:
+        lines.append(f"  cycles (whole run): {run['cycles']:,} = {run['latency_ms']:.4g} ms ({label}); "
+                     f"{run['instructions']:,} instructions")
+    for span in doc.get("marks", [])[:limit]:
+        lines.append(f"    {span['from']} -> {span['to']}: {span['cycles']:,} cycles = {span['latency_ms']:.4g} ms, "
+                     f"{span['instructions']:,} instructions")
+    if len(doc.get("marks", [])) > limit:
+        lines.append(f"    ... {len(doc['marks']) - limit} more spans in the JSON (cycles.marks)")
+    return lines

@@ -86,7 +86,7 @@ class RunCycles:
         self.notes: list[str] = []
         self.basis = {"model": model.id, "core": model.core, "timing_source": model.source,
                       "memory_source": model.memory_source, "clock_hz": model.clock_hz, "source": "qemu-plugin",
-                      "error_band": _error_band(model.id), "validation": _validation(model.id),
+                      "error_band": error_band_for(model.id), "validation": _validation(model.id),
                       "calibration": None, "unclassified": None}
         if not plugin.has_counter_marker:
             self._note(f"the firmware has no `{COUNTER_SYMBOL}` symbol: whole-run totals only (cycles_basis.run)")
@@ -139,7 +139,7 @@ class RunCycles:
                              "latency_ms": round(self.model.latency_ms(totals["cycles"]), 6)}
 
 
-def _error_band(model_id: str) -> str:
+def error_band_for(model_id: str) -> str:
     try:
         from .validation import error_band
     except ImportError:
