@@ -198,6 +198,7 @@ def job_metrics(result: dict | None) -> dict:
         "cycles_estimate": s.get("cycles", {}).get("median"),  # the timing model's estimate (harness/timing)
         "latency_ms": s.get("latency_ms", {}).get("median"),
         "cycles_basis": s.get("cycles_basis"),  # its label: model, clock, band
+        "battery": _battery_metrics(result.get("battery")),  # --rate/--battery-mah (harness/power/battery.py)
         "flash_bytes": mem.get("flash_bytes"),
         "ram_bytes": mem.get("ram_bytes"),
         "arena_bytes": device.get("arena_high_water"),
@@ -440,3 +441,12 @@ def _merged_identity(docs: list[tuple[Path, dict]], merged: dict, interrupted: b
     if first.get("jobs_defined") is None:  # shards written before hil recorded identities
         identity["complete"] = False
     return identity
+
+
+def _battery_metrics(battery: dict | None) -> dict | None:
+    """The battery-life estimate's figures a suite keeps (its assumptions
+    stay in the job's result.json)."""
+    if not battery or battery.get("error"):
+        return battery or None
+    return {k: battery.get(k) for k in ("rate", "battery_mah", "battery_v", "average_uw", "life_days", "band",
+                                        "sleep_status", "error_band")}

@@ -259,3 +259,31 @@ def test_compare_refuses_cycles_estimates_of_different_timing_models():
     [change] = [c for c in doc["changes"] if c["metric"] == "cycles_estimate"]
     assert change["status"] == "regressed" and change["unit"] == "cycles (estimate, cortex-m4 at 120 MHz, +-9%)"
     assert math.isclose(change["delta_pct"], 10.0)
+
+
+def test_suite_reports_label_the_estimates():
+    """JUnit properties and the Markdown job table carry the cycles and
+    latency estimate with model, clock and band, and the battery life with
+    its band and the sleep figure's tag."""
+    import xml.etree.ElementTree as ET
+
+    from harness.results.junit import junit_xml
+    from harness.results.markdown import case_value, suite_markdown
+
+    battery = {"rate": "1/s", "battery_mah": 220.0, "life_days": 29.93, "sleep_status": "assumed",
+               "band": {"life_days_min": 26.9, "life_days_max": 33.4}}
+    metrics = {"count": 2_019_440, "count_kind": "instructions", "cycles_estimate": 2_768_123, "latency_ms": 23.07,
+               "cycles_basis": CM4_BASIS, "battery": battery}
+    doc = {"suite": "s", "git": {}, "jobs": [{"id": "p/m", "platform": "p", "model": "m", "status": "passed",
+                                             "metrics": metrics}],
+           "cases": [{"id": "p/m/max_latency_ms", "platform": "p", "model": "m", "check": "max_latency_ms",
+                      "status": "passed", "message": "budget --max-latency-ms within", "measured": 23.0712,
+                      "limit": 50}]}
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(junit_xml(doc)).iter("property")}
+    assert props["cycles_estimate.m"] == "2,770,000 cycles (estimate, cortex-m4 at 120 MHz, +-9%)"
+    assert props["latency_ms.m"] == "23.1 ms (estimate, cortex-m4 at 120 MHz, +-9%)"
+    assert props["battery_life.m"] == ("29.9 days at 1/s on 220 mAh (estimate; band 26.9-33.4 days; "
+                                       "sleep power assumed)")
+    text = suite_markdown(doc)
+    assert "2,770,000 cycles, 23.1 ms (estimate, cortex-m4 at 120 MHz, +-9%)" in text
+    assert case_value(doc["cases"][0], "measured") == "23.1 ms (estimate)"  # a budget's measured value too

@@ -184,6 +184,13 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
                 prop(f"cycles_estimate.{model}", f"{sig3(metrics['cycles_estimate'])} cycles (estimate, {label})")
                 if metrics.get("latency_ms") is not None:
                     prop(f"latency_ms.{model}", f"{sig3(metrics['latency_ms'])} ms (estimate, {label})")
+            battery = metrics.get("battery") or {}
+            if battery.get("life_days") is not None:  # an estimate with its band and the sleep figure's tag
+                band = battery.get("band")
+                prop(f"battery_life.{model}", f"{sig3(battery['life_days'])} days at {battery['rate']} on "
+                                              f"{battery['battery_mah']:g} mAh (estimate; band "
+                                              + (f"{sig3(band['life_days_min'])}-{sig3(band['life_days_max'])} days"
+                                                 if band else "unknown") + f"; sleep power {battery.get('sleep_status')})")
         if not len(props):
             suite_el.remove(props)
 
