@@ -105,8 +105,10 @@ uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
 bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t info);
 
 #define EXPORT __attribute__((visibility("default")))
-EXPORT int qemu_plugin_version = 1;
-#define API_VERSION 1
+#ifndef API_VERSION
+#define API_VERSION 1 /* the API this file is written against; -DAPI_VERSION=n only to test the refusal */
+#endif
+EXPORT int qemu_plugin_version = API_VERSION;
 
 /* ---- instruction classes (the contract's names, docs: harness/timing) -- */
 #define CLASSES(X)                                                                                                    \

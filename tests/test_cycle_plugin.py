@@ -1,0 +1,261 @@
+"""The QEMU cycle plugin (firmware/qemu-plugin/hil_cycles.c) and its host
+side (harness/timing): real cc, real arm-none-eabi-gcc, real QEMU.
+
+The known-loop tests use a hand-written assembly image and the test-only
+core table tests/fixtures/timing/test-core.toml, whose round figures let
+the expected estimate be written down by hand."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import MODELS, REPO, hil, requires_qemu
+
+from harness.errors import InfraError, UsageError
+from harness.platforms import Region, load_platform
+from harness.timing import CyclePlugin, Record, TimingModel, align_invoke, build_plugin
+from harness.timing.plugin import SOURCE
+
+FIXTURES = REPO / "tests" / "fixtures" / "timing"
+DEMO = MODELS / "demo" / "gesture.tflite"
+N = 1000  # loop iterations
+
+# reset: a pipelined load/store run, then N iterations of 3 ALU ops + SUBS + BNE between two marker calls
+LOOP_S = f"""
+    .syntax unified
+    .cpu cortex-m3
+    .thumb
+    .section .vectors, "a"
+    .word 0x20010000
+    .word reset
+    .text
+    .thumb_func
+    .global reset
+reset:
+    movs r6, #0x20
+    lsls r6, r6, #24
+    bl mark_start
+    ldr r4, [r6]
+    ldr r5, [r6, #4]
+    str r4, [r6, #8]
+    movw r0, #{N}
+loop:
+    adds r1, r1, #1
+    adds r2, r2, #1
+    adds r3, r3, #1
+    subs r0, r0, #1
+    bne loop
+    bl mark_end
+    movs r0, #0x18
+    ldr r1, =0x20026
+    bkpt 0xab
+    .thumb_func
+    .global mark_start
+mark_start:
+    bx lr
+    .thumb_func
+    .global mark_end
+mark_end:
+    bx lr
+"""
+# mark_start's BX (branch + taken) | LDR (load) LDR (load_pipelined) STR (store_pipelined) MOVW (alu)
+# | N x (4 alu + branch), N-1 taken | BL mark_end (branch + taken), with test-core's figures:
+LOOP_INSNS = 1 + 4 + 5 * N + 1
+LOOP_CYCLES = (1 + 2) + (2 + 1 + 1 + 1) + N * 5 + (N - 1) * 2 + (1 + 2)
+
+
+def _model(memory: dict | None = None, model: str = "test-core") -> TimingModel:
+    regions = {"code": Region(0, 0x400000), "ram": Region(0x20000000, 0x400000)}
+    timing = {"model": model, "clock_hz": 10_000_000, "source": "test", "memory": memory or {}}
+    return TimingModel.from_tables(timing, regions, Path("test-platform.toml"), timing_dir=FIXTURES)
+
+
+@pytest.fixture(scope="module")
+def loop_elf(tmp_path_factory) -> Path:
+    if not shutil.which("arm-none-eabi-gcc"):
+        pytest.skip("needs arm-none-eabi-gcc (install with the README's set-up command)")
+    d = tmp_path_factory.mktemp("loop")
+    (d / "loop.S").write_text(LOOP_S)
+    subprocess.run(["arm-none-eabi-gcc", "-nostdlib", "-mcpu=cortex-m3", "-mthumb", "-Wl,-Ttext=0x100",
+                    "-Wl,--section-start=.vectors=0", "-Wl,-e,reset", "-o", str(d / "loop.elf"), str(d / "loop.S")],
+                   check=True, capture_output=True)
+    return d / "loop.elf"
+
+
+def _run_qemu(elf: Path, plugin_args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["qemu-system-arm", "-M", "mps2-an385", "-display", "none", "-monitor", "none",
+                           "-serial", "null", "-kernel", str(elf), "-icount", "shift=0,align=off,sleep=off",
+                           "-semihosting-config", "enable=on,target=native", *plugin_args],
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def _loop(elf: Path, workdir: Path, model: TimingModel) -> tuple[list[Record], dict]:
+    plugin = CyclePlugin(model, workdir, elf, marks=["mark_start", "mark_end"])
+    proc = _run_qemu(elf, plugin.qemu_args(), workdir)
+    assert proc.returncode == 0, proc.stderr
+    return plugin.records(), plugin.totals()
+
+
+# -- the plugin itself ---------------------------------------------------------------------------------------
+
+
+def test_plugin_builds_once_into_the_cache_and_exports_only_its_entry_points():
+    so = build_plugin()
+    assert so == build_plugin() and so.stat().st_mtime == build_plugin().stat().st_mtime  # cached by source hash
+    symbols = subprocess.run(["nm", "-D", "--defined-only", str(so)], capture_output=True, text=True).stdout
+    assert {line.split()[-1] for line in symbols.splitlines()} == {"qemu_plugin_install", "qemu_plugin_version"}
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_known_loop_gives_the_hand_computed_estimate_and_exact_instructions(loop_elf, tmp_path):
+    records, totals = _loop(loop_elf, tmp_path, _model())
+    start, end = records
+    assert (start.marker, end.marker) == (1, 2)
+    assert end.instructions - start.instructions == LOOP_INSNS
+    assert end.cycles - start.cycles == LOOP_CYCLES
+    assert totals["unclassified"] == 0 and totals["histogram"]["load_pipelined"] == 1
+    assert totals["histogram"]["branch"] == N + 4 and totals["instructions"] == sum(totals["histogram"].values())
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_flash_wait_states_add_per_line_fetch_costs(loop_elf, tmp_path):
+    """No cache, no prefetch, 4-byte lines: every iteration fetches the
+    loop's 3 lines again (10 bytes from 0x112), W cycles each."""
+    w = 3
+    slow = _model({"code": {"wait_states": w, "line_bytes": 4, "prefetch": False, "applies_to": ["fetch"]}})
+    start, end = _loop(loop_elf, tmp_path, slow)[0]
+    extra = (end.cycles - start.cycles) - LOOP_CYCLES
+    assert 3 * w * N <= extra <= 3 * w * N + 12 * w, extra
+    assert end.instructions - start.instructions == LOOP_INSNS  # the memory model never changes the count
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_config_the_plugin_rejects_stops_qemu_with_the_plugins_reason(loop_elf, tmp_path):
+    plugin = CyclePlugin(_model(), tmp_path, loop_elf)
+    args = plugin.qemu_args()
+    plugin.config_path.write_text(plugin.config_text().replace("cost alu", "cost multiply"))
+    proc = _run_qemu(loop_elf, args, tmp_path)
+    assert proc.returncode != 0
+    assert "hil_cycles: config line" in proc.stderr and "unknown instruction class 'multiply'" in proc.stderr
+    assert "unknown instruction class 'multiply'" in plugin.error()
+    with pytest.raises(InfraError, match="refused its configuration"):
+        plugin.records()
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_plugin_for_another_api_version_is_refused(loop_elf, tmp_path):
+    so = tmp_path / "v2.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-std=gnu99", "-DAPI_VERSION=2", "-o", str(so), str(SOURCE)],
+                   check=True)
+    plugin = CyclePlugin(_model(), tmp_path, loop_elf)
+    plugin.qemu_args()
+    proc = _run_qemu(loop_elf, ["-plugin", f"{so},config={plugin.config_path}"], tmp_path)
+    assert proc.returncode != 0 and "API version 2" in proc.stderr
+
+
+# -- tables and alignment (no emulator) ---------------------------------------------------------------------
+
+
+def test_timing_tables_are_checked_with_errors_that_name_the_fix():
+    with pytest.raises(UsageError, match="unknown instruction class.*multiply") as exc:
+        _model(model="bad-class")
+    assert "alu" in exc.value.hint
+    with pytest.raises(UsageError, match="no table") as exc:
+        _model(model="cortex-m99")
+    assert "test-core" in exc.value.hint
+    with pytest.raises(UsageError, match="'flash' is not a region"):
+        _model({"flash": {"wait_states": 1}})
+    with pytest.raises(UsageError, match="applies_to"):
+        _model({"code": {"wait_states": 1, "applies_to": ["store"]}})
+
+
+def test_every_shipped_platform_table_loads():
+    for name in ("mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547", "riscv32-virt",
+                 "lm3s6965evb", "stm32l4r5-qemu"):
+        model = TimingModel.for_platform(load_platform(name))
+        assert model is not None and model.clock_hz > 0 and model.source, name
+    assert TimingModel.for_platform(load_platform("renode-stm32f746")) is None
+
+
+def _reads(*pairs):
+    return [Record(0, i, c) for i, c in pairs]
+
+
+def test_alignment_gives_invoke_and_operator_estimates_when_the_counts_agree():
+    # start, engine mark = op 0 start, op 0 end, op 1 start, op 1 end, engine mark, end (the built-in engine)
+    records = _reads((0, 0), (10, 12), (50, 67), (52, 70), (92, 117), (94, 120), (100, 135))
+    found = align_invoke(records, count=80 + 20, operator_counts=[40, 40], tolerance=40)
+    assert found.cycles == 135 and found.instructions == 100 and found.note is None
+    assert found.operators == [55, 47] and sum(found.operators) <= found.cycles
+
+
+def test_alignment_refuses_an_estimate_when_the_counts_disagree():
+    records = _reads((0, 0), (10, 12), (50, 70), (52, 73), (1000, 1300))
+    found = align_invoke(records, count=200, operator_counts=[40], tolerance=40)
+    assert found.cycles is None and "no estimate" in found.note
+    found = align_invoke(records[:-1] + [Record(0, 200, 260)], count=200, operator_counts=[200], tolerance=40)
+    assert found.cycles == 260 and found.operators is None and "operator 0" in found.note
+    assert align_invoke(records[:1], 0, None, 40).note.startswith("the cycle plugin saw 1 counter read")
+
+
+# -- through hil (the demo model on mps2-an386) --------------------------------------------------------------
+
+
+def _demo(tmp_path: Path, name: str, *extra: str) -> dict:
+    out = tmp_path / f"{name}.json"
+    proc = hil("run", "--model", DEMO, "--vectors", "2", "--seed", "5", "--json", out,
+               "--workdir", tmp_path / name, *extra, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(out.read_text())
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_hil_run_estimates_are_deterministic_per_invoke_and_per_operator(tmp_path):
+    first, second = _demo(tmp_path, "a"), _demo(tmp_path, "b")
+    estimates = [[(v["cycles"]["value"], [o["cycles"] for o in v["operators"]]) for v in r["vectors"]]
+                 for r in (first, second)]
+    assert estimates[0] == estimates[1]
+    basis = first["cycles_basis"]
+    assert basis["model"] == "cortex-m4" and basis["source"] == "qemu-plugin" and basis["unclassified"] == 0
+    assert basis["run"]["instructions"] > sum(v["count"]["value"] for v in first["vectors"])
+    for v in first["vectors"]:
+        c = v["cycles"]
+        assert c["kind"] == "cycles_estimate" and c["value"] >= v["count"]["value"]  # M4: CPI >= 1
+        assert c["latency_ms"] == pytest.approx(c["value"] / c["clock_hz"] * 1e3, rel=1e-6)
+        assert sum(o["cycles"] for o in v["operators"]) <= c["value"]
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_no_cycles_gives_no_estimate(tmp_path):
+    result = _demo(tmp_path, "off", "--no-cycles")
+    assert result["cycles_basis"] is None
+    assert all("cycles" not in v and all("cycles" not in o for o in v["operators"]) for v in result["vectors"])
+    assert not (tmp_path / "off" / "cycles.cfg").exists()
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_console_mode_reports_the_whole_run_and_between_marks(loop_elf, tmp_path):
+    out = tmp_path / "c.json"
+    proc = hil("console", "--elf", loop_elf, "-p", "mps2-an385", "--expect-exit", "0", "--mark", "mark_start",
+               "--mark", "mark_end", "--json", out, "--workdir", tmp_path / "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(out.read_text())["cycles"]
+    assert doc["model"] == "cortex-m3" and doc["run"]["instructions"] == 3 + LOOP_INSNS + 4
+    (span,) = doc["marks"]
+    assert (span["from"], span["to"], span["instructions"]) == ("mark_start", "mark_end", LOOP_INSNS)
+    assert "mark_start -> mark_end: " in proc.stdout and "cycles (whole run): " in proc.stdout
+    bad = hil("console", "--elf", loop_elf, "-p", "mps2-an385", "--expect-exit", "0", "--mark", "no_such_fn",
+              "--workdir", tmp_path / "run2", cwd=tmp_path)
+    assert bad.returncode == 2 and "no_such_fn not in the firmware's symbols" in bad.stdout + bad.stderr
