@@ -309,7 +309,7 @@ def test_markdown_for_a_suite_alone():
     assert "**Status: FAILED** - 13/18 checks passed, 1 failed, 4 skipped in 4 jobs (2 platforms x 2 models)." in text
     assert "Suite `my-project` at `3333333ccc` on `feature/faster`" in text
     jobs = table_rows(text, "| platform | model | status | checks passed |")
-    assert jobs[0] == ["mps2-an386", "gesture", "FAILED", "3/5", "2,287,160 instructions",
+    assert jobs[0] == ["mps2-an386", "gesture", "FAILED", "3/5", "2,287,160 instructions", "-",  # no cycles estimate
                        "755 uJ (estimate: instructions x CPI, unverified)", "39,776 B",
                        "68,288 B", "4,736 B", "99.50%"]
     ok = render_markdown(suite_doc())
