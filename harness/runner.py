@@ -531,7 +531,8 @@ class Run:
         self.unit: CountUnit | None = None
         self.profile_unit: CountUnit | None = None
         self.instructions = None  # the emulator's instruction counter (Renode's monitor), read around INVOKE
-        self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path))
+        self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path),
+                                                      run_clock_hz=platform.firmware.get("clock_hz"))
         if self.calibration is not None:  # a measured current replaces the platform's figure
             self.energy_model = self.calibration.energy_model(self.energy_model)
         if self.energy_model:

@@ -114,6 +114,12 @@ def test_a_power_figure_for_another_clock_is_scaled_and_its_band_not_claimed():
     basis = m.basis("cycles_estimate", dict(CM4_BASIS, clock_hz=25_000_000))
     assert basis["error_pct"] is None and basis["error_band"].startswith("unknown: power scaled linearly from 120 MHz "
                                                                         "to 25 MHz")
+    # a board's counted cycles at its firmware's 80 MHz: the same scaling, said the same way
+    p = load_platform("nucleo-l4r5zi")
+    board = EnergyModel.from_platform(p.power, p.counter, str(p.path), run_clock_hz=p.firmware["clock_hz"])
+    energy, kind = board.for_vector({"value": 120_000_000, "kind": "cycles"}, None)
+    assert kind == "cycles_estimate" and energy["uj"] == pytest.approx(40_670)  # 1 s at 120 MHz worth of cycles
+    assert board.basis(kind)["error_band"].startswith("unknown: power scaled linearly from 120 MHz to 80 MHz")
 
 
 def test_validation_bands_come_from_the_validation_files(tmp_path):

@@ -133,9 +133,13 @@ class EnergyModel:
     cycles_per_instruction: float | None
     cpi_source: str | None
     source: str = ""  # "<platform file> [power]: <source of the active figure>"
+    counted_clock_hz: float | None = None  # the clock a board's counted cycles run at (its firmware's)
 
     @classmethod
-    def from_platform(cls, power: dict, counter: dict, where: str) -> "EnergyModel | None":
+    def from_platform(cls, power: dict, counter: dict, where: str,
+                      run_clock_hz: float | None = None) -> "EnergyModel | None":
+        """The platform file's model; `run_clock_hz`: the clock the firmware
+        runs the board at, which a counted-cycles figure is scaled to."""
         if not power or not any(k in power for k in ("active", "active_ma", "active_ua_per_mhz")):
             return None  # no active-power figure: no energy estimate
         name = Path(where).name
@@ -151,7 +155,8 @@ class EnergyModel:
             return cls(part=str(power["part"]), voltage_v=voltage, clock_hz=clock, active=active, sleep=sleep,
                        cycles_per_instruction=(float(counter["cycles_per_instruction"])
                                                if "cycles_per_instruction" in counter else None),
-                       cpi_source=counter.get("cpi_source"), source=f"{name} [power]: {active.source}")
+                       cpi_source=counter.get("cpi_source"), source=f"{name} [power]: {active.source}",
+                       counted_clock_hz=float(run_clock_hz) if run_clock_hz and counter.get("kind") == "cycles" else None)
         except KeyError as exc:
             raise UsageError(f"{where}: power.{exc.args[0]} is missing",
                              hint="a [power] table needs part, voltage_v, clock_hz and a tagged [power.active] "
@@ -219,7 +224,9 @@ class EnergyModel:
         if found is None:
             return None
         value, kind = found
-        return {"uj": round(self.energy_uj(value), 6), "cycles": round(value), "basis": kind, "estimate": True}, kind
+        clock = self.counted_clock_hz if count["kind"] == "cycles" else None
+        return ({"uj": round(self.energy_uj(value, clock), 6), "cycles": round(value), "basis": kind, "estimate": True},
+                kind)
 
     # -- the label ----------------------------------------------------------------
 
@@ -253,6 +260,8 @@ class EnergyModel:
             cycles = "measured cycles"
             verified = self.verified
             cycles_band, cycles_pct = "0% (counted)", (0.0, 0.0)
+            _, scale_note = self.power_at(self.counted_clock_hz)
+            verified = verified and scale_note is None
         band, pct = combine_bands(cycles_band, cycles_pct, self.active, scale_note)
         formula_clock = self.clock_hz / 1e6
         return {"kind": kind, "verified": verified, "error_band": band, "error_pct": pct, "source": self.source,
