@@ -33,7 +33,8 @@
  *   size) or the line just fetched costs 0; the line after the one just
  *   fetched, with prefetch, costs max(0, wait_states + 1 - cycles spent in
  *   that previous line); any other line costs wait_states. A missed line is
- *   then cached. Fetch costs are charged when the block starts.
+ *   then cached. Fetch costs are charged with the block's instructions, for
+ *   the lines of the instructions that ran.
  * - loads from a region with `load 1` (memory callbacks, registered only
  *   then): wait_states, unless the line is the last one loaded from there or
  *   is in the region's cache.
@@ -169,8 +170,9 @@ typedef struct block {
     uint8_t *cls;
     region *fetch_region;
     uint32_t n_lines;
-    uint64_t *line;      /* flash line index of each line the block touches, in order */
-    int64_t *line_exec;  /* static cost of the instructions starting in that line */
+    uint64_t *line;       /* flash line index of each line the block touches, in order */
+    int64_t *line_exec;   /* static cost of the instructions starting in that line */
+    uint32_t *line_first; /* the first instruction that touches that line */
     struct block *next_all;
 } block;
 
@@ -624,11 +626,12 @@ static int cache_hit(region *r, uint64_t addr)
     return hit;
 }
 
-static int64_t fetch_cost(block *b)
+/* The fetch cost of the block's first `k` instructions. */
+static int64_t fetch_cost(block *b, uint32_t k)
 {
     region *r = b->fetch_region;
     int64_t cost = 0;
-    for (uint32_t i = 0; i < b->n_lines; i++) {
+    for (uint32_t i = 0; i < b->n_lines && b->line_first[i] < k; i++) {
         uint64_t line = b->line[i];
         int64_t c;
         if (line + 1 == r->last_line) {
@@ -682,12 +685,16 @@ static void charge(block *p, uint64_t next)
             return;
         tot_insns += k;
         tot_mc += p->cum[k - 1];
+        if (p->fetch_region)
+            tot_mc += fetch_cost(p, k);
         for (uint32_t i = 0; i < k; i++)
             hist[p->cls[i]]++;
         return;
     }
     tot_insns += p->n;
     tot_mc += p->cum[p->n - 1];
+    if (p->fetch_region)
+        tot_mc += fetch_cost(p, p->n);
     p->execs++;
     if (p->pc_write_last && next != p->end)
         tot_mc += penalty_mc;
@@ -699,8 +706,6 @@ static void on_block(unsigned int vcpu, void *ud)
     block *b = ud;
     if (prev)
         charge(prev, b->vaddr);
-    if (b->fetch_region)
-        tot_mc += fetch_cost(b);
     prev = b;
 }
 
@@ -746,7 +751,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     b->cls = calloc(n, sizeof *b->cls);
     b->line = calloc(n * 2 + 1, sizeof *b->line);
     b->line_exec = calloc(n * 2 + 1, sizeof *b->line_exec);
-    if (!b->off || !b->cum || !b->cls || !b->line || !b->line_exec) {
+    b->line_first = calloc(n * 2 + 1, sizeof *b->line_first);
+    if (!b->off || !b->cum || !b->cls || !b->line || !b->line_exec || !b->line_first) {
         fprintf(stderr, "hil_cycles: out of memory\n");
         abort();
     }
@@ -797,8 +803,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (b->fetch_region) {
             uint64_t lb = b->fetch_region->line_bytes;
             for (uint64_t l = va / lb; l <= (va + size - 1) / lb; l++)
-                if (b->n_lines == 0 || b->line[b->n_lines - 1] != l)
+                if (b->n_lines == 0 || b->line[b->n_lines - 1] != l) {
+                    b->line_first[b->n_lines] = (uint32_t)i;
                     b->line[b->n_lines++] = l;
+                }
             b->line_exec[b->n_lines - 1] += c;
         }
         if (any_load_region && is_load(cls))

@@ -115,6 +115,8 @@ class RunCycles:
         """The estimate of the invoke just answered (`VectorResult.cycles`),
         and each operator dict's `cycles`; None (and a note) when the
         plugin's records do not agree with the firmware's count."""
+        if not self.plugin.has_counter_marker:
+            return None  # nothing marks the invoke: whole-run totals only (noted at attach)
         op_counts = [o["count"] for o in operators] if operators else None
         found = align_invoke(self.plugin.records(), count, op_counts, tolerance)
         if found.note:
