@@ -252,3 +252,50 @@ def test_hil_run_applies_a_calibration_and_refuses_one_for_another_platform(cali
                "--calibration", calibration.path, cwd=tmp_path)
     assert proc.returncode == 2 and "calibrated against platform stm32l4r5-qemu, not mps2-an386" in proc.stderr
     assert "booting" not in proc.stderr
+
+
+def test_a_platform_can_name_its_calibration(calibration, tmp_path):
+    """[timing] calibration = "file" in the platform file applies without --calibration; a missing file is exit 2."""
+    from harness.platforms import load_platform
+    from harness.timing import TimingModel
+    from harness.timing.calibration import calibration_for
+
+    text = (REPO / "platforms" / "stm32l4r5-qemu.toml").read_text()
+    shutil.copy(calibration.path, tmp_path / "board.toml")
+    named = tmp_path / "named.toml"
+    named.write_text(text.replace("[timing]\n", '[timing]\ncalibration = "board.toml"\n', 1))
+    platform = load_platform(str(named))
+    model = TimingModel.for_platform(platform)
+    assert calibration_for(platform, model, None).band_fraction == pytest.approx(calibration.band_fraction)
+    assert calibration_for(platform, None, None) is None  # --no-cycles: nothing to apply it to
+    with pytest.raises(UsageError, match="gives no cycle estimate"):
+        calibration_for(platform, None, calibration.path)
+    named.write_text(text.replace("[timing]\n", '[timing]\ncalibration = "gone.toml"\n', 1))
+    with pytest.raises(UsageError, match="does not exist"):
+        calibration_for(load_platform(str(named)), model, None)
+
+
+def test_analyser_samples_are_placed_on_the_host_clock():
+    """The capture loop shared by the Joulescope and PPK2 drivers, fed by a stand-in driver (a mock: no
+    analyser here): each read's samples end at the read's host time, spaced at the sample rate."""
+    import time
+
+    from harness.power.analysers import Analyser
+
+    class Fake(Analyser):
+        kind = "fake"
+
+        def _read(self):
+            time.sleep(0.01)
+            return [0.001] * 100, [3.3] * 100
+
+    fake = Fake()
+    fake.rate_hz = 10_000.0
+    before = time.monotonic()
+    fake.start()
+    time.sleep(0.05)
+    samples = fake.stop()
+    t = samples["t"]
+    assert len(t) >= 200 and len(t) == len(samples["current_a"]) == len(samples["voltage_v"])
+    assert before - 0.02 < t[0] and t[-1] <= time.monotonic()
+    assert abs((t[1] - t[0]) - 1e-4) < 1e-9  # within a read: the analyser's own spacing

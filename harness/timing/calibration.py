@@ -554,7 +554,8 @@ def calibration_for(platform, timing_model, given: str | Path | None) -> Calibra
             return None  # none named, or no estimate to apply it to (--no-cycles)
         where = f"{platform.path} [timing] calibration"
         base = Path(platform.path).resolve().parent
-        path = next((p for p in (base / named, base.parent / named) if p.is_file()), base / named)
+        repo = Path(__file__).resolve().parents[2]
+        path = next((p for p in (base / named, repo / named) if p.is_file()), base / named)
     if timing_model is None:
         raise UsageError(f"{where}: platform {platform.name} gives no cycle estimate to calibrate (no [timing] "
                          f"table, or --no-cycles / --no-count)", hint="drop --calibration, or run with cycles on a "
