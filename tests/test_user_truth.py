@@ -255,3 +255,18 @@ def test_a_suite_checks_expected_outputs_and_the_float_model(tmp_path, truth):
         stored = dict(db.execute("SELECT metric, unit FROM hil_metrics WHERE model = 'tolerant'").fetchall())
     assert {k: stored.get(k) for k in ("float_top1_agreement", "float_cosine", "expected_match")} == \
         dict.fromkeys(("float_top1_agreement", "float_cosine", "expected_match"), "fraction")
+
+
+def test_a_nan_output_never_matches_its_expected_value():
+    """NaN compares false with everything, so `diff > tolerance` let a NaN
+    element pass: a float model producing NaN passed the `expected` check."""
+    from harness.checks.truth import compare_expected
+    got = [np.array([[np.nan, 1.0, 2.0]], dtype=np.float32)]
+    want = [np.array([[0.5, 1.0, 2.5]], dtype=np.float32)]
+    record = compare_expected(got, want, tolerance=0.1)
+    assert not record["passed"]
+    m = record["mismatch"]
+    assert m["differ"] == 2 and m["worst_index"] == 0 and m["max_abs_diff"] is None  # NaN ranks worst
+    assert m["worst_position"] == [0, 0] and m["got"] == "nan"
+    exact = compare_expected([np.array([1, 2], dtype=np.int8)], [np.array([1, 2], dtype=np.int8)], 0)
+    assert exact == {"passed": True, "max_abs_diff": 0.0}

@@ -35,15 +35,19 @@ def _scalar(value) -> int | float | str:
     return value if not isinstance(value, float) or math.isfinite(value) else repr(value)
 
 
-def _worst(output: int, got: np.ndarray, want: np.ndarray, shape: tuple, diff: np.ndarray) -> dict:
-    """The element that differs most: flat index, position in the output's
-    shape, and both values (a NaN difference counts as the largest; its
-    max_abs_diff is None, a non-finite value is written as text)."""
+def worst_element(output: int, got: np.ndarray, want: np.ndarray, shape: tuple,
+                  diff: np.ndarray) -> tuple[tuple[bool, float], dict]:
+    """The element that differs most, and how it ranks against the worst
+    of other outputs: flat index, position in the output's shape, and both
+    values. A NaN difference ranks first (its max_abs_diff is None, a
+    non-finite value is written as text)."""
+    here = float(np.nanmax(diff)) if not np.isnan(diff).all() else 0.0
+    rank = (bool(np.isnan(diff).any()), here)
     where = np.flatnonzero(np.isnan(diff))
     i = int(where[0]) if where.size else int(np.argmax(diff))
     position = [int(x) for x in np.unravel_index(i, shape)] if len(shape) > 1 else None
-    return {"output": output, "worst_index": i, "worst_position": position, "expected": _scalar(want[i]),
-            "got": _scalar(got[i]), "max_abs_diff": float(diff[i]) if np.isfinite(diff[i]) else None}
+    return rank, {"output": output, "worst_index": i, "worst_position": position, "expected": _scalar(want[i]),
+                  "got": _scalar(got[i]), "max_abs_diff": float(diff[i]) if np.isfinite(diff[i]) else None}
 
 
 def describe_mismatch(m: dict) -> str:
@@ -94,11 +98,10 @@ def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray],
         if differ.any():
             mismatches += int(np.count_nonzero(got != want) or 1)
             diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-            here = float(np.nanmax(diff)) if not np.isnan(diff).all() else 0.0
-            rank = (bool(np.isnan(diff).any()), here)  # a NaN where a number was expected ranks first
+            rank, element = worst_element(k, got, want, shape, diff)
             if worst is None or rank > worst_rank:
-                worst, worst_rank = _worst(k, got, want, shape, diff), rank
-            max_diff = max(max_diff, here)
+                worst, worst_rank = element, rank
+            max_diff = max(max_diff, rank[1])
         got_all.append(_real(got, scale, zp))
         want_all.append(_real(want, scale, zp))
     cosine, l2_rel = closeness(np.concatenate(got_all), np.concatenate(want_all))

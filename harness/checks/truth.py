@@ -26,7 +26,7 @@ from ..errors import UsageError
 from ..model.float_reference import FloatReference, dequantize, load_float_model
 from ..model.tflite import ModelInfo
 from ..model.vectors import VectorSet, expected_outputs
-from .metrics import _scalar, closeness, describe_mismatch
+from .metrics import closeness, describe_mismatch, worst_element
 
 #: hil.toml checks decided here: name -> (type, meaning) (harness/config.py CHECKS)
 CHECKS = {
@@ -45,21 +45,21 @@ def compare_expected(device: list[np.ndarray], expected: list[np.ndarray], toler
     is within `tolerance` (output units), the largest difference, and where
     they differ most (the `mismatch` shape of hil.result/1)."""
     elements = differ = 0
-    worst, worst_diff = None, -1.0
+    largest = 0.0
+    worst, worst_rank = None, (False, 0.0)
     for k, (got, want) in enumerate(zip(device, expected)):
         shape = np.shape(want)
         got, want = np.asarray(got).reshape(-1), np.asarray(want).reshape(-1)
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
         elements += diff.size
-        over = diff > tolerance
+        over = ~(diff <= tolerance)  # a NaN is never within tolerance
         differ += int(np.count_nonzero(over))
-        i = int(np.argmax(diff)) if diff.size else 0
-        if diff.size and diff[i] > worst_diff:
-            worst_diff = float(diff[i])
-            position = [int(x) for x in np.unravel_index(i, shape)] if len(shape) > 1 else None
-            worst = {"output": k, "worst_index": i, "worst_position": position, "expected": _scalar(want[i]),
-                     "got": _scalar(got[i]), "max_abs_diff": _scalar(diff[i])}
-    record = {"passed": differ == 0, "max_abs_diff": max(worst_diff, 0.0)}
+        if diff.size:
+            rank, element = worst_element(k, got, want, shape, diff)
+            largest = max(largest, rank[1])
+            if over.any() and (worst is None or rank > worst_rank):
+                worst, worst_rank = element, rank
+    record = {"passed": differ == 0, "max_abs_diff": largest}
     if differ:
         record["mismatch"] = {"elements": elements, "differ": differ, **worst}
     return record
