@@ -293,3 +293,15 @@ def test_suite_reports_label_the_estimates():
     text = suite_markdown(doc)
     assert "2,770,000 cycles, 23.1 ms (estimate, cortex-m4 at 120 MHz, +-9%)" in text
     assert case_value(doc["cases"][0], "measured") == "23.1 ms (estimate)"  # a budget's measured value too
+
+
+def test_compare_refuses_energy_from_different_timing_models():
+    m = _model("stm32l4r5-qemu")
+    m4 = m.basis("cycles_estimate", CM4_BASIS)
+    m7 = m.basis("cycles_estimate", dict(CM4_BASIS, model="cortex-m7"))
+    base = {"jobs": [{"id": "p/m", "platform": "p", "model": "m", "metrics": {"energy_uj": 900, "energy_basis": m4}}]}
+    head = {"jobs": [{"id": "p/m", "platform": "p", "model": "m", "metrics": {"energy_uj": 900, "energy_basis": m7}}]}
+    [change] = [c for c in compare(base, head, {})["changes"] if c["metric"] == "energy_uj"]
+    assert change["status"] == "incomparable"
+    [change] = [c for c in compare(base, base, {})["changes"] if c["metric"] == "energy_uj"]
+    assert change["status"] == "unchanged"

@@ -143,8 +143,9 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
     if metric == "energy_uj":
         before, after = energy_basis(base), energy_basis(head)
         unit = energy_unit(after if h is not None else before)
-        same = all(before.get(k) == after.get(k) for k in ("kind", "verified")) and (
-            not before.get("source") or not after.get("source") or before["source"] == after["source"])
+        same = all(before.get(k) == after.get(k) for k in ("kind", "verified")) and all(
+            not before.get(k) or not after.get(k) or before[k] == after[k]  # a label written before a key existed
+            for k in ("source", "basis_text", "power_scaling"))  # power figure, timing model, clock scaling
         if b is not None and h is not None and not same:
             return Change(platform, model, metric, unit, b, h, threshold, "incomparable",
                           f"energy basis {describe_basis(before)} -> {describe_basis(after)}")
