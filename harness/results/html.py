@@ -290,6 +290,15 @@ def energy_label(points: list[dict]) -> str:
     return "; ".join(texts) or "estimate, unverified"
 
 
+def timing_trend_label(points: list[dict]) -> str:
+    """The cycles trend's label: each timing model, clock and band seen."""
+    from .compare import timing_label
+
+    texts = sorted({timing_label(m.get("cycles_basis")) for p in points for m in p["jobs"].values()
+                    if m.get("cycles_estimate") is not None})
+    return "estimate: " + ("; ".join(texts) or "timing model")
+
+
 SCALE_NOTE = {"relative": "each line is its series' change from its own first commit, in percent (absolute values "
                           "in the table below)",
               "log": "logarithmic axis", "absolute": "absolute values"}
@@ -320,6 +329,19 @@ def trend_figures(points: list[dict], colours: dict[str, str] | None = None, sca
                         "caption": f"Median count per inference over {commits}; {how}.{note}{failed}",
                         "svg": svg_of(fig, "tc")})
 
+    estimates = _series(points, "cycles_estimate")
+    if estimates:  # the timing model's estimate: its own chart, labelled with the models and bands
+        label = timing_trend_label(points)
+        fig = _figure(9, 3.6)
+        ax = fig.add_subplot()
+        _line_axes(ax, points, estimates, "cycles per inference (estimate)", colours, scale)
+        ax.set_title(f"Cycles estimate per inference ({label})", fontsize=10, loc="left")
+        _legend(fig, [ax])
+        figures.append({"id": "trend-cycles", "title": "Cycles estimate per commit", "label": label,
+                        "caption": f"Median cycles estimate per inference over {commits} ({label}): the timing "
+                                   f"model's estimate from the QEMU cycle plugin (docs/counts.md), not a "
+                                   f"measurement; {how}.", "svg": svg_of(fig, "tcy")})
+
     sizes = [(metric, name, _series(points, metric)) for metric, name in SIZE_METRICS]
     sizes = [s for s in sizes if s[2]]
     if sizes:
@@ -342,8 +364,8 @@ def trend_figures(points: list[dict], colours: dict[str, str] | None = None, sca
         ax.set_title(f"Energy per inference ({label})", fontsize=10, loc="left")
         _legend(fig, [ax])
         figures.append({"id": "trend-energy", "title": "Energy per commit", "label": label,
-                        "caption": f"Energy per inference over {commits} ({label}): count / clock x voltage x "
-                                   f"active current from the platform's power table (see docs/counts.md); {how}.",
+                        "caption": f"Energy per inference over {commits} ({label}): cycles / clock x active "
+                                   f"power from the platform's tagged power figures (see docs/counts.md); {how}.",
                         "svg": svg_of(fig, "te")})
     return figures
 
