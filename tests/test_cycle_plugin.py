@@ -139,6 +139,10 @@ def test_flash_wait_states_add_per_line_fetch_costs(loop_elf, tmp_path):
     extra = (end.cycles - start.cycles) - LOOP_CYCLES
     assert 3 * w * N <= extra <= 3 * w * N + 12 * w, extra
     assert end.instructions - start.instructions == LOOP_INSNS  # the memory model never changes the count
+    loads_only = _model({"code": {"wait_states": w, "line_bytes": 4, "applies_to": ["load"],
+                                  "dcache": {"lines": 4, "ways": 2, "line_bytes": 16}}})
+    start, end = _loop(loop_elf, tmp_path, loads_only)[0]
+    assert end.cycles - start.cycles == LOOP_CYCLES  # the span loads nothing from code: no fetch cost either
 
 
 @requires_qemu

@@ -14,7 +14,7 @@
  *   penalty <millicycles>               a taken branch / PC write
  *   dual <class> / dual_second <mc>     Cortex-M7 dual issue
  *   region <name> <start> <size> <ws> <line_bytes> <prefetch 0|1> <fetch 0|1> <load 0|1>
- *          <cache_lines> <cache_ways> <cache_line_bytes>     (0 0 0: no cache)
+ *          <lines> <ways> <line_bytes> of the instruction cache, then of the data cache (0 0 0: none)
  *   marker <id> <address>
  *   trace <class>                       print each translated instruction of that class to stderr
  *                                       (address and halfwords: to check the decoder's coverage)
@@ -29,15 +29,15 @@
  *   next block executed does not start at its fall-through address
  *   (decided at run time, so conditional branches are charged when taken).
  * - instruction fetch from a region with `fetch 1`: the block's flash lines
- *   are looked up in order; a line in the cache (if any; LRU, its own line
- *   size) or the line just fetched costs 0; the line after the one just
+ *   are looked up in order; a line in the instruction cache (if any; LRU,
+ *   its own line size) or the line just fetched costs 0; the line after the one just
  *   fetched, with prefetch, costs max(0, wait_states + 1 - cycles spent in
  *   that previous line); any other line costs wait_states. A missed line is
  *   then cached. Fetch costs are charged with the block's instructions, for
  *   the lines of the instructions that ran.
  * - loads from a region with `load 1` (memory callbacks, registered only
  *   then): wait_states, unless the line is the last one loaded from there or
- *   is in the region's cache.
+ *   is in the region's data cache (if any).
  * Costs are static per block; execution adds them in one callback per block.
  * Counts are charged for the previous block when the next one starts, so a
  * block left early (QEMU re-executes an I/O instruction alone under -icount)
@@ -130,13 +130,17 @@ static const char *const class_names[N_CLASSES] = {CLASSES(AS_NAME)};
 #define MAX_WAYS 64
 
 typedef struct {
+    uint32_t sets, ways;
+    uint64_t line_bytes;
+    uint64_t *tags; /* sets x ways, most recent first; tag+1 (0 = empty); NULL: no cache */
+} cache;
+
+typedef struct {
     uint64_t start, size;
     int64_t ws_mc; /* wait states, millicycles */
     uint64_t line_bytes;
     int prefetch, fetch, load;
-    uint32_t c_sets, c_ways;
-    uint64_t c_line_bytes;
-    uint64_t *c_tags; /* sets x ways, most recent first; tag+1 (0 = empty) */
+    cache icache, dcache;
     uint64_t last_line;      /* fetch: last flash line read, +1 (0 = none) */
     int64_t last_line_exec;  /* fetch: static cycles executed in that line */
     uint64_t last_load_line; /* loads: last line read, +1 */
@@ -608,19 +612,19 @@ static region *region_of(uint64_t addr)
 }
 
 /* LRU lookup of the cache line holding `addr`; inserts it on a miss. */
-static int cache_hit(region *r, uint64_t addr)
+static int cache_hit(cache *c, uint64_t addr)
 {
-    if (!r->c_tags)
+    if (!c->tags)
         return 0;
-    uint64_t tag = addr / r->c_line_bytes;
-    uint64_t *set = r->c_tags + (tag % r->c_sets) * r->c_ways;
+    uint64_t tag = addr / c->line_bytes;
+    uint64_t *set = c->tags + (tag % c->sets) * c->ways;
     uint32_t i;
-    for (i = 0; i < r->c_ways; i++)
+    for (i = 0; i < c->ways; i++)
         if (set[i] == tag + 1)
             break;
-    int hit = i < r->c_ways;
+    int hit = i < c->ways;
     if (!hit)
-        i = r->c_ways - 1;
+        i = c->ways - 1;
     memmove(set + 1, set, i * sizeof *set);
     set[0] = tag + 1;
     return hit;
@@ -636,7 +640,7 @@ static int64_t fetch_cost(block *b, uint32_t k)
         int64_t c;
         if (line + 1 == r->last_line) {
             c = 0;
-        } else if (cache_hit(r, line * r->line_bytes)) {
+        } else if (cache_hit(&r->icache, line * r->line_bytes)) {
             c = 0;
         } else if (r->prefetch && line == r->last_line) { /* last_line holds index + 1 */
             c = r->ws_mc + 1000 - r->last_line_exec;
@@ -665,7 +669,7 @@ static void on_load(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vadd
     if (line + 1 == r->last_load_line)
         return;
     r->last_load_line = line + 1;
-    if (!cache_hit(r, vaddr))
+    if (!cache_hit(&r->dcache, vaddr))
         tot_mc += r->ws_mc;
 }
 
@@ -879,13 +883,13 @@ static int parse_config(const char *path)
     int lineno = 0, rc = 0, have_isa = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
-        char *tok[16];
+        char *tok[20];
         int nt = 0;
-        for (char *t = strtok(line, " \t\r\n"); t && nt < 16; t = strtok(NULL, " \t\r\n"))
+        for (char *t = strtok(line, " \t\r\n"); t && nt < 20; t = strtok(NULL, " \t\r\n"))
             tok[nt++] = t;
         if (nt == 0 || tok[0][0] == '#')
             continue;
-        uint64_t v[12];
+        uint64_t v[14];
         int ok = 1;
         if (strcmp(tok[0], "output") == 0 && nt == 2) {
             out_fd = open(tok[1], O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
@@ -922,14 +926,15 @@ static int parse_config(const char *path)
             penalty_mc = (int64_t)v[0];
         } else if (strcmp(tok[0], "dual_second") == 0 && nt == 2 && parse_u64(tok[1], &v[0]) == 0) {
             dual_second_mc = (int64_t)v[0];
-        } else if (strcmp(tok[0], "region") == 0 && nt == 12) {
-            for (int i = 0; i < 10 && ok; i++)
+        } else if (strcmp(tok[0], "region") == 0 && nt == 15) {
+            for (int i = 0; i < 13 && ok; i++)
                 ok = parse_u64(tok[2 + i], &v[i]) == 0;
             if (ok && n_regions == MAX_REGIONS)
                 rc = reject("config line %d: more than %d regions", lineno, MAX_REGIONS);
             else if (ok && (v[3] == 0 || v[1] == 0))
                 rc = reject("config line %d: region %s needs a size and line_bytes > 0", lineno, tok[1]);
-            else if (ok && v[7] && (v[8] == 0 || v[8] > MAX_WAYS || v[7] % v[8] || v[9] == 0))
+            else if (ok && ((v[7] && (v[8] == 0 || v[8] > MAX_WAYS || v[7] % v[8] || v[9] == 0)) ||
+                            (v[10] && (v[11] == 0 || v[11] > MAX_WAYS || v[10] % v[11] || v[12] == 0))))
                 rc = reject("config line %d: region %s cache: lines a multiple of ways (1..%d), line_bytes > 0",
                             lineno, tok[1], MAX_WAYS);
             else if (ok) {
@@ -941,11 +946,15 @@ static int parse_config(const char *path)
                 r->prefetch = v[4] != 0;
                 r->fetch = v[5] != 0;
                 r->load = v[6] != 0;
-                if (v[7]) {
-                    r->c_ways = (uint32_t)v[8];
-                    r->c_sets = (uint32_t)(v[7] / v[8]);
-                    r->c_line_bytes = v[9];
-                    r->c_tags = calloc(v[7], sizeof *r->c_tags);
+                for (int c = 0; c < 2; c++) {
+                    uint64_t *cv = v + 7 + 3 * c;
+                    cache *k = c == 0 ? &r->icache : &r->dcache;
+                    if (cv[0]) {
+                        k->ways = (uint32_t)cv[1];
+                        k->sets = (uint32_t)(cv[0] / cv[1]);
+                        k->line_bytes = cv[2];
+                        k->tags = calloc(cv[0], sizeof *k->tags);
+                    }
                 }
                 any_load_region |= r->load;
             }

@@ -46,13 +46,16 @@ class MemoryCost:
     line_bytes: int
     prefetch: bool
     applies_to: tuple[str, ...]
-    cache: Cache | None = None
+    cache: Cache | None = None        # instruction fetches
+    dcache: Cache | None = None       # data loads (without one, only the last line read is kept)
 
     def as_dict(self) -> dict:
         d = {"region": self.region, "wait_states": self.wait_states, "line_bytes": self.line_bytes,
              "prefetch": self.prefetch, "applies_to": list(self.applies_to)}
         if self.cache:
             d["cache"] = vars(self.cache)
+        if self.dcache:
+            d["dcache"] = vars(self.dcache)
         return d
 
 
@@ -189,11 +192,11 @@ def _memory(table: dict, memory: dict, where: str) -> tuple[MemoryCost, ...]:
                              hint=f"name one of: {', '.join(memory)}")
         if not isinstance(spec, dict):
             raise UsageError(f"{here}: must be a table", hint="wait_states, line_bytes, prefetch, applies_to")
-        unknown = sorted(set(spec) - {"wait_states", "line_bytes", "prefetch", "cache", "applies_to", "source",
-                                      "note"})
+        unknown = sorted(set(spec) - {"wait_states", "line_bytes", "prefetch", "cache", "dcache", "applies_to",
+                                      "source", "note"})
         if unknown:
             raise UsageError(f"{here}: unknown key(s) {', '.join(unknown)}",
-                             hint="keys: wait_states, line_bytes, prefetch, cache, applies_to")
+                             hint="keys: wait_states, line_bytes, prefetch, cache, dcache, applies_to")
         ws = spec.get("wait_states", 0)
         line = spec.get("line_bytes", 4)
         for key, value in (("wait_states", ws), ("line_bytes", line)):
@@ -204,18 +207,22 @@ def _memory(table: dict, memory: dict, where: str) -> tuple[MemoryCost, ...]:
         if not isinstance(applies, list) or not applies or set(applies) - set(ACCESSES):
             raise UsageError(f"{here}: `applies_to` must list one or both of {', '.join(ACCESSES)}, not {applies!r}",
                              hint='e.g. applies_to = ["fetch", "load"]')
-        cache = spec.get("cache")
-        if cache is not None:
-            try:
-                cache = Cache(int(cache["lines"]), int(cache.get("ways", 1)), int(cache["line_bytes"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise UsageError(f"{here}: `cache` needs lines, ways and line_bytes ({exc})",
-                                 hint="cache = { lines = 32, ways = 1, line_bytes = 8 }") from exc
-            if cache.lines <= 0 or cache.ways <= 0 or cache.ways > 64 or cache.lines % cache.ways \
-                    or cache.line_bytes <= 0:
-                raise UsageError(f"{here}: cache {vars(cache)} is not a cache the plugin can model",
-                                 hint="lines > 0, a multiple of ways (1..64), line_bytes > 0")
         r = memory[name]
         regions.append(MemoryCost(name, r.origin, r.length, ws, line, bool(spec.get("prefetch", False)),
-                                  tuple(applies), cache))
+                                  tuple(applies), _cache(spec, "cache", here), _cache(spec, "dcache", here)))
     return tuple(regions)
+
+
+def _cache(spec: dict, key: str, here: str) -> Cache | None:
+    table = spec.get(key)
+    if table is None:
+        return None
+    try:
+        cache = Cache(int(table["lines"]), int(table.get("ways", 1)), int(table["line_bytes"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{here}: `{key}` needs lines, ways and line_bytes ({exc})",
+                         hint=f"{key} = {{ lines = 32, ways = 1, line_bytes = 8 }}") from exc
+    if cache.lines <= 0 or cache.ways <= 0 or cache.ways > 64 or cache.lines % cache.ways or cache.line_bytes <= 0:
+        raise UsageError(f"{here}: {key} {vars(cache)} is not a cache the plugin can model",
+                         hint="lines > 0, a multiple of ways (1..64), line_bytes > 0")
+    return cache

@@ -133,10 +133,9 @@ class CyclePlugin:
             lines += [f"dual {c}" for c in m.dual_classes]
             lines.append(f"dual_second {round(m.dual_second * 1000)}")
         for r in m.memory:
-            c = r.cache
+            caches = " ".join(f"{c.lines} {c.ways} {c.line_bytes}" if c else "0 0 0" for c in (r.cache, r.dcache))
             lines.append(f"region {r.region} {r.origin:#x} {r.length:#x} {r.wait_states} {r.line_bytes} "
-                         f"{int(r.prefetch)} {int('fetch' in r.applies_to)} {int('load' in r.applies_to)} "
-                         f"{c.lines if c else 0} {c.ways if c else 0} {c.line_bytes if c else 0}")
+                         f"{int(r.prefetch)} {int('fetch' in r.applies_to)} {int('load' in r.applies_to)} {caches}")
         lines += [f"marker {i} {addr:#x}" for i, addr in sorted(self.markers.items())]
         return "\n".join(lines) + "\n"
 
