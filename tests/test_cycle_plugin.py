@@ -18,7 +18,7 @@ from helpers import MODELS, REPO, hil, requires_qemu
 
 from harness.errors import InfraError, UsageError
 from harness.platforms import Region, load_platform
-from harness.timing import CyclePlugin, Record, TimingModel, align_invoke, build_plugin
+from harness.timing import CyclePlugin, Record, RunCycles, TimingModel, align_invoke, build_plugin
 from harness.timing.plugin import SOURCE
 
 FIXTURES = REPO / "tests" / "fixtures" / "timing"
@@ -157,6 +157,9 @@ def test_a_config_the_plugin_rejects_stops_qemu_with_the_plugins_reason(loop_elf
     assert "unknown instruction class 'multiply'" in plugin.error()
     with pytest.raises(InfraError, match="refused its configuration"):
         plugin.records()
+    run = RunCycles(plugin.model, plugin)
+    run.finish()  # in the runner's clean-up: notes the refusal, never raises
+    assert "refused its configuration" in run.basis["notes"][0]
 
 
 @requires_qemu

@@ -142,7 +142,7 @@ class QemuTarget:
             lines = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return None
-        own = [t for t in lines if t.startswith(prefix) and "QEMU waiting for connection" not in t
+        own = [t for t in lines if t.startswith((prefix, "hil_cycles:")) and "QEMU waiting for connection" not in t
                and ": warning:" not in t and ": info:" not in t]
         if not own:
             return None

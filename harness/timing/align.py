@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InfraError
 from .model import TimingModel
 from .plugin import COUNTER_SYMBOL, CyclePlugin, Record
 
@@ -131,8 +132,13 @@ class RunCycles:
 
     def finish(self) -> None:
         """After QEMU has exited: the whole run's totals and how many
-        instructions no rule classified (charged the table's `default`)."""
-        totals = self.plugin.totals()
+        instructions no rule classified (charged the table's `default`).
+        Never raises: it runs while the run is being cleaned up."""
+        try:
+            totals = self.plugin.totals()
+        except InfraError as exc:  # the plugin refused to load: the run has already failed and says why
+            self._note(str(exc).splitlines()[0])
+            return
         if totals is None:
             self._note("the cycle plugin wrote no totals (QEMU did not exit cleanly)")
             return
