@@ -159,7 +159,7 @@ def test_a_config_the_plugin_rejects_stops_qemu_with_the_plugins_reason(loop_elf
         plugin.records()
     run = RunCycles(plugin.model, plugin)
     run.finish()  # in the runner's clean-up: notes the refusal, never raises
-    assert "refused its configuration" in run.basis["notes"][0]
+    assert any("refused its configuration" in note for note in run.basis["notes"])
 
 
 @requires_qemu

@@ -108,6 +108,7 @@ class CyclePlugin:
         self._pending = ""
         self._exit: dict | None = None
         self._queue: list[Record] = []
+        self._refused: str | None = None
         symbols = elf_symbols(self.elf, [COUNTER_SYMBOL, *self.marks])
         missing = [m for m in self.marks if m not in symbols]
         if missing:
@@ -170,7 +171,13 @@ class CyclePlugin:
 
     def _parse(self) -> None:
         out = self._queue
-        for line in self._read():
+        lines = self._read()
+        refused = self._refused or next((t[2:] for t in lines if t.startswith("E ")), None)
+        if refused:
+            self._refused = refused  # every later call says so too
+            raise InfraError(f"the cycle plugin refused its configuration: {refused}",
+                             hint=f"see {self.config_path}; or run with --no-cycles")
+        for line in lines:
             parts = line.split()
             if not parts:
                 continue
@@ -183,9 +190,6 @@ class CyclePlugin:
                 self._exit["histogram"][parts[1]] = int(parts[2])
             elif parts[0] == "U" and len(parts) == 2 and self._exit is not None:
                 self._exit["unclassified"] = int(parts[1])
-            elif parts[0] == "E":
-                raise InfraError(f"the cycle plugin refused its configuration: {line[2:]}",
-                                 hint=f"see {self.config_path}; or run with --no-cycles")
 
     def totals(self) -> dict | None:
         """The whole run (`instructions`, `cycles`, `histogram`, `unclassified`),
