@@ -135,13 +135,17 @@ def check_crcs(output: str, core: str) -> None:
 
 
 def measure(coremark: Path, core: str, entry: dict, workroot: Path, timeout: float, opt: list[str],
-            taken_branch: float | None = None) -> Outcome:
-    platform = load_platform(entry["platform"])
-    timing = tomllib.loads(Path(platform.path).read_text()).get("timing", {})
-    # the core's table alone: the published figures are for zero-wait memory
-    model = TimingModel.from_tables({"model": core, "clock_hz": int(timing.get("clock_hz", 1_000_000)),
-                                     "source": "zero-wait memory (CoreMark validation)"},
-                                    platform.memory, Path(platform.path))
+            taken_branch: float | None = None, with_memory: str | None = None) -> Outcome:
+    platform = load_platform(with_memory or entry["platform"])
+    if with_memory:  # the platform's whole model, flash and caches included
+        model = TimingModel.for_platform(platform)
+        if model is None or model.id != core:
+            raise SystemExit(f"--with-memory {with_memory}: its [timing] model is not {core}")
+    else:  # the core's table alone: the published figures are for zero-wait memory
+        timing = tomllib.loads(Path(platform.path).read_text()).get("timing", {})
+        model = TimingModel.from_tables({"model": core, "clock_hz": int(timing.get("clock_hz", 1_000_000)),
+                                         "source": "zero-wait memory (CoreMark validation)"},
+                                        platform.memory, Path(platform.path))
     if taken_branch is not None:  # a sensitivity check, never written to timing/validation.toml
         model = dataclasses.replace(model, taken_branch=taken_branch)
     workdir = workroot / core
@@ -212,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                     "anything else is a sensitivity check and is not written")
     ap.add_argument("--taken-branch", type=float, help="override the table's taken-branch penalty "
                     "(sensitivity check; not written)")
+    ap.add_argument("--with-memory", metavar="PLATFORM", help="run on PLATFORM with its whole [timing] model "
+                    "(flash wait states, caches) instead of zero-wait memory (one core; not written)")
     args = ap.parse_args(argv)
     missing = [s for s in SOURCES if not (args.coremark_dir / s).is_file()]
     if missing:
@@ -226,14 +232,14 @@ def main(argv: list[str] | None = None) -> int:
     for core in cores:
         print(f"- {core}", file=sys.stderr, flush=True)
         outcomes.append(measure(args.coremark_dir.resolve(), core, published[core], args.workdir, args.timeout,
-                                args.opt.split(), args.taken_branch))
+                                args.opt.split(), args.taken_branch, args.with_memory))
     print(table(outcomes))
     if args.histogram:
         for o in outcomes:
             total = sum(o.histogram.values()) or 1
             top = sorted(o.histogram.items(), key=lambda kv: -kv[1])[:12]
             print(f"{o.core} (whole run): " + ", ".join(f"{k} {v / total:.1%}" for k, v in top))
-    if args.opt.split() != OPT or args.taken_branch is not None:
+    if args.opt.split() != OPT or args.taken_branch is not None or args.with_memory:
         print("(a sensitivity run: timing/validation.toml is left as it is)", file=sys.stderr)
     elif not args.no_write:
         commit = subprocess.run(["git", "-C", str(args.coremark_dir), "rev-parse", "HEAD"], capture_output=True,
