@@ -227,6 +227,15 @@ def print_calibration(cal: Calibration, out) -> None:
                       str(f.operators), str(f.samples))
     out.print(table)
     out.print(f"  other cycles (and operator types not listed): x{cal.default_factor:.3f}")
+    if cal.residuals:
+        models = Table(title="invoke cycles per model (medians)", title_justify="left")
+        for col in ("model", "board", "estimate", "calibrated", "error", "without this model", "error"):
+            models.add_column(col, justify="left" if col == "model" else "right")
+        for name, (board, estimate, calibrated, held_out) in cal.residuals.items():
+            models.add_row(name, f"{board:,.0f}", f"{estimate:,.0f}", f"{calibrated:,.0f}",
+                           f"{(calibrated / board - 1) * 100:+.1f}%", f"{held_out:,.0f}",
+                           f"{(held_out / board - 1) * 100:+.1f}%")
+        out.print(models)
     out.print(f"  error band: {cal.band}")
     out.print(f"  in sample: +-{cal.in_sample * 100:.1f}% (fitted on the same models: flatters)")
     if cal.current:

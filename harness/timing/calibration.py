@@ -87,6 +87,8 @@ class Calibration:
     in_sample: float           # the same, in sample (for information: it flatters)
     models: tuple[str, ...]
     current: Current | None = None
+    # per model: (board cycles, estimate, calibrated in sample, calibrated without the model), medians per invoke
+    residuals: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     synthetic: bool = False    # made by scripts/make_calibration_fixture.py, not on hardware
     note: str = ""
     path: Path | None = None
@@ -231,6 +233,8 @@ def load_calibration(path: str | Path) -> Calibration:
                           default_factor=float(data["default_factor"]), band_fraction=float(band["residual"]),
                           in_sample=float(band["in_sample"]), models=tuple(str(m) for m in band["models"]),
                           current=current, synthetic=bool(data.get("synthetic", False)),
+                          residuals={str(k): (float(v["board"]), float(v["estimate"]), float(v["calibrated"]),
+                                              float(v["held_out"])) for k, v in data.get("models", {}).items()},
                           note=str(data.get("note", "")), path=path)
     except KeyError as exc:
         raise UsageError(f"{path}: `{exc.args[0]}` is missing: the file is damaged or incomplete", hint=redo) from None
@@ -269,6 +273,10 @@ def write_calibration(cal: Calibration, path: str | Path) -> Calibration:
         lines += [f"[factors.{op}]", f"factor = {f.factor:.6g}", f"spread = {f.spread:.6g}   # relative MAD",
                   f"ratio_min = {f.ratio_min:.6g}", f"ratio_max = {f.ratio_max:.6g}", f"operators = {f.operators}",
                   f"samples = {f.samples}", ""]
+    for name, (board, estimate, calibrated, held_out) in cal.residuals.items():
+        lines += [f"[models.{q(name)}]   # invoke cycles (medians): the board, the estimate, corrected in sample "
+                  "and without this model", f"board = {board:.8g}", f"estimate = {estimate:.8g}",
+                  f"calibrated = {calibrated:.8g}", f"held_out = {held_out:.8g}", ""]
     if cal.current is not None:
         c = cal.current
         lines += ["[current]", f"analyser = {q(c.analyser)}", f"active_ma = {c.active_ma:.6g}",
@@ -482,17 +490,19 @@ def fit(rec: Recording, *, date: str, hil_version: str) -> Calibration:
     ops, invokes = _pairs(rec)
     factors = _fit_factors(ops)
     default = statistics.median(b / e for b, e in invokes.values())
-    in_sample, held_out = [], []
+    residuals = {}
     for name, (b, e) in invokes.items():
-        in_sample.append(abs(_predict(name, ops, e, factors, default) / b - 1))
         others = [o for o in ops if o.model != name]
         rest = [bb / ee for n, (bb, ee) in invokes.items() if n != name]
-        held_out.append(abs(_predict(name, ops, e, _fit_factors(others), statistics.median(rest)) / b - 1))
+        residuals[name] = (b, e, _predict(name, ops, e, factors, default),
+                           _predict(name, ops, e, _fit_factors(others), statistics.median(rest)))
+    in_sample = [abs(r[2] / r[0] - 1) for r in residuals.values()]
+    held_out = [abs(r[3] / r[0] - 1) for r in residuals.values()]
     return Calibration(board=rec.board, emulated=rec.emulated, timing_model=rec.timing_model,
                        clock_hz=rec.clock_hz, board_clock_hz=rec.board_clock_hz, date=date,
                        hil_version=hil_version, factors=factors, default_factor=default,
                        band_fraction=max(held_out), in_sample=max(in_sample),
-                       models=tuple(m.name for m in rec.models), current=measure_current(rec),
+                       models=tuple(m.name for m in rec.models), current=measure_current(rec), residuals=residuals,
                        synthetic=rec.synthetic, note=rec.note)
 
 
