@@ -57,13 +57,14 @@ __attribute__((noreturn)) void semihost_exit(int code) {
 }
 
 __attribute__((noreturn)) void reset_c(void) {
-    for (u32 *s = __data_load, *d = __data_start; d < __data_end;) *d++ = *s++;
-    for (u32 *d = __bss_start; d < __bss_end;) *d++ = 0;
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
-    /* CPACR: full access to CP10/CP11 (FPU, MVE), else they UsageFault */
+    /* CPACR: full access to CP10/CP11 (FPU, MVE), else they UsageFault; first,
+     * because the compiler may vectorise the copy loops below */
     *(volatile u32 *)0xE000ED88 |= 0xFu << 20;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
+    for (u32 *s = __data_load, *d = __data_start; d < __data_end;) *d++ = *s++;
+    for (u32 *d = __bss_start; d < __bss_end;) *d++ = 0;
     semihost_exit(main());
 }
 
