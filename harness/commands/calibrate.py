@@ -10,6 +10,7 @@ the mean current during invokes. `--record DIR` keeps everything measured,
 
 from __future__ import annotations
 
+import contextlib
 import time
 import tomllib
 from pathlib import Path
@@ -64,6 +65,8 @@ def _timing(platform) -> tuple[str, int]:
 
 
 def _check(result, where: str) -> None:
+    if result.exit_code == 130:
+        raise KeyboardInterrupt  # the run was interrupted: so is the calibration (exit 130)
     if result.exit_code not in (0, 1) or not result.vectors:
         message = (result.error or {}).get("message", result.status)
         message, _, hint = message.partition("\n  fix: ")
@@ -102,6 +105,10 @@ def _board_model(cfg_kwargs: dict, model_file: Path, n: int, seed: int, windows:
     _check(result, f"{name} on the board")
     out = []
     for i, v in enumerate(result.vectors):
+        if v.status not in ("passed", "mismatch"):
+            raise UsageError(f"{name} on the board: vector {i} ended {v.status}: {v.error}",
+                             hint="the calibration set must run on the board: `hil run` with this model shows the "
+                                  "same failure; fix it first")
         if not v.count or v.count.get("kind") != "cycles":
             kind = (v.count or {}).get("kind", "nothing")
             raise UsageError(f"the board's counter gives {kind}, not cycles: nothing to calibrate against",
@@ -176,8 +183,12 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
             t0 = time.monotonic()
             time.sleep(idle_s)
             windows.append({"kind": "sleep" if idle_is_sleep else "idle", "t0": t0, "t1": time.monotonic()})
-    finally:
-        samples = meter.stop() if meter is not None else None
+    except BaseException:
+        if meter is not None:  # the board's error is the news, not what the analyser says while stopping
+            with contextlib.suppress(Exception):
+                meter.stop()
+        raise
+    samples = meter.stop() if meter is not None else None
     for rec in models:
         reporter(f"{rec.name}: {n} vectors on {emu.name} (cycle plugin)")
         rec.emulated = _emulated_model(str(emu.path), Path(rec.file), n, seed, workdir / "emulated" / rec.name, rec.name)
