@@ -143,7 +143,7 @@ def _emulated_model(platform: str, model_file: Path, n: int, seed: int, workdir:
 
 
 def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str | None, analyser: str | None,
-                analyser_port: str | None, source_mv: int | None, vectors: int | None, guard_ms: float,
+                analyser_port: str | None, ppk2_mv: int | None, ppk2_source: bool, vectors: int | None, guard_ms: float,
                 idle_s: float, idle_is_sleep: bool, allow_clock_mismatch: bool, workdir: Path,
                 reporter, set_file: Path = SET_FILE) -> Recording:
     """Run the calibration set on the board and on its emulated counterpart."""
@@ -166,7 +166,8 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
                               "--allow-clock-mismatch (the file then says so)")
     cal_set = load_set(set_file)
     n, seed = vectors or int(cal_set["vectors"]), int(cal_set["seed"])
-    meter = make_analyser(analyser, analyser_port, source_mv) if analyser else None
+    mv = ppk2_mv or round(float((board.power or {}).get("voltage_v", 3.3)) * 1000)
+    meter = make_analyser(analyser, analyser_port, mv, ppk2_source) if analyser else None
     windows: list[dict] = []
     models: list[ModelRecord] = []
     cfg = {"platform": str(board.path), "ports": list(ports), "probes": list(probes), "baud": baud, "flasher": flasher}
@@ -279,8 +280,10 @@ def print_calibration(cal: Calibration, out) -> None:
 @click.option("--analyser", type=click.Choice(["joulescope", "ppk2"]),
               help="Measure the current during invokes with this analyser (pip install joulescope / ppk2-api).")
 @click.option("--analyser-port", metavar="PORT", help="ppk2: its serial port [default: the only PPK2 attached].")
-@click.option("--ppk2-source-mv", type=click.IntRange(800, 5000), metavar="MV",
-              help="ppk2: power the board from the PPK2 at MV millivolts [default: ampere meter in series].")
+@click.option("--ppk2-mv", type=click.IntRange(800, 5000), metavar="MV",
+              help="ppk2: the board's supply voltage in mV [default: the platform's [power] voltage_v].")
+@click.option("--ppk2-source", is_flag=True,
+              help="ppk2: the PPK2 powers the board at --ppk2-mv [default: ampere meter in series with its supply].")
 @click.option("--set", "set_file", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
               default=None, help="The calibration set [default: calibration/set.toml].")
 @click.option("--vectors", "-n", type=click.IntRange(min=1), help="Vectors per model [default: calibration/set.toml].")
@@ -301,8 +304,8 @@ def print_calibration(cal: Calibration, out) -> None:
               help="The calibration file to write [default: calibration/<board>.toml].")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
               help="Run directories of the board and emulator runs [default: .hil/calibrate/<time>].")
-def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser_port, ppk2_source_mv, set_file, vectors,
-            guard_ms, idle_seconds, idle_is_sleep, allow_clock_mismatch, record_dir, replay_dir, out_file,
+def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser_port, ppk2_mv, ppk2_source, set_file,
+            vectors, guard_ms, idle_seconds, idle_is_sleep, allow_clock_mismatch, record_dir, replay_dir, out_file,
             workdir) -> None:
     """Fit the cycle estimate's per-operator factors (and the active current) to a real board.
 
@@ -333,7 +336,7 @@ def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser
                              hint="hil calibrate --platform nucleo-l4r5zi --port /dev/ttyACM0")
         workdir = workdir or Path(".hil") / "calibrate" / time.strftime("%Y%m%d-%H%M%S")
         rec = record_live(platform, ports=ports, probes=probes, baud=baud, flasher=flasher, emulated=emulated,
-                          analyser=analyser, analyser_port=analyser_port, source_mv=ppk2_source_mv,
+                          analyser=analyser, analyser_port=analyser_port, ppk2_mv=ppk2_mv, ppk2_source=ppk2_source,
                           vectors=vectors, guard_ms=guard_ms, idle_s=idle_seconds, idle_is_sleep=idle_is_sleep,
                           allow_clock_mismatch=allow_clock_mismatch, workdir=Path(workdir).resolve(),
                           reporter=lambda text: err.print(f"[dim]{text}[/]", highlight=False),

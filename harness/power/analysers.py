@@ -12,9 +12,11 @@ exit 2 naming the pip command):
   joulescope  Joulescope JS110/JS220 through the `joulescope` package:
               `scan_require_one(config="auto")`, `read(contiguous_duration=...)`
               giving [current A, voltage V] rows.
-  ppk2        Nordic Power Profiler Kit II through `ppk2-api`: ampere-meter
-              mode (the board powered as usual, the PPK2 in series), or
-              source-meter mode at --ppk2-source-mv; 100 k samples/s in uA.
+  ppk2        Nordic Power Profiler Kit II through `ppk2-api` (0.9): ampere-meter
+              mode (the board powered as usual, the PPK2 in series; the API
+              needs the supply voltage stated: --ppk2-mv), or source-meter
+              mode (--ppk2-source: the PPK2 powers the board at --ppk2-mv);
+              100 k samples/s in uA.
 """
 
 from __future__ import annotations
@@ -94,8 +96,11 @@ class Analyser:
             volts = np.concatenate([c[2] for c in self._chunks])
         return {"t": t, "current_a": amps, "voltage_v": volts}
 
+    voltage_v: float | None = None  # the supply voltage, where the driver knows it without sampling it
+
     def describe(self) -> dict:
-        return {"kind": self.kind, "rate_hz": self.rate_hz, "conditions": self.conditions}
+        return {"kind": self.kind, "rate_hz": self.rate_hz, "conditions": self.conditions,
+                "voltage_v": self.voltage_v}
 
     def _open(self) -> None: ...
     def _read(self): ...
@@ -126,10 +131,11 @@ class Joulescope(Analyser):
 class Ppk2(Analyser):
     kind = "ppk2"
 
-    def __init__(self, port: str | None = None, source_mv: int | None = None) -> None:
+    def __init__(self, port: str | None, mv: int, source: bool = False) -> None:
         super().__init__()
-        self.port, self.source_mv = port, source_mv
+        self.port, self.mv, self.source = port, int(mv), source
         self.rate_hz = 100_000.0
+        self.voltage_v = self.mv / 1000
 
     def _open(self) -> None:
         api = _require(self.kind, "ppk2_api.ppk2_api").PPK2_API
@@ -142,14 +148,15 @@ class Ppk2(Analyser):
         try:
             self.ppk = api(port, timeout=1, write_timeout=1, exclusive=True)
             self.ppk.get_modifiers()
-            if self.source_mv:
+            if self.source:
                 self.ppk.use_source_meter()
-                self.ppk.set_source_voltage(int(self.source_mv))
+                self.ppk.set_source_voltage(self.mv)
                 self.ppk.toggle_DUT_power("ON")
-                self.conditions = f"PPK2 source meter at {self.source_mv} mV"
+                self.conditions = f"PPK2 source meter powering the board at {self.mv} mV"
             else:
                 self.ppk.use_ampere_meter()
-                self.conditions = "PPK2 ampere meter (in series with the board's supply)"
+                self.ppk.set_source_voltage(self.mv)  # ppk2-api refuses to measure until the voltage is stated
+                self.conditions = f"PPK2 ampere meter in series with the board's {self.mv} mV supply (stated)"
             self.ppk.start_measuring()
         except Exception as exc:
             raise InfraError(f"the PPK2 on {port} could not be started: {exc}",
@@ -168,9 +175,9 @@ class Ppk2(Analyser):
         self.ppk.stop_measuring()
 
 
-def make_analyser(kind: str, port: str | None = None, source_mv: int | None = None) -> Analyser:
+def make_analyser(kind: str, port: str | None = None, mv: int = 3300, source: bool = False) -> Analyser:
     if kind == "joulescope":
         return Joulescope()
     if kind == "ppk2":
-        return Ppk2(port, source_mv)
+        return Ppk2(port, mv, source)
     raise UsageError(f"unknown analyser {kind!r}", hint=f"choose one of {', '.join(ANALYSERS)}")
