@@ -47,6 +47,7 @@ class Analyser:
 
     kind = ""
     read_s = 0.1  # length of one read
+    max_rate_hz = 100_000.0  # faster captures (a Joulescope's MS/s) are averaged down to this: memory, file size
 
     def __init__(self) -> None:
         self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
@@ -69,6 +70,11 @@ class Analyser:
                 n = len(amps)
                 if n:
                     step = 1.0 / self.rate_hz if self.rate_hz else self.read_s / n
+                    k = int(self.max_rate_hz and 1.0 / (step * self.max_rate_hz)) or 1
+                    if k > 1:  # average blocks of k samples
+                        n, step = n // k, step * k
+                        amps = np.asarray(amps[:n * k], dtype=np.float64).reshape(n, k).mean(axis=1)
+                        volts = None if volts is None else np.asarray(volts[:n * k]).reshape(n, k).mean(axis=1)
                     t = end - (n - np.arange(n) - 0.5) * step
                     self._chunks.append((t, np.asarray(amps, dtype=np.float32),
                                          None if volts is None else np.asarray(volts, dtype=np.float32)))
