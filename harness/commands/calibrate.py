@@ -297,11 +297,13 @@ def print_calibration(cal: Calibration, out) -> None:
 @click.option("--allow-clock-mismatch", is_flag=True,
               help="Calibrate although the board's clock differs from the emulated platform's timing clock.")
 @click.option("--record", "record_dir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
+              metavar="DIR",
               help="Keep the board's counts, the estimates and the analyser's samples in DIR.")
 @click.option("--replay", "replay_dir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
+              metavar="DIR",
               help="Fit again from a recording in DIR; no board or analyser needed.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), callback=click_absolute,
-              help="The calibration file to write [default: calibration/<board>.toml].")
+              help="The calibration file to write [default: calibration/<board>.toml in the current directory].")
 @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
               help="Run directories of the board and emulator runs [default: .hil/calibrate/<time>].")
 def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser_port, ppk2_mv, ppk2_source, set_file,
@@ -345,6 +347,6 @@ def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser
             save_recording(rec, record_dir)
             err.print(f"recording: {record_dir}", highlight=False)
     cal = fit(rec, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), hil_version=version("hil"))
-    cal = write_calibration(cal, out_file or REPO / "calibration" / f"{rec.board}.toml")
+    cal = write_calibration(cal, out_file or Path.cwd() / "calibration" / f"{rec.board}.toml")
     print_calibration(cal, out)
     out.print(f"  calibration: {cal.path}")
