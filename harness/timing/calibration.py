@@ -522,7 +522,10 @@ def measure_current(rec: Recording) -> Current | None:
         for w in rec.windows:
             if w.get("kind") != kind:
                 continue
-            sel = (t >= float(w["t0"]) + guard) & (t <= float(w["t1"]) - guard)
+            try:
+                sel = (t >= float(w["t0"]) + guard) & (t <= float(w["t1"]) - guard)
+            except (KeyError, TypeError, ValueError):
+                raise UsageError(f"recording: a {kind} window is damaged ({w!r})", hint=REDO) from None
             if int(sel.sum()) >= MIN_WINDOW_SAMPLES:
                 out.append(float(amps[sel].mean()))
         return out
