@@ -61,7 +61,7 @@ case "$cmd" in
     setup) setup ;;
     demo) setup; exec "$VENV/bin/hil" demo "$@" ;;
     test) EXTRA_APT_PACKAGES="$TEST_APT_PACKAGES" setup; "$VENV/bin/ruff" check harness tests benchmarks scripts
-          start_postgres; exec "$VENV/bin/python" -m pytest -m "slow or not slow" "$@" ;;
+          start_postgres; exec "$VENV/bin/python" -m pytest -m "slow or not slow" --durations=25 "$@" ;;
     hil) setup; exec "$VENV/bin/hil" "$@" ;;
     *) sed -n '2,9p' "$0"; exit 2 ;;
 esac
