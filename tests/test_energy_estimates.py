@@ -21,7 +21,7 @@ from harness.power.battery import check_inputs, estimate, parse_rate
 from harness.power.energy import STATUSES, EnergyModel, PowerFigure, band_pct_of, cycles_label
 from harness.results.compare import compare
 from harness.results.result import RunResult, VectorResult
-from harness.timing.validation import UNKNOWN, error_band, error_pct
+from harness.timing.validation import UNKNOWN, cycles_error, error_band, error_pct
 from helpers import MODELS, hil
 
 DEMO = MODELS / "demo" / "gesture.tflite"
@@ -131,7 +131,7 @@ def test_validation_bands_come_from_the_validation_files(tmp_path):
         error_pct = -6.5
         [[cores]]
         model = "cortex-m7"
-        error_pct = 30.0
+        error_pct = -30.0
     """))
     (tmp_path / "validation-mlperf-tiny.toml").write_text(textwrap.dedent("""
         [kws]
@@ -143,7 +143,10 @@ def test_validation_bands_come_from_the_validation_files(tmp_path):
     """))
     assert error_pct("cortex-m4", tmp_path) == 8.9  # the largest error seen, either sign
     band = error_band("cortex-m4", tmp_path)
-    assert band.startswith("+-8.9% (largest error seen, ") and "timing/validation.toml" in band
+    assert band.startswith("+-8.9% (largest cycles error seen, ") and "timing/validation.toml" in band
+    # CoreMark/MHz is a rate: 6.5% low is cycles 1 / 0.935 - 1 = 6.95% high; 30% low would be 42.9% high
+    assert error_pct("cortex-m7", tmp_path) == pytest.approx(100 / 70 * 100 - 100)
+    assert cycles_error(-6.5, "rate") == pytest.approx(6.952, abs=1e-3) and cycles_error(8.9, "time") == 8.9
     assert "MLPerf Tiny" in band and band_pct_of(band) == (-8.9, 8.9)
     assert error_band("cortex-m0plus", tmp_path) == UNKNOWN
     # before the run's cycles_basis is known, a vector's own figure and the validation give the label

@@ -6,6 +6,11 @@ reference submission) hold measured comparisons. Any table in them with
 the timing model's id (`model`) and a signed `error_pct` (estimate against
 silicon, percent) counts; the band is the largest error found, so it is
 what the model has been seen to miss by, not a statistical interval.
+
+The band is for cycles. A latency error is a cycles error. A CoreMark/MHz
+error is on a rate, the inverse of cycles: CoreMark/MHz 30% low means
+cycles 1 / 0.7 - 1 = 43% high. It is converted so (`error_of = "rate"`,
+the default for validation.toml; a file may say `error_of = "time"`).
 Missing files or a model never validated give "unknown (not validated)",
 never a number.
 """
@@ -18,10 +23,10 @@ from pathlib import Path
 
 TIMING_DIR = Path(__file__).resolve().parent.parent.parent / "timing"
 
-#: validation files, and what each compares, in words for the band
+#: validation files: what each compares, in words for the band, and whether its error is on a rate or a time
 FILES = {
-    "validation.toml": "CoreMark/MHz against Arm's published figure",
-    "validation-mlperf-tiny.toml": "MLPerf Tiny v0.5 latency against the reference submission",
+    "validation.toml": ("CoreMark/MHz against Arm's published figure", "rate"),
+    "validation-mlperf-tiny.toml": ("MLPerf Tiny v0.5 latency against the reference submission", "time"),
 }
 
 UNKNOWN = "unknown (not validated)"
@@ -31,23 +36,37 @@ UNKNOWN = "unknown (not validated)"
 class Comparison:
     model: str
     benchmark: str
-    error_pct: float  # (estimate - silicon) / silicon, percent
+    error_pct: float  # the cycles estimate's error against silicon, percent
     what: str  # what was compared (FILES)
     file: str
+    reported_pct: float | None = None  # the error as the file states it (on a rate for CoreMark/MHz)
 
 
-def _walk(node, parent: str, what: str, file: str, found: list[Comparison]) -> None:
+def cycles_error(error_pct: float, error_of: str) -> float | None:
+    """A stated error as the cycles estimate's error: a time's is the same,
+    a rate's is inverted (None when a rate error of -100% or less makes
+    no sense)."""
+    if error_of != "rate":
+        return error_pct
+    if error_pct <= -100:
+        return None
+    return (1 / (1 + error_pct / 100) - 1) * 100
+
+
+def _walk(node, parent: str, what: str, error_of: str, file: str, found: list[Comparison]) -> None:
     if isinstance(node, dict):
         model = node.get("model") or node.get("timing_model")
         error = node.get("error_pct")
         if isinstance(model, str) and isinstance(error, (int, float)) and not isinstance(error, bool):
-            name = str(node.get("benchmark") or node.get("name") or parent)
-            found.append(Comparison(model, name, float(error), what, file))
+            cycles = cycles_error(float(error), error_of)
+            if cycles is not None:
+                name = str(node.get("benchmark") or node.get("name") or parent)
+                found.append(Comparison(model, name, cycles, what, file, float(error)))
         for key, value in node.items():
-            _walk(value, str(key), what, file, found)
+            _walk(value, str(key), what, error_of, file, found)
     elif isinstance(node, list):
         for item in node:
-            _walk(item, parent, what, file, found)
+            _walk(item, parent, what, error_of, file, found)
 
 
 def comparisons(model_id: str | None = None, directory: Path | None = None) -> list[Comparison]:
@@ -55,13 +74,14 @@ def comparisons(model_id: str | None = None, directory: Path | None = None) -> l
     A file that is missing or not valid TOML contributes nothing."""
     directory = Path(directory or TIMING_DIR)
     found: list[Comparison] = []
-    for name, what in FILES.items():
+    for name, (what, error_of) in FILES.items():
         path = directory / name
         try:
             data = tomllib.loads(path.read_text())
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
             continue
-        _walk(data, "", str(data.get("describes") or what), f"timing/{name}", found)
+        error_of = str(data.get("error_of") or error_of)
+        _walk(data, "", str(data.get("describes") or what), error_of, f"timing/{name}", found)
     return [c for c in found if model_id is None or c.model == model_id]
 
 
@@ -87,7 +107,7 @@ def error_band(model_id: str | None, directory: Path | None = None) -> str:
     for c in found:
         groups[(c.what, c.file)] = groups.get((c.what, c.file), 0) + 1
     sources = "; ".join(f"{what}: {n} benchmark{'s' if n > 1 else ''}, {file}" for (what, file), n in groups.items())
-    return f"+-{_pct(worst)}% (largest error seen, {sources})"
+    return f"+-{_pct(worst)}% (largest cycles error seen, {sources})"
 
 
 def _pct(value: float) -> str:
