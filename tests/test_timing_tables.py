@@ -116,7 +116,8 @@ def test_published_figures_name_a_core_table_and_a_platform():
         assert platform.target_kind == "qemu"
         assert int(entry["iterations"]) > 0
         if "published" in entry:
-            assert 1 < entry["published"] < 10 and "as recalled" in entry["source"]
+            # every figure says how far it was checked: quoted from Arm's table, or as recalled
+            assert 1 < entry["published"] < 10 and ("as recalled" in entry["source"] or "quoted" in entry["source"])
 
 
 def _coremark_module():
@@ -137,6 +138,7 @@ def test_coremark_writes_what_the_error_band_reads(tmp_path):
     row = tomllib.loads(path.read_text())["coremark"]["cortex-m4"]
     assert row["error_pct"] == pytest.approx(-26.9, abs=0.05)
     [found] = validation.comparisons("cortex-m4", tmp_path)
-    assert found.error_pct == row["error_pct"]
+    assert found.reported_pct == row["error_pct"]
+    assert found.error_pct == pytest.approx(36.8, abs=0.1)  # CoreMark/MHz 26.9% low = cycles 36.8% high
     script = cm.linker_script(load_platform("mps3-an547"), "thumb")
     assert "ORIGIN = 0x10000000" in script and "ORIGIN = 0x30000000" in script  # ITCM code, DTCM data
