@@ -111,4 +111,5 @@ def error_band(model_id: str | None, directory: Path | None = None) -> str:
 
 
 def _pct(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+    """One decimal: the energy band is computed from this text (power/energy.py band_pct_of)."""
+    return f"{value:.1f}"
