@@ -79,9 +79,9 @@ def test_an_estimate_prints_three_figures_and_its_label():
     assert basis["kind"] == "instructions_x_cpi" and basis["verified"] is False
     assert basis["error_band"].startswith("unknown") and "lower bound" in basis["error_band"]
     assert basis["source"].startswith("mps2-an386.toml [power]: MLPerf Tiny v0.5 reference submission")
-    assert format_estimate(666.428, "uJ", basis) == "666 uJ (estimate: instructions x CPI, unverified)"
+    assert format_estimate(666.428, "uJ", basis) == "666 uJ (estimate: instructions x CPI, unverified, band unknown)"
     assert format_estimate(666.428, "uJ", basis, detail=True) == \
-        "666 uJ (estimate: instructions x CPI 1.0 x derived power, unverified)"
+        "666 uJ (estimate: instructions x CPI 1.0 x derived power, unverified, band unknown)"
     assert format_estimate(12.3456, "uJ", None) == "12.3 uJ (estimate, unverified)"
     board = _an386_energy_model().basis("cycles_estimate")  # a board's DWT cycles: still the platform's power figure
     assert format_estimate(5, "uJ", board, detail=True) == "5.00 uJ (estimate: measured cycles x derived power, " \
@@ -97,7 +97,7 @@ def test_an_energy_budget_says_it_judged_an_unverified_estimate():
     [check] = evaluate({"max_energy_uj": 500}, {"max_energy_uj": (666.428, "uJ", basis)})
     assert not check.passed
     assert check.message == ("budget --max-energy-uj EXCEEDED: energy 666 uJ (estimate: instructions x CPI 1.0 x "
-                             "derived power, unverified) exceeds the limit 500 uJ")
+                             "derived power, unverified, band unknown) exceeds the limit 500 uJ")
 
 
 def test_a_mismatch_names_elements_index_and_values():

@@ -310,7 +310,7 @@ def test_markdown_for_a_suite_alone():
     assert "Suite `my-project` at `3333333ccc` on `feature/faster`" in text
     jobs = table_rows(text, "| platform | model | status | checks passed |")
     assert jobs[0] == ["mps2-an386", "gesture", "FAILED", "3/5", "2,287,160 instructions", "-",  # no cycles estimate
-                       "755 uJ (estimate: instructions x CPI, unverified)", "39,776 B",
+                       "755 uJ (estimate: instructions x CPI, unverified, band unknown)", "39,776 B",
                        "68,288 B", "4,736 B", "99.50%"]
     ok = render_markdown(suite_doc())
     assert ok.splitlines()[2].startswith("**Status: PASSED** - 14/18 checks passed")
@@ -529,7 +529,7 @@ def test_html_trends_one_colour_per_series_failures_marked_relative_scale_and_li
     assert page.count('class="num failed"') >= 2 + 2  # the failing commits' columns and cells in the data table
 
     # the energy chart says what its figures are
-    assert "Energy per inference (estimate: instructions x CPI, unverified)" in page
+    assert "Energy per inference (estimate: instructions x CPI, unverified, band unknown)" in page
 
     # relative change: the small model's +83% spans its chart; on an absolute axis it is nearly flat
     assert "% change from first commit" in page and "+83.00%" in page

@@ -347,15 +347,16 @@ def short_band(basis: dict | None) -> str:
 
 
 def basis_label(basis: dict | None, detail: bool = False) -> str:
-    """'estimate: instructions x CPI, unverified' for an `energy_basis`
-    (detail: 'estimate: cycles estimate (cortex-m4) x derived power,
-    unverified, -10.4%/+11.2%'). Without a basis a figure is an estimate
-    nobody verified."""
+    """'estimate: cycles x power, unverified, -10.5%/+11.2%' for an
+    `energy_basis` ('band unknown' when no band can be claimed; detail:
+    'estimate: cycles estimate (cortex-m4) x derived power, unverified,
+    -10.5%/+11.2%'). Without a basis a figure is an estimate nobody
+    verified."""
     if not isinstance(basis, dict):
         return "estimate, unverified"
     words = (basis.get("basis_text") if detail else None) or BASIS_KINDS.get(basis.get("kind"), "estimate")
     label = f"estimate: {words}, {'verified' if basis.get('verified') else 'unverified'}"
-    if detail and basis.get("error_pct"):
+    if basis.get("kind") != "measured":  # the band goes wherever the figure goes
         label += f", {short_band(basis)}"
     return label
 
