@@ -22,7 +22,8 @@
  * Model (what each executed instruction costs, in millicycles):
  * - its class cost from the core table; LDM/STM/VLDM/VSTM add their
  *   per-register cost x registers; a single load/store right after another
- *   one in the same block is `load_pipelined`/`store_pipelined`; with a
+ *   one is `load_pipelined`/`store_pipelined` (also where straight-line
+ *   code falls through from one block into the next); with a
  *   dual-issue rule, the second of two consecutive instructions both in the
  *   dual classes (not both memory accesses) costs `dual_second` instead.
  * - a block that ends in a branch or a PC write pays `penalty` when the
@@ -167,6 +168,8 @@ typedef struct block {
     uint32_t n;
     int pc_write_last;
     int has_target;  /* the last instruction is a direct branch to `target` */
+    int ends_single_mem;      /* the last instruction is a single load/store */
+    int64_t first_pipe_gain;  /* what the first instruction saves when it follows one in the block before */
     uint64_t target;
     uint64_t execs; /* whole executions (the histogram at exit) */
     uint32_t *off;  /* per instruction: offset from vaddr */
@@ -708,8 +711,14 @@ static void on_block(unsigned int vcpu, void *ud)
 {
     (void)vcpu;
     block *b = ud;
-    if (prev)
+    if (prev) {
         charge(prev, b->vaddr);
+        /* A load/store run that QEMU split into two blocks (a page end, or
+         * -icount cutting a block short before a timer deadline) still
+         * pipelines: the estimate must not depend on where blocks end. */
+        if (b->first_pipe_gain && prev->ends_single_mem && b->vaddr == prev->end)
+            tot_mc -= b->first_pipe_gain;
+    }
     prev = b;
 }
 
@@ -780,13 +789,13 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (cls == trace_cls)
             fprintf(stderr, "hil_cycles: %s at 0x%" PRIx64 ": %02x%02x %02x%02x\n", class_names[cls], va, bytes[1],
                     bytes[0], bytes[3], bytes[2]);
-        if (!isa_rv32 && (prev_cls == C_load || prev_cls == C_store || prev_cls == C_load_pipelined ||
-                          prev_cls == C_store_pipelined)) {
-            if (cls == C_load)
-                cls = C_load_pipelined;
-            else if (cls == C_store)
-                cls = C_store_pipelined;
-        }
+        int single_mem = !isa_rv32 && (cls == C_load || cls == C_store);
+        if (single_mem && i == 0)
+            b->first_pipe_gain = cost_mc[cls] - cost_mc[cls == C_load ? C_load_pipelined : C_store_pipelined];
+        if (single_mem && (prev_cls == C_load || prev_cls == C_store || prev_cls == C_load_pipelined ||
+                           prev_cls == C_store_pipelined))
+            cls = cls == C_load ? C_load_pipelined : C_store_pipelined;
+        b->ends_single_mem = single_mem;
         int64_t c = insn_cost(&d, cls);
         if (have_dual && prev_cls >= 0 && !paired && dual_in[prev_cls] && dual_in[cls] &&
             !(is_mem(prev_cls) && is_mem(cls))) {
