@@ -122,7 +122,9 @@ def vector_pages(rows: list[dict]) -> list[dict]:
 def operator_rows(result: dict) -> list[dict]:
     ops = [o for o in _dict(result.get("summary")).get("operators") or [] if isinstance(o, dict)]
     return [{"index": o.get("index"), "op": o.get("op"), "count": o.get("median"),
-             "share": o.get("share")} for o in ops if o.get("median") is not None]
+             "share": o.get("share"),
+             "cycles": sig3(o["cycles_median"]) if o.get("cycles_median") is not None else None}  # the estimate
+            for o in ops if o.get("median") is not None]
 
 
 def memory_rows(result: dict) -> list[tuple[str, str, str]]:
@@ -333,9 +335,12 @@ def render_run_markdown(result: dict, source: Path | None = None, links=(), titl
         lines += more
     if ctx["operators"]:
         lines += ["", f"<details><summary>Per operator (median {ctx['count_kind']} per invoke)</summary>", ""]
-        lines += md._table(["#", "operator", ctx["count_kind"], "share"],
+        estimated = any(o.get("cycles") for o in ctx["operators"])
+        lines += md._table(["#", "operator", ctx["count_kind"], "share"] + (["cycles (estimate)"] if estimated else []),
                            [[str(o["index"]), md.code(o["op"]), md.fmt_value(o["count"], "count"),
-                             "-" if o["share"] is None else f"{o['share']:.1%}"] for o in ctx["operators"]], "rlrr")
+                             "-" if o["share"] is None else f"{o['share']:.1%}"]
+                            + ([o.get("cycles") or "-"] if estimated else []) for o in ctx["operators"]],
+                           "rlrr" + ("r" if estimated else ""))
         lines += ["", "</details>"]
     if ctx["memory"]:
         lines += ["", "Memory: " + "; ".join(f"{k} {v}" for k, v, _ in ctx["memory"] if not k.startswith("region"))]
