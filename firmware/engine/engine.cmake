@@ -28,3 +28,27 @@ set(HIL_ENGINE_SOURCES
     ${HIL_ENGINE_DIR}/kernels/transpose.c
     ${HIL_ENGINE_DIR}/kernels/variables.c
 )
+
+# int8 kernel set, chosen per platform ([firmware] kernels in platforms/*.toml,
+# HIL_KERNELS=reference in the environment of `hil` forces the portable C):
+#   reference  portable C (every core; the default)
+#   dsp        kernels/s8_dsp.c for the Armv7E-M / Armv8-M DSP extension
+#              (Cortex-M4, M7, M33): SMLAD dot products, im2col convolution
+# The reference kernels stay in the image and run whatever the optimised
+# ones do not take. The definition is a source property, so every target of
+# the including directory gets the same set (the host build compiles both
+# sets itself: firmware/host/CMakeLists.txt).
+set(HIL_KERNELS reference CACHE STRING "int8 kernels: reference or dsp")
+set_property(CACHE HIL_KERNELS PROPERTY STRINGS reference dsp)
+set(HIL_ENGINE_DSP_SOURCES ${HIL_ENGINE_DIR}/kernels/s8_dsp.c)
+set(HIL_ENGINE_DSP_HOOKED
+    ${HIL_ENGINE_DIR}/kernels/conv.c
+    ${HIL_ENGINE_DIR}/kernels/fully_connected.c)
+if(HIL_KERNELS STREQUAL "dsp")
+    list(APPEND HIL_ENGINE_SOURCES ${HIL_ENGINE_DSP_SOURCES})
+    set_property(SOURCE ${HIL_ENGINE_DSP_HOOKED} ${HIL_ENGINE_DSP_SOURCES}
+                 APPEND PROPERTY COMPILE_DEFINITIONS HIL_KERNELS_DSP=1)
+elseif(NOT HIL_KERNELS STREQUAL "reference")
+    message(FATAL_ERROR "HIL_KERNELS=${HIL_KERNELS}: use reference or dsp "
+                        "([firmware] kernels in the platform file)")
+endif()

@@ -130,10 +130,26 @@ def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[st
         "HIL_EXTRA_DEFINES": ";".join(f"{k}={v}" for k, v in
                                       sorted({**fw.get("defines", {}), **extra_defines}.items())),
     }
+    defines["HIL_KERNELS"] = _kernel_set(platform)
     for region in ("code", "ram", "bulk"):
         defines[f"HIL_{region.upper()}_ORIGIN"] = hex(mem[region].origin)
         defines[f"HIL_{region.upper()}_LENGTH"] = hex(mem[region].length)
     return defines
+
+
+KERNEL_SETS = ("reference", "dsp")
+
+
+def _kernel_set(platform: Platform) -> str:
+    """The engine's int8 kernels: $HIL_KERNELS, else the platform's
+    [firmware] kernels, else the portable reference (firmware/engine/engine.cmake)."""
+    forced = os.environ.get("HIL_KERNELS")
+    chosen = forced or platform.firmware.get("kernels", "reference")
+    if chosen not in KERNEL_SETS:
+        where = "the environment variable HIL_KERNELS" if forced else f"{platform.path}: firmware.kernels"
+        raise UsageError(f"{where} is {chosen!r}, not a kernel set",
+                         hint=f"use one of: {', '.join(KERNEL_SETS)} (dsp needs a Cortex-M4/M7/M33)")
+    return chosen
 
 
 #: linker region (link.ld.in) -> (platform memory key, the platform file keys that size what goes in it)

@@ -20,6 +20,9 @@
  */
 #include "../engine_internal.h"
 #include "../quant.h"
+#if HIL_KERNELS_DSP
+#include "s8_dsp.h"
+#endif
 
 /* Conv2DOptions / DepthwiseConv2DOptions slots */
 enum { CONV_PADDING = 0, CONV_STRIDE_W = 1, CONV_STRIDE_H = 2,
@@ -28,7 +31,8 @@ enum { DW_PADDING = 0, DW_STRIDE_W = 1, DW_STRIDE_H = 2,
        DW_DEPTH_MULTIPLIER = 3, DW_ACTIVATION = 4, DW_DILATION_W = 5,
        DW_DILATION_H = 6 };
 
-/* Per-op data, followed by int32 multiplier[channels], int32 shift[channels]. */
+/* Per-op data, followed by int32 multiplier[channels], int32 shift[channels]
+ * and, when the DSP kernels take the op (dsp), int32 fold[channels]. */
 typedef struct {
     int32_t stride_w, stride_h;
     int32_t dilation_w, dilation_h;
@@ -39,6 +43,7 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t channels;
     int32_t is_float;
+    int32_t dsp;              /* s8_dsp.c runs it (HIL_KERNELS_DSP builds) */
     float f_min, f_max;       /* float32 activation range */
 } conv_data;
 
@@ -198,14 +203,91 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     if (st != ENG_OK)
         return st;
 
-    *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
+#if HIL_KERNELS_DSP
+    /* padded taps hold the zero point as an int8 value */
+    if (in->zero_point < -128 || in->zero_point > 127)
+        d.dsp = 0;
+    else if (depthwise)
+        d.dsp = o.depth_multiplier == 1 && filter_h * filter_w <= DSP_DW_MAX_TAPS;
+    else {
+        dsp_conv_shape s;
+        memset(&s, 0, sizeof s);
+        s.f_h = filter_h;
+        s.f_w = filter_w;
+        s.in_c = in->dims[3];
+        s.pad_h = d.pad_h;
+        s.pad_w = d.pad_w;
+        d.dsp = filter->dims[3] == in->dims[3] && dsp_conv_fits(&s);
+    }
+#endif
+    *bytes = (uint32_t)sizeof d + (d.dsp ? 12u : 8u) * (uint32_t)channels;
     if (data == NULL)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);
-    return eng_channel_multipliers(e, op_index, in, filter, out, channels,
-                                   (int32_t *)(void *)(data + sizeof d), err);
+    st = eng_channel_multipliers(e, op_index, in, filter, out, channels,
+                                 (int32_t *)(void *)(data + sizeof d), err);
+#if HIL_KERNELS_DSP
+    if (st == ENG_OK && d.dsp) {
+        const int8_t *w = (const int8_t *)eng_data(e, filter);
+        const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
+        int32_t *fold = (int32_t *)(void *)(data + sizeof d) + 2 * channels;
+        const int taps = filter_h * filter_w;
+        if (depthwise)
+            dsp_fold(w, channels, taps, 1, channels, d.input_offset, b, fold);
+        else
+            dsp_fold(w, channels, taps * in->dims[3], taps * in->dims[3], 1,
+                     d.input_offset, b, fold);
+    }
+#endif
+    return st;
 }
+
+#if HIL_KERNELS_DSP
+static void dsp_shape(const conv_data *d, const eng_tensor *in,
+                      const eng_tensor *filter, const eng_tensor *out,
+                      dsp_conv_shape *s)
+{
+    s->batches = out->dims[0];
+    s->in_h = in->dims[1];
+    s->in_w = in->dims[2];
+    s->in_c = in->dims[3];
+    s->out_h = out->dims[1];
+    s->out_w = out->dims[2];
+    s->out_c = d->channels;
+    s->f_h = filter->dims[1];
+    s->f_w = filter->dims[2];
+    s->stride_h = d->stride_h;
+    s->stride_w = d->stride_w;
+    s->dil_h = d->dilation_h;
+    s->dil_w = d->dilation_w;
+    s->pad_h = d->pad_h;
+    s->pad_w = d->pad_w;
+    s->input_zero_point = (int8_t)(-d->input_offset);
+}
+
+/* The DSP kernel for an op its prepare gave to it; 0 when done. */
+static int dsp_eval(const conv_data *d, int depthwise, const eng_tensor *in,
+                    const eng_tensor *filter, const eng_tensor *out,
+                    const int8_t *x, const int8_t *w, const uint8_t *b,
+                    int8_t *y)
+{
+    const int32_t *mult = (const int32_t *)(const void *)(d + 1);
+    dsp_requant q;
+    dsp_conv_shape s;
+    q.mult = mult;
+    q.shift = mult + d->channels;
+    q.mult_step = 1;
+    q.output_offset = d->output_offset;
+    q.act_min = d->act_min;
+    q.act_max = d->act_max;
+    dsp_shape(d, in, filter, out, &s);
+    if (depthwise)
+        return dsp_dwconv_s8(&s, x, w, q.shift + d->channels, b,
+                             d->input_offset, y, &q);
+    return dsp_conv_s8(&s, x, w, q.shift + d->channels, y, &q);
+}
+#endif
 
 eng_status eng_conv2d_prepare(eng_t *e, int op_index, uint8_t *data,
                               uint32_t *bytes, eng_error *err)
@@ -385,6 +467,10 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
 
     if (d->is_float)
         return conv2d_float(e, op, d);
+#if HIL_KERNELS_DSP
+    if (d->dsp && dsp_eval(d, 0, in, filter, out, x, w, b, y) == 0)
+        return ENG_OK;
+#endif
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;
@@ -448,6 +534,10 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
 
     if (d->is_float)
         return dwconv2d_float(e, op, d);
+#if HIL_KERNELS_DSP
+    if (d->dsp && dsp_eval(d, 1, in, filter, out, x, w, b, y) == 0)
+        return ENG_OK;
+#endif
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;

@@ -22,12 +22,16 @@
 
 #include "../engine_internal.h"
 #include "../quant.h"
+#if HIL_KERNELS_DSP
+#include "s8_dsp.h"
+#endif
 
 /* FullyConnectedOptions slots */
 enum { FC_ACTIVATION = 0, FC_WEIGHTS_FORMAT = 1 };
 
 /* Per-op data; per-channel: followed by int32 multiplier[units],
- * int32 shift[units]. */
+ * int32 shift[units]; then, when the DSP kernels take the op (dsp),
+ * int32 fold[units]. */
 typedef struct {
     int32_t batches, units, depth;
     int32_t input_offset, filter_offset, output_offset;
@@ -35,6 +39,7 @@ typedef struct {
     int32_t per_channel;
     int32_t multiplier, shift; /* per-tensor */
     int32_t is_float;
+    int32_t dsp; /* s8_dsp.c runs it (HIL_KERNELS_DSP builds) */
     float f_min, f_max;
 } fc_data;
 
@@ -150,15 +155,30 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
             return st;
         *bytes = (uint32_t)sizeof d;
     }
+#if HIL_KERNELS_DSP
+    /* a weight zero point would need the input's sum: reference only */
+    d.dsp = d.per_channel || d.filter_offset == 0;
+    if (d.dsp)
+        *bytes += 4u * (uint32_t)d.units;
+#endif
     if (data == NULL)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);
+    st = ENG_OK;
     if (d.per_channel)
-        return eng_channel_multipliers(e, op_index, in, filter, out, d.units,
-                                       (int32_t *)(void *)(data + sizeof d),
-                                       err);
-    return ENG_OK;
+        st = eng_channel_multipliers(e, op_index, in, filter, out, d.units,
+                                     (int32_t *)(void *)(data + sizeof d),
+                                     err);
+#if HIL_KERNELS_DSP
+    if (st == ENG_OK && d.dsp)
+        dsp_fold((const int8_t *)eng_data(e, filter), d.units, d.depth,
+                 d.depth, 1, d.input_offset,
+                 bias != NULL ? eng_data(e, bias) : NULL,
+                 (int32_t *)(void *)(data + sizeof d) +
+                     (d.per_channel ? 2 * d.units : 0));
+#endif
+    return st;
 }
 
 eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
@@ -196,6 +216,21 @@ eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
         }
         return ENG_OK;
     }
+#if HIL_KERNELS_DSP
+    if (d->dsp) {
+        dsp_requant q;
+        q.mult = d->per_channel ? mult : &d->multiplier;
+        q.shift = d->per_channel ? shift : &d->shift;
+        q.mult_step = d->per_channel ? 1 : 0;
+        q.output_offset = d->output_offset;
+        q.act_min = d->act_min;
+        q.act_max = d->act_max;
+        dsp_fc_s8(x, w, (const int32_t *)(const void *)(d + 1) +
+                            (d->per_channel ? 2 * d->units : 0),
+                  y, d->batches, d->units, d->depth, &q);
+        return ENG_OK;
+    }
+#endif
     for (n = 0; n < d->batches; ++n) {
         const int8_t *xr = x + (size_t)n * d->depth;
         for (u = 0; u < d->units; ++u) {

@@ -1,0 +1,406 @@
+/*
+ * int8 dot-product kernels on the DSP extension's SIMD instructions. See
+ * s8_dsp.h for what they compute and when they are used.
+ *
+ * One 32-bit load brings four int8 values; SXTB16 sign-extends bytes 0
+ * and 2 into two 16-bit lanes, SXTB16 of the word rotated by 8 bytes 1 and
+ * 3; SMLAD multiplies lane by lane and adds both products to an int32
+ * accumulator. Four multiply-accumulates per pair of SMLADs, the pairing of
+ * lanes the same on both operands, so the sum is the plain dot product.
+ */
+#include "../engine_internal.h"
+#include "s8_dsp.h"
+
+#if defined(HIL_ACLE_PORTABLE)
+#include "acle_portable.h"
+#else
+#if !defined(__ARM_FEATURE_DSP)
+#error "kernels = \"dsp\" needs a core with the DSP extension (Cortex-M4/M7/M33); use kernels = \"reference\""
+#endif
+#include <arm_acle.h>
+#endif
+
+/* ---- requantisation (as quant.c, inlined for the per-output path) ---------- */
+
+static inline int32_t mul_high(int32_t a, int32_t b)
+{
+    int64_t ab, nudge;
+    if (a == INT32_MIN && b == INT32_MIN)
+        return INT32_MAX;
+    ab = (int64_t)a * (int64_t)b;
+    nudge = (ab >= 0) ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t shift_round(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
+    return (x >> exponent) + ((remainder > threshold) ? 1 : 0);
+}
+
+static inline int8_t requant(uint32_t acc, int c, const dsp_requant *q)
+{
+    const int i = c * q->mult_step;
+    const int32_t shift = q->shift[i];
+    const int left = shift > 0 ? (int)shift : 0;
+    const int right = shift > 0 ? 0 : (int)-shift;
+    int32_t v = shift_round(mul_high((int32_t)(acc << left), q->mult[i]), right) +
+                q->output_offset;
+    if (v < q->act_min)
+        v = q->act_min;
+    if (v > q->act_max)
+        v = q->act_max;
+    return (int8_t)v;
+}
+
+/* ---- dot products ------------------------------------------------------------ */
+
+static inline uint32_t ld4(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* bytes 0 and 2, and bytes 1 and 3, as two sign-extended 16-bit lanes */
+static inline int32_t lanes02(uint32_t v) { return __sxtb16((int32_t)v); }
+static inline int32_t lanes13(uint32_t v) { return __sxtb16((int32_t)((v >> 8) | (v << 24))); }
+
+static inline uint32_t mac1(uint32_t acc, int8_t a, int8_t b)
+{
+    return acc + (uint32_t)((int32_t)a * (int32_t)b);
+}
+
+/* s0 += a . b0, s1 += a . b1 over k values */
+static void dot_1x2(const int8_t *a, const int8_t *b0, const int8_t *b1, int k,
+                    uint32_t *s0, uint32_t *s1)
+{
+    int32_t acc0 = (int32_t)*s0, acc1 = (int32_t)*s1;
+    uint32_t t0, t1;
+    int n = k >> 2;
+    while (n-- > 0) {
+        const uint32_t va = ld4(a), v0 = ld4(b0), v1 = ld4(b1);
+        const int32_t a02 = lanes02(va), a13 = lanes13(va);
+        acc0 = __smlad(a02, lanes02(v0), acc0);
+        acc0 = __smlad(a13, lanes13(v0), acc0);
+        acc1 = __smlad(a02, lanes02(v1), acc1);
+        acc1 = __smlad(a13, lanes13(v1), acc1);
+        a += 4;
+        b0 += 4;
+        b1 += 4;
+    }
+    t0 = (uint32_t)acc0;
+    t1 = (uint32_t)acc1;
+    for (n = k & 3; n > 0; --n) {
+        t0 = mac1(t0, *a, *b0++);
+        t1 = mac1(t1, *a++, *b1++);
+    }
+    *s0 = t0;
+    *s1 = t1;
+}
+
+/* s[2i + j] += a_i . b_j for two columns a and two weight rows b */
+static void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *b0,
+                    const int8_t *b1, int k, uint32_t s[4])
+{
+    int32_t s00 = (int32_t)s[0], s01 = (int32_t)s[1];
+    int32_t s10 = (int32_t)s[2], s11 = (int32_t)s[3];
+    uint32_t t00, t01, t10, t11;
+    int n = k >> 2;
+    while (n-- > 0) {
+        const uint32_t va0 = ld4(a0), va1 = ld4(a1);
+        const int32_t a0_02 = lanes02(va0), a0_13 = lanes13(va0);
+        const int32_t a1_02 = lanes02(va1), a1_13 = lanes13(va1);
+        uint32_t vb = ld4(b0);
+        int32_t b02 = lanes02(vb), b13 = lanes13(vb);
+        s00 = __smlad(a0_02, b02, s00);
+        s00 = __smlad(a0_13, b13, s00);
+        s10 = __smlad(a1_02, b02, s10);
+        s10 = __smlad(a1_13, b13, s10);
+        vb = ld4(b1);
+        b02 = lanes02(vb);
+        b13 = lanes13(vb);
+        s01 = __smlad(a0_02, b02, s01);
+        s01 = __smlad(a0_13, b13, s01);
+        s11 = __smlad(a1_02, b02, s11);
+        s11 = __smlad(a1_13, b13, s11);
+        a0 += 4;
+        a1 += 4;
+        b0 += 4;
+        b1 += 4;
+    }
+    t00 = (uint32_t)s00;
+    t01 = (uint32_t)s01;
+    t10 = (uint32_t)s10;
+    t11 = (uint32_t)s11;
+    for (n = k & 3; n > 0; --n) {
+        t00 = mac1(t00, *a0, *b0);
+        t01 = mac1(t01, *a0++, *b1);
+        t10 = mac1(t10, *a1, *b0++);
+        t11 = mac1(t11, *a1++, *b1++);
+    }
+    s[0] = t00;
+    s[1] = t01;
+    s[2] = t10;
+    s[3] = t11;
+}
+
+/* Every output channel of one or two columns (c1 may be NULL): y0[r] and
+ * y1[r] for the `rows` weight rows of k values. */
+static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
+                        int k, int rows, const int32_t *fold,
+                        const dsp_requant *q, int8_t *y0, int8_t *y1)
+{
+    int r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const int8_t *w0 = w + (size_t)r * (size_t)k;
+        const int8_t *w1 = w0 + k;
+        if (c1 != NULL) {
+            uint32_t s[4];
+            s[0] = s[2] = (uint32_t)fold[r];
+            s[1] = s[3] = (uint32_t)fold[r + 1];
+            dot_2x2(c0, c1, w0, w1, k, s);
+            y0[r] = requant(s[0], r, q);
+            y0[r + 1] = requant(s[1], r + 1, q);
+            y1[r] = requant(s[2], r, q);
+            y1[r + 1] = requant(s[3], r + 1, q);
+        } else {
+            uint32_t s0 = (uint32_t)fold[r], s1 = (uint32_t)fold[r + 1];
+            dot_1x2(c0, w0, w1, k, &s0, &s1);
+            y0[r] = requant(s0, r, q);
+            y0[r + 1] = requant(s1, r + 1, q);
+        }
+    }
+    if (r < rows) { /* odd channel count: one row against both columns */
+        const int8_t *w0 = w + (size_t)r * (size_t)k;
+        uint32_t s0 = (uint32_t)fold[r], s1 = (uint32_t)fold[r];
+        dot_1x2(w0, c0, c1 != NULL ? c1 : c0, k, &s0, &s1);
+        y0[r] = requant(s0, r, q);
+        if (c1 != NULL)
+            y1[r] = requant(s1, r, q);
+    }
+}
+
+void dsp_fold(const int8_t *w, int rows, int k, int row_step, int step,
+              int32_t input_offset, const uint8_t *bias, int32_t *fold)
+{
+    int r, i;
+    for (r = 0; r < rows; ++r) {
+        uint32_t sum = 0;
+        const int8_t *wr = w + (size_t)r * (size_t)row_step;
+        for (i = 0; i < k; ++i)
+            sum += (uint32_t)(int32_t)wr[(size_t)i * (size_t)step];
+        sum *= (uint32_t)input_offset;
+        if (bias != NULL)
+            sum += (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)r);
+        fold[r] = (int32_t)sum;
+    }
+}
+
+/* ---- fully connected ------------------------------------------------------------ */
+
+void dsp_fc_s8(const int8_t *x, const int8_t *w, const int32_t *fold,
+               int8_t *y, int batches, int units, int depth,
+               const dsp_requant *q)
+{
+    int b = 0;
+    for (; b + 2 <= batches; b += 2)
+        out_columns(x + (size_t)b * depth, x + (size_t)(b + 1) * depth, w,
+                    depth, units, fold, q, y + (size_t)b * units,
+                    y + (size_t)(b + 1) * units);
+    if (b < batches)
+        out_columns(x + (size_t)b * depth, NULL, w, depth, units, fold, q,
+                    y + (size_t)b * units, NULL);
+}
+
+/* ---- convolution ---------------------------------------------------------------- */
+
+static int8_t im2col_buf[HIL_IM2COL_BYTES];
+
+static int is_pointwise(const dsp_conv_shape *s)
+{
+    return s->f_h == 1 && s->f_w == 1 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+int dsp_conv_fits(const dsp_conv_shape *s)
+{
+    return is_pointwise(s) ||
+           (int64_t)s->f_h * s->f_w * s->in_c <= DSP_IM2COL_MAX_K;
+}
+
+/* The window of output (oy, ox) as one column in weight order
+ * (ky, kx, channel); taps in the padding hold the input zero point. */
+static void im2col(const dsp_conv_shape *s, const int8_t *img, int oy, int ox,
+                   int8_t *col)
+{
+    const int y0 = oy * s->stride_h - s->pad_h;
+    const int x0 = ox * s->stride_w - s->pad_w;
+    const size_t tap = (size_t)s->in_c;
+    const size_t span = (size_t)s->f_w * tap;
+    int ky, kx;
+    for (ky = 0; ky < s->f_h; ++ky) {
+        const int iy = y0 + ky * s->dil_h;
+        const int8_t *row;
+        if (iy < 0 || iy >= s->in_h) {
+            memset(col, s->input_zero_point, span);
+            col += span;
+            continue;
+        }
+        row = img + (size_t)iy * (size_t)s->in_w * tap;
+        if (s->dil_w == 1 && x0 >= 0 && x0 + s->f_w <= s->in_w) {
+            memcpy(col, row + (size_t)x0 * tap, span);
+            col += span;
+            continue;
+        }
+        for (kx = 0; kx < s->f_w; ++kx) {
+            const int ix = x0 + kx * s->dil_w;
+            if (ix < 0 || ix >= s->in_w)
+                memset(col, s->input_zero_point, tap);
+            else
+                memcpy(col, row + (size_t)ix * tap, tap);
+            col += tap;
+        }
+    }
+}
+
+int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
+                const int32_t *fold, int8_t *y, const dsp_requant *q)
+{
+    const int k = s->f_h * s->f_w * s->in_c;
+    const int pixels = s->out_h * s->out_w;
+    const int pointwise = is_pointwise(s);
+    int8_t *col0 = im2col_buf, *col1 = im2col_buf + DSP_IM2COL_MAX_K;
+    int n, p;
+
+    if (!dsp_conv_fits(s))
+        return -1;
+    for (n = 0; n < s->batches; ++n) {
+        const int8_t *img = x + (size_t)n * s->in_h * s->in_w * s->in_c;
+        int8_t *out = y + (size_t)n * pixels * s->out_c;
+        int oy = 0, ox = 0;
+        for (p = 0; p < pixels; p += 2) {
+            const int two = p + 1 < pixels;
+            const int8_t *c0, *c1 = NULL;
+            int oy1 = oy, ox1 = ox + 1;
+            if (ox1 == s->out_w) {
+                ox1 = 0;
+                ++oy1;
+            }
+            if (pointwise) {
+                c0 = img + ((size_t)oy * s->stride_h * s->in_w +
+                            (size_t)ox * s->stride_w) * s->in_c;
+                if (two)
+                    c1 = img + ((size_t)oy1 * s->stride_h * s->in_w +
+                                (size_t)ox1 * s->stride_w) * s->in_c;
+            } else {
+                im2col(s, img, oy, ox, col0);
+                c0 = col0;
+                if (two) {
+                    im2col(s, img, oy1, ox1, col1);
+                    c1 = col1;
+                }
+            }
+            out_columns(c0, c1, w, k, s->out_c, fold, q,
+                        out + (size_t)p * s->out_c,
+                        out + (size_t)(p + 1) * s->out_c);
+            ox = ox1 + 1;
+            oy = oy1;
+            if (ox == s->out_w) {
+                ox = 0;
+                ++oy;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- depthwise -------------------------------------------------------------------- */
+
+/* A window inside the input, 3x3: rows r0..r2, column steps d1, d2. */
+static void dw_3x3(const int8_t *base, const int8_t *w, const int32_t *fold,
+                   int channels, const int32_t *xoff, int8_t *y,
+                   const dsp_requant *q)
+{
+    const int8_t *r0 = base + xoff[0], *r1 = base + xoff[3], *r2 = base + xoff[6];
+    const int d1 = xoff[1] - xoff[0], d2 = xoff[2] - xoff[0];
+    const int8_t *w0 = w, *w1 = w + channels, *w2 = w + 2 * channels;
+    const int step = 3 * channels;
+    int c;
+    for (c = 0; c < channels; ++c) {
+        uint32_t acc = (uint32_t)fold[c];
+        acc = mac1(acc, w0[c], r0[c]);
+        acc = mac1(acc, w1[c], r0[c + d1]);
+        acc = mac1(acc, w2[c], r0[c + d2]);
+        acc = mac1(acc, w0[c + step], r1[c]);
+        acc = mac1(acc, w1[c + step], r1[c + d1]);
+        acc = mac1(acc, w2[c + step], r1[c + d2]);
+        acc = mac1(acc, w0[c + 2 * step], r2[c]);
+        acc = mac1(acc, w1[c + 2 * step], r2[c + d1]);
+        acc = mac1(acc, w2[c + 2 * step], r2[c + d2]);
+        y[c] = requant(acc, c, q);
+    }
+}
+
+int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
+                  const int32_t *fold, const uint8_t *bias,
+                  int32_t input_offset, int8_t *y, const dsp_requant *q)
+{
+    const int taps = s->f_h * s->f_w;
+    const int ch = s->in_c;
+    const int last_y = (s->f_h - 1) * s->dil_h, last_x = (s->f_w - 1) * s->dil_w;
+    int32_t xoff[DSP_DW_MAX_TAPS];
+    int n, oy, ox, c, t, ky, kx;
+
+    if (taps > DSP_DW_MAX_TAPS || s->out_c != ch)
+        return -1;
+    for (ky = 0; ky < s->f_h; ++ky)
+        for (kx = 0; kx < s->f_w; ++kx)
+            xoff[ky * s->f_w + kx] =
+                (ky * s->dil_h * s->in_w + kx * s->dil_w) * ch;
+    for (n = 0; n < s->batches; ++n) {
+        const int8_t *img = x + (size_t)n * s->in_h * s->in_w * ch;
+        for (oy = 0; oy < s->out_h; ++oy) {
+            const int y0 = oy * s->stride_h - s->pad_h;
+            for (ox = 0; ox < s->out_w; ++ox) {
+                const int x0 = ox * s->stride_w - s->pad_w;
+                int8_t *out = y + (((size_t)n * s->out_h + oy) * s->out_w + ox) * ch;
+                if (y0 >= 0 && x0 >= 0 && y0 + last_y < s->in_h &&
+                    x0 + last_x < s->in_w) {
+                    const int8_t *base = img + ((size_t)y0 * s->in_w + x0) * ch;
+                    if (taps == 9 && s->f_w == 3) {
+                        dw_3x3(base, w, fold, ch, xoff, out, q);
+                        continue;
+                    }
+                    for (c = 0; c < ch; ++c) {
+                        uint32_t acc = (uint32_t)fold[c];
+                        for (t = 0; t < taps; ++t)
+                            acc = mac1(acc, w[t * ch + c], base[xoff[t] + c]);
+                        out[c] = requant(acc, c, q);
+                    }
+                    continue;
+                }
+                /* border: only the taps inside, offset applied per tap */
+                for (c = 0; c < ch; ++c) {
+                    uint32_t acc = bias != NULL ? (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)c) : 0u;
+                    for (ky = 0; ky < s->f_h; ++ky) {
+                        const int iy = y0 + ky * s->dil_h;
+                        if (iy < 0 || iy >= s->in_h)
+                            continue;
+                        for (kx = 0; kx < s->f_w; ++kx) {
+                            const int ix = x0 + kx * s->dil_w;
+                            if (ix < 0 || ix >= s->in_w)
+                                continue;
+                            acc += (uint32_t)((int32_t)w[(ky * s->f_w + kx) * ch + c] *
+                                              ((int32_t)img[((size_t)iy * s->in_w + ix) * ch + c] +
+                                               input_offset));
+                        }
+                    }
+                    out[c] = requant(acc, c, q);
+                }
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * Optimised int8 kernels for cores with the Armv7E-M / Armv8-M DSP
+ * extension (Cortex-M4, M7, M33): dual 16-bit multiply-accumulate (SMLAD)
+ * on sign-extended int8 pairs (SXTB16). Built when HIL_KERNELS_DSP is 1
+ * (engine.cmake, platform key [firmware] kernels = "dsp"); the reference
+ * kernels in conv.c / fully_connected.c stay and run every case these do
+ * not take. Host builds define HIL_ACLE_PORTABLE and get the two
+ * intrinsics in portable C (firmware/host/acle_portable.h).
+ *
+ * The input offset is folded into a per-output-channel term computed once
+ * at prepare time,
+ *     fold[c] = bias[c] + input_offset * sum of the weights of channel c,
+ * so that every inner loop is a pure dot product of raw int8 values:
+ *     acc[c] = fold[c] + sum w[c][k] * x[k]
+ *            = bias[c] + sum w[c][k] * (x[k] + input_offset)   (mod 2^32).
+ * Padded taps are filled with the input zero point, whose term cancels
+ * exactly (x + input_offset = 0), so convolution windows that overlap the
+ * padding need no special case. Sums wrap modulo 2^32 like the reference.
+ */
+#ifndef HIL_ENGINE_S8_DSP_H
+#define HIL_ENGINE_S8_DSP_H
+
+#include <stdint.h>
+
+/* Bytes of the im2col scratch (two columns of f_h * f_w * in_channels). */
+#ifndef HIL_IM2COL_BYTES
+#define HIL_IM2COL_BYTES 4608
+#endif
+#define DSP_IM2COL_MAX_K (HIL_IM2COL_BYTES / 2)
+
+/* Most filter taps the depthwise kernel keeps offsets for. */
+#define DSP_DW_MAX_TAPS 64
+
+/* Requantisation of one output: per channel (mult_step 1) or one
+ * multiplier for all (mult_step 0). */
+typedef struct {
+    const int32_t *mult, *shift;
+    int mult_step;
+    int32_t output_offset, act_min, act_max;
+} dsp_requant;
+
+typedef struct {
+    int batches;
+    int in_h, in_w, in_c;
+    int out_h, out_w, out_c;
+    int f_h, f_w;
+    int stride_h, stride_w, dil_h, dil_w, pad_h, pad_w;
+    int8_t input_zero_point;
+} dsp_conv_shape;
+
+/* fold[r] = bias[r] (0 without bias) + input_offset * sum_i w[r * row_step
+ * + i * step] for `rows` rows of `k` weights (conv and fully connected:
+ * row_step k, step 1; depthwise: row_step 1, step channels); bias is
+ * little-endian int32, maybe unaligned. */
+void dsp_fold(const int8_t *w, int rows, int k, int row_step, int step,
+              int32_t input_offset, const uint8_t *bias, int32_t *fold);
+
+/* FULLY_CONNECTED: y[b][u] for weights [units][depth] with a zero weight
+ * zero point. */
+void dsp_fc_s8(const int8_t *x, const int8_t *w, const int32_t *fold,
+               int8_t *y, int batches, int units, int depth,
+               const dsp_requant *q);
+
+/* CONV_2D without groups, any stride / dilation / padding, when
+ * dsp_conv_fits(): 1x1 filters read the input in place, others go
+ * through a two-column im2col buffer. Returns 0, or -1 if the filter does
+ * not fit the scratch (nothing written). */
+int dsp_conv_fits(const dsp_conv_shape *s);
+int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
+                const int32_t *fold, int8_t *y, const dsp_requant *q);
+
+/* DEPTHWISE_CONV_2D with depth multiplier 1 (3x3 unrolled): windows
+ * inside the input use the folded term, border windows sum only their
+ * valid taps with the offset applied (bias as given). Returns 0, or -1
+ * when the filter has more than DSP_DW_MAX_TAPS taps. */
+int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
+                  const int32_t *fold, const uint8_t *bias,
+                  int32_t input_offset, int8_t *y, const dsp_requant *q);
+
+#endif
