@@ -158,6 +158,8 @@ def test_a_config_the_plugin_rejects_stops_qemu_with_the_plugins_reason(loop_elf
     with pytest.raises(InfraError, match="refused its configuration"):
         plugin.records()
     run = RunCycles(plugin.model, plugin)
+    assert run.invoke(100, None, 40) is None  # the loop has no board_counter: whole-run totals only, noted
+    assert "no `board_counter` symbol" in run.basis["notes"][0]
     run.finish()  # in the runner's clean-up: notes the refusal, never raises
     assert any("refused its configuration" in note for note in run.basis["notes"])
 
