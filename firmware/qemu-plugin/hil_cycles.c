@@ -940,8 +940,9 @@ static int parse_config(const char *path)
                 ok = parse_u64(tok[2 + i], &v[i]) == 0;
             if (ok && n_regions == MAX_REGIONS)
                 rc = reject("config line %d: more than %d regions", lineno, MAX_REGIONS);
-            else if (ok && (v[3] == 0 || v[1] == 0))
-                rc = reject("config line %d: region %s needs a size and line_bytes > 0", lineno, tok[1]);
+            else if (ok && (v[1] == 0 || v[3] < 2 || (v[3] & (v[3] - 1))))
+                rc = reject("config line %d: region %s needs a size, and line_bytes a power of two >= 2", lineno,
+                            tok[1]);
             else if (ok && ((v[7] && (v[8] == 0 || v[8] > MAX_WAYS || v[7] % v[8] || v[9] == 0)) ||
                             (v[10] && (v[11] == 0 || v[11] > MAX_WAYS || v[10] % v[11] || v[12] == 0))))
                 rc = reject("config line %d: region %s cache: lines a multiple of ways (1..%d), line_bytes > 0",

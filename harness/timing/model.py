@@ -199,10 +199,11 @@ def _memory(table: dict, memory: dict, where: str) -> tuple[MemoryCost, ...]:
                              hint="keys: wait_states, line_bytes, prefetch, cache, dcache, applies_to")
         ws = spec.get("wait_states", 0)
         line = spec.get("line_bytes", 4)
-        for key, value in (("wait_states", ws), ("line_bytes", line)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "wait_states" else 1):
-                raise UsageError(f"{here}: `{key}` must be an integer {'>= 0' if key == 'wait_states' else '> 0'}, "
-                                 f"not {value!r}", hint="e.g. wait_states = 5, line_bytes = 8")
+        if not isinstance(ws, int) or isinstance(ws, bool) or ws < 0:
+            raise UsageError(f"{here}: `wait_states` must be an integer >= 0, not {ws!r}", hint="e.g. wait_states = 5")
+        if not isinstance(line, int) or isinstance(line, bool) or line < 2 or line & (line - 1):
+            raise UsageError(f"{here}: `line_bytes` must be a power of two >= 2, not {line!r}",
+                             hint="the bytes one flash read returns, e.g. line_bytes = 8")
         applies = spec.get("applies_to", ["fetch"])
         if not isinstance(applies, list) or not applies or set(applies) - set(ACCESSES):
             raise UsageError(f"{here}: `applies_to` must list one or both of {', '.join(ACCESSES)}, not {applies!r}",
