@@ -15,6 +15,7 @@ from rich.table import Table
 
 from . import platforms as platform_files
 from .commands import register as register_commands
+from .commands.build import engine_options, engine_spec
 from .errors import EXIT_USAGE, HilError
 from .model.tflite import BUILTIN_ENGINE_OPS
 from .paths import click_absolute
@@ -214,6 +215,7 @@ def _board_options(fn):
                                         "per-operator factors, its error band, its measured current.")
 @_common_run_options
 @_board_options
+@engine_options
 def run_command(model, vectors, seed, inputs, expected, expected_tolerance, float_model, calibration, platform, json_out,
                 workdir, firmware, invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes,
                 baud, flasher, **budgets) -> None:
@@ -226,9 +228,10 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
       hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
+    build = engine_spec(budgets, [model], firmware=firmware, bake=bake)  # --engine tflm ... (not budgets)
     battery = _battery_settings(platform, budgets)
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
-                       json_out=json_out, workdir=workdir, firmware=firmware,
+                       json_out=json_out, workdir=workdir, firmware=firmware, build=build,
                        invoke_timeout=invoke_timeout, force_inline=force_inline, count=not no_count,
                        budgets=budgets, ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
                        localize=_localize_mode(localize), bake=bake,
@@ -259,6 +262,7 @@ def _localize_mode(flag: bool | None) -> str:
 @main.command("demo")
 @_common_run_options
 @_board_options
+@engine_options
 def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_inline, show_all, no_count,
                  bake, localize, ports, probes, baud, flasher, **budgets) -> None:
     """Build, boot, stream and check the bundled int8 gesture classifier.
@@ -268,9 +272,10 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     accuracy and the instruction count per inference.
     """
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
+    build = engine_spec(budgets, [DEMO_MODEL], firmware=firmware, bake=bake)  # --engine tflm ... (not budgets)
     battery = _battery_settings(platform, budgets)
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,
-                       workdir=workdir, firmware=firmware, invoke_timeout=invoke_timeout,
+                       workdir=workdir, firmware=firmware, build=build, invoke_timeout=invoke_timeout,
                        force_inline=force_inline, count=not no_count, budgets=budgets,
                        ports=list(ports), probes=list(probes), baud=baud, flasher=flasher,
                        localize=_localize_mode(localize), bake=bake, battery=battery,

@@ -9,6 +9,7 @@ error (exit 2) that names the key and says how to fix it.
 from __future__ import annotations
 
 import difflib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,8 +339,9 @@ def _firmware_build(v: _Validator, root: Path, table: dict, defines: dict):
     engine = given.get("engine", "builtin")
     if engine not in ENGINES:
         raise v.fail("firmware.engine", f"is {engine!r}", f"one of: {', '.join(ENGINES)}")
-    if engine == "tflm" and "tflm_dir" not in given:
-        raise v.fail("firmware.tflm_dir", "is needed for engine = \"tflm\"", _FIRMWARE_BUILD_KEYS["tflm_dir"][1])
+    if engine == "tflm" and "tflm_dir" not in given and not os.environ.get("TFLM_DIR"):
+        raise v.fail("firmware.tflm_dir", "is needed for engine = \"tflm\" (or $TFLM_DIR)",
+                     _FIRMWARE_BUILD_KEYS["tflm_dir"][1])
     board = given.get("board")
     boards = {}
     if isinstance(board, dict):

@@ -106,7 +106,7 @@ def _engine(device: dict) -> dict:
     name = device.get("engine") or None
     if name == "builtin":
         return {"name": name, "version": engine_sources_hash(), "detail": "hash of hil's firmware/engine sources"}
-    if name == "tflm":
+    if name and name.startswith("tflm"):  # tflm-reference, tflm-cmsis-nn (hil_tflm.cc); "tflm" before them
         return {"name": name, "version": None, "detail": "TFLM tree supplied by the user: version not recorded"}
     return {"name": name, "version": None, "detail": "the firmware's own engine: version not recorded"}
 

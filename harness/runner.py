@@ -24,6 +24,7 @@ import serial
 
 from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
+from .build.project import BuildSpec
 from .checks.budgets import cycle_budget_measurements, evaluate as evaluate_budgets
 from .checks.counts import CountUnit, unit_for
 from .checks.localize import localize
@@ -63,6 +64,7 @@ class RunConfig:
     json_out: Path | None = None
     workdir: Path | None = None
     firmware: Path | None = None          # a prebuilt ELF instead of building
+    build: BuildSpec | None = None        # hil's runner on another engine (--engine tflm: build/tflm.py)
     extra_defines: dict[str, str] = field(default_factory=dict)
     boot_timeout: float = 10.0
     invoke_timeout: float = 30.0
@@ -210,7 +212,7 @@ class Run:
         # cannot run is refused before anything is built or booted. Other
         # firmware (--firmware: TFLM, a user's application) says so itself
         # when LOAD_MODEL names the operator.
-        missing = model.unsupported() if not cfg.firmware else []
+        missing = model.unsupported() if not (cfg.firmware or cfg.build) else []
         if missing:
             names = ", ".join(f"{op.name} (operator {op.index}" + (f" of subgraph {op.subgraph})" if op.subgraph
                                                                      else ")") for op in missing)
@@ -234,6 +236,13 @@ class Run:
         if self.config.firmware:
             elf = read_elf(self.config.firmware)
             return Path(self.config.firmware), elf, {"prebuilt": True, **elf.as_dict()}
+        if self.config.build is not None:  # the runner on TFLM, built (once per tree and flags) like hil build
+            from .build.project import build
+
+            self.reporter.stage(f"building firmware for {platform.name} ({self.config.build.describe()})")
+            r = build(self.config.build, platform, log=self.reporter.stage)
+            return r.elf.path, r.elf, {"platform": r.platform, "inputs_hash": r.config_hash, "compiler": r.compiler,
+                                       "cached": r.cached, "engine": r.engine, **r.extra, **r.elf.as_dict()}
         layer = Path(__file__).resolve().parent.parent / "firmware" / "boards" / platform.firmware["board"]
         if not layer.is_dir():
             raise UsageError(f"platform {platform.name} names board layer {platform.firmware['board']!r}, which the "

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from harness.build.project import BuildSpec
-from harness.build.tflm import add_method, available_methods, model_operators, prepare_tflm, resolver_source
+from harness.build.diagnostics import first_error
+from harness.build.tflm import (add_method, available_methods, extra_flags, has_mve, model_operators, prepare_tflm,
+                                resolver_source)
 from harness.errors import UsageError
 from harness.platforms import load_platform
 
@@ -27,6 +30,16 @@ from helpers import MODELS, REPO, hil, requires_qemu
 
 DEMO = MODELS / "demo" / "gesture.tflite"
 RELU = REPO / "tests" / "fixtures" / "ext_cmake_fw" / "model" / "relu_int8.tflite"
+FAKE_TREE = REPO / "tests" / "fixtures" / "fake_tflm"
+
+
+@pytest.fixture
+def fake_tree(tmp_path) -> Path:
+    """tests/fixtures/fake_tflm, copied (its file times are part of the
+    library's cache key), with a cache of its own."""
+    tree = tmp_path / "tflm-tree"
+    shutil.copytree(FAKE_TREE, tree)
+    return tree
 
 
 @pytest.fixture
@@ -165,6 +178,109 @@ def test_runner_on_real_tflm_is_bit_exact_with_profiles(tmp_path):
               "--json", tmp_path / "r.json", "--workdir", tmp_path / "run")
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads((tmp_path / "r.json").read_text())
-    assert result["device"]["engine"] == "tflm" and result["summary"]["passed"] == 3
+    assert result["device"]["engine"] in ("tflm-reference", "tflm-cmsis-nn") and result["summary"]["passed"] == 3
     ops = result["vectors"][0]["operators"]
     assert [o["op"] for o in ops][:2] == ["CONV_2D", "DEPTHWISE_CONV_2D"] or len(ops) == 11
+
+
+# -- the TFLM library build: errors classified, failures remembered (real CMake and arm-none-eabi-gcc) --------
+
+def test_a_failed_library_build_names_the_source_and_is_remembered(fake_tree, tmp_path):
+    """The fake tree's broken_kernel.cc passes the compiler and fails in the
+    assembler, whose error names gcc's temporary .s file: the message names
+    the source instead. The second build (another model, the same tree and
+    flags) fails at once with the same message; --rebuild tries again."""
+    env = {"HIL_CACHE_DIR": str(tmp_path / "cache")}
+    first = hil("build", "-p", "mps2-an386", "--engine", "tflm", "--tflm-dir", fake_tree, env=env)
+    said = " ".join(first.stderr.split())  # the console wraps long lines
+    assert first.returncode == 1, said
+    assert "tensorflow/lite/micro/kernels/broken_kernel.cc: assembler:" in said, said
+    assert "IT block" in said and "building TFLM" in said and ".s:" not in said
+    log = next((tmp_path / "cache" / "tflm-lib").glob("*/build.log"))
+    built = log.stat().st_mtime_ns
+    again = hil("run", "--engine", "tflm", "--tflm-dir", fake_tree, "-m", RELU, "-p", "mps2-an386",
+                "--workdir", tmp_path / "run", env=env)
+    assert again.returncode == 1, again.stdout + again.stderr
+    text = " ".join((again.stdout + again.stderr).split())
+    assert "broken_kernel.cc: assembler:" in text and "remembered" in text and "--rebuild" in text
+    assert log.stat().st_mtime_ns == built  # not rebuilt
+    retried = hil("build", "-p", "mps2-an386", "--engine", "tflm", "--tflm-dir", fake_tree, "--rebuild", env=env)
+    assert retried.returncode == 1 and "broken_kernel.cc" in retried.stderr and "remembered" not in retried.stderr
+    assert log.stat().st_mtime_ns != built
+
+
+def test_a_cross_compiler_without_its_cxx_library_is_infrastructure(fake_tree, tmp_path):
+    """Debian's arm-none-eabi-g++ without libstdc++-arm-none-eabi-newlib: the
+    real g++ with -nostdinc++ stands in for the missing package (it is
+    installed here). Exit 3 naming the package, before anything builds."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "arm-none-eabi-g++"
+    wrapper.write_text(f"#!/bin/sh\nexec {shutil.which('arm-none-eabi-g++')} -nostdinc++ \"$@\"\n")
+    wrapper.chmod(0o755)
+    env = {"HIL_CACHE_DIR": str(tmp_path / "cache"), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = hil("build", "-p", "mps2-an386", "--engine", "tflm", "--tflm-dir", fake_tree, env=env)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 3, said
+    assert "no C++ standard library" in said and "apt-get install -y libstdc++-arm-none-eabi-newlib" in said
+    assert not list((tmp_path / "cache").glob("tflm-lib/*/build.log"))  # refused before building
+    # RISC-V: Debian packages no C++ library for riscv64-unknown-elf at all
+    proc = hil("build", "-p", "riscv32-virt", "--engine", "tflm", "--tflm-dir", fake_tree, env=env)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 3 and "Debian packages none for riscv64-unknown-elf" in said, said
+
+
+def test_tflm_dir_from_the_environment_and_bad_trees(fake_tree, tmp_path):
+    env = {"HIL_CACHE_DIR": str(tmp_path / "cache"), "TFLM_DIR": str(tmp_path / "nowhere")}
+    proc = hil("build", "-p", "mps2-an386", "--engine", "tflm", env=env)
+    assert proc.returncode == 2 and "$TFLM_DIR" in proc.stderr and "no such directory" in proc.stderr, proc.stderr
+    proc = hil("run", "--engine", "tflm", "-m", DEMO, "--workdir", tmp_path / "run", env={"TFLM_DIR": ""})
+    assert proc.returncode == 2 and "--tflm-dir DIR or $TFLM_DIR" in proc.stderr, proc.stderr
+    proc = hil("run", "--engine", "tflm", "--tflm-dir", tmp_path, "-m", DEMO, "--workdir", tmp_path / "run")
+    assert proc.returncode == 2 and "is not a TFLM source tree" in proc.stderr, proc.stderr
+    proc = hil("run", "--engine", "tflm", "--tflm-dir", fake_tree, "-m", DEMO, "--firmware", DEMO)
+    assert proc.returncode == 2 and "--firmware runs an ELF already built" in proc.stderr, proc.stderr
+
+
+def test_hil_toml_engine_tflm_takes_tflm_dir_from_the_environment(tmp_path, monkeypatch):
+    from harness.config import load_config
+
+    (tmp_path / "hil.toml").write_text(f'[project]\nplatforms = ["mps2-an386"]\n[[models]]\npath = "{DEMO}"\n'
+                                       '[firmware]\nengine = "tflm"\n')
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    with pytest.raises(UsageError) as refused:
+        load_config(tmp_path / "hil.toml")
+    assert "firmware.tflm_dir" in str(refused.value) and "$TFLM_DIR" in str(refused.value)
+    monkeypatch.setenv("TFLM_DIR", str(tmp_path))
+    assert load_config(tmp_path / "hil.toml").build.engine == "tflm"
+
+
+def test_flags_a_tree_or_core_needs():
+    assert has_mve(["-mcpu=cortex-m55", "-mfloat-abi=hard"]) and not has_mve(["-mcpu=cortex-m55+nomve"])
+    assert not has_mve(["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16"]) and not has_mve(["-mcpu=cortex-m33"])
+    assert extra_flags(FAKE_TREE, load_platform("mps2-an386")) == ""  # reference tree, M4: the cache key as before
+    assert extra_flags(FAKE_TREE, load_platform("mps3-an547")) == "-fno-if-conversion2"
+
+
+def test_cortex_m_generic_export_gets_project_generation(fake_tree):
+    generic = fake_tree / "tensorflow" / "lite" / "micro" / "cortex_m_generic"
+    generic.mkdir()
+    (generic / "micro_time.cc").write_text("// uses DCB unless PROJECT_GENERATION\n")
+    assert extra_flags(fake_tree, load_platform("mps2-an386")) == "-DPROJECT_GENERATION"
+
+
+def test_assembler_errors_name_the_source_with_make_too():
+    log = ("[ 50%] Building CXX object CMakeFiles/tflm.dir/tensorflow/lite/micro/kernels/resize_nearest_neighbor.cc.obj\n"
+           "/tmp/ccVdTJp1.s: Assembler messages:\n"
+           "/tmp/ccVdTJp1.s:446: Error: syntax error -- `vcvtne.f32.s32 s15,s17'\n"
+           "make[2]: *** [CMakeFiles/tflm.dir/build.make:76: x.obj] Error 1\n")
+    diag = first_error(log)
+    assert diag.file == "tensorflow/lite/micro/kernels/resize_nearest_neighbor.cc", diag
+    assert "vcvtne.f32.s32" in diag.message and "/tmp/ccVdTJp1.s line 446" in diag.message
+
+
+def test_engine_names_keep_tflm_provenance():
+    from harness.provenance import _engine
+
+    for name in ("tflm", "tflm-reference", "tflm-cmsis-nn"):
+        assert _engine({"engine": name})["detail"].startswith("TFLM tree supplied by the user")

@@ -124,7 +124,12 @@ TflmEngine::TflmEngine(const tflite::MicroOpResolver &resolver, uint8_t *arena, 
 void TflmEngine::ops(hil_ops *out) {
   memset(out, 0, sizeof *out);
   out->ctx = this;
-  out->engine = "tflm";
+  // which kernels: CMSIS_NN is defined by a TFLM library built with them
+#if defined(CMSIS_NN)
+  out->engine = "tflm-cmsis-nn";
+#else
+  out->engine = "tflm-reference";
+#endif
   out->load = OpsLoad;
   out->tensor_info = OpsTensorInfo;
   out->input = OpsInput;

@@ -22,6 +22,11 @@ _LD_SECTION = re.compile(r"^(?P<file>[^\s:][^:\n]*?):\([^)]*\):\s*(?P<msg>(?:und
 _LD_PREFIX = re.compile(r"^\S*?\b(?:ld(?:\.bfd|\.gold|\.lld)?|collect2)(?:\.exe)?:\s+")
 _LINKER_PROBLEM = re.compile(r"\b(?:cannot find|overflowed|undefined|error|will not fit|multiple definition|"
                              r"not defined)\b")
+# GNU as on the compiler's temporary file: "/tmp/ccAb12.s:873: Error: instruction not allowed in IT block"
+_ASSEMBLER = re.compile(r"^(?P<file>[^\s:]+\.s):(?P<line>\d+): Error: (?P<msg>.*)$")
+# which source a failed step compiled: Ninja's command line ("-c src.cc"), or Make's "Building CXX object"
+_COMPILED_SOURCE = re.compile(r"\s-c\s+(?P<src>\S+\.(?:c|cc|cpp|cxx|C|S|s))(?:\s|$)")
+_MAKE_OBJECT = re.compile(r"Building (?:C|CXX|ASM) object (?:\S*?\.dir/)?(?P<src>\S+?)\.(?:o|obj)$")
 _CMAKE = re.compile(r"^CMake Error(?: at (?P<file>[^:\n]+):(?P<line>\d+) \((?P<cmd>[^)]*)\))?:\s*(?P<msg>.*)$")
 _KCONFIG = re.compile(r"^(?:error|warning): (?P<msg>.*(?:Kconfig|CONFIG_).*)$")
 _MEMORY_ROW = re.compile(r"^\s*(?P<region>[A-Za-z_][\w.]*):\s+(?P<used>\d+(?:\.\d+)?)\s*(?P<uu>[KMG]?B)\s+"
@@ -85,6 +90,12 @@ def first_error(log: str, roots: list[Path] | None = None) -> Diagnostic:
             found = Diagnostic(m["msg"].strip(), _relative(m["file"], roots))
             count += 1
             continue
+        m = _ASSEMBLER.match(text)
+        if m:
+            count += 1
+            if found is None:
+                found = _assembler_error(m, lines[:i], roots)
+            continue
         m = _COMPILER.match(text)
         if m:
             count += 1
@@ -123,6 +134,19 @@ def first_error(log: str, roots: list[Path] | None = None) -> Diagnostic:
             return Diagnostic(line.strip())
     tail = [ln.strip() for ln in lines if ln.strip()][-3:]
     return Diagnostic(" / ".join(tail) or "no output")
+
+
+def _assembler_error(m: re.Match, before: list[str], roots: list[Path]) -> Diagnostic:
+    """An assembler error names the compiler's temporary .s file, which is
+    gone: name the source being compiled instead (the nearest compile
+    command or Make's "Building ... object" line above it)."""
+    temporary = f"{m['file']} line {m['line']}"
+    for line in reversed(before):
+        found = _COMPILED_SOURCE.search(line) or _MAKE_OBJECT.search(line.strip())
+        if found:
+            return Diagnostic(f"assembler: {m['msg'].strip()} (the compiler's output for this file; "
+                              f"{temporary})", _relative(found["src"], roots))
+    return Diagnostic(f"assembler: {m['msg'].strip()} ({temporary}; the compiled source is not in the log)")
 
 
 def memory_usage(log: str) -> dict[str, dict[str, int]]:

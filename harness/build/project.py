@@ -367,12 +367,14 @@ def build_builtin(spec: BuildSpec, platform: Platform, log=None) -> ProjectBuild
     extra_inputs = ""
     require: tuple = ()
     extra: dict = {}
+    engine = spec.engine
     if spec.engine == "tflm":
         from .tflm import prepare_tflm
 
         tflm = prepare_tflm(spec, platform, log)
         cmake_vars, extra_inputs, require = tflm.cmake_vars, tflm.digest, tflm.require
         extra = {"tflm": tflm.describe()}
+        engine = tflm.engine  # as the device names itself: tflm-reference / tflm-cmsis-nn
     elif spec.engine != "builtin":
         raise UsageError(f"unknown engine {spec.engine!r}", hint=f"use one of {', '.join(ENGINES)}")
     record = build_firmware(platform, spec.defines, log=log, cmake_vars=cmake_vars, extra_inputs=extra_inputs,
@@ -384,7 +386,7 @@ def build_builtin(spec: BuildSpec, platform: Platform, log=None) -> ProjectBuild
     if map_file.exists():
         artifacts["map"] = str(map_file)
     return ProjectBuild("builtin", platform.name, record.elf, record.build_dir, record.inputs_hash, record.cached,
-                        compiler=record.compiler, engine=spec.engine, memory=memory_usage(text),
+                        compiler=record.compiler, engine=engine, memory=memory_usage(text),
                         artifacts=artifacts, log=build_log if build_log.exists() else None, extra=extra)
 
 

@@ -6,18 +6,31 @@ build systems; see docs/build.md) with an op resolver generated here from
 the models' operators: a `tflite::MicroMutableOpResolver<N>` registering
 exactly those operators, checked against the Add* methods the tree's
 micro_mutable_op_resolver.h really has.
+
+TFLM itself is compiled once per (tree, core flags, compiler) into the
+cache (`build_library`); a build that fails is remembered beside it (the
+same key, its message and log), so the next model fails at once with the
+same error instead of recompiling for minutes; `--rebuild` or a changed
+tree tries again. Trees exported with TARGET=cortex_m_generic get the
+PROJECT_GENERATION define their own Makefile passes (its micro_time.cc
+then needs no CMSIS device header: hil times operators with its own
+counter), and MVE cores get -fno-if-conversion2 (binutils 2.40 rejects
+the conditional vcvt that if-conversion makes).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import json
 import re
 import shutil
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import HilError, InfraError, UsageError
 from ..platforms import Platform
 from .cmake import FIRMWARE_DIR, _compiler_version, _require, cache_root
 
@@ -34,9 +47,23 @@ class TflmPrep:
     cmake_vars: dict
     require: tuple
 
+    @property
+    def engine(self) -> str:
+        """What the device calls itself in HELLO (hil_tflm.cc)."""
+        return engine_name(self.cmsis_nn)
+
     def describe(self) -> dict:
         return {"tree": str(self.tree), "resolver": str(self.resolver), "operators": list(self.operators),
                 "cmsis_nn": self.cmsis_nn}
+
+
+def engine_name(cmsis_nn: bool) -> str:
+    return "tflm-cmsis-nn" if cmsis_nn else "tflm-reference"
+
+
+#: C++ library packages per toolchain (TFLM needs <vector>, <new>, <cstdint>)
+CXX_LIBRARY_PACKAGES = {"arm-none-eabi": "libstdc++-arm-none-eabi-newlib"}
+_MISSING_STD_HEADER = re.compile(r"fatal error: ([a-z_]+): No such file or directory")
 
 
 def add_method(op_name: str) -> str:
@@ -156,11 +183,25 @@ def _tree_digest(tree: Path) -> str:
     return digest.hexdigest()
 
 
+def tree_from(option: Path | str | None) -> Path | None:
+    """The TFLM tree: the option, else $TFLM_DIR (as TFLM's own examples
+    name it), else None."""
+    if option is not None:
+        return Path(option)
+    env = os.environ.get("TFLM_DIR")
+    return Path(env).expanduser() if env else None
+
+
 def prepare_tflm(spec, platform: Platform, log=None) -> TflmPrep:
-    tree = spec.tflm_dir
+    tree = tree_from(spec.tflm_dir)
     if tree is None:
-        raise UsageError("--engine tflm needs --tflm-dir", hint="docs/build.md, \"The TFLM engine\"")
-    tree = Path(tree).resolve()
+        raise UsageError("--engine tflm needs a TFLM tree: --tflm-dir DIR (or $TFLM_DIR)",
+                         hint="docs/build.md, \"The TFLM engine\"")
+    if not tree.is_dir():
+        where = "--tflm-dir" if spec.tflm_dir is not None else "$TFLM_DIR"
+        raise UsageError(f"{where} {tree}: no such directory",
+                         hint="point it at a tree made by TFLM's create_tflm_tree.py (docs/build.md, \"The TFLM engine\")")
+    tree = tree.resolve()
     if not (tree / "tensorflow" / "lite" / "micro" / "micro_interpreter.h").is_file():
         raise UsageError(f"{tree} is not a TFLM source tree (no tensorflow/lite/micro/micro_interpreter.h)",
                          hint="make one with TFLM's tensorflow/lite/micro/tools/project_generation/"
@@ -212,7 +253,7 @@ def prepare_tflm(spec, platform: Platform, log=None) -> TflmPrep:
     require = ((f"{toolchain}-g++", "gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib"
                 if toolchain == "arm-none-eabi" else "gcc-riscv64-unknown-elf"),)
     tree_digest = _tree_digest(tree)
-    library = build_library(tree, tree_digest, platform, cmsis, require, log)
+    library = build_library(tree, tree_digest, platform, cmsis, require, log, retry=spec.pristine)
     digest = hashlib.sha256((tree_digest + source + str(cmsis) + str(library)).encode()).hexdigest()
     cmake_vars = {"HIL_ENGINE": "tflm", "TFLM_DIR": str(tree), "HIL_TFLM_RESOLVER": str(resolver),
                   "HIL_TFLM_CMSIS_NN": "ON" if cmsis else "OFF", "HIL_TFLM_LIBRARY": str(library)}
@@ -222,19 +263,88 @@ def prepare_tflm(spec, platform: Platform, log=None) -> TflmPrep:
 LIBRARY_PROJECT = FIRMWARE_DIR / "tflm" / "lib"
 
 
-def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool, require, log=None) -> Path:
+def extra_flags(tree: Path, platform: Platform) -> str:
+    """Compiler flags a tree or core needs beyond TFLM's own (see the module
+    docstring), as one CMAKE_<LANG>_FLAGS string; empty for a reference tree
+    on a core without MVE, so those libraries keep their cache key."""
+    flags = []
+    if (tree / "tensorflow" / "lite" / "micro" / "cortex_m_generic" / "micro_time.cc").is_file():
+        flags.append("-DPROJECT_GENERATION")
+    if has_mve(platform.firmware["cpu_flags"]):
+        flags.append("-fno-if-conversion2")
+    return " ".join(flags)
+
+
+def has_mve(cpu_flags) -> bool:
+    """Armv8.1-M cores with MVE (Helium): the M55 and M85 unless +nomve."""
+    text = " ".join(cpu_flags)
+    return bool(re.search(r"-mcpu=cortex-m(55|85)\b", text) or "+mve" in text) and "+nomve" not in text
+
+
+def check_cxx_library(compiler: str, cpu_flags, toolchain: str) -> None:
+    """Refuse before building when the cross compiler has no C++ library
+    (Debian ships it apart: without it TFLM fails on `#include <vector>`)."""
+    probe = "#include <new>\n#include <vector>\n#include <cstdint>\n"
+    proc = subprocess.run([compiler, *cpu_flags, "-x", "c++", "-E", "-o", os.devnull, "-"], input=probe,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        m = _MISSING_STD_HEADER.search(proc.stderr)
+        raise cxx_library_error(compiler, toolchain, m[1] if m else proc.stderr.strip().splitlines()[-1:])
+
+
+def cxx_library_error(compiler: str, toolchain: str, header) -> InfraError:
+    package = CXX_LIBRARY_PACKAGES.get(toolchain)
+    what = f"<{header}>" if isinstance(header, str) else "the C++ standard headers"
+    if package:
+        return InfraError(f"{Path(compiler).name} has no C++ standard library ({what} not found): TFLM needs it",
+                          hint=f"install it: apt-get install -y {package}")
+    return InfraError(f"{Path(compiler).name} has no C++ standard library ({what} not found): TFLM needs it, "
+                      f"and Debian packages none for {toolchain}",
+                      hint="use a toolchain with a C++ library (its bin/ first on PATH), or the built-in engine")
+
+
+def missing_std_header(output: str) -> str | None:
+    """`vector` when a build failed on a standard C++ header (not a TFLM one)."""
+    m = _MISSING_STD_HEADER.search(output)
+    return m[1] if m else None
+
+
+FAILED_MARKER = "hil-failed.json"
+
+
+def _remembered_failure(build_dir: Path) -> HilError | None:
+    marker = build_dir / FAILED_MARKER
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(data.get("time", 0)))
+    from .project import BuildError
+
+    return BuildError(f"{data['message']}\n  (remembered: this TFLM library build failed at {when}; it is not "
+                      "repeated for every model)",
+                      hint=f"full log: {data['log']}; fix the tree (a changed tree builds again) or retry with "
+                           "--rebuild")
+
+
+def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool, require, log=None,
+                  retry: bool = False) -> Path:
     """TFLM as a static library for the platform's core, built once per
     (tree, core flags, compiler, CMSIS-NN) and kept in the cache: the
-    runner links it, so changing the runner does not recompile TFLM."""
-    from .project import BuildLock, fail_build, hash_of, run_logged, toolchain_for
+    runner links it, so changing the runner does not recompile TFLM. A
+    failed build is remembered under the same key (FAILED_MARKER)."""
+    from .project import BuildError, BuildLock, fail_build, hash_of, run_logged, toolchain_for
 
-    _, toolchain_file, tool, package = toolchain_for(platform)
+    toolchain, toolchain_file, tool, package = toolchain_for(platform)
     compiler = _require(tool, package)
     for extra_tool, extra_package in require:
         _require(extra_tool, extra_package)
     cmake = _require("cmake", "cmake")
     variables = {"TFLM_DIR": str(tree), "HIL_CPU_FLAGS": ";".join(platform.firmware["cpu_flags"]),
                  "HIL_TFLM_CMSIS_NN": "ON" if cmsis else "OFF"}
+    flags = extra_flags(tree, platform)
+    if flags:
+        variables.update({"CMAKE_C_FLAGS": flags, "CMAKE_CXX_FLAGS": flags})
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     project_files = [(p.name, p.read_text()) for p in
                      (LIBRARY_PROJECT / "CMakeLists.txt", FIRMWARE_DIR / "tflm" / "tflm_library.cmake", toolchain_file)]
@@ -244,6 +354,14 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
     with BuildLock(build_dir):
         if library.exists() and (build_dir / "tflm-usage.cmake").exists():
             return library
+        marker = build_dir / FAILED_MARKER
+        if retry:
+            marker.unlink(missing_ok=True)
+        remembered = _remembered_failure(build_dir)
+        if remembered is not None:
+            raise remembered
+        cxx = _require(f"{toolchain}-g++", package)
+        check_cxx_library(cxx, platform.firmware["cpu_flags"], toolchain)
         build_log = build_dir / "build.log"
         build_log.write_text("")
         if log:
@@ -253,6 +371,24 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
                      *(f"-D{k}={v}" for k, v in variables.items())]
         for step, what in ((configure, "configuring TFLM"), ([cmake, "--build", str(build_dir)], "building TFLM")):
             proc = run_logged(step, build_log)
-            if proc.returncode != 0:
+            if proc.returncode == 0:
+                continue
+            header = missing_std_header(proc.stdout)
+            if header:  # the C++ library vanished after the check: still the host's problem, not remembered
+                raise cxx_library_error(cxx, toolchain, header)
+            try:
                 fail_build(f"{what} from {tree}", proc.stdout, build_log, [tree])
+            except BuildError as exc:
+                _remember(marker, exc, build_log)
+                raise
         return library
+
+
+def _remember(marker: Path, exc: HilError, build_log: Path) -> None:
+    message = str(exc).split("\n  fix: ")[0]
+    tmp = marker.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"message": message, "log": str(build_log), "time": time.time()}, indent=1))
+        tmp.replace(marker)
+    except OSError:  # only a shortcut for the next model: the build's own error is what matters now
+        tmp.unlink(missing_ok=True)

@@ -93,8 +93,11 @@ def _spec(source, kind, target, artifact, toolchain_file, build_dir, board, conf
         raise UsageError("--engine tflm builds hil's runner on TFLM; your own application links TFLM itself",
                          hint="drop APP_DIR to build the runner, or use firmware/tflm/hil_tflm.h in your app")
     if spec.engine == "tflm" and spec.tflm_dir is None:
-        raise UsageError("--engine tflm needs --tflm-dir (a TFLM source tree)",
-                         hint="see docs/build.md (\"The TFLM engine\") for how to make one")
+        from ..build.tflm import tree_from
+
+        if tree_from(None) is None:  # else $TFLM_DIR, read (and named in errors) by prepare_tflm
+            raise UsageError("--engine tflm needs --tflm-dir (a TFLM source tree) or $TFLM_DIR",
+                             hint="see docs/build.md (\"The TFLM engine\") for how to make one")
     platforms = tuple(config.platforms) if config is not None and config.build is not None else ()
     return spec, platforms
 
@@ -149,7 +152,9 @@ def _print(record, quiet: bool) -> None:
               help="Zephyr: extra Kconfig fragment (EXTRA_CONF_FILE), repeatable.")
 @click.option("--overlay", multiple=True, type=click.Path(exists=True, dir_okay=False), callback=click_absolute,
               help="Zephyr: extra devicetree overlay (EXTRA_DTC_OVERLAY_FILE), repeatable.")
-@click.option("--pristine", is_flag=True, help="Rebuild from scratch (Zephyr: west build -p always).")
+@click.option("--pristine", "--rebuild", "pristine", is_flag=True,
+              help="Rebuild from scratch (Zephyr: west build -p always); --engine tflm: retry a TFLM library build "
+                   "remembered as failed.")
 @click.option("--zephyr-base", type=click.Path(exists=True, file_okay=False), callback=click_absolute,
               help="Zephyr: the zephyr/ tree [default: $ZEPHYR_BASE, else the west workspace's].")
 @click.option("--engine", type=click.Choice(["builtin", "tflm"]),
@@ -217,3 +222,57 @@ def command(source, cmake_args, platforms, kind, defines, target, artifact, tool
     if json_out:
         doc = {"schema": "hil.build/1", "builds": [r.as_dict() for r in records]}
         json_out.write_text(json.dumps(doc, indent=1, default=str))
+
+
+# -- the engine options of `hil run`, `hil demo` and `hil test` ------------------------------
+
+def engine_options(fn):
+    """--engine/--tflm-dir/--cmsis-nn/--rebuild: hil's runner on TFLM built
+    and run in one step (as `hil build --engine tflm` and then --firmware)."""
+    options = [
+        click.option("--engine", type=click.Choice(["builtin", "tflm"]),
+                     help="The runner's inference engine [default: builtin; hil test: hil.toml's firmware.engine]."),
+        click.option("--tflm-dir", type=click.Path(file_okay=False, path_type=Path), callback=click_absolute,
+                     help="--engine tflm: a TFLM source tree made by create_tflm_tree.py [default: $TFLM_DIR] "
+                          "(docs/build.md)."),
+        click.option("--cmsis-nn", is_flag=True, help="--engine tflm: insist on TFLM's CMSIS-NN kernels."),
+        click.option("--rebuild", is_flag=True,
+                     help="--engine tflm: retry a TFLM library build remembered as failed."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def engine_spec(options: dict, models, *, firmware=None, bake: bool = False, base=None):
+    """The BuildSpec of the runner on TFLM from the engine options (popped
+    from `options`), or `base` (hil.toml's [firmware]) when none is given.
+    Refuses combinations that cannot mean anything before anything builds."""
+    from ..build.project import BuildSpec
+    from ..build.tflm import tree_from
+
+    engine, tflm_dir = options.pop("engine", None), options.pop("tflm_dir", None)
+    cmsis_nn, rebuild = options.pop("cmsis_nn", False), options.pop("rebuild", False)
+    if engine is None and (tflm_dir or cmsis_nn):
+        engine = "tflm" if base is None or base.kind == "builtin" else None
+    if engine is None:
+        if base is not None and rebuild:
+            return BuildSpec(**{**vars(base), "pristine": True})
+        return base
+    if engine == "builtin":
+        if tflm_dir or cmsis_nn:
+            raise UsageError("--tflm-dir and --cmsis-nn are for --engine tflm", hint="drop them, or --engine tflm")
+        return None if base is None or base.kind == "builtin" else base
+    if firmware:
+        raise UsageError("--engine tflm builds hil's runner on TFLM; --firmware runs an ELF already built",
+                         hint="drop --firmware (hil builds and caches the runner), or drop --engine")
+    if bake:
+        raise UsageError("--bake builds the model into the built-in engine's runner; not with --engine tflm",
+                         hint="drop --bake: the TFLM runner loads the model at run time")
+    tree = tree_from(tflm_dir)
+    if tree is None:
+        raise UsageError("--engine tflm needs a TFLM tree: --tflm-dir DIR or $TFLM_DIR",
+                         hint="make one with TFLM's create_tflm_tree.py (docs/build.md, \"The TFLM engine\")")
+    defines = dict(base.defines) if base is not None else {}
+    return BuildSpec(kind="builtin", engine="tflm", tflm_dir=tflm_dir, cmsis_nn=cmsis_nn,  # None: $TFLM_DIR
+                     models=tuple(Path(m).resolve() for m in models), defines=defines, pristine=rebuild)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -11,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..config import load_config
+from .build import engine_options, engine_spec
 from ..errors import HilError
 from ..paths import click_absolute
 from ..power.energy import sig3
@@ -82,7 +84,9 @@ def _job_progress(job_id: str) -> RunProgress:
                    "<project.results>-unstored, outside the directory that history and trends read.")
 @click.option("--no-count", is_flag=True, help="Skip counting (faster; no counts, energy or count budgets).")
 @click.option("--list", "list_only", is_flag=True, help="List the selected jobs and exit.")
-def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_store, no_count, list_only) -> None:
+@engine_options
+def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_store, no_count, list_only,
+            **engine) -> None:
     """Run every (platform, model) job of hil.toml and judge its checks.
 
     Each job is a full `hil run`; each check of each job becomes one case
@@ -98,6 +102,8 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
       hil test -j 2 --shard 1/4         slice 1 of 4, two emulators at a time
     """
     config = load_config(config_path)
+    # --engine tflm --tflm-dir ...: every job on the runner on TFLM (over hil.toml's [firmware])
+    config = replace(config, build=engine_spec(engine, [m.path for m in config.models], base=config.build))
     shard_spec = parse_shard(shard_text)
     if parallel < 1:
         raise click.BadParameter("must be at least 1", param_hint="-j")
