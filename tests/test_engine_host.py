@@ -708,3 +708,179 @@ def test_extreme_strided_slice_strides_never_overflow(eng_run, tmp_path, stride)
             assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, f"{what}\n{r.stderr[-3000:]}"
             assert r.returncode in (0, 3), f"{what}: exit {r.returncode}\n{r.stderr[-2000:]}"
 
+
+
+# --------------------------------------------------------------------------
+# Optimised kernels (firmware/engine/kernels/s8_dsp.c, issue 14)
+#
+# eng_run_dsp is the same engine built with the DSP kernel set, its two SIMD
+# intrinsics (SXTB16, SMLAD) in portable C (firmware/host/acle_portable.h):
+# the arithmetic the Cortex-M4/M7/M33 run, here under the sanitizers. Both
+# kernel sets must give TFLM's bytes on every bundled model and on random
+# single layers built to hit what SIMD code gets wrong.
+
+
+@pytest.fixture(scope="session")
+def eng_run_dsp(eng_run) -> Path:
+    exe = eng_run.parent / "eng_run_dsp"
+    assert exe.is_file(), "firmware/host did not build eng_run_dsp"
+    return exe
+
+
+@pytest.mark.parametrize("model_path", _param([p for p in SUPPORTED_MODELS
+                                               if p.name not in {"gesture_float.tflite"}]))
+def test_dsp_kernels_bit_exact_on_bundled_models(eng_run, eng_run_dsp, model_path, tmp_path):
+    """Same outputs from both kernel sets (the reference set is compared
+    with TFLM above), state and resets included."""
+    _, sg, _ = _parse(model_path)
+    vectors = _random_vectors(model_path, _io_specs(sg, sg.inputs), 12)
+    ref = _engine_outputs(eng_run, model_path, vectors, tmp_path, resets=(6,))
+    dsp = _engine_outputs(eng_run_dsp, model_path, vectors, tmp_path, resets=(6,))
+    assert dsp == ref, f"{model_path.name}: DSP kernels differ from the reference kernels"
+
+
+_ACTIVATIONS = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
+
+
+def _out_size(size: int, f: int, stride: int, dil: int, same: bool) -> int:
+    eff = (f - 1) * dil + 1
+    return (size + stride - 1) // stride if same else (size - eff + stride) // stride
+
+
+def _layer(kind: str, rng: np.random.Generator) -> tuple[bytes, str]:
+    """One random int8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED model:
+    odd and even channel counts, 1x1 to 5x3 filters, strides 1-3, dilation
+    1-2, SAME/VALID padding, per-channel or per-tensor scales, zero points
+    at -128 and 127, scales that saturate the output, every fused activation."""
+    s = _schema()
+    zp = lambda: int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))  # noqa: E731
+    in_zp, out_zp = zp(), zp()
+    in_scale = float(rng.uniform(0.005, 0.1))
+    act = int(rng.choice(_ACTIVATIONS))
+    per_channel = bool(rng.integers(0, 2))
+    batches = int(rng.choice([1, 1, 2]))
+    if kind == "fc":
+        depth = int(rng.choice([1, 3, 4, 7, 8, 16, 33]))
+        units = int(rng.choice([1, 2, 3, 5, 10]))
+        in_shape, w_shape, out_shape = [batches, depth], [units, depth], [batches, units]
+        channels, k, qdim = units, depth, 0
+        opts_type, opts = s.BuiltinOptions.FullyConnectedOptions, s.FullyConnectedOptionsT()
+        opts.fusedActivationFunction = act
+        code = 9
+        desc = f"fc b{batches} d{depth} u{units}"
+    else:
+        fh, fw = (int(v) for v in rng.choice([(1, 1), (3, 3), (3, 3), (5, 3), (2, 2), (1, 3), (3, 1)]))
+        sh, sw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        dh, dw = (1, 1) if rng.random() < 0.6 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+        same = bool(rng.integers(0, 2))
+        h, w = int(rng.integers(1, 10)), int(rng.integers(1, 10))
+        if _out_size(h, fh, sh, dh, same) <= 0 or _out_size(w, fw, sw, dw, same) <= 0:
+            same = True
+        oh, ow = _out_size(h, fh, sh, dh, same), _out_size(w, fw, sw, dw, same)
+        if kind == "conv":
+            cin = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 9, 16]))
+            channels = int(rng.choice([1, 2, 3, 5, 8, 13]))
+            w_shape, qdim, k = [channels, fh, fw, cin], 0, fh * fw * cin
+            opts_type, opts, code = s.BuiltinOptions.Conv2DOptions, s.Conv2DOptionsT(), 3
+        else:
+            cin = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 9, 16]))
+            mult = 1 if rng.random() < 0.75 else 2
+            channels = cin * mult
+            w_shape, qdim, k = [1, fh, fw, channels], 3, fh * fw
+            opts_type, opts, code = s.BuiltinOptions.DepthwiseConv2DOptions, s.DepthwiseConv2DOptionsT(), 4
+            opts.depthMultiplier = mult
+        opts.padding = 0 if same else 1
+        opts.strideH, opts.strideW, opts.dilationHFactor, opts.dilationWFactor = sh, sw, dh, dw
+        opts.fusedActivationFunction = act
+        in_shape, out_shape = [batches, h, w, cin], [batches, oh, ow, channels]
+        desc = (f"{kind} b{batches} {h}x{w}x{cin} f{fh}x{fw} s{sh}{sw} d{dh}{dw} "
+                f"{'SAME' if same else 'VALID'} -> {channels}")
+    n_scales = channels if per_channel else 1
+    w_scales = rng.uniform(0.001, 0.05, n_scales).astype(np.float32)
+    # output scale around the accumulator's spread: some layers saturate
+    out_scale = float(in_scale * float(w_scales.mean()) * 127 * np.sqrt(k) * rng.choice([0.05, 0.5, 2.0]))
+    weights = rng.integers(-128, 128, w_shape, dtype=np.int8)
+    bias = rng.integers(-(1 << 16), 1 << 16, channels).astype(np.int32)
+
+    def quant(scales, zps, dim=0):
+        return s.QuantizationParametersT(scale=[float(v) for v in scales], zeroPoint=[int(z) for z in zps],
+                                         quantizedDimension=dim)
+
+    def tensor(shape, dtype, buffer, name, q):
+        t = s.TensorT()
+        t.shape, t.type, t.buffer, t.name, t.quantization = np.array(shape, np.int32), dtype, buffer, name, q
+        return t
+
+    buffers = [s.BufferT(), s.BufferT(), s.BufferT(), s.BufferT(), s.BufferT()]
+    buffers[2].data = np.frombuffer(weights.tobytes(), np.uint8)
+    buffers[3].data = np.frombuffer(bias.astype("<i4").tobytes(), np.uint8)
+    bias_scales = (in_scale * w_scales.astype(np.float64)).astype(np.float32)
+    tensors = [
+        tensor(in_shape, 9, 1, "input", quant([in_scale], [in_zp])),
+        tensor(w_shape, 9, 2, "weights", quant(w_scales, [0] * n_scales, qdim)),
+        tensor([channels], 2, 3, "bias", quant(bias_scales if per_channel else bias_scales[:1],
+                                              [0] * n_scales)),
+        tensor(out_shape, 9, 4, "output", quant([out_scale], [out_zp])),
+    ]
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0, 1, 2], np.int32), np.array([3], np.int32)
+    op.builtinOptionsType, op.builtinOptions = opts_type, opts
+    sg = s.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators = tensors, np.array([0], np.int32), np.array([3], np.int32), [op]
+    opcode = s.OperatorCodeT()
+    opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, code, 1
+    model = s.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [opcode], [sg], buffers
+    model.description = desc
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1 << 12)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    desc += f" {'per-channel' if per_channel else 'per-tensor'} zp {in_zp}/{out_zp} act {act}"
+    return bytes(builder.Output()), desc
+
+
+@pytest.mark.parametrize("kind", ["conv", "dwconv", "fc"])
+def test_dsp_kernels_bit_exact_on_random_layers(eng_run, eng_run_dsp, kind, tmp_path):
+    """24 random layers per operator, 3 vectors each (extreme inputs -128 and
+    127 included): the DSP kernels, the reference kernels and TFLM agree to
+    the byte."""
+    rng = np.random.default_rng(zlib.crc32(kind.encode()))
+    for i in range(24):
+        data, desc = _layer(kind, rng)
+        path = tmp_path / f"{kind}{i}.tflite"
+        path.write_bytes(data)
+        _, sg, _ = _parse(path)
+        shape = tuple(int(d) for d in sg.tensors[sg.inputs[0]].shape)
+        vectors = [[np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)],
+                   [rng.integers(-128, 128, shape, dtype=np.int8)]]
+        expected = _reference_outputs(path, vectors, 1)
+        for exe in (eng_run, eng_run_dsp):
+            got = _engine_outputs(exe, path, vectors, tmp_path)
+            assert got == b"".join(expected), f"{exe.name} differs from TFLM on layer {i}: {desc}"
+
+
+def test_dsp_conv_larger_than_the_im2col_scratch_falls_back(eng_run, eng_run_dsp, tmp_path):
+    """A 3x3 filter over 300 channels (2,700 taps) does not fit the two
+    2,304-byte im2col columns: the op runs the reference kernel, same bytes."""
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        data, desc = _layer("conv", rng)
+        if "f3x3" in desc:
+            break
+    model = _schema().ModelT.InitFromObj(_schema().Model.GetRootAsModel(data, 0))
+    sg = model.subgraphs[0]
+    cin = 300
+    shape = list(sg.tensors[0].shape)
+    shape[3] = cin
+    sg.tensors[0].shape = np.array(shape, np.int32)
+    w_shape = list(sg.tensors[1].shape)
+    w_shape[3] = cin
+    sg.tensors[1].shape = np.array(w_shape, np.int32)
+    model.buffers[2].data = np.frombuffer(rng.integers(-128, 128, int(np.prod(w_shape)), dtype=np.int8).tobytes(),
+                                          np.uint8)
+    path = _repacked(model, tmp_path / "wide.tflite")
+    vectors = [[rng.integers(-128, 128, shape, dtype=np.int8)] for _ in range(2)]
+    expected = b"".join(_reference_outputs(path, vectors, 1))
+    assert _engine_outputs(eng_run_dsp, path, vectors, tmp_path) == expected, desc
+    assert _engine_outputs(eng_run, path, vectors, tmp_path) == expected, desc
