@@ -232,10 +232,17 @@ def _demo(tmp_path: Path, name: str, *extra: str) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.fixture(scope="module")
+def demo_twice(tmp_path_factory) -> tuple[dict, dict]:
+    tmp = tmp_path_factory.mktemp("demo")
+    first = _demo(tmp, "a")
+    return first, _demo(tmp, "b", "--firmware", first["firmware"]["path"])  # the same image, run again
+
+
 @requires_qemu
 @pytest.mark.qemu
-def test_hil_run_estimates_are_deterministic_per_invoke_and_per_operator(tmp_path):
-    first, second = _demo(tmp_path, "a"), _demo(tmp_path, "b")
+def test_hil_run_estimates_are_deterministic_per_invoke_and_per_operator(demo_twice):
+    first, second = demo_twice
     estimates = [[(v["cycles"]["value"], [o["cycles"] for o in v["operators"]]) for v in r["vectors"]]
                  for r in (first, second)]
     assert estimates[0] == estimates[1]
@@ -273,3 +280,79 @@ def test_console_mode_reports_the_whole_run_and_between_marks(loop_elf, tmp_path
     bad = hil("console", "--elf", loop_elf, "-p", "mps2-an385", "--expect-exit", "0", "--mark", "no_such_fn",
               "--workdir", tmp_path / "run2", cwd=tmp_path)
     assert bad.returncode == 2 and "no_such_fn not in the firmware's symbols" in bad.stdout + bad.stderr
+
+
+# The decoder alone, on the host: hil_cycles.c with the QEMU entry points stubbed out.
+DECODER_MAIN = """
+#include "%s"
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb) { (void)tb; return 0; }
+uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb) { (void)tb; return 0; }
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t i) { (void)tb; (void)i; return 0; }
+const void *qemu_plugin_insn_data(const struct qemu_plugin_insn *i) { (void)i; return 0; }
+size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *i) { (void)i; return 0; }
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *i) { (void)i; return 0; }
+bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t m) { (void)m; return 0; }
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t i, qemu_plugin_vcpu_tb_trans_cb_t c) { (void)i; (void)c; }
+void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *t, qemu_plugin_vcpu_udata_cb_t c,
+    enum qemu_plugin_cb_flags f, void *u) { (void)t; (void)c; (void)f; (void)u; }
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *t, qemu_plugin_vcpu_udata_cb_t c,
+    enum qemu_plugin_cb_flags f, void *u) { (void)t; (void)c; (void)f; (void)u; }
+void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *t, qemu_plugin_vcpu_mem_cb_t c,
+    enum qemu_plugin_cb_flags f, enum qemu_plugin_mem_rw r, void *u) { (void)t; (void)c; (void)f; (void)r; (void)u; }
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t i, qemu_plugin_udata_cb_t c, void *u) { (void)i; (void)c; (void)u; }
+int main(void)
+{
+    char line[64];
+    while (fgets(line, sizeof line, stdin)) {
+        unsigned a = 0, b = 0;
+        int n = sscanf(line, "%%x %%x", &a, &b);
+        uint8_t bytes[4] = {a & 0xff, a >> 8, b & 0xff, b >> 8};
+        printf("%%s\\n", class_names[decode(bytes, n == 2 ? 4 : 2).cls]);
+    }
+    return 0;
+}
+"""
+# mnemonics (condition and .w/.n stripped) whose class is unambiguous, as arm-none-eabi-objdump prints them
+OBJDUMP_CLASSES = {
+    **dict.fromkeys(["ldr", "ldrb", "ldrh", "ldrsb", "ldrsh"], "load"), **dict.fromkeys(["str", "strb", "strh"], "store"),
+    "ldrd": "load_pair", "strd": "store_pair", "push": "stm", "pop": "ldm", "ldmia": "ldm", "stmia": "stm",
+    **dict.fromkeys(["b", "bl", "bx", "blx", "cbz", "cbnz", "tbb", "tbh"], "branch"),
+    **dict.fromkeys(["add", "adds", "sub", "subs", "mov", "movs", "movw", "movt", "cmp", "lsls", "lsrs", "asrs", "and",
+                     "ands", "orr", "orrs", "eor", "eors", "ubfx", "uxtb", "uxth", "sxth", "sxtb", "bic", "mvn"], "alu"),
+    "mul": "mul", "muls": "mul", "mla": "mla", "mls": "mla", "smull": "mul_long", "umull": "mul_long",
+    "smlal": "mla_long", "sdiv": "div", "udiv": "div", "ssat": "sat", "usat": "sat", "sel": "simd",
+    "vmul.f32": "fp_mul", "vdiv.f32": "fp_div", "vadd.f32": "fp_alu", "vsub.f32": "fp_alu", "vldr": "fp_load",
+    "vstr": "fp_store", "vpush": "fp_stm", "vpop": "fp_ldm", "vmrs": "fp_move", "vfma.f32": "fp_mac",
+}
+CONDITIONS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le")
+
+
+def _objdump_class(mnemonic: str) -> str | None:
+    name = mnemonic.removesuffix(".w").removesuffix(".n")
+    for candidate in (name, *(name[:-2] for c in CONDITIONS if name.endswith(c)),
+                      *(name.replace(c + ".", ".") for c in CONDITIONS if c + "." in name)):
+        if candidate in OBJDUMP_CLASSES:
+            return OBJDUMP_CLASSES[candidate]
+    return None
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_the_decoder_agrees_with_objdump_on_the_firmware(demo_twice, tmp_path):
+    """Every instruction of the demo firmware (Cortex-M4F) whose mnemonic
+    names its class unambiguously is decoded into that class."""
+    import re
+
+    decoder = tmp_path / "decoder"
+    (tmp_path / "decoder.c").write_text(DECODER_MAIN % SOURCE)
+    subprocess.run(["cc", "-O1", "-std=gnu99", "-o", str(decoder), str(tmp_path / "decoder.c")], check=True)
+    elf = demo_twice[0]["firmware"]["path"]
+    listing = subprocess.run(["arm-none-eabi-objdump", "-d", elf], capture_output=True, text=True, check=True).stdout
+    rows = [m.groups() for m in re.finditer(r"^\s*[0-9a-f]+:\t([0-9a-f]{4})(?: ([0-9a-f]{4}))?\s+\t(\S+)", listing, re.M)]
+    got = subprocess.run([str(decoder)], input="".join(f"{a} {b or ''}\n" for a, b, _ in rows), capture_output=True,
+                         text=True, check=True).stdout.split()
+    checked = [(m, _objdump_class(m), g) for (_, _, m), g in zip(rows, got) if _objdump_class(m)]
+    assert len(got) == len(rows) and len(checked) > 10000
+    wrong = [(m, want, g) for m, want, g in checked if g != want]
+    assert not wrong, wrong[:10]
+    assert "default" not in got

@@ -471,6 +471,8 @@ static decoded t32(unsigned a, unsigned b)
                 d.cls = C_simd;
             else if ((a & 0x30) == 0 && (b & 0xc0) == 0x80)
                 d.cls = C_sat; /* QADD, QSUB, QDADD, QDSUB */
+            else if ((a & 0x30) == 0x20 && (b & 0xf0) == 0x80)
+                d.cls = C_simd; /* SEL */
         }
         return d;
     }
