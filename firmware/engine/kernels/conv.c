@@ -217,6 +217,8 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
         s.in_c = in->dims[3];
         s.pad_h = d.pad_h;
         s.pad_w = d.pad_w;
+        s.stride_h = o.stride_h;
+        s.stride_w = o.stride_w;
         d.dsp = filter->dims[3] == in->dims[3] && dsp_conv_fits(&s);
     }
 #endif

@@ -22,14 +22,16 @@
 
 /* ---- requantisation (as quant.c, inlined for the per-output path) ---------- */
 
+/* round(a * b / 2^31) as quant.c's q_mul_high: its nudge (2^30, or
+ * 1 - 2^30 below zero) and division truncating toward zero equal one
+ * floor((ab + 2^30) / 2^31) for every sign (below zero, truncation is the
+ * floor of (n + 2^31 - 1) / 2^31 and 1 - 2^30 + 2^31 - 1 = 2^30), so no
+ * branch on the sign. */
 static inline int32_t mul_high(int32_t a, int32_t b)
 {
-    int64_t ab, nudge;
     if (a == INT32_MIN && b == INT32_MIN)
         return INT32_MAX;
-    ab = (int64_t)a * (int64_t)b;
-    nudge = (ab >= 0) ? ((int64_t)1 << 30) : (1 - ((int64_t)1 << 30));
-    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 static inline int32_t shift_round(int32_t x, int exponent)
@@ -66,7 +68,17 @@ static inline uint32_t ld4(const int8_t *p)
 
 /* bytes 0 and 2, and bytes 1 and 3, as two sign-extended 16-bit lanes */
 static inline int32_t lanes02(uint32_t v) { return __sxtb16((int32_t)v); }
+#if defined(HIL_ACLE_PORTABLE)
 static inline int32_t lanes13(uint32_t v) { return __sxtb16((int32_t)((v >> 8) | (v << 24))); }
+#else
+/* ACLE has no rotated SXTB16; GCC does not fold the rotation into it */
+static inline int32_t lanes13(uint32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+#endif
 
 static inline uint32_t mac1(uint32_t acc, int8_t a, int8_t b)
 {
@@ -101,16 +113,17 @@ static void dot_1x2(const int8_t *a, const int8_t *b0, const int8_t *b1, int k,
     *s1 = t1;
 }
 
-/* s[2i + j] += a_i . b_j for two columns a and two weight rows b */
-static void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *b0,
-                    const int8_t *b1, int k, uint32_t s[4])
+/* s[2i + j] += a_i . b_j for two columns a_i = a + i * k and two weight
+ * rows b_j = b + j * k (one offset register for both second operands) */
+static void dot_2x2(const int8_t *a0, const int8_t *b0, int k, uint32_t s[4])
 {
+    const int8_t *a1 = a0 + k, *b1 = b0 + k;
     int32_t s00 = (int32_t)s[0], s01 = (int32_t)s[1];
     int32_t s10 = (int32_t)s[2], s11 = (int32_t)s[3];
     uint32_t t00, t01, t10, t11;
     int n = k >> 2;
     while (n-- > 0) {
-        const uint32_t va0 = ld4(a0), va1 = ld4(a1);
+        const uint32_t va0 = ld4(a0), va1 = ld4(a0 + k);
         const int32_t a0_02 = lanes02(va0), a0_13 = lanes13(va0);
         const int32_t a1_02 = lanes02(va1), a1_13 = lanes13(va1);
         uint32_t vb = ld4(b0);
@@ -119,7 +132,7 @@ static void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *b0,
         s00 = __smlad(a0_13, b13, s00);
         s10 = __smlad(a1_02, b02, s10);
         s10 = __smlad(a1_13, b13, s10);
-        vb = ld4(b1);
+        vb = ld4(b0 + k);
         b02 = lanes02(vb);
         b13 = lanes13(vb);
         s01 = __smlad(a0_02, b02, s01);
@@ -127,10 +140,10 @@ static void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *b0,
         s11 = __smlad(a1_02, b02, s11);
         s11 = __smlad(a1_13, b13, s11);
         a0 += 4;
-        a1 += 4;
         b0 += 4;
-        b1 += 4;
     }
+    a1 = a0 + k;
+    b1 = b0 + k;
     t00 = (uint32_t)s00;
     t01 = (uint32_t)s01;
     t10 = (uint32_t)s10;
@@ -147,8 +160,8 @@ static void dot_2x2(const int8_t *a0, const int8_t *a1, const int8_t *b0,
     s[3] = t11;
 }
 
-/* Every output channel of one or two columns (c1 may be NULL): y0[r] and
- * y1[r] for the `rows` weight rows of k values. */
+/* Every output channel of one or two columns (c1 is c0 + k, or NULL):
+ * y0[r] and y1[r] for the `rows` weight rows of k values. */
 static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
                         int k, int rows, const int32_t *fold,
                         const dsp_requant *q, int8_t *y0, int8_t *y1)
@@ -161,7 +174,7 @@ static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
             uint32_t s[4];
             s[0] = s[2] = (uint32_t)fold[r];
             s[1] = s[3] = (uint32_t)fold[r + 1];
-            dot_2x2(c0, c1, w0, w1, k, s);
+            dot_2x2(c0, w0, k, s);
             y0[r] = requant(s[0], r, q);
             y0[r + 1] = requant(s[1], r + 1, q);
             y1[r] = requant(s[2], r, q);
@@ -226,7 +239,7 @@ static int is_pointwise(const dsp_conv_shape *s)
 
 int dsp_conv_fits(const dsp_conv_shape *s)
 {
-    return is_pointwise(s) ||
+    return (is_pointwise(s) && s->stride_h == 1 && s->stride_w == 1) ||
            (int64_t)s->f_h * s->f_w * s->in_c <= DSP_IM2COL_MAX_K;
 }
 
@@ -270,8 +283,10 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
 {
     const int k = s->f_h * s->f_w * s->in_c;
     const int pixels = s->out_h * s->out_w;
-    const int pointwise = is_pointwise(s);
-    int8_t *col0 = im2col_buf, *col1 = im2col_buf + DSP_IM2COL_MAX_K;
+    int8_t *col0 = im2col_buf, *col1 = im2col_buf + k; /* adjacent */
+    /* a 1x1 filter with unit strides reads its columns in place: pixel
+     * p + 1 follows pixel p, rows included */
+    const int in_place = is_pointwise(s) && s->stride_h == 1 && s->stride_w == 1;
     int n, p;
 
     if (!dsp_conv_fits(s))
@@ -288,12 +303,10 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                 ox1 = 0;
                 ++oy1;
             }
-            if (pointwise) {
-                c0 = img + ((size_t)oy * s->stride_h * s->in_w +
-                            (size_t)ox * s->stride_w) * s->in_c;
+            if (in_place) {
+                c0 = img + (size_t)p * s->in_c;
                 if (two)
-                    c1 = img + ((size_t)oy1 * s->stride_h * s->in_w +
-                                (size_t)ox1 * s->stride_w) * s->in_c;
+                    c1 = c0 + k;
             } else {
                 im2col(s, img, oy, ox, col0);
                 c0 = col0;

@@ -62,8 +62,8 @@ void dsp_fc_s8(const int8_t *x, const int8_t *w, const int32_t *fold,
                const dsp_requant *q);
 
 /* CONV_2D without groups, any stride / dilation / padding, when
- * dsp_conv_fits(): 1x1 filters read the input in place, others go
- * through a two-column im2col buffer. Returns 0, or -1 if the filter does
+ * dsp_conv_fits(): 1x1 filters with unit strides read the input in place
+ * (a matrix multiply), others go through a two-column im2col buffer. Returns 0, or -1 if the filter does
  * not fit the scratch (nothing written). */
 int dsp_conv_fits(const dsp_conv_shape *s);
 int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
