@@ -1,10 +1,11 @@
 /*
- * The two ACLE SIMD intrinsics the DSP kernels use (engine/kernels/s8_dsp.c),
+ * The ACLE SIMD intrinsics the DSP kernels use (engine/kernels/s8_dsp.c),
  * in portable C, so that the host tests run the optimised kernels' exact
  * arithmetic next to the reference ones. Semantics from the Arm
- * Architecture Reference Manual (Armv7-M, SXTB16 and SMLAD): both lanes
- * are sign-extended bytes; SMLAD adds the two 16 x 16 products to the
- * accumulator modulo 2^32 (the Q flag it may set is not used).
+ * Architecture Reference Manual (Armv7-M: SXTB16, SMLAD, SMLABB, SMLATT):
+ * both lanes are sign-extended bytes; the multiply-accumulates add their
+ * 16 x 16 products to the accumulator modulo 2^32 (the Q flag they may set
+ * is not used).
  */
 #ifndef HIL_ACLE_PORTABLE_H
 #define HIL_ACLE_PORTABLE_H
@@ -27,6 +28,19 @@ static inline int32_t __smlad(int32_t a, int32_t b, int32_t acc)
     const int32_t lo = (int32_t)(int16_t)(ua & 0xffffu) * (int32_t)(int16_t)(ub & 0xffffu);
     const int32_t hi = (int32_t)(int16_t)(ua >> 16) * (int32_t)(int16_t)(ub >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
+}
+
+/* acc + a.lo * b.lo and acc + a.hi * b.hi, halfwords signed, wrapping */
+static inline int32_t __smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b & 0xffffu);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+
+static inline int32_t __smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p = (int32_t)(int16_t)((uint32_t)a >> 16) * (int32_t)(int16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
 }
 
 #endif

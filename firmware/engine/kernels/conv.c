@@ -32,7 +32,7 @@ enum { DW_PADDING = 0, DW_STRIDE_W = 1, DW_STRIDE_H = 2,
        DW_DILATION_H = 6 };
 
 /* Per-op data, followed by int32 multiplier[channels], int32 shift[channels]
- * and, when the DSP kernels take the op (dsp), int32 fold[channels]. */
+ * and, when the DSP kernels take the op (dsp), dsp_chan[channels]. */
 typedef struct {
     int32_t stride_w, stride_h;
     int32_t dilation_w, dilation_h;
@@ -222,7 +222,11 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
         d.dsp = filter->dims[3] == in->dims[3] && dsp_conv_fits(&s);
     }
 #endif
-    *bytes = (uint32_t)sizeof d + (d.dsp ? 12u : 8u) * (uint32_t)channels;
+    *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
+#if HIL_KERNELS_DSP
+    if (d.dsp)
+        *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)channels;
+#endif
     if (data == NULL)
         return ENG_OK;
 
@@ -233,13 +237,15 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     if (st == ENG_OK && d.dsp) {
         const int8_t *w = (const int8_t *)eng_data(e, filter);
         const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
-        int32_t *fold = (int32_t *)(void *)(data + sizeof d) + 2 * channels;
+        const int32_t *mult = (const int32_t *)(const void *)(data + sizeof d);
+        dsp_chan *ch = (dsp_chan *)(void *)(data + sizeof d + 8u * (uint32_t)channels);
         const int taps = filter_h * filter_w;
         if (depthwise)
-            dsp_fold(w, channels, taps, 1, channels, d.input_offset, b, fold);
+            dsp_channels(w, channels, taps, 1, channels, d.input_offset, b,
+                         mult, mult + channels, 1, ch);
         else
-            dsp_fold(w, channels, taps * in->dims[3], taps * in->dims[3], 1,
-                     d.input_offset, b, fold);
+            dsp_channels(w, channels, taps * in->dims[3], taps * in->dims[3], 1,
+                         d.input_offset, b, mult, mult + channels, 1, ch);
     }
 #endif
     return st;
@@ -274,20 +280,17 @@ static int dsp_eval(const conv_data *d, int depthwise, const eng_tensor *in,
                     const int8_t *x, const int8_t *w, const uint8_t *b,
                     int8_t *y)
 {
-    const int32_t *mult = (const int32_t *)(const void *)(d + 1);
     dsp_requant q;
     dsp_conv_shape s;
-    q.mult = mult;
-    q.shift = mult + d->channels;
-    q.mult_step = 1;
+    q.ch = (const dsp_chan *)(const void *)((const int32_t *)(const void *)(d + 1) +
+                                            2 * d->channels);
     q.output_offset = d->output_offset;
     q.act_min = d->act_min;
     q.act_max = d->act_max;
     dsp_shape(d, in, filter, out, &s);
     if (depthwise)
-        return dsp_dwconv_s8(&s, x, w, q.shift + d->channels, b,
-                             d->input_offset, y, &q);
-    return dsp_conv_s8(&s, x, w, q.shift + d->channels, y, &q);
+        return dsp_dwconv_s8(&s, x, w, b, d->input_offset, y, &q);
+    return dsp_conv_s8(&s, x, w, y, &q);
 }
 #endif
 

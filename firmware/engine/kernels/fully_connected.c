@@ -31,7 +31,7 @@ enum { FC_ACTIVATION = 0, FC_WEIGHTS_FORMAT = 1 };
 
 /* Per-op data; per-channel: followed by int32 multiplier[units],
  * int32 shift[units]; then, when the DSP kernels take the op (dsp),
- * int32 fold[units]. */
+ * dsp_chan[units]. */
 typedef struct {
     int32_t batches, units, depth;
     int32_t input_offset, filter_offset, output_offset;
@@ -159,7 +159,7 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     /* a weight zero point would need the input's sum: reference only */
     d.dsp = d.per_channel || d.filter_offset == 0;
     if (d.dsp)
-        *bytes += 4u * (uint32_t)d.units;
+        *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)d.units;
 #endif
     if (data == NULL)
         return ENG_OK;
@@ -171,12 +171,17 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
                                      (int32_t *)(void *)(data + sizeof d),
                                      err);
 #if HIL_KERNELS_DSP
-    if (st == ENG_OK && d.dsp)
-        dsp_fold((const int8_t *)eng_data(e, filter), d.units, d.depth,
-                 d.depth, 1, d.input_offset,
-                 bias != NULL ? eng_data(e, bias) : NULL,
-                 (int32_t *)(void *)(data + sizeof d) +
-                     (d.per_channel ? 2 * d.units : 0));
+    if (st == ENG_OK && d.dsp) {
+        const int32_t *mult = (const int32_t *)(const void *)(data + sizeof d);
+        dsp_channels((const int8_t *)eng_data(e, filter), d.units, d.depth,
+                     d.depth, 1, d.input_offset,
+                     bias != NULL ? eng_data(e, bias) : NULL,
+                     d.per_channel ? mult : &d.multiplier,
+                     d.per_channel ? mult + d.units : &d.shift,
+                     d.per_channel ? 1 : 0,
+                     (dsp_chan *)(void *)(data + sizeof d +
+                                          (d.per_channel ? 8u * (uint32_t)d.units : 0u)));
+    }
 #endif
     return st;
 }
@@ -219,15 +224,12 @@ eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
 #if HIL_KERNELS_DSP
     if (d->dsp) {
         dsp_requant q;
-        q.mult = d->per_channel ? mult : &d->multiplier;
-        q.shift = d->per_channel ? shift : &d->shift;
-        q.mult_step = d->per_channel ? 1 : 0;
+        q.ch = (const dsp_chan *)(const void *)((const uint8_t *)(d + 1) +
+                                                (d->per_channel ? 8u * (uint32_t)d->units : 0u));
         q.output_offset = d->output_offset;
         q.act_min = d->act_min;
         q.act_max = d->act_max;
-        dsp_fc_s8(x, w, (const int32_t *)(const void *)(d + 1) +
-                            (d->per_channel ? 2 * d->units : 0),
-                  y, d->batches, d->units, d->depth, &q);
+        dsp_fc_s8(x, w, y, d->batches, d->units, d->depth, &q);
         return ENG_OK;
     }
 #endif

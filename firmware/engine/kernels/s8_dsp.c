@@ -34,26 +34,18 @@ static inline int32_t mul_high(int32_t a, int32_t b)
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
-static inline int32_t shift_round(int32_t x, int exponent)
+/* clamp(q_mul_by_multiplier(acc) + output offset), the channel's shifts
+ * and rounding mask precomputed (dsp_channels) */
+static inline int8_t requant(uint32_t acc, const dsp_chan *c, int32_t offset,
+                             int32_t lo, int32_t hi)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
-    const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
-    return (x >> exponent) + ((remainder > threshold) ? 1 : 0);
-}
-
-static inline int8_t requant(uint32_t acc, int c, const dsp_requant *q)
-{
-    const int i = c * q->mult_step;
-    const int32_t shift = q->shift[i];
-    const int left = shift > 0 ? (int)shift : 0;
-    const int right = shift > 0 ? 0 : (int)-shift;
-    int32_t v = shift_round(mul_high((int32_t)(acc << left), q->mult[i]), right) +
-                q->output_offset;
-    if (v < q->act_min)
-        v = q->act_min;
-    if (v > q->act_max)
-        v = q->act_max;
+    const int32_t h = mul_high((int32_t)(acc << c->left), c->mult);
+    const int32_t threshold = (c->mask >> 1) + ((h < 0) ? 1 : 0);
+    int32_t v = (h >> c->right) + (((h & c->mask) > threshold) ? 1 : 0) + offset;
+    if (v < lo)
+        v = lo;
+    if (v > hi)
+        v = hi;
     return (int8_t)v;
 }
 
@@ -163,41 +155,45 @@ static void dot_2x2(const int8_t *a0, const int8_t *b0, int k, uint32_t s[4])
 /* Every output channel of one or two columns (c1 is c0 + k, or NULL):
  * y0[r] and y1[r] for the `rows` weight rows of k values. */
 static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
-                        int k, int rows, const int32_t *fold,
-                        const dsp_requant *q, int8_t *y0, int8_t *y1)
+                        int k, int rows, const dsp_requant *q, int8_t *y0,
+                        int8_t *y1)
 {
+    const dsp_chan *ch = q->ch;
+    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
     int r = 0;
     for (; r + 2 <= rows; r += 2) {
         const int8_t *w0 = w + (size_t)r * (size_t)k;
         const int8_t *w1 = w0 + k;
         if (c1 != NULL) {
             uint32_t s[4];
-            s[0] = s[2] = (uint32_t)fold[r];
-            s[1] = s[3] = (uint32_t)fold[r + 1];
+            s[0] = s[2] = (uint32_t)ch[r].fold;
+            s[1] = s[3] = (uint32_t)ch[r + 1].fold;
             dot_2x2(c0, w0, k, s);
-            y0[r] = requant(s[0], r, q);
-            y0[r + 1] = requant(s[1], r + 1, q);
-            y1[r] = requant(s[2], r, q);
-            y1[r + 1] = requant(s[3], r + 1, q);
+            y0[r] = requant(s[0], &ch[r], off, lo, hi);
+            y0[r + 1] = requant(s[1], &ch[r + 1], off, lo, hi);
+            y1[r] = requant(s[2], &ch[r], off, lo, hi);
+            y1[r + 1] = requant(s[3], &ch[r + 1], off, lo, hi);
         } else {
-            uint32_t s0 = (uint32_t)fold[r], s1 = (uint32_t)fold[r + 1];
+            uint32_t s0 = (uint32_t)ch[r].fold, s1 = (uint32_t)ch[r + 1].fold;
             dot_1x2(c0, w0, w1, k, &s0, &s1);
-            y0[r] = requant(s0, r, q);
-            y0[r + 1] = requant(s1, r + 1, q);
+            y0[r] = requant(s0, &ch[r], off, lo, hi);
+            y0[r + 1] = requant(s1, &ch[r + 1], off, lo, hi);
         }
     }
     if (r < rows) { /* odd channel count: one row against both columns */
         const int8_t *w0 = w + (size_t)r * (size_t)k;
-        uint32_t s0 = (uint32_t)fold[r], s1 = (uint32_t)fold[r];
+        uint32_t s0 = (uint32_t)ch[r].fold, s1 = (uint32_t)ch[r].fold;
         dot_1x2(w0, c0, c1 != NULL ? c1 : c0, k, &s0, &s1);
-        y0[r] = requant(s0, r, q);
+        y0[r] = requant(s0, &ch[r], off, lo, hi);
         if (c1 != NULL)
-            y1[r] = requant(s1, r, q);
+            y1[r] = requant(s1, &ch[r], off, lo, hi);
     }
 }
 
-void dsp_fold(const int8_t *w, int rows, int k, int row_step, int step,
-              int32_t input_offset, const uint8_t *bias, int32_t *fold)
+void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
+                  int32_t input_offset, const uint8_t *bias,
+                  const int32_t *mult, const int32_t *shift, int mult_step,
+                  dsp_chan *ch)
 {
     int r, i;
     for (r = 0; r < rows; ++r) {
@@ -208,23 +204,26 @@ void dsp_fold(const int8_t *w, int rows, int k, int row_step, int step,
         sum *= (uint32_t)input_offset;
         if (bias != NULL)
             sum += (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)r);
-        fold[r] = (int32_t)sum;
+        ch[r].fold = (int32_t)sum;
+        ch[r].mult = mult[r * mult_step];
+        ch[r].left = shift[r * mult_step] > 0 ? shift[r * mult_step] : 0;
+        ch[r].right = shift[r * mult_step] > 0 ? 0 : -shift[r * mult_step];
+        ch[r].mask = (int32_t)(((uint32_t)1 << ch[r].right) - 1u);
     }
 }
 
 /* ---- fully connected ------------------------------------------------------------ */
 
-void dsp_fc_s8(const int8_t *x, const int8_t *w, const int32_t *fold,
-               int8_t *y, int batches, int units, int depth,
+void dsp_fc_s8(const int8_t *x, const int8_t *w, int8_t *y, int batches, int units, int depth,
                const dsp_requant *q)
 {
     int b = 0;
     for (; b + 2 <= batches; b += 2)
         out_columns(x + (size_t)b * depth, x + (size_t)(b + 1) * depth, w,
-                    depth, units, fold, q, y + (size_t)b * units,
+                    depth, units, q, y + (size_t)b * units,
                     y + (size_t)(b + 1) * units);
     if (b < batches)
-        out_columns(x + (size_t)b * depth, NULL, w, depth, units, fold, q,
+        out_columns(x + (size_t)b * depth, NULL, w, depth, units, q,
                     y + (size_t)b * units, NULL);
 }
 
@@ -279,7 +278,7 @@ static void im2col(const dsp_conv_shape *s, const int8_t *img, int oy, int ox,
 }
 
 int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
-                const int32_t *fold, int8_t *y, const dsp_requant *q)
+                int8_t *y, const dsp_requant *q)
 {
     const int k = s->f_h * s->f_w * s->in_c;
     const int pixels = s->out_h * s->out_w;
@@ -315,7 +314,7 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                     c1 = col1;
                 }
             }
-            out_columns(c0, c1, w, k, s->out_c, fold, q,
+            out_columns(c0, c1, w, k, s->out_c, q,
                         out + (size_t)p * s->out_c,
                         out + (size_t)(p + 1) * s->out_c);
             ox = ox1 + 1;
@@ -332,17 +331,18 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
 /* ---- depthwise -------------------------------------------------------------------- */
 
 /* A window inside the input, 3x3: rows r0..r2, column steps d1, d2. */
-static void dw_3x3(const int8_t *base, const int8_t *w, const int32_t *fold,
-                   int channels, const int32_t *xoff, int8_t *y,
-                   const dsp_requant *q)
+static void dw_3x3(const int8_t *base, const int8_t *w, int channels,
+                   const int32_t *xoff, int8_t *y, const dsp_requant *q)
 {
     const int8_t *r0 = base + xoff[0], *r1 = base + xoff[3], *r2 = base + xoff[6];
     const int d1 = xoff[1] - xoff[0], d2 = xoff[2] - xoff[0];
     const int8_t *w0 = w, *w1 = w + channels, *w2 = w + 2 * channels;
     const int step = 3 * channels;
+    const dsp_chan *ch = q->ch;
+    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
     int c;
     for (c = 0; c < channels; ++c) {
-        uint32_t acc = (uint32_t)fold[c];
+        uint32_t acc = (uint32_t)ch[c].fold;
         acc = mac1(acc, w0[c], r0[c]);
         acc = mac1(acc, w1[c], r0[c + d1]);
         acc = mac1(acc, w2[c], r0[c + d2]);
@@ -352,19 +352,95 @@ static void dw_3x3(const int8_t *base, const int8_t *w, const int32_t *fold,
         acc = mac1(acc, w0[c + 2 * step], r2[c]);
         acc = mac1(acc, w1[c + 2 * step], r2[c + d1]);
         acc = mac1(acc, w2[c + 2 * step], r2[c + d2]);
-        y[c] = requant(acc, c, q);
+        y[c] = requant(acc, &ch[c], off, lo, hi);
+    }
+}
+
+/* A window inside the input, any filter: the taps at xoff[], channels
+ * [c0, channels); one at a time */
+static void dw_taps(const int8_t *base, const int8_t *w, int c0, int channels,
+                    const int32_t *xoff, int taps, int8_t *y,
+                    const dsp_requant *q)
+{
+    const dsp_chan *ch = q->ch;
+    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
+    int c, t;
+    for (c = c0; c < channels; ++c) {
+        uint32_t acc = (uint32_t)ch[c].fold;
+        const int8_t *wc = w + c, *xc = base + c;
+        for (t = 0; t < taps; ++t, wc += channels)
+            acc = mac1(acc, *wc, xc[xoff[t]]);
+        y[c] = requant(acc, &ch[c], off, lo, hi);
+    }
+}
+
+/* The same, four channels at a time: one load brings a tap of four
+ * channels, SMLABB / SMLATT multiply lanes 0 and 2 (1 and 3 after the
+ * rotated SXTB16) into four accumulators. Returns the channels done. */
+static int dw_block4(const int8_t *base, const int8_t *w, int channels,
+                     const int32_t *xoff, int taps, int8_t *y,
+                     const dsp_requant *q)
+{
+    const dsp_chan *ch = q->ch;
+    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
+    int c, t;
+    for (c = 0; c + 4 <= channels; c += 4) {
+        int32_t a0 = ch[c].fold, a1 = ch[c + 1].fold;
+        int32_t a2 = ch[c + 2].fold, a3 = ch[c + 3].fold;
+        const int8_t *wc = w + c, *xc = base + c;
+        for (t = 0; t < taps; ++t, wc += channels) {
+            const uint32_t vx = ld4(xc + xoff[t]), vw = ld4(wc);
+            const int32_t x02 = lanes02(vx), x13 = lanes13(vx);
+            const int32_t w02 = lanes02(vw), w13 = lanes13(vw);
+            a0 = __smlabb(x02, w02, a0);
+            a2 = __smlatt(x02, w02, a2);
+            a1 = __smlabb(x13, w13, a1);
+            a3 = __smlatt(x13, w13, a3);
+        }
+        y[c] = requant((uint32_t)a0, &ch[c], off, lo, hi);
+        y[c + 1] = requant((uint32_t)a1, &ch[c + 1], off, lo, hi);
+        y[c + 2] = requant((uint32_t)a2, &ch[c + 2], off, lo, hi);
+        y[c + 3] = requant((uint32_t)a3, &ch[c + 3], off, lo, hi);
+    }
+    return c;
+}
+
+/* A window overlapping the padding: only the taps inside, the offset
+ * applied per tap (the fold would count the outside ones). */
+static void dw_border(const dsp_conv_shape *s, const int8_t *img, int y0,
+                      int x0, const int8_t *w, const uint8_t *bias,
+                      int32_t input_offset, int8_t *y, const dsp_requant *q)
+{
+    const int ch = s->in_c;
+    int c, ky, kx;
+    for (c = 0; c < ch; ++c) {
+        uint32_t acc = bias != NULL ? (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)c) : 0u;
+        for (ky = 0; ky < s->f_h; ++ky) {
+            const int iy = y0 + ky * s->dil_h;
+            if (iy < 0 || iy >= s->in_h)
+                continue;
+            for (kx = 0; kx < s->f_w; ++kx) {
+                const int ix = x0 + kx * s->dil_w;
+                if (ix < 0 || ix >= s->in_w)
+                    continue;
+                acc += (uint32_t)((int32_t)w[(ky * s->f_w + kx) * ch + c] *
+                                  ((int32_t)img[((size_t)iy * s->in_w + ix) * ch + c] +
+                                   input_offset));
+            }
+        }
+        y[c] = requant(acc, &q->ch[c], q->output_offset, q->act_min, q->act_max);
     }
 }
 
 int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
-                  const int32_t *fold, const uint8_t *bias,
-                  int32_t input_offset, int8_t *y, const dsp_requant *q)
+                  const uint8_t *bias, int32_t input_offset, int8_t *y,
+                  const dsp_requant *q)
 {
     const int taps = s->f_h * s->f_w;
     const int ch = s->in_c;
     const int last_y = (s->f_h - 1) * s->dil_h, last_x = (s->f_w - 1) * s->dil_w;
     int32_t xoff[DSP_DW_MAX_TAPS];
-    int n, oy, ox, c, t, ky, kx;
+    int n, oy, ox, ky, kx;
 
     if (taps > DSP_DW_MAX_TAPS || s->out_c != ch)
         return -1;
@@ -379,39 +455,20 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
             for (ox = 0; ox < s->out_w; ++ox) {
                 const int x0 = ox * s->stride_w - s->pad_w;
                 int8_t *out = y + (((size_t)n * s->out_h + oy) * s->out_w + ox) * ch;
-                if (y0 >= 0 && x0 >= 0 && y0 + last_y < s->in_h &&
-                    x0 + last_x < s->in_w) {
-                    const int8_t *base = img + ((size_t)y0 * s->in_w + x0) * ch;
-                    if (taps == 9 && s->f_w == 3) {
-                        dw_3x3(base, w, fold, ch, xoff, out, q);
-                        continue;
-                    }
-                    for (c = 0; c < ch; ++c) {
-                        uint32_t acc = (uint32_t)fold[c];
-                        for (t = 0; t < taps; ++t)
-                            acc = mac1(acc, w[t * ch + c], base[xoff[t] + c]);
-                        out[c] = requant(acc, c, q);
-                    }
+                const int8_t *base;
+                if (!(y0 >= 0 && x0 >= 0 && y0 + last_y < s->in_h &&
+                      x0 + last_x < s->in_w)) {
+                    dw_border(s, img, y0, x0, w, bias, input_offset, out, q);
                     continue;
                 }
-                /* border: only the taps inside, offset applied per tap */
-                for (c = 0; c < ch; ++c) {
-                    uint32_t acc = bias != NULL ? (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)c) : 0u;
-                    for (ky = 0; ky < s->f_h; ++ky) {
-                        const int iy = y0 + ky * s->dil_h;
-                        if (iy < 0 || iy >= s->in_h)
-                            continue;
-                        for (kx = 0; kx < s->f_w; ++kx) {
-                            const int ix = x0 + kx * s->dil_w;
-                            if (ix < 0 || ix >= s->in_w)
-                                continue;
-                            acc += (uint32_t)((int32_t)w[(ky * s->f_w + kx) * ch + c] *
-                                              ((int32_t)img[((size_t)iy * s->in_w + ix) * ch + c] +
-                                               input_offset));
-                        }
-                    }
-                    out[c] = requant(acc, c, q);
-                }
+                base = img + ((size_t)y0 * s->in_w + (size_t)x0) * ch;
+                if (ch >= 4)
+                    dw_taps(base, w, dw_block4(base, w, ch, xoff, taps, out, q),
+                            ch, xoff, taps, out, q);
+                else if (s->f_h == 3 && s->f_w == 3)
+                    dw_3x3(base, w, ch, xoff, out, q);
+                else
+                    dw_taps(base, w, 0, ch, xoff, taps, out, q);
             }
         }
     }

@@ -31,11 +31,18 @@
 /* Most filter taps the depthwise kernel keeps offsets for. */
 #define DSP_DW_MAX_TAPS 64
 
-/* Requantisation of one output: per channel (mult_step 1) or one
- * multiplier for all (mult_step 0). */
+/* Per output channel, computed at prepare: the folded term and the
+ * requantisation (quant.c's q_mul_by_multiplier) split into its steps. */
 typedef struct {
-    const int32_t *mult, *shift;
-    int mult_step;
+    int32_t fold;
+    int32_t mult;
+    int32_t left;  /* shift when > 0 */
+    int32_t right; /* -shift when <= 0 */
+    int32_t mask;  /* 2^right - 1 */
+} dsp_chan;
+
+typedef struct {
+    const dsp_chan *ch;
     int32_t output_offset, act_min, act_max;
 } dsp_requant;
 
@@ -48,17 +55,20 @@ typedef struct {
     int8_t input_zero_point;
 } dsp_conv_shape;
 
-/* fold[r] = bias[r] (0 without bias) + input_offset * sum_i w[r * row_step
- * + i * step] for `rows` rows of `k` weights (conv and fully connected:
- * row_step k, step 1; depthwise: row_step 1, step channels); bias is
+/* ch[r] for `rows` output channels: fold = bias[r] (0 without bias) +
+ * input_offset * sum_i w[r * row_step + i * step] over `k` weights (conv
+ * and fully connected: row_step k, step 1; depthwise: row_step 1, step
+ * channels), and the requantisation of multiplier mult[r * mult_step],
+ * shift shift[r * mult_step] (mult_step 0: one for all). bias is
  * little-endian int32, maybe unaligned. */
-void dsp_fold(const int8_t *w, int rows, int k, int row_step, int step,
-              int32_t input_offset, const uint8_t *bias, int32_t *fold);
+void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
+                  int32_t input_offset, const uint8_t *bias,
+                  const int32_t *mult, const int32_t *shift, int mult_step,
+                  dsp_chan *ch);
 
 /* FULLY_CONNECTED: y[b][u] for weights [units][depth] with a zero weight
  * zero point. */
-void dsp_fc_s8(const int8_t *x, const int8_t *w, const int32_t *fold,
-               int8_t *y, int batches, int units, int depth,
+void dsp_fc_s8(const int8_t *x, const int8_t *w, int8_t *y, int batches, int units, int depth,
                const dsp_requant *q);
 
 /* CONV_2D without groups, any stride / dilation / padding, when
@@ -67,14 +77,14 @@ void dsp_fc_s8(const int8_t *x, const int8_t *w, const int32_t *fold,
  * not fit the scratch (nothing written). */
 int dsp_conv_fits(const dsp_conv_shape *s);
 int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
-                const int32_t *fold, int8_t *y, const dsp_requant *q);
+                int8_t *y, const dsp_requant *q);
 
 /* DEPTHWISE_CONV_2D with depth multiplier 1 (3x3 unrolled): windows
  * inside the input use the folded term, border windows sum only their
  * valid taps with the offset applied (bias as given). Returns 0, or -1
  * when the filter has more than DSP_DW_MAX_TAPS taps. */
 int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
-                  const int32_t *fold, const uint8_t *bias,
-                  int32_t input_offset, int8_t *y, const dsp_requant *q);
+                  const uint8_t *bias, int32_t input_offset, int8_t *y,
+                  const dsp_requant *q);
 
 #endif
