@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 import tempfile
@@ -212,7 +213,8 @@ def main() -> None:
                              else "reference") + " kernels"
         engine = f"tflm ({args.tflm_version or args.tflm_dir.name})"
     else:
-        kernels, engine = "hil built-in engine (bit-exact with TFLM's reference kernels)", "builtin"
+        kernel_set = os.environ.get("HIL_KERNELS") or plat.firmware.get("kernels", "reference")  # harness/build/cmake.py
+        kernels, engine = f"hil built-in engine, {kernel_set} int8 kernels (bit-exact with TFLM)", f"builtin ({kernel_set})"
     command = ("python benchmarks/mlperf_tiny.py --models-dir <mlcommons/tiny trained_models>"
                + (f" --tflm-dir <tree: {args.tflm_version or 'create_tflm_tree.py'}>" if args.tflm_dir else "")
                + (" --cmsis-nn" if args.cmsis_nn else "") + f" --platform {args.platform} --vectors {args.vectors}"
