@@ -32,6 +32,7 @@ include(${HIL_FIRMWARE_DIR}/engine/engine.cmake)
 add_library(hil_engine_builtin INTERFACE)
 target_sources(hil_engine_builtin INTERFACE ${HIL_ENGINE_SOURCES} ${HIL_FIRMWARE_DIR}/app/builtin_ops.c)
 target_include_directories(hil_engine_builtin INTERFACE ${HIL_ENGINE_DIR})
+target_compile_definitions(hil_engine_builtin INTERFACE ${HIL_ENGINE_DEFINES}) # the kernel set
 # float results must round like the reference's: no fused multiply-add
 target_compile_options(hil_engine_builtin INTERFACE $<$<COMPILE_LANGUAGE:C>:-ffp-contract=off>)
 target_link_libraries(hil_engine_builtin INTERFACE hil_api m)

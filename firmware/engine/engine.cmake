@@ -44,8 +44,10 @@ set(HIL_ENGINE_DSP_SOURCES ${HIL_ENGINE_DIR}/kernels/s8_dsp.c)
 set(HIL_ENGINE_DSP_HOOKED
     ${HIL_ENGINE_DIR}/kernels/conv.c
     ${HIL_ENGINE_DIR}/kernels/fully_connected.c)
+set(HIL_ENGINE_DEFINES "") # for targets in other directories (firmware/api/hil.cmake)
 if(HIL_KERNELS STREQUAL "dsp")
     list(APPEND HIL_ENGINE_SOURCES ${HIL_ENGINE_DSP_SOURCES})
+    set(HIL_ENGINE_DEFINES HIL_KERNELS_DSP=1)
     set_property(SOURCE ${HIL_ENGINE_DSP_HOOKED} ${HIL_ENGINE_DSP_SOURCES}
                  APPEND PROPERTY COMPILE_DEFINITIONS HIL_KERNELS_DSP=1)
 elseif(NOT HIL_KERNELS STREQUAL "reference")

@@ -208,7 +208,7 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     if (in->zero_point < -128 || in->zero_point > 127)
         d.dsp = 0;
     else if (depthwise)
-        d.dsp = o.depth_multiplier == 1 && filter_h * filter_w <= DSP_DW_MAX_TAPS;
+        d.dsp = filter_h * filter_w <= DSP_DW_MAX_TAPS;
     else {
         dsp_conv_shape s;
         memset(&s, 0, sizeof s);

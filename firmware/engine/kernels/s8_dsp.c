@@ -356,10 +356,11 @@ static void dw_3x3(const int8_t *base, const int8_t *w, int channels,
     }
 }
 
-/* A window inside the input, any filter: the taps at xoff[], channels
- * [c0, channels); one at a time */
+/* A window inside the input, any filter: the taps at xoff[], output
+ * channels [c0, channels) one at a time, output channel c reading input
+ * channel c / dm (depth multiplier dm) */
 static void dw_taps(const int8_t *base, const int8_t *w, int c0, int channels,
-                    const int32_t *xoff, int taps, int8_t *y,
+                    int dm, const int32_t *xoff, int taps, int8_t *y,
                     const dsp_requant *q)
 {
     const dsp_chan *ch = q->ch;
@@ -367,7 +368,7 @@ static void dw_taps(const int8_t *base, const int8_t *w, int c0, int channels,
     int c, t;
     for (c = c0; c < channels; ++c) {
         uint32_t acc = (uint32_t)ch[c].fold;
-        const int8_t *wc = w + c, *xc = base + c;
+        const int8_t *wc = w + c, *xc = base + c / dm;
         for (t = 0; t < taps; ++t, wc += channels)
             acc = mac1(acc, *wc, xc[xoff[t]]);
         y[c] = requant(acc, &ch[c], off, lo, hi);
@@ -411,7 +412,7 @@ static void dw_border(const dsp_conv_shape *s, const int8_t *img, int y0,
                       int x0, const int8_t *w, const uint8_t *bias,
                       int32_t input_offset, int8_t *y, const dsp_requant *q)
 {
-    const int ch = s->in_c;
+    const int ch = s->out_c, in_c = s->in_c, dm = s->out_c / s->in_c;
     int c, ky, kx;
     for (c = 0; c < ch; ++c) {
         uint32_t acc = bias != NULL ? (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)c) : 0u;
@@ -424,7 +425,7 @@ static void dw_border(const dsp_conv_shape *s, const int8_t *img, int y0,
                 if (ix < 0 || ix >= s->in_w)
                     continue;
                 acc += (uint32_t)((int32_t)w[(ky * s->f_w + kx) * ch + c] *
-                                  ((int32_t)img[((size_t)iy * s->in_w + ix) * ch + c] +
+                                  ((int32_t)img[((size_t)iy * s->in_w + ix) * in_c + c / dm] +
                                    input_offset));
             }
         }
@@ -437,19 +438,19 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                   const dsp_requant *q)
 {
     const int taps = s->f_h * s->f_w;
-    const int ch = s->in_c;
+    const int in_c = s->in_c, ch = s->out_c, dm = s->out_c / s->in_c;
     const int last_y = (s->f_h - 1) * s->dil_h, last_x = (s->f_w - 1) * s->dil_w;
     int32_t xoff[DSP_DW_MAX_TAPS];
     int n, oy, ox, ky, kx;
 
-    if (taps > DSP_DW_MAX_TAPS || s->out_c != ch)
+    if (taps > DSP_DW_MAX_TAPS || in_c <= 0 || ch != in_c * dm)
         return -1;
     for (ky = 0; ky < s->f_h; ++ky)
         for (kx = 0; kx < s->f_w; ++kx)
             xoff[ky * s->f_w + kx] =
-                (ky * s->dil_h * s->in_w + kx * s->dil_w) * ch;
+                (ky * s->dil_h * s->in_w + kx * s->dil_w) * in_c;
     for (n = 0; n < s->batches; ++n) {
-        const int8_t *img = x + (size_t)n * s->in_h * s->in_w * ch;
+        const int8_t *img = x + (size_t)n * s->in_h * s->in_w * in_c;
         for (oy = 0; oy < s->out_h; ++oy) {
             const int y0 = oy * s->stride_h - s->pad_h;
             for (ox = 0; ox < s->out_w; ++ox) {
@@ -461,14 +462,16 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                     dw_border(s, img, y0, x0, w, bias, input_offset, out, q);
                     continue;
                 }
-                base = img + ((size_t)y0 * s->in_w + (size_t)x0) * ch;
-                if (ch >= 4)
+                base = img + ((size_t)y0 * s->in_w + (size_t)x0) * in_c;
+                if (dm != 1)
+                    dw_taps(base, w, 0, ch, dm, xoff, taps, out, q);
+                else if (ch >= 4)
                     dw_taps(base, w, dw_block4(base, w, ch, xoff, taps, out, q),
-                            ch, xoff, taps, out, q);
+                            ch, 1, xoff, taps, out, q);
                 else if (s->f_h == 3 && s->f_w == 3)
                     dw_3x3(base, w, ch, xoff, out, q);
                 else
-                    dw_taps(base, w, 0, ch, xoff, taps, out, q);
+                    dw_taps(base, w, 0, ch, 1, xoff, taps, out, q);
             }
         }
     }

@@ -79,10 +79,11 @@ int dsp_conv_fits(const dsp_conv_shape *s);
 int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                 int8_t *y, const dsp_requant *q);
 
-/* DEPTHWISE_CONV_2D with depth multiplier 1 (3x3 unrolled): windows
- * inside the input use the folded term, border windows sum only their
- * valid taps with the offset applied (bias as given). Returns 0, or -1
- * when the filter has more than DSP_DW_MAX_TAPS taps. */
+/* DEPTHWISE_CONV_2D, any depth multiplier (multiplier 1: four channels
+ * at a time, or 3x3 unrolled below four channels): windows inside the
+ * input use the folded term, border windows sum only their valid taps
+ * with the offset applied (bias as given). Returns 0, or -1 when the
+ * filter has more than DSP_DW_MAX_TAPS taps. */
 int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                   const uint8_t *bias, int32_t input_offset, int8_t *y,
                   const dsp_requant *q);
