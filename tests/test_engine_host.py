@@ -713,17 +713,19 @@ def test_extreme_strided_slice_strides_never_overflow(eng_run, tmp_path, stride)
 # --------------------------------------------------------------------------
 # Optimised kernels (firmware/engine/kernels/s8_dsp.c, issue 14)
 #
-# eng_run_dsp is the same engine built with the DSP kernel set, its two SIMD
-# intrinsics (SXTB16, SMLAD) in portable C (firmware/host/acle_portable.h):
-# the arithmetic the Cortex-M4/M7/M33 run, here under the sanitizers. Both
-# kernel sets must give TFLM's bytes on every bundled model and on random
-# single layers built to hit what SIMD code gets wrong.
+# eng_run_dsp / eng_run_mve are the same engine built with the DSP or the
+# Helium kernel set, their intrinsics in portable C (firmware/host/
+# acle_portable.h, mve_portable.h): the arithmetic the Cortex-M4/M7/M33 and
+# the M55 run, here under the sanitizers. Every kernel set must give TFLM's
+# bytes on every bundled model and on random single layers built to hit what
+# SIMD code gets wrong.
 
 
-@pytest.fixture(scope="session")
-def eng_run_dsp(eng_run) -> Path:
-    exe = eng_run.parent / "eng_run_dsp"
-    assert exe.is_file(), "firmware/host did not build eng_run_dsp"
+@pytest.fixture(scope="session", params=["dsp", "mve"])
+def eng_run_dsp(eng_run, request) -> Path:
+    """The engine with an optimised kernel set: DSP (SMLAD) or MVE (Helium)."""
+    exe = eng_run.parent / f"eng_run_{request.param}"
+    assert exe.is_file(), f"firmware/host did not build {exe.name}"
     return exe
 
 

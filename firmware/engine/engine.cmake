@@ -34,23 +34,28 @@ set(HIL_ENGINE_SOURCES
 #   reference  portable C (every core; the default)
 #   dsp        kernels/s8_dsp.c for the Armv7E-M / Armv8-M DSP extension
 #              (Cortex-M4, M7, M33): SMLAD dot products, im2col convolution
+#   mve        the same file with its Helium (MVE) dot products and depthwise
+#              loop (Cortex-M55)
 # The reference kernels stay in the image and run whatever the optimised
 # ones do not take. The definition is a source property, so every target of
 # the including directory gets the same set (the host build compiles both
 # sets itself: firmware/host/CMakeLists.txt).
-set(HIL_KERNELS reference CACHE STRING "int8 kernels: reference or dsp")
-set_property(CACHE HIL_KERNELS PROPERTY STRINGS reference dsp)
+set(HIL_KERNELS reference CACHE STRING "int8 kernels: reference, dsp or mve")
+set_property(CACHE HIL_KERNELS PROPERTY STRINGS reference dsp mve)
 set(HIL_ENGINE_DSP_SOURCES ${HIL_ENGINE_DIR}/kernels/s8_dsp.c)
 set(HIL_ENGINE_DSP_HOOKED
     ${HIL_ENGINE_DIR}/kernels/conv.c
     ${HIL_ENGINE_DIR}/kernels/fully_connected.c)
 set(HIL_ENGINE_DEFINES "") # for targets in other directories (firmware/api/hil.cmake)
-if(HIL_KERNELS STREQUAL "dsp")
+if(HIL_KERNELS STREQUAL "dsp" OR HIL_KERNELS STREQUAL "mve")
     list(APPEND HIL_ENGINE_SOURCES ${HIL_ENGINE_DSP_SOURCES})
     set(HIL_ENGINE_DEFINES HIL_KERNELS_DSP=1)
+    if(HIL_KERNELS STREQUAL "mve")
+        list(APPEND HIL_ENGINE_DEFINES HIL_KERNELS_MVE=1)
+    endif()
     set_property(SOURCE ${HIL_ENGINE_DSP_HOOKED} ${HIL_ENGINE_DSP_SOURCES}
-                 APPEND PROPERTY COMPILE_DEFINITIONS HIL_KERNELS_DSP=1)
+                 APPEND PROPERTY COMPILE_DEFINITIONS ${HIL_ENGINE_DEFINES})
 elseif(NOT HIL_KERNELS STREQUAL "reference")
-    message(FATAL_ERROR "HIL_KERNELS=${HIL_KERNELS}: use reference or dsp "
+    message(FATAL_ERROR "HIL_KERNELS=${HIL_KERNELS}: use reference, dsp or mve "
                         "([firmware] kernels in the platform file)")
 endif()

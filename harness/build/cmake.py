@@ -137,7 +137,7 @@ def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[st
     return defines
 
 
-KERNEL_SETS = ("reference", "dsp")
+KERNEL_SETS = ("reference", "dsp", "mve")
 
 
 def _kernel_set(platform: Platform) -> str:
@@ -148,7 +148,7 @@ def _kernel_set(platform: Platform) -> str:
     if chosen not in KERNEL_SETS:
         where = "the environment variable HIL_KERNELS" if forced else f"{platform.path}: firmware.kernels"
         raise UsageError(f"{where} is {chosen!r}, not a kernel set",
-                         hint=f"use one of: {', '.join(KERNEL_SETS)} (dsp needs a Cortex-M4/M7/M33)")
+                         hint=f"use one of: {', '.join(KERNEL_SETS)} (dsp needs a Cortex-M4/M7/M33/M55, mve an M55)")
     return chosen
 
 

@@ -11,6 +11,10 @@
 #include "../engine_internal.h"
 #include "s8_dsp.h"
 
+#ifndef HIL_KERNELS_MVE
+#define HIL_KERNELS_MVE 0
+#endif
+
 #if defined(HIL_ACLE_PORTABLE)
 #include "acle_portable.h"
 #else
@@ -18,6 +22,17 @@
 #error "kernels = \"dsp\" needs a core with the DSP extension (Cortex-M4/M7/M33); use kernels = \"reference\""
 #endif
 #include <arm_acle.h>
+#endif
+
+#if HIL_KERNELS_MVE
+#if defined(HIL_ACLE_PORTABLE)
+#include "mve_portable.h"
+#else
+#if !defined(__ARM_FEATURE_MVE)
+#error "kernels = \"mve\" needs a core with MVE (Helium, Cortex-M55); use kernels = \"dsp\" or \"reference\""
+#endif
+#include <arm_mve.h>
+#endif
 #endif
 
 /* ---- requantisation (as quant.c, inlined for the per-output path) ---------- */
@@ -77,6 +92,52 @@ static inline uint32_t mac1(uint32_t acc, int8_t a, int8_t b)
     return acc + (uint32_t)((int32_t)a * (int32_t)b);
 }
 
+#if HIL_KERNELS_MVE
+/* MVE: sixteen int8 products per VMLADAVA, the last partial vector
+ * tail-predicated (disabled lanes load as 0 and add nothing). */
+
+/* s0 += a . b0, s1 += a . b1 over k values */
+static void dot_1x2(const int8_t *a, const int8_t *b0, const int8_t *b1, int k,
+                    uint32_t *s0, uint32_t *s1)
+{
+    int32_t acc0 = (int32_t)*s0, acc1 = (int32_t)*s1;
+    int n;
+    for (n = k; n > 0; n -= 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        const int8x16_t va = vldrbq_z_s8(a, p);
+        acc0 = vmladavaq_s8(acc0, va, vldrbq_z_s8(b0, p));
+        acc1 = vmladavaq_s8(acc1, va, vldrbq_z_s8(b1, p));
+        a += 16;
+        b0 += 16;
+        b1 += 16;
+    }
+    *s0 = (uint32_t)acc0;
+    *s1 = (uint32_t)acc1;
+}
+
+/* s[2i + j] += a_i . b_j for a_i = a + i * k, b_j = b + j * k */
+static void dot_2x2(const int8_t *a0, const int8_t *b0, int k, uint32_t s[4])
+{
+    int32_t s00 = (int32_t)s[0], s01 = (int32_t)s[1];
+    int32_t s10 = (int32_t)s[2], s11 = (int32_t)s[3];
+    int n;
+    for (n = k; n > 0; n -= 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)n);
+        const int8x16_t va0 = vldrbq_z_s8(a0, p), va1 = vldrbq_z_s8(a0 + k, p);
+        const int8x16_t vb0 = vldrbq_z_s8(b0, p), vb1 = vldrbq_z_s8(b0 + k, p);
+        s00 = vmladavaq_s8(s00, va0, vb0);
+        s01 = vmladavaq_s8(s01, va0, vb1);
+        s10 = vmladavaq_s8(s10, va1, vb0);
+        s11 = vmladavaq_s8(s11, va1, vb1);
+        a0 += 16;
+        b0 += 16;
+    }
+    s[0] = (uint32_t)s00;
+    s[1] = (uint32_t)s01;
+    s[2] = (uint32_t)s10;
+    s[3] = (uint32_t)s11;
+}
+#else
 /* s0 += a . b0, s1 += a . b1 over k values */
 static void dot_1x2(const int8_t *a, const int8_t *b0, const int8_t *b1, int k,
                     uint32_t *s0, uint32_t *s1)
@@ -151,6 +212,7 @@ static void dot_2x2(const int8_t *a0, const int8_t *b0, int k, uint32_t s[4])
     s[2] = t10;
     s[3] = t11;
 }
+#endif
 
 /* Every output channel of one or two columns (c1 is c0 + k, or NULL):
  * y0[r] and y1[r] for the `rows` weight rows of k values. */
@@ -375,6 +437,34 @@ static void dw_taps(const int8_t *base, const int8_t *w, int c0, int channels,
     }
 }
 
+#if HIL_KERNELS_MVE
+/* The same, four channels per vector: VLDRB widens four int8 of a tap to
+ * 32-bit lanes, VMUL and VADD accumulate per lane; the last vector is
+ * tail-predicated, so every channel is done here. */
+static int dw_block4(const int8_t *base, const int8_t *w, int channels,
+                     const int32_t *xoff, int taps, int8_t *y,
+                     const dsp_requant *q)
+{
+    const dsp_chan *ch = q->ch;
+    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
+    int32_t sum[4];
+    int c, t, i;
+    for (c = 0; c < channels; c += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
+        const int8_t *wc = w + c, *xc = base + c;
+        const int lanes = channels - c < 4 ? channels - c : 4;
+        int32x4_t acc = vdupq_n_s32(0);
+        for (t = 0; t < taps; ++t, wc += channels)
+            acc = vaddq_s32(acc, vmulq_s32(vldrbq_z_s32(xc + xoff[t], p),
+                                           vldrbq_z_s32(wc, p)));
+        vst1q_s32(sum, acc);
+        for (i = 0; i < lanes; ++i)
+            y[c + i] = requant((uint32_t)ch[c + i].fold + (uint32_t)sum[i],
+                               &ch[c + i], off, lo, hi);
+    }
+    return channels;
+}
+#else
 /* The same, four channels at a time: one load brings a tap of four
  * channels, SMLABB / SMLATT multiply lanes 0 and 2 (1 and 3 after the
  * rotated SXTB16) into four accumulators. Returns the channels done. */
@@ -405,6 +495,7 @@ static int dw_block4(const int8_t *base, const int8_t *w, int channels,
     }
     return c;
 }
+#endif
 
 /* A window overlapping the padding: only the taps inside, the offset
  * applied per tap (the fold would count the outside ones). */
@@ -465,7 +556,7 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                 base = img + ((size_t)y0 * s->in_w + (size_t)x0) * in_c;
                 if (dm != 1)
                     dw_taps(base, w, 0, ch, dm, xoff, taps, out, q);
-                else if (ch >= 4)
+                else if (ch >= 4 || HIL_KERNELS_MVE)
                     dw_taps(base, w, dw_block4(base, w, ch, xoff, taps, out, q),
                             ch, 1, xoff, taps, out, q);
                 else if (s->f_h == 3 && s->f_w == 3)
