@@ -40,8 +40,9 @@ def macs_by_file() -> dict[str, int]:
     return macs
 
 
-def run_once(model: Path, platform: str, kernels: str, vectors: int, workdir: Path) -> dict:
-    """One bit-exact run with HIL_KERNELS=kernels (the build cache keys on it)."""
+def run_once(model: Path, platform: str, kernels: str, vectors: int, workdir: Path, detail: bool = False) -> dict:
+    """One bit-exact run with HIL_KERNELS=kernels (the build cache keys on it);
+    `detail` adds the per-operator medians."""
     saved = os.environ.get("HIL_KERNELS")
     os.environ["HIL_KERNELS"] = kernels
     try:
@@ -56,8 +57,11 @@ def run_once(model: Path, platform: str, kernels: str, vectors: int, workdir: Pa
     if result["status"] != "passed" or "count" not in s:
         return {"status": result["status"]}
     top = max(s.get("operators", []), key=lambda o: o["median"], default=None)
-    return {"status": "passed", "instructions": s["count"]["median"],
-            "top_op": f"{top['op']} #{top['index']} ({top['share']:.0%})" if top else ""}
+    row = {"status": "passed", "instructions": s["count"]["median"],
+           "top_op": f"{top['op']} #{top['index']} ({top['share']:.0%})" if top else ""}
+    if detail:
+        row["operators"] = s.get("operators", [])
+    return row
 
 
 def main() -> None:

@@ -1,11 +1,20 @@
-"""The built-in engine against TFLM's own kernels, side by side in one run.
+"""The built-in engine against TFLM, side by side in one run.
 
-Builds the runner twice for one platform (built-in engine, and TFLM from a
-tree made by TFLM's create_tflm_tree.py: docs/build.md), runs each model on
-both, and prints instructions per invoke and per operator. TFLM's sources
-are not in the package registries this project uses, so you supply the tree.
+For one platform, runs each model on the built-in engine twice (the portable
+reference kernels, HIL_KERNELS=reference, and the platform's own kernel set,
+e.g. "dsp" on a Cortex-M4) and on a TFLM runner (reference kernels, or
+CMSIS-NN with --cmsis-nn), and prints instructions per invoke (QEMU -icount:
+instructions, not cycles) with the ratios, then per operator. Every run
+checks its outputs against the TFLM reference interpreter, so only
+bit-exact runs are compared.
 
-Usage: python benchmarks/engine_vs_tflm.py --tflm-dir ~/tflm-tree [--cmsis-nn] [--model PATH ...]
+The TFLM runner is built from a tree made by TFLM's create_tflm_tree.py
+(docs/build.md; TFLM's sources are not in the package registries this
+project uses, so you supply the tree), or given as an ELF already built
+with `hil build --engine tflm` for these models (--tflm-firmware).
+
+Usage: python benchmarks/engine_vs_tflm.py --tflm-dir ~/tflm-tree [--cmsis-nn] [--platform P] [--model PATH ...]
+       python benchmarks/engine_vs_tflm.py --tflm-firmware firmware.elf --label "TFLM+CMSIS-NN" [...]
 """
 
 from __future__ import annotations
@@ -16,45 +25,67 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.platforms import load_platform
 from harness.runner import Run, RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_speed import run_once  # noqa: E402
 
 
-def run(model: Path, platform: str, workdir: Path, firmware: Path | None) -> dict:
-    result = Run(RunConfig(model=model, platform=platform, vectors=3, seed=1, workdir=workdir,
+def run_tflm(model: Path, platform: str, workdir: Path, firmware: Path, vectors: int) -> dict:
+    result = Run(RunConfig(model=model, platform=platform, vectors=vectors, seed=1, workdir=workdir,
                            firmware=firmware)).execute().as_dict()
     if result["status"] != "passed":
-        sys.exit(f"{model.name} did not pass on {'TFLM' if firmware else 'the built-in engine'}: {result['error']}")
+        sys.exit(f"{model.name} did not pass on TFLM: {result['error']}")
     return result["summary"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tflm-dir", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tflm-dir", type=Path)
+    source.add_argument("--tflm-firmware", type=Path, help="a TFLM runner ELF built for these models and platform")
     parser.add_argument("--platform", default="mps2-an386")
     parser.add_argument("--cmsis-nn", action="store_true")
+    parser.add_argument("--label", help="name of the TFLM column (default: TFLM or TFLM+CMSIS-NN)")
     parser.add_argument("--model", type=Path, action="append")
+    parser.add_argument("--vectors", type=int, default=2)
     args = parser.parse_args()
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite", REPO / "models" / "test" / "conv_sweep.tflite",
                             REPO / "models" / "test" / "dwconv_pool.tflite"]
-    build = [sys.executable, "-m", "harness", "build", "-p", args.platform, "--engine", "tflm",
-             "--tflm-dir", str(args.tflm_dir), "-q", *(["--cmsis-nn"] if args.cmsis_nn else [])]
-    for m in models:
-        build += ["--model", str(m)]
-    elf = Path(subprocess.run(build, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    label = args.label or ("TFLM+CMSIS-NN" if args.cmsis_nn else "TFLM")
+    own = load_platform(args.platform).firmware.get("kernels", "reference")
+    if args.tflm_firmware:
+        elf = args.tflm_firmware
+    else:
+        build = [sys.executable, "-m", "harness", "build", "-p", args.platform, "--engine", "tflm",
+                 "--tflm-dir", str(args.tflm_dir), "-q", *(["--cmsis-nn"] if args.cmsis_nn else [])]
+        for m in models:
+            build += ["--model", str(m)]
+        elf = Path(subprocess.run(build, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    table = []
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
-            ours = run(model, args.platform, Path(tmp) / f"{model.stem}-builtin", None)
-            tflm = run(model, args.platform, Path(tmp) / f"{model.stem}-tflm", elf)
-            a, b = ours["count"]["median"], tflm["count"]["median"]
-            print(f"\n{model.name} on {args.platform}: built-in {a:,.0f}, TFLM {b:,.0f} instructions per invoke "
-                  f"({100 * (a - b) / b:+.1f}%)")
+            ref = run_once(model, args.platform, "reference", args.vectors, Path(tmp) / f"{model.stem}-ref", detail=True)
+            opt = run_once(model, args.platform, own, args.vectors, Path(tmp) / f"{model.stem}-{own}", detail=True)
+            tflm = run_tflm(model, args.platform, Path(tmp) / f"{model.stem}-tflm", elf, args.vectors)
+            if ref["status"] != "passed" or opt["status"] != "passed":
+                sys.exit(f"{model.name} did not pass on the built-in engine: {ref['status']} / {opt['status']}")
+            t = tflm["count"]["median"]
+            table.append((model.name, ref["instructions"], opt["instructions"], t))
+            print(f"\n{model.name} on {args.platform}: built-in reference {ref['instructions']:,.0f}, "
+                  f"built-in {own} {opt['instructions']:,.0f}, {label} {t:,.0f} instructions per invoke")
             theirs = {o["index"]: o["median"] for o in tflm.get("operators", [])}
-            for op in ours.get("operators", []):
-                t = theirs.get(op["index"])
-                change = f"{100 * (op['median'] - t) / t:+6.1f}%" if t else ""
-                print(f"  {op['index']:3} {op['op']:20} {op['median']:12,.0f} {t or 0:12,.0f} {change}")
+            mine = {o["index"]: o["median"] for o in ref["operators"]}
+            print(f"  {'#':>3} {'operator':20} {'reference':>12} {own:>12} {label:>14}")
+            for op in opt["operators"]:
+                print(f"  {op['index']:3} {op['op']:20} {mine.get(op['index'], 0):12,.0f} {op['median']:12,.0f} "
+                      f"{theirs.get(op['index'], 0):14,.0f}")
+    print(f"\n| model | built-in reference | built-in {own} | {label} | reference / {own} | {own} / {label} |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, r, o, t in table:
+        print(f"| {name} | {r / 1e6:.2f} M | {o / 1e6:.2f} M | {t / 1e6:.2f} M | {r / o:.2f}x | {o / t:.2f}x |")
 
 
 if __name__ == "__main__":
