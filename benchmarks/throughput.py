@@ -9,34 +9,91 @@ side in one process, and reports:
 - per vector: wall time of the INVOKE round trip (QEMU executing the model
   plus one request/reply) against everything else the harness does per
   vector (SET_INPUT, GET_OUTPUT, comparison, result writing): the harness's
-  overhead.
+  overhead, split into the other device round trips (SET_INPUT, GET_OUTPUT,
+  GET_PROFILE: each waits on the emulated UART) and the host's own CPU time
+  in the vector loop (thread CPU time: comparison, counts, results);
+- with --trips, the host-file mode twice more, side by side: each vector's
+  outputs and operator profile in INVOKE's reply (one round trip, the
+  default) against asking GET_OUTPUT and GET_PROFILE after it (four, as
+  before the OUTPUTS/PROFILE flags), on the same firmware;
+- with --suite, `hil test -j 1` against `-j 2` on a 4-job suite (the demo
+  model 4 times on mps2-an386, --suite-vectors each), and their ratio.
 
-Usage: python benchmarks/throughput.py [--vectors 200] [--model PATH ...]
+Usage: python benchmarks/throughput.py [--vectors 200] [--model PATH ...] [--trips] [--suite] [--no-modes]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
+from harness.link.protocol import DeviceClient
 from harness.runner import Run, RunConfig
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def measure(model: Path, vectors: int, inline: bool, workdir: Path) -> dict:
+class _HostCpu:
+    """The harness thread's CPU time inside the vector loop (Run._stream_vectors):
+    what the host itself spends per vector, apart from waiting on the device."""
+
+    def __init__(self, run: Run) -> None:
+        self.seconds = 0.0
+        inner = run._stream_vectors
+
+        def timed(*args, **kwargs):
+            t0 = time.thread_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.thread_time() - t0
+        run._stream_vectors = timed
+
+
+def _four_trips(client_invoke, client_hello):
+    """The path before INVOKE's OUTPUTS/PROFILE/INPUTS flags: the host takes
+    the device for one without them (so it sends SET_INPUT first), and asks
+    GET_OUTPUT and GET_PROFILE after the count-only reply."""
+    def invoke(self, *args, outputs=False, profile=False, inputs=None, **kwargs):
+        assert inputs is None
+        return client_invoke(self, *args, **kwargs)
+
+    def hello(self, *args, **kwargs):
+        found = client_hello(self, *args, **kwargs)
+        self.one_trip_invoke = False
+        return found
+    return invoke, hello
+
+
+def measure(model: Path, vectors: int, inline: bool, workdir: Path, trips: int = 1) -> dict:
     run = Run(RunConfig(model=model, platform="mps2-an386", vectors=vectors, seed=7,
                         workdir=workdir, force_inline=inline))
-    result = run.execute()
+    host = _HostCpu(run)
+    original = DeviceClient.invoke, DeviceClient.hello
+    if trips == 4:
+        DeviceClient.invoke, DeviceClient.hello = _four_trips(*original)
+    try:
+        result = run.execute()
+    finally:
+        DeviceClient.invoke, DeviceClient.hello = original
     assert result.status == "passed", result.error
     stats = run.client.stats
     t = result.timings
     per_vector = t["vectors_s"] / vectors
     invoke = stats.by_stage.get("INVOKE", 0.0) / vectors
     counts = [v.count["value"] for v in result.vectors]
+    others = {k: stats.by_stage.get(k, 0.0) / vectors * 1e3 for k in ("SET_INPUT", "GET_OUTPUT", "GET_PROFILE")}
     return {
+        "trips": trips,
+        "round_trips_ms": others,
+        "host_cpu_ms": host.seconds / vectors * 1e3,
         "mode": "inline (UART)" if inline else "host file (semihosting)",
         "vectors_per_s": vectors / t["vectors_s"],
         "per_vector_ms": per_vector * 1e3,
@@ -51,16 +108,51 @@ def measure(model: Path, vectors: int, inline: bool, workdir: Path) -> dict:
     }
 
 
+SUITE = """[project]
+name = "throughput"
+platforms = ["mps2-an386"]
+results = "results"
+""" + "".join(f"""
+[[models]]
+name = "demo{i}"
+path = "{{model}}"
+vectors = {{{{ random = {{vectors}}, seed = {i} }}}}
+""" for i in range(4))
+
+
+def measure_suite(model: Path, vectors: int, workdir: Path) -> dict:
+    """`hil test -j 1` and `-j 2` on the same 4-job suite, one after the other."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "hil.toml").write_text(SUITE.format(model=model, vectors=vectors))
+    row = {"jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count()}
+    for jobs in (1, 2):
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "harness", "test", "-j", str(jobs), "--no-store",
+                               "--out", str(workdir / f"j{jobs}")], cwd=workdir, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        row[f"j{jobs}_s"] = wall
+        row[f"j{jobs}_jobs_per_min"] = 4 / wall * 60
+    row["j2_over_j1"] = row["j1_s"] / row["j2_s"]
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vectors", type=int, default=200)
     parser.add_argument("--model", type=Path, action="append")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--suite", action="store_true", help="also hil test -j 1 vs -j 2 on a 4-job suite")
+    parser.add_argument("--suite-vectors", type=int, default=100)
+    parser.add_argument("--no-modes", action="store_true", help="skip the host-file/inline comparison")
+    parser.add_argument("--repeats", type=int, default=5, help="--trips: alternating pairs (the machine's noise)")
+    parser.add_argument("--trips", action="store_true",
+                        help="also outputs and profile in INVOKE's reply against asked for after it, side by side")
     args = parser.parse_args()
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite"]
     report = []
     with tempfile.TemporaryDirectory() as tmp:
-        for model in models:
+        for model in ([] if args.no_modes else models):
             rows = [measure(model, args.vectors, inline, Path(tmp) / f"{model.stem}-{inline}")
                     for inline in (False, True)]
             for row in rows:
@@ -75,6 +167,40 @@ def main() -> None:
                       f"{r['invoke_ms']:10.2f} {r['overhead_ms']:12.2f} {r['overhead_ratio']:16.2f} "
                       f"{r['load_s']:7.3f}")
             print(f"host-file / inline throughput ratio: {rows[0]['vectors_per_s'] / rows[1]['vectors_per_s']:.2f}x")
+            print("overhead per vector, split (ms): " + "; ".join(
+                f"{r['mode']}: " + ", ".join(f"{k} {v:.2f}" for k, v in r["round_trips_ms"].items())
+                + f", host CPU {r['host_cpu_ms']:.2f} ({r['host_cpu_ms'] / r['invoke_ms']:.2f} of invoke)"
+                for r in rows))
+        if args.trips:
+            model = models[0]
+            rows = [measure(model, args.vectors, False, Path(tmp) / f"trips-{k}-{n}", trips=n)
+                    for k in range(args.repeats) for n in (4, 1)]
+            report.append({"trips": rows})
+            print(f"\n{model.name}, host file, {args.vectors} vectors, alternating: SET_INPUT, INVOKE, GET_OUTPUT, "
+                  "GET_PROFILE (4 round trips) against one INVOKE that reads the inputs and replies with all (1)")
+            print(f"{'trips':>5} {'vectors/s':>10} {'ms/vector':>10} {'invoke ms':>10} {'overhead ms':>12} "
+                  f"{'overhead/invoke':>16} {'host CPU ms':>12}")
+            for r in rows:
+                print(f"{r['trips']:5d} {r['vectors_per_s']:10.1f} {r['per_vector_ms']:10.2f} {r['invoke_ms']:10.2f} "
+                      f"{r['overhead_ms']:12.2f} {r['overhead_ratio']:16.2f} {r['host_cpu_ms']:12.2f}")
+            four = [r for r in rows if r["trips"] == 4]
+            one = [r for r in rows if r["trips"] == 1]
+            def med(rs, k):
+                return statistics.median(r[k] for r in rs)
+            invoke4 = med(four, "invoke_ms")  # the INVOKE round trip carrying only the count
+            after1 = (med(one, "per_vector_ms") - invoke4) / invoke4
+            after4 = (med(four, "per_vector_ms") - invoke4) / invoke4
+            print(f"medians of {args.repeats} alternating pairs, 1 trip / 4 trips: ms per vector "
+                  f"{med(one, 'per_vector_ms'):.2f} / {med(four, 'per_vector_ms'):.2f} "
+                  f"(throughput {med(four, 'per_vector_ms') / med(one, 'per_vector_ms'):.2f}x); per-vector time "
+                  f"beyond a count-only INVOKE round trip ({invoke4:.2f} ms), as a ratio of it: "
+                  f"{after1:.2f} / {after4:.2f}")
+        if args.suite:
+            row = measure_suite(models[0], args.suite_vectors, Path(tmp) / "suite")
+            report.append({"suite": row})
+            print(f"\nhil test, 4 jobs x {args.suite_vectors} vectors of {models[0].name} on mps2-an386, "
+                  f"{row['cpus']} CPUs: -j 1 {row['j1_s']:.1f} s, -j 2 {row['j2_s']:.1f} s: "
+                  f"-j 2 is {row['j2_over_j1']:.2f}x the throughput of -j 1")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

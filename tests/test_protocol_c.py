@@ -264,3 +264,40 @@ def test_a_long_error_message_arrives_whole(device_exe, length):
 def test_a_message_longer_than_a_frame_is_cut_at_the_frame(device_exe):
     replies = _talk(device_exe, _load_chunk(1, 6, 0, b"LONG" + struct.pack("<H", 5000)))
     assert len(replies[0].payload) == 1024
+
+
+def test_one_round_trip_per_vector_invoke_reads_inputs_and_replies_with_outputs(device, tmp_path):
+    """INVOKE with INPUTS, OUTPUTS and PROFILE (docs/protocol.md): the device
+    reads its inputs from the batch file, and the reply carries the count,
+    the outputs that fit one frame, and the profile (the echo engine has
+    none: 0xFFFF); outputs_of and profile_of fetch what a reply lacks."""
+    hello = device.hello()
+    assert hello.one_trip_invoke
+    device.load_model(b"ECHO\x09")
+    batch = tmp_path / "inputs.bin"
+    batch.write_bytes(b"x" * 7 + bytes(range(100, 110)) + bytes(range(50, 60)))
+    for offset, first in ((7, 101), (17, 51)):
+        result = device.invoke(inputs=(batch, [offset]), outputs=True, profile=True)
+        assert result.count == 1000 and result.outputs == (bytes(range(first, first + 10)),)
+        assert result.profile_total == 0xFFFF and device.profile_of(result) == []
+        assert device.outputs_of(result, 1) == [bytes(range(first, first + 10))]
+    plain = device.invoke()  # no flags: the count only, as before
+    assert plain.outputs is None and plain.profile_total is None
+    assert device.outputs_of(plain, 1) == [bytes(range(51, 61))]
+    device.load_model(b"ECHO\xff")  # 256 bytes: whole in the reply (the device's frame holds 1024)
+    device.set_input(0, bytes(256))
+    assert device.invoke(outputs=True).outputs == (bytes([1]) * 256,)
+    for bad in (struct.pack("<BBI", 0x10, 1, 0), struct.pack("<BB", 0x10, 5) + b"inputs.bin"):
+        with pytest.raises(DeviceError) as refused:
+            device.request(Msg.INVOKE, bad)
+        assert refused.value.code == ErrorCode.BAD_PAYLOAD
+    with pytest.raises(DeviceError) as refused:
+        device.request(Msg.INVOKE, struct.pack("<BBI", 0x10, 1, 10**6) + os.fsencode(batch))
+    assert refused.value.code == ErrorCode.IO
+
+
+def test_inputs_in_invoke_only_where_hello_offers_it(device, tmp_path):
+    device.hello()
+    device.one_trip_invoke = False  # an older firmware: INVOKE would ignore the flag and run stale inputs
+    with pytest.raises(ValueError, match="cannot read its inputs"):
+        device.invoke(inputs=(tmp_path / "inputs.bin", [0]))

@@ -172,6 +172,7 @@ static void on_hello(hil_server *s, uint8_t seq)
         flags |= 2u;
     if (s->baked)
         flags |= 4u;
+    flags |= 8u; /* INVOKE takes OUTPUTS, PROFILE and INPUTS: one round trip per vector */
     uint8_t *p = start;
     p = put_u8(p, HIL_PROTOCOL_VERSION);
     p = put_u8(p, flags);
@@ -370,6 +371,91 @@ static void on_set_input(hil_server *s, uint8_t seq, const uint8_t *p, size_t le
         send_reply(s, HIL_MSG_SET_INPUT, seq, 0);
 }
 
+/* INVOKE OUTPUTS: u8 n, then n x (u32 bytes, data): the outputs in order, as
+ * many whole ones as fit before `end`; the host asks GET_OUTPUT for the rest. */
+static uint8_t *put_outputs(hil_server *s, uint8_t *q, const uint8_t *end)
+{
+    uint8_t *count = q++;
+    *count = 0;
+    for (uint8_t i = 0; i < s->n_outputs; i++) {
+        uint32_t bytes = 0;
+        const uint8_t *src = s->ops->output(s->ops->ctx, i, &bytes);
+        if (!src || bytes > (uint32_t)(end - q) || (uint32_t)(end - q) - bytes < 4u + 4u)
+            break; /* keep room for the profile's header */
+        q = put_u32(q, bytes);
+        memcpy(q, src, bytes);
+        q += bytes;
+        (*count)++;
+    }
+    return q;
+}
+
+/* INVOKE PROFILE: u16 total, u16 n, then n entries as GET_PROFILE's (from
+ * operator 0, as many as fit); total 0xFFFF: the engine does not profile. */
+static uint8_t *put_profile(hil_server *s, uint8_t *q, const uint8_t *end)
+{
+    enum { CHUNK = 16 };
+    if (end - q < 4)
+        return q;
+    if (!s->ops->profile)
+        return put_u16(put_u16(q, 0xFFFFu), 0);
+    uint8_t *head = q;
+    q += 4;
+    uint32_t total = 0, n = 0;
+    hil_op_profile entries[CHUNK];
+    for (;;) {
+        total = s->ops->profile(s->ops->ctx, (uint16_t)n, entries, CHUNK);
+        uint32_t got = total > n ? total - n : 0;
+        if (got > CHUNK)
+            got = CHUNK;
+        uint32_t i = 0;
+        for (; i < got && end - q >= 8; i++) {
+            q = put_u16(q, entries[i].op_index);
+            q = put_u16(q, entries[i].builtin);
+            q = put_u32(q, entries[i].count);
+        }
+        n += i;
+        if (i < got || got == 0 || n >= total)
+            break;
+    }
+    put_u16(put_u16(head, (uint16_t)total), (uint16_t)n);
+    return q;
+}
+
+/* INVOKE INPUTS: p[0..len) is u8 n, n x u32 offset, path. Each input i is
+ * read whole (the tensor's size) from the file at its offset. 0 when done,
+ * else the error is sent. */
+static int read_inputs(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+{
+    char path[HIL_MAX_PATH + 1];
+    uint8_t n = len > 0 ? p[0] : 0;
+    if (len < 1u + 4u * n + 1u || len - 1u - 4u * n > HIL_MAX_PATH || n > s->n_inputs) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "INVOKE INPUTS payload malformed");
+        return -1;
+    }
+    if (!s->port->read_file) {
+        fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0, "this firmware cannot read host files (no semihosting)");
+        return -1;
+    }
+    size_t path_len = len - 1u - 4u * n;
+    memcpy(path, p + 1 + 4u * n, path_len);
+    path[path_len] = 0;
+    for (uint8_t i = 0; i < n; i++) {
+        uint32_t bytes = 0;
+        uint8_t *dst = i < HIL_MAX_TENSORS_IO ? s->ops->input(s->ops->ctx, i, &bytes) : NULL;
+        if (!dst) {
+            fail(s, seq, HIL_ERR_BAD_INDEX, i, "no such input");
+            return -1;
+        }
+        long got = s->port->read_file(s->port->ctx, path, get_u32(p + 1 + 4u * i), dst, bytes);
+        if (got < 0 || (uint64_t)got != (uint64_t)bytes) {
+            fail(s, seq, HIL_ERR_IO, got < 0 ? 0u : (uint32_t)got, "host file read failed");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
     uint8_t flags = len > 0 ? p[0] : 0;
@@ -382,6 +468,8 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
              len < 3 ? "INVOKE UNTIL needs the operator index" : "this engine cannot stop mid-graph");
         return;
     }
+    if (!empty && !until && (flags & HIL_INVOKE_INPUTS) && read_inputs(s, seq, p + 1, len - 1) != 0)
+        return;
     const hil_port *port = s->port;
     hil_error *e = fresh_error(s);
     if (port->counter_restart)
@@ -399,6 +487,10 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
     uint8_t *out = reply_payload(s);
     uint8_t *q = put_u8(out, port->counter ? port->counter_source : HIL_COUNTER_NONE);
     q = put_u64(q, end - start);
+    if (!empty && !until && (flags & HIL_INVOKE_OUTPUTS))
+        q = put_outputs(s, q, out + HIL_MAX_PAYLOAD);
+    if (!empty && !until && (flags & HIL_INVOKE_PROFILE))
+        q = put_profile(s, q, out + HIL_MAX_PAYLOAD);
     send_reply(s, HIL_MSG_INVOKE, seq, (size_t)(q - out));
 }
 

@@ -84,6 +84,13 @@ enum hil_source { HIL_SOURCE_INLINE = 0, HIL_SOURCE_FILE = 1, HIL_SOURCE_BAKED =
 /* INVOKE flags */
 #define HIL_INVOKE_EMPTY 0x01u /* measure an invoke that runs nothing: the counting overhead */
 #define HIL_INVOKE_UNTIL 0x02u /* run operators 0..N only (u16 N follows): localising a divergence */
+/* after the count, the reply carries the outputs and the operator profile (those that fit one frame):
+ * one round trip per vector instead of three (docs/protocol.md, INVOKE) */
+#define HIL_INVOKE_OUTPUTS 0x04u
+#define HIL_INVOKE_PROFILE 0x08u
+/* before invoking, read every input from a host file: u8 n, n x u32 offset, then the path
+ * (SET_INPUT's file source, in the same request); HELLO flag bit 3 says a firmware has these flags */
+#define HIL_INVOKE_INPUTS 0x10u
 
 /* One operator's share of the last invoke. */
 typedef struct {

@@ -185,6 +185,7 @@ class Hello:
     build_id: str
     engine: str
     platform: str
+    one_trip_invoke: bool = False  # INVOKE takes OUTPUTS, PROFILE and INPUTS (flag bit 3)
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
@@ -195,7 +196,7 @@ class Hello:
             strings.append(p[at + 1 : at + 1 + n].decode("utf-8", "replace"))
             at += 1 + n
         return cls(version, bool(flags & 1), bool(flags & 2), bool(flags & 4), max_payload, arena, capacity,
-                   clock, *strings)
+                   clock, *strings, bool(flags & 8))
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,11 @@ class LoadedModel:
 class InvokeResult:
     counter_source: CounterSource
     count: int
+    # INVOKE with OUTPUTS / PROFILE (docs/protocol.md): what the reply carried; None when it carried nothing
+    # (a firmware older than those flags): ask GET_OUTPUT / GET_PROFILE as before
+    outputs: tuple[bytes, ...] | None = None     # the first len(outputs) outputs, whole
+    profile: tuple["OpCount", ...] | None = None  # operators 0..len-1
+    profile_total: int | None = None              # operators in all; 0xFFFF: the engine does not profile
 
 
 @dataclass(frozen=True)
@@ -338,6 +344,7 @@ class DeviceClient:
         self._seq = random.SystemRandom().randrange(1, 256)  # a fresh client never matches the device's kept reply
         self._pending: list[Frame] = []
         self.max_payload = 256  # until HELLO says otherwise
+        self.one_trip_invoke = False  # HELLO says whether INVOKE takes INPUTS (and OUTPUTS, PROFILE)
         self.chunk_limit = FIRST_CHUNK  # bulk bytes per frame, stepped with the link's noise
         self._clean_streak = 0
         self._slowest: dict[int, float] = {}  # per request type, replies that met no damage on the way
@@ -533,6 +540,7 @@ class DeviceClient:
     def hello(self, timeout: float | None = None) -> Hello:
         hello = Hello.parse(self.request(Msg.HELLO, timeout=timeout))
         self.max_payload = hello.max_payload
+        self.one_trip_invoke = hello.one_trip_invoke
         return hello
 
     def _transfer(self, msg: Msg, prefix: bytes, data: bytes | None, file: Path | None,
@@ -568,23 +576,66 @@ class DeviceClient:
         total = len(data) if data is not None else int(size or 0)
         self._transfer(Msg.SET_INPUT, bytes((index,)), data, file, file_offset, total, None)
 
-    def invoke(self, timeout: float | None = None, *, empty: bool = False,
-               until: int | None = None) -> InvokeResult:
+    def invoke(self, timeout: float | None = None, *, empty: bool = False, until: int | None = None,
+               outputs: bool = False, profile: bool = False,
+               inputs: tuple[Path, list[int]] | None = None) -> InvokeResult:
         """Run the model; `empty` measures an invoke that runs nothing (the
-        counting overhead); `until` runs operators 0..until only."""
+        counting overhead); `until` runs operators 0..until only; `outputs`
+        and `profile` ask for the outputs and the operator profile in the
+        same reply (what fits one frame: `outputs_of`, `profile_of` fetch the
+        rest); `inputs` (a host file and each input's offset in it) has the
+        device read its inputs first, in place of SET_INPUT (only where
+        HELLO says INVOKE takes it: `one_trip_invoke`)."""
         if until is not None:
             payload = struct.pack("<BH", 2, until)
+        elif empty:
+            payload = b"\x01"
         else:
-            payload = bytes((1 if empty else 0,))
+            payload = bytes(((4 if outputs else 0) | (8 if profile else 0) | (16 if inputs else 0),))
+            if inputs:
+                if not self.one_trip_invoke:
+                    raise ValueError("this firmware's INVOKE cannot read its inputs (HELLO flag bit 3 unset)")
+                path, offsets = inputs
+                payload += struct.pack(f"<B{len(offsets)}I", len(offsets), *offsets) + os.fsencode(path)
         reply = self.request(Msg.INVOKE, payload, timeout=timeout)
         source, count = struct.unpack_from("<BQ", reply)
-        return InvokeResult(CounterSource(source), count)
+        if len(reply) <= 9 or empty or until is not None:
+            return InvokeResult(CounterSource(source), count)
+        at, got, ops, total = 9, None, None, None
+        if outputs:
+            got = []
+            for _ in range(reply[at]):
+                (n,) = struct.unpack_from("<I", reply, at + 1)
+                got.append(bytes(reply[at + 5 : at + 5 + n]))
+                at += 4 + n
+            at += 1
+        if profile and len(reply) >= at + 4:
+            total, n = struct.unpack_from("<HH", reply, at)
+            ops = tuple(OpCount(*struct.unpack_from("<HHI", reply, at + 4 + 8 * i)) for i in range(n))
+        return InvokeResult(CounterSource(source), count, tuple(got) if got is not None else None, ops, total)
 
-    def get_profile(self) -> list[OpCount]:
+    def outputs_of(self, invoked: InvokeResult, n_outputs: int) -> list[bytes]:
+        """Every output of the invoke just answered: those its reply carried,
+        the rest by GET_OUTPUT."""
+        have = list(invoked.outputs or ())
+        return have + [self.get_output(k) for k in range(len(have), n_outputs)]
+
+    def profile_of(self, invoked: InvokeResult) -> list[OpCount]:
+        """The operator profile of the invoke just answered: what its reply
+        carried, the rest (or all, from an older firmware) by GET_PROFILE."""
+        if invoked.profile_total is None:
+            return self.get_profile()
+        if invoked.profile_total == 0xFFFF:
+            return []  # the engine does not profile
+        return self.get_profile(list(invoked.profile or ()), invoked.profile_total)
+
+    def get_profile(self, entries: list[OpCount] | None = None, total: int | None = None) -> list[OpCount]:
         """Per-operator counts of the last invoke, in execution order; empty
         when the firmware's engine does not profile (profiling is optional in
-        hil_ops: it answers NOT_SUPPORTED)."""
-        entries: list[OpCount] = []
+        hil_ops: it answers NOT_SUPPORTED). `entries` of `total` are known already."""
+        entries = list(entries or [])
+        if total is not None and len(entries) >= total:
+            return entries
         while True:
             try:
                 reply = self.request(Msg.GET_PROFILE, struct.pack("<H", len(entries)))
