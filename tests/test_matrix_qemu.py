@@ -29,43 +29,36 @@ MODELS_MATRIX = [p for p in MODELS_ALL if p.name not in FLOAT_ORIGINALS]
 QEMU_PLATFORMS = ["mps2-an385", "mps2-an500", "mps2-an505", "mps3-an547", "lm3s6965evb", "riscv32-virt"]
 
 
-def _run(tmp_path, model, platform, vectors):
-    out = tmp_path / "r.json"
-    proc = hil("run", "--model", model, "--platform", platform, "--vectors", str(vectors), "--seed", "4",
-               "--json", out, "--workdir", tmp_path / "run", cwd=tmp_path)
-    return proc, json.loads(out.read_text())
-
-
-@pytest.mark.parametrize("model", MODELS_ALL, ids=lambda p: p.stem)
-def test_every_model_is_bit_exact_on_cortex_m3(tmp_path, model):
-    proc, result = _run(tmp_path, model, "mps2-an385", 20)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert result["summary"]["passed"] == 20
-
-
 #: what a job that cannot fit the platform says (those jobs are expected, not failures)
 DOES_NOT_FIT = ("model larger than", "arena too small", "than the RAM model buffer", "than the tensor arena")
+
+
+def _suite_is_bit_exact(tmp_path, platform: str, models: list, vectors: int, all_fit: bool = False) -> None:
+    """Every model on `platform`, bit-exact on `vectors` vectors, as one
+    `hil test -j 2` suite: pytest runs one test at a time, so a suite keeps
+    both cores busy and pays Python's and the CLI's start-up once instead of
+    once per model. A model that does not fit the platform must say so;
+    every other job must pass."""
+    entries = "".join(f'[[models]]\nname = "{m.stem}"\npath = "{m}"\nvectors = {{ random = {vectors}, seed = 4 }}\n\n'
+                      for m in models)
+    (tmp_path / "hil.toml").write_text(f'[project]\nname = "matrix"\nplatforms = ["{platform}"]\n\n{entries}')
+    out = tmp_path / "suite.json"
+    proc = hil("test", "-j", "2", "--json", out, "--no-store", cwd=tmp_path, timeout=900)
+    doc = json.loads(out.read_text())
+    assert len(doc["jobs"]) == len(models), proc.stdout + proc.stderr
+    unfit = [j["model"] for j in doc["jobs"] if j["exit_code"] == 2 and any(m in (j["error"] or "") for m in DOES_NOT_FIT)]
+    failed = {j["model"]: j["error"] or j["status"] for j in doc["jobs"] if j["model"] not in unfit and j["status"] != "passed"}
+    assert not failed, f"{platform}: {failed}\n{proc.stdout[-3000:]}"
+    checked = [c for c in doc["cases"] if c["model"] not in unfit]
+    assert checked and all(c["check"] == "bit_exact" and c["status"] == "passed" for c in checked), checked
+    assert not (all_fit and unfit) and len(unfit) < len(models) // 2, f"models that do not fit {platform}: {unfit}"
+
+
+def test_every_model_is_bit_exact_on_cortex_m3(tmp_path):
+    _suite_is_bit_exact(tmp_path, "mps2-an385", MODELS_ALL, 20, all_fit=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("platform", QEMU_PLATFORMS)
 def test_full_matrix(tmp_path, platform):
-    """Every model on `platform`, bit-exact on 10 vectors, as one `hil test
-    -j 2` suite: pytest runs one test at a time, so a suite keeps both cores
-    busy and pays Python's and the CLI's start-up once instead of once per
-    model (the matrix used to be 120 separate `hil run`s). A model that does
-    not fit the platform must say so; every other job must pass."""
-    entries = "".join(f'[[models]]\nname = "{m.stem}"\npath = "{m}"\nvectors = {{ random = 10, seed = 4 }}\n\n'
-                      for m in MODELS_MATRIX)
-    (tmp_path / "hil.toml").write_text(f'[project]\nname = "matrix"\nplatforms = ["{platform}"]\n\n{entries}')
-    out = tmp_path / "suite.json"
-    proc = hil("test", "-j", "2", "--json", out, "--no-store", cwd=tmp_path, timeout=900)
-    doc = json.loads(out.read_text())
-    assert len(doc["jobs"]) == len(MODELS_MATRIX), proc.stdout + proc.stderr
-    unfit = [j["model"] for j in doc["jobs"] if j["exit_code"] == 2 and any(m in (j["error"] or "") for m in DOES_NOT_FIT)]
-    failed = {j["model"]: j["error"] or j["status"] for j in doc["jobs"]
-              if j["model"] not in unfit and j["status"] != "passed"}
-    assert not failed, f"{platform}: {failed}\n{proc.stdout[-3000:]}"
-    checked = [c for c in doc["cases"] if c["model"] not in unfit]
-    assert checked and all(c["check"] == "bit_exact" and c["status"] == "passed" for c in checked), checked
-    assert len(unfit) < len(MODELS_MATRIX) // 2, f"most models do not fit {platform}: {unfit}"
+    _suite_is_bit_exact(tmp_path, platform, MODELS_MATRIX, 10)
