@@ -85,9 +85,19 @@ def _written_copy(config: RunConfig, runner) -> Path:
     return runner.result_path
 
 
-def _run_and_report(config: RunConfig, show_all: bool) -> None:
+def _run_and_report(config: RunConfig, show_all: bool, place=None) -> None:
     from .runner import Run
 
+    if place is not None:  # --place/--place-tag: a board of a labgrid farm (harness/farm.py)
+        from .farm import run_on_place
+
+        reporter = RunProgress(err)
+        try:
+            runner = run_on_place(config, place[0], reporter, wait_s=place[1])
+        finally:
+            reporter.close()
+        print_result(runner.result, _written_copy(config, runner), show_all, out, err)
+        sys.exit(runner.result.exit_code if runner.result.exit_code is not None else 3)
     if len(config.ports) > 1 or len(config.probes) > 1:
         _run_on_boards(config, show_all)
     reporter = RunProgress(err)
@@ -216,6 +226,13 @@ def _board_options(fn):
 @_common_run_options
 @_board_options
 @engine_options
+@click.option("--place", metavar="NAME", help="Board platforms: acquire this labgrid place (serial port, probe, power "
+                                              "switch) from the coordinator in hil.toml [labgrid] or LG_COORDINATOR; "
+                                              "waits while someone else holds it.")
+@click.option("--place-tag", "place_tags", multiple=True, metavar="KEY=VALUE",
+              help="Board platforms: any free labgrid place with this tag (repeatable), e.g. board=nucleo-l4r5zi.")
+@click.option("--place-wait", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="How long to wait for a busy place [default: hil.toml [labgrid] wait_s, else 600].")
 def run_command(model, vectors, seed, inputs, expected, expected_tolerance, float_model, calibration, platform, json_out,
                 workdir, firmware, invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes,
                 baud, flasher, **budgets) -> None:
@@ -228,6 +245,9 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
       hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
+    from .farm import place_request
+
+    place = place_request(budgets)  # --place/--place-tag/--place-wait (not budgets)
     build = engine_spec(budgets, [model], firmware=firmware, bake=bake)  # --engine tflm ... (not budgets)
     battery = _battery_settings(platform, budgets)
     config = RunConfig(model=model, platform=platform, vectors=vectors, seed=seed, inputs=inputs,
@@ -239,7 +259,7 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
                        expected_file=Path(click_absolute(None, None, expected)) if expected else None,
                        expected_tolerance=expected_tolerance, float_model=float_model, battery=battery,
                        cycles=cycles, calibration=calibration)
-    _run_and_report(config, show_all)
+    _run_and_report(config, show_all, place)
 
 
 def _battery_settings(platform: str, options: dict) -> dict | None:

@@ -50,9 +50,9 @@ COMPARE_DEFAULTS = {
     "expected_match_drop": 0.01,
 }
 
-_TOP_KEYS = {"project", "defaults", "models", "firmware", "compare"}
+_TOP_KEYS = {"project", "defaults", "models", "firmware", "compare", "labgrid"}
 _PROJECT_KEYS = {"name", "store", "results", "platforms"}
-_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets", "float_model", "battery"}
+_MODEL_KEYS = {"name", "path", "vectors", "platforms", "checks", "budgets", "float_model", "battery", "place", "tags"}
 _VECTOR_KEYS = {"random", "seed", "file", "limit", "expected", "expected_tolerance"}
 
 
@@ -83,6 +83,8 @@ class ModelEntry:
     budgets: dict
     float_model: Path | None = None      # the float original, run on the host (checks/truth.py)
     battery: dict | None = None          # rate, battery_mah, battery_v, checked (power/battery.py)
+    place: str | None = None             # board jobs: this labgrid place (harness/farm.py) ...
+    tags: dict | None = None             # ... or any place with these tags [default: board=<platform>]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class ProjectConfig:
     #: [firmware] beyond `defines`: what `hil build` / `hil test` build instead
     #: of the built-in runner (a harness.build.project.BuildSpec), else None
     build: object | None = None
+    #: [labgrid]: coordinator = "host:port", wait_s (board farms, harness/farm.py)
+    labgrid: dict = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -229,7 +233,11 @@ def load_config(path: Path | None = None) -> ProjectConfig:
         checks = _truth_checks(v, checks, spec, float_model, where)
         battery = _battery(v, {**v.typed(defaults.get("battery", {}), dict, "defaults.battery", "a table"),
                                **v.typed(entry.get("battery", {}), dict, where + "battery", "a table")}, where)
-        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets, float_model, battery))
+        place = v.typed(entry.get("place"), str, where + "place", 'a labgrid place name') if "place" in entry else None
+        tags = {str(k): v.typed(val, str, f"{where}tags.{k}", 'tags = { board = "nucleo-l4r5zi" }') for k, val in
+                v.typed(entry.get("tags", {}), dict, where + "tags", 'tags = { board = "nucleo-l4r5zi" }').items()}
+        models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets, float_model, battery,
+                                 place, tags or None))
 
     firmware = v.typed(data.get("firmware", {}), dict, "[firmware]", "a table")
     v.known(firmware, {"defines"} | set(_FIRMWARE_BUILD_KEYS), "firmware.")
@@ -240,7 +248,11 @@ def load_config(path: Path | None = None) -> ProjectConfig:
     v.known(compare, set(COMPARE_DEFAULTS), "compare.")
     thresholds = {**COMPARE_DEFAULTS,
                   **{k: v.typed(val, float, f"compare.{k}", "a number") for k, val in compare.items()}}
-    return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds, build)
+    labgrid = v.typed(data.get("labgrid", {}), dict, "[labgrid]", 'a table: coordinator = "host:20408"')
+    v.known(labgrid, {"coordinator", "wait_s"}, "labgrid.")
+    v.typed(labgrid.get("coordinator", ""), str, "labgrid.coordinator", 'coordinator = "labhost:20408"')
+    v.typed(labgrid.get("wait_s", 0.0), float, "labgrid.wait_s", "seconds to wait for a busy place")
+    return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds, build, labgrid)
 
 
 def _expected_spec(v: _Validator, root: Path, vec: dict, where: str) -> dict:

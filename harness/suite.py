@@ -213,7 +213,7 @@ _active: set[Run] = set()
 
 
 def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
-             reporter: Reporter | None = None) -> tuple[dict | None, str | None]:
+             reporter: Reporter | None = None, board=None) -> tuple[dict | None, str | None]:
     spec = job.model.vectors
     run_dir = suite_dir / "runs" / job.platform / job.model.name
     firmware = None
@@ -229,7 +229,8 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
                         inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
                         budgets=dict(job.model.budgets), count=count, firmware=firmware, battery=job.model.battery,
                         expected=spec.expected, expected_file=spec.expected_file,
-                        expected_tolerance=spec.expected_tolerance, float_model=job.model.float_model), reporter)
+                        expected_tolerance=spec.expected_tolerance, float_model=job.model.float_model,
+                        board=board), reporter)  # board: a farm's place (harness/farm.py)
     _active.add(run)
     try:
         result = run.execute()
@@ -313,6 +314,9 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
                  "result": str((run_dir / "result.json").relative_to(suite_dir)),
                  "error": error, "exit_code": result.get("exit_code") if result else EXIT_INFRA,
                  "metrics": job_metrics(result), "provenance": (result or {}).get("provenance")}
+        place = ((result or {}).get("target") or {}).get("place")
+        if place:  # a board farm's job: the place and the board's probe, and any retry (harness/farm.py)
+            entry.update(place=place["name"], probe_id=place.get("probe"), attempts=result.get("attempts", []))
         log = emulator_log(run_dir)
         if log is not None:
             entry["emulator_log"] = str(log.relative_to(suite_dir))
@@ -325,10 +329,16 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
             on_job(job.id, entry)
 
     interrupted = False
+    from .farm import suite_jobs
+
+    address, wait_s, on_farm = suite_jobs(config, jobs)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
     try:
+        if on_farm:  # board jobs over the lab's places, -j of them at a time
+            doc["farm"] = _run_on_farm(config, on_farm, address, wait_s, jobs_in_parallel, suite_dir, count,
+                                       reporter_for, finish)
         futures = {pool.submit(_run_job, job, config, suite_dir, count, reporter_for and reporter_for(job.id)): job
-                   for job in jobs}
+                   for job in jobs if job.id not in {f.key.id for f in on_farm}}
         for future in as_completed(futures):
             result, error = future.result()
             finish(futures[future], result, error)
@@ -351,6 +361,23 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
         doc.update(exit_code=EXIT_INFRA, status=status_word(EXIT_INFRA), error={"message": str(write_failed[0])})
         save()
     return doc, path
+
+
+def _run_on_farm(config: ProjectConfig, on_farm: list, address: str, wait_s: float, workers: int, suite_dir: Path,
+                 count: bool, reporter_for, finish) -> dict:
+    from .farm import run_jobs
+
+    def run_one(farm_job, lease):
+        job = farm_job.key
+        return _run_job(job, config, suite_dir, count, reporter_for and reporter_for(job.id), board=lease.board_spec())
+
+    def abort_all():
+        for run in list(_active):
+            run.abort()
+
+    progress = reporter_for("farm").stage if reporter_for else None
+    return run_jobs(on_farm, address, workers, run_one, lambda fj, result, error: finish(fj.key, result, error),
+                    wait_s=wait_s, progress=progress, abort_all=abort_all)
 
 
 def suite_exit(jobs: list[dict], cases: list[dict], interrupted: bool = False) -> int:

@@ -278,6 +278,9 @@ class QemuBoard:
             elif cmd == "reset":
                 self.reset()
                 reply = {"ok": True, "message": f"reset {self.board_id}"}
+            elif cmd in ("power_off", "power_on"):  # a power switch (tests/labfarm.py), in the relay's thread
+                self.power_off() if cmd == "power_off" else self._restart()
+                reply = {"ok": True, "message": f"{cmd} {self.board_id}"}
             else:
                 reply = {"ok": False, "message": f"unknown command {cmd!r}"}
         except Exception as exc:  # report, keep serving

@@ -27,8 +27,9 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import serial
 
@@ -56,7 +57,7 @@ KNOWN_PROBES: list[tuple[int, int | None, str]] = [
     (0x04B4, 0xF155, "Cypress KitProg3"),
 ]
 
-RESET_METHODS = ("flasher", "rts", "dtr", "protocol", "command", "none")
+RESET_METHODS = ("flasher", "rts", "dtr", "protocol", "command", "power", "none")
 FLOW_CONTROL = ("none", "rtscts", "xonxoff", "dsrdtr")
 
 
@@ -135,6 +136,9 @@ class BoardSpec:
     probe: str | None = None
     probe_source: str | None = None   # "--probe", "port's USB serial number", ...
     usb: dict | None = None
+    # a labgrid place (harness/targets/labgrid.py): its power cycle, and what to record of it
+    power: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    place: Callable[[], dict] | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -383,6 +387,13 @@ class BoardTarget:
         elif method == "command":
             Command({"flash_command": self.reset_command, "flash_timeout": self.flasher.timeout},
                     self.platform.name).flash(self._request())
+        elif method == "power":
+            if self.spec.power is None:
+                raise UsageError(f"platform {self.platform.name}: board.reset = \"power\" needs a board with a power "
+                                 f"switch: a labgrid place with a power port (hil run --place)",
+                                 hint="run on a place (--place NAME) whose exporter has a power port, or choose "
+                                      "another board.reset")
+            self.spec.power()
         elif method == "flasher":
             if self.flasher.name == "none":
                 return  # nothing can reset it: the board is expected to be running already
@@ -484,7 +495,8 @@ class BoardTarget:
                 "port": self.port, "probe_id": self.probe, "probe_source": self.probe_source,
                 "usb": self.spec.usb, "baud": self.baud, "flow_control": self.flow,
                 "flasher": self.flasher.name, "flash_command": self.flasher.last_command or None,
-                "reset": self.reset_method, "steps": self.steps, "ready": self.ready}
+                "reset": self.reset_method, "steps": self.steps, "ready": self.ready,
+                **({"place": self.spec.place()} if self.spec.place else {})}
 
     def health(self) -> TargetHealth:
         """A board counts as running while its port is open and, for a local

@@ -1,0 +1,336 @@
+"""Runs on a board farm (labgrid places, harness/targets/labgrid.py).
+
+`run_on_place`: one `hil run` on one place: acquire (or wait for) it, run
+with its serial port, probe and power switch, release it on every way out
+(errors, Ctrl-C, SIGTERM). A run whose place is lost meanwhile (the
+coordinator went away, the place was taken) is stopped: exit 3, and the
+result says what became of the place.
+
+`run_jobs`: the board jobs of `hil test` over several places at once: up
+to -j workers, each holding one place and taking jobs from a shared queue.
+A job that ends as infrastructure (exit 3) is run once more on another
+place, and the place it failed on is given back and not used again in this
+suite; both attempts are recorded.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import signal
+import threading
+import time
+from typing import Callable
+
+from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, UsageError
+from .platforms import load_platform
+from .results.result import RunResult
+from .runner import Reporter, Run, RunConfig, SilentReporter
+from .targets import check_target_kind, is_board
+from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
+                              connect, labgrid_settings, parse_tags)
+
+WATCH_EVERY_S = 0.5
+
+
+class _Stop(BaseException):
+    """SIGTERM while hil waits for a place or holds one: stop, release."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops():
+    def on_term(signum, frame):
+        raise _Stop()
+
+    try:
+        old = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _failed_run(config: RunConfig, reporter: Reporter, code: int, message: str) -> Run:
+    """A run that ended before it could start: its result says why."""
+    run = Run(config, reporter)
+    run.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
+    try:
+        run._make_workdir()
+    except HilError:
+        pass
+    run._fail(code, "interrupted" if code == EXIT_INTERRUPTED else "error", message)
+    run._save()
+    return run
+
+
+def place_request(options: dict) -> tuple[PlaceWanted, float | None] | None:
+    """--place / --place-tag / --place-wait, taken out of the run options."""
+    name, tags, wait = options.pop("place", None), options.pop("place_tags", ()), options.pop("place_wait", None)
+    if not name and not tags:
+        if wait is not None:
+            raise UsageError("--place-wait is for --place or --place-tag", hint="name the place, or drop --place-wait")
+        return None
+    if name and tags:
+        raise UsageError("--place and --place-tag both choose the place", hint="give the place's name or its tags")
+    wanted = PlaceWanted(name=name) if name else PlaceWanted(tags=tuple(sorted(parse_tags(tags).items())))
+    return wanted, wait
+
+
+def check_board_platform(platform_name: str) -> None:
+    platform = load_platform(platform_name)
+    check_target_kind(platform)
+    if not is_board(platform):
+        raise UsageError(f"--place is for boards; platform {platform.name} runs in {platform.target_kind}",
+                         hint="choose a board platform (`hil platforms`, target serial-board)")
+
+
+def _watch(lease: Lease, run: Run, done: threading.Event, lost: list[str]) -> None:
+    while not done.wait(WATCH_EVERY_S):
+        try:
+            reason = lease.lost()
+        except Exception as exc:  # the session itself broke
+            reason = f"the labgrid session failed: {exc}"
+        if reason:
+            lost.append(reason)
+            run.abort()
+            return
+
+
+def run_with_lease(config: RunConfig, lease: Lease, reporter: Reporter) -> Run:
+    """One Run on a held place, stopped (exit 3) if the place is lost."""
+    cfg = dataclasses.replace(config, board=lease.board_spec(), ports=[], probes=[])
+    run = Run(cfg, reporter)
+    done, lost = threading.Event(), []
+    watcher = threading.Thread(target=_watch, args=(lease, run, done, lost), name="hil-place-watch", daemon=True)
+    watcher.start()
+    try:
+        run.execute()
+    finally:
+        done.set()
+        watcher.join(5)
+    if lost and run.result is not None:
+        run._fail(EXIT_INFRA, "error", f"{lost[0]}; the run was stopped (nothing else may use a place it "
+                                       f"does not hold)")
+    if run.result is not None:
+        target = run.result.target if isinstance(run.result.target, dict) else {}
+        run.result.target = {**target, "place": lease.describe()}
+        run._save()
+    return run
+
+
+def run_on_place(config: RunConfig, wanted: PlaceWanted, reporter: Reporter | None = None,
+                 wait_s: float | None = None, address: str | None = None) -> Run:
+    """`hil run --place NAME` / `--place-tag KEY=VALUE`."""
+    reporter = reporter or SilentReporter()
+    if config.ports or config.probes:
+        raise UsageError("--place and --port/--probe both name a board",
+                         hint="give the place (its serial port and probe come from labgrid) or the port, not both")
+    check_board_platform(config.platform)  # before anything connects, acquires or builds
+    address = address or coordinator_address()[0]
+    if wait_s is None:
+        wait_s = float(labgrid_settings().get("wait_s", DEFAULT_WAIT_S))
+    coordinator = lease = None
+    with _sigterm_stops():
+        try:
+            coordinator = connect(address)
+            reporter.stage(f"acquiring {wanted.describe()} from the labgrid coordinator at {address}")
+            lease = acquire(coordinator, wanted, wait_s, reporter.stage)
+            reporter.stage(f"acquired place {lease.name} as {coordinator.identity}"
+                           + (f" after waiting {lease.waited_s:.1f} s" if lease.waited_s >= 1 else ""))
+            return run_with_lease(config, lease, reporter)
+        except (KeyboardInterrupt, _Stop):
+            return _failed_run(config, reporter, EXIT_INTERRUPTED,
+                               f"interrupted (Ctrl-C or SIGTERM) while waiting for {wanted.describe()}"
+                               if lease is None else "interrupted (Ctrl-C or SIGTERM)")
+        except HilError as exc:
+            return _failed_run(config, reporter, exc.exit_code, str(exc))
+        finally:
+            with _signals_held():
+                if lease is not None:
+                    problem = lease.release()
+                    reporter.stage(problem or f"released place {lease.name}")
+                if coordinator is not None:
+                    coordinator.close()
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """No second Ctrl-C/SIGTERM cuts a release short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+# -- a suite's board jobs over the farm ----------------------------------------------------------
+
+@dataclasses.dataclass
+class FarmJob:
+    key: object                 # the suite's job
+    wanted: PlaceWanted
+    attempts: list = dataclasses.field(default_factory=list)
+
+
+def run_jobs(jobs: list[FarmJob], address: str, workers: int,
+             run_job: Callable[[FarmJob, Lease], tuple[dict | None, str | None]],
+             done: Callable[[FarmJob, dict | None, str | None], None],
+             wait_s: float = DEFAULT_WAIT_S, progress: Callable[[str], None] | None = None,
+             abort_all: Callable[[], None] | None = None) -> dict:
+    """Run `jobs` over free matching places, `workers` at a time (each
+    worker holds one place); `done` is called once per job, from one thread
+    at a time. Returns the farm's record (places used, released, failed)."""
+    progress = progress or (lambda text: None)
+    coordinator = connect(address)
+    queue = collections.deque(jobs)
+    lock = threading.Lock()
+    bad: set[str] = set()
+    record = {"coordinator": address, "acquired_as": coordinator.identity, "workers": workers, "places": [],
+              "failed_places": [], "release_errors": []}
+    stopping = threading.Event()
+    holding = [0]
+    finished: set[int] = set()
+    crashed: list[str] = []
+
+    def finish(job: FarmJob, result: dict | None, error: str | None) -> None:
+        with lock:
+            if id(job) in finished:
+                return
+            finished.add(id(job))
+            if result is not None and job.attempts:
+                result["attempts"] = job.attempts
+            done(job, result, error)
+
+    def worker() -> None:
+        try:
+            work()
+        except Exception as exc:  # a bug in hil: every job this worker had is reported, none is lost
+            import traceback
+
+            crashed.append(f"internal error in hil's farm: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+
+    def work() -> None:
+        lease: Lease | None = None
+        try:
+            while not stopping.is_set():
+                with lock:
+                    if not queue:
+                        return
+                    job = queue[0]
+                if lease is not None and not job.wanted.matches(lease.place):
+                    _give_back(lease)
+                    lease = None
+                if lease is None:
+                    try:
+                        lease = acquire(coordinator, job.wanted, wait_s, progress, exclude=bad,
+                                        give_up_on_own=True, cancelled=lambda: stopping.is_set() or not queue)
+                    except HilError as exc:
+                        with lock:
+                            if holding[0]:  # the others go on; this worker is not needed
+                                return
+                            failed = [j for j in queue if j.wanted == job.wanted]
+                            for j in failed:
+                                queue.remove(j)
+                        for j in failed:
+                            finish(j, {"status": "error", "exit_code": exc.exit_code,
+                                       "error": {"message": str(exc)}, "vectors": []}, str(exc))
+                        continue
+                    if lease is None:
+                        return  # every matching place is held by a sibling worker, or the suite stops
+                    with lock:
+                        holding[0] += 1
+                        record["places"].append({"name": lease.name, "waited_s": round(lease.waited_s, 3),
+                                                 "acquire_s": round(lease.acquire_s, 3)})
+                    progress(f"acquired place {lease.name}")
+                with lock:
+                    if not queue:
+                        return
+                    job = queue.popleft()
+                result, error = run_job(job, lease)
+                code = (result or {}).get("exit_code", EXIT_INFRA) if result else EXIT_INFRA
+                if code == EXIT_INFRA and not job.attempts and not stopping.is_set():
+                    job.attempts.append({"place": lease.name, "exit_code": code, "error": error})
+                    progress(f"{lease.name} failed for infrastructure reasons; it is given back and the job "
+                             f"runs again on another place")
+                    with lock:
+                        bad.add(lease.name)
+                        record["failed_places"].append({"name": lease.name, "error": error})
+                        queue.appendleft(job)
+                    _give_back(lease)
+                    lease = None
+                    continue
+                if job.attempts:
+                    job.attempts.append({"place": lease.name, "exit_code": code, "error": error})
+                finish(job, result, error)
+        finally:
+            if lease is not None:
+                _give_back(lease)
+
+    def _give_back(lease: Lease) -> None:
+        problem = lease.release()
+        with lock:
+            holding[0] -= 1
+            if problem:
+                record["release_errors"].append(problem)
+        progress(problem or f"released place {lease.name}")
+
+    threads = [threading.Thread(target=worker, name=f"hil-farm-{i}", daemon=True) for i in range(max(1, workers))]
+    try:
+        for t in threads:
+            t.start()
+            time.sleep(0.05)  # workers acquire in turn, not all at the same instant
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except BaseException:
+        stopping.set()
+        if abort_all is not None:
+            abort_all()
+        for t in threads:
+            t.join(30)
+        raise
+    finally:
+        with _signals_held():
+            coordinator.close()
+    for job in jobs:  # never finished: a worker gave up with nobody left to run it, or hil failed
+        if id(job) not in finished:
+            message = crashed[0] if crashed else f"no place ran this job ({job.wanted.describe()})"
+            finish(job, {"status": "error", "exit_code": EXIT_INFRA, "error": {"message": message}, "vectors": []},
+                   message)
+    return record
+
+
+def wanted_for(platform: str, place: str | None, tags: dict | None) -> PlaceWanted:
+    """A job's place: hil.toml's `place` or `tags`, else any place tagged
+    board=<platform>."""
+    if place:
+        return PlaceWanted(name=place)
+    return PlaceWanted(tags=tuple(sorted((tags or {"board": platform}).items())))
+
+
+
+def suite_jobs(config, jobs: list) -> tuple[str | None, float, list[FarmJob]]:
+    """The suite jobs that run on the farm: board jobs, when hil.toml has a
+    [labgrid] coordinator (or the model names a place or tags and
+    LG_COORDINATOR is set). Returns the coordinator, the wait and the jobs."""
+    settings = getattr(config, "labgrid", None) or {}
+    farm = []
+    address = None
+    for job in jobs:
+        platform = load_platform(job.platform)
+        if not is_board(platform):
+            continue
+        named = job.model.place or job.model.tags
+        if not settings.get("coordinator") and not named:
+            continue
+        address = address or coordinator_address(config.root)[0]
+        farm.append(FarmJob(job, wanted_for(platform.name, job.model.place, job.model.tags)))
+    return address, float(settings.get("wait_s", DEFAULT_WAIT_S)), farm

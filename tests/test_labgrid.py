@@ -1,0 +1,201 @@
+"""Board farms through labgrid, with the real parts: a real
+labgrid-coordinator and labgrid-exporter on localhost (tests/labfarm.py),
+exporting network serial ports (RFC 2217) in front of QEMU standing in for
+boards (tests/boardsim.py) and a power port whose switch (labgrid's
+`simplerest` HTTP model, served by the test) powers the stand-ins. hil runs
+as a subprocess, as a user would run it. The "flasher" is the platform
+file's command (tests/boardsim.py flash, with the probe id from the place's
+`probe` tag); nothing is mocked.
+
+One lab (coordinator, exporter, three boards and a place whose board does
+not answer) serves the whole module."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import MODELS, REPO, hil, requires_qemu
+from labfarm import Lab, labgrid_missing
+
+pytestmark = [requires_qemu, pytest.mark.qemu,
+              pytest.mark.skipif(labgrid_missing() is not None, reason=str(labgrid_missing()))]
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    with Lab(tmp_path_factory.mktemp("lab"), boards=3, dead_place=True) as lab_:
+        yield lab_
+
+
+@pytest.fixture(scope="module")
+def platform(lab, tmp_path_factory):
+    """The stand-ins' platform file: flashed by boardsim's command through
+    the place's probe, reset by the place's power switch."""
+    path = tmp_path_factory.mktemp("platform") / "qemu-board.toml"
+    return lab.boards[0].platform_file(path, reset="power")
+
+
+@pytest.fixture(scope="module")
+def firmware(platform):
+    from harness.build.cmake import build_firmware
+    from harness.platforms import load_platform
+
+    return build_firmware(load_platform(str(platform)), {}).elf.path
+
+
+def _run_args(tmp_path, platform, firmware, *args, vectors=3, name="run"):
+    return ["run", "--model", DEMO, "--platform", platform, "--vectors", str(vectors), "--seed", "2",
+            "--firmware", firmware, "--workdir", tmp_path / name, "--json", tmp_path / f"{name}.json", *args]
+
+
+def _env(lab):
+    return {"LG_COORDINATOR": lab.address}
+
+
+def _result(tmp_path, name="run"):
+    path = tmp_path / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _spawn(lab, tmp_path, args):
+    import os
+
+    return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **_env(lab)})
+
+
+def _wait_until(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_run_through_a_place(lab, platform, firmware, tmp_path):
+    before = len(lab.boards[0].flashes)
+    proc = hil(*_run_args(tmp_path, platform, firmware, "--place", "board-0"), cwd=tmp_path, env=_env(lab),
+               timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = _result(tmp_path)
+    assert result["status"] == "passed" and result["summary"]["passed"] == 3
+    place = result["target"]["place"]
+    assert place["name"] == "board-0" and place["probe"] == "HILLAB0000"
+    assert place["coordinator"] == lab.address and place["acquired_as"]
+    # the link is the place's exported serial port; the flasher got the place's probe id
+    assert result["target"]["port"] == lab.boards[0].rfc2217_url
+    assert result["target"]["probe_id"] == "HILLAB0000"
+    assert lab.boards[0].flashes[before:] == [str(firmware)]
+    assert "acquired place board-0" in proc.stderr and "released place board-0" in proc.stderr
+    assert lab.holder("board-0") is None
+
+
+def test_two_runs_on_one_place_take_turns(lab, platform, firmware, tmp_path):
+    """The second waits (a progress line names the holder), then runs;
+    both pass. The board already runs the firmware (--flasher none) and is
+    power-cycled through the place for the reset."""
+    lab.boards[1].flash(firmware)
+    first = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-1", "--flasher", "none",
+                                            vectors=20, name="first"))
+    _wait_until(lambda: lab.holder("board-1") is not None, what="the first run to acquire board-1")
+    second = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-1", "--flasher", "none",
+                                             name="second"))
+    out1, err1 = first.communicate(timeout=120)
+    out2, err2 = second.communicate(timeout=120)
+    assert first.returncode == 0, out1 + err1
+    assert second.returncode == 0, out2 + err2
+    a, b = _result(tmp_path, "first"), _result(tmp_path, "second")
+    assert a["summary"]["passed"] == 20 and b["summary"]["passed"] == 3
+    assert "waiting for place board-1: board-1 held by" in err2
+    assert b["target"]["place"]["waited_s"] > 0.5
+    assert a["target"]["place"]["power"][0]["action"] == "cycle"  # reset = "power"
+    assert lab.holder("board-1") is None
+
+
+def test_a_place_held_by_another_user_is_never_touched(lab, platform, firmware, tmp_path):
+    board = lab.boards[2]
+    held = lab.client("-p", "board-2", "acquire", user="alice")
+    assert held.returncode == 0, held.stderr
+    try:
+        flashes, power = len(board.flashes), list(lab.power.events)
+        proc = hil(*_run_args(tmp_path, platform, firmware, "--place", "board-2", "--place-wait", "1.5"),
+                   cwd=tmp_path, env=_env(lab), timeout=60)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        message = _result(tmp_path)["error"]["message"]
+        assert "no free place board-2 within 1.5 s" in message and "held by" in message and "/alice" in message
+        assert len(board.flashes) == flashes and lab.power.events == power
+        assert lab.holder("board-2").endswith("/alice")
+    finally:
+        lab.client("-p", "board-2", "release", user="alice")
+
+
+def test_sigterm_releases_the_place(lab, platform, firmware, tmp_path):
+    proc = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-2", vectors=2000))
+    _wait_until(lambda: (_result(tmp_path) or {}).get("summary", {}).get("run", 0) > 0, timeout=90,
+                what="the first vectors")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "released place board-2" in err
+    assert lab.holder("board-2") is None
+    assert _result(tmp_path)["status"] == "interrupted"
+
+
+def test_suite_over_the_farm(lab, platform, tmp_path):
+    """Four jobs over the places tagged board=qemu-board, three at a time.
+    The first place taken (a-dead, first by name) fails for infrastructure
+    reasons: it is released, not used again, and its job runs again on
+    another place; both attempts are recorded, and the failed place is
+    free again (released after an infrastructure error)."""
+    (tmp_path / "qemu-board.toml").write_text(platform.read_text())
+    models = "".join(f'[[models]]\nname = "m{i}"\npath = "{DEMO}"\nplatforms = ["qemu-board.toml"]\n'
+                     f"vectors = {{ random = 3, seed = {i} }}\n\n" for i in range(4))
+    (tmp_path / "hil.toml").write_text(f'[project]\nname = "farm"\n\n[labgrid]\ncoordinator = "{lab.address}"\n'
+                                       f"wait_s = 60\n\n{models}")
+    proc = hil("test", "-j", "3", "--no-store", "--json", tmp_path / "suite.json", cwd=tmp_path, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "suite.json").read_text())
+    jobs = doc["jobs"]
+    assert [j["status"] for j in jobs] == ["passed"] * 4
+    places = {j["place"] for j in jobs}
+    assert "a-dead" not in places and len(places) >= 2
+    assert all(j["probe_id"] == "HILLAB" + j["place"][-1].rjust(4, "0") for j in jobs)
+    retried = [j for j in jobs if j["attempts"]]
+    assert len(retried) == 1 and retried[0]["attempts"][0]["place"] == "a-dead"
+    assert retried[0]["attempts"][0]["exit_code"] == 3 and retried[0]["attempts"][1]["place"] in places
+    assert [p["name"] for p in doc["farm"]["failed_places"]] == ["a-dead"]
+    assert all(lab.holder(p) is None for p in ("a-dead", "board-0", "board-1", "board-2"))
+
+
+def test_boards_lists_the_places(lab):
+    proc = hil("boards", "--json", env=_env(lab), cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    places = {p["name"]: p for p in json.loads(proc.stdout)["places"]}
+    assert set(places) == {"a-dead", "board-0", "board-1", "board-2"}
+    p = places["board-1"]
+    assert p["tags"]["board"] == "qemu-board" and p["probe"] == "HILLAB0001" and p["acquired_by"] is None
+    assert p["serial"] == lab.boards[1].rfc2217_url and any(c.startswith("power") for c in p["capabilities"])
+
+
+def test_the_coordinator_going_away_mid_run(lab, platform, firmware, tmp_path):
+    """Last in the module: it kills the coordinator. The run stops (exit 3)
+    and says what became of the place."""
+    proc = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-0", vectors=2000))
+    _wait_until(lambda: (_result(tmp_path) or {}).get("summary", {}).get("run", 0) > 0, timeout=90,
+                what="the first vectors")
+    lab.stop_coordinator()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, out + err
+    message = _result(tmp_path)["error"]["message"]
+    assert f"the labgrid coordinator at {lab.address} went away" in message and "board-0" in message
+    assert "could not be released" in err and "-p board-0 release" in err
