@@ -205,3 +205,40 @@ def test_the_coordinator_going_away_mid_run(lab, platform, firmware, tmp_path):
     message = _result(tmp_path)["error"]["message"]
     assert f"the labgrid coordinator at {lab.address} went away" in message and "board-0" in message
     assert "could not be released" in err and "-p board-0 release" in err
+
+
+# -- refused before anything connects (no lab needed) -------------------------------------------------
+
+def test_place_options_are_checked_first(tmp_path):
+    from harness.errors import UsageError
+    from harness.farm import place_request
+    from harness.targets.labgrid import PlaceWanted, parse_tags
+
+    assert parse_tags(["board=nucleo-l4r5zi", "rev=c"]) == {"board": "nucleo-l4r5zi", "rev": "c"}
+    for bad in (["board"], ["Board=x"], ["b=x"], ["board="]):
+        with pytest.raises(UsageError, match="is not KEY=VALUE"):
+            parse_tags(bad)
+    with pytest.raises(UsageError, match="both choose the place"):
+        place_request({"place": "p", "place_tags": ("board=x",), "place_wait": None})
+    assert place_request({"place": None, "place_tags": (), "place_wait": None}) is None
+    wanted, wait = place_request({"place": None, "place_tags": ("board=x",), "place_wait": 5.0})
+    assert wanted == PlaceWanted(tags=(("board", "x"),)) and wait == 5.0
+    # an emulated platform has no place: exit 2 before any coordinator is asked
+    proc = hil("run", "--model", DEMO, "--platform", "mps2-an386", "--place", "p", cwd=tmp_path,
+               env={"LG_COORDINATOR": "127.0.0.1:9"}, timeout=60)
+    assert proc.returncode == 2 and "--place is for boards" in proc.stderr, proc.stderr
+
+
+def test_labgrid_table_in_hil_toml_is_validated(tmp_path):
+    from harness.config import load_config
+    from harness.errors import UsageError
+
+    base = f'[[models]]\npath = "{DEMO}"\n'
+    (tmp_path / "hil.toml").write_text('[labgrid]\ncoordinater = "lab:20408"\n\n' + base)
+    with pytest.raises(UsageError, match="(?s)labgrid.coordinater.*did you mean `coordinator`"):
+        load_config(tmp_path / "hil.toml")
+    (tmp_path / "hil.toml").write_text('[labgrid]\ncoordinator = "lab:20408"\nwait_s = 30\n\n'
+                                       + base + 'tags = { board = "nucleo-l4r5zi" }\n')
+    config = load_config(tmp_path / "hil.toml")
+    assert config.labgrid == {"coordinator": "lab:20408", "wait_s": 30}
+    assert config.models[0].tags == {"board": "nucleo-l4r5zi"} and config.models[0].place is None
