@@ -207,8 +207,6 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     /* padded taps hold the zero point as an int8 value */
     if (in->zero_point < -128 || in->zero_point > 127)
         d.dsp = 0;
-    else if (depthwise)
-        d.dsp = filter_h * filter_w <= DSP_DW_MAX_TAPS;
     else {
         dsp_conv_shape s;
         memset(&s, 0, sizeof s);
@@ -219,7 +217,10 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
         s.pad_w = d.pad_w;
         s.stride_h = o.stride_h;
         s.stride_w = o.stride_w;
-        d.dsp = filter->dims[3] == in->dims[3] && dsp_conv_fits(&s);
+        if (depthwise)
+            d.dsp = dsp_dwconv_fits(&s);
+        else
+            d.dsp = filter->dims[3] == in->dims[3] && dsp_conv_fits(&s);
     }
 #endif
     *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
@@ -277,8 +278,7 @@ static void dsp_shape(const conv_data *d, const eng_tensor *in,
 /* The DSP kernel for an op its prepare gave to it; 0 when done. */
 static int dsp_eval(const conv_data *d, int depthwise, const eng_tensor *in,
                     const eng_tensor *filter, const eng_tensor *out,
-                    const int8_t *x, const int8_t *w, const uint8_t *b,
-                    int8_t *y)
+                    const int8_t *x, const int8_t *w, int8_t *y)
 {
     dsp_requant q;
     dsp_conv_shape s;
@@ -289,7 +289,7 @@ static int dsp_eval(const conv_data *d, int depthwise, const eng_tensor *in,
     q.act_max = d->act_max;
     dsp_shape(d, in, filter, out, &s);
     if (depthwise)
-        return dsp_dwconv_s8(&s, x, w, b, d->input_offset, y, &q);
+        return dsp_dwconv_s8(&s, x, w, y, &q);
     return dsp_conv_s8(&s, x, w, y, &q);
 }
 #endif
@@ -473,7 +473,7 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
     if (d->is_float)
         return conv2d_float(e, op, d);
 #if HIL_KERNELS_DSP
-    if (d->dsp && dsp_eval(d, 0, in, filter, out, x, w, b, y) == 0)
+    if (d->dsp && dsp_eval(d, 0, in, filter, out, x, w, y) == 0)
         return ENG_OK;
 #endif
     for (n = 0; n < batches; ++n) {
@@ -540,7 +540,7 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
     if (d->is_float)
         return dwconv2d_float(e, op, d);
 #if HIL_KERNELS_DSP
-    if (d->dsp && dsp_eval(d, 1, in, filter, out, x, w, b, y) == 0)
+    if (d->dsp && dsp_eval(d, 1, in, filter, out, x, w, y) == 0)
         return ENG_OK;
 #endif
     for (n = 0; n < batches; ++n) {

@@ -392,58 +392,37 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
 
 /* ---- depthwise -------------------------------------------------------------------- */
 
-/* A window inside the input, 3x3: rows r0..r2, column steps d1, d2. */
-static void dw_3x3(const int8_t *base, const int8_t *w, int channels,
-                   const int32_t *xoff, int8_t *y, const dsp_requant *q)
-{
-    const int8_t *r0 = base + xoff[0], *r1 = base + xoff[3], *r2 = base + xoff[6];
-    const int d1 = xoff[1] - xoff[0], d2 = xoff[2] - xoff[0];
-    const int8_t *w0 = w, *w1 = w + channels, *w2 = w + 2 * channels;
-    const int step = 3 * channels;
-    const dsp_chan *ch = q->ch;
-    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
-    int c;
-    for (c = 0; c < channels; ++c) {
-        uint32_t acc = (uint32_t)ch[c].fold;
-        acc = mac1(acc, w0[c], r0[c]);
-        acc = mac1(acc, w1[c], r0[c + d1]);
-        acc = mac1(acc, w2[c], r0[c + d2]);
-        acc = mac1(acc, w0[c + step], r1[c]);
-        acc = mac1(acc, w1[c + step], r1[c + d1]);
-        acc = mac1(acc, w2[c + step], r1[c + d2]);
-        acc = mac1(acc, w0[c + 2 * step], r2[c]);
-        acc = mac1(acc, w1[c + 2 * step], r2[c + d1]);
-        acc = mac1(acc, w2[c + 2 * step], r2[c + d2]);
-        y[c] = requant(acc, &ch[c], off, lo, hi);
-    }
-}
+/* Every output pixel reads its taps through tap[t], a pointer to the input
+ * pixel under filter tap t, or to a row of zero points where the tap falls
+ * in the padding: with the folded term that adds exactly nothing, so border
+ * windows take the same loops as the rest. */
 
-/* A window inside the input, any filter: the taps at xoff[], output
- * channels [c0, channels) one at a time, output channel c reading input
- * channel c / dm (depth multiplier dm) */
-static void dw_taps(const int8_t *base, const int8_t *w, int c0, int channels,
-                    int dm, const int32_t *xoff, int taps, int8_t *y,
+/* Output channels [c0, channels) one at a time; output channel c reads
+ * input channel c / dm (depth multiplier dm; c0 is a multiple of dm). */
+static void dw_taps(const int8_t *const *tap, const int8_t *w, int c0,
+                    int channels, int dm, int taps, int8_t *y,
                     const dsp_requant *q)
 {
     const dsp_chan *ch = q->ch;
     const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
-    int c, t;
-    for (c = c0; c < channels; ++c) {
-        uint32_t acc = (uint32_t)ch[c].fold;
-        const int8_t *wc = w + c, *xc = base + c / dm;
-        for (t = 0; t < taps; ++t, wc += channels)
-            acc = mac1(acc, *wc, xc[xoff[t]]);
-        y[c] = requant(acc, &ch[c], off, lo, hi);
+    int c = c0, xc = c0 / dm, m, t;
+    for (; c < channels; ++xc) {
+        for (m = 0; m < dm; ++m, ++c) {
+            uint32_t acc = (uint32_t)ch[c].fold;
+            const int8_t *wc = w + c;
+            for (t = 0; t < taps; ++t, wc += channels)
+                acc = mac1(acc, *wc, tap[t][xc]);
+            y[c] = requant(acc, &ch[c], off, lo, hi);
+        }
     }
 }
 
 #if HIL_KERNELS_MVE
-/* The same, four channels per vector: VLDRB widens four int8 of a tap to
- * 32-bit lanes, VMUL and VADD accumulate per lane; the last vector is
- * tail-predicated, so every channel is done here. */
-static int dw_block4(const int8_t *base, const int8_t *w, int channels,
-                     const int32_t *xoff, int taps, int8_t *y,
-                     const dsp_requant *q)
+/* Depth multiplier 1, four channels per vector: VLDRB widens four int8 of
+ * a tap to 32-bit lanes, VMUL and VADD accumulate per lane; the last vector
+ * is tail-predicated, so every channel is done here. */
+static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
+                     int taps, int8_t *y, const dsp_requant *q)
 {
     const dsp_chan *ch = q->ch;
     const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
@@ -451,11 +430,11 @@ static int dw_block4(const int8_t *base, const int8_t *w, int channels,
     int c, t, i;
     for (c = 0; c < channels; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
-        const int8_t *wc = w + c, *xc = base + c;
+        const int8_t *wc = w + c;
         const int lanes = channels - c < 4 ? channels - c : 4;
         int32x4_t acc = vdupq_n_s32(0);
         for (t = 0; t < taps; ++t, wc += channels)
-            acc = vaddq_s32(acc, vmulq_s32(vldrbq_z_s32(xc + xoff[t], p),
+            acc = vaddq_s32(acc, vmulq_s32(vldrbq_z_s32(tap[t] + c, p),
                                            vldrbq_z_s32(wc, p)));
         vst1q_s32(sum, acc);
         for (i = 0; i < lanes; ++i)
@@ -465,12 +444,11 @@ static int dw_block4(const int8_t *base, const int8_t *w, int channels,
     return channels;
 }
 #else
-/* The same, four channels at a time: one load brings a tap of four
- * channels, SMLABB / SMLATT multiply lanes 0 and 2 (1 and 3 after the
- * rotated SXTB16) into four accumulators. Returns the channels done. */
-static int dw_block4(const int8_t *base, const int8_t *w, int channels,
-                     const int32_t *xoff, int taps, int8_t *y,
-                     const dsp_requant *q)
+/* Depth multiplier 1, four channels at a time: one load brings a tap of
+ * four channels, SMLABB / SMLATT multiply lanes 0 and 2 (1 and 3 after
+ * the rotated SXTB16) into four accumulators. Returns the channels done. */
+static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
+                     int taps, int8_t *y, const dsp_requant *q)
 {
     const dsp_chan *ch = q->ch;
     const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
@@ -478,9 +456,9 @@ static int dw_block4(const int8_t *base, const int8_t *w, int channels,
     for (c = 0; c + 4 <= channels; c += 4) {
         int32_t a0 = ch[c].fold, a1 = ch[c + 1].fold;
         int32_t a2 = ch[c + 2].fold, a3 = ch[c + 3].fold;
-        const int8_t *wc = w + c, *xc = base + c;
+        const int8_t *wc = w + c;
         for (t = 0; t < taps; ++t, wc += channels) {
-            const uint32_t vx = ld4(xc + xoff[t]), vw = ld4(wc);
+            const uint32_t vx = ld4(tap[t] + c), vw = ld4(wc);
             const int32_t x02 = lanes02(vx), x13 = lanes13(vx);
             const int32_t w02 = lanes02(vw), w13 = lanes13(vw);
             a0 = __smlabb(x02, w02, a0);
@@ -497,49 +475,47 @@ static int dw_block4(const int8_t *base, const int8_t *w, int channels,
 }
 #endif
 
-/* A window overlapping the padding: only the taps inside, the offset
- * applied per tap (the fold would count the outside ones). */
-static void dw_border(const dsp_conv_shape *s, const int8_t *img, int y0,
-                      int x0, const int8_t *w, const uint8_t *bias,
-                      int32_t input_offset, int8_t *y, const dsp_requant *q)
+/* tap[] of a window that overlaps the padding at (y0, x0) */
+static void border_taps(const dsp_conv_shape *s, const int8_t *img, int y0,
+                        int x0, const int8_t *zero_points, const int8_t **tap)
 {
-    const int ch = s->out_c, in_c = s->in_c, dm = s->out_c / s->in_c;
-    int c, ky, kx;
-    for (c = 0; c < ch; ++c) {
-        uint32_t acc = bias != NULL ? (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)c) : 0u;
-        for (ky = 0; ky < s->f_h; ++ky) {
-            const int iy = y0 + ky * s->dil_h;
-            if (iy < 0 || iy >= s->in_h)
-                continue;
-            for (kx = 0; kx < s->f_w; ++kx) {
-                const int ix = x0 + kx * s->dil_w;
-                if (ix < 0 || ix >= s->in_w)
-                    continue;
-                acc += (uint32_t)((int32_t)w[(ky * s->f_w + kx) * ch + c] *
-                                  ((int32_t)img[((size_t)iy * s->in_w + ix) * in_c + c / dm] +
-                                   input_offset));
-            }
+    int ky, kx, t = 0;
+    for (ky = 0; ky < s->f_h; ++ky) {
+        const int iy = y0 + ky * s->dil_h;
+        const int row_inside = iy >= 0 && iy < s->in_h;
+        for (kx = 0; kx < s->f_w; ++kx) {
+            const int ix = x0 + kx * s->dil_w;
+            tap[t++] = row_inside && ix >= 0 && ix < s->in_w
+                           ? img + ((size_t)iy * s->in_w + (size_t)ix) * s->in_c
+                           : zero_points;
         }
-        y[c] = requant(acc, &q->ch[c], q->output_offset, q->act_min, q->act_max);
     }
 }
 
+int dsp_dwconv_fits(const dsp_conv_shape *s)
+{
+    return (int64_t)s->f_h * s->f_w <= DSP_DW_MAX_TAPS &&
+           s->in_c <= HIL_IM2COL_BYTES;
+}
+
 int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
-                  const uint8_t *bias, int32_t input_offset, int8_t *y,
-                  const dsp_requant *q)
+                  int8_t *y, const dsp_requant *q)
 {
     const int taps = s->f_h * s->f_w;
-    const int in_c = s->in_c, ch = s->out_c, dm = s->out_c / s->in_c;
+    const int in_c = s->in_c, ch = s->out_c;
+    const int dm = in_c > 0 ? ch / in_c : 0;
     const int last_y = (s->f_h - 1) * s->dil_h, last_x = (s->f_w - 1) * s->dil_w;
-    int32_t xoff[DSP_DW_MAX_TAPS];
-    int n, oy, ox, ky, kx;
+    const int8_t *tap[DSP_DW_MAX_TAPS];
+    const int8_t *zero_points = im2col_buf; /* the padding, one pixel of it */
+    size_t xoff[DSP_DW_MAX_TAPS];
+    int n, oy, ox, ky, kx, t;
 
-    if (taps > DSP_DW_MAX_TAPS || in_c <= 0 || ch != in_c * dm)
+    if (!dsp_dwconv_fits(s) || dm <= 0 || ch != in_c * dm)
         return -1;
-    for (ky = 0; ky < s->f_h; ++ky)
+    memset(im2col_buf, s->input_zero_point, (size_t)in_c);
+    for (ky = 0, t = 0; ky < s->f_h; ++ky)
         for (kx = 0; kx < s->f_w; ++kx)
-            xoff[ky * s->f_w + kx] =
-                (ky * s->dil_h * s->in_w + kx * s->dil_w) * in_c;
+            xoff[t++] = ((size_t)ky * s->dil_h * s->in_w + (size_t)kx * s->dil_w) * in_c;
     for (n = 0; n < s->batches; ++n) {
         const int8_t *img = x + (size_t)n * s->in_h * s->in_w * in_c;
         for (oy = 0; oy < s->out_h; ++oy) {
@@ -547,22 +523,18 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
             for (ox = 0; ox < s->out_w; ++ox) {
                 const int x0 = ox * s->stride_w - s->pad_w;
                 int8_t *out = y + (((size_t)n * s->out_h + oy) * s->out_w + ox) * ch;
-                const int8_t *base;
-                if (!(y0 >= 0 && x0 >= 0 && y0 + last_y < s->in_h &&
-                      x0 + last_x < s->in_w)) {
-                    dw_border(s, img, y0, x0, w, bias, input_offset, out, q);
-                    continue;
+                if (y0 >= 0 && x0 >= 0 && y0 + last_y < s->in_h && x0 + last_x < s->in_w) {
+                    const int8_t *base = img + ((size_t)y0 * s->in_w + (size_t)x0) * in_c;
+                    for (t = 0; t < taps; ++t)
+                        tap[t] = base + xoff[t];
+                } else {
+                    border_taps(s, img, y0, x0, zero_points, tap);
                 }
-                base = img + ((size_t)y0 * s->in_w + (size_t)x0) * in_c;
                 if (dm != 1)
-                    dw_taps(base, w, 0, ch, dm, xoff, taps, out, q);
-                else if (ch >= 4 || HIL_KERNELS_MVE)
-                    dw_taps(base, w, dw_block4(base, w, ch, xoff, taps, out, q),
-                            ch, 1, xoff, taps, out, q);
-                else if (s->f_h == 3 && s->f_w == 3)
-                    dw_3x3(base, w, ch, xoff, out, q);
+                    dw_taps(tap, w, 0, ch, dm, taps, out, q);
                 else
-                    dw_taps(base, w, 0, ch, 1, xoff, taps, out, q);
+                    dw_taps(tap, w, dw_block4(tap, w, ch, taps, out, q), ch, 1,
+                            taps, out, q);
             }
         }
     }

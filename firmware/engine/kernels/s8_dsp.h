@@ -80,12 +80,12 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                 int8_t *y, const dsp_requant *q);
 
 /* DEPTHWISE_CONV_2D, any depth multiplier (multiplier 1: four channels
- * at a time, or 3x3 unrolled below four channels): windows inside the
- * input use the folded term, border windows sum only their valid taps
- * with the offset applied (bias as given). Returns 0, or -1 when the
- * filter has more than DSP_DW_MAX_TAPS taps. */
+ * at a time), when dsp_dwconv_fits() (at most DSP_DW_MAX_TAPS taps, at
+ * most HIL_IM2COL_BYTES input channels: taps in the padding read a row of
+ * input zero points kept in the scratch). Returns 0, or -1 if it does not
+ * fit (nothing written). */
+int dsp_dwconv_fits(const dsp_conv_shape *s);
 int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
-                  const uint8_t *bias, int32_t input_offset, int8_t *y,
-                  const dsp_requant *q);
+                  int8_t *y, const dsp_requant *q);
 
 #endif
