@@ -85,11 +85,12 @@ CONFOUNDERS = [
     "estimated_ms_prefetch_off reruns with it off; measured +0.1% to +0.6%",
     "model placement: the submission read its weights from flash (const array, ART data cache); here the model "
     "is baked into the code region that the memory model costs as flash. Measured: baked and streamed-to-SRAM "
-    "runs estimate within 0.01% of each other (keyword_spotting 9,208,989 vs 9,208,685 cycles), so the plugin "
-    "as run charged no wait states on these data reads; flash-resident weights count as zero-wait here, which "
+    "runs of keyword_spotting and anomaly_detection estimate within 0.03% of each other (docs/counts.md), so "
+    "the plugin as run charged no wait states on these data reads; flash-resident weights count as zero-wait here, which "
     "makes the estimate low by up to 5 wait states per 32-byte line of weights read (not measured)",
     "inputs: random int8 vectors (seed 1) instead of the benchmarks' dataset samples; int8 kernels take the "
-    "same path for any data: instructions_spread is the count spread over the vectors",
+    "same path for almost any data: instructions_spread is the count spread over the vectors (at most "
+    "0.02% here)",
     "what is timed: MLPerf times th_infer over a window of back-to-back inferences; hil counts one invoke "
     "between the firmware's counter reads. Per-inference harness overhead on the board is not in the estimate",
     "energy: the estimate is latency x the platform's active power, and that power (40.67 mW) was derived from "
