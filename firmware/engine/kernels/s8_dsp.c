@@ -94,48 +94,81 @@ static inline uint32_t mac1(uint32_t acc, int8_t a, int8_t b)
 
 #if HIL_KERNELS_MVE
 /* MVE: sixteen int8 products per VMLADAVA, the last partial vector
- * tail-predicated (disabled lanes load as 0 and add nothing). */
+ * tail-predicated (disabled lanes load as 0 and add nothing); four output
+ * channels of one column per pass, requantised as one vector. */
 
-/* s0 += a . b0, s1 += a . b1 over k values */
-static void dot_1x2(const int8_t *a, const int8_t *b0, const int8_t *b1, int k,
-                    uint32_t *s0, uint32_t *s1)
+/* The requantisation of requant() on four lanes: acc (without the folded
+ * term) for channels c[0..lanes), stored as int8 at y. VQRDMULH is
+ * mul_high() exactly (saturation included); the round-half-away division
+ * is VRSHL (round half up) after subtracting 1 from negative values
+ * (saturating), which gives the same result for every int32. */
+static void requant4(int32x4_t acc, const dsp_chan *c, int lanes,
+                     const dsp_requant *q, int8_t *y)
 {
-    int32_t acc0 = (int32_t)*s0, acc1 = (int32_t)*s1;
+    const mve_pred16_t p = vctp32q((uint32_t)lanes);
+    const uint32x4_t at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)sizeof(dsp_chan));
+    const int32x4_t fold = vldrwq_gather_offset_z_s32(&c->fold, at, p);
+    const int32x4_t mult = vldrwq_gather_offset_z_s32(&c->mult, at, p);
+    const int32x4_t left = vldrwq_gather_offset_z_s32(&c->left, at, p);
+    const int32x4_t right = vldrwq_gather_offset_z_s32(&c->right, at, p);
+    const int32x4_t h = vqrdmulhq_s32(vshlq_s32(vaddq_s32(acc, fold), left), mult);
+    const int32x4_t fix = vpselq_s32(vshrq_n_s32(h, 31), vdupq_n_s32(0),
+                                     vcmpgtq_n_s32(right, 0));
+    int32x4_t v = vrshlq_s32(vqaddq_s32(h, fix), vnegq_s32(right));
+    v = vaddq_n_s32(v, q->output_offset);
+    v = vmaxq_s32(v, vdupq_n_s32(q->act_min));
+    v = vminq_s32(v, vdupq_n_s32(q->act_max));
+    vstrbq_p_s32(y, v, p);
+}
+
+/* sum[j] = a . w_j over k values */
+static void dot_1x4(const int8_t *a, const int8_t *w0, const int8_t *w1,
+                    const int8_t *w2, const int8_t *w3, int k, int32_t sum[4])
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int n;
     for (n = k; n > 0; n -= 16) {
         const mve_pred16_t p = vctp8q((uint32_t)n);
         const int8x16_t va = vldrbq_z_s8(a, p);
-        acc0 = vmladavaq_s8(acc0, va, vldrbq_z_s8(b0, p));
-        acc1 = vmladavaq_s8(acc1, va, vldrbq_z_s8(b1, p));
+        s0 = vmladavaq_s8(s0, va, vldrbq_z_s8(w0, p));
+        s1 = vmladavaq_s8(s1, va, vldrbq_z_s8(w1, p));
+        s2 = vmladavaq_s8(s2, va, vldrbq_z_s8(w2, p));
+        s3 = vmladavaq_s8(s3, va, vldrbq_z_s8(w3, p));
         a += 16;
-        b0 += 16;
-        b1 += 16;
+        w0 += 16;
+        w1 += 16;
+        w2 += 16;
+        w3 += 16;
     }
-    *s0 = (uint32_t)acc0;
-    *s1 = (uint32_t)acc1;
+    sum[0] = s0;
+    sum[1] = s1;
+    sum[2] = s2;
+    sum[3] = s3;
 }
 
-/* s[2i + j] += a_i . b_j for a_i = a + i * k, b_j = b + j * k */
-static void dot_2x2(const int8_t *a0, const int8_t *b0, int k, uint32_t s[4])
+/* Every output channel of one column: rows in fours (a last partial four
+ * repeats row r in its unused lanes, which are not stored). */
+static void out_column(const int8_t *col, const int8_t *w, int k, int rows,
+                       const dsp_requant *q, int8_t *y)
 {
-    int32_t s00 = (int32_t)s[0], s01 = (int32_t)s[1];
-    int32_t s10 = (int32_t)s[2], s11 = (int32_t)s[3];
-    int n;
-    for (n = k; n > 0; n -= 16) {
-        const mve_pred16_t p = vctp8q((uint32_t)n);
-        const int8x16_t va0 = vldrbq_z_s8(a0, p), va1 = vldrbq_z_s8(a0 + k, p);
-        const int8x16_t vb0 = vldrbq_z_s8(b0, p), vb1 = vldrbq_z_s8(b0 + k, p);
-        s00 = vmladavaq_s8(s00, va0, vb0);
-        s01 = vmladavaq_s8(s01, va0, vb1);
-        s10 = vmladavaq_s8(s10, va1, vb0);
-        s11 = vmladavaq_s8(s11, va1, vb1);
-        a0 += 16;
-        b0 += 16;
+    int32_t sum[4];
+    int r;
+    for (r = 0; r < rows; r += 4) {
+        const int n = rows - r < 4 ? rows - r : 4;
+        const int8_t *w0 = w + (size_t)r * (size_t)k;
+        dot_1x4(col, w0, n > 1 ? w0 + k : w0, n > 2 ? w0 + 2 * k : w0,
+                n > 3 ? w0 + 3 * k : w0, k, sum);
+        requant4(vldrwq_s32(sum), &q->ch[r], n, q, y + r);
     }
-    s[0] = (uint32_t)s00;
-    s[1] = (uint32_t)s01;
-    s[2] = (uint32_t)s10;
-    s[3] = (uint32_t)s11;
+}
+
+static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
+                        int k, int rows, const dsp_requant *q, int8_t *y0,
+                        int8_t *y1)
+{
+    out_column(c0, w, k, rows, q, y0);
+    if (c1 != NULL)
+        out_column(c1, w, k, rows, q, y1);
 }
 #else
 /* s0 += a . b0, s1 += a . b1 over k values */
@@ -212,7 +245,6 @@ static void dot_2x2(const int8_t *a0, const int8_t *b0, int k, uint32_t s[4])
     s[2] = t10;
     s[3] = t11;
 }
-#endif
 
 /* Every output channel of one or two columns (c1 is c0 + k, or NULL):
  * y0[r] and y1[r] for the `rows` weight rows of k values. */
@@ -251,6 +283,7 @@ static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
             y1[r] = requant(s1, &ch[r], off, lo, hi);
     }
 }
+#endif
 
 void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
                   int32_t input_offset, const uint8_t *bias,
@@ -424,10 +457,7 @@ static void dw_taps(const int8_t *const *tap, const int8_t *w, int c0,
 static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
                      int taps, int8_t *y, const dsp_requant *q)
 {
-    const dsp_chan *ch = q->ch;
-    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
-    int32_t sum[4];
-    int c, t, i;
+    int c, t;
     for (c = 0; c < channels; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(channels - c));
         const int8_t *wc = w + c;
@@ -436,10 +466,7 @@ static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
         for (t = 0; t < taps; ++t, wc += channels)
             acc = vaddq_s32(acc, vmulq_s32(vldrbq_z_s32(tap[t] + c, p),
                                            vldrbq_z_s32(wc, p)));
-        vst1q_s32(sum, acc);
-        for (i = 0; i < lanes; ++i)
-            y[c + i] = requant((uint32_t)ch[c + i].fold + (uint32_t)sum[i],
-                               &ch[c + i], off, lo, hi);
+        requant4(acc, &q->ch[c], lanes, q, y + c);
     }
     return channels;
 }
