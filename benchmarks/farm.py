@@ -14,13 +14,17 @@ time and the median acquire + release of a free place (in-process, the
 coordinator's AcquirePlace/ReleasePlace), and one acquire + release through
 `labgrid-client` for comparison.
 
-The stand-ins are QEMU processes on this machine: unlike real boards they
-share the host's cores, so on a 2-core host three boards computing at
-once are limited by the CPU (the speed-up a lab of real boards gets is
-bounded by its boards, not by the host's cores). The suite's host work
-(the reference interpreter, the link) runs here either way.
+The stand-ins are QEMU processes on this machine. Unpaced (--icount-shift
+0) they run as fast as the host's cores let them and share those cores, so
+on a loaded 2-core host three boards computing at once gain nothing. Real
+boards compute on their own cores; to measure that case the stand-ins are
+paced by default like a slow MCU with QEMU's `-icount shift=7,align=on,
+sleep=on` (one instruction per 128 ns of wall time, about 7.8 MIPS; QEMU
+sleeps instead of spinning), so a job's time is the board's, as it is in
+a lab ("when the jobs dominate"). The suite's host work (the reference
+interpreter, the link, hil itself) runs here either way.
 
-Usage: python benchmarks/farm.py [--vectors 40] [--jobs 12] [--places 1,2,3]
+Usage: python benchmarks/farm.py [--vectors 20] [--jobs 12] [--places 1,2,3] [--icount-shift 7]
 """
 
 from __future__ import annotations
@@ -85,7 +89,9 @@ def overhead(lab, rounds: int = 20) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vectors", type=int, default=40, help="random vectors per job")
+    parser.add_argument("--vectors", type=int, default=20, help="random vectors per job")
+    parser.add_argument("--icount-shift", type=int, default=7,
+                        help="pace the stand-ins at one instruction per 2^N ns (0: unpaced, as fast as the host)")
     parser.add_argument("--jobs", type=int, default=12)
     parser.add_argument("--places", default="1,2,3", help="place counts to compare, the first is the base")
     args = parser.parse_args()
@@ -97,14 +103,17 @@ def main() -> None:
 
     if labgrid_missing():
         raise SystemExit(labgrid_missing())
-    with tempfile.TemporaryDirectory(prefix="hil-farm-") as tmp, Lab(Path(tmp) / "lab", boards=max(counts)) as lab:
+    shift = args.icount_shift
+    icount = f"shift={shift},align=on,sleep=on" if shift else "shift=0,align=off,sleep=off"
+    with tempfile.TemporaryDirectory(prefix="hil-farm-") as tmp, \
+            Lab(Path(tmp) / "lab", boards=max(counts), icount=icount) as lab:
         platform = lab.boards[0].platform_file(Path(tmp) / "qemu-board.toml")
         build_firmware(load_platform(str(platform)), {})  # once, before the timed suites (they find it cached)
         cost = overhead(lab)
         rows = [suite(lab, Path(tmp) / f"suite-{n}", platform, args.jobs, args.vectors, n) for n in counts]
     base = rows[0]["wall_s"]
     print(f"{args.jobs}-job suite, {args.vectors} vectors per job, demo model on QEMU stand-in boards "
-          f"(hil test -j N --no-count over N labgrid places)")
+          f"(-icount {icount}), hil test -j N --no-count over N labgrid places")
     print(f"{'places':>6}  {'wall s':>7}  {'speed-up':>8}  {'passed':>7}  places used")
     for r in rows:
         print(f"{r['places']:>6}  {r['wall_s']:>7.1f}  {base / r['wall_s']:>7.2f}x  {r['passed']:>3}/{r['jobs']:<3}  "

@@ -100,12 +100,12 @@ class Lab:
     """Coordinator + exporter + boards + power switch, in `workdir`."""
 
     def __init__(self, workdir: Path, boards: int = 3, platform: str = "qemu-board", dead_place: bool = False,
-                 prefix: str = "HILLAB") -> None:
+                 prefix: str = "HILLAB", icount: str = "shift=0,align=off,sleep=off") -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
         self.boards = [QemuBoard(self.workdir / f"board-{i}", board_id=f"{prefix}{i:04d}",
-                                 control_dir=self.workdir / "ctl") for i in range(boards)]
+                                 control_dir=self.workdir / "ctl", icount=icount) for i in range(boards)]
         self.power = PowerSwitch(self.boards)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
