@@ -304,19 +304,25 @@ def band_pct_of(text: str | None) -> tuple[float, float] | None:
 
 def combine_bands(cycles_band: str, cycles_pct: tuple[float, float] | None, power: PowerFigure,
                   scale_note: str | None = None) -> tuple[str, list[float] | None]:
-    """The energy's band from the cycles' band and the power figure's:
-    energy = cycles x power, so the extremes multiply,
-    (1 + c_lo)(1 + p_lo) - 1 .. (1 + c_hi)(1 + p_hi) - 1.
-    Unknown when either is unknown, or when the power was scaled to
-    another clock (the scaling's own error is not known)."""
+    """Where the true energy lies relative to the estimate, from the
+    cycles' band and the power figure's. The cycles band is the estimate's
+    error against silicon, e = estimate / silicon - 1, so the true cycles are
+    estimate / (1 + e). The power band is the measured spread around the
+    figure, so the true power is figure x (1 + p). Energy = cycles x power:
+
+        true / estimate in [(1 + p_lo) / (1 + e_hi), (1 + p_hi) / (1 + e_lo)]
+
+    (an estimate seen 59% low means silicon may take 2.46x it). Unknown when
+    either band is unknown, when e_lo <= -100%, or when the power was scaled
+    to another clock (the scaling's own error is not known)."""
     parts = f"cycles {cycles_band}; power {power.band_text()} ({power.status})"
     if scale_note:
         return f"unknown: {scale_note}; {parts}", None
-    if cycles_pct is None or power.band_pct is None:
+    if cycles_pct is None or power.band_pct is None or cycles_pct[0] <= -100:
         return f"unknown; {parts}", None
-    lo = ((1 + cycles_pct[0] / 100) * (1 + power.band_pct[0] / 100) - 1) * 100
-    hi = ((1 + cycles_pct[1] / 100) * (1 + power.band_pct[1] / 100) - 1) * 100
-    return f"{lo:+.1f}%/{hi:+.1f}% ({parts})", [round(lo, 2), round(hi, 2)]
+    lo = ((1 + power.band_pct[0] / 100) / (1 + cycles_pct[1] / 100) - 1) * 100
+    hi = ((1 + power.band_pct[1] / 100) / (1 + cycles_pct[0] / 100) - 1) * 100
+    return f"{lo:+.1f}%/{hi:+.1f}% (true energy against the estimate; {parts})", [round(lo, 2), round(hi, 2)]
 
 
 #: energy_basis kinds, in words
