@@ -74,9 +74,9 @@ PUBLISHED = {
 CONFOUNDERS = [
     "kernels and TFLM version: the submission's setup_example.sh builds TF v2.3.1 micro with TAGS=cmsis-nn (the "
     "CMSIS-NN of 2020); this run uses the kernels named in `kernels`. Measured on this platform, the same four "
-    "models estimate -58% to -40% (TFLM of 2026 + CMSIS-NN), -57% to -38% (hil's built-in DSP kernels) and "
+    "models estimate -59% to -40% (TFLM of 2026 + CMSIS-NN), -60% to -38% (hil's built-in DSP kernels) and "
     "+63% to +133% (hil's built-in portable C) against the silicon figures (docs/counts.md): the kernel software "
-    "alone moves the estimate 2.4-4x, far more than the timing model's own error, so this comparison does not "
+    "alone moves the estimate 3.8-4.8x, far more than the timing model's own error, so this comparison does not "
     "isolate the model. The 2020 TF/CMSIS-NN pair itself was not rebuilt here",
     "compiler: the submission used gcc-arm-none-eabi 6-2017-q2 through mbed-cli (its build profile is not "
     "recorded); this run Debian's arm-none-eabi-gcc 12.2 at -O2 (TFLM) / hil's flags. Not measured",
