@@ -886,3 +886,25 @@ def test_dsp_conv_larger_than_the_im2col_scratch_falls_back(eng_run, eng_run_dsp
     expected = b"".join(_reference_outputs(path, vectors, 1))
     assert _engine_outputs(eng_run_dsp, path, vectors, tmp_path) == expected, desc
     assert _engine_outputs(eng_run, path, vectors, tmp_path) == expected, desc
+
+
+@pytest.mark.parametrize("platform, kernels, ok", [
+    ("mps2-an386", "dsp", True), ("mps3-an547", "mve", True), ("mps3-an547", "dsp", True),
+    ("mps2-an385", "dsp", False), ("mps2-an505", "mve", False), ("riscv32-virt", "dsp", False),
+    ("mps2-an386", "fast", False),
+])
+def test_kernel_set_the_core_cannot_run_is_refused_before_building(monkeypatch, platform, kernels, ok):
+    """HIL_KERNELS (or [firmware] kernels) naming a set the platform's core
+    lacks the instructions for is a usage error naming both, not a compiler
+    #error after a build (files only, no build)."""
+    from harness.build.cmake import _kernel_set
+    from harness.errors import UsageError
+    from harness.platforms import load_platform
+
+    monkeypatch.setenv("HIL_KERNELS", kernels)
+    if ok:
+        assert _kernel_set(load_platform(platform)) == kernels
+        return
+    with pytest.raises(UsageError) as err:
+        _kernel_set(load_platform(platform))
+    assert kernels in str(err.value) and "HIL_KERNELS" in str(err.value)

@@ -138,17 +138,34 @@ def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[st
 
 
 KERNEL_SETS = ("reference", "dsp", "mve")
+#: the instruction-set extension each optimised kernel set needs, and the -mcpu values that have it
+#: (a "+nodsp" / "+nomve" suffix takes it away; an -mcpu not listed here is left to the compiler)
+_KERNEL_CORES = {
+    "dsp": ("DSP extension", ("cortex-m4", "cortex-m7", "cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85")),
+    "mve": ("MVE (Helium)", ("cortex-m55", "cortex-m85")),
+}
+_KNOWN_CPUS = ("cortex-m0", "cortex-m0plus", "cortex-m1", "cortex-m3", "cortex-m23", *_KERNEL_CORES["dsp"][1])
 
 
 def _kernel_set(platform: Platform) -> str:
     """The engine's int8 kernels: $HIL_KERNELS, else the platform's
-    [firmware] kernels, else the portable reference (firmware/engine/engine.cmake)."""
+    [firmware] kernels, else the portable reference (firmware/engine/engine.cmake).
+    A set the platform's core cannot run is refused here, before any build."""
     forced = os.environ.get("HIL_KERNELS")
     chosen = forced or platform.firmware.get("kernels", "reference")
+    where = "the environment variable HIL_KERNELS" if forced else f"{platform.path}: firmware.kernels"
     if chosen not in KERNEL_SETS:
-        where = "the environment variable HIL_KERNELS" if forced else f"{platform.path}: firmware.kernels"
         raise UsageError(f"{where} is {chosen!r}, not a kernel set",
                          hint=f"use one of: {', '.join(KERNEL_SETS)} (dsp needs a Cortex-M4/M7/M33/M55, mve an M55)")
+    if chosen in _KERNEL_CORES:
+        feature, cores = _KERNEL_CORES[chosen]
+        cpu = next((f.split("=", 1)[1] for f in platform.firmware["cpu_flags"] if f.startswith("-mcpu=")), "")
+        base, _, extensions = cpu.partition("+")
+        missing = f"no{'dsp' if chosen == 'dsp' else 'mve'}" in extensions.split("+")
+        known = base in _KNOWN_CPUS or platform.firmware.get("toolchain", "arm-none-eabi") != "arm-none-eabi"
+        if missing or (known and base not in cores):
+            raise UsageError(f"{where} is {chosen!r}, but {platform.name}'s core ({cpu or 'no -mcpu'}) has no {feature}",
+                             hint="use kernels = \"reference\" for this platform (or unset HIL_KERNELS)")
     return chosen
 
 
