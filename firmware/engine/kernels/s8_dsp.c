@@ -19,7 +19,7 @@
 #include "acle_portable.h"
 #else
 #if !defined(__ARM_FEATURE_DSP)
-#error "kernels = \"dsp\" needs a core with the DSP extension (Cortex-M4/M7/M33); use kernels = \"reference\""
+#error "kernels = \"dsp\" needs a core with the DSP extension (Cortex-M4/M7/M33/M55); use kernels = \"reference\""
 #endif
 #include <arm_acle.h>
 #endif
