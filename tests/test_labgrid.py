@@ -140,9 +140,9 @@ def test_a_place_held_by_another_user_is_never_touched(lab, platform, firmware, 
 
 
 def test_sigterm_releases_the_place(lab, platform, firmware, tmp_path):
+    flashed = len(lab.boards[2].flashes)
     proc = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-2", vectors=2000))
-    _wait_until(lambda: (_result(tmp_path) or {}).get("summary", {}).get("run", 0) > 0, timeout=90,
-                what="the first vectors")
+    _wait_until(lambda: len(lab.boards[2].flashes) > flashed, timeout=90, what="board-2 to be flashed")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
@@ -196,9 +196,9 @@ def test_boards_lists_the_places(lab, monkeypatch):
 def test_the_coordinator_going_away_mid_run(lab, platform, firmware, tmp_path):
     """Last in the module: it kills the coordinator. The run stops (exit 3)
     and says what became of the place."""
+    flashed = len(lab.boards[0].flashes)
     proc = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-0", vectors=2000))
-    _wait_until(lambda: (_result(tmp_path) or {}).get("summary", {}).get("run", 0) > 0, timeout=90,
-                what="the first vectors")
+    _wait_until(lambda: len(lab.boards[0].flashes) > flashed, timeout=90, what="board-0 to be flashed")
     lab.stop_coordinator()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, out + err
