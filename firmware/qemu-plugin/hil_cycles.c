@@ -824,8 +824,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                 }
             b->line_exec[b->n_lines - 1] += c;
         }
+        /* MEM_RW, stores dropped in on_load: Debian's QEMU 7.2 delivers only stores for MEM_R
+         * (measured: a MEM_R callback saw 7,936 accesses, all stores, where MEM_RW saw 8.9 M) */
         if (any_load_region && is_load(cls))
-            qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_R, NULL);
+            qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW, NULL);
         for (int m = 0; m < n_markers; m++) {
             if (marker_addr[m] == va) {
                 marker_site *s = malloc(sizeof *s);
