@@ -42,6 +42,11 @@ static inline int8x16_t vldrbq_z_s8(const int8_t *p, mve_pred16_t pred)
     return r;
 }
 
+static inline int8x16_t vld1q_s8(const int8_t *p)
+{
+    return vldrbq_z_s8(p, 0xffffu);
+}
+
 static inline int32x4_t vldrbq_z_s32(const int8_t *p, mve_pred16_t pred)
 {
     int32x4_t r;
@@ -58,6 +63,11 @@ static inline int32_t vmladavaq_s8(int32_t acc, int8x16_t a, int8x16_t b)
     for (i = 0; i < 16; ++i)
         sum += (uint32_t)((int32_t)a.v[i] * (int32_t)b.v[i]);
     return (int32_t)sum;
+}
+
+static inline int32x4_t vldrbq_s32(const int8_t *p)
+{
+    return vldrbq_z_s32(p, 0xffffu);
 }
 
 static inline int32x4_t vmulq_s32(int32x4_t a, int32x4_t b)
