@@ -908,3 +908,56 @@ def test_kernel_set_the_core_cannot_run_is_refused_before_building(monkeypatch, 
     with pytest.raises(UsageError) as err:
         _kernel_set(load_platform(platform))
     assert kernels in str(err.value) and "HIL_KERNELS" in str(err.value)
+
+
+def _add_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
+    """One random same-shape int8 ADD (0) or SUB (41): zero points at -128
+    and 127 among them, scales a decade apart, every fused activation."""
+    s = _schema()
+    shape = [1, int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.choice([1, 3, 4, 5, 8, 13]))]
+    zp = lambda: int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))  # noqa: E731
+    scales = [float(v) for v in rng.uniform(0.005, 0.1, 3)]
+    zps = [zp(), zp(), zp()]
+    tensors = []
+    for k, name in enumerate(("a", "b", "y")):
+        t = s.TensorT()
+        t.shape, t.type, t.buffer, t.name = np.array(shape, np.int32), 9, 0, name
+        t.quantization = s.QuantizationParametersT(scale=[scales[k]], zeroPoint=[zps[k]])
+        tensors.append(t)
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0, 1], np.int32), np.array([2], np.int32)
+    if builtin == 0:
+        op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.AddOptions, s.AddOptionsT()
+    else:
+        op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.SubOptions, s.SubOptionsT()
+    op.builtinOptions.fusedActivationFunction = int(rng.choice(_ACTIVATIONS))
+    sg = s.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators = tensors, np.array([0, 1], np.int32), np.array([2], np.int32), [op]
+    opcode = s.OperatorCodeT()
+    opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = builtin, builtin, 1
+    model = s.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [opcode], [sg], [s.BufferT()]
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1 << 10)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), f"{'ADD' if builtin == 0 else 'SUB'} {shape} scales {scales} zps {zps}"
+
+
+@pytest.mark.parametrize("builtin", [0, 41], ids=["add", "sub"])
+def test_dsp_elementwise_add_sub_bit_exact_on_random_layers(eng_run, eng_run_dsp, builtin, tmp_path):
+    """Same-shape int8 ADD / SUB (the optimised sets' one-loop / vector
+    path): 16 random layers, extreme and random inputs, TFLM's bytes."""
+    rng = np.random.default_rng(1000 + builtin)
+    for i in range(16):
+        data, desc = _add_layer(rng, builtin)
+        path = tmp_path / f"binary{i}.tflite"
+        path.write_bytes(data)
+        _, sg, _ = _parse(path)
+        shape = tuple(int(d) for d in sg.tensors[0].shape)
+        vectors = [[np.full(shape, -128, np.int8), np.full(shape, 127, np.int8)],
+                   [np.full(shape, 127, np.int8), np.full(shape, -128, np.int8)],
+                   [rng.integers(-128, 128, shape, dtype=np.int8), rng.integers(-128, 128, shape, dtype=np.int8)]]
+        expected = b"".join(_reference_outputs(path, vectors, 1))
+        for exe in (eng_run, eng_run_dsp):
+            assert _engine_outputs(exe, path, vectors, tmp_path) == expected, f"{exe.name} differs from TFLM: {desc}"

@@ -44,6 +44,7 @@ set(HIL_KERNELS reference CACHE STRING "int8 kernels: reference, dsp or mve")
 set_property(CACHE HIL_KERNELS PROPERTY STRINGS reference dsp mve)
 set(HIL_ENGINE_DSP_SOURCES ${HIL_ENGINE_DIR}/kernels/s8_dsp.c)
 set(HIL_ENGINE_DSP_HOOKED
+    ${HIL_ENGINE_DIR}/kernels/binary.c
     ${HIL_ENGINE_DIR}/kernels/conv.c
     ${HIL_ENGINE_DIR}/kernels/fully_connected.c)
 set(HIL_ENGINE_DEFINES "") # for targets in other directories (firmware/api/hil.cmake)

@@ -86,6 +86,14 @@ static inline int32x4_t vaddq_s32(int32x4_t a, int32x4_t b)
     return a;
 }
 
+static inline int32x4_t vsubq_s32(int32x4_t a, int32x4_t b)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+        a.v[i] = (int32_t)((uint32_t)a.v[i] - (uint32_t)b.v[i]);
+    return a;
+}
+
 static inline int32x4_t vdupq_n_s32(int32_t x)
 {
     int32x4_t r;

@@ -574,3 +574,59 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
     }
     return 0;
 }
+
+/* ---- elementwise ADD / SUB ------------------------------------------------------- */
+
+/* x / 2^right rounded half away from zero (quant.c's q_shift_round) */
+static inline int32_t shift_round(int32_t x, int32_t right)
+{
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    const int32_t threshold = (mask >> 1) + ((x < 0) ? 1 : 0);
+    return (x >> right) + (((x & mask) > threshold) ? 1 : 0);
+}
+
+#if HIL_KERNELS_MVE
+/* shift_round on four lanes: VRSHL (round half up) after a saturating -1
+ * on negative lanes, as in requant4 */
+static inline int32x4_t shift_round4(int32x4_t x, int32_t right)
+{
+    if (right > 0)
+        x = vqaddq_s32(x, vshrq_n_s32(x, 31));
+    return vrshlq_s32(x, vdupq_n_s32(-right));
+}
+
+void dsp_add_s8(const int8_t *a, const int8_t *b, int8_t *y, int32_t count,
+                const dsp_add_params *p)
+{
+    const int32x4_t m1 = vdupq_n_s32(p->mult1), m2 = vdupq_n_s32(p->mult2);
+    const int32x4_t mo = vdupq_n_s32(p->mult_out), headroom = vdupq_n_s32(20);
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    int32_t i;
+    for (i = 0; i < count; i += 4) {
+        const mve_pred16_t pr = vctp32q((uint32_t)(count - i));
+        const int32x4_t va = vshlq_s32(vaddq_n_s32(vldrbq_z_s32(a + i, pr), p->offset1), headroom);
+        const int32x4_t vb = vshlq_s32(vaddq_n_s32(vldrbq_z_s32(b + i, pr), p->offset2), headroom);
+        const int32x4_t sa = shift_round4(vqrdmulhq_s32(va, m1), p->right1);
+        const int32x4_t sb = shift_round4(vqrdmulhq_s32(vb, m2), p->right2);
+        const int32x4_t raw = p->subtract ? vsubq_s32(sa, sb) : vaddq_s32(sa, sb);
+        int32x4_t v = vaddq_n_s32(shift_round4(vqrdmulhq_s32(raw, mo), p->right_out), p->output_offset);
+        v = vminq_s32(vmaxq_s32(v, lo), hi);
+        vstrbq_p_s32(y + i, v, pr);
+    }
+}
+#else
+void dsp_add_s8(const int8_t *a, const int8_t *b, int8_t *y, int32_t count,
+                const dsp_add_params *p)
+{
+    int32_t i;
+    for (i = 0; i < count; ++i) {
+        const int32_t sa = shift_round(mul_high((a[i] + p->offset1) * (1 << 20), p->mult1), p->right1);
+        const int32_t sb = shift_round(mul_high((b[i] + p->offset2) * (1 << 20), p->mult2), p->right2);
+        const int32_t raw = p->subtract ? sa - sb : sa + sb;
+        int32_t v = shift_round(mul_high(raw, p->mult_out), p->right_out) + p->output_offset;
+        v = v < p->act_min ? p->act_min : v;
+        v = v > p->act_max ? p->act_max : v;
+        y[i] = (int8_t)v;
+    }
+}
+#endif

@@ -88,4 +88,18 @@ int dsp_dwconv_fits(const dsp_conv_shape *s);
 int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                   int8_t *y, const dsp_requant *q);
 
+/* int8 ADD / SUB of same-shape tensors (binary.c's add_sub_q on every
+ * element): both inputs to a common scale with 20 bits of headroom, added
+ * or subtracted, rescaled to the output. Every shift is a right shift
+ * (binary.c refuses the others); right_* = -shift. */
+typedef struct {
+    int32_t offset1, offset2, output_offset;
+    int32_t mult1, right1, mult2, right2, mult_out, right_out;
+    int32_t act_min, act_max;
+    int32_t subtract;
+} dsp_add_params;
+
+void dsp_add_s8(const int8_t *a, const int8_t *b, int8_t *y, int32_t count,
+                const dsp_add_params *p);
+
 #endif
