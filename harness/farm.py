@@ -31,7 +31,7 @@ from .targets import check_target_kind, is_board
 from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
                               connect, labgrid_settings, parse_tags)
 
-WATCH_EVERY_S = 0.5
+WATCH_EVERY_S = 1.0
 
 
 class _Stop(BaseException):
@@ -90,6 +90,9 @@ def check_board_platform(platform_name: str) -> None:
 
 def _watch(lease: Lease, run: Run, done: threading.Event, lost: list[str]) -> None:
     while not done.wait(WATCH_EVERY_S):
+        if lost:  # again: an abort while the board was being flashed is undone when the run opens its link
+            run.abort()
+            continue
         try:
             reason = lease.lost()
         except Exception as exc:  # the session itself broke
@@ -97,7 +100,6 @@ def _watch(lease: Lease, run: Run, done: threading.Event, lost: list[str]) -> No
         if reason:
             lost.append(reason)
             run.abort()
-            return
 
 
 def run_with_lease(config: RunConfig, lease: Lease, reporter: Reporter) -> Run:

@@ -260,6 +260,22 @@ class Coordinator:
     def alive(self) -> bool:
         return self.session is not None and not self.session.stopping.is_set()
 
+    def answers(self, timeout: float = 3.0) -> bool:
+        """Whether the coordinator answers a request now: its client stream
+        does not always end at once when the coordinator dies (seen with a
+        SIGKILLed coordinator while hil forked a flasher), a request does."""
+        if not self.alive:
+            return False
+
+        async def ping():
+            await self.session.stub.GetPlaces(self._pb.GetPlacesRequest(), timeout=timeout)
+
+        try:
+            self._call(ping(), timeout + 2)
+        except Exception:
+            return False
+        return True
+
     def places(self) -> dict[str, PlaceInfo]:
         """Every place, as the session last heard from the coordinator."""
         if self.session is None:
@@ -384,7 +400,7 @@ class Lease:
         """Why this process no longer holds the place, or None."""
         if self.released:
             return None
-        if not self.coordinator.alive:
+        if not self.coordinator.answers():
             return (f"the labgrid coordinator at {self.coordinator.address} went away; place {self.name} was "
                     f"held by {self.coordinator.identity} (this run) when it did, and nothing guards it now "
                     f"(a restarted coordinator forgets acquisitions)")
@@ -436,7 +452,7 @@ class Lease:
             self.released = True
             _held.pop(self.name, None)
         try:
-            if not self.coordinator.alive:
+            if not self.coordinator.answers():
                 raise InfraError("the coordinator is unreachable")
             self.coordinator.release(self.name)
         except Exception as exc:
