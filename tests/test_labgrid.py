@@ -101,24 +101,22 @@ def test_run_through_a_place(lab, platform, firmware, tmp_path):
 
 
 def test_two_runs_on_one_place_take_turns(lab, platform, firmware, tmp_path):
-    """The second waits (a progress line names the holder), then runs;
-    both pass. The board already runs the firmware (--flasher none) and is
+    """Two hil runs started together on one place: one acquires it, the
+    other waits (a progress line names the holder), then runs; both pass.
+    The board already runs the firmware (--flasher none) and is
     power-cycled through the place for the reset."""
     lab.boards[1].flash(firmware)
-    first = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-1", "--flasher", "none",
-                                            vectors=20, name="first"))
-    _wait_until(lambda: lab.holder("board-1") is not None, what="the first run to acquire board-1")
-    second = _spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-1", "--flasher", "none",
-                                             name="second"))
-    out1, err1 = first.communicate(timeout=120)
-    out2, err2 = second.communicate(timeout=120)
-    assert first.returncode == 0, out1 + err1
-    assert second.returncode == 0, out2 + err2
-    a, b = _result(tmp_path, "first"), _result(tmp_path, "second")
-    assert a["summary"]["passed"] == 20 and b["summary"]["passed"] == 3
-    assert "waiting for place board-1: board-1 held by" in err2
-    assert b["target"]["place"]["waited_s"] > 0.5
-    assert a["target"]["place"]["power"][0]["action"] == "cycle"  # reset = "power"
+    procs = [_spawn(lab, tmp_path, _run_args(tmp_path, platform, firmware, "--place", "board-1", "--flasher", "none",
+                                             vectors=6, name=name)) for name in ("first", "second")]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, out + err
+    results = [_result(tmp_path, name) for name in ("first", "second")]
+    assert all(r["summary"]["passed"] == 6 for r in results)
+    waited = [i for i, r in enumerate(results) if r["target"]["place"]["waited_s"] > 0.5]
+    assert len(waited) == 1, [r["target"]["place"] for r in results]
+    assert "waiting for place board-1: board-1 held by" in outputs[waited[0]][1]
+    assert all(r["target"]["place"]["power"][0]["action"] == "cycle" for r in results)  # reset = "power"
     assert lab.holder("board-1") is None
 
 
