@@ -18,8 +18,8 @@ from harness.checks.budgets import cycle_budget_measurements, evaluate
 from harness.errors import UsageError
 from harness.platforms import available, load_platform
 from harness.power.battery import check_inputs, estimate, parse_rate
-from harness.power.energy import STATUSES, EnergyModel, PowerFigure, band_pct_of, cycles_label
-from harness.results.compare import compare
+from harness.power.energy import STATUSES, EnergyModel, PowerFigure, band_pct_of, cycles_label, short_band
+from harness.results.compare import compare, timing_label
 from harness.results.result import RunResult, VectorResult
 from harness.timing.validation import UNKNOWN, cycles_error, error_band, error_pct
 from helpers import MODELS, hil
@@ -155,6 +155,30 @@ def test_validation_bands_come_from_the_validation_files(tmp_path):
     # before the run's cycles_basis is known, a vector's own figure and the validation give the label
     label = cycles_label(None, _cycles(10))
     assert label["model"] == "cortex-m4" and label["error_band"]
+
+
+def test_a_band_set_by_a_comparison_that_is_not_like_for_like_says_so(tmp_path):
+    """MLPerf Tiny rows are like_for_like = false (the software differs from
+    the submission's): they may set the band, but every printed form of it
+    says so; a band set by a like-for-like comparison does not."""
+    (tmp_path / "validation.toml").write_text('[[cores]]\nmodel = "cortex-m4"\nerror_pct = -6.5\n'
+                                              '[[cores]]\nmodel = "cortex-m7"\nerror_pct = -30.0\n')
+    (tmp_path / "validation-mlperf-tiny.toml").write_text(
+        '[kws]\nmodel = "cortex-m4"\nerror_pct = -59.3\nlike_for_like = false\n'
+        '[ad]\nmodel = "cortex-m7"\nerror_pct = -10.0\nlike_for_like = false\n')
+    band = error_band("cortex-m4", tmp_path)
+    assert band.startswith("+-59.3% (largest cycles error seen, set by a comparison that is not like for like")
+    assert "1 benchmark, 1 not like for like, timing/validation-mlperf-tiny.toml" in band
+    assert band_pct_of(band) == (-59.3, 59.3)
+    m7 = error_band("cortex-m7", tmp_path)  # CoreMark's 42.9% sets it: the MLPerf row is only listed
+    assert m7.startswith("+-42.9% (largest cycles error seen, CoreMark") and "1 not like for like" in m7
+    basis = dict(CM4_BASIS, error_band=band)
+    assert timing_label(basis) == "cortex-m4 at 120 MHz, +-59.3% (not like for like)"
+    assert timing_label(dict(CM4_BASIS, error_band=m7)).endswith(", +-42.9%")
+    [over] = evaluate({"max_cycles": 1}, cycle_budget_measurements([VectorResult(0, "passed", cycles=_cycles(10))], basis))
+    assert "(+-59.3% (not like for like), cortex-m4 timing model)" in over.message
+    energy = _model("stm32l4r5-qemu").basis("cycles_estimate", basis)
+    assert short_band(energy) == "-38.2%/+150.6% (cycles band not like for like)"
 
 
 # -- latency and cycles budgets ----------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..power.energy import format_estimate, sig3
+from ..timing.validation import band_head
 
 #: budget name -> (what it limits, unit)
 BUDGETS = {
@@ -82,7 +83,7 @@ def _estimate_words(name: str, amount: float, cycles_basis: dict | None) -> str:
     3 significant figures, the band and the model it comes from."""
     basis = cycles_basis or {}
     band = str(basis.get("error_band") or "")
-    band = band.split(" (")[0] if band[:1] in "+-±" else "band unknown"
+    band = band_head(band) if band[:1] in "+-±" else "band unknown"
     model = f", {basis['model']} timing model" if basis.get("model") else ""
     if name == "max_latency_ms":
         return f"latency estimate {sig3(amount)} ms ({band}{model})"

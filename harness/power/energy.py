@@ -346,9 +346,12 @@ def sig3(value: float) -> str:
 def short_band(basis: dict | None) -> str:
     """'-10.4%/+11.2%' or 'band unknown': the band as a column or a
     message carries it (the full text is in `energy_basis.error_band`)."""
+    from ..timing.validation import UNLIKE
+
     pct = (basis or {}).get("error_pct")
-    if pct:
-        return f"{pct[0]:+.1f}%/{pct[1]:+.1f}%"
+    if pct:  # a cycles band set by a comparison whose software differed says so here too
+        unlike = " (cycles band not like for like)" if UNLIKE in str((basis or {}).get("error_band") or "") else ""
+        return f"{pct[0]:+.1f}%/{pct[1]:+.1f}%{unlike}"
     return "band unknown"
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 from ..power.energy import basis_label
 from ..provenance import FIRMWARE_AFFECTING, version_changes
+from ..timing.validation import band_head
 
 SCHEMA = "hil.compare/1"
 
@@ -102,7 +103,7 @@ def timing_label(basis: dict | None) -> str:
     basis = basis or {}
     clock = f" at {basis['clock_hz'] / 1e6:g} MHz" if basis.get("clock_hz") else ""
     band = str(basis.get("error_band") or "")
-    band = band.split(" (")[0] if band[:1] in "+-±" else "band unknown"
+    band = band_head(band) if band[:1] in "+-±" else "band unknown"
     calibrated = ", calibrated" if basis.get("calibration") else ""
     return f"{basis.get('model', 'unknown model')}{clock}{calibrated}, {band}"
 

@@ -18,6 +18,7 @@ from ..checks.metrics import describe_mismatch
 from ..checks.truth import describe as describe_truth
 from ..power.battery import describe as describe_battery
 from ..power.energy import basis_label, sig3
+from ..timing.validation import band_head
 from .result import RunResult
 
 STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
@@ -334,5 +335,5 @@ def describe_estimates(summary: dict) -> list[str]:
     latency = summary.get("latency_ms")
     if latency:
         lines.append(f"latency per invoke: mean {sig3(latency['mean'])} ms  max {sig3(latency['max'])} ms "
-                     f"({'estimate' if not clock else 'estimate' + clock}, {band.split(' (')[0]})")
+                     f"({'estimate' if not clock else 'estimate' + clock}, {band_head(band)})")
     return lines

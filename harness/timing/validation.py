@@ -30,6 +30,8 @@ FILES = {
 }
 
 UNKNOWN = "unknown (not validated)"
+#: in a band text whose largest error came from a comparison marked like_for_like = false
+UNLIKE = "set by a comparison that is not like for like"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Comparison:
     what: str  # what was compared (FILES)
     file: str
     reported_pct: float | None = None  # the error as the file states it (on a rate for CoreMark/MHz)
+    like_for_like: bool = True  # False: the file says the software differed (like_for_like = false)
 
 
 def cycles_error(error_pct: float, error_of: str) -> float | None:
@@ -61,7 +64,8 @@ def _walk(node, parent: str, what: str, error_of: str, file: str, found: list[Co
             cycles = cycles_error(float(error), error_of)
             if cycles is not None:
                 name = str(node.get("benchmark") or node.get("name") or parent)
-                found.append(Comparison(model, name, cycles, what, file, float(error)))
+                found.append(Comparison(model, name, cycles, what, file, float(error),
+                                        node.get("like_for_like") is not False))
         for key, value in node.items():
             _walk(value, str(key), what, error_of, file, found)
     elif isinstance(node, list):
@@ -103,13 +107,28 @@ def error_band(model_id: str | None, directory: Path | None = None) -> str:
     if not found:
         return UNKNOWN
     worst = max(abs(c.error_pct) for c in found)
-    groups: dict[tuple[str, str], int] = {}
+    groups: dict[tuple[str, str], list[int]] = {}
     for c in found:
-        groups[(c.what, c.file)] = groups.get((c.what, c.file), 0) + 1
-    sources = "; ".join(f"{what}: {n} benchmark{'s' if n > 1 else ''}, {file}" for (what, file), n in groups.items())
-    return f"+-{_pct(worst)}% (largest cycles error seen, {sources})"
+        group = groups.setdefault((c.what, c.file), [0, 0])
+        group[0] += 1
+        group[1] += not c.like_for_like
+    sources = "; ".join(f"{what}: {n} benchmark{'s' if n > 1 else ''}"
+                        f"{f', {unlike} not like for like' if unlike else ''}, {file}"
+                        for (what, file), (n, unlike) in groups.items())
+    # a comparison whose software differed from silicon's (like_for_like = false) may still set the band (the
+    # model was seen to miss by that much on a real workload), but the band then says so
+    unlike = f", {UNLIKE} (the software differed)" if not any(
+        c.like_for_like for c in found if abs(c.error_pct) == worst) else ""
+    return f"+-{_pct(worst)}% (largest cycles error seen{unlike}{';' if unlike else ','} {sources})"
 
 
 def _pct(value: float) -> str:
     """One decimal: the energy band is computed from this text (power/energy.py band_pct_of)."""
     return f"{value:.1f}"
+
+
+def band_head(text: str) -> str:
+    """'+-58.0%' of a band text, with '(not like for like)' when the band
+    was set by such a comparison: the short form a column or label prints."""
+    text = str(text)
+    return text.split(" (")[0] + (" (not like for like)" if UNLIKE in text else "")
