@@ -212,10 +212,18 @@ def job_metrics(result: dict | None) -> dict:
 _active: set[Run] = set()
 
 
+def job_run_dir(suite_dir: Path, job: Job) -> Path:
+    """A job's run directory in the suite's: runs/<platform>/<model>. A
+    platform given as a file's path (hil.toml may name one, even absolute)
+    is its file's stem, so the directory stays inside the suite's."""
+    platform = Path(job.platform).stem if job.platform.endswith(".toml") else job.platform
+    return suite_dir / "runs" / platform / job.model.name
+
+
 def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
              reporter: Reporter | None = None, board=None) -> tuple[dict | None, str | None]:
     spec = job.model.vectors
-    run_dir = suite_dir / "runs" / job.platform / job.model.name
+    run_dir = job_run_dir(suite_dir, job)
     firmware = None
     if config.build is not None:  # hil.toml's [firmware] names what to build (docs/build.md)
         from .build.project import build_for_suite
@@ -308,7 +316,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
 
     def finish(job: Job, result: dict | None, error: str | None) -> None:
         cases = evaluate(job.platform, job.model.name, job.model.checks, job.model.budgets, result, error)
-        run_dir = suite_dir / "runs" / job.platform / job.model.name
+        run_dir = job_run_dir(suite_dir, job)
         entry = {"id": job.id, "platform": job.platform, "model": job.model.name,
                  "status": result["status"] if result else "error",
                  "result": str((run_dir / "result.json").relative_to(suite_dir)),

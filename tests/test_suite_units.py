@@ -160,3 +160,33 @@ def test_a_check_that_stops_passing_is_a_regression():
     case = lambda status: [{"id": "p/m/bit_exact", "status": status}]  # noqa: E731
     doc = compare(_suite({"p/m": _metrics()}, cases=case("passed")), _suite({"p/m": _metrics()}, cases=case("failed")), T)
     assert doc["verdict"] == "regressed" and doc["cases"][0]["status"] == "regressed"
+
+
+def test_an_absolute_platform_path_keeps_the_job_in_the_suite_directory(tmp_path, monkeypatch):
+    """hil.toml may name a platform by its file's absolute path: the job's
+    run directory is still runs/<platform>/<model> inside the suite's (the
+    path itself once replaced the suite directory, and the suite crashed)."""
+    import harness.suite as suite
+    from harness.platforms import PLATFORMS_DIR
+    from harness.results.result import RunResult
+
+    platform = tmp_path / "plat" / "my-board.toml"
+    platform.parent.mkdir()
+    platform.write_text((PLATFORMS_DIR / "mps2-an386.toml").read_text())
+    config = load_config(_project(tmp_path, GOOD.replace('["mps2-an386"]', json.dumps([str(platform)]))))
+    workdirs = []
+
+    class FakeRun:
+        def __init__(self, cfg, reporter=None):
+            workdirs.append(cfg.workdir)
+
+        def execute(self):
+            result = RunResult(platform={"name": "mps2-an386"}, model={"path": "m.tflite"})
+            result.status, result.exit_code = "passed", 0
+            return result
+
+    monkeypatch.setattr(suite, "Run", FakeRun)
+    doc, path = suite.run_suite(config, out_dir=tmp_path / "suite", recorded=False)
+    (job,) = doc["jobs"]
+    assert job["result"] == "runs/my-board/mlp/result.json"
+    assert workdirs == [tmp_path / "suite" / "runs" / "my-board" / "mlp"]
