@@ -301,3 +301,25 @@ def test_inputs_in_invoke_only_where_hello_offers_it(device, tmp_path):
     device.one_trip_invoke = False  # an older firmware: INVOKE would ignore the flag and run stale inputs
     with pytest.raises(ValueError, match="cannot read its inputs"):
         device.invoke(inputs=(tmp_path / "inputs.bin", [0]))
+
+
+@pytest.mark.parametrize("tail", [
+    b"\x01" + struct.pack("<I", 10) + b"abc",            # an output longer than the reply
+    b"\x01\x05\x00",                                      # an output's size cut short
+    b"\x00" + struct.pack("<HH", 3, 2) + bytes(8),        # two profile entries, one sent
+], ids=["output-past-end", "output-size-cut", "profile-past-end"])
+def test_an_invoke_reply_that_runs_past_its_end_is_a_device_error_not_short_data(tail):
+    """The host never trusts a reply: outputs or profile entries that run
+    past the reply's end are BAD_PAYLOAD, not a short output compared as the
+    device's nor a struct.error; nor are more outputs than the model has."""
+    client = DeviceClient(PipeStream(None), default_timeout=1)
+    client.request = lambda *args, **kwargs: struct.pack("<BQ", 1, 7) + tail
+    with pytest.raises(DeviceError) as bad:
+        client.invoke(outputs=True, profile=True)
+    assert bad.value.code == ErrorCode.BAD_PAYLOAD
+    client.request = lambda *args, **kwargs: b"\x01"
+    with pytest.raises(DeviceError):
+        client.invoke()
+    client.request = lambda *args, **kwargs: struct.pack("<BQB", 1, 7, 2) + 2 * (struct.pack("<I", 1) + b"y")
+    with pytest.raises(DeviceError, match="2 outputs for a model with 1"):
+        client.outputs_of(client.invoke(outputs=True), 1)

@@ -598,6 +598,8 @@ class DeviceClient:
                 path, offsets = inputs
                 payload += struct.pack(f"<B{len(offsets)}I", len(offsets), *offsets) + os.fsencode(path)
         reply = self.request(Msg.INVOKE, payload, timeout=timeout)
+        if len(reply) < 9:
+            raise DeviceError(ErrorCode.BAD_PAYLOAD, len(reply), -1, "INVOKE reply shorter than its count")
         source, count = struct.unpack_from("<BQ", reply)
         if len(reply) <= 9 or empty or until is not None:
             return InvokeResult(CounterSource(source), count)
@@ -605,12 +607,16 @@ class DeviceClient:
         if outputs:
             got = []
             for _ in range(reply[at]):
-                (n,) = struct.unpack_from("<I", reply, at + 1)
+                n = struct.unpack_from("<I", reply, at + 1)[0] if at + 5 <= len(reply) else None
+                if n is None or at + 5 + n > len(reply):  # never a short output compared as the device's
+                    raise DeviceError(ErrorCode.BAD_PAYLOAD, len(reply), -1, "INVOKE reply's outputs run past its end")
                 got.append(bytes(reply[at + 5 : at + 5 + n]))
                 at += 4 + n
             at += 1
         if profile and len(reply) >= at + 4:
             total, n = struct.unpack_from("<HH", reply, at)
+            if at + 4 + 8 * n > len(reply):
+                raise DeviceError(ErrorCode.BAD_PAYLOAD, len(reply), -1, "INVOKE reply's profile runs past its end")
             ops = tuple(OpCount(*struct.unpack_from("<HHI", reply, at + 4 + 8 * i)) for i in range(n))
         return InvokeResult(CounterSource(source), count, tuple(got) if got is not None else None, ops, total)
 
@@ -618,6 +624,9 @@ class DeviceClient:
         """Every output of the invoke just answered: those its reply carried,
         the rest by GET_OUTPUT."""
         have = list(invoked.outputs or ())
+        if len(have) > n_outputs:
+            raise DeviceError(ErrorCode.BAD_PAYLOAD, len(have), -1, f"INVOKE replied with {len(have)} outputs "
+                              f"for a model with {n_outputs}")
         return have + [self.get_output(k) for k in range(len(have), n_outputs)]
 
     def profile_of(self, invoked: InvokeResult) -> list[OpCount]:
