@@ -80,6 +80,14 @@ def test_an_untagged_or_unsourced_figure_is_refused_with_the_fix():
     with pytest.raises(UsageError, match="exactly one value"):
         EnergyModel.from_platform({**base, "active": {"ma": 1, "mw": 3, "status": "verified", "source": "DS1"}},
                                   {}, "p.toml")
+    # a figure that is zero or negative, a band that cannot be, a zero clock: refused, not a ZeroDivisionError later
+    for active, problem in (({"mw": 0}, "is 0 mW"), ({"ma": -1}, "is -3 mW"), ({"mw": 1, "band_pct": [5, -5]}, "band_pct"),
+                            ({"mw": 1, "band_pct": [-100, 5]}, "band_pct")):
+        with pytest.raises(UsageError, match=problem):
+            EnergyModel.from_platform({**base, "active": {**active, "status": "verified", "source": "DS1"}}, {}, "p.toml")
+    with pytest.raises(UsageError, match="clock_hz 0 must be more than 0"):
+        EnergyModel.from_platform({**base, "clock_hz": 0, "active": {"mw": 1, "status": "verified", "source": "DS1"}},
+                                  {}, "p.toml")
 
 
 # -- energy from the cycles estimate -----------------------------------------------------------
@@ -229,6 +237,24 @@ def test_battery_life_on_a_hand_checked_example():
     assert any("3 V (default)" in a for a in b["assumptions"])
     assert parse_rate("10/min") == pytest.approx(1 / 6) and parse_rate("2/h") == pytest.approx(2 / 3600)
     assert parse_rate("0.5") == 0.5
+
+
+def test_battery_of_a_board_counting_at_its_own_clock_is_awake_that_long():
+    """A board counts cycles at its firmware's 50 MHz; the figure is for
+    100 MHz (40 mW), scaled to 20 mW: 50 M counted cycles are 1 s awake,
+    20,000 uJ, so 0.5 inferences/s keep it awake half the time."""
+    from dataclasses import replace as dc_replace
+
+    from harness.power.battery import battery_result
+
+    board = dc_replace(_hand_model(), counted_clock_hz=50e6)
+    energy, _ = board.for_vector({"value": 50_000_000, "kind": "cycles"}, None)
+    assert energy["uj"] == pytest.approx(20_000)
+    result = RunResult(platform={}, model={})
+    result.vectors = [VectorResult(0, "passed", energy=energy)]
+    b = battery_result(check_inputs("0.5/s", "220", None), result, board, failed=False)
+    assert b["active_s"] == pytest.approx(1.0) and b["duty"] == pytest.approx(0.5)
+    assert b["average_uw"] == pytest.approx(10_000 + 5 * 0.5)
 
 
 @pytest.mark.parametrize("rate, mah, volts, problem", [

@@ -165,7 +165,9 @@ def battery_result(settings: dict | None, result, energy: EnergyModel | None, fa
         return {"error": "no energy estimate in this run (no counts or cycles estimate, or no power figures)",
                 **{k: settings[k] for k in ("rate", "battery_mah", "battery_v")}}
     mean_uj = sum(e["uj"] for e in energies) / len(energies)
-    clock = next((v.cycles.get("clock_hz") for v in result.vectors if getattr(v, "cycles", None)), None)
+    # the clock the energies were computed at: the cycles estimate's, or the board's for counted cycles
+    clock = next((v.cycles.get("clock_hz") for v in result.vectors if getattr(v, "cycles", None)),
+                 None) or energy.counted_clock_hz
     try:
         return estimate(settings, mean_uj, energy, result.energy_basis, clock)
     except UsageError as exc:

@@ -103,6 +103,12 @@ def _figure(table: dict, units: dict, where: str, key: str, voltage: float, cloc
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise UsageError(f"{name} has a value that is not a number ({exc})",
                          hint="numbers only; band_pct = [low, high] in percent, e.g. [-1.6, 2.0]") from None
+    if not (math.isfinite(value) and value > 0 and math.isfinite(voltage) and voltage > 0):
+        raise UsageError(f"{name} is {value:g} {'mW' if units is _ACTIVE_UNITS else 'uW'} at {voltage:g} V",
+                         hint="a power figure and its voltage_v are more than 0")
+    if band_pct is not None and not (-100 < band_pct[0] <= band_pct[1] and math.isfinite(band_pct[1])):
+        raise UsageError(f"{name}.band_pct is {list(band_pct)}",
+                         hint="[low, high] in percent with -100 < low <= high, e.g. [-1.6, 2.0]")
     return PowerFigure(value, status, source, str(table.get("conditions", "")), basis, band_pct,
                        str(table.get("state", "")))
 
@@ -146,6 +152,9 @@ class EnergyModel:
         try:
             voltage = float(power["voltage_v"])
             clock = float(power["clock_hz"])
+            if not (math.isfinite(voltage) and voltage > 0 and math.isfinite(clock) and clock > 0):
+                raise UsageError(f"{where}: [power] voltage_v {voltage:g} and clock_hz {clock:g} must be more than 0",
+                                 hint="the supply voltage in V and the clock the active figure is for, in Hz")
             if isinstance(power.get("active"), dict):
                 active = _figure(power["active"], _ACTIVE_UNITS, name, "active", voltage, clock)
                 sleep = (_figure(power["sleep"], _SLEEP_UNITS, name, "sleep", voltage, clock)
