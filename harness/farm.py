@@ -8,7 +8,8 @@ result says what became of the place.
 
 `run_jobs`: the board jobs of `hil test` over several places at once: up
 to -j workers, each holding one place and taking jobs from a shared queue.
-A job that ends as infrastructure (exit 3) is run once more on another
+A job that ends as infrastructure (exit 3) after its firmware was built
+(a build or host failure is no board's fault) is run once more on another
 place, and the place it failed on is given back and not used again in this
 suite; both attempts are recorded.
 """
@@ -258,7 +259,10 @@ def run_jobs(jobs: list[FarmJob], address: str, workers: int,
                     job = queue.popleft()
                 result, error = run_job(job, lease)
                 code = (result or {}).get("exit_code", EXIT_INFRA) if result else EXIT_INFRA
-                if code == EXIT_INFRA and not job.attempts and not stopping.is_set():
+                # only a run that got as far as the board can blame it: a build (or host) failure before
+                # the firmware existed is the same on every place, and no reason to give this one up
+                reached_board = bool((result or {}).get("firmware"))
+                if code == EXIT_INFRA and reached_board and not job.attempts and not stopping.is_set():
                     job.attempts.append({"place": lease.name, "exit_code": code, "error": error})
                     progress(f"{lease.name} failed for infrastructure reasons; it is given back and the job "
                              f"runs again on another place")

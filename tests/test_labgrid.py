@@ -240,3 +240,46 @@ def test_labgrid_table_in_hil_toml_is_validated(tmp_path):
     config = load_config(tmp_path / "hil.toml")
     assert config.labgrid == {"coordinator": "lab:20408", "wait_s": 30}
     assert config.models[0].tags == {"board": "nucleo-l4r5zi"} and config.models[0].place is None
+
+
+def test_a_build_failure_does_not_burn_a_place(monkeypatch):
+    """A farm job that fails before its firmware exists (a build or host
+    failure, exit 3) is the same on every place: not retried, and its place
+    is not given up as failed; a board's own infra failure still is."""
+    import harness.farm as farm
+    from harness.targets.labgrid import PlaceWanted
+
+    class FakeLease:
+        def __init__(self, name):
+            self.name, self.place, self.waited_s, self.acquire_s = name, name, 0.0, 0.0
+
+        def release(self):
+            return None
+
+    class FakeCoordinator:
+        identity = "host/user"
+
+        def close(self):
+            pass
+
+    acquired = []
+
+    def fake_acquire(coordinator, wanted, wait_s, progress, exclude=(), **kw):
+        name = next(p for p in ("p0", "p1", "p2") if p not in exclude)
+        acquired.append(name)
+        return FakeLease(name)
+
+    monkeypatch.setattr(farm, "connect", lambda address: FakeCoordinator())
+    monkeypatch.setattr(farm, "acquire", fake_acquire)
+    monkeypatch.setattr(PlaceWanted, "matches", lambda self, place: True)
+    built = {"build": {}, "board": {"elf": "x"}}
+
+    def run_job(job, lease):
+        return {"status": "error", "exit_code": 3, "firmware": built[job.key], "vectors": []}, "boom"
+
+    finished = {}
+    jobs = [farm.FarmJob(key, PlaceWanted(tags=(("board", "b"),))) for key in ("build", "board")]
+    record = farm.run_jobs(jobs, "lab:1", 1, run_job, lambda j, result, error: finished.update({j.key: result}))
+    assert "attempts" not in finished["build"]  # failed before the board: once, no place blamed
+    assert [a["place"] for a in finished["board"]["attempts"]] == ["p0", "p1"]
+    assert [p["name"] for p in record["failed_places"]] == ["p0"]
