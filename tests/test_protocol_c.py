@@ -323,3 +323,18 @@ def test_an_invoke_reply_that_runs_past_its_end_is_a_device_error_not_short_data
     client.request = lambda *args, **kwargs: struct.pack("<BQB", 1, 7, 2) + 2 * (struct.pack("<I", 1) + b"y")
     with pytest.raises(DeviceError, match="2 outputs for a model with 1"):
         client.outputs_of(client.invoke(outputs=True), 1)
+
+
+def test_an_invoke_that_reads_an_input_ends_that_inputs_inline_transfer(device, tmp_path):
+    """INVOKE INPUTS replaces the input whole, as SET_INPUT's file source
+    does: an inline transfer begun before it cannot be continued after it
+    (the continuation would patch the file's bytes with the old vector's)."""
+    device.hello()
+    device.load_model(b"ECHO\x09")
+    batch = tmp_path / "inputs.bin"
+    batch.write_bytes(bytes(range(10)))
+    device.request(Msg.SET_INPUT, bytes([0]) + struct.pack("<BII", 0, 10, 0) + b"\xaa" * 5)
+    device.invoke(inputs=(batch, [0]), outputs=True)
+    with pytest.raises(DeviceError) as refused:
+        device.request(Msg.SET_INPUT, bytes([0]) + struct.pack("<BII", 0, 10, 5) + b"\xbb" * 5)
+    assert refused.value.code == ErrorCode.BAD_SEQUENCE

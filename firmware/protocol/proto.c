@@ -447,6 +447,7 @@ static int read_inputs(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
             fail(s, seq, HIL_ERR_BAD_INDEX, i, "no such input");
             return -1;
         }
+        s->input_transfer[i].active = 0; /* replaced whole, as by SET_INPUT's file source */
         long got = s->port->read_file(s->port->ctx, path, get_u32(p + 1 + 4u * i), dst, bytes);
         if (got < 0 || (uint64_t)got != (uint64_t)bytes) {
             fail(s, seq, HIL_ERR_IO, got < 0 ? 0u : (uint32_t)got, "host file read failed");
