@@ -329,18 +329,22 @@ def trend_figures(points: list[dict], colours: dict[str, str] | None = None, sca
                         "caption": f"Median count per inference over {commits}; {how}.{note}{failed}",
                         "svg": svg_of(fig, "tc")})
 
+    def labelled(series: list[dict], label: str, ylabel: str, title: str, fid: str, caption: str, prefix: str) -> None:
+        """An estimate's chart: its label in the axes' title and the caption."""
+        fig = _figure(9, 3.6)
+        ax = fig.add_subplot()
+        _line_axes(ax, points, series, ylabel, colours, scale)
+        ax.set_title(f"{title} per inference ({label})", fontsize=10, loc="left")
+        _legend(fig, [ax])
+        figures.append({"id": fid, "title": f"{title} per commit", "label": label, "caption": caption,
+                        "svg": svg_of(fig, prefix)})
+
     estimates = _series(points, "cycles_estimate")
     if estimates:  # the timing model's estimate: its own chart, labelled with the models and bands
         label = timing_trend_label(points)
-        fig = _figure(9, 3.6)
-        ax = fig.add_subplot()
-        _line_axes(ax, points, estimates, "cycles per inference (estimate)", colours, scale)
-        ax.set_title(f"Cycles estimate per inference ({label})", fontsize=10, loc="left")
-        _legend(fig, [ax])
-        figures.append({"id": "trend-cycles", "title": "Cycles estimate per commit", "label": label,
-                        "caption": f"Median cycles estimate per inference over {commits} ({label}): the timing "
-                                   f"model's estimate from the QEMU cycle plugin (docs/counts.md), not a "
-                                   f"measurement; {how}.", "svg": svg_of(fig, "tcy")})
+        labelled(estimates, label, "cycles per inference (estimate)", "Cycles estimate", "trend-cycles",
+                 f"Median cycles estimate per inference over {commits} ({label}): the timing model's estimate from "
+                 f"the QEMU cycle plugin (docs/counts.md), not a measurement; {how}.", "tcy")
 
     sizes = [(metric, name, _series(points, metric)) for metric, name in SIZE_METRICS]
     sizes = [s for s in sizes if s[2]]
@@ -358,15 +362,9 @@ def trend_figures(points: list[dict], colours: dict[str, str] | None = None, sca
     energy = _series(points, "energy_uj")
     if energy:
         label = energy_label(points)
-        fig = _figure(9, 3.6)
-        ax = fig.add_subplot()
-        _line_axes(ax, points, energy, "uJ per inference", colours, scale)
-        ax.set_title(f"Energy per inference ({label})", fontsize=10, loc="left")
-        _legend(fig, [ax])
-        figures.append({"id": "trend-energy", "title": "Energy per commit", "label": label,
-                        "caption": f"Energy per inference over {commits} ({label}): cycles / clock x active "
-                                   f"power from the platform's tagged power figures (see docs/counts.md); {how}.",
-                        "svg": svg_of(fig, "te")})
+        labelled(energy, label, "uJ per inference", "Energy", "trend-energy",
+                 f"Energy per inference over {commits} ({label}): cycles / clock x active power from the platform's "
+                 f"tagged power figures (see docs/counts.md); {how}.", "te")
     return figures
 
 
