@@ -104,8 +104,18 @@ class Lab:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
-        self.boards = [QemuBoard(self.workdir / f"board-{i}", board_id=f"{prefix}{i:04d}",
-                                 control_dir=self.workdir / "ctl", icount=icount) for i in range(boards)]
+        self.boards: list[QemuBoard] = []
+        self.power: PowerSwitch | None = None
+        try:
+            self._start(boards, platform, dead_place, prefix, icount)
+        except BaseException:  # a lab that fails to start stops what it started (no `with` to do it)
+            self.close()
+            raise
+
+    def _start(self, boards: int, platform: str, dead_place: bool, prefix: str, icount: str) -> None:
+        for i in range(boards):
+            self.boards.append(QemuBoard(self.workdir / f"board-{i}", board_id=f"{prefix}{i:04d}",
+                                         control_dir=self.workdir / "ctl", icount=icount))
         self.power = PowerSwitch(self.boards)
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -203,7 +213,8 @@ class Lab:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-        self.power.close()
+        if self.power is not None:
+            self.power.close()
         for b in self.boards:
             b.close()
         shutil.rmtree(self.workdir / "ctl", ignore_errors=True)

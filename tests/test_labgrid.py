@@ -65,12 +65,34 @@ def _result(tmp_path, name="run"):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+_spawned: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_hil_left_running():
+    """A test that fails while its hil runs (an assertion, a timeout) stops
+    it: SIGTERM (it releases its place), then SIGKILL; the next test would
+    otherwise find the place held."""
+    yield
+    while _spawned:
+        proc = _spawned.pop()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+
+
 def _spawn(lab, tmp_path, args):
     import os
 
-    return subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], cwd=tmp_path, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *map(str, args)], cwd=tmp_path, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, **_env(lab)})
+    _spawned.append(proc)
+    return proc
 
 
 def _wait_until(predicate, timeout=60.0, what="condition"):
@@ -283,3 +305,28 @@ def test_a_build_failure_does_not_burn_a_place(monkeypatch):
     assert "attempts" not in finished["build"]  # failed before the board: once, no place blamed
     assert [a["place"] for a in finished["board"]["attempts"]] == ["p0", "p1"]
     assert [p["name"] for p in record["failed_places"]] == ["p0"]
+
+
+def test_a_lab_that_fails_to_start_stops_its_processes(tmp_path, monkeypatch):
+    """tests/labfarm.py: a Lab whose start fails (here: the exporter's
+    resources never appear) stops the coordinator and exporter it started."""
+    from labfarm import Lab as LabClass
+
+    started = []
+    spawn = LabClass._spawn
+    monkeypatch.setattr(LabClass, "_spawn", lambda self, name, cmd: started.append(spawn(self, name, cmd))
+                        or started[-1])
+
+    def never(self, count):
+        raise RuntimeError("no resources")
+
+    monkeypatch.setattr(LabClass, "wait_for_resources", never)
+    try:
+        with pytest.raises(RuntimeError, match="no resources"):
+            LabClass(tmp_path / "lab", boards=1)
+        assert len(started) == 2 and all(p.poll() is not None for p in started)
+    finally:
+        for p in started:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
