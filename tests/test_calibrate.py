@@ -110,6 +110,9 @@ def test_a_calibration_for_another_platform_model_or_clock_is_refused(calibratio
     (lambda t: t.replace('schema = "hil.calibration/1"', 'schema = "x"'), "not a calibration file"),
     (lambda t: t.replace("default_factor =", "default_factorX ="), "`default_factor` is missing"),
     (lambda t: t.replace("\nfactor = 1.", "\nfactor = -1.", 1), "positive"),
+    (lambda t: t.replace("\nresidual =", "\nresidual = nan #", 1), r"band.residual = nan is out of range"),
+    (lambda t: t.replace("\nboard_clock_hz =", "\nboard_clock_hz = 0 #", 1), r"board_clock_hz = 0 is out of range"),
+    (lambda t: t.replace("\nactive_ma =", "\nactive_ma = -3 #", 1), r"current.active_ma = -3.0 is out of range"),
 ])
 def test_a_damaged_calibration_file_is_exit_2(calibration, tmp_path, damage, words):
     bad = tmp_path / "bad.toml"
@@ -117,6 +120,12 @@ def test_a_damaged_calibration_file_is_exit_2(calibration, tmp_path, damage, wor
     with pytest.raises(UsageError, match=words) as info:
         load_calibration(bad)
     assert "hil calibrate" in info.value.hint
+
+
+def test_a_calibration_path_that_is_a_directory_is_exit_2(tmp_path):
+    with pytest.raises(UsageError, match="cannot be read") as info:
+        load_calibration(tmp_path)
+    assert info.value.exit_code == 2
 
 
 def _copy(tmp_path, edit):

@@ -206,6 +206,9 @@ def load_calibration(path: str | Path) -> Calibration:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"calibration file {path} does not exist", hint="give the path `hil calibrate --out` wrote")
+    except OSError as exc:  # a directory, no permission: the user's path, not an internal error
+        raise UsageError(f"calibration file {path} cannot be read ({exc.strerror or exc})",
+                         hint="give the path `hil calibrate --out` wrote") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: not a valid calibration file ({exc})", hint=redo) from None
     if data.get("schema") != SCHEMA:
@@ -242,6 +245,20 @@ def load_calibration(path: str | Path) -> Calibration:
         raise UsageError(f"{path}: a value is damaged ({exc})", hint=redo) from None
     if not cal.default_factor > 0 or not cal.factors:
         raise UsageError(f"{path}: no usable factors", hint=redo)
+    c = cal.current
+    # a NaN, infinite, zero or negative figure would print a band of 'nan%', divide by a zero clock, or
+    # give a negative power: each must be a number in its range
+    checks = {"default_factor": (cal.default_factor, 0, False), "clock_hz": (cal.clock_hz, 0, False),
+              "board_clock_hz": (cal.board_clock_hz, 0, False), "band.residual": (cal.band_fraction, 0, True),
+              "band.in_sample": (cal.in_sample, 0, True)}
+    if c is not None:
+        checks.update({"current.active_ma": (c.active_ma, 0, False), "current.active_sd_ma": (c.active_sd_ma, 0, True),
+                       "current.voltage_v": (c.voltage_v, 0, False), "current.idle_ma": (c.idle_ma, 0, True),
+                       "current.sleep_ua": (c.sleep_ua, 0, True)})
+    for key, (value, low, zero_ok) in checks.items():
+        if value is not None and not (math.isfinite(value) and (value >= low if zero_ok else value > low)):
+            raise UsageError(f"{path}: {key} = {value!r} is out of range (must be {'>=' if zero_ok else '>'} {low})",
+                             hint=redo)
     return cal
 
 
