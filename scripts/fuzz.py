@@ -176,6 +176,9 @@ def _session(model: bytes, input_sizes: list[int], chunk: int = 1000) -> bytes:
             out.append(_frame_record(0x03, next(seq), bytes([index]) + struct.pack("<BII", 0, size, offset)
                                      + data[offset:offset + chunk]))
     out.append(_frame_record(0x04, next(seq), b"\x00", twice=True))
+    # one round trip per vector: inputs read from the host file, outputs and profile in the reply
+    out.append(_frame_record(0x04, next(seq), bytes([0x1C, len(input_sizes)])
+                             + struct.pack(f"<{len(input_sizes)}I", *range(len(input_sizes))) + b"/in", twice=True))
     out.append(_frame_record(0x05, next(seq), struct.pack("<BIH", 0, 0, 512)))
     out.append(_frame_record(0x08, next(seq), struct.pack("<H", 0)))
     out.append(_frame_record(0x09, next(seq)))
