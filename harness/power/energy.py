@@ -327,8 +327,8 @@ def combine_bands(cycles_band: str, cycles_pct: tuple[float, float] | None, powe
     parts = f"cycles {cycles_band}; power {power.band_text()} ({power.status})"
     if scale_note:
         return f"unknown: {scale_note}; {parts}", None
-    if cycles_pct is None or power.band_pct is None or cycles_pct[0] <= -100:
-        return f"unknown; {parts}", None
+    if cycles_pct is None or power.band_pct is None or cycles_pct[0] <= -100 or power.band_pct[0] <= -100:
+        return f"unknown; {parts}", None  # (a measured spread of 100% or more, e.g. a calibration's, bounds nothing)
     lo = ((1 + power.band_pct[0] / 100) / (1 + cycles_pct[1] / 100) - 1) * 100
     hi = ((1 + power.band_pct[1] / 100) / (1 + cycles_pct[0] / 100) - 1) * 100
     return f"{lo:+.1f}%/{hi:+.1f}% (true energy against the estimate; {parts})", [round(lo, 2), round(hi, 2)]
