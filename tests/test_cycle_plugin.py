@@ -282,6 +282,19 @@ def test_console_mode_reports_the_whole_run_and_between_marks(loop_elf, tmp_path
     assert bad.returncode == 2 and "no_such_fn not in the firmware's symbols" in bad.stdout + bad.stderr
 
 
+def test_more_marks_than_the_plugin_watches_is_a_usage_error_and_a_refusal_never_breaks_the_console_doc(
+        loop_elf, tmp_path):
+    from harness.link.console import console_estimate
+
+    with pytest.raises(UsageError, match="at most 64"):  # before anything boots, not QEMU failing to start
+        CyclePlugin(_model(), tmp_path, loop_elf, marks=["mark_start"] * 65)
+    plugin = CyclePlugin(_model(), tmp_path, loop_elf, marks=["mark_start"])
+    plugin.qemu_args()
+    plugin.output_path.write_text("E config line 9: cannot read 'x ...'\n")  # the plugin refused to load
+    doc = console_estimate(plugin, plugin.marks)  # the console run's clean-up: notes it, never raises
+    assert doc["run"] is None and "refused its configuration" in doc["note"]
+
+
 # The decoder alone, on the host: hil_cycles.c with the QEMU entry points stubbed out.
 DECODER_MAIN = """
 #include "%s"

@@ -36,7 +36,7 @@ from typing import Callable
 import pexpect
 from pexpect.spawnbase import SpawnBase
 
-from ..errors import UsageError
+from ..errors import InfraError, UsageError
 
 SCHEMA = "hil.console/1"
 #: a partial line is matched after the console has been quiet this long
@@ -386,11 +386,15 @@ def console_estimate(plugin, marks: list[str]) -> dict:
     from ..timing.align import error_band_for
 
     model = plugin.model
-    records = plugin.records()
-    totals = plugin.totals()
     doc = {"kind": "cycles_estimate", "model": model.id, "core": model.core, "clock_hz": model.clock_hz,
            "source": "qemu-plugin", "error_band": error_band_for(model.id), "timing_source": model.source,
            "memory_source": model.memory_source, "run": None, "marks": [], "unclassified": None}
+    try:  # in the run's clean-up: the run has already failed and said why when the plugin refused to load
+        records = plugin.records()
+        totals = plugin.totals()
+    except InfraError as exc:
+        doc["note"] = str(exc).splitlines()[0]
+        return doc
     if totals is not None:
         doc["run"] = {"instructions": totals["instructions"], "cycles": totals["cycles"],
                       "latency_ms": round(model.latency_ms(totals["cycles"]), 6)}

@@ -25,6 +25,7 @@ from .model import TimingModel
 SOURCE = Path(__file__).resolve().parent.parent.parent / "firmware" / "qemu-plugin" / "hil_cycles.c"
 CONFIG_VERSION = 1
 COUNTER_SYMBOL = "board_counter"  # every count the firmware takes goes through it: marker 0
+MAX_MARKERS = 64  # the addresses the plugin watches (MAX_MARKERS in hil_cycles.c)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,10 @@ class CyclePlugin:
         self.markers: dict[int, int] = {}  # marker id -> address
         if COUNTER_SYMBOL in symbols:
             self.markers[0] = symbols[COUNTER_SYMBOL]
+        if len(self.markers) + len(self.marks) > MAX_MARKERS:
+            raise UsageError(f"--mark: {len(self.marks)} marks, the cycle plugin watches at most "
+                             f"{MAX_MARKERS - len(self.markers)} in this firmware",
+                             hint="mark fewer functions (a span is between two consecutive marks)")
         for i, name in enumerate(self.marks, start=1):
             self.markers[i] = symbols[name]
 
