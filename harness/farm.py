@@ -28,6 +28,7 @@ from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, UsageError
 from .platforms import load_platform
 from .results.result import RunResult
 from .runner import Reporter, Run, RunConfig, SilentReporter
+from .runner import _signals_deferred as _signals_held  # no second Ctrl-C/SIGTERM cuts a release short
 from .targets import check_target_kind, is_board
 from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
                               connect, labgrid_settings, parse_tags)
@@ -158,20 +159,6 @@ def run_on_place(config: RunConfig, wanted: PlaceWanted, reporter: Reporter | No
                     reporter.stage(problem or f"released place {lease.name}")
                 if coordinator is not None:
                     coordinator.close()
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """No second Ctrl-C/SIGTERM cuts a release short."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 # -- a suite's board jobs over the farm ----------------------------------------------------------
