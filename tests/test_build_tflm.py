@@ -282,3 +282,22 @@ def test_engine_names_keep_tflm_provenance():
 
     for name in ("tflm", "tflm-reference", "tflm-cmsis-nn"):
         assert _engine({"engine": name})["detail"].startswith("TFLM tree supplied by the user")
+
+
+def test_engine_options_over_hil_toml_firmware(tmp_path, monkeypatch):
+    """hil test's --engine/--cmsis-nn over hil.toml's [firmware]: engine =
+    "tflm" keeps its tflm_dir (not only $TFLM_DIR); --tflm-dir over a cmake
+    app and --rebuild without TFLM are refused, not silently ignored."""
+    from harness.commands.build import engine_spec
+
+    monkeypatch.delenv("TFLM_DIR", raising=False)
+    toml_tflm = BuildSpec(engine="tflm", tflm_dir=tmp_path / "tree", defines={"X": "1"})
+    spec = engine_spec({"cmsis_nn": True}, [DEMO], base=toml_tflm)
+    assert spec.tflm_dir == tmp_path / "tree" and spec.cmsis_nn and spec.defines == {"X": "1"}
+    assert engine_spec({"engine": "tflm"}, [DEMO], base=toml_tflm).tflm_dir == tmp_path / "tree"
+    assert engine_spec({"engine": "tflm", "tflm_dir": tmp_path}, [DEMO], base=toml_tflm).tflm_dir == tmp_path
+    with pytest.raises(UsageError, match="builds a cmake app"):
+        engine_spec({"tflm_dir": tmp_path}, [DEMO], base=BuildSpec(kind="cmake", source=tmp_path))
+    for options in ({"rebuild": True}, {"engine": "builtin", "rebuild": True}):
+        with pytest.raises(UsageError, match="--rebuild is for --engine tflm"):
+            engine_spec(options, [DEMO])

@@ -254,7 +254,16 @@ def engine_spec(options: dict, models, *, firmware=None, bake: bool = False, bas
     engine, tflm_dir = options.pop("engine", None), options.pop("tflm_dir", None)
     cmsis_nn, rebuild = options.pop("cmsis_nn", False), options.pop("rebuild", False)
     if engine is None and (tflm_dir or cmsis_nn):
-        engine = "tflm" if base is None or base.kind == "builtin" else None
+        if base is not None and base.kind != "builtin":
+            raise UsageError(f"--tflm-dir and --cmsis-nn are for hil's runner on TFLM; hil.toml's [firmware] builds "
+                             f"a {base.kind} app", hint="drop them, or add --engine tflm to run hil's runner on TFLM")
+        engine = "tflm"
+    if base is not None and base.kind == "builtin" and base.engine == "tflm" and engine == "tflm":
+        # hil.toml's [firmware] engine = "tflm": its tree and CMSIS-NN choice stand unless the options change them
+        tflm_dir, cmsis_nn = tflm_dir or base.tflm_dir, cmsis_nn or base.cmsis_nn
+    if rebuild and (engine == "builtin" or (engine is None and base is None)):
+        raise UsageError("--rebuild is for --engine tflm (it retries a TFLM library build remembered as failed)",
+                         hint="drop --rebuild, or add --engine tflm")
     if engine is None:
         if base is not None and rebuild:
             return BuildSpec(**{**vars(base), "pristine": True})
