@@ -363,3 +363,12 @@ def test_compare_refuses_energy_from_different_timing_models():
     assert change["status"] == "incomparable"
     [change] = [c for c in compare(base, base, {})["changes"] if c["metric"] == "energy_uj"]
     assert change["status"] == "unchanged"
+    # the same timing model and power, but one run's cycles calibrated against a board: not the same figure
+    calibrated = dict(CM4_BASIS, calibration="board.toml: nucleo-l4r5zi vs stm32l4r5-qemu, 2026-12-03")
+    base["jobs"][0]["metrics"]["cycles_basis"] = CM4_BASIS
+    head = {"jobs": [{"id": "p/m", "platform": "p", "model": "m",
+                      "metrics": {"energy_uj": 900, "energy_basis": m4, "cycles_basis": calibrated}}]}
+    [change] = [c for c in compare(base, head, {})["changes"] if c["metric"] == "energy_uj"]
+    assert change["status"] == "incomparable" and change["note"].endswith("-> cortex-m4 at 120 MHz, calibrated, +-9%")
+    [change] = [c for c in compare(base, base, {})["changes"] if c["metric"] == "energy_uj"]
+    assert change["status"] == "unchanged"

@@ -147,6 +147,11 @@ def _metric_change(platform: str, model: str, metric: str, base: dict, head: dic
         same = all(before.get(k) == after.get(k) for k in ("kind", "verified")) and all(
             not before.get(k) or not after.get(k) or before[k] == after[k]  # a label written before a key existed
             for k in ("source", "basis_text", "power_scaling"))  # power figure, timing model, clock scaling
+        cb, ch = base.get("cycles_basis"), head.get("cycles_basis")
+        if (b is not None and h is not None and same and cb and ch and after.get("kind") == "cycles_estimate"
+                and any(cb.get(k) != ch.get(k) for k in TIMING_IDENTITY)):  # another clock, memory model, calibration
+            return Change(platform, model, metric, unit, b, h, threshold, "incomparable",
+                          f"energy from cycles estimates of timing model {timing_label(cb)} -> {timing_label(ch)}")
         if b is not None and h is not None and not same:
             return Change(platform, model, metric, unit, b, h, threshold, "incomparable",
                           f"energy basis {describe_basis(before)} -> {describe_basis(after)}")
