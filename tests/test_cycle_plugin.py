@@ -166,6 +166,24 @@ def test_a_config_the_plugin_rejects_stops_qemu_with_the_plugins_reason(loop_elf
 
 @requires_qemu
 @pytest.mark.qemu
+def test_config_lines_are_read_whole_and_a_negative_figure_is_refused(loop_elf, tmp_path):
+    plugin = CyclePlugin(_model(), tmp_path, loop_elf)
+    args = plugin.qemu_args()
+    deep = tmp_path.joinpath(*["d" * 100] * 6)  # an output path longer than 512 characters
+    deep.mkdir(parents=True)
+    out = deep / "cycles.out"
+    plugin.config_path.write_text(plugin.config_text().replace(f"output {plugin.output_path}", f"output {out}")
+                                  .replace("cost alu 1000", "cost alu -1"))
+    proc = _run_qemu(loop_elf, args, tmp_path)
+    assert proc.returncode != 0 and "cannot read 'cost ...'" in out.read_text()  # -1 would have wrapped to 2^64-1
+    plugin.config_path.write_text(plugin.config_text().replace("cost alu", "cost " + "x" * 300))
+    proc = _run_qemu(loop_elf, args, tmp_path)
+    assert proc.returncode != 0 and plugin.error().startswith("config line")
+    assert plugin.output_path.read_text().endswith("\n")  # cut short, still a whole line the host reads
+
+
+@requires_qemu
+@pytest.mark.qemu
 def test_a_plugin_for_another_api_version_is_refused(loop_elf, tmp_path):
     so = tmp_path / "v2.so"
     subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-std=gnu99", "-DAPI_VERSION=2", "-o", str(so), str(SOURCE)],

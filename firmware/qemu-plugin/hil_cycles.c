@@ -202,7 +202,11 @@ static void emit(const char *fmt, ...)
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (out_fd >= 0 && n > 0) {
-        ssize_t w = write(out_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        if ((size_t)n >= sizeof line) { /* cut short: still one whole line */
+            n = sizeof line - 1;
+            line[n - 1] = '\n';
+        }
+        ssize_t w = write(out_fd, line, (size_t)n);
         (void)w;
     }
 }
@@ -879,6 +883,8 @@ static int class_index(const char *name)
 static int parse_u64(const char *s, uint64_t *v)
 {
     char *end;
+    if (*s == '-') /* strtoull would wrap it */
+        return -1;
     errno = 0;
     unsigned long long x = strtoull(s, &end, 0);
     if (errno || end == s || *end)
@@ -892,10 +898,14 @@ static int parse_config(const char *path)
     FILE *f = fopen(path, "r");
     if (!f)
         return reject("cannot read config %s: %s", path, strerror(errno));
-    char line[512];
+    static char line[8192]; /* an output path can be as long as PATH_MAX */
     int lineno = 0, rc = 0, have_isa = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = reject("config line %d is longer than %d characters", lineno, (int)sizeof line - 2);
+            break;
+        }
         char *tok[20];
         int nt = 0;
         for (char *t = strtok(line, " \t\r\n"); t && nt < 20; t = strtok(NULL, " \t\r\n"))
@@ -968,6 +978,9 @@ static int parse_config(const char *path)
                         k->sets = (uint32_t)(cv[0] / cv[1]);
                         k->line_bytes = cv[2];
                         k->tags = calloc(cv[0], sizeof *k->tags);
+                        if (!k->tags)
+                            rc = reject("config line %d: region %s: no memory for a cache of %" PRIu64 " lines",
+                                        lineno, tok[1], cv[0]);
                     }
                 }
                 any_load_region |= r->load;
