@@ -115,6 +115,29 @@ def test_plugin_builds_once_into_the_cache_and_exports_only_its_entry_points():
     assert {line.split()[-1] for line in symbols.splitlines()} == {"qemu_plugin_install", "qemu_plugin_version"}
 
 
+def test_plugin_build_takes_cc_with_a_wrapper_says_which_package_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import harness.timing.plugin as plugin_mod
+
+    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", "no-such-cc")
+    with pytest.raises(InfraError, match="no C compiler") as exc:
+        build_plugin()
+    assert exc.value.exit_code == 3 and "apt-get install -y gcc" in exc.value.hint
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("CC", "env cc")  # a wrapper and its compiler, as in CC="ccache gcc"
+    monkeypatch.setattr(plugin_mod.subprocess, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_plugin()
+    assert not list((tmp_path / "cache").rglob(".hil_cycles.*"))  # no half-built file left in the cache
+    monkeypatch.undo()
+    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CC", "env cc")
+    assert build_plugin().is_file()
+
+
 @requires_qemu
 @pytest.mark.qemu
 def test_known_loop_gives_the_hand_computed_estimate_and_exact_instructions(loop_elf, tmp_path):

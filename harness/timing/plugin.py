@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -52,7 +53,8 @@ def build_plugin(source: Path = SOURCE) -> Path:
     if so.is_file():
         return so
     compiler = os.environ.get("CC") or "cc"
-    if not shutil.which(compiler):
+    words = shlex.split(compiler) or ["cc"]  # CC may carry a wrapper or flags: "ccache gcc", "gcc -m32"
+    if not shutil.which(words[0]):
         raise InfraError(f"no C compiler (`{compiler}`) to build the QEMU cycle plugin",
                          hint="install one: apt-get install -y gcc (or run with --no-cycles)")
     try:
@@ -62,8 +64,15 @@ def build_plugin(source: Path = SOURCE) -> Path:
     except OSError as exc:
         raise InfraError(f"cannot write the cycle plugin to {out_dir}: {exc.strerror or exc}",
                          hint="set HIL_CACHE_DIR to a writable directory") from exc
-    cmd = [compiler, "-shared", "-fPIC", "-O2", "-std=gnu99", "-fvisibility=hidden", "-o", tmp, str(source)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    cmd = [*words, "-shared", "-fPIC", "-O2", "-std=gnu99", "-fvisibility=hidden", "-o", tmp, str(source)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except BaseException as exc:  # Ctrl-C, or a compiler that cannot be run: leave no temporary file behind
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InfraError(f"cannot run the C compiler `{compiler}`: {exc}",
+                             hint="install one: apt-get install -y gcc (or run with --no-cycles)") from exc
+        raise
     if proc.returncode != 0:
         Path(tmp).unlink(missing_ok=True)
         raise InfraError(f"the cycle plugin did not compile: {proc.stderr.strip()[-800:]}",
