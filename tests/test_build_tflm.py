@@ -253,6 +253,22 @@ def test_hil_toml_engine_tflm_takes_tflm_dir_from_the_environment(tmp_path, monk
     assert load_config(tmp_path / "hil.toml").build.engine == "tflm"
 
 
+def test_only_a_missing_standard_header_is_a_missing_cxx_library(tmp_path):
+    """The C++ library probe names the package only when a standard header
+    is missing; a compiler that fails for another reason (a flag it refuses)
+    leaves the error to the build, not an exit 3 about libstdc++."""
+    from harness.build.tflm import check_cxx_library
+    from harness.errors import InfraError
+
+    fake = tmp_path / "g++"
+    fake.write_text("#!/bin/sh\necho \"cc1plus: error: unrecognized -mcpu target: cortex-m99\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    assert check_cxx_library(str(fake), ["-mcpu=cortex-m99"], "arm-none-eabi") is None
+    fake.write_text("#!/bin/sh\necho \"<stdin>:2:10: fatal error: vector: No such file or directory\" >&2\nexit 1\n")
+    with pytest.raises(InfraError, match="<vector> not found"):
+        check_cxx_library(str(fake), ["-mcpu=cortex-m4"], "arm-none-eabi")
+
+
 def test_flags_a_tree_or_core_needs():
     assert has_mve(["-mcpu=cortex-m55", "-mfloat-abi=hard"]) and not has_mve(["-mcpu=cortex-m55+nomve"])
     assert not has_mve(["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16"]) and not has_mve(["-mcpu=cortex-m33"])

@@ -287,9 +287,9 @@ def check_cxx_library(compiler: str, cpu_flags, toolchain: str) -> None:
     probe = "#include <new>\n#include <vector>\n#include <cstdint>\n"
     proc = subprocess.run([compiler, *cpu_flags, "-x", "c++", "-E", "-o", os.devnull, "-"], input=probe,
                           capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        m = _MISSING_STD_HEADER.search(proc.stderr)
-        raise cxx_library_error(compiler, toolchain, m[1] if m else proc.stderr.strip().splitlines()[-1:])
+    m = _MISSING_STD_HEADER.search(proc.stderr) if proc.returncode != 0 else None
+    if m:  # any other failure (a flag the compiler refuses) is the build's to report, not a missing library
+        raise cxx_library_error(compiler, toolchain, m[1])
 
 
 def cxx_library_error(compiler: str, toolchain: str, header) -> InfraError:
