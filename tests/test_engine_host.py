@@ -910,6 +910,27 @@ def test_kernel_set_the_core_cannot_run_is_refused_before_building(monkeypatch, 
     assert kernels in str(err.value) and "HIL_KERNELS" in str(err.value)
 
 
+@pytest.mark.parametrize("cpu, kernels, ok", [
+    ("cortex-m55", "mve", True), ("cortex-m55+nomve", "mve", False), ("cortex-m55+nodsp", "mve", False),
+    ("cortex-m55+nomve", "dsp", True), ("cortex-m55+nodsp", "dsp", False),
+])
+def test_nodsp_takes_mve_away_too(monkeypatch, cpu, kernels, ok):
+    """GCC's +nodsp also disables MVE: kernels = "mve" on such a core is
+    refused before building, like +nomve."""
+    from harness.build.cmake import _kernel_set
+    from harness.errors import UsageError
+    from harness.platforms import load_platform
+
+    platform = load_platform("mps3-an547")
+    monkeypatch.setitem(platform.firmware, "cpu_flags", [f"-mcpu={cpu}", "-mfloat-abi=hard"])
+    monkeypatch.setenv("HIL_KERNELS", kernels)
+    if ok:
+        assert _kernel_set(platform) == kernels
+    else:
+        with pytest.raises(UsageError, match=kernels):
+            _kernel_set(platform)
+
+
 def _add_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
     """One random same-shape int8 ADD (0) or SUB (41): zero points at -128
     and 127 among them, scales a decade apart, every fused activation."""

@@ -161,7 +161,8 @@ def _kernel_set(platform: Platform) -> str:
         feature, cores = _KERNEL_CORES[chosen]
         cpu = next((f.split("=", 1)[1] for f in platform.firmware["cpu_flags"] if f.startswith("-mcpu=")), "")
         base, _, extensions = cpu.partition("+")
-        missing = f"no{'dsp' if chosen == 'dsp' else 'mve'}" in extensions.split("+")
+        # GCC: +nodsp also takes MVE away (MVE needs the DSP extension)
+        missing = bool(({"nodsp"} | ({"nomve"} if chosen == "mve" else set())) & set(extensions.split("+")))
         known = base in _KNOWN_CPUS or platform.firmware.get("toolchain", "arm-none-eabi") != "arm-none-eabi"
         if missing or (known and base not in cores):
             raise UsageError(f"{where} is {chosen!r}, but {platform.name}'s core ({cpu or 'no -mcpu'}) has no {feature}",
