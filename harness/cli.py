@@ -16,7 +16,7 @@ from rich.table import Table
 from . import platforms as platform_files
 from .commands import register as register_commands
 from .commands.build import engine_options, engine_spec
-from .errors import EXIT_USAGE, HilError
+from .errors import EXIT_USAGE, HilError, UsageError
 from .model.tflite import BUILTIN_ENGINE_OPS
 from .paths import click_absolute
 from .results.console import RunProgress, make_console, print_result, progress_bar
@@ -130,6 +130,10 @@ def main() -> None:
     """
 
 
+_POSITIVE = click.FloatRange(min=0, min_open=True)  # a budget of 0 or less could never be met
+_POSITIVE_INT = click.IntRange(min=1)
+
+
 def _common_run_options(fn):
     options = [
         click.option("--platform", "-p", default="mps2-an386", show_default=True,
@@ -159,22 +163,22 @@ def _common_run_options(fn):
         click.option("--cycles/--no-cycles", "cycles", default=True,
                      help="Cycle and latency estimates from the QEMU cycle plugin and the platform's [timing] "
                           "model, beside the instruction counts [default: on where the platform has one]."),
-        click.option("--max-count", type=float, metavar="N",
+        click.option("--max-count", type=_POSITIVE, metavar="N",
                      help="Budget: largest count per invoke, in the platform's count kind (instructions on QEMU)."),
-        click.option("--max-energy-uj", type=float, metavar="E",
+        click.option("--max-energy-uj", type=_POSITIVE, metavar="E",
                      help="Budget: largest estimated energy per inference, in uJ."),
-        click.option("--max-cycles", type=float, metavar="N",
+        click.option("--max-cycles", type=_POSITIVE, metavar="N",
                      help="Budget: largest cycles estimate per invoke (the platform's timing model; QEMU)."),
-        click.option("--max-latency-ms", type=float, metavar="MS",
+        click.option("--max-latency-ms", type=_POSITIVE, metavar="MS",
                      help="Budget: largest latency estimate per invoke, in ms at the timing model's clock."),
         click.option("--rate", metavar="N/UNIT",
                      help="Battery-life estimate: inferences per time (1/s, 10/min, 2/h); with --battery-mah."),
         click.option("--battery-mah", metavar="MAH", help="Battery-life estimate: the battery's capacity in mAh."),
         click.option("--battery-v", metavar="V", help="Battery-life estimate: its nominal voltage [default: 3.0]."),
-        click.option("--max-arena", type=int, metavar="BYTES",
+        click.option("--max-arena", type=_POSITIVE_INT, metavar="BYTES",
                      help="Budget: tensor arena high-water mark measured on the device."),
-        click.option("--max-flash", type=int, metavar="BYTES", help="Budget: flash bytes of the firmware image."),
-        click.option("--max-ram", type=int, metavar="BYTES",
+        click.option("--max-flash", type=_POSITIVE_INT, metavar="BYTES", help="Budget: flash bytes of the firmware image."),
+        click.option("--max-ram", type=_POSITIVE_INT, metavar="BYTES",
                      help="Budget: RAM needed (static data + stack + arena high-water + model)."),
     ]
     for option in reversed(options):
@@ -245,6 +249,7 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
       hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
+    _check_estimate_budgets(budgets, cycles, not no_count)
     from .farm import place_request
 
     place = place_request(budgets)  # --place/--place-tag/--place-wait (not budgets)
@@ -260,6 +265,16 @@ def run_command(model, vectors, seed, inputs, expected, expected_tolerance, floa
                        expected_tolerance=expected_tolerance, float_model=float_model, battery=battery,
                        cycles=cycles, calibration=calibration)
     _run_and_report(config, show_all, place)
+
+
+def _check_estimate_budgets(budgets: dict, cycles: bool, count: bool) -> None:
+    """--max-cycles/--max-latency-ms judge the cycle estimate: refused before
+    anything boots when --no-count or --no-cycles turns it off."""
+    named = [k for k in ("max_cycles", "max_latency_ms") if budgets.get(k) is not None]
+    if named and not (cycles and count):
+        flags = " and ".join("--" + k.replace("_", "-") for k in named)
+        raise UsageError(f"{flags} judge the cycle estimate, which {'--no-count' if not count else '--no-cycles'} "
+                         f"turns off", hint=f"drop {flags}, or {'--no-count' if not count else '--no-cycles'}")
 
 
 def _battery_settings(platform: str, options: dict) -> dict | None:
@@ -292,6 +307,7 @@ def demo_command(platform, json_out, workdir, firmware, invoke_timeout, force_in
     accuracy and the instruction count per inference.
     """
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
+    _check_estimate_budgets(budgets, cycles, not no_count)
     build = engine_spec(budgets, [DEMO_MODEL], firmware=firmware, bake=bake)  # --engine tflm ... (not budgets)
     battery = _battery_settings(platform, budgets)
     config = RunConfig(model=DEMO_MODEL, platform=platform, inputs=DEMO_VECTORS, json_out=json_out,

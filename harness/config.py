@@ -143,7 +143,11 @@ class _Validator:
 
     def budgets(self, table: dict, where: str) -> dict:
         self.known(table, set(BUDGETS), where)
-        return {k: self.typed(v, float, f"{where}{k}", f"{k}: {BUDGETS[k]}") for k, v in table.items()}
+        budgets = {k: self.typed(v, float, f"{where}{k}", f"{k}: {BUDGETS[k]}") for k, v in table.items()}
+        for k, value in budgets.items():
+            if not value > 0:  # as hil run's --max-* options: a budget of 0 or less could never be met
+                raise self.fail(f"{where}{k}", f"is {value:g}, not a positive number", f"{k}: {BUDGETS[k]}")
+        return budgets
 
 
 def _battery(v: "_Validator", table: dict, where: str) -> dict | None:

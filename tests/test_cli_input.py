@@ -90,3 +90,18 @@ def test_missing_toolchain_names_the_package(tmp_path):
     proc = hil("build", "--platform", "mps2-an386", env={"PATH": "/nonexistent"})
     assert proc.returncode == 3
     assert "apt-get install -y gcc-arm-none-eabi" in proc.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--max-latency-ms", "-5"), "-5.0 is not in the range x>0"),
+    (("--max-cycles", "0"), "0.0 is not in the range x>0"),
+    (("--max-arena", "0"), "0 is not in the range x>=1"),
+    (("--no-count", "--max-latency-ms", "5"), "--max-latency-ms judge the cycle estimate, which --no-count"),
+    (("--no-cycles", "--max-cycles", "5e6"), "--max-cycles judge the cycle estimate, which --no-cycles"),
+])
+def test_budgets_that_cannot_mean_anything_are_refused_before_boot(tmp_path, args, said):
+    """A budget of 0 or less, or a cycles/latency budget with the estimate
+    turned off, was judged after the run (exit 1): it is a usage error."""
+    proc = _run(tmp_path, "--model", DEMO, *args)
+    assert proc.returncode == 2 and said in " ".join(proc.stderr.split()), proc.stderr
+    assert not (tmp_path / "run" / "qemu.log").exists()

@@ -190,3 +190,9 @@ def test_an_absolute_platform_path_keeps_the_job_in_the_suite_directory(tmp_path
     (job,) = doc["jobs"]
     assert job["result"] == "runs/my-board/mlp/result.json"
     assert workdirs == [tmp_path / "suite" / "runs" / "my-board" / "mlp"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_budget_of_zero_or_less_in_hil_toml_is_refused(tmp_path, value):
+    with pytest.raises(UsageError, match="models\\[0\\].budgets.max_count` is .*not a positive number"):
+        load_config(_project(tmp_path, GOOD.replace("max_count = 1e6", f"max_count = {value}")))
