@@ -410,3 +410,22 @@ def test_the_decoder_agrees_with_objdump_on_the_firmware(demo_twice, tmp_path):
     wrong = [(m, want, g) for m, want, g in checked if g != want]
     assert not wrong, wrong[:10]
     assert "default" not in got
+
+
+def test_the_decoder_on_armv8_1m_loop_and_tail_predication_encodings(tmp_path):
+    """Hand-checked against arm-none-eabi-as -march=armv8.1-m.main+mve: VCTP shares the low-overhead-loop
+    encoding space (hw2 0xE801) but is a vector instruction that writes no PC."""
+    decoder = tmp_path / "decoder"
+    (tmp_path / "decoder.c").write_text(DECODER_MAIN % SOURCE)
+    subprocess.run(["cc", "-O1", "-std=gnu99", "-o", str(decoder), str(tmp_path / "decoder.c")], check=True)
+    cases = {"f003 e801": "mve_other",  # vctp.8 r3
+             "f023 e801": "mve_other",  # vctp.32 r3
+             "f042 e001": "lob",        # dls lr, r2
+             "f002 e001": "lob",        # dlstp.8 lr, r2
+             "f042 c003": "lob",        # wls lr, r2, <label>
+             "f00f c007": "lob",        # le lr, <label>
+             "f01f c007": "lob",        # letp lr, <label>
+             "ed90 1e00": "mve_load"}   # vldrb.s8 q0, [r0]
+    got = subprocess.run([str(decoder)], input="".join(f"{k}\n" for k in cases), capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert dict(zip(cases, got)) == cases

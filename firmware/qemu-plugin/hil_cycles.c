@@ -428,6 +428,10 @@ static decoded t32(unsigned a, unsigned b)
             return d;
         }
         unsigned o = (b >> 12) & 7;
+        if ((a & 0xffc0) == 0xf000 && b == 0xe801) { /* VCTP: in the low-overhead-loop space, branches nowhere */
+            d.cls = C_mve_other;
+            return d;
+        }
         if ((b & 0xd001) == 0xc001) { /* Armv8.1-M low-overhead loops: WLS, DLS, LE */
             d.cls = C_lob;
             d.pc_write = 1;
