@@ -238,6 +238,8 @@ def load_config(path: Path | None = None) -> ProjectConfig:
         battery = _battery(v, {**v.typed(defaults.get("battery", {}), dict, "defaults.battery", "a table"),
                                **v.typed(entry.get("battery", {}), dict, where + "battery", "a table")}, where)
         place = v.typed(entry.get("place"), str, where + "place", 'a labgrid place name') if "place" in entry else None
+        if place is not None and "tags" in entry:  # as hil run's --place and --place-tag
+            raise v.fail(where + "place", "and `tags` both choose the place", "give the place's name or its tags")
         tags = {str(k): v.typed(val, str, f"{where}tags.{k}", 'tags = { board = "nucleo-l4r5zi" }') for k, val in
                 v.typed(entry.get("tags", {}), dict, where + "tags", 'tags = { board = "nucleo-l4r5zi" }').items()}
         models.append(ModelEntry(mname, model_path, spec, model_platforms, checks, budgets, float_model, battery,
@@ -255,7 +257,8 @@ def load_config(path: Path | None = None) -> ProjectConfig:
     labgrid = v.typed(data.get("labgrid", {}), dict, "[labgrid]", 'a table: coordinator = "host:20408"')
     v.known(labgrid, {"coordinator", "wait_s"}, "labgrid.")
     v.typed(labgrid.get("coordinator", ""), str, "labgrid.coordinator", 'coordinator = "labhost:20408"')
-    v.typed(labgrid.get("wait_s", 0.0), float, "labgrid.wait_s", "seconds to wait for a busy place")
+    if v.typed(labgrid.get("wait_s", 0.0), float, "labgrid.wait_s", "seconds to wait for a busy place") < 0:
+        raise v.fail("labgrid.wait_s", f"is {labgrid['wait_s']!r}, less than 0", "seconds to wait for a busy place")
     return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds, build, labgrid)
 
 

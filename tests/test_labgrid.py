@@ -330,3 +330,30 @@ def test_a_lab_that_fails_to_start_stops_its_processes(tmp_path, monkeypatch):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_bad_labgrid_settings_are_usage_errors(tmp_path, monkeypatch):
+    """hil run --place and hil boards read hil.toml's [labgrid] on their
+    own: a wrong type there is exit 2 naming the key, not a traceback; hil
+    test's validation refuses a negative wait and a model with both place
+    and tags (as --place with --place-tag)."""
+    from harness.config import load_config
+    from harness.errors import UsageError
+    from harness.targets.labgrid import coordinator_address, labgrid_settings
+
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    for table, key in (('coordinator = 5', "labgrid.coordinator"), ('coordinator = ""', "labgrid.coordinator"),
+                       ('coordinator = "lab"\nwait_s = "ten"', "labgrid.wait_s"),
+                       ('coordinator = "lab"\nwait_s = -1', "labgrid.wait_s")):
+        (tmp_path / "hil.toml").write_text(f"[labgrid]\n{table}\n")
+        with pytest.raises(UsageError, match=key):
+            coordinator_address(tmp_path)
+    (tmp_path / "hil.toml").write_text('[labgrid]\ncoordinator = "lab"\nwait_s = 30\n')
+    assert labgrid_settings(tmp_path)["wait_s"] == 30 and coordinator_address(tmp_path)[0] == "lab:20408"
+    base = f'[[models]]\npath = "{DEMO}"\n'
+    (tmp_path / "hil.toml").write_text('[labgrid]\nwait_s = -1\n\n' + base)
+    with pytest.raises(UsageError, match="labgrid.wait_s` is -1, less than 0"):
+        load_config(tmp_path / "hil.toml")
+    (tmp_path / "hil.toml").write_text(base + 'place = "p"\ntags = { board = "b" }\n')
+    with pytest.raises(UsageError, match="and `tags` both choose the place"):
+        load_config(tmp_path / "hil.toml")

@@ -118,7 +118,16 @@ def labgrid_settings(root: Path | None = None) -> dict:
     except (OSError, tomllib.TOMLDecodeError):
         return {}  # `hil test` reports a damaged hil.toml; here it just has no [labgrid]
     table = data.get("labgrid", {})
-    return table if isinstance(table, dict) else {}
+    if not isinstance(table, dict):
+        return {}
+    coordinator, wait_s = table.get("coordinator"), table.get("wait_s")
+    if coordinator is not None and not (isinstance(coordinator, str) and coordinator.strip()):
+        raise UsageError(f"{path}: `labgrid.coordinator` must be a non-empty string (got {coordinator!r})",
+                         hint='coordinator = "labhost:20408"')
+    if wait_s is not None and not (isinstance(wait_s, (int, float)) and not isinstance(wait_s, bool) and wait_s >= 0):
+        raise UsageError(f"{path}: `labgrid.wait_s` must be a number of seconds, 0 or more (got {wait_s!r})",
+                         hint="wait_s = 600")
+    return table
 
 
 def _with_port(address: str) -> str:
