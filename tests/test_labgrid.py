@@ -357,3 +357,19 @@ def test_bad_labgrid_settings_are_usage_errors(tmp_path, monkeypatch):
     (tmp_path / "hil.toml").write_text(base + 'place = "p"\ntags = { board = "b" }\n')
     with pytest.raises(UsageError, match="and `tags` both choose the place"):
         load_config(tmp_path / "hil.toml")
+
+
+def test_boards_says_a_wrong_labgrid_table(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    monkeypatch.delenv("LG_COORDINATOR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hil.toml").write_text("[labgrid]\ncoordinator = 5\n")
+    from harness.errors import UsageError
+
+    done = CliRunner().invoke(main, ["boards", "--json"])  # exit 2 through the entry point (harness/cli.py run)
+    assert isinstance(done.exception, UsageError) and "labgrid.coordinator" in str(done.exception), done.output
+    (tmp_path / "hil.toml").write_text("[project]\n")  # no lab: this machine's ports only
+    assert CliRunner().invoke(main, ["boards", "--json"]).exit_code == 0

@@ -41,11 +41,12 @@ def command(as_json: bool, coordinator: str | None) -> None:
     `hil run --place NAME` (or --place-tag KEY=VALUE) acquires.
     """
     from ..targets.board import local_ports
-    from ..targets.labgrid import coordinator_address
+    from ..targets.labgrid import coordinator_address, labgrid_settings
 
     try:
         address = coordinator_address(explicit=coordinator)[0]
     except UsageError:
+        labgrid_settings()  # a wrong [labgrid] table in hil.toml is said (exit 2), not taken for "no lab"
         address = None  # no lab configured: only this machine's ports
     ports = local_ports()
     places = _places(address) if address else None
