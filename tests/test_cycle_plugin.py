@@ -138,6 +138,13 @@ def test_plugin_build_takes_cc_with_a_wrapper_says_which_package_and_leaves_no_t
     assert build_plugin().is_file()
 
 
+def test_a_relative_cache_dir_gives_qemu_an_absolute_plugin_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HIL_CACHE_DIR", "relcache")  # QEMU runs in the run directory, not here
+    so = build_plugin()
+    assert so.is_absolute() and so.is_relative_to(tmp_path / "relcache") and so.is_file()
+
+
 @requires_qemu
 @pytest.mark.qemu
 def test_known_loop_gives_the_hand_computed_estimate_and_exact_instructions(loop_elf, tmp_path):

@@ -37,10 +37,11 @@ class Record:
 
 
 def cache_dir() -> Path:
-    """$HIL_CACHE_DIR (the build cache), else $XDG_CACHE_HOME/hil, else ~/.cache/hil."""
+    """$HIL_CACHE_DIR (the build cache), else $XDG_CACHE_HOME/hil, else ~/.cache/hil; absolute, as QEMU
+    runs in the run directory and must find the plugin from there."""
     configured = os.environ.get("HIL_CACHE_DIR")
     if configured:
-        return Path(configured)
+        return Path(configured).absolute()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hil"
 
 
