@@ -179,7 +179,14 @@ def run_jobs(jobs: list[FarmJob], address: str, workers: int,
     worker holds one place); `done` is called once per job, from one thread
     at a time. Returns the farm's record (places used, released, failed)."""
     progress = progress or (lambda text: None)
-    coordinator = connect(address)
+    try:
+        coordinator = connect(address)
+    except HilError as exc:  # no lab: each board job says so, and the suite's other jobs still run
+        for job in jobs:
+            done(job, {"status": "error", "exit_code": exc.exit_code, "error": {"message": str(exc)},
+                       "vectors": []}, str(exc))
+        return {"coordinator": address, "workers": workers, "places": [], "failed_places": [],
+                "release_errors": [], "error": str(exc)}
     queue = collections.deque(jobs)
     lock = threading.Lock()
     bad: set[str] = set()

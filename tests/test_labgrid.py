@@ -373,3 +373,24 @@ def test_boards_says_a_wrong_labgrid_table(tmp_path, monkeypatch):
     assert isinstance(done.exception, UsageError) and "labgrid.coordinator" in str(done.exception), done.output
     (tmp_path / "hil.toml").write_text("[project]\n")  # no lab: this machine's ports only
     assert CliRunner().invoke(main, ["boards", "--json"]).exit_code == 0
+
+
+def test_an_unreachable_coordinator_fails_the_board_jobs_not_the_suite(monkeypatch):
+    """hil test: board jobs whose coordinator cannot be reached end as
+    errors (exit 3, the reason), each recorded; the farm's progress lines
+    (acquired, waiting for, held by) are shown in hil test's log."""
+    import harness.farm as farm
+    from harness.commands.test import _job_progress
+    from harness.errors import InfraError
+    from harness.targets.labgrid import PlaceWanted
+
+    def unreachable(address):
+        raise InfraError(f"cannot reach the labgrid coordinator at {address}")
+
+    monkeypatch.setattr(farm, "connect", unreachable)
+    finished = {}
+    jobs = [farm.FarmJob(key, PlaceWanted(name="p")) for key in ("a", "b")]
+    record = farm.run_jobs(jobs, "lab:1", 2, None, lambda j, result, error: finished.update({j.key: (result, error)}))
+    assert set(finished) == {"a", "b"} and all(r["exit_code"] == 3 and "lab:1" in e for r, e in finished.values())
+    assert "cannot reach" in record["error"]
+    assert _job_progress("farm").stages and not _job_progress("mps2-an386/m").stages

@@ -62,8 +62,11 @@ def _summary_table(doc: dict) -> Table:
 def _job_progress(job_id: str) -> RunProgress:
     """A job's progress in the log: plain lines naming the job, only for
     jobs that take 30 s or more (whole lines, so parallel jobs (-j) do
-    not garble each other)."""
-    return RunProgress(err, job_id, plain=True, stages=False, quiet_below_s=30.0, quiet_below_vectors=None)
+    not garble each other). The board farm's (job id "farm", suite.py)
+    says its stages: which place is acquired, released, or waited for and
+    who holds it."""
+    return RunProgress(err, job_id, plain=True, stages=job_id == "farm", quiet_below_s=30.0,
+                       quiet_below_vectors=None)
 
 
 @click.command("test")
