@@ -7,6 +7,7 @@ the expected estimate be written down by hand."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -328,6 +329,21 @@ def test_console_mode_reports_the_whole_run_and_between_marks(loop_elf, tmp_path
     bad = hil("console", "--elf", loop_elf, "-p", "mps2-an385", "--expect-exit", "0", "--mark", "no_such_fn",
               "--workdir", tmp_path / "run2", cwd=tmp_path)
     assert bad.returncode == 2 and "no_such_fn not in the firmware's symbols" in bad.stdout + bad.stderr
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_plugin_qemu_cannot_load_is_infrastructure_in_console_mode_not_the_firmware_exiting_1(loop_elf, tmp_path):
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    so = tmp_path / "cache" / "qemu-plugin" / digest / "hil_cycles.so"  # the cache holds one QEMU refuses
+    so.parent.mkdir(parents=True)
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-std=gnu99", "-DAPI_VERSION=2", "-o", str(so), str(SOURCE)],
+                   check=True)
+    out = tmp_path / "c.json"
+    proc = hil("console", "--elf", loop_elf, "-p", "mps2-an385", "--expect-exit", "0", "--json", out,
+               "--workdir", tmp_path / "run", cwd=tmp_path, env={"HIL_CACHE_DIR": str(tmp_path / "cache")})
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Could not load plugin" in json.loads(out.read_text())["error"]["message"]
 
 
 def test_more_marks_than_the_plugin_watches_is_a_usage_error_and_a_refusal_never_breaks_the_console_doc(

@@ -267,10 +267,12 @@ class ConsoleRun:
             if code is not None:
                 self.doc["firmware_exit"] = {"code": code, "expected": self.expect_exit,
                                              "passed": self.expect_exit is None or code == self.expect_exit}
-        gone = getattr(self.target, "exit_text", lambda: None)() if status == "ended" else None
-        if gone:  # the emulator itself failed (it could not load the image, ...): not the firmware's doing
-            raise InfraError(f"{message}: the emulator stopped: {gone}",
-                             hint="check the --elf file and the platform's emulator options")
+        wrong_exit = status == "passed" and code is not None and self.expect_exit not in (None, code)
+        gone = getattr(self.target, "exit_text", lambda: None)() if status == "ended" or wrong_exit else None
+        if gone:  # the emulator itself failed (it could not load the image or the cycle plugin, ...): not the firmware's doing
+            raise InfraError(f"{message + ': ' if message else ''}the emulator stopped: {gone}",
+                             hint="check the --elf file and the platform's emulator options"
+                                  + (" (the cycle plugin: --no-cycles runs without it)" if self.plugin else ""))
         if status == "ended" and code is not None:
             message += f" (the firmware exited with status {code})"
         if status == "passed" and self.expect_exit is not None:
