@@ -30,6 +30,7 @@ from .results.result import RunResult
 from .runner import Reporter, Run, RunConfig, SilentReporter
 from .runner import _signals_deferred as _signals_held  # no second Ctrl-C/SIGTERM cuts a release short
 from .targets import check_target_kind, is_board
+from .targets.board import BoardSpec
 from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
                               connect, labgrid_settings, parse_tags)
 
@@ -135,6 +136,10 @@ def run_on_place(config: RunConfig, wanted: PlaceWanted, reporter: Reporter | No
                          hint="give the place (its serial port and probe come from labgrid) or the port, not both")
     check_board_platform(config.platform)  # before anything connects, acquires or builds
     address = address or coordinator_address()[0]
+    try:  # the model, vectors and expected outputs too: a usage error must not wait for, or hold, a shared board
+        Run(dataclasses.replace(config, board=BoardSpec("(the place's serial port)")), SilentReporter())._prepare()
+    except HilError as exc:
+        return _failed_run(config, reporter, exc.exit_code, str(exc))
     if wait_s is None:
         wait_s = float(labgrid_settings().get("wait_s", DEFAULT_WAIT_S))
     coordinator = lease = None

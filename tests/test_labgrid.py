@@ -394,3 +394,11 @@ def test_an_unreachable_coordinator_fails_the_board_jobs_not_the_suite(monkeypat
     assert set(finished) == {"a", "b"} and all(r["exit_code"] == 3 and "lab:1" in e for r, e in finished.values())
     assert "cannot reach" in record["error"]
     assert _job_progress("farm").stages and not _job_progress("mps2-an386/m").stages
+
+
+def test_a_bad_model_is_refused_before_a_place_is_asked_for(tmp_path):
+    """A usage error in the run (here a missing model) is exit 2 before hil
+    connects to the coordinator: it must not wait for, or hold, a board."""
+    proc = hil("run", "--model", tmp_path / "nope.tflite", "--platform", "nucleo-l4r5zi", "--place", "p",
+               "--workdir", tmp_path / "run", cwd=tmp_path, env={"LG_COORDINATOR": "127.0.0.1:9"}, timeout=60)
+    assert proc.returncode == 2 and "nope.tflite" in proc.stderr and "coordinator" not in proc.stderr, proc.stderr
