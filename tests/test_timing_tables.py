@@ -142,3 +142,13 @@ def test_coremark_writes_what_the_error_band_reads(tmp_path):
     assert found.error_pct == pytest.approx(36.8, abs=0.1)  # CoreMark/MHz 26.9% low = cycles 36.8% high
     script = cm.linker_script(load_platform("mps3-an547"), "thumb")
     assert "ORIGIN = 0x10000000" in script and "ORIGIN = 0x30000000" in script  # ITCM code, DTCM data
+
+
+def test_a_figure_that_is_not_a_finite_number_is_a_usage_error(tmp_path):
+    from harness.errors import UsageError
+
+    for bad in ("nan", "inf", "-1"):  # nan/inf are TOML floats: the plugin config could not be written
+        table = tmp_path / "odd.toml"
+        table.write_text(f'id = "odd"\ncore = "x"\nisa = "thumb"\nsource = "test"\n[cycles]\ndefault = 1\nload = {bad}\n')
+        with pytest.raises(UsageError, match="`load` must be a number of cycles"):
+            _core_table(table)

@@ -133,7 +133,7 @@ def available(timing_dir: Path = TIMING_DIR) -> list[str]:
 
 
 def _number(value, where: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):  # TOML has nan, inf
         raise UsageError(f"{where}: `{key}` must be a number of cycles >= 0, not {value!r}",
                          hint="cycles as a plain number, e.g. load = 2 (fractions allowed: 1.5)")
     return float(value)
