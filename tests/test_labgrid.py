@@ -402,3 +402,27 @@ def test_a_bad_model_is_refused_before_a_place_is_asked_for(tmp_path):
     proc = hil("run", "--model", tmp_path / "nope.tflite", "--platform", "nucleo-l4r5zi", "--place", "p",
                "--workdir", tmp_path / "run", cwd=tmp_path, env={"LG_COORDINATOR": "127.0.0.1:9"}, timeout=60)
     assert proc.returncode == 2 and "nope.tflite" in proc.stderr and "coordinator" not in proc.stderr, proc.stderr
+
+
+def test_a_coordinator_that_does_not_answer_is_an_infra_error():
+    """A request the coordinator leaves unanswered is exit 3 naming it (it
+    was a bare TimeoutError: a traceback in hil run, an 'internal error' in
+    a farm)."""
+    import asyncio
+    import threading
+
+    from harness.errors import InfraError
+    from harness.targets.labgrid import Coordinator
+
+    coordinator = Coordinator.__new__(Coordinator)
+    coordinator.address = "lab:20408"
+    coordinator._loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=coordinator._loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(InfraError, match="coordinator at lab:20408 did not answer within 0.2 s"):
+            coordinator._call(asyncio.sleep(30), 0.2)
+    finally:
+        coordinator._loop.call_soon_threadsafe(coordinator._loop.stop)
+        thread.join(5)
+        coordinator._loop.close()

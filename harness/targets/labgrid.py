@@ -263,7 +263,14 @@ class Coordinator:
         self.identity = f"{self.session.gethostname()}/{self.session.getuser()}"
 
     def _call(self, coro, timeout: float = 15.0):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:  # a coordinator that hangs is the lab's problem (exit 3), not a crash in hil
+            future.cancel()
+            raise InfraError(f"the labgrid coordinator at {self.address} did not answer within {timeout:g} s",
+                             hint="check it (`labgrid-client -x ADDRESS places`); `labgrid-client who` shows "
+                                  "whether a place was acquired meanwhile") from None
 
     @property
     def alive(self) -> bool:
