@@ -161,6 +161,13 @@ def test_known_loop_gives_the_hand_computed_estimate_and_exact_instructions(loop
 
 @requires_qemu
 @pytest.mark.qemu
+def test_a_run_directory_with_a_space_in_its_path_gets_its_records(loop_elf, tmp_path):
+    start, end = _loop(loop_elf, tmp_path / "my runs" / "a", _model())[0]  # e.g. a project under "My Projects"
+    assert end.instructions - start.instructions == LOOP_INSNS
+
+
+@requires_qemu
+@pytest.mark.qemu
 def test_flash_wait_states_add_per_line_fetch_costs(loop_elf, tmp_path):
     """No cache, no prefetch, 4-byte lines: every iteration fetches the
     loop's 3 lines again (12 bytes from 0x114), W cycles each."""

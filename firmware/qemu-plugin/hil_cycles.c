@@ -8,7 +8,7 @@
  * Loaded as `-plugin <so>,config=<file>`; the config file (written by the
  * host, one directive per line) holds everything the model needs:
  *
- *   output <path>                       where the records go
+ *   output <path>                       where the records go (the rest of the line: spaces allowed)
  *   isa thumb|rv32
  *   cost <class> <millicycles>          one line per class; `default` for the rest
  *   penalty <millicycles>               a taken branch / PC write
@@ -910,6 +910,14 @@ static int parse_config(const char *path)
             rc = reject("config line %d is longer than %d characters", lineno, (int)sizeof line - 2);
             break;
         }
+        line[strcspn(line, "\r\n")] = 0;
+        if (strncmp(line, "output", 6) == 0 && (line[6] == ' ' || line[6] == '\t')) {
+            char *path = line + 6 + strspn(line + 6, " \t"); /* the rest of the line: a path may hold spaces */
+            out_fd = *path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644) : -1;
+            if (out_fd < 0)
+                rc = reject("config line %d: cannot write '%s': %s", lineno, path, *path ? strerror(errno) : "no path");
+            continue;
+        }
         char *tok[20];
         int nt = 0;
         for (char *t = strtok(line, " \t\r\n"); t && nt < 20; t = strtok(NULL, " \t\r\n"))
@@ -918,11 +926,7 @@ static int parse_config(const char *path)
             continue;
         uint64_t v[14];
         int ok = 1;
-        if (strcmp(tok[0], "output") == 0 && nt == 2) {
-            out_fd = open(tok[1], O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-            if (out_fd < 0)
-                rc = reject("cannot write %s: %s", tok[1], strerror(errno));
-        } else if (strcmp(tok[0], "version") == 0 && nt == 2) {
+        if (strcmp(tok[0], "version") == 0 && nt == 2) {
             if (strcmp(tok[1], "1") != 0)
                 rc = reject("config line %d: config version %s, this plugin reads version 1", lineno, tok[1]);
         } else if (strcmp(tok[0], "isa") == 0 && nt == 2) {
