@@ -112,11 +112,6 @@ class TimingModel:
                    dual_classes=core["dual_classes"], dual_second=core["dual_second"],
                    notes=core.get("notes", {}), path=table_path)
 
-    @property
-    def loads_cost(self) -> bool:
-        """True when some region charges data loads (the plugin then needs memory callbacks)."""
-        return any("load" in m.applies_to for m in self.memory)
-
     def latency_ms(self, cycles: int | float) -> float:
         return cycles / self.clock_hz * 1e3
 
