@@ -292,9 +292,9 @@ def check_cxx_library(compiler: str, cpu_flags, toolchain: str) -> None:
         raise cxx_library_error(compiler, toolchain, m[1])
 
 
-def cxx_library_error(compiler: str, toolchain: str, header) -> InfraError:
+def cxx_library_error(compiler: str, toolchain: str, header: str) -> InfraError:
     package = CXX_LIBRARY_PACKAGES.get(toolchain)
-    what = f"<{header}>" if isinstance(header, str) else "the C++ standard headers"
+    what = f"<{header}>"
     if package:
         return InfraError(f"{Path(compiler).name} has no C++ standard library ({what} not found): TFLM needs it",
                           hint=f"install it: apt-get install -y {package}")
