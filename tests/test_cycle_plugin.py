@@ -444,7 +444,8 @@ def test_the_decoder_agrees_with_objdump_on_the_firmware(demo_twice, tmp_path):
 
 def test_the_decoder_on_armv8_1m_loop_and_tail_predication_encodings(tmp_path):
     """Hand-checked against arm-none-eabi-as -march=armv8.1-m.main+mve: VCTP shares the low-overhead-loop
-    encoding space (hw2 0xE801) but is a vector instruction that writes no PC."""
+    encoding space (hw2 0xE801) but is a vector instruction that writes no PC; VDUP shares VMOV's (core to
+    scalar) but fills a whole Q register."""
     decoder = tmp_path / "decoder"
     (tmp_path / "decoder.c").write_text(DECODER_MAIN % SOURCE)
     subprocess.run(["cc", "-O1", "-std=gnu99", "-o", str(decoder), str(tmp_path / "decoder.c")], check=True)
@@ -455,7 +456,13 @@ def test_the_decoder_on_armv8_1m_loop_and_tail_predication_encodings(tmp_path):
              "f042 c003": "lob",        # wls lr, r2, <label>
              "f00f c007": "lob",        # le lr, <label>
              "f01f c007": "lob",        # letp lr, <label>
-             "ed90 1e00": "mve_load"}   # vldrb.s8 q0, [r0]
+             "ed90 1e00": "mve_load",   # vldrb.s8 q0, [r0]
+             "eea0 1b10": "mve_other",  # vdup.32 q0, r1
+             "eee2 2b10": "mve_other",  # vdup.8 q1, r2
+             "eed2 0b70": "fp_move",    # vmov.u8 r0, q1[3]
+             "ee01 2b10": "fp_move",    # vmov.32 q0[2], r2 (one lane)
+             "ee10 0a90": "fp_move",    # vmov r0, s1
+             "eef1 fa10": "fp_move"}    # vmrs APSR_nzcv, fpscr
     got = subprocess.run([str(decoder)], input="".join(f"{k}\n" for k in cases), capture_output=True, text=True,
                          check=True).stdout.split()
     assert dict(zip(cases, got)) == cases

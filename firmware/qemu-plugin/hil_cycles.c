@@ -352,8 +352,8 @@ static decoded t32_coproc(unsigned a, unsigned b)
         return d;
     }
     if ((op1 & 0x30) == 0x20 && fp) {
-        if (b & 0x10) { /* VMOV core<->FP, VMRS/VMSR */
-            d.cls = C_fp_move;
+        if (b & 0x10) { /* VMOV core<->FP, VMRS/VMSR; VDUP (cp 11, bit 23 set, core to vector) fills a Q register */
+            d.cls = dbl && (a & 0x0090) == 0x0080 ? C_mve_other : C_fp_move;
             return d;
         }
         if (a & 0x1000) { /* v8 FP: VSEL, VMAXNM, VRINT, VCVT{A,N,P,M} */
