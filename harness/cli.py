@@ -130,7 +130,17 @@ def main() -> None:
     """
 
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)  # a budget of 0 or less could never be met
+class _Range(click.FloatRange):
+    """click's FloatRange, refusing nan (which compares false with both bounds)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        return number
+
+
+_POSITIVE = _Range(min=0, min_open=True)  # a budget of 0 or less could never be met
 _POSITIVE_INT = click.IntRange(min=1)
 
 
@@ -235,7 +245,7 @@ def _board_options(fn):
                                               "waits while someone else holds it.")
 @click.option("--place-tag", "place_tags", multiple=True, metavar="KEY=VALUE",
               help="Board platforms: any free labgrid place with this tag (repeatable), e.g. board=nucleo-l4r5zi.")
-@click.option("--place-wait", type=click.FloatRange(min=0), metavar="SECONDS",
+@click.option("--place-wait", type=_Range(min=0), metavar="SECONDS",
               help="How long to wait for a busy place [default: hil.toml [labgrid] wait_s, else 600].")
 def run_command(model, vectors, seed, inputs, expected, expected_tolerance, float_model, calibration, platform, json_out,
                 workdir, firmware, invoke_timeout, force_inline, show_all, no_count, bake, localize, ports, probes,

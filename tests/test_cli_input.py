@@ -96,6 +96,8 @@ def test_missing_toolchain_names_the_package(tmp_path):
     (("--max-latency-ms", "-5"), "-5.0 is not in the range x>0"),
     (("--max-cycles", "0"), "0.0 is not in the range x>0"),
     (("--max-arena", "0"), "0 is not in the range x>=1"),
+    (("--max-count", "nan"), "'nan' is not a number"),
+    (("--place-wait", "nan"), "'nan' is not a number"),
     (("--no-count", "--max-latency-ms", "5"), "--max-latency-ms judge the cycle estimate, which --no-count"),
     (("--no-cycles", "--max-cycles", "5e6"), "--max-cycles judge the cycle estimate, which --no-cycles"),
 ])
