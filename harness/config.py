@@ -257,8 +257,8 @@ def load_config(path: Path | None = None) -> ProjectConfig:
     labgrid = v.typed(data.get("labgrid", {}), dict, "[labgrid]", 'a table: coordinator = "host:20408"')
     v.known(labgrid, {"coordinator", "wait_s"}, "labgrid.")
     v.typed(labgrid.get("coordinator", ""), str, "labgrid.coordinator", 'coordinator = "labhost:20408"')
-    if v.typed(labgrid.get("wait_s", 0.0), float, "labgrid.wait_s", "seconds to wait for a busy place") < 0:
-        raise v.fail("labgrid.wait_s", f"is {labgrid['wait_s']!r}, less than 0", "seconds to wait for a busy place")
+    if not v.typed(labgrid.get("wait_s", 0.0), float, "labgrid.wait_s", "seconds to wait for a busy place") >= 0:
+        raise v.fail("labgrid.wait_s", f"is {labgrid['wait_s']!r}, not 0 or more", "seconds to wait for a busy place")
     return ProjectConfig(path, name, store, results_dir, platforms, tuple(models), defines, thresholds, build, labgrid)
 
 

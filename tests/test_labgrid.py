@@ -351,9 +351,10 @@ def test_bad_labgrid_settings_are_usage_errors(tmp_path, monkeypatch):
     (tmp_path / "hil.toml").write_text('[labgrid]\ncoordinator = "lab"\nwait_s = 30\n')
     assert labgrid_settings(tmp_path)["wait_s"] == 30 and coordinator_address(tmp_path)[0] == "lab:20408"
     base = f'[[models]]\npath = "{DEMO}"\n'
-    (tmp_path / "hil.toml").write_text('[labgrid]\nwait_s = -1\n\n' + base)
-    with pytest.raises(UsageError, match="labgrid.wait_s` is -1, less than 0"):
-        load_config(tmp_path / "hil.toml")
+    for wait in ("-1", "nan"):
+        (tmp_path / "hil.toml").write_text(f'[labgrid]\nwait_s = {wait}\n\n' + base)
+        with pytest.raises(UsageError, match=f"labgrid.wait_s` is {wait}, not 0 or more"):
+            load_config(tmp_path / "hil.toml")
     (tmp_path / "hil.toml").write_text(base + 'place = "p"\ntags = { board = "b" }\n')
     with pytest.raises(UsageError, match="and `tags` both choose the place"):
         load_config(tmp_path / "hil.toml")
