@@ -385,10 +385,11 @@ int dsp_conv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
 {
     const int k = s->f_h * s->f_w * s->in_c;
     const int pixels = s->out_h * s->out_w;
-    int8_t *col0 = im2col_buf, *col1 = im2col_buf + k; /* adjacent */
     /* a 1x1 filter with unit strides reads its columns in place: pixel
      * p + 1 follows pixel p, rows included */
     const int in_place = is_pointwise(s) && s->stride_h == 1 && s->stride_w == 1;
+    /* adjacent; in place, k may exceed the scratch: no pointer past it is formed */
+    int8_t *col0 = im2col_buf, *col1 = in_place ? im2col_buf : im2col_buf + k;
     int n, p;
 
     if (!dsp_conv_fits(s))
