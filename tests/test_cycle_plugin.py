@@ -359,6 +359,8 @@ def test_more_marks_than_the_plugin_watches_is_a_usage_error_and_a_refusal_never
 
     with pytest.raises(UsageError, match="at most 64"):  # before anything boots, not QEMU failing to start
         CyclePlugin(_model(), tmp_path, loop_elf, marks=["mark_start"] * 65)
+    with pytest.raises(UsageError, match="mark_start given more than once"):
+        CyclePlugin(_model(), tmp_path, loop_elf, marks=["mark_start", "mark_end", "mark_start"])
     plugin = CyclePlugin(_model(), tmp_path, loop_elf, marks=["mark_start"])
     plugin.qemu_args()
     plugin.output_path.write_text("E config line 9: cannot read 'x ...'\n")  # the plugin refused to load

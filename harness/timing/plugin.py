@@ -135,6 +135,10 @@ class CyclePlugin:
                              hint="mark fewer functions (a span is between two consecutive marks)")
         for i, name in enumerate(self.marks, start=1):
             self.markers[i] = symbols[name]
+        same = sorted({m for m in self.marks if [symbols[n] for n in self.marks].count(symbols[m]) > 1})
+        if same:  # every hit would be two marks at once: spans of 0 cycles between them
+            raise UsageError(f"--mark: {', '.join(same)} given more than once (or at the same address)",
+                             hint="mark each function once; one mark alone gives the spans between its hits")
 
     @property
     def has_counter_marker(self) -> bool:
