@@ -393,6 +393,7 @@ kind = "serial-board"
 board = "mps2"
 toolchain = "arm-none-eabi"
 cpu_flags = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
+kernels = "dsp"
 uart_base = 0x40004000
 clock_hz = 25_000_000
 stack_bytes = 0x4000
