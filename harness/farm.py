@@ -31,6 +31,7 @@ from .runner import Reporter, Run, RunConfig, SilentReporter
 from .runner import _signals_deferred as _signals_held  # no second Ctrl-C/SIGTERM cuts a release short
 from .targets import check_target_kind, is_board
 from .targets.board import BoardSpec
+from .verdict import status_word
 from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
                               connect, labgrid_settings, parse_tags)
 
@@ -65,7 +66,7 @@ def _failed_run(config: RunConfig, reporter: Reporter, code: int, message: str) 
         run._make_workdir()
     except HilError:
         pass
-    run._fail(code, "interrupted" if code == EXIT_INTERRUPTED else "error", message)
+    run._fail(code, status_word(code), message)
     run._save()
     return run
 
@@ -136,8 +137,12 @@ def run_on_place(config: RunConfig, wanted: PlaceWanted, reporter: Reporter | No
                          hint="give the place (its serial port and probe come from labgrid) or the port, not both")
     check_board_platform(config.platform)  # before anything connects, acquires or builds
     address = address or coordinator_address()[0]
-    try:  # the model, vectors and expected outputs too: a usage error must not wait for, or hold, a shared board
-        Run(dataclasses.replace(config, board=BoardSpec("(the place's serial port)")), SilentReporter())._prepare()
+    # the model, vectors and expected outputs, and the firmware built (cached for the run): a usage or build
+    # error must not wait for, or hold, a shared board
+    check = Run(dataclasses.replace(config, board=BoardSpec("(the place's serial port)")), reporter)
+    try:
+        platform = check._prepare()[0]
+        check._firmware(platform)
     except HilError as exc:
         return _failed_run(config, reporter, exc.exit_code, str(exc))
     if wait_s is None:

@@ -427,3 +427,14 @@ def test_a_coordinator_that_does_not_answer_is_an_infra_error():
         coordinator._loop.call_soon_threadsafe(coordinator._loop.stop)
         thread.join(5)
         coordinator._loop.close()
+
+
+def test_firmware_that_cannot_be_built_is_refused_before_a_place_is_asked_for(tmp_path):
+    """The runner is built (and cached for the run) before the place is
+    asked for: a build or usage error there never holds a shared board.
+    nucleo-l4r5zi names a board layer the built-in firmware does not have."""
+    proc = hil("run", "--model", DEMO, "--platform", "nucleo-l4r5zi", "--place", "p", "--workdir", tmp_path / "run",
+               "--json", tmp_path / "r.json", cwd=tmp_path, env={"LG_COORDINATOR": "127.0.0.1:9"}, timeout=60)
+    assert proc.returncode == 2 and "board layer" in proc.stderr and "coordinator" not in proc.stderr, proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["status"] == "error" and result["exit_code"] == 2
