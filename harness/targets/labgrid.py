@@ -327,6 +327,10 @@ class Coordinator:
         try:
             self._call(acquire())
         except grpc.aio.AioRpcError as exc:
+            try:  # refused: someone holds it; the session's view then names who (waiting lines say it)
+                self._call(self.session.sync_with_coordinator(), 5)
+            except Exception:
+                pass
             return exc.details()
         return None
 
@@ -507,12 +511,14 @@ def acquire(coordinator: Coordinator, wanted: PlaceWanted, wait_s: float = DEFAU
             raise (UsageError if not exclude else InfraError)(
                 f"no place of the coordinator at {coordinator.address} is {wanted.describe()}{why}",
                 hint=f"places there: {known}; `hil boards` lists them")
+        refused_any = False
         for place in sorted(matching, key=lambda p: p.name):
             if place.acquired or place.reservation:
                 continue
             t0 = time.monotonic()
             refused = coordinator.acquire(place.name)
             if refused is not None:
+                refused_any = True
                 continue  # someone was faster: try the next, then wait
             now = coordinator.places().get(place.name, place)
             lease = Lease(coordinator, now, t0 - started, time.monotonic() - t0)
@@ -525,6 +531,9 @@ def acquire(coordinator: Coordinator, wanted: PlaceWanted, wait_s: float = DEFAU
                                  hint=f"`labgrid-client -p {place.name} show` lists what it matches; start the "
                                       f"exporter of its lab host")
             return lease
+        if refused_any:  # the snapshot above showed a place free that someone took: name them, not "reserved"
+            matching = [p for p in coordinator.places().values() if wanted.matches(p) and p.name not in exclude] \
+                or matching
         if give_up_on_own and all(p.name in _held for p in matching):
             return None
         waited = time.monotonic() - started
