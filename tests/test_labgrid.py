@@ -438,3 +438,26 @@ def test_firmware_that_cannot_be_built_is_refused_before_a_place_is_asked_for(tm
     assert proc.returncode == 2 and "board layer" in proc.stderr and "coordinator" not in proc.stderr, proc.stderr
     result = json.loads((tmp_path / "r.json").read_text())
     assert result["status"] == "error" and result["exit_code"] == 2
+
+
+FORKS_AFTER_GRPC = """
+import subprocess
+import harness  # noqa: F401  (sets gRPC's fork support off before grpc loads)
+import grpc
+channel = grpc.insecure_channel("127.0.0.1:1")
+channel.subscribe(lambda state: None, try_to_connect=True)  # gRPC's threads stay busy, as a session's do
+failed = sum(subprocess.run(["true"], preexec_fn=lambda: None).returncode != 0 for _ in range(100))
+print(failed)
+"""
+
+
+def test_children_forked_after_a_grpc_channel_opens_all_start():
+    """hil forks QEMU and the reference child with a preexec_fn (fork +
+    exec). With gRPC's fork handlers on, some of those children died before
+    exec once a labgrid session had opened a channel in the same process
+    (seen in CI: "QEMU did not start", the reference interpreter killed by
+    SIGABRT); without the fix 2 and 5 of these 100 forks failed in two runs.
+    harness turns the handlers off before grpc is imported."""
+    proc = subprocess.run([sys.executable, "-c", FORKS_AFTER_GRPC], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[-1] == "0", proc.stdout + proc.stderr
