@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import harness  # noqa: F401  (before any test loads grpc: harness turns gRPC's fork handlers off)
 from helpers import FIRMWARE, compile_host
 
 
