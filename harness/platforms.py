@@ -12,9 +12,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import resources
 from .errors import UsageError
 
-PLATFORMS_DIR = Path(__file__).resolve().parent.parent / "platforms"
+PLATFORMS_DIR = resources.platforms_dir()
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,12 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+from . import resources
+
 #: the parts whose change makes counts, sizes or bit-exactness incomparable
 FIRMWARE_AFFECTING = ("reference", "toolchain", "emulator", "engine")
 
-FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+FIRMWARE_DIR = resources.firmware_dir()
 
 
 def _package_version(name: str) -> str | None:

@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 import serial
 
+from . import resources
 from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
 from .build.project import BuildSpec
@@ -243,7 +244,7 @@ class Run:
             r = build(self.config.build, platform, log=self.reporter.stage)
             return r.elf.path, r.elf, {"platform": r.platform, "inputs_hash": r.config_hash, "compiler": r.compiler,
                                        "cached": r.cached, "engine": r.engine, **r.extra, **r.elf.as_dict()}
-        layer = Path(__file__).resolve().parent.parent / "firmware" / "boards" / platform.firmware["board"]
+        layer = resources.firmware_dir() / "boards" / platform.firmware["board"]
         if not layer.is_dir():
             raise UsageError(f"platform {platform.name} names board layer {platform.firmware['board']!r}, which the "
                              f"built-in firmware does not have yet ({layer})",

@@ -75,7 +75,7 @@ def code_of(document: dict) -> int:
     if document.get("exit_code") is not None:
         return normalize(document["exit_code"])
     return {"passed": EXIT_OK, "failed": EXIT_FAILED, "interrupted": EXIT_INTERRUPTED}.get(
-        document.get("status"), EXIT_INFRA)
+        document.get("status", ""), EXIT_INFRA)
 
 
 def case_code(case_status: str, job_code: int | None) -> int:

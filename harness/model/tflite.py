@@ -128,7 +128,8 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
     try:
         model = schema.ModelT.InitFromPackedBuf(data, 0)
         subgraph = model.subgraphs[0]
-        ops, others = [], []
+        ops: list[Operator] = []
+        others: list[Operator] = []  # operators of the other subgraphs
         for g, graph in enumerate(model.subgraphs):
             for i, op in enumerate(graph.operators or []):
                 code = model.operatorCodes[op.opcodeIndex]

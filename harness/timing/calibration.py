@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import resources
 from ..errors import UsageError
 
 SCHEMA = "hil.calibration/1"
@@ -584,7 +585,7 @@ def calibration_for(platform, timing_model, given: str | Path | None) -> Calibra
             return None  # none named, or no estimate to apply it to (--no-cycles)
         where = f"{platform.path} [timing] calibration"
         base = Path(platform.path).resolve().parent
-        repo = Path(__file__).resolve().parents[2]
+        repo = resources.data_root()  # a checkout's root, or the installed copy of its trees
         path = next((p for p in (base / named, repo / named) if p.is_file()), base / named)
     if timing_model is None:
         raise UsageError(f"{where}: platform {platform.name} gives no cycle estimate to calibrate (no [timing] "

@@ -12,9 +12,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import resources
 from ..errors import UsageError
 
-TIMING_DIR = Path(__file__).resolve().parent.parent.parent / "timing"
+TIMING_DIR = resources.timing_dir()
 
 #: instruction classes the plugin decodes every instruction into (firmware/qemu-plugin/hil_cycles.c)
 THUMB_CLASSES = (

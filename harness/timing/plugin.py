@@ -20,10 +20,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import resources
 from ..errors import InfraError, UsageError
 from .model import TimingModel
 
-SOURCE = Path(__file__).resolve().parent.parent.parent / "firmware" / "qemu-plugin" / "hil_cycles.c"
+SOURCE = resources.qemu_plugin_source()
 CONFIG_VERSION = 1
 COUNTER_SYMBOL = "board_counter"  # every count the firmware takes goes through it: marker 0
 MAX_MARKERS = 64  # the addresses the plugin watches (MAX_MARKERS in hil_cycles.c)

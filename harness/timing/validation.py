@@ -21,7 +21,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-TIMING_DIR = Path(__file__).resolve().parent.parent.parent / "timing"
+from .. import resources
+
+TIMING_DIR = resources.timing_dir()
 
 #: validation files: what each compares, in words for the band, and whether its error is on a rate or a time
 FILES = {
