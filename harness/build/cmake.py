@@ -19,12 +19,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import resources
 from ..errors import DiskError, InfraError, UsageError, disk_error
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 from .diagnostics import first_error
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE_DIR = resources.firmware_dir()
 TOOLCHAIN_FILES = {
     "arm-none-eabi": FIRMWARE_DIR / "cmake" / "arm-none-eabi.cmake",
     "riscv64-unknown-elf": FIRMWARE_DIR / "cmake" / "riscv64-unknown-elf.cmake",

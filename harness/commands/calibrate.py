@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from .. import resources
 from ..errors import InfraError, UsageError
 from ..paths import click_absolute
 from ..results.console import make_console
@@ -25,8 +26,8 @@ from ..runner import Run
 from ..timing.calibration import (Calibration, ModelRecord, Recording, fit, load_recording, save_recording,
                                   write_calibration)
 
-REPO = Path(__file__).resolve().parent.parent.parent
-SET_FILE = REPO / "calibration" / "set.toml"
+REPO = resources.data_root()  # the set's model paths are relative to it (a checkout's root, or the installed trees)
+SET_FILE = resources.calibration_set()
 
 
 def _platform_toml(platform) -> dict:
