@@ -11,6 +11,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
 from .diagnostics import first_error
 
+logger = logging.getLogger(__name__)  # `log` is build_firmware's stage callback
 FIRMWARE_DIR = resources.firmware_dir()
 TOOLCHAIN_FILES = {
     "arm-none-eabi": FIRMWARE_DIR / "cmake" / "arm-none-eabi.cmake",
@@ -233,7 +235,9 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel runs share one build
         if stamp.exists() and elf_path.exists():
+            logger.info("build cache hit: %s for %s (%s)", elf_path, platform.name, inputs_hash)
             return BuildRecord(platform.name, read_elf(elf_path), build_dir, inputs_hash, version, True)
+        logger.info("build cache miss: building %s for %s (%s)", elf_path, platform.name, inputs_hash)
         if log:
             log(f"building firmware for {platform.name} ({inputs_hash})")
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
@@ -242,6 +246,7 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
                      "-DCMAKE_BUILD_TYPE=Release",
                      *(f"-D{k}={v}" for k, v in defines.items())]
         for step in (configure, [cmake, "--build", str(build_dir / "cmake")]):
+            logger.debug("running %s", " ".join(step))
             proc = subprocess.run(step, capture_output=True, text=True, check=False)
             (build_dir / "build.log").open("a").write(proc.stdout + proc.stderr)
             if proc.returncode != 0:

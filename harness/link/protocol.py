@@ -9,6 +9,7 @@ unprompted FAULT frame that ends the session.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import random
 import struct
@@ -21,6 +22,8 @@ import serial
 
 from ..errors import EXIT_FAILED, HilError, InfraError
 from .frames import DELIMITER, Frame, FrameDecoder
+
+log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 
@@ -457,6 +460,7 @@ class DeviceClient:
                     self._send(wire)
                     sent_at.append(time.monotonic())
                     self.stats.retransmissions += 1
+                    log.debug("no good reply in %.3f s: request %#04x sent again (%d)", now - started, msg, len(sent_at) - 1)
                     wait = min(wait * policy.backoff, max(policy.longest_wait, 2 * self._slowest.get(msg, 0.0)))
                     resend_at = time.monotonic() + wait
                     continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import pickle
 import signal
@@ -25,6 +26,8 @@ import time
 import numpy as np
 
 from ..errors import InfraError
+
+log = logging.getLogger(__name__)
 
 
 def _interpreter(model: bytes, arena_size: int, n_outputs: int):
@@ -131,6 +134,7 @@ class ReferenceRunner:
         self._proc = proc = subprocess.Popen(
             [sys.executable, "-m", "harness.model.reference"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, preexec_fn=lambda: _die_with_parent(parent))
+        log.info("reference interpreter started (pid %d) for %d %s", proc.pid, self.total, self._kind)
 
         # three pipes, a thread each: feeding stdin while draining stdout and stderr, none can fill up and stall
         def feed() -> None:
@@ -150,6 +154,8 @@ class ReferenceRunner:
                         self._replies.append(reply)
                         if len(self._replies) == self.total:
                             self.finished = time.monotonic()
+                            log.info("reference interpreter done: %d %s in %.2f s", self.total, self._kind,
+                                     self.finished - self.started)
                         self._changed.notify_all()
             except Exception:  # noqa: BLE001 - end of stream, or a child killed mid-frame: all end the replies
                 pass

@@ -13,24 +13,34 @@ optionally a `hil.compare/1` document. Output: one HTML file with
 Plots are SVG drawn by matplotlib (Agg-free SVG canvas, no pyplot state)
 and inlined in the page; there is no script and no external asset, so the
 file opens from disk, from a CI artifact or from an e-mail, offline.
+matplotlib is the `plots` extra: without it the report is still written,
+tables and all, with a one-line note where each plot would be (a CI job
+that only needs the verdict should not fail for want of a plotting library).
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import logging
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from .. import extras
 from ..power.energy import basis_label
 from . import markdown as md
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_OPERATOR_BARS = 40
 SIZE_METRICS = (("flash_bytes", "flash"), ("ram_bytes", "RAM"), ("arena_bytes", "tensor arena (high-water)"))
+#: series colours without matplotlib (its tab10 palette)
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 STATUS_CLASS = {"passed": "passed", "failed": "failed", "error": "error", "skipped": "skipped",
                 "interrupted": "error", "regressed": "failed", "improved": "passed", "incomparable": "error"}
 
@@ -76,6 +86,9 @@ def series_colours(points: list[dict]) -> dict[str, str]:
     """One colour per job (platform/model) for every chart of the report:
     the same series keeps its colour in the count, size and energy trends
     and in the legend, whichever metrics it has."""
+    if not extras.available("matplotlib"):
+        job_ids = sorted({job_id for p in points for job_id in p["jobs"]}, key=str)
+        return {job_id: PALETTE[n % len(PALETTE)] for n, job_id in enumerate(job_ids)}
     import matplotlib
     from matplotlib.colors import to_hex
 
@@ -113,7 +126,7 @@ def matrix(suite: dict) -> dict:
     models = sorted({m for _, m in jobs} | {m for _, m in cases}, key=str)
     rows = []
     for p in platforms:
-        cells = []
+        cells: list[dict] = []
         for m in models:
             job, cs = jobs.get((p, m)), cases.get((p, m), [])
             if job is None and not cs:
@@ -159,12 +172,24 @@ def job_rows(suite: dict) -> list[dict]:
 
 def case_rows(cases: list[dict]) -> list[dict]:
     return [{"id": c.get("id"), "platform": c.get("platform"), "model": c.get("model"), "check": c.get("check"),
-             "status": c.get("status"), "class": STATUS_CLASS.get(c.get("status"), "error"),
+             "status": c.get("status"), "class": STATUS_CLASS.get(c.get("status") or "", "error"),
              "message": md.clean(c.get("message")), "measured": md.case_value(c, "measured"),
              "limit": md.case_value(c, "limit")} for c in cases]
 
 
 # -- plots ----------------------------------------------------------------------------------------------
+@functools.cache
+def _warn_no_plots() -> None:
+    log.warning("HTML report without plots: matplotlib is not installed (%s)", extras.install_hint("matplotlib"))
+
+
+def plots_missing() -> Markup:
+    """What stands where a plot would be when matplotlib is not installed."""
+    _warn_no_plots()
+    return Markup('<p class="muted plots-missing">Plot left out: matplotlib is not installed '
+                  f"(<code>{extras.install_hint('matplotlib')}</code>).</p>")
+
+
 
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
@@ -306,9 +331,11 @@ SCALE_NOTE = {"relative": "each line is its series' change from its own first co
 
 def trend_figures(points: list[dict], colours: dict[str, str] | None = None, scale: str = "relative") -> list[dict]:
     """Counts, sizes and energy per commit, each series in its colour."""
-    figures = []
+    figures: list[dict] = []
     if not points:
         return figures
+    if not extras.available("matplotlib"):
+        return [{"id": "trend-plots", "svg": plots_missing(), "caption": ""}]
     colours = colours or series_colours(points)
     commits = f"{len(points)} commit{'s' if len(points) != 1 else ''}"
     how = SCALE_NOTE[scale]
@@ -375,7 +402,7 @@ def trend_table(points: list[dict], colours: dict[str, str], report_dir: Path | 
     rows = []
     for job_id, colour in colours.items():
         counts = relative_change([p["jobs"].get(job_id, {}).get("count") for p in points])
-        cells = []
+        cells: list[dict | None] = []  # None: the job did not run at that commit
         for p, rel in zip(points, counts):
             if job_id not in p["jobs"]:
                 cells.append(None)
@@ -394,6 +421,8 @@ def trend_table(points: list[dict], colours: dict[str, str], report_dir: Path | 
 def operator_chart(ops: list[dict], kind: str, title: str, prefix: str, colour: str = "#1f77b4") -> Markup:
     """Horizontal bars of the count per operator ({index, op, count}), in
     graph order; past MAX_OPERATOR_BARS the smallest are summed into one bar."""
+    if not extras.available("matplotlib"):
+        return plots_missing()
     import matplotlib
 
     total = sum(o["count"] for o in ops) or 1
@@ -457,7 +486,7 @@ def _version() -> str:
         return "dev"
 
 
-def render_html(suite: dict, history: list[dict] = (), compare: dict | None = None, links=(),
+def render_html(suite: dict, history: Sequence[dict] = (), compare: dict | None = None, links=(),
                 title: str | None = None, report_dir: Path | None = None, trend_scale: str = "relative") -> str:
     """The report as one HTML document. `report_dir` is where it is written
     (links to the runs' files are relative below it); `trend_scale` is
@@ -478,11 +507,11 @@ def render_html(suite: dict, history: list[dict] = (), compare: dict | None = No
                             "base": md.fmt_value(c.get("base"), m, u), "head": md.fmt_value(c.get("head"), m, u),
                             "delta": md.fmt_delta(c.get("delta"), m, u), "pct": md.fmt_pct(c.get("delta_pct")),
                             "threshold": md.fmt_threshold(c), "status": c.get("status"), "note": c.get("note"),
-                            "class": STATUS_CLASS.get(c.get("status"), "")})
+                            "class": STATUS_CLASS.get(c.get("status") or "", "")})
     context = {
         "title": title or f"hil: {suite.get('suite') or 'suite'}",
         "suite": suite, "git": git, "commit": git.get("commit"), "short": md.short(git.get("commit")),
-        "status": suite.get("status") or "unknown", "status_class": STATUS_CLASS.get(suite.get("status"), "error"),
+        "status": suite.get("status") or "unknown", "status_class": STATUS_CLASS.get(suite.get("status") or "", "error"),
         "status_line": re.sub(r"\*\*(.*?)\*\*", r"\1", md.suite_status_line(suite)),
         "counts": counts, "total": sum(counts.values()),
         "matrix": matrix(suite), "failing": case_rows(md.failing_cases(suite)),

@@ -18,13 +18,17 @@ a commit. A store written by an older hil is upgraded in place when opened
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
 
+from .. import extras
 from ..errors import InfraError, UsageError
 from .compare import energy_basis
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 
@@ -157,7 +161,10 @@ def upgrade(engine: sa.Engine) -> list[str]:
 class ResultStore:
     def __init__(self, url: str) -> None:
         self.url = url
+        if url.startswith("postgresql+psycopg://"):
+            extras.require("psycopg", "a PostgreSQL result store")
         try:
+            log.debug("opening the result store %s", url.split("@")[-1])
             self.engine = sa.create_engine(url, future=True)
             metadata.create_all(self.engine)
             self.upgraded = upgrade(self.engine)
@@ -198,6 +205,7 @@ class ResultStore:
                                         else None})
             if metrics:
                 conn.execute(metric_values.insert(), metrics)
+        log.info("stored suite run %s (%s, %d metric values) in %s", run_id, doc["status"], len(metrics), self._safe_url())
         return int(run_id)
 
     def runs(self, suite: str | None = None, branch: str | None = None, limit: int | None = 20,

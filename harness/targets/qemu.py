@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import shutil
 import signal
@@ -27,6 +28,8 @@ from pathlib import Path
 from ..errors import InfraError
 from ..platforms import Platform
 from .base import EXITED, PAUSED, RUNNING, STOPPED, UNRESPONSIVE, TargetHealth, process_state
+
+logger = logging.getLogger(__name__)  # `log` is the emulator's log file in start()
 
 _PR_SET_PDEATHSIG = 1
 #: sun_path of a unix socket holds 108 bytes, the terminating NUL included
@@ -99,6 +102,7 @@ class QemuTarget:
         for attempt in range(3):  # the free port can be taken before QEMU binds it
             port = _free_port()
             self.command = self._command(port)
+            logger.info("starting the emulator in %s: %s", self.workdir, " ".join(self.command))
             log = open(self.log_path, "ab")
             self.process = subprocess.Popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
