@@ -236,7 +236,7 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
     versions_unknown = []  # jobs whose provenance one side lacks (runs made before hil recorded it)
     for job_id in sorted(set(base_jobs) | set(head_jobs)):
         b, h = base_jobs.get(job_id), head_jobs.get(job_id)
-        ref = h or b
+        ref = h or base_jobs[job_id]  # the job ran on one side at least
         changed = version_changes((b or {}).get("provenance"), (h or {}).get("provenance")) if b and h else {}
         if changed:
             job_versions[job_id] = changed

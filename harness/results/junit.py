@@ -213,7 +213,7 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
             job = jobs.get(key)
             if job and job.get("result"):
                 details.append(f"result: {job['result']}")
-            tag = _OUTCOME.get(status)
+            tag = _OUTCOME.get(status or "")
             if status not in ("passed", "failed", "error", "skipped"):
                 tag, message = "error", f"unknown case status {status!r}: {message}"
             if tag:
@@ -233,10 +233,11 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
             totals[k] += v
         suite_el.set("time", _seconds(total_time))
         suite_el.set("id", str(index))
-        if _timestamp(doc.get("started")):
-            suite_el.set("timestamp", _timestamp(doc.get("started")))
+        stamp = _timestamp(doc.get("started"))
+        if stamp:
+            suite_el.set("timestamp", stamp)
         # keep the attribute order readable: name, tests, failures, errors, skipped, time, ...
-        ordered = {k: suite_el.attrib[k] for k in ("name", "tests", "failures", "errors", "skipped", "time",
+        ordered: dict[str, str] = {k: suite_el.attrib[k] for k in ("name", "tests", "failures", "errors", "skipped", "time",
                                                     "timestamp", "id") if k in suite_el.attrib}
         suite_el.attrib.clear()
         suite_el.attrib.update(ordered)

@@ -101,15 +101,16 @@ def fmt_threshold(change: dict) -> str:
 
 
 def metric_label(change: dict) -> str:
-    name = METRIC_NAMES.get(change.get("metric"), change.get("metric") or "?")
-    unit = change.get("unit")
-    if change.get("metric") == "count" and unit:
+    metric = change.get("metric") or ""
+    name = METRIC_NAMES.get(metric, metric or "?")
+    unit = change.get("unit") or ""
+    if metric == "count" and unit:
         return f"count ({unit})"
-    if change.get("metric") == "energy_uj":  # its label: the change's energy_basis, or its unit's words
-        if change.get("energy_basis") or "(" not in (unit or ""):
+    if metric == "energy_uj":  # its label: the change's energy_basis, or its unit's words
+        if change.get("energy_basis") or "(" not in unit:
             return f"energy ({basis_label(change.get('energy_basis'))})"
         return f"energy {unit[unit.index('('):]}"
-    if change.get("metric") == "cycles_estimate" and unit:  # 'cycles (estimate, cortex-m4 at 120 MHz, +-9%)'
+    if metric == "cycles_estimate" and unit:  # 'cycles (estimate, cortex-m4 at 120 MHz, +-9%)'
         return unit
     return name
 

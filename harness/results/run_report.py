@@ -87,12 +87,12 @@ def vector_rows(result: dict) -> list[dict]:
         count, energy = _dict(v.get("count")), _dict(v.get("energy"))
         rows.append({
             "index": v.get("index"), "status": v.get("status") or "?",
-            "class": VECTOR_STATUS_CLASS.get(v.get("status"), "error"), "failing": v.get("status") != "passed",
+            "class": VECTOR_STATUS_CLASS.get(v.get("status") or "", "error"), "failing": v.get("status") != "passed",
             "max_abs_diff": "-" if v.get("max_abs_diff") is None else f"{v['max_abs_diff']:g}",
             "detail": mismatch_text(v),
             "count": md.fmt_value(count.get("value"), "count"),
-            "energy": sig3(energy.get("uj")) if energy.get("uj") is not None else "-",
-            "cycles": sig3(_dict(v.get("cycles")).get("value")) if _dict(v.get("cycles")).get("value") is not None else "-",
+            "energy": sig3(energy["uj"]) if energy.get("uj") is not None else "-",
+            "cycles": sig3(_dict(v.get("cycles"))["value"]) if _dict(v.get("cycles")).get("value") is not None else "-",
             "latency": (sig3(_dict(v.get("cycles"))["latency_ms"]) if _dict(v.get("cycles")).get("latency_ms") is not None
                         else "-"),
             "cosine": "-" if v.get("cosine") is None else f"{v['cosine']:.6f}",
@@ -108,7 +108,7 @@ def vector_pages(rows: list[dict]) -> list[dict]:
     (the first page open when nothing failed)."""
     failing = [r for r in rows if r["failing"]]
     passing = [r for r in rows if not r["failing"]]
-    pages = []
+    pages: list[dict] = []
     for group, what in ((failing, "not passed"), (passing, "passed")):
         for start in range(0, len(group), VECTOR_PAGE):
             chunk = group[start:start + VECTOR_PAGE]
@@ -207,8 +207,8 @@ def summary_rows(result: dict) -> list[tuple[str, str]]:
     energy = _dict(s.get("energy_uj"))
     if energy.get("median") is not None:
         basis = energy_basis(result) or {}
-        rows.append(("energy per inference", f"{sig3(energy['median'])} uJ median (min {sig3(energy.get('min'))}, "
-                     f"max {sig3(energy.get('max'))}) ({basis_label(basis, detail=True)})"))
+        rows.append(("energy per inference", f"{sig3(energy['median'])} uJ median (min {sig3(energy['min'])}, "
+                     f"max {sig3(energy['max'])}) ({basis_label(basis, detail=True)})"))
     battery = _dict(result.get("battery"))
     if battery:
         from ..power.battery import describe as describe_battery
@@ -284,7 +284,7 @@ def run_context(result: dict, source: Path | None = None, report_dir: Path | Non
     rows = vector_rows(result)
     return {
         "platform": platform, "model": model, "status": result.get("status") or "unknown",
-        "status_class": STATUS_CLASS.get(result.get("status"), "error"), "exit_code": result.get("exit_code"),
+        "status_class": STATUS_CLASS.get(result.get("status") or "", "error"), "exit_code": result.get("exit_code"),
         "status_line": status_line(result), "identity": identity_rows(result), "provenance": provenance_rows(result),
         "summary": summary_rows(result), "vectors": rows, "pages": vector_pages(rows),
         "failing": [r for r in rows if r["failing"]],
