@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 
 import click
-from click.utils import make_default_short_help
 
 #: command name -> (module under harness.commands, its one-line help as `hil --help` shows it)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,10 +26,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("merge", "Merge the suite.json of every shard of one `hil test --shard i/N` run."),
     "platforms": ("platforms", "List the platforms you can run on (the bundled platform files)."),
     "report": ("report", "Write reports of a suite run (hil.suite/1: JUnit XML, Markdown, HTML) or of a single run "
-                         "(hil.result/1: HTML)."),
+                         "(hil.result/1: HTML, Markdown)."),
     "run": ("run", "Run a model on a platform and check it against the TFLM reference."),
     "test": ("test", "Run every (platform, model) job of hil.toml and judge its checks."),
 }
+
+
+def first_sentence(help_text: str) -> str:
+    """A command's docstring up to its first full stop, on one line (what
+    `hil --help` lists)."""
+    words = " ".join(help_text.split("\n\n")[0].split())
+    end = words.find(". ")
+    return words if end < 0 else words[:end + 1]
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` characters, with "..." (as click does)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:max(limit - 3, 0)].rsplit(" ", 1)[0]
+    return cut + "..."
 
 
 def load(name: str) -> click.Command:
@@ -60,7 +75,7 @@ class LazyGroup(click.Group):
         if not names:
             return
         limit = formatter.width - 6 - max(len(n) for n in names)
-        rows = [(n, make_default_short_help(COMMANDS[n][1], limit)) if n in COMMANDS
+        rows = [(n, shortened(COMMANDS[n][1], limit)) if n in COMMANDS
                 else (n, self.commands[n].get_short_help_str(limit)) for n in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
