@@ -55,11 +55,11 @@ def check_inputs(rate, battery_mah, battery_v) -> dict | None:
     if rate is None or battery_mah is None:
         raise UsageError("a battery-life estimate needs both --rate and --battery-mah",
                          hint="e.g. --rate 1/s --battery-mah 220 [--battery-v 3.0]")
-    settings = {"rate_per_s": parse_rate(rate), "rate": str(rate)}
-    for name, value, default in (("battery_mah", battery_mah, None), ("battery_v", battery_v, 3.0)):
+    settings: dict[str, float | str | bool] = {"rate_per_s": parse_rate(rate), "rate": str(rate)}
+    for name, value in (("battery_mah", battery_mah), ("battery_v", 3.0 if battery_v is None else battery_v)):
         flag = "--" + name.replace("_", "-")
         try:
-            number = float(default if value is None else value)
+            number = float(value)
         except (TypeError, ValueError):
             raise UsageError(f"{flag} {value!r} is not a number", hint=f"e.g. {flag} 220") from None
         if not math.isfinite(number) or number <= 0:
@@ -88,6 +88,8 @@ def estimate(settings: dict, energy_uj: float, energy: EnergyModel, energy_basis
     """The `result.battery` document: average power, life in hours and
     days, the band from the energy's band, and the assumptions. Raises
     UsageError when the rate needs more than 100% of the time awake."""
+    sleep = energy.sleep
+    assert sleep is not None, "check_platform refuses a battery estimate without a sleep figure"
     rate = settings["rate_per_s"]
     active_mw, _ = energy.power_at(clock_hz)
     active_s = energy_uj / 1e6 / (active_mw / 1e3)
@@ -96,7 +98,7 @@ def estimate(settings: dict, energy_uj: float, energy: EnergyModel, energy_basis
         raise UsageError(f"--rate {settings['rate']} needs {sig3(duty * 100)}% of the time awake: one inference "
                          f"takes about {sig3(active_s * 1e3)} ms (estimate), so at most {sig3(1 / active_s)} per "
                          f"second fit", hint=f"lower --rate below {sig3(1 / active_s)}/s")
-    sleep_uw = energy.sleep.value
+    sleep_uw = sleep.value
     capacity_mwh = settings["battery_mah"] * settings["battery_v"]
 
     def life_h(scale: float) -> float:
@@ -112,14 +114,14 @@ def estimate(settings: dict, energy_uj: float, energy: EnergyModel, energy_basis
         band = {"life_days_min": round(life_h(1 + pct[1] / 100) / 24, 3),
                 "life_days_max": round(life_h(1 + pct[0] / 100) / 24, 3),
                 "from": f"energy per inference {pct[0]:+.1f}%/{pct[1]:+.1f}%; the sleep figure "
-                        f"({energy.sleep.status}) is not in the band"}
+                        f"({sleep.status}) is not in the band"}
     voltage = f"{settings['battery_v']:g} V" + (" (default)" if settings.get("battery_v_default") else "")
     return {
         "estimate": True,
         "rate_per_s": rate, "rate": settings["rate"],
         "battery_mah": settings["battery_mah"], "battery_v": settings["battery_v"],
         "energy_per_inference_uj": round(energy_uj, 6), "active_s": active_s, "duty": duty,
-        "sleep_uw": sleep_uw, "sleep_state": energy.sleep.state, "sleep_status": energy.sleep.status,
+        "sleep_uw": sleep_uw, "sleep_state": sleep.state, "sleep_status": sleep.status,
         "active_power_mw": active_mw, "average_uw": avg_uw,
         "life_hours": hours, "life_days": hours / 24,
         "band": band, "error_band": band["from"] if band else "unknown: the energy estimate's band is unknown",
@@ -128,8 +130,8 @@ def estimate(settings: dict, energy_uj: float, energy: EnergyModel, energy_basis
         "assumptions": [
             "each inference costs the run's mean estimated energy per inference "
             f"({(energy_basis or {}).get('basis_text', 'estimate')})",
-            f"between inferences the device sleeps in {energy.sleep.state or 'its sleep state'} at "
-            f"{sig3(sleep_uw)} uW ({energy.sleep.status}: {energy.sleep.source})",
+            f"between inferences the device sleeps in {sleep.state or 'its sleep state'} at "
+            f"{sig3(sleep_uw)} uW ({sleep.status}: {sleep.source})",
             "nothing else draws power: no sensor, radio, I/O or wake-up energy",
             f"the whole {settings['battery_mah']:g} mAh at {voltage} is usable (no derating for temperature, "
             "self-discharge or cut-off voltage) and the regulator is lossless",
