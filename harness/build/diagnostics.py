@@ -112,13 +112,13 @@ def first_error(log: str, roots: list[Path] | None = None) -> Diagnostic:
         m = _CMAKE.match(line.strip())
         if m:
             # CMake's message is on the following indented lines
-            text = [m["msg"]] if m["msg"] else []
+            parts = [m["msg"]] if m["msg"] else []
             for follow in lines[i + 1:i + 8]:
                 if follow.strip() and not follow.startswith(" "):
                     break
                 if follow.strip():
-                    text.append(follow.strip())
-            msg = " ".join(text).strip() or "CMake configuration failed"
+                    parts.append(follow.strip())
+            msg = " ".join(parts).strip() or "CMake configuration failed"
             if m["file"]:
                 return Diagnostic(msg, _relative(m["file"], roots), int(m["line"]))
             return Diagnostic(msg)
