@@ -31,9 +31,10 @@ setup() {
         python3 -m venv "$VENV"
     fi
     stamp="$VENV/.hil-installed"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -e ".[test]"
+        # constraints.txt: the exact versions the results were checked with (README "Pinned versions")
+        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test]"
         touch "$stamp"
     fi
 }
