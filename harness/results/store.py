@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,12 @@ class StoredRun:
         return {"complete": self.complete, "clean": self.clean, **(self.selection or {})}
 
 
+def _stored_run(row: Sequence) -> StoredRun:
+    """A StoredRun from a runs() row, its fields in order; the selection is stored as JSON."""
+    values = list(row)
+    values[12] = json.loads(values[12]) if values[12] else None
+    return StoredRun(*values)
+
 def store_url(spec: str, root: Path) -> str:
     """A store setting (file path or URL) as an SQLAlchemy URL."""
     if spec.startswith(("postgresql://", "postgres://")):
@@ -182,11 +189,13 @@ class ResultStore:
         """Store one hil.suite/1 document; returns its run id."""
         git = doc.get("git", {})
         with self.engine.begin() as conn:
-            run_id = conn.execute(suite_runs.insert().values(
+            inserted = conn.execute(suite_runs.insert().values(
                 suite=doc["suite"], commit=git.get("commit"), branch=git.get("branch"), dirty=git.get("dirty"),
                 subject=git.get("subject"), started=doc["started"], status=doc["status"],
                 shards=json.dumps(doc.get("shards", [])), document=json.dumps(doc),
-                **_identity_columns(doc))).inserted_primary_key[0]
+                **_identity_columns(doc))).inserted_primary_key
+            assert inserted is not None, "a one-row insert has its key"
+            run_id = inserted[0]
             cases = [{"run_id": run_id, "platform": c["platform"], "model": c["model"], "check_name": c["check"],
                       "status": c["status"], "measured": c.get("measured"), "message": c["message"]}
                      for c in doc.get("cases", [])]
@@ -231,7 +240,7 @@ class ResultStore:
             query = query.where(suite_runs.c.clean.is_(True))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [StoredRun(*row[:12], json.loads(row[12]) if row[12] else None, *row[13:]) for row in rows]
+        return [_stored_run(row) for row in rows]
 
     def document(self, run_id: int) -> dict:
         with self.engine.connect() as conn:
