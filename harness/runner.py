@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import signal
 import threading
 import time
@@ -52,6 +53,8 @@ from .timing.calibration import calibration_for, label_basis
 from .targets.base import EXITED
 from .targets.board import BoardSpec, resolve_boards
 from .verdict import combine, status_word
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -97,8 +100,11 @@ class Reporter(Protocol):
 
 
 class SilentReporter:
+    """No screen (a library or plugin run, a farm's board): the stages go to
+    the log, where pytest's caplog and the user's handlers see them."""
+
     def stage(self, text: str) -> None:
-        pass
+        log.info("%s", text)
 
     def start_vectors(self, total: int) -> None:
         pass

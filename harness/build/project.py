@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ from .cmake import (FIRMWARE_DIR, TOOLCHAIN_FILES, TOOLCHAIN_PACKAGES, _cmake_de
                     _region_overflow, _require, cache_root)
 from .diagnostics import Diagnostic, first_error, memory_usage
 
+logger = logging.getLogger(__name__)  # `log` is the stage callback of build()
 KINDS = ("builtin", "cmake", "zephyr")
 ENGINES = ("builtin", "tflm")
 
@@ -152,6 +154,7 @@ def run_logged(cmd: list[str], log_path: Path, *, cwd: Path | None = None, env: 
     """Run a build step, appending its command line and output to the log."""
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(cmd)}\n")
+        logger.debug("running %s (output in %s)", " ".join(cmd), log_path)
         log.flush()
         proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, errors="replace", check=False)
@@ -277,6 +280,7 @@ def build_cmake(spec: BuildSpec, platform: Platform, log=None) -> ProjectBuild:
                              hint="name the ELF with --artifact (relative to the build directory) or "
                                   "firmware.artifact in hil.toml")
         cached = before is not None and before == _mtime(elf_path)
+        logger.info("%s: %s %s", source.name, "up to date (the build changed nothing)" if cached else "built", elf_path)
         memory = memory_usage(proc.stdout) or (previous.get("memory") if cached else {}) or {}
         artifacts = {"elf": str(elf_path)}
         for extra in (elf_path.with_name(elf_path.name + ".map"), elf_path.with_suffix(".map"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from .diagnostics import memory_usage
 from .project import BuildError, BuildLock, BuildSpec, ProjectBuild, fail_build, hash_of, project_dir, run_logged
 
 #: Kconfig values recorded in the build record
+logger = logging.getLogger(__name__)  # `log` is the stage callback of build_zephyr()
 RECORDED_CONFIG = ("CONFIG_BOARD", "CONFIG_BOARD_TARGET", "CONFIG_SOC", "CONFIG_HIL", "CONFIG_HIL_ENGINE_BUILTIN",
                    "CONFIG_SYS_CLOCK_HW_CYCLES_PER_SEC", "CONFIG_SEMIHOST")
 
@@ -296,6 +298,7 @@ def build_zephyr(spec: BuildSpec, platform: Platform, log=None, echo=None) -> Pr
             raise BuildError(f"west build of {app.name} succeeded but made no {elf_path}",
                              hint=f"full log: {build_log}")
         cached = before is not None and before == _mtime(elf_path)
+        logger.info("%s: %s %s", app.name, "up to date (west build changed nothing)" if cached else "built", elf_path)
         memory = memory_usage(proc.stdout) or (previous.get("memory") if cached else None) or {}
         kconfig = read_kconfig(build_dir / "zephyr" / ".config")
         artifacts = {"elf": str(elf_path)}
