@@ -11,6 +11,7 @@ runs (`hil --help` imports none of them: harness/commands/__init__.py).
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from . import logs
 from .commands import LazyGroup
 from .errors import EXIT_USAGE, HilError
 from .paths import click_absolute
+
+log = logging.getLogger(__name__)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -9,6 +9,7 @@ error (exit 2) that names the key and says how to fix it.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from .checks.truth import FLOAT_CHECKS
 from .errors import HilError, UsageError
 from .model.float_reference import check_float_model
 from .model.tflite import load_model
+
+log = logging.getLogger(__name__)
 
 CONFIG_NAME = "hil.toml"
 

@@ -10,6 +10,9 @@ combines several of them into one.
 from __future__ import annotations
 
 import errno
+import logging
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from types import ModuleType
 
 from .errors import InfraError
+
+log = logging.getLogger(__name__)
 
 #: importable module -> (the extra that installs it, the distribution's name)
 EXTRAS: dict[str, tuple[str, str]] = {

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import logging
 import signal
 import threading
 import time
@@ -34,6 +35,8 @@ from .targets.board import BoardSpec
 from .verdict import status_word
 from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
                               connect, labgrid_settings, parse_tags)
+
+log = logging.getLogger(__name__)
 
 WATCH_EVERY_S = 1.0
 

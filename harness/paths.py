@@ -10,8 +10,11 @@ or none.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def absolute(path: str | os.PathLike | None, base: str | os.PathLike | None = None) -> Path | None:

@@ -8,12 +8,15 @@ branches on a platform's name.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import resources
 from .errors import UsageError
+
+log = logging.getLogger(__name__)
 
 PLATFORMS_DIR = resources.platforms_dir()
 

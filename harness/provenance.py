@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import platform
 import re
 from importlib import metadata
 from pathlib import Path
 
 from . import resources
+
+log = logging.getLogger(__name__)
 
 #: the parts whose change makes counts, sizes or bit-exactness incomparable
 FIRMWARE_AFFECTING = ("reference", "toolchain", "emulator", "engine")

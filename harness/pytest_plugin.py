@@ -40,10 +40,13 @@ Fixtures:
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from pathlib import Path
 
 import pytest
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PLATFORM = "mps2-an386"
 _counter = itertools.count()

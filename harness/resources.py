@@ -16,11 +16,14 @@ unpacked, so `files()` is a directory on disk; hil imported from a zip file
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from .errors import InfraError
+
+log = logging.getLogger(__name__)
 
 PACKAGE = "harness"
 DATA = "_data"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import weakref
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from .paths import absolute
 from .power.energy import format_estimate
 from .session import Batch, CheckFailed, ConsoleDevice, Session, parse_defines
 from .verdict import MEANING, code_for, combine
+
+log = logging.getLogger(__name__)
 
 __version__ = "0.1.0"
 

@@ -30,6 +30,7 @@ the input batch and a `hil.result/1` document with every vector streamed.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Sequence
@@ -52,6 +53,8 @@ from .runner import Reporter, Run, RunConfig
 from .targets import check_target_kind, is_board
 from .targets.board import resolve_boards
 from .verdict import code_for, combine, status_word
+
+log = logging.getLogger(__name__)
 
 
 #: operators that keep state between invokes

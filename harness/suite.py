@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import subprocess
 import time
@@ -29,6 +30,8 @@ from .provenance import host_provenance
 from .results.result import emulator_log, write_json_copies
 from .runner import Reporter, Run, RunConfig
 from .verdict import case_code, code_of, combine, status_word
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "hil.suite/1"
 

@@ -36,9 +36,12 @@ everything at once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, HilError
+
+log = logging.getLogger(__name__)
 
 #: the highest priority first
 PRIORITY = (EXIT_INTERRUPTED, EXIT_FAILED, EXIT_USAGE, EXIT_INFRA, EXIT_OK)

@@ -3,6 +3,7 @@ build id the firmware reports in HELLO, and symbols for naming fault PCs."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import NoteSection, SymbolTableSection
 
 from ..errors import UsageError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

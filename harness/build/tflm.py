@@ -21,6 +21,7 @@ the conditional vcvt that if-conversion makes).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import json
 import re
@@ -33,6 +34,8 @@ from pathlib import Path
 from ..errors import HilError, InfraError, UsageError
 from ..platforms import Platform
 from .cmake import FIRMWARE_DIR, _compiler_version, _require, cache_root
+
+log = logging.getLogger(__name__)
 
 _ADD_METHOD = re.compile(r"TfLiteStatus\s+(Add\w+)\s*\(")
 

@@ -4,10 +4,13 @@ value; a budget that cannot be measured is an error, never a silent pass."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ..power.energy import format_estimate, sig3
 from ..timing.validation import band_head
+
+log = logging.getLogger(__name__)
 
 #: budget name -> (what it limits, unit)
 BUDGETS = {

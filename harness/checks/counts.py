@@ -4,10 +4,13 @@ an instruction count is not a cycle count, and a report says which it is."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from ..link.protocol import CounterSource
 from ..platforms import Platform
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,15 @@ localised: partial invokes would change its state.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..link.protocol import DeviceClient
 from ..model.reference import ReferenceRunner
 from ..model.tflite import ModelInfo
+
+log = logging.getLogger(__name__)
 
 
 def localize(client: DeviceClient, model: ModelInfo, vector: list[np.ndarray], vector_index: int,

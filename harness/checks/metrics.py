@@ -6,10 +6,13 @@ reference or allow a tolerance (checks/suite.py)."""
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

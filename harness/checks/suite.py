@@ -7,12 +7,15 @@ job with the reason, so CI shows each check that could not pass and why.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from .localize import describe as describe_localization
 from .metrics import describe_mismatch
 from .truth import CHECKS as TRUTH_CHECKS
 from .truth import suite_check as truth_check
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ checks of the same names (checks/suite.py).
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from ..model.float_reference import FloatReference, dequantize, load_float_model
 from ..model.tflite import ModelInfo
 from ..model.vectors import VectorSet, expected_outputs
 from .metrics import closeness, describe_mismatch, worst_element
+
+log = logging.getLogger(__name__)
 
 #: hil.toml checks decided here: name -> (type, meaning) (harness/config.py CHECKS)
 CHECKS = {

@@ -7,12 +7,15 @@ them and what each can do (harness/targets/labgrid.py)."""
 from __future__ import annotations
 
 import json as jsonlib
+import logging
 
 import click
 from rich.table import Table
 
 from ..errors import UsageError
 from ..results.console import make_console
+
+log = logging.getLogger(__name__)
 
 
 def _places(address: str) -> list[dict]:

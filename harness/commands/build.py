@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from .. import platforms as platform_files
 from ..errors import HilError, UsageError
 from ..paths import click_absolute
 from ..results.console import make_console
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 err = make_console(stderr=True)

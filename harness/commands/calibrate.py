@@ -11,6 +11,7 @@ the mean current during invokes. `--record DIR` keeps everything measured,
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import tomllib
 from pathlib import Path
@@ -25,6 +26,8 @@ from ..results.console import make_console
 from ..runner import Run
 from ..timing.calibration import (Calibration, ModelRecord, Recording, fit, load_recording, save_recording,
                                   write_calibration)
+
+log = logging.getLogger(__name__)
 
 REPO = resources.data_root()  # the set's model paths are relative to it (a checkout's root, or the installed trees)
 SET_FILE = resources.calibration_set()

@@ -8,6 +8,7 @@ and why, is always printed.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from ..results.console import make_console
 from ..results.result import write_json_atomic
 from ..suite import describe_identity, identity_of, load_suite
 from .history import open_store
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 LABELS = {"count": "count", "energy_uj": "energy", "cycles_estimate": "cycles", "flash_bytes": "flash", "ram_bytes": "RAM",

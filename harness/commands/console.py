@@ -11,6 +11,7 @@ next to the console log, with the exit codes of `hil run`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import signal
 import sys
 import threading
@@ -27,6 +28,8 @@ from ..paths import absolute, click_absolute
 from ..platforms import Platform, load_platform
 from ..results.console import make_console
 from ..results.result import write_json_atomic
+
+log = logging.getLogger(__name__)
 
 EXIT_INTERRUPTED = 130
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from .. import resources
 from ..runner import RunConfig
 from .build import engine_options, engine_spec
 from .run import battery_settings, board_options, check_estimate_budgets, common_run_options, localize_mode, run_and_report
+
+log = logging.getLogger(__name__)
 
 
 @click.command("demo")

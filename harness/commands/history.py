@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -12,6 +13,8 @@ from ..config import load_config
 from ..results.console import make_console
 from ..results.store import ResultStore, store_url
 from ..suite import describe_identity
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 

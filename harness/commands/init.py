@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import click
 from ..config import CONFIG_NAME, STARTER
 from ..errors import UsageError
 from ..results.console import make_console
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 

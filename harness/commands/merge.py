@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -10,6 +11,8 @@ from ..results.console import make_console
 from ..results.result import write_json_atomic
 from ..results.store import ResultStore, store_url
 from ..suite import merge
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 

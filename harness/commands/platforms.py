@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 from rich.table import Table
 
 from .. import platforms as platform_files
 from ..model.tflite import BUILTIN_ENGINE_OPS
 from ..results.console import make_console
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 

@@ -4,6 +4,7 @@ HTML and Markdown reports of a single run (`hil run`'s result.json)."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 import tomllib
@@ -15,6 +16,8 @@ from ..errors import UsageError
 from ..results.console import make_console
 from ..results.html import TREND_SCALES
 from ..results.result import emulator_log, write_text_atomic
+
+log = logging.getLogger(__name__)
 
 err = make_console(stderr=True)
 

@@ -3,6 +3,7 @@ TFLM reference; the run options it shares with `hil demo`."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from ..paths import click_absolute
 from ..results.console import RunProgress, make_console, print_result, progress_bar
 from ..runner import RunConfig
 from .build import engine_options, engine_spec
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 err = make_console(stderr=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from dataclasses import replace
@@ -19,6 +20,8 @@ from ..power.energy import sig3
 from ..results.console import RunProgress, make_console
 from ..results.store import ResultStore, store_url
 from ..suite import all_jobs, describe_identity, parse_shard, run_suite, select, shard
+
+log = logging.getLogger(__name__)
 
 out = make_console()
 err = make_console(stderr=True)

@@ -26,6 +26,7 @@ console.py` provides the stream and writes the `hil.console/1` result.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -37,6 +38,8 @@ import pexpect
 from pexpect.spawnbase import SpawnBase
 
 from ..errors import InfraError, UsageError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "hil.console/1"
 #: a partial line is matched after the console has been quiet this long

@@ -6,9 +6,12 @@ is the specification both follow.
 
 from __future__ import annotations
 
+import logging
 import struct
 import zlib
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 FRAME_OVERHEAD = 6  # type, seq, crc32
 DELIMITER = b"\x00"

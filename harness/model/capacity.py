@@ -25,9 +25,13 @@ it fits; not a platform-file edit, which cannot add memory the part lacks.
 
 from __future__ import annotations
 
+import logging
+
 from ..errors import UsageError
 from ..platforms import Platform, available, load_platform
 from .tflite import ModelInfo
+
+log = logging.getLogger(__name__)
 
 #: host memory the vectors and reference outputs of one run may take, at most
 HOST_VECTOR_BYTES_MAX = 4 << 30

@@ -17,6 +17,7 @@ the model under test.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ import numpy as np
 from ..errors import InfraError, UsageError
 from .reference import ReferenceRunner
 from .tflite import ModelInfo, TensorSpec, load_model
+
+log = logging.getLogger(__name__)
 
 _FIX = ("pass the float32 .tflite converted from the same trained model without quantization "
         "(TFLiteConverter.from_keras_model(model).convert(), no optimizations)")

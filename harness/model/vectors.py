@@ -36,6 +36,7 @@ Choices made for files:
 
 from __future__ import annotations
 
+import logging
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ import numpy as np
 
 from ..errors import UsageError
 from .tflite import ModelInfo, TensorSpec
+
+log = logging.getLogger(__name__)
 
 #: dtype kinds a vector file may hold: bool, signed, unsigned, float
 _NUMERIC_KINDS = "biuf"

@@ -21,12 +21,15 @@ exit 2 naming the pip command):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import numpy as np
 
 from ..errors import InfraError, UsageError
+
+log = logging.getLogger(__name__)
 
 ANALYSERS = ("joulescope", "ppk2")
 PIP = {"joulescope": "pip install joulescope", "ppk2": "pip install ppk2-api"}

@@ -14,11 +14,14 @@ losses, battery derating) is left out, and `assumptions` says so.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 
 from ..errors import UsageError
 from .energy import EnergyModel, sig3
+
+log = logging.getLogger(__name__)
 
 #: --rate units -> seconds
 _PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0,

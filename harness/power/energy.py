@@ -22,11 +22,14 @@ source. Printed, a figure has 3 significant figures and that label
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+
+log = logging.getLogger(__name__)
 
 #: how good a power figure is
 STATUSES = {

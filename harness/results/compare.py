@@ -23,11 +23,14 @@ What cannot be compared is said, never counted as "unchanged":
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 from ..power.energy import basis_label
 from ..provenance import FIRMWARE_AFFECTING, version_changes
 from ..timing.validation import band_head
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "hil.compare/1"
 

@@ -5,6 +5,7 @@ memory and energy, and budget verdicts."""
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,6 +21,8 @@ from ..power.battery import describe as describe_battery
 from ..power.energy import basis_label, sig3
 from ..timing.validation import band_head
 from .result import RunResult
+
+log = logging.getLogger(__name__)
 
 STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "timeout": "red",
                 "error": "red", "not_run": "dim"}

@@ -25,6 +25,7 @@ the testsuite, per-case details go to <system-out>.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -32,6 +33,8 @@ from pathlib import Path
 from ..power.energy import basis_label, format_estimate, sig3
 from .compare import timing_label
 from .markdown import case_value
+
+log = logging.getLogger(__name__)
 
 #: budget checks whose measured value is an estimate (printed with its label)
 ESTIMATED_CHECKS = ("max_energy_uj", "max_cycles", "max_latency_ms")

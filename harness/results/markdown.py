@@ -13,9 +13,12 @@ summary's 1 MiB.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from ..power.energy import basis_label, format_estimate, sig3
+
+log = logging.getLogger(__name__)
 
 #: metric -> how a person calls it
 METRIC_NAMES = {"count": "count", "energy_uj": "energy", "cycles_estimate": "cycles", "flash_bytes": "flash",

@@ -8,6 +8,7 @@ leaves a valid document with everything obtained so far.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DiskError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "hil.result/1"
 

@@ -11,6 +11,7 @@ needed. Like the suite report it fetches nothing and runs no script.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from . import markdown as md
 from ..power.energy import basis_label, sig3
 from .result import EMULATOR_LOGS
 from .html import STATUS_CLASS, _environment, _version, file_link, operator_chart
+
+log = logging.getLogger(__name__)
 
 VECTOR_PAGE = 100
 VECTOR_STATUS_CLASS = {"passed": "passed", "mismatch": "failed", "fault": "failed", "timeout": "failed",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 #: TargetHealth states; only "running" lets a silent device count as a firmware hang
 RUNNING, PAUSED, STOPPED, EXITED, UNRESPONSIVE = "running", "paused", "stopped", "exited", "unresponsive"

@@ -24,6 +24,7 @@ if anything, the port did receive.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -37,6 +38,8 @@ from ..errors import InfraError, UsageError
 from ..platforms import Platform
 from .base import EXITED, RUNNING, TargetHealth
 from .flash import Command, FlashRequest, Flasher, make_flasher, template_fields
+
+log = logging.getLogger(__name__)
 
 #: USB vendor (and product) ids of debug probes whose virtual COM port's
 #: serial number is the probe's own serial number

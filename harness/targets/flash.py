@@ -23,6 +23,7 @@ with objcopy when a template asks for them), `{probe}`, `{port}` and
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfraError, UsageError
+
+log = logging.getLogger(__name__)
 
 PLACEHOLDERS = ("elf", "hex", "bin", "probe", "port", "python")
 DEFAULT_TIMEOUT = 180.0

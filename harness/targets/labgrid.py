@@ -27,6 +27,7 @@ it, until `wait_s` is over.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InfraError, UsageError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 20408
 DEFAULT_WAIT_S = 600.0

@@ -39,6 +39,7 @@ Renode has no Arm semihosting here: bulk data goes inline through the UART
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import re
 import shlex
@@ -53,6 +54,8 @@ from pathlib import Path
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
 from .base import EXITED, RUNNING, STOPPED, UNRESPONSIVE, TargetHealth, process_state
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 

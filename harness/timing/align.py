@@ -17,12 +17,15 @@ estimate is worse than none.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InfraError
 from .model import TimingModel
 from .plugin import COUNTER_SYMBOL, CyclePlugin, Record
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

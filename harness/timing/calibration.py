@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import statistics
 import tomllib
@@ -34,6 +35,8 @@ import numpy as np
 
 from .. import resources
 from ..errors import UsageError
+
+log = logging.getLogger(__name__)
 
 SCHEMA = "hil.calibration/1"
 RECORDING_SCHEMA = "hil.calibration-recording/1"

@@ -8,12 +8,15 @@ before anything boots, never a silently wrong estimate.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import resources
 from ..errors import UsageError
+
+log = logging.getLogger(__name__)
 
 TIMING_DIR = resources.timing_dir()
 

@@ -12,6 +12,7 @@ exit (the file's format is in the C file's header).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shlex
 import shutil
@@ -23,6 +24,8 @@ from pathlib import Path
 from .. import resources
 from ..errors import InfraError, UsageError
 from .model import TimingModel
+
+log = logging.getLogger(__name__)
 
 SOURCE = resources.qemu_plugin_source()
 CONFIG_VERSION = 1

@@ -17,11 +17,14 @@ never a number.
 
 from __future__ import annotations
 
+import logging
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import resources
+
+log = logging.getLogger(__name__)
 
 TIMING_DIR = resources.timing_dir()
 
