@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..checks.metrics import describe_mismatch
@@ -101,7 +101,9 @@ def _operator_table(summary: dict, kind: str) -> Table | None:
         return None
     table = Table(title=f"per operator (median {kind} per invoke)", title_justify="left")
     estimated = any(r.get("cycles_median") is not None for r in ops)
-    for col, justify in (("#", "right"), ("operator", "left"), (kind, "right"), ("share", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("#", "right"), ("operator", "left"), (kind, "right"),
+                                                      ("share", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     if estimated:
         table.add_column("cycles (est.)", justify="right")
@@ -157,10 +159,10 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
         out.print(f"  {c['kind']} per invoke: min {c['min']:,}  median {c['median']:,.0f}  max {c['max']:,}{note}")
     for text in describe_estimates(s):
         out.print(f"  {escape(text)}", soft_wrap=True, highlight=False)
-    if "energy_uj" in s:
+    if "energy_uj" in s and result.energy_model is not None:  # an energy figure comes with its model
         e, m = s["energy_uj"], result.energy_model
         basis = s.get("energy_basis")
-        band = f"error band {basis['error_band']}; " if (basis or {}).get("error_band") else ""
+        band = f"error band {basis['error_band']}; " if basis and basis.get("error_band") else ""
         out.print(f"  energy per inference: min {sig3(e['min'])}  median {sig3(e['median'])}  max {sig3(e['max'])} uJ "
                   f"({escape(basis_label(basis, detail=True))})", soft_wrap=True, highlight=False)
         out.print(f"    [dim]{escape(band)}power: {escape(m['part'])} {m['active_power_mw']:.4g} mW at "
@@ -244,7 +246,7 @@ class ProgressLines:
             return
         self.last = now
         behind = f", reference {reference[0]}/{reference[1]}" if reference and reference[0] < reference[1] else ""
-        if not done:
+        if expected is None:  # no vector done yet
             line = f"{self.label}vectors 0/{self.total}, waiting for the reference{behind}"
         else:
             rate = done / elapsed if elapsed > 0 else 0.0
@@ -274,7 +276,8 @@ class RunProgress:
                  quiet_below_vectors: int | None = 100) -> None:
         self.console, self.label, self.stages = console, label, stages
         self.plain = not console.is_terminal if plain is None else plain
-        self.bar, self.task = bar, None
+        self.bar = bar
+        self.task: TaskID | None = None
         self.lines = ProgressLines(console, f"{label}: " if label else "", quiet_below_s, quiet_below_vectors)
         self.done = self.passed = self.failed = 0
         self.reference: tuple[int, int] | None = None
@@ -309,13 +312,13 @@ class RunProgress:
     def _show(self) -> None:
         if self.plain:
             self.lines.update(self.done, self.passed, self.failed, self.reference)
-        elif self.task is not None:
+        elif self.task is not None and self.bar is not None:  # start_vectors made both
             elapsed = time.monotonic() - self.started
             rate = f", {self.done / elapsed:.1f} vectors/s" if self.done and elapsed > 0 else ""
-            behind = self.reference is not None and self.reference[0] < self.reference[1]
+            ref = self.reference
+            behind = f"reference {ref[0]}/{ref[1]}" if ref is not None and ref[0] < ref[1] else ""
             self.bar.update(self.task, completed=self.done,
-                            counts=f"{self.passed} passed, {self.failed} failed{rate}",
-                            reference=f"reference {self.reference[0]}/{self.reference[1]}" if behind else "")
+                            counts=f"{self.passed} passed, {self.failed} failed{rate}", reference=behind)
 
     def close(self) -> None:
         if self.bar is not None and self.bar.live.is_started:
