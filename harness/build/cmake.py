@@ -97,7 +97,7 @@ class BuildRecord:
                 "compiler": self.compiler, "cached": self.cached, **self.elf.as_dict()}
 
 
-def _require(tool: str, package: str) -> str:
+def require_tool(tool: str, package: str) -> str:
     found = shutil.which(tool)
     if not found:
         raise InfraError(f"`{tool}` was not found on PATH",
@@ -105,7 +105,7 @@ def _require(tool: str, package: str) -> str:
     return found
 
 
-def _compiler_version(compiler: str) -> str:
+def compiler_version(compiler: str) -> str:
     out = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.splitlines()[0] if out.stdout else compiler
 
@@ -117,7 +117,7 @@ def _source_files() -> list[Path]:
                   and p.suffix in {".c", ".cc", ".h", ".cmake", ".in", ".txt", ".S", ".ld"})
 
 
-def _cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[str, str]:
+def cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[str, str]:
     fw, mem = platform.firmware, platform.memory
     defines = {
         "HIL_BOARD": fw["board"],
@@ -181,7 +181,7 @@ _REGION_KEYS = {
 }
 
 
-def _region_overflow(platform: Platform, log: str) -> UsageError | None:
+def region_overflow(platform: Platform, log: str) -> UsageError | None:
     """The linker's "region `X' overflowed by N bytes" as an error with numbers."""
     found = {m[0]: int(m[1]) for m in re.findall(r"region `(\w+)' overflowed by (\d+) bytes", log)}
     if not found:
@@ -211,13 +211,13 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
     TFLM tree) and `require` more (tool, package) pairs that must be on PATH."""
     extra_defines = dict(extra_defines or {})
     for extra_tool, extra_package in require:
-        _require(extra_tool, extra_package)
+        require_tool(extra_tool, extra_package)
     toolchain = platform.firmware.get("toolchain", "arm-none-eabi")
     tool, package = TOOLCHAIN_PACKAGES[toolchain]
-    compiler = _require(tool, package)
-    cmake = _require("cmake", "cmake")
-    version = _compiler_version(compiler)
-    defines = {**_cmake_defines(platform, extra_defines), **(cmake_vars or {})}
+    compiler = require_tool(tool, package)
+    cmake = require_tool("cmake", "cmake")
+    version = compiler_version(compiler)
+    defines = {**cmake_defines(platform, extra_defines), **(cmake_vars or {})}
 
     digest = hashlib.sha256()
     for path in _source_files():
@@ -250,7 +250,7 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
             proc = subprocess.run(step, capture_output=True, text=True, check=False)
             (build_dir / "build.log").open("a").write(proc.stdout + proc.stderr)
             if proc.returncode != 0:
-                overflow = _region_overflow(platform, proc.stdout + proc.stderr)
+                overflow = region_overflow(platform, proc.stdout + proc.stderr)
                 if overflow:
                     raise overflow
                 free = shutil.disk_usage(build_dir).free

@@ -34,8 +34,8 @@ from pathlib import Path
 from ..errors import EXIT_FAILED, HilError, UsageError
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
-from .cmake import (FIRMWARE_DIR, TOOLCHAIN_FILES, TOOLCHAIN_PACKAGES, _cmake_defines, _compiler_version,
-                    _region_overflow, _require, cache_root)
+from .cmake import (FIRMWARE_DIR, TOOLCHAIN_FILES, TOOLCHAIN_PACKAGES, cmake_defines, compiler_version,
+                    region_overflow, require_tool, cache_root)
 from .diagnostics import Diagnostic, first_error, memory_usage
 
 logger = logging.getLogger(__name__)  # `log` is the stage callback of build()
@@ -170,7 +170,7 @@ def fail_build(what: str, output: str, log_path: Path, roots: list[Path], platfo
     """Raise the error for a failed build step: memory overflow (a usage
     error naming the platform keys) or the first compiler error."""
     if platform is not None:
-        overflow = _region_overflow(platform, output)
+        overflow = region_overflow(platform, output)
         if overflow:
             raise overflow
     diag = first_error(output, roots)
@@ -220,7 +220,7 @@ def toolchain_for(platform: Platform) -> tuple[str, Path, str, str]:
 
 def platform_cmake_vars(platform: Platform, defines: dict[str, str]) -> dict[str, str]:
     """What a CMake project is configured with for a platform."""
-    return {**_cmake_defines(platform, defines), "HIL_ROOT": str(FIRMWARE_DIR.parent),
+    return {**cmake_defines(platform, defines), "HIL_ROOT": str(FIRMWARE_DIR.parent),
             "hil_DIR": str(FIRMWARE_DIR / "api")}
 
 
@@ -232,9 +232,9 @@ def build_cmake(spec: BuildSpec, platform: Platform, log=None) -> ProjectBuild:
     toolchain = spec.toolchain_file or default_toolchain
     if not toolchain.is_file():
         raise UsageError(f"toolchain file {toolchain} does not exist", hint="fix --toolchain-file / firmware.toolchain_file")
-    compiler = _require(tool, package) if toolchain == default_toolchain else tool
-    cmake = _require("cmake", "cmake")
-    version = _compiler_version(compiler) if shutil.which(compiler) else compiler
+    compiler = require_tool(tool, package) if toolchain == default_toolchain else tool
+    cmake = require_tool("cmake", "cmake")
+    version = compiler_version(compiler) if shutil.which(compiler) else compiler
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     variables = platform_cmake_vars(platform, spec.defines)
     config_hash = hash_of(variables, str(toolchain), toolchain.read_text(), list(spec.cmake_args), generator,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ..errors import HilError, InfraError, UsageError
 from ..platforms import Platform
-from .cmake import FIRMWARE_DIR, _compiler_version, _require, cache_root
+from .cmake import FIRMWARE_DIR, compiler_version, require_tool, cache_root
 
 log = logging.getLogger(__name__)
 
@@ -339,10 +339,10 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
     from .project import BuildError, BuildLock, fail_build, hash_of, run_logged, toolchain_for
 
     toolchain, toolchain_file, tool, package = toolchain_for(platform)
-    compiler = _require(tool, package)
+    compiler = require_tool(tool, package)
     for extra_tool, extra_package in require:
-        _require(extra_tool, extra_package)
-    cmake = _require("cmake", "cmake")
+        require_tool(extra_tool, extra_package)
+    cmake = require_tool("cmake", "cmake")
     variables = {"TFLM_DIR": str(tree), "HIL_CPU_FLAGS": ";".join(platform.firmware["cpu_flags"]),
                  "HIL_TFLM_CMSIS_NN": "ON" if cmsis else "OFF"}
     flags = extra_flags(tree, platform)
@@ -351,7 +351,7 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     project_files = [(p.name, p.read_text()) for p in
                      (LIBRARY_PROJECT / "CMakeLists.txt", FIRMWARE_DIR / "tflm" / "tflm_library.cmake", toolchain_file)]
-    key = hash_of(variables, tree_digest, project_files, _compiler_version(compiler), generator)
+    key = hash_of(variables, tree_digest, project_files, compiler_version(compiler), generator)
     build_dir = cache_root() / "tflm-lib" / f"{tree.name}-{key}"
     library = build_dir / "libtflm.a"
     with BuildLock(build_dir):
@@ -363,7 +363,7 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
         remembered = _remembered_failure(build_dir)
         if remembered is not None:
             raise remembered
-        cxx = _require(f"{toolchain}-g++", package)
+        cxx = require_tool(f"{toolchain}-g++", package)
         check_cxx_library(cxx, platform.firmware["cpu_flags"], toolchain)
         build_log = build_dir / "build.log"
         build_log.write_text("")

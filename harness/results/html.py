@@ -472,12 +472,12 @@ def operator_figures(suite: dict, colours: dict[str, str] | None = None) -> list
 
 # -- page -----------------------------------------------------------------------------------------------
 
-def _environment() -> Environment:
+def environment() -> Environment:
     return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                        trim_blocks=True, lstrip_blocks=True)
 
 
-def _version() -> str:
+def hil_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -525,6 +525,6 @@ def render_html(suite: dict, history: Sequence[dict] = (), compare: dict | None 
         "case_changes": [c for c in (compare or {}).get("cases", []) if c.get("status") in ("regressed", "improved")],
         "links": list(links),
         "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "version": _version(),
+        "version": hil_version(),
     }
-    return _environment().get_template("report.html.j2").render(**context)
+    return environment().get_template("report.html.j2").render(**context)

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import markdown as md
 from ..power.energy import basis_label, sig3
 from .result import EMULATOR_LOGS
-from .html import STATUS_CLASS, _environment, _version, file_link, operator_chart
+from .html import STATUS_CLASS, environment, hil_version, file_link, operator_chart
 
 log = logging.getLogger(__name__)
 
@@ -310,10 +310,10 @@ def render_run_html(result: dict, source: Path | None = None, links=(), title: s
     if ctx["operators"]:
         chart = operator_chart([{"index": o["index"], "op": o["op"], "count": o["count"]} for o in ctx["operators"]],
                                ctx["count_kind"], f"{ctx['platform']} / {ctx['model']}", "run-ops")
-    return _environment().get_template("run.html.j2").render(
+    return environment().get_template("run.html.j2").render(
         **ctx, result=result, chart=chart, links=list(links),
         title=title or f"hil run: {ctx['model']} on {ctx['platform']}",
-        generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), version=_version())
+        generated=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), version=hil_version())
 
 
 def render_run_markdown(result: dict, source: Path | None = None, links=(), title: str | None = None,
