@@ -11,9 +11,10 @@ import click
 from rich.table import Table
 
 from .. import platforms as platform_files
-from ..errors import UsageError
+from ..errors import InfraError, UsageError
 from ..paths import click_absolute
 from ..results.console import RunProgress, make_console, print_result, progress_bar
+from ..results.result import RunResult
 from ..runner import RunConfig
 from .build import engine_options, engine_spec
 
@@ -50,22 +51,32 @@ def _run_on_boards(config: RunConfig, show_all: bool) -> None:
         reporter.close()
     if outcome.document is None:  # it never got as far as several boards
         run_ = outcome.runs[0]
-        print_result(run_.result, config.json_out or run_.result_path, show_all, out, err)
+        print_result(finished(run_), config.json_out or run_.result_path, show_all, out, err)
         sys.exit(outcome.exit_code)
     table = Table(title=f"{len(outcome.runs)} boards, {config.platform}", title_justify="left")
     for col in ("board", "port", "status", "vectors passed", "detail"):
         table.add_column(col)
     for r in outcome.runs:
-        out.rule(f"{r.config.board.label} on {r.config.board.port}")
-        print_result(r.result, r.result_path, show_all, out, err)
-        s = r.result.summary()
-        table.add_row(r.config.board.label, r.config.board.port, r.result.status, f"{s['passed']}/{s['total']}",
-                      (r.result.error or {}).get("message", "").split("\n")[0])
+        result, board = finished(r), r.config.board
+        label, port = (board.label, board.port) if board is not None else (config.platform, "-")
+        out.rule(f"{label} on {port}")
+        print_result(result, r.result_path, show_all, out, err)
+        s = result.summary()
+        table.add_row(label, port, result.status, f"{s['passed']}/{s['total']}",
+                      (result.error or {}).get("message", "").split("\n")[0])
     out.print(table)
     if outcome.document.get("error"):  # the boards document itself could not be written everywhere
         err.print(f"[bold red]error:[/] {outcome.document['error']['message']}", highlight=False)
     out.print(f"  boards: {config.json_out or outcome.path}")
     sys.exit(outcome.exit_code)
+
+
+def finished(run) -> RunResult:
+    """A run's result, which every run has once it has been run (execute(),
+    run_boards, run_on_place); None here would be a bug in the runner."""
+    if run.result is None:
+        raise InfraError("internal error: a run ended without a result", hint="report this with the command line")
+    return run.result
 
 
 def _written_copy(config: RunConfig, runner) -> Path:
@@ -88,8 +99,9 @@ def run_and_report(config: RunConfig, show_all: bool, place=None) -> None:
             runner = run_on_place(config, place[0], reporter, wait_s=place[1])
         finally:
             reporter.close()
-        print_result(runner.result, _written_copy(config, runner), show_all, out, err)
-        sys.exit(runner.result.exit_code if runner.result.exit_code is not None else 3)
+        result = finished(runner)
+        print_result(result, _written_copy(config, runner), show_all, out, err)
+        sys.exit(result.exit_code if result.exit_code is not None else 3)
     if len(config.ports) > 1 or len(config.probes) > 1:
         _run_on_boards(config, show_all)
     reporter = RunProgress(err)
