@@ -92,11 +92,11 @@ def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray],
         got, want = np.asarray(got).reshape(-1), np.asarray(want).reshape(-1)
         elements += want.size
         if got.size != want.size:
-            detail = {"elements": elements, "differ": max(got.size, want.size), "worst_index": None,
-                      "expected": None, "got": None, "max_abs_diff": None, "output": k,
-                      "note": f"output {k}: the device gave {got.size} elements, the reference {want.size}"}
+            sizes = {"elements": elements, "differ": max(got.size, want.size), "worst_index": None,
+                     "expected": None, "got": None, "max_abs_diff": None, "output": k,
+                     "note": f"output {k}: the device gave {got.size} elements, the reference {want.size}"}
             return OutputCheck(False, float("inf"), max(got.size, want.size), elements, 0.0, float("inf"), -1,
-                               detail)
+                               sizes)
         differ = got.view(np.uint8) != want.view(np.uint8)  # bits, so NaNs and -0.0 count
         if differ.any():
             mismatches += int(np.count_nonzero(got != want) or 1)

@@ -86,7 +86,7 @@ def _check(name: str, limit, vectors: list[dict], summary: dict) -> tuple[str, s
         worst = min(v.get("cosine", 0.0) for v in ran)
         return ("passed" if worst >= limit else "failed", f"smallest cosine {worst:.6f} (min {limit})", worst, limit)
     if name == "l2_rel_max":
-        worst = max((v.get("l2_rel") if v.get("l2_rel") is not None else float("inf")) for v in ran)
+        worst = max(float("inf") if v.get("l2_rel") is None else v["l2_rel"] for v in ran)
         return ("passed" if worst <= limit else "failed", f"largest relative L2 error {worst:.3g} (max {limit})",
                 worst, limit)
     if name == "top1_agreement_min":

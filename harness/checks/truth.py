@@ -62,8 +62,8 @@ def compare_expected(device: list[np.ndarray], expected: list[np.ndarray], toler
             largest = max(largest, rank[1])
             if over.any() and (worst is None or rank > worst_rank):
                 worst, worst_rank = element, rank
-    record = {"passed": differ == 0, "max_abs_diff": largest}
-    if differ:
+    record: dict[str, object] = {"passed": differ == 0, "max_abs_diff": largest}
+    if differ and worst is not None:  # an element over the tolerance is the worst one
         record["mismatch"] = {"elements": elements, "differ": differ, **worst}
     return record
 
