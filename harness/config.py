@@ -14,6 +14,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .checks.budgets import BUDGETS
 from .checks.truth import CHECKS as TRUTH_CHECKS
@@ -21,6 +22,9 @@ from .checks.truth import FLOAT_CHECKS
 from .errors import HilError, UsageError
 from .model.float_reference import check_float_model
 from .model.tflite import load_model
+
+if TYPE_CHECKING:  # config is read before anything builds: the type only
+    from .build.project import BuildSpec
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +105,8 @@ class ProjectConfig:
     defines: dict = field(default_factory=dict)
     compare: dict = field(default_factory=dict)
     #: [firmware] beyond `defines`: what `hil build` / `hil test` build instead
-    #: of the built-in runner (a harness.build.project.BuildSpec), else None
-    build: object | None = None
+    #: of the built-in runner, else None
+    build: BuildSpec | None = None
     #: [labgrid]: coordinator = "host:port", wait_s (board farms, harness/farm.py)
     labgrid: dict = field(default_factory=dict)
 

@@ -33,5 +33,7 @@ def click_absolute(ctx, param, value):
         return None
     if isinstance(value, (tuple, list)):
         return type(value)(absolute(v) for v in value)
-    kind = type(value) if isinstance(value, Path) else str
-    return kind(absolute(value))
+    made = absolute(value)
+    if made is None:  # an empty path names nothing (was the string 'None')
+        return None
+    return made if isinstance(value, Path) else str(made)

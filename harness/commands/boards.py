@@ -74,7 +74,8 @@ def command(as_json: bool, coordinator: str | None) -> None:
     table = Table()
     for col in ("port", "probe", "probe id (--probe)", "usb", "description", "stable path"):
         table.add_column(col, overflow="fold")
-    for p in ports:
-        d = p.as_dict()
-        table.add_row(p.device, p.probe or "", p.serial_number or "", d["usb"] or "", p.description, p.by_id or "")
+    for port in ports:
+        d = port.as_dict()
+        table.add_row(port.device, port.probe or "", port.serial_number or "", d["usb"] or "", port.description,
+                      port.by_id or "")
     out.print(table)

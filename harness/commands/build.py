@@ -39,7 +39,7 @@ def _spec(source, kind, target, artifact, toolchain_file, build_dir, board, conf
     no application directory is given."""
     from ..build.project import BuildSpec, detect_kind
 
-    base = None
+    base: BuildSpec | None = None
     config = None
     path = Path(config_path) if config_path else Path("hil.toml")
     if source is None and (config_path or path.exists()):

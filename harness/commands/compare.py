@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from rich.console import JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 
@@ -223,8 +224,10 @@ def _print(doc: dict, show_all: bool) -> None:
         table = Table(title=f"{doc['base']['label']} ({(doc['base']['commit'] or '')[:10]}) -> "
                             f"{doc['head']['label']} ({(doc['head']['commit'] or '')[:10]})",
                       title_justify="left")
-        for col, justify in (("platform / model", "left"), ("metric", "left"), ("base", "right"),
-                             ("head", "right"), ("change", "right"), ("threshold", "right"), ("status", "left")):
+        columns: tuple[tuple[str, JustifyMethod], ...] = (
+            ("platform / model", "left"), ("metric", "left"), ("base", "right"), ("head", "right"),
+            ("change", "right"), ("threshold", "right"), ("status", "left"))
+        for col, justify in columns:
             table.add_column(col, justify=justify)
         for c in rows:
             unit = c["unit"] or ""

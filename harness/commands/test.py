@@ -43,7 +43,7 @@ def _summary_table(doc: dict) -> Table:
         not ((j.get("metrics") or {}).get("energy_basis") or {}).get("verified") for j in doc["jobs"]
         if (j.get("metrics") or {}).get("energy_uj") is not None) else "energy uJ (est.)", justify="right")
     table.add_column("RAM B", justify="right")
-    by_job = {}
+    by_job: dict[str, dict[str, str]] = {}  # job -> check -> status
     for c in doc["cases"]:
         by_job.setdefault(f"{c['platform']}/{c['model']}", {})[c["check"]] = c["status"]
     for job in doc["jobs"]:
