@@ -38,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.platforms import load_platform  # noqa: E402
+from harness.platforms import TimingSpec, load_platform  # noqa: E402
 from harness.timing.model import TimingModel  # noqa: E402
 from harness.timing.plugin import CyclePlugin  # noqa: E402
 
@@ -75,7 +75,7 @@ class Outcome:
 
 
 def linker_script(platform, isa: str) -> str:
-    code, ram = platform.memory["code"], platform.memory["ram"]
+    code, ram = platform.memory.region("code"), platform.memory.region("ram")
     entry = "_start" if isa == "rv32" else "reset_c"
     return f"""MEMORY {{ CODE (rx) : ORIGIN = {code.origin:#x}, LENGTH = {code.length:#x}
          RAM (rwx) : ORIGIN = {ram.origin:#x}, LENGTH = {ram.length:#x} }}
@@ -92,8 +92,8 @@ SECTIONS {{
 
 def build(coremark: Path, platform, entry: dict, isa: str, workdir: Path, opt: list[str]) -> tuple[Path, list[str], str]:
     """The ELF, the compiler flags and the compiler's version line."""
-    compiler = f"{platform.firmware['toolchain']}-gcc"
-    flags = [*entry.get("cpu_flags", platform.firmware["cpu_flags"]), *opt]
+    compiler = f"{platform.firmware.toolchain}-gcc"
+    flags = [*entry.get("cpu_flags", platform.firmware.cpu_flags), *opt]
     if isa == "rv32":
         flags.append("-mno-relax")  # no gp-relative addressing: the startup does not set gp
     iterations = int(entry["iterations"])
@@ -142,10 +142,10 @@ def measure(coremark: Path, core: str, entry: dict, workroot: Path, timeout: flo
         if model is None or model.id != core:
             raise SystemExit(f"--with-memory {with_memory}: its [timing] model is not {core}")
     else:  # the core's table alone: the published figures are for zero-wait memory
-        timing = tomllib.loads(Path(platform.path).read_text()).get("timing", {})
-        model = TimingModel.from_tables({"model": core, "clock_hz": int(timing.get("clock_hz", 1_000_000)),
-                                         "source": "zero-wait memory (CoreMark validation)"},
-                                        platform.memory, Path(platform.path))
+        clock = platform.timing.clock_hz if platform.timing and platform.timing.clock_hz else 1_000_000
+        model = TimingModel.from_tables(TimingSpec(model=core, clock_hz=clock,
+                                                   source="zero-wait memory (CoreMark validation)"),
+                                        platform.memory.regions(), Path(platform.path))
     if taken_branch is not None:  # a sensitivity check, never written to timing/validation.toml
         model = dataclasses.replace(model, taken_branch=taken_branch)
     workdir = workroot / core

@@ -80,7 +80,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for platform in platforms:
-            own = load_platform(platform).firmware.get("kernels", "reference")
+            own = load_platform(platform).firmware.kernels
             sets = args.kernels.split(",") if args.kernels else list(dict.fromkeys(["reference", own]))
             for model in models:
                 row = {"model": model.name, "platform": platform, "macs": macs.get(model.name), "runs": {}}

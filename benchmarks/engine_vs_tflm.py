@@ -55,7 +55,7 @@ def main() -> None:
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite", REPO / "models" / "test" / "conv_sweep.tflite",
                             REPO / "models" / "test" / "dwconv_pool.tflite"]
     label = args.label or ("TFLM+CMSIS-NN" if args.cmsis_nn else "TFLM")
-    own = load_platform(args.platform).firmware.get("kernels", "reference")
+    own = load_platform(args.platform).firmware.kernels
     if args.tflm_firmware:
         elf = args.tflm_firmware
     else:

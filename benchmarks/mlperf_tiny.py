@@ -212,13 +212,13 @@ def main() -> None:
     args = parser.parse_args()
 
     plat = load_platform(args.platform)
-    active_mw = (plat.power.get("active") or {}).get("mw")  # [power.active] (docs/power-sources.md)
+    active_mw = plat.power.active.mw if plat.power and plat.power.active else None  # [power.active] (docs/power-sources.md)
     if args.tflm_dir:
         kernels = "TFLM " + ("CMSIS-NN" if (args.tflm_dir / "tensorflow/lite/micro/kernels/cmsis_nn").is_dir()
                              else "reference") + " kernels"
         engine = f"tflm ({args.tflm_version or args.tflm_dir.name})"
     else:
-        kernel_set = os.environ.get("HIL_KERNELS") or plat.firmware.get("kernels", "reference")  # harness/build/cmake.py
+        kernel_set = os.environ.get("HIL_KERNELS") or plat.firmware.kernels  # harness/build/cmake.py
         kernels, engine = f"hil built-in engine, {kernel_set} int8 kernels (bit-exact with TFLM)", f"builtin ({kernel_set})"
     command = ("python benchmarks/mlperf_tiny.py --models-dir <mlcommons/tiny trained_models>"
                + (f" --tflm-dir <tree: {args.tflm_version or 'create_tflm_tree.py'}>" if args.tflm_dir else "")

@@ -250,9 +250,9 @@ class Run:
             r = build(self.config.build, platform, log=self.reporter.stage)
             return r.elf.path, r.elf, {"platform": r.platform, "inputs_hash": r.config_hash, "compiler": r.compiler,
                                        "cached": r.cached, "engine": r.engine, **r.extra, **r.elf.as_dict()}
-        layer = resources.firmware_dir() / "boards" / platform.firmware["board"]
+        layer = resources.firmware_dir() / "boards" / platform.firmware.board
         if not layer.is_dir():
-            raise UsageError(f"platform {platform.name} names board layer {platform.firmware['board']!r}, which the "
+            raise UsageError(f"platform {platform.name} names board layer {platform.firmware.board!r}, which the "
                              f"built-in firmware does not have yet ({layer})",
                              hint="pass --firmware with a runner ELF built for this board (any firmware that serves "
                                   "the hil protocol, docs/protocol.md), or add that board layer")
@@ -548,12 +548,12 @@ class Run:
         self.profile_unit: CountUnit | None = None
         self.instructions = None  # the emulator's instruction counter (Renode's monitor), read around INVOKE
         self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path),
-                                                      run_clock_hz=platform.firmware.get("clock_hz"))
+                                                      run_clock_hz=platform.firmware.clock_hz)
         if self.calibration is not None:  # a measured current replaces the platform's figure
             self.energy_model = self.calibration.energy_model(self.energy_model)
         if self.energy_model:
             self.result.energy_model = self.energy_model.as_dict()
-        if self.config.count and platform.counter.get("source") == "renode-monitor" \
+        if self.config.count and platform.counter.source == "renode-monitor" \
                 and hasattr(self._target, "instructions"):
             self.instructions = self._target.instructions
             before = self.instructions()
@@ -572,7 +572,7 @@ class Run:
         if self.cycles is not None:
             self.cycles.skip()
         empty = self.client.invoke(empty=True)
-        icount = bool(platform.target.get("icount")) or platform.target_kind != "qemu"
+        icount = bool(platform.target.icount) or platform.target_kind != "qemu"
         self.unit = self.profile_unit = unit_for(empty.counter_source, platform, emulated_time_is_instructions=icount)
         if self.unit:
             self.result.count_overhead = {"value": self.unit.scale(empty.count), "kind": self.unit.kind,
@@ -596,7 +596,7 @@ class Run:
         return energy
 
     def _measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> None:
-        regions = elf.region_usage(platform.memory)
+        regions = elf.region_usage(platform.memory.regions())
         memory = {"regions": regions, "model_bytes": len(model.data)}
         try:
             m = self.client.get_memory()

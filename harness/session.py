@@ -642,7 +642,7 @@ class ConsoleDevice:
             if run.ports or run.probes or run.baud or run.flasher:
                 raise UsageError(f"a port, probe, baud rate or flasher is for boards; {platform.name} runs in "
                                  f"{platform.target_kind}", hint="drop them, or choose a board platform")
-            if self.console == "semihosting" and not platform.target.get("semihosting"):
+            if self.console == "semihosting" and not platform.target.semihosting:
                 raise UsageError(f"{platform.name} does not enable semihosting in its emulator",
                                  hint="use console=uart")
         self.platform = platform

@@ -80,11 +80,10 @@ def emulator_side(platform: str, workdir: Path) -> tuple[dict[str, list[dict]], 
                 vectors.append({"cycles": v.count["value"], "operators": ops})
         out[m["name"]] = vectors
     p = load_platform(platform)
-    timing = tomllib.loads(Path(p.path).read_text()).get("timing", {})
-    model_id = timing.get("model", p.core)
+    model_id = (p.timing.model if p.timing else "") or p.core
     words = ("the cycle plugin's estimates" if what == "cycles"
              else f"exact instruction counts ({p.counter_kind}), standing in for the cycle estimate")
-    return out, words, model_id, int(timing.get("clock_hz", BOARD_CLOCK_HZ))
+    return out, words, model_id, (p.timing.clock_hz if p.timing else None) or BOARD_CLOCK_HZ
 
 
 def board_side(emulated: dict[str, list[dict]], rng: np.random.Generator) -> dict[str, list[dict]]:

@@ -20,7 +20,7 @@ import pytest
 from console_fw import build_console_elf
 from helpers import hil, requires_qemu
 from harness.errors import InfraError, UsageError
-from harness.platforms import load_platform
+from harness.platforms import board_settings, load_platform
 from harness.targets.board import BoardSpec, BoardTarget, PortInfo, resolve_boards, same_probe
 from harness.targets.flash import FlashRequest, make_flasher
 
@@ -94,7 +94,7 @@ def test_jlink_commander_loads_a_hex_made_from_the_elf(tmp_path, tools):
 
 
 def test_west_flash_needs_a_zephyr_build_directory(tmp_path, tools):
-    west = make_flasher({"flasher": "west", "west_runner": "openocd"}, "p")
+    west = make_flasher(board_settings({"flasher": "west", "west_runner": "openocd"}), "p")
     build = tmp_path / "build"
     (build / "zephyr").mkdir(parents=True)
     (build / "zephyr" / "runners.yaml").write_text("runners: [openocd]\n")
@@ -109,18 +109,21 @@ def test_west_flash_needs_a_zephyr_build_directory(tmp_path, tools):
 
 def test_command_template_placeholders(tmp_path):
     elf = build_console_elf(tmp_path / "fw", "app")
-    fl = make_flasher({"flasher": "command", "flash_command": "flash-it --sn {probe} '{bin}' {hex} {elf}"}, "p")
+    fl = make_flasher(board_settings({"flasher": "command", "flash_command": "flash-it --sn {probe} '{bin}' {hex} {elf}"}),
+                      "p")
     cmd = fl.flash_command(_request(tmp_path, elf, probe="SN1"))
     assert cmd[:3] == ["flash-it", "--sn", "SN1"] and cmd[3].endswith("app.bin") and cmd[5] == str(elf)
     assert Path(cmd[3]).stat().st_size > 0 and fl.needs_probe
     with pytest.raises(UsageError, match=r"\{serial\}.*not a placeholder"):
-        make_flasher({"flasher": "command", "flash_command": "x {serial}"}, "p")
+        make_flasher(board_settings({"flasher": "command", "flash_command": "x {serial}"}), "p")
     with pytest.raises(UsageError, match="uses {probe} but no probe id"):
         fl.flash_command(_request(tmp_path, elf, probe=None))
     with pytest.raises(UsageError, match="needs board.flash_command"):
-        make_flasher({"flasher": "command"}, "p")
+        make_flasher(board_settings({"flasher": "command"}), "p")
+    with pytest.raises(UsageError, match="flasher` 'stlink' is not one of"):
+        make_flasher(board_settings({"flasher": "stlink"}), "p")
     with pytest.raises(UsageError, match="flasher 'stlink' is not known"):
-        make_flasher({"flasher": "stlink"}, "p")
+        make_flasher(board_settings({}), "p", "stlink")  # --flasher stlink
 
 
 def test_missing_tool_names_how_to_install_it(tmp_path, monkeypatch):

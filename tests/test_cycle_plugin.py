@@ -18,7 +18,7 @@ import pytest
 from helpers import MODELS, REPO, hil, requires_qemu
 
 from harness.errors import InfraError, UsageError
-from harness.platforms import Region, load_platform
+from harness.platforms import Region, load_platform, timing_spec
 from harness.timing import CyclePlugin, Record, RunCycles, TimingModel, align_invoke, build_plugin
 from harness.timing.plugin import SOURCE
 
@@ -76,7 +76,7 @@ LOOP_CYCLES = (1 + 2) + (2 + 1 + 1 + 1) + N * (4 + 2 + 1) + (N - 1) * 2 + (1 + 2
 
 def _model(memory: dict | None = None, model: str = "test-core") -> TimingModel:
     regions = {"code": Region(0, 0x400000), "ram": Region(0x20000000, 0x400000)}
-    timing = {"model": model, "clock_hz": 10_000_000, "source": "test", "memory": memory or {}}
+    timing = timing_spec({"model": model, "clock_hz": 10_000_000, "source": "test", "memory": memory or {}})
     return TimingModel.from_tables(timing, regions, Path("test-platform.toml"), timing_dir=FIXTURES)
 
 

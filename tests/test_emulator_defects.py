@@ -47,13 +47,13 @@ def _build(platform: str | Path, cwd: Path) -> Path:
 def test_renode_cortex_m7_records_its_fpv5_defects():
     platform = load_platform("renode-stm32f746")
     assert {"VRINTA", "VRINTN", "VRINTZ", "VRINTP", "VMAXNM", "VCVTA"} <= platform.avoided_instructions
-    assert all(d["version"] == "Renode 1.15.3" and d["seen"] for d in platform.known_defects)
+    assert all(d.version == "Renode 1.15.3" and d.seen for d in platform.known_defects)
 
 
 @pytest.mark.parametrize("defects, problem", [
     ("known_defects = 3", "must be a list of tables"),
     ('known_defects = [{ seen = "x", instructions = ["VRINTA"] }]', "known_defects[0].version"),
-    ('known_defects = [{ version = "1", seen = "x", instructions = "VRINTA" }]', "must be a list of mnemonics"),
+    ('known_defects = [{ version = "1", seen = "x", instructions = "VRINTA" }]', "instructions` must be a list of strings"),
 ])
 def test_malformed_known_defects_are_refused_naming_the_key(tmp_path, defects, problem):
     text = (REPO / "platforms" / "mps2-an500.toml").read_text() + f"\n[emulator]\n{defects}\n"

@@ -17,7 +17,7 @@ import pytest
 
 from harness.checks.budgets import cycle_budget_measurements, evaluate
 from harness.errors import UsageError
-from harness.platforms import available, load_platform
+from harness.platforms import CounterSpec, available, load_platform, power_spec
 from harness.power.battery import check_inputs, estimate, parse_rate
 from harness.power.energy import STATUSES, EnergyModel, PowerFigure, band_pct_of, cycles_label, short_band
 from harness.results.compare import compare, timing_label
@@ -52,11 +52,11 @@ def test_every_power_figure_is_tagged_and_cited():
             continue
         model = EnergyModel.from_platform(p.power, p.counter, str(p.path))
         for key in ("active", "sleep"):
-            table = p.power.get(key)
+            table = getattr(p.power, key)
             if table is None:
                 continue
-            assert table["status"] in STATUSES and table["source"], (name, key)
-            assert table["status"] == "verified" or table.get("basis"), (name, key, "derived/assumed say how or why")
+            assert table.status in STATUSES and table.source, (name, key)
+            assert table.status == "verified" or table.basis, (name, key, "derived/assumed say how or why")
             tagged += 1
         if model is not None:
             assert model.source.startswith(f"{p.path.name} [power]: ")
@@ -71,24 +71,25 @@ def test_every_power_figure_is_tagged_and_cited():
 
 def test_an_untagged_or_unsourced_figure_is_refused_with_the_fix():
     base = {"part": "X", "voltage_v": 3.0, "clock_hz": 1e6}
-    with pytest.raises(UsageError, match=r"power.active.status is 'checked'") as exc:
-        EnergyModel.from_platform({**base, "active": {"ma": 1, "status": "checked", "source": "DS1"}}, {}, "p.toml")
+    def from_table(power: dict) -> EnergyModel | None:
+        return EnergyModel.from_platform(power_spec(power, "p.toml"), CounterSpec(), "p.toml")
+
+    with pytest.raises(UsageError, match=r"power.active.status` 'checked'") as exc:
+        from_table({**base, "active": {"ma": 1, "status": "checked", "source": "DS1"}})
     assert "verified" in exc.value.hint and "derived" in exc.value.hint and "assumed" in exc.value.hint
-    with pytest.raises(UsageError, match="basis is missing for a derived figure"):
-        EnergyModel.from_platform({**base, "active": {"ma": 1, "status": "derived", "source": "DS1"}}, {}, "p.toml")
-    with pytest.raises(UsageError, match="source is missing"):
-        EnergyModel.from_platform({**base, "active": {"ma": 1, "status": "verified"}}, {}, "p.toml")
+    with pytest.raises(UsageError, match="basis` is missing for a derived figure"):
+        from_table({**base, "active": {"ma": 1, "status": "derived", "source": "DS1"}})
+    with pytest.raises(UsageError, match="source` is missing"):
+        from_table({**base, "active": {"ma": 1, "status": "verified"}})
     with pytest.raises(UsageError, match="exactly one value"):
-        EnergyModel.from_platform({**base, "active": {"ma": 1, "mw": 3, "status": "verified", "source": "DS1"}},
-                                  {}, "p.toml")
+        from_table({**base, "active": {"ma": 1, "mw": 3, "status": "verified", "source": "DS1"}})
     # a figure that is zero or negative, a band that cannot be, a zero clock: refused, not a ZeroDivisionError later
-    for active, problem in (({"mw": 0}, "is 0 mW"), ({"ma": -1}, "is -3 mW"), ({"mw": 1, "band_pct": [5, -5]}, "band_pct"),
-                            ({"mw": 1, "band_pct": [-100, 5]}, "band_pct")):
+    for active, problem in (({"mw": 0}, "mw` must be more than 0"), ({"ma": -1}, "ma` must be more than 0"),
+                            ({"mw": 1, "band_pct": [5, -5]}, "band_pct"), ({"mw": 1, "band_pct": [-100, 5]}, "band_pct")):
         with pytest.raises(UsageError, match=problem):
-            EnergyModel.from_platform({**base, "active": {**active, "status": "verified", "source": "DS1"}}, {}, "p.toml")
-    with pytest.raises(UsageError, match="clock_hz 0 must be more than 0"):
-        EnergyModel.from_platform({**base, "clock_hz": 0, "active": {"mw": 1, "status": "verified", "source": "DS1"}},
-                                  {}, "p.toml")
+            from_table({**base, "active": {**active, "status": "verified", "source": "DS1"}})
+    with pytest.raises(UsageError, match="clock_hz` must be more than 0"):
+        from_table({**base, "clock_hz": 0, "active": {"mw": 1, "status": "verified", "source": "DS1"}})
 
 
 # -- energy from the cycles estimate -----------------------------------------------------------
@@ -131,7 +132,7 @@ def test_a_power_figure_for_another_clock_is_scaled_and_its_band_not_claimed():
                                                                         "to 25 MHz")
     # a board's counted cycles at its firmware's 80 MHz: the same scaling, said the same way
     p = load_platform("nucleo-l4r5zi")
-    board = EnergyModel.from_platform(p.power, p.counter, str(p.path), run_clock_hz=p.firmware["clock_hz"])
+    board = EnergyModel.from_platform(p.power, p.counter, str(p.path), run_clock_hz=p.firmware.clock_hz)
     energy, kind = board.for_vector({"value": 120_000_000, "kind": "cycles"}, None)
     assert kind == "cycles_estimate" and energy["uj"] == pytest.approx(40_670)  # 1 s at 120 MHz worth of cycles
     assert board.basis(kind)["error_band"].startswith("unknown: power scaled linearly from 120 MHz to 80 MHz")

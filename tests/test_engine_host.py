@@ -917,12 +917,15 @@ def test_kernel_set_the_core_cannot_run_is_refused_before_building(monkeypatch, 
 def test_nodsp_takes_mve_away_too(monkeypatch, cpu, kernels, ok):
     """GCC's +nodsp also disables MVE: kernels = "mve" on such a core is
     refused before building, like +nomve."""
+    import dataclasses
+
     from harness.build.cmake import _kernel_set
     from harness.errors import UsageError
     from harness.platforms import load_platform
 
     platform = load_platform("mps3-an547")
-    monkeypatch.setitem(platform.firmware, "cpu_flags", [f"-mcpu={cpu}", "-mfloat-abi=hard"])
+    platform = dataclasses.replace(platform, firmware=dataclasses.replace(
+        platform.firmware, cpu_flags=(f"-mcpu={cpu}", "-mfloat-abi=hard")))
     monkeypatch.setenv("HIL_KERNELS", kernels)
     if ok:
         assert _kernel_set(platform) == kernels

@@ -31,9 +31,9 @@ QEMU_PLATFORMS = sorted(n for n in available() if load_platform(n).target_kind =
 def _platform(name: str):
     """The platform, or a skip naming the missing emulator/toolchain."""
     p = load_platform(name)
-    tool, packages = TOOLCHAIN_PACKAGES[p.firmware.get("toolchain", "arm-none-eabi")]
-    emulator = p.target.get("executable", "qemu-system-arm")
-    missing = [f"{emulator} (apt-get install {p.target.get('package', emulator)})"] if not shutil.which(emulator) else []
+    tool, packages = TOOLCHAIN_PACKAGES[p.firmware.toolchain]
+    emulator = p.target.executable or "qemu-system-arm"
+    missing = [f"{emulator} (apt-get install {p.target.package or emulator})"] if not shutil.which(emulator) else []
     if not shutil.which(tool):
         missing.append(f"{tool} (apt-get install {packages})")
     if not shutil.which("cmake"):
@@ -161,8 +161,8 @@ int main(void)
 @pytest.mark.parametrize("name", QEMU_PLATFORMS)
 def test_per_tick_matches_a_measurement(tmp_path, name):
     platform = _platform(name)
-    compiler = TOOLCHAIN_PACKAGES[platform.firmware.get("toolchain", "arm-none-eabi")][0]
-    code, ram = platform.memory["code"], platform.memory["ram"]
+    compiler = TOOLCHAIN_PACKAGES[platform.firmware.toolchain][0]
+    code, ram = platform.memory.region("code"), platform.memory.region("ram")
     (tmp_path / "m.c").write_text(_MEASURE_C)
     (tmp_path / "m.ld").write_text(
         f"MEMORY {{ CODE (rx) : ORIGIN = {code.origin:#x}, LENGTH = {min(code.length, 0x10000):#x}\n"
@@ -171,7 +171,7 @@ def test_per_tick_matches_a_measurement(tmp_path, name):
         "           .data : { *(.data*) *(.sdata*) *(.bss*) *(.sbss*) } > RAM\n"
         "           __stack_top = ORIGIN(RAM) + LENGTH(RAM); }\n")
     elf = tmp_path / "m.elf"
-    subprocess.run([compiler, *platform.firmware["cpu_flags"], "-O1", "-ffreestanding", "-nostdlib",
+    subprocess.run([compiler, *platform.firmware.cpu_flags, "-O1", "-ffreestanding", "-nostdlib",
                     "-T", str(tmp_path / "m.ld"), str(tmp_path / "m.c"), "-o", str(elf)], check=True)
     t = platform.target
     cmd = [t["executable"], "-M", t["machine"], *(["-cpu", t["cpu"]] if t.get("cpu") else []),
@@ -203,7 +203,7 @@ def test_riscv_trap_is_reported_as_a_fault(tmp_path):
 
 def test_lm3s_refuses_a_model_larger_than_its_buffer(tmp_path):
     platform = _platform("lm3s6965evb")
-    capacity = platform.firmware["model_capacity_bytes"]
+    capacity = platform.firmware.model_capacity_bytes
     big = tmp_path / "big.tflite"  # the demo model padded past the buffer
     big.write_bytes(DEMO.read_bytes().ljust(capacity + 4096, b"\0"))
     proc, result = _run(tmp_path, "lm3s6965evb", big, "--vectors", "2")

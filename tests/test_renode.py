@@ -191,10 +191,10 @@ def test_renode_kind_is_registered_and_platforms_load():
     for name in RENODE_PLATFORMS:
         p = load_platform(name)
         assert p.target_kind == "renode"
-        assert p.target["repl"].startswith("platforms/") and p.target["repl"].endswith(".repl")
-        assert p.target["uart"].startswith("sysbus.")
-        assert p.counter["source"] == "renode-monitor" and p.counter["kind"] == "instructions"
-        assert not p.target.get("semihosting")
+        assert p.target.repl.startswith("platforms/") and p.target.repl.endswith(".repl")
+        assert p.target.uart.startswith("sysbus.")
+        assert p.counter.source == "renode-monitor" and p.counter.kind == "instructions"
+        assert not p.target.semihosting
         assert not p.power, "no power figures without a checked source (docs/power-sources.md)"
 
 
@@ -262,7 +262,7 @@ def test_board_layer_cross_compiles_for_the_renode_platform(name):
     platform = load_platform(name)
     record = build_firmware(platform)
     syms = _symbols(record.elf.path)
-    code, ram, bulk = platform.memory["code"], platform.memory["ram"], platform.memory["bulk"]
+    code, ram, bulk = (platform.memory.region(r) for r in ("code", "ram", "bulk"))
     assert syms["vector_table"] == code.origin  # the reset vector where the core looks
     for fn in ("board_init", "board_getc", "board_write", "Reset_Handler", "main"):
         assert code.origin <= syms[fn] < code.origin + code.length, fn
@@ -271,9 +271,9 @@ def test_board_layer_cross_compiles_for_the_renode_platform(name):
     assert record.elf.build_id
     log = (record.build_dir / "build.log").read_text() if (record.build_dir / "build.log").exists() else ""
     defines = json.loads((record.build_dir / "build.json").read_text())["defines"]
-    assert defines["HIL_SEMIHOSTING"] == "OFF" and defines["HIL_BOARD"] == platform.firmware["board"]
+    assert defines["HIL_SEMIHOSTING"] == "OFF" and defines["HIL_BOARD"] == platform.firmware.board
     assert "HIL_IDLE_WFE=1" in defines["HIL_EXTRA_DEFINES"]
-    layer = f"boards/{platform.firmware['board']}/"
+    layer = f"boards/{platform.firmware.board}/"
     assert not [ln for ln in log.splitlines() if layer in ln and "warning" in ln.lower()], "the board layer warns"
 
 

@@ -73,13 +73,13 @@ def test_every_qemu_platform_has_a_timing_table_naming_a_model(name):
     assert model.id in CORES
     assert model.memory_source, "the [timing] table cites where its clock and memory costs come from"
     assert model.clock_hz >= 1_000_000
-    isa = "rv32" if platform.firmware["toolchain"].startswith("riscv") else "thumb"
+    isa = "rv32" if platform.firmware.toolchain.startswith("riscv") else "thumb"
     assert model.isa == isa
 
 
 def test_stm32l4r5_qemu_is_an386_with_the_l4r5_flash():
     emulated, an386 = load_platform("stm32l4r5-qemu"), load_platform("mps2-an386")
-    assert emulated.target["machine"] == "mps2-an386"
+    assert emulated.target.machine == "mps2-an386"
     assert emulated.memory == an386.memory, "the [memory] QEMU's mps2-an386 provides"
     assert emulated.counter_per_tick == an386.counter_per_tick
     model = TimingModel.for_platform(emulated)

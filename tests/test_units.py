@@ -12,7 +12,7 @@ from harness.checks.metrics import bit_exact
 from harness.errors import UsageError
 from harness.model.tflite import TensorSpec
 from harness.model.vectors import _fit
-from harness.platforms import available, load_platform, load_platform_file
+from harness.platforms import CounterSpec, available, load_platform, load_platform_file, power_spec
 from harness.results.result import FAULT, PASSED, RunResult, VectorResult, write_json_atomic
 
 
@@ -21,7 +21,7 @@ def test_every_bundled_platform_file_loads():
     assert "mps2-an386" in names
     for name in names:
         p = load_platform(name)
-        assert p.name == name and p.memory["code"].length > 0
+        assert p.name == name and p.memory.region("code").length > 0
 
 
 def test_platform_sizes_must_fit_the_bulk_region(tmp_path):
@@ -85,22 +85,20 @@ def test_energy_model_arithmetic_and_kinds():
     from harness.power.energy import EnergyModel
 
     model = EnergyModel.from_platform(
-        {"part": "X", "datasheet": "DS", "voltage_v": 3.0, "clock_hz": 80e6, "active_ua_per_mhz": 100},
-        {"cycles_per_instruction": 1.5}, "p.toml")
+        power_spec({"part": "X", "datasheet": "DS", "voltage_v": 3.0, "clock_hz": 80e6, "active_ua_per_mhz": 100}),
+        CounterSpec(cycles_per_instruction=1.5), "p.toml")
     assert model.active_ma == pytest.approx(8.0)
     assert model.cycles(1000, "instructions") == (1500, "instructions_x_cpi")
     assert model.cycles(1000, "cycles") == (1000, "cycles_estimate")  # counted cycles x a datasheet current
     assert model.cycles(1000, "ticks") is None
     # 80e6 cycles = 1 s at 80 MHz, x 3 V x 8 mA = 24 mJ
     assert model.energy_uj(80e6) == pytest.approx(24_000)
-    assert EnergyModel.from_platform({"part": "X", "voltage_v": 3.3, "clock_hz": 1}, {}, "p") is None
+    assert EnergyModel.from_platform(power_spec({"part": "X", "voltage_v": 3.3, "clock_hz": 1}), CounterSpec(), "p") is None
 
 
 def test_energy_model_names_a_missing_key():
-    from harness.power.energy import EnergyModel
-
     with pytest.raises(UsageError, match="power.datasheet"):
-        EnergyModel.from_platform({"part": "X", "voltage_v": 3, "clock_hz": 1, "active_ma": 1}, {}, "p.toml")
+        power_spec({"part": "X", "voltage_v": 3, "clock_hz": 1, "active_ma": 1}, "p.toml")
 
 
 def test_budget_evaluation_names_limit_measurement_and_unmeasurable():
@@ -134,6 +132,6 @@ def test_board_platforms_are_serial_board_targets():
 
     for name in ("nucleo-l4r5zi", "nrf52840dk", "nucleo-h743zi"):
         p = load_platform(name)
-        assert p.counter["kind"] == "cycles" and p.board["serial"]["baud"] == 115200
+        assert p.counter.kind == "cycles" and p.board.serial.baud == 115200
         check_target_kind(p)  # supported now (tests/test_board_*.py)
         assert is_board(p) and make_flasher(p.board, p.name).name in ("openocd", "jlink", "pyocd")

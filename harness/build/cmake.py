@@ -118,20 +118,20 @@ def _source_files() -> list[Path]:
 
 
 def cmake_defines(platform: Platform, extra_defines: dict[str, str]) -> dict[str, str]:
-    fw, mem = platform.firmware, platform.memory
+    fw, mem = platform.firmware, platform.memory.regions()
     defines = {
-        "HIL_BOARD": fw["board"],
+        "HIL_BOARD": fw.board,
         "HIL_PLATFORM": platform.name,
-        "HIL_CPU_FLAGS": ";".join(fw["cpu_flags"]),
-        "HIL_UART_BASE": hex(fw["uart_base"]),
-        "HIL_CLOCK_HZ": str(fw["clock_hz"]),
-        "HIL_SEMIHOSTING": "ON" if platform.target.get("semihosting") else "OFF",
-        "HIL_STACK_SIZE": hex(fw.get("stack_bytes", 0x4000)),
-        "HIL_ARENA_SIZE": str(fw["arena_bytes"]),
-        "HIL_MODEL_CAPACITY": str(fw["model_capacity_bytes"]),
+        "HIL_CPU_FLAGS": ";".join(fw.cpu_flags),
+        "HIL_UART_BASE": hex(fw.uart_base),
+        "HIL_CLOCK_HZ": str(fw.clock_hz),
+        "HIL_SEMIHOSTING": "ON" if platform.target.semihosting else "OFF",
+        "HIL_STACK_SIZE": hex(fw.stack_bytes),
+        "HIL_ARENA_SIZE": str(fw.arena_bytes),
+        "HIL_MODEL_CAPACITY": str(fw.model_capacity_bytes),
         # the platform's own definitions (firmware.defines), then the caller's
         "HIL_EXTRA_DEFINES": ";".join(f"{k}={v}" for k, v in
-                                      sorted({**fw.get("defines", {}), **extra_defines}.items())),
+                                      sorted({**(fw.defines or {}), **extra_defines}.items())),
     }
     defines["HIL_KERNELS"] = _kernel_set(platform)
     for region in ("code", "ram", "bulk"):
@@ -155,18 +155,18 @@ def _kernel_set(platform: Platform) -> str:
     [firmware] kernels, else the portable reference (firmware/engine/engine.cmake).
     A set the platform's core cannot run is refused here, before any build."""
     forced = os.environ.get("HIL_KERNELS")
-    chosen = forced or platform.firmware.get("kernels", "reference")
+    chosen = forced or platform.firmware.kernels
     where = "the environment variable HIL_KERNELS" if forced else f"{platform.path}: firmware.kernels"
     if chosen not in KERNEL_SETS:
         raise UsageError(f"{where} is {chosen!r}, not a kernel set",
                          hint=f"use one of: {', '.join(KERNEL_SETS)} (dsp needs a Cortex-M4/M7/M33/M55, mve an M55)")
     if chosen in _KERNEL_CORES:
         feature, cores = _KERNEL_CORES[chosen]
-        cpu = next((f.split("=", 1)[1] for f in platform.firmware["cpu_flags"] if f.startswith("-mcpu=")), "")
+        cpu = next((f.split("=", 1)[1] for f in platform.firmware.cpu_flags if f.startswith("-mcpu=")), "")
         base, _, extensions = cpu.partition("+")
         # GCC: +nodsp also takes MVE away (MVE needs the DSP extension)
         missing = bool(({"nodsp"} | ({"nomve"} if chosen == "mve" else set())) & set(extensions.split("+")))
-        known = base in _KNOWN_CPUS or platform.firmware.get("toolchain", "arm-none-eabi") != "arm-none-eabi"
+        known = base in _KNOWN_CPUS or platform.firmware.toolchain != "arm-none-eabi"
         if missing or (known and base not in cores):
             raise UsageError(f"{where} is {chosen!r}, but {platform.name}'s core ({cpu or 'no -mcpu'}) has no {feature}",
                              hint="use kernels = \"reference\" for this platform (or unset HIL_KERNELS)")
@@ -189,7 +189,8 @@ def region_overflow(platform: Platform, log: str) -> UsageError | None:
     parts, keys = [], []
     for region, over in found.items():
         key, fix = _REGION_KEYS.get(region, (region.lower(), f"memory.{region.lower()}"))
-        available = platform.memory[key].length if key in platform.memory else None
+        regions = platform.memory.regions()
+        available = regions[key].length if key in regions else None
         if available is None:
             parts.append(f"region {region} overflowed by {over} bytes")
         else:
@@ -212,7 +213,7 @@ def build_firmware(platform: Platform, extra_defines: dict[str, str] | None = No
     extra_defines = dict(extra_defines or {})
     for extra_tool, extra_package in require:
         require_tool(extra_tool, extra_package)
-    toolchain = platform.firmware.get("toolchain", "arm-none-eabi")
+    toolchain = platform.firmware.toolchain
     tool, package = TOOLCHAIN_PACKAGES[toolchain]
     compiler = require_tool(tool, package)
     cmake = require_tool("cmake", "cmake")

@@ -210,7 +210,7 @@ def executables(build_dir: Path) -> dict[str, list[Path]]:
 
 def toolchain_for(platform: Platform) -> tuple[str, Path, str, str]:
     """(toolchain name, toolchain file, compiler, Debian package) of a platform."""
-    name = platform.firmware.get("toolchain", "arm-none-eabi")
+    name = platform.firmware.toolchain
     if name not in TOOLCHAIN_FILES:
         raise UsageError(f"{platform.path}: firmware.toolchain = {name!r} is not one hil knows",
                          hint=f"use one of {', '.join(TOOLCHAIN_FILES)}, or pass --toolchain-file")
@@ -362,9 +362,9 @@ def build(spec: BuildSpec, platform: Platform, log=None, echo=None) -> ProjectBu
 def build_builtin(spec: BuildSpec, platform: Platform, log=None) -> ProjectBuild:
     from .cmake import build_firmware
 
-    layer = FIRMWARE_DIR / "boards" / platform.firmware["board"]
+    layer = FIRMWARE_DIR / "boards" / platform.firmware.board
     if not layer.is_dir():
-        raise UsageError(f"platform {platform.name} names board layer {platform.firmware['board']!r}, which the "
+        raise UsageError(f"platform {platform.name} names board layer {platform.firmware.board!r}, which the "
                          f"built-in firmware does not have ({layer})",
                          hint="build your own firmware for this board (hil build APP_DIR), or add the board layer")
     cmake_vars: dict[str, str] = {}

@@ -252,7 +252,7 @@ def prepare_tflm(spec, platform: Platform, log=None) -> TflmPrep:
         tmp = resolver.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         tmp.replace(resolver)
-    toolchain = platform.firmware.get("toolchain", "arm-none-eabi")
+    toolchain = platform.firmware.toolchain
     require = ((f"{toolchain}-g++", "gcc-arm-none-eabi libstdc++-arm-none-eabi-newlib"
                 if toolchain == "arm-none-eabi" else "gcc-riscv64-unknown-elf"),)
     tree_digest = _tree_digest(tree)
@@ -273,7 +273,7 @@ def extra_flags(tree: Path, platform: Platform) -> str:
     flags = []
     if (tree / "tensorflow" / "lite" / "micro" / "cortex_m_generic" / "micro_time.cc").is_file():
         flags.append("-DPROJECT_GENERATION")
-    if has_mve(platform.firmware["cpu_flags"]):
+    if has_mve(list(platform.firmware.cpu_flags)):
         flags.append("-fno-if-conversion2")
     return " ".join(flags)
 
@@ -343,7 +343,7 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
     for extra_tool, extra_package in require:
         require_tool(extra_tool, extra_package)
     cmake = require_tool("cmake", "cmake")
-    variables = {"TFLM_DIR": str(tree), "HIL_CPU_FLAGS": ";".join(platform.firmware["cpu_flags"]),
+    variables = {"TFLM_DIR": str(tree), "HIL_CPU_FLAGS": ";".join(platform.firmware.cpu_flags),
                  "HIL_TFLM_CMSIS_NN": "ON" if cmsis else "OFF"}
     flags = extra_flags(tree, platform)
     if flags:
@@ -364,7 +364,7 @@ def build_library(tree: Path, tree_digest: str, platform: Platform, cmsis: bool,
         if remembered is not None:
             raise remembered
         cxx = require_tool(f"{toolchain}-g++", package)
-        check_cxx_library(cxx, platform.firmware["cpu_flags"], toolchain)
+        check_cxx_library(cxx, list(platform.firmware.cpu_flags), toolchain)
         build_log = build_dir / "build.log"
         build_log.write_text("")
         if log:

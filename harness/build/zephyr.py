@@ -184,7 +184,7 @@ def _find_sdk() -> Path | None:
 def choose_toolchain(platform: Platform, env: dict[str, str] | None = None) -> Toolchain:
     """ZEPHYR_TOOLCHAIN_VARIANT and its variables for building `platform`."""
     env = dict(os.environ if env is None else env)
-    arch_tool = platform.firmware.get("toolchain", "arm-none-eabi")
+    arch_tool = platform.firmware.toolchain
     variant = env.get("ZEPHYR_TOOLCHAIN_VARIANT")
     if variant:
         extra: dict[str, str] = {}
@@ -214,8 +214,8 @@ def choose_toolchain(platform: Platform, env: dict[str, str] | None = None) -> T
 
 
 def zephyr_board(spec: BuildSpec, platform: Platform) -> str:
-    board = (spec.board or spec.boards.get(platform.name) or platform.firmware.get("zephyr_board")
-             or platform.board.get("zephyr_board"))
+    board = (spec.board or spec.boards.get(platform.name) or platform.firmware.zephyr_board
+             or platform.board.zephyr_board)
     if not board:
         raise UsageError(f"platform {platform.name} names no Zephyr board",
                          hint=f"pass --board, or set zephyr_board under [firmware] in {platform.path}")

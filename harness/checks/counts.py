@@ -31,9 +31,9 @@ def unit_for(source: CounterSource, platform: Platform, emulated_time_is_instruc
             return None  # QEMU without -icount derives minstret from host time
         return CountUnit("instructions", 1.0, "minstret")
     if source == CounterSource.SYSTICK:
-        if platform.counter.get("kind") == "instructions" and not emulated_time_is_instructions:
+        if platform.counter.kind == "instructions" and not emulated_time_is_instructions:
             return None  # without -icount SysTick follows wall time: not a measurement
-        kind = platform.counter.get("kind", "ticks")
+        kind = platform.counter.kind
         how = "SysTick under QEMU -icount shift=0 (1 instruction = 1 ns)" if kind == "instructions" else "SysTick"
         return CountUnit(kind, platform.counter_per_tick, how)
     return None

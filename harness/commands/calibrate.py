@@ -33,15 +33,11 @@ REPO = resources.data_root()  # the set's model paths are relative to it (a chec
 SET_FILE = resources.calibration_set()
 
 
-def _platform_toml(platform) -> dict:
-    return tomllib.loads(Path(platform.path).read_text())
-
-
 def emulated_for(board, given: str | None) -> str:
     """The emulated counterpart: --emulated, else the board file's [timing] emulated_by."""
     if given:
         return given
-    name = (_platform_toml(board).get("timing") or {}).get("emulated_by")
+    name = board.timing.emulated_by if board.timing else ""
     if not name:
         raise UsageError(f"platform {board.name} names no emulated counterpart",
                          hint=f'pass --emulated <platform>, or add emulated_by = "<platform>" to the [timing] '
@@ -50,22 +46,14 @@ def emulated_for(board, given: str | None) -> str:
 
 
 def _timing(platform) -> tuple[str, int]:
-    """(timing model id, clock_hz) of an emulated platform: P's TimingModel when it exists."""
-    try:
-        from ..timing import TimingModel
-    except ImportError:
-        TimingModel = None
-    if TimingModel is not None:
-        model = TimingModel.for_platform(platform)
-        if model is None:
-            raise UsageError(f"platform {platform.name} has no [timing] table: nothing to calibrate against",
-                             hint="choose an emulated platform with a timing model (--emulated)")
-        return model.id, int(model.clock_hz)
-    timing = _platform_toml(platform).get("timing")
-    if not timing:
+    """(timing model id, clock_hz) of an emulated platform's cycle estimate."""
+    from ..timing import TimingModel
+
+    model = TimingModel.for_platform(platform)
+    if model is None:
         raise UsageError(f"platform {platform.name} has no [timing] table: nothing to calibrate against",
                          hint="choose an emulated platform with a timing model (--emulated)")
-    return str(timing["model"]), int(timing["clock_hz"])
+    return model.id, int(model.clock_hz)
 
 
 def _check(result, where: str) -> None:
@@ -162,7 +150,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
     emu_name = emulated_for(board, emulated)
     emu = load_platform(emu_name)
     model_id, clock_hz = _timing(emu)
-    board_clock = int(board.firmware["clock_hz"])
+    board_clock = board.firmware.clock_hz
     if board_clock != clock_hz and not allow_clock_mismatch:
         raise UsageError(f"{board.name}'s firmware runs at {board_clock / 1e6:g} MHz but {emu.name}'s estimates are "
                          f"for {clock_hz / 1e6:g} MHz: flash wait states differ, and the factors would carry that",
@@ -170,7 +158,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
                               "--allow-clock-mismatch (the file then says so)")
     cal_set = load_set(set_file)
     n, seed = vectors or int(cal_set["vectors"]), int(cal_set["seed"])
-    mv = ppk2_mv or round(float((board.power or {}).get("voltage_v", 3.3)) * 1000)
+    mv = ppk2_mv or round((board.power.voltage_v if board.power else 3.3) * 1000)
     meter = make_analyser(analyser, analyser_port, mv, ppk2_source) if analyser else None
     windows: list[dict] = []
     models: list[ModelRecord] = []

@@ -115,7 +115,7 @@ class ConsoleRun:
             if self.ports or self.probes or self.baud or self.flasher:
                 raise UsageError(f"--port, --probe, --baud and --flasher are for boards; {platform.name} runs in "
                                  f"{platform.target_kind}", hint="drop them, or choose a board platform")
-            if self.console == "semihosting" and not platform.target.get("semihosting"):
+            if self.console == "semihosting" and not platform.target.semihosting:
                 raise UsageError(f"{platform.name} does not enable semihosting in its emulator",
                                  hint="set target.semihosting = true in its platform file, or use --console uart")
         self.plugin = cycle_plugin(platform, self.elf, self.workdir, self.marks, self.cycles)

@@ -16,12 +16,6 @@ log = logging.getLogger(__name__)
 out = make_console()
 
 
-def _entry(table, key: str):
-    """A platform table's entry, whether the table is a dict or a typed spec
-    (platform files are becoming typed objects: harness/platforms.py)."""
-    return table.get(key) if isinstance(table, dict) else getattr(table, key, None)
-
-
 @click.command("platforms")
 @click.option("--ops", is_flag=True, help="Also list the operators the built-in engine runs.")
 def command(ops: bool) -> None:
@@ -31,9 +25,9 @@ def command(ops: bool) -> None:
         table.add_column(col)
     for name in platform_files.available():
         p = platform_files.load_platform(name)
-        table.add_row(p.name, p.core, f"{p.target_kind} {_entry(p.target, 'machine') or ''}".strip(),
-                      p.counter_kind, f"{_entry(p.firmware, 'arena_bytes') // 1024} KiB",
-                      f"{_entry(p.firmware, 'model_capacity_bytes') // 1024} KiB", p.description)
+        table.add_row(p.name, p.core, f"{p.target_kind} {p.target.machine}".strip(),
+                      p.counter_kind, f"{p.firmware.arena_bytes // 1024} KiB",
+                      f"{p.firmware.model_capacity_bytes // 1024} KiB", p.description)
     out.print(table)
     if ops:
         out.print("built-in engine operators: " + ", ".join(sorted(BUILTIN_ENGINE_OPS)))

@@ -371,7 +371,7 @@ def cycle_plugin(platform, elf: Path, workdir: Path, marks: list[str], enabled: 
     from ..timing import CyclePlugin, TimingModel
 
     model = TimingModel.for_platform(platform) if enabled else None
-    usable = model is not None and platform.target_kind == "qemu" and bool(platform.target.get("icount"))
+    usable = model is not None and platform.target_kind == "qemu" and bool(platform.target.icount)
     if not usable:
         if marks:
             why = "--no-cycles was given" if not enabled else (

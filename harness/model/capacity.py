@@ -73,17 +73,17 @@ def _elsewhere(names: list[str], what: str) -> str:
 
 
 def arena_hint(need: int, platform: Platform) -> str:
-    return _elsewhere(platforms_where(lambda p: p.firmware["arena_bytes"] >= need, platform.name),
+    return _elsewhere(platforms_where(lambda p: p.firmware.arena_bytes >= need, platform.name),
                       f"a tensor arena of at least {_kib(need)}")
 
 
 def model_buffer_hint(size: int, platform: Platform) -> str:
     """What helps a model larger than the RAM model buffer: --bake when it fits
     the code region (flash), else a platform with a larger buffer."""
-    others = _elsewhere(platforms_where(lambda p: p.firmware["model_capacity_bytes"] >= size, platform.name),
+    others = _elsewhere(platforms_where(lambda p: p.firmware.model_capacity_bytes >= size, platform.name),
                         f"a model buffer of at least {_kib(size)}")
-    code = platform.memory.get("code")
-    if code is not None and size < code.length:
+    code = platform.memory.region("code")
+    if size < code.length:
         return (f"use --bake: the model is built into the image and read in place from the code region "
                 f"(flash, {_kib(code.length)} on {platform.name}); or {others}")
     return others
@@ -92,16 +92,16 @@ def model_buffer_hint(size: int, platform: Platform) -> str:
 def baked_flash_hint(size: int, platform: Platform) -> str:
     """What helps when the firmware with a baked-in model overflows the code
     region: streaming the model into RAM where it fits, or more flash."""
-    code = platform.memory["code"].length if "code" in platform.memory else 0
-    others = _elsewhere(platforms_where(lambda p: "code" in p.memory and p.memory["code"].length > code,
+    code = platform.memory.region("code").length
+    others = _elsewhere(platforms_where(lambda p: p.memory.region("code").length > code,
                                         platform.name), f"more flash than {_kib(code)}")
-    if size <= platform.firmware["model_capacity_bytes"]:
+    if size <= platform.firmware.model_capacity_bytes:
         return f"run without --bake: the model streams into the RAM model buffer of {platform.name}; or {others}"
     return others
 
 
 def _ram_bytes(platform: Platform) -> int:
-    return sum(r.length for name, r in platform.memory.items() if name != "code")
+    return sum(r.length for name, r in platform.memory.regions().items() if name != "code")
 
 
 def check_model_fits(model: ModelInfo, platform: Platform, *, prebuilt_firmware: bool = False,
@@ -121,7 +121,7 @@ def check_model_fits(model: ModelInfo, platform: Platform, *, prebuilt_firmware:
             return _elsewhere(platforms_where(lambda p: _ram_bytes(p) >= need, platform.name),
                               f"at least {_kib(need)} of RAM")
     else:
-        limit = platform.firmware["arena_bytes"]
+        limit = platform.firmware.arena_bytes
         what = f"the tensor arena of {platform.name} ({_kib(limit)})"
 
         def hint(need: int) -> str:
@@ -151,16 +151,16 @@ def check_model_fits(model: ModelInfo, platform: Platform, *, prebuilt_firmware:
         return  # the firmware's own model buffer: it says so itself at LOAD_MODEL
     size = len(model.data)
     if bake:
-        code = platform.memory.get("code")
-        if code is not None and size > code.length:
+        code = platform.memory.region("code")
+        if size > code.length:
             raise UsageError(f"{where}: the model ({_kib(size)}) is larger than the code region (flash) of "
                              f"{platform.name} ({_kib(code.length)}), so it cannot be baked in",
-                             hint=_elsewhere(platforms_where(lambda p: "code" in p.memory
-                                                             and p.memory["code"].length > size, platform.name),
+                             hint=_elsewhere(platforms_where(lambda p: p.memory.region("code").length > size,
+                                                             platform.name),
                                              f"a code region larger than {_kib(size)}"))
-    elif size > platform.firmware["model_capacity_bytes"]:
+    elif size > platform.firmware.model_capacity_bytes:
         raise UsageError(f"{where}: the model ({_kib(size)}) is larger than the RAM model buffer of "
-                         f"{platform.name} ({_kib(platform.firmware['model_capacity_bytes'])})",
+                         f"{platform.name} ({_kib(platform.firmware.model_capacity_bytes)})",
                          hint=model_buffer_hint(size, platform))
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..platforms import CounterSpec, PowerFigureSpec, PowerSpec
 
 log = logging.getLogger(__name__)
 
@@ -69,66 +70,42 @@ class PowerFigure:
         return d
 
 
-def _figure(table: dict, units: dict, where: str, key: str, voltage: float, clock_hz: float) -> PowerFigure:
-    """A [power.<key>] table as a PowerFigure, refusing one whose tag or
-    source is missing or unknown (the fix names what to add)."""
+def _figure(table: PowerFigureSpec, units: dict, where: str, key: str, voltage: float, clock_hz: float) -> PowerFigure:
+    """A [power.<key>] table (typed and range-checked by harness/platforms.py)
+    as a PowerFigure in mW (active) or uW (sleep)."""
     name = f"{where}: power.{key}"
-    given = [u for u in units if u in table]
-    if len(given) != 1:
+    values = {"mw": table.mw, "ma": table.ma, "ua_per_mhz": table.ua_per_mhz, "uw": table.uw, "ua": table.ua}
+    given = [u for u, v in values.items() if v is not None]
+    if len(given) != 1 or given[0] not in units:
         raise UsageError(f"{name} needs exactly one value ({' or '.join(units)}), found {given or 'none'}",
                          hint=f"give the figure once, e.g. {next(iter(units))} = 40.7")
-    status = table.get("status")
-    if status not in STATUSES:
-        raise UsageError(f"{name}.status is {status!r}",
-                         hint="tag the figure: " + "; ".join(f'"{k}": {v}' for k, v in STATUSES.items()))
-    source = str(table.get("source", "")).strip()
-    basis = str(table.get("basis", "")).strip()
-    if not source:
-        raise UsageError(f"{name}.source is missing",
-                         hint="name the document, its revision and the table/page the figure comes from")
-    if status in ("derived", "assumed") and not basis:
-        raise UsageError(f"{name}.basis is missing for a {status} figure",
-                         hint="derived: give the formula from the published measurement; assumed: say why")
-    try:
-        voltage = float(table.get("voltage_v", voltage))  # a figure measured at another voltage says so
-        unit = given[0]
-        raw = float(table[unit])
-        if unit == "ma":
-            value = raw * voltage  # mW
-        elif unit == "ua_per_mhz":
-            value = raw * clock_hz / 1e6 / 1000 * voltage  # mW
-        elif unit == "ua":
-            value = raw * voltage  # uW
-        else:
-            value = raw
-        band = table.get("band_pct")
-        band_pct = (float(band[0]), float(band[1])) if band is not None else None
-    except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise UsageError(f"{name} has a value that is not a number ({exc})",
-                         hint="numbers only; band_pct = [low, high] in percent, e.g. [-1.6, 2.0]") from None
-    if not (math.isfinite(value) and value > 0 and math.isfinite(voltage) and voltage > 0):
-        raise UsageError(f"{name} is {value:g} {'mW' if units is _ACTIVE_UNITS else 'uW'} at {voltage:g} V",
-                         hint="a power figure and its voltage_v are more than 0")
-    if band_pct is not None and not (-100 < band_pct[0] <= band_pct[1] and math.isfinite(band_pct[1])):
-        raise UsageError(f"{name}.band_pct is {list(band_pct)}",
-                         hint="[low, high] in percent with -100 < low <= high, e.g. [-1.6, 2.0]")
-    return PowerFigure(value, status, source, str(table.get("conditions", "")), basis, band_pct,
-                       str(table.get("state", "")))
+    voltage = table.voltage_v or voltage  # a figure measured at another voltage says so
+    unit = given[0]
+    raw = float(values[unit] or 0.0)
+    if unit == "ma":
+        value = raw * voltage  # mW
+    elif unit == "ua_per_mhz":
+        value = raw * clock_hz / 1e6 / 1000 * voltage  # mW
+    elif unit == "ua":
+        value = raw * voltage  # uW
+    else:
+        value = raw
+    return PowerFigure(value, table.status, table.source.strip(), table.conditions, table.basis.strip(),
+                       table.band_pct, table.state)
 
 
-def _legacy_figures(power: dict, where: str, voltage: float, clock: float) -> tuple[PowerFigure, PowerFigure | None]:
+def _legacy_figures(power: PowerSpec, voltage: float, clock: float) -> tuple[PowerFigure, PowerFigure | None]:
     """A flat, untagged [power] table (active_ma / active_ua_per_mhz,
     idle_ua, verified): `assumed` unless it says verified = true."""
-    status = "verified" if power.get("verified") else "assumed"
+    status = "verified" if power.verified else "assumed"
     basis = "" if status == "verified" else "an untagged [power] table that does not say it was checked"
-    if "active_ma" in power:
-        mw = float(power["active_ma"]) * voltage
+    if power.active_ma is not None:
+        mw = power.active_ma * voltage
     else:
-        mw = float(power["active_ua_per_mhz"]) * clock / 1e6 / 1000 * voltage
-    source = str(power["datasheet"])
-    active = PowerFigure(mw, status, source, str(power.get("conditions", "")), basis)
-    sleep = (PowerFigure(float(power["idle_ua"]) * voltage, status, source, "", basis)
-             if "idle_ua" in power else None)
+        mw = (power.active_ua_per_mhz or 0.0) * clock / 1e6 / 1000 * voltage
+    active = PowerFigure(mw, status, power.datasheet, power.conditions, basis)
+    sleep = (PowerFigure(power.idle_ua * voltage, status, power.datasheet, "", basis)
+             if power.idle_ua is not None else None)
     return active, sleep
 
 
@@ -145,36 +122,24 @@ class EnergyModel:
     counted_clock_hz: float | None = None  # the clock a board's counted cycles run at (its firmware's)
 
     @classmethod
-    def from_platform(cls, power: dict, counter: dict, where: str,
+    def from_platform(cls, power: PowerSpec | None, counter: CounterSpec, where: str,
                       run_clock_hz: float | None = None) -> "EnergyModel | None":
-        """The platform file's model; `run_clock_hz`: the clock the firmware
-        runs the board at, which a counted-cycles figure is scaled to."""
-        if not power or not any(k in power for k in ("active", "active_ma", "active_ua_per_mhz")):
+        """The platform file's model (its [power] and [counter] tables);
+        `run_clock_hz`: the clock the firmware runs the board at, which a
+        counted-cycles figure is scaled to."""
+        if power is None or not power.has_active:
             return None  # no active-power figure: no energy estimate
         name = Path(where).name
-        try:
-            voltage = float(power["voltage_v"])
-            clock = float(power["clock_hz"])
-            if not (math.isfinite(voltage) and voltage > 0 and math.isfinite(clock) and clock > 0):
-                raise UsageError(f"{where}: [power] voltage_v {voltage:g} and clock_hz {clock:g} must be more than 0",
-                                 hint="the supply voltage in V and the clock the active figure is for, in Hz")
-            if isinstance(power.get("active"), dict):
-                active = _figure(power["active"], _ACTIVE_UNITS, name, "active", voltage, clock)
-                sleep = (_figure(power["sleep"], _SLEEP_UNITS, name, "sleep", voltage, clock)
-                         if isinstance(power.get("sleep"), dict) else None)
-            else:
-                active, sleep = _legacy_figures(power, name, voltage, clock)
-            return cls(part=str(power["part"]), voltage_v=voltage, clock_hz=clock, active=active, sleep=sleep,
-                       cycles_per_instruction=(float(counter["cycles_per_instruction"])
-                                               if "cycles_per_instruction" in counter else None),
-                       cpi_source=counter.get("cpi_source"), source=f"{name} [power]: {active.source}",
-                       counted_clock_hz=float(run_clock_hz) if run_clock_hz and counter.get("kind") == "cycles" else None)
-        except KeyError as exc:
-            raise UsageError(f"{where}: power.{exc.args[0]} is missing",
-                             hint="a [power] table needs part, voltage_v, clock_hz and a tagged [power.active] "
-                                  "table (docs/power-sources.md)") from None
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"{where}: [power] has a value that is not a number ({exc})") from None
+        voltage, clock = power.voltage_v, power.clock_hz
+        if power.active is not None:
+            active = _figure(power.active, _ACTIVE_UNITS, name, "active", voltage, clock)
+            sleep = _figure(power.sleep, _SLEEP_UNITS, name, "sleep", voltage, clock) if power.sleep else None
+        else:
+            active, sleep = _legacy_figures(power, voltage, clock)
+        return cls(part=power.part, voltage_v=voltage, clock_hz=clock, active=active, sleep=sleep,
+                   cycles_per_instruction=counter.cycles_per_instruction, cpi_source=counter.cpi_source or None,
+                   source=f"{name} [power]: {active.source}",
+                   counted_clock_hz=float(run_clock_hz) if run_clock_hz and counter.kind == "cycles" else None)
 
     # -- the figures --------------------------------------------------------------
 
@@ -236,8 +201,8 @@ class EnergyModel:
         if found is None:
             return None
         value, kind = found
-        clock = self.counted_clock_hz if count["kind"] == "cycles" else None
-        return ({"uj": round(self.energy_uj(value, clock), 6), "cycles": round(value), "basis": kind, "estimate": True},
+        counted = self.counted_clock_hz if count["kind"] == "cycles" else None
+        return ({"uj": round(self.energy_uj(value, counted), 6), "cycles": round(value), "basis": kind, "estimate": True},
                 kind)
 
     # -- the label ----------------------------------------------------------------
@@ -254,9 +219,8 @@ class EnergyModel:
         power_words = f"{self.active.status} power"
         scale_note = None
         if kind == "instructions_x_cpi":
-            cpi = self.cycles_per_instruction
-            cpi = f"{cpi:.1f}" if float(cpi).is_integer() else f"{cpi:g}"
-            cycles = f"instructions x CPI {cpi}"
+            cpi = self.cycles_per_instruction or 0.0  # this kind exists only with a CPI (cycles())
+            cycles = f"instructions x CPI {cpi:.1f}" if cpi.is_integer() else f"instructions x CPI {cpi:g}"
             verified = False
             cycles_band = "unknown"
             if self.cpi_source and "lower bound" in self.cpi_source:
@@ -375,7 +339,7 @@ def basis_label(basis: dict | None, detail: bool = False) -> str:
     verified."""
     if not isinstance(basis, dict):
         return "estimate, unverified"
-    words = (basis.get("basis_text") if detail else None) or BASIS_KINDS.get(basis.get("kind"), "estimate")
+    words = (basis.get("basis_text") if detail else None) or BASIS_KINDS.get(str(basis.get("kind")), "estimate")
     label = f"estimate: {words}, {'verified' if basis.get('verified') else 'unverified'}"
     if basis.get("kind") != "measured":  # the band goes wherever the figure goes
         label += f", {short_band(basis)}"

@@ -60,8 +60,6 @@ KNOWN_PROBES: list[tuple[int, int | None, str]] = [
     (0x04B4, 0xF155, "Cypress KitProg3"),
 ]
 
-RESET_METHODS = ("flasher", "rts", "dtr", "protocol", "command", "power", "none")
-FLOW_CONTROL = ("none", "rtscts", "xonxoff", "dsrdtr")
 
 
 def probe_kind(vid: int | None, pid: int | None) -> str | None:
@@ -164,8 +162,8 @@ def resolve_boards(platform: Platform, ports: list[str], probes: list[str],
     ports = [p for p in ports if p]
     probes = [p for p in probes if p]
     board = platform.board
-    if not ports and board.get("port"):
-        ports = [str(board["port"])]
+    if not ports and board.port:
+        ports = [board.port]
     if len(set(ports)) != len(ports):
         raise UsageError("the same --port is given twice", hint="give each board's port once")
     if len({p.upper().lstrip("0") for p in probes}) != len(probes):
@@ -283,26 +281,16 @@ class BoardTarget:
         self.probe = board.probe
         self.probe_source = board.probe_source
         self.console = console
-        cfg = platform.board
-        ser = cfg.get("serial", {}) or {}
-        if not isinstance(ser, dict):
-            raise UsageError(f"{platform.path}: board.serial must be a table",
-                             hint='serial = { baud = 115200, flow_control = "none" }')
-        self.baud = int(baud or ser.get("baud", 115200))
-        self.flow = ser.get("flow_control", "none")
-        if self.flow not in FLOW_CONTROL:
-            raise UsageError(f"{platform.path}: board.serial.flow_control {self.flow!r} is not known",
-                             hint=f"use one of: {', '.join(FLOW_CONTROL)}")
-        self.reset_method = cfg.get("reset", "flasher")
-        if self.reset_method not in RESET_METHODS:
-            raise UsageError(f"{platform.path}: board.reset {self.reset_method!r} is not known",
-                             hint=f"use one of: {', '.join(RESET_METHODS)}")
-        self.reset_pulse = float(cfg.get("reset_pulse_s", 0.1))
-        self.hello_tries = max(1, int(cfg.get("hello_retries", 5)))
-        self.quiet_s = float(cfg.get("boot_quiet_s", 0.2))
-        self.port_wait = float(cfg.get("port_wait_s", 5.0))
+        cfg = platform.board  # serial, reset and timing values checked when the platform file was read
+        self.baud = int(baud or cfg.serial.baud)
+        self.flow = cfg.serial.flow_control
+        self.reset_method = cfg.reset
+        self.reset_pulse = cfg.reset_pulse_s
+        self.hello_tries = cfg.hello_retries
+        self.quiet_s = cfg.boot_quiet_s
+        self.port_wait = cfg.port_wait_s
         self.flasher: Flasher = make_flasher(cfg, platform.name, flasher)
-        self.reset_command = cfg.get("reset_command")
+        self.reset_command = cfg.reset_command
         if self.reset_method == "command":
             if not self.reset_command:
                 raise UsageError(f"{platform.path}: board.reset = \"command\" needs board.reset_command",
@@ -456,7 +444,7 @@ class BoardTarget:
         link.recording = True
         started = time.monotonic()
         noise = self._drain(link)
-        per_try = float(self.platform.board.get("hello_timeout", max(0.3, timeout / self.hello_tries)))
+        per_try = self.platform.board.hello_timeout or max(0.3, timeout / self.hello_tries)
         dropped = 0
         try:
             for attempt in range(1, self.hello_tries + 1):

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InfraError, UsageError
+from ..platforms import BoardSettings
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDERS = ("elf", "hex", "bin", "probe", "port", "python")
-DEFAULT_TIMEOUT = 180.0
 
 
 @dataclass
@@ -87,11 +87,11 @@ class Flasher:
     #: tool might pick whichever probe it finds first)
     needs_probe = True
 
-    def __init__(self, board: dict, platform_name: str) -> None:
+    def __init__(self, board: BoardSettings, platform_name: str) -> None:
         self.board = board
         self.platform_name = platform_name
-        self.timeout = float(board.get("flash_timeout", DEFAULT_TIMEOUT))
-        self.extra_args = [str(a) for a in board.get("flash_args", [])]
+        self.timeout = board.flash_timeout
+        self.extra_args = list(board.flash_args)
         self.last_command: list[str] = []
 
     # -- to override -------------------------------------------------------------
@@ -106,14 +106,14 @@ class Flasher:
     # -- shared -------------------------------------------------------------------
 
     def _setting(self, key: str, example: str) -> str:
-        value = self.board.get(key)
+        value = getattr(self.board, key)
         if not value:
             raise UsageError(f"platform {self.platform_name}: flasher {self.name!r} needs board.{key}",
                              hint=f"add it to the [board] table, e.g. {key} = {example}")
         return value
 
     def check_tool(self) -> str:
-        exe = self.board.get(f"{self.name}_executable") or self.tool
+        exe = self.board.executable(self.name) or self.tool
         if exe and not shutil.which(exe):
             raise InfraError(f"flasher {self.name!r} needs `{exe}`, which was not found on PATH",
                              hint=self.install_hint or f"install {exe}")
@@ -194,9 +194,7 @@ class OpenOcd(Flasher):
     install_hint = "apt-get install -y openocd"
 
     def _base(self, req: FlashRequest) -> list[str]:
-        configs = self.board.get("openocd_config")
-        if isinstance(configs, str):
-            configs = [configs]
+        configs = self.board.openocd_config
         if not configs:
             self._setting("openocd_config", '["board/st_nucleo_l4.cfg"]')
         cmd = [self.check_tool()]
@@ -232,16 +230,16 @@ class West(Flasher):
             if (parent / "zephyr" / "runners.yaml").exists() or (parent / "CMakeCache.txt").exists():
                 if (parent / "zephyr").is_dir():
                     return parent
-        if self.board.get("west_build_dir"):
-            return Path(self.board["west_build_dir"])
+        if self.board.west_build_dir:
+            return Path(self.board.west_build_dir)
         raise UsageError(f"{elf} is not inside a Zephyr build directory, which `west flash` needs",
                          hint="pass the zephyr.elf of a `west build` (BUILD/zephyr/zephyr.elf), or choose "
                               "another flasher (pyocd, openocd, jlink) for this ELF")
 
     def flash_command(self, req: FlashRequest) -> list[str]:
         cmd = [self.check_tool(), "flash", "--skip-rebuild", "-d", str(self._build_dir(req))]
-        if self.board.get("west_runner"):
-            cmd += ["--runner", self.board["west_runner"]]
+        if self.board.west_runner:
+            cmd += ["--runner", self.board.west_runner]
         cmd += ["--elf-file", str(req.image("elf"))]
         if req.probe:
             cmd += ["--dev-id", req.probe]
@@ -262,7 +260,7 @@ class JLink(Flasher):
     def _base(self, req: FlashRequest) -> list[str]:
         cmd = [self.check_tool(), "-NoGui", "1", "-ExitOnError", "1", "-AutoConnect", "1",
                "-Device", self._setting("jlink_device", '"NRF52840_XXAA"'),
-               "-If", self.board.get("jlink_interface", "SWD"), "-Speed", str(self.board.get("jlink_speed", 4000))]
+               "-If", self.board.jlink_interface, "-Speed", str(self.board.jlink_speed)]
         if req.probe:
             cmd += ["-USB", req.probe]
         return cmd
@@ -284,16 +282,16 @@ class Command(Flasher):
 
     name = "command"
 
-    def __init__(self, board: dict, platform_name: str) -> None:
+    def __init__(self, board: BoardSettings, platform_name: str) -> None:
         super().__init__(board, platform_name)
-        self.resets_after_flash = bool(board.get("resets_after_flash", True))
-        template = board.get("flash_command")
-        if not isinstance(template, str) or not template.strip():
+        self.resets_after_flash = board.resets_after_flash
+        template = board.flash_command
+        if not template.strip():
             raise UsageError(f"platform {platform_name}: flasher \"command\" needs board.flash_command",
                              hint='add e.g. flash_command = "my-flasher --serial {probe} {hex}" '
                                   f"(placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
         self.template = template
-        self.reset_template = board.get("reset_command")
+        self.reset_template = board.reset_command
         self.needs_probe = "probe" in template_fields(template, platform_name)
         if self.reset_template:
             template_fields(self.reset_template, platform_name)
@@ -361,8 +359,8 @@ def template_fields(template: str, platform_name: str = "?") -> set[str]:
     return used
 
 
-def make_flasher(board: dict, platform_name: str, override: str | None = None) -> Flasher:
-    name = override or board.get("flasher")
+def make_flasher(board: BoardSettings, platform_name: str, override: str | None = None) -> Flasher:
+    name = override or board.flasher
     if not name:
         raise UsageError(f"platform {platform_name}: board.flasher is not set",
                          hint=f"add flasher = one of {', '.join(FLASHERS)} to its [board] table, "

@@ -61,9 +61,9 @@ class QemuTarget:
         self.workdir = Path(workdir)
         self.log_path = self.workdir / "qemu.log"
         self.start_timeout = start_timeout
-        self.host_files = bool(platform.target.get("semihosting"))
+        self.host_files = platform.target.semihosting
         self.process: subprocess.Popen | None = None
-        self.executable = platform.target.get("executable", "qemu-system-arm")
+        self.executable = platform.target.executable or "qemu-system-arm"
         self.command: list[str] = []
         self.qmp_path: Path | None = None
         self._qmp_dir: str | None = None  # a short directory in /tmp when the run directory's path is too long
@@ -71,30 +71,30 @@ class QemuTarget:
 
     def _command(self, port: int) -> list[str]:
         t = self.platform.target
-        cmd = [self.executable, "-M", t["machine"], "-display", "none", "-monitor", "none",
+        cmd = [self.executable, "-M", t.machine, "-display", "none", "-monitor", "none",
                "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
                "-kernel", str(self.elf)]
         if self.qmp_path is not None:
             cmd += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
-        if t.get("cpu"):
-            cmd += ["-cpu", t["cpu"]]
-        if t.get("icount") and self.count:
-            cmd += ["-icount", t["icount"]]
+        if t.cpu:
+            cmd += ["-cpu", t.cpu]
+        if t.icount and self.count:
+            cmd += ["-icount", t.icount]
         if self.host_files:
             cmd += ["-semihosting-config", "enable=on,target=native"]
-        return cmd + self.plugin_args + list(t.get("extra_args", []))
+        return cmd + self.plugin_args + list(t.extra_args)
 
     def version(self) -> str:
         out = subprocess.run([self.executable, "--version"], capture_output=True, text=True, check=False)
         return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
     def describe(self) -> dict:
-        return {"kind": "qemu", "machine": self.platform.target["machine"],
+        return {"kind": "qemu", "machine": self.platform.target.machine,
                 "emulator": self.version(), "command": self.command}
 
     def start(self) -> str:
         if not shutil.which(self.executable):
-            package = self.platform.target.get("package", self.executable)
+            package = self.platform.target.package or self.executable
             raise InfraError(f"`{self.executable}` was not found on PATH",
                              hint=f"install it: apt-get install -y {package}")
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ class RunCycles:
     def attach(cls, model: TimingModel | None, platform, target, elf: Path, workdir: Path) -> "RunCycles | None":
         """The plugin on a QEMU target whose instruction counts are exact
         (-icount); None elsewhere (Renode, boards, QEMU without -icount)."""
-        if model is None or platform.target_kind != "qemu" or not platform.target.get("icount") \
+        if model is None or platform.target_kind != "qemu" or not platform.target.icount \
                 or not hasattr(target, "plugin_args"):
             return None
         plugin = CyclePlugin(model, workdir, elf)
@@ -127,7 +127,7 @@ class RunCycles:
             self._note(found.note)
         if found.cycles is None:
             return None
-        if found.operators is not None:
+        if found.operators is not None and operators:
             for op, cycles in zip(operators, found.operators):
                 op["cycles"] = cycles
         return {"value": found.cycles, "kind": "cycles_estimate", "model": self.model.id, "source": "qemu-plugin",

@@ -252,6 +252,7 @@ def load_calibration(path: str | Path) -> Calibration:
     c = cal.current
     # a NaN, infinite, zero or negative figure would print a band of 'nan%', divide by a zero clock, or
     # give a negative power: each must be a number in its range
+    checks: dict[str, tuple[float | None, int, bool]]
     checks = {"default_factor": (cal.default_factor, 0, False), "clock_hz": (cal.clock_hz, 0, False),
               "board_clock_hz": (cal.board_clock_hz, 0, False), "band.residual": (cal.band_fraction, 0, True),
               "band.in_sample": (cal.in_sample, 0, True)}
@@ -366,8 +367,8 @@ def save_recording(rec: Recording, directory: str | Path) -> Path:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         if rec.samples is not None:
-            np.savez_compressed(directory / SAMPLES_FILE, **{k: np.asarray(v) for k, v in rec.samples.items()
-                                                              if v is not None})
+            arrays: dict = {k: np.asarray(v) for k, v in rec.samples.items() if v is not None}
+            np.savez_compressed(directory / SAMPLES_FILE, **arrays)
     except OSError as exc:
         raise DiskError.writing("the calibration recording", directory, exc) from exc
     _write_atomic(directory / RECORDING_FILE, json.dumps(rec.as_json(), indent=1) + "\n")
@@ -580,10 +581,7 @@ def calibration_for(platform, timing_model, given: str | Path | None) -> Calibra
     where = "--calibration"
     path = Path(given) if given else None
     if path is None:
-        try:
-            named = (tomllib.loads(Path(platform.path).read_text()).get("timing") or {}).get("calibration")
-        except (OSError, tomllib.TOMLDecodeError):
-            named = None
+        named = platform.timing.calibration if platform.timing else ""
         if not named or timing_model is None:
             return None  # none named, or no estimate to apply it to (--no-cycles)
         where = f"{platform.path} [timing] calibration"

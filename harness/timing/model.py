@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import resources
 from ..errors import UsageError
+from ..platforms import CacheSpec, MemoryTimingSpec, Platform, Region, TimingSpec
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ THUMB_CLASSES = (
     "system", "barrier")
 RV32_CLASSES = ("default", "alu", "load", "store", "branch", "jump", "mul", "mulh", "div", "csr", "atomic", "system")
 CLASSES = {"thumb": THUMB_CLASSES, "rv32": RV32_CLASSES}
-ACCESSES = ("fetch", "load")
 
 
 @dataclass(frozen=True)
@@ -81,38 +81,33 @@ class TimingModel:
     path: Path | None = None
 
     @classmethod
-    def for_platform(cls, platform) -> "TimingModel | None":
+    def for_platform(cls, platform: Platform) -> "TimingModel | None":
         """The platform's model, or None when its file has no [timing] table."""
-        path = Path(platform.path)
-        try:
-            table = tomllib.loads(path.read_text()).get("timing")
-        except (OSError, tomllib.TOMLDecodeError):
-            return None  # the platform loader has already said what is wrong with the file
-        if table is None or ("model" not in table and "clock_hz" not in table and "memory" not in table):
+        if platform.timing is None or not platform.timing.estimates:
             return None  # no table, or one that only points elsewhere (a board's `emulated_by`)
-        return cls.from_tables(table, platform.memory, path)
+        return cls.from_tables(platform.timing, platform.memory.regions(), platform.path)
 
     @classmethod
-    def from_tables(cls, timing: dict, memory: dict, platform_path: Path,
+    def from_tables(cls, timing: TimingSpec, memory: dict[str, Region], platform_path: Path,
                     timing_dir: Path = TIMING_DIR) -> "TimingModel":
         where = f"{platform_path} [timing]"
-        model_id = timing.get("model")
-        if not isinstance(model_id, str) or not model_id:
+        model_id = timing.model
+        if not model_id:
             raise UsageError(f"{where}: `model` is missing", hint='name the core table: model = "cortex-m4" '
                                                                  f"(one of: {', '.join(available(timing_dir))})")
         table_path = timing_dir / f"{model_id}.toml"
         if not table_path.is_file():
             raise UsageError(f"{where}: model {model_id!r} has no table {table_path}",
                              hint=f"use one of: {', '.join(available(timing_dir))}, or write {table_path}")
-        clock = timing.get("clock_hz")
-        if not isinstance(clock, int) or isinstance(clock, bool) or clock <= 0:
+        clock = timing.clock_hz
+        if not clock:
             raise UsageError(f"{where}: `clock_hz` must be a positive integer (Hz), not {clock!r}",
                              hint="the clock of the silicon being modelled, e.g. clock_hz = 120_000_000")
         core = _core_table(table_path)
-        regions = _memory(timing.get("memory", {}), memory, where)
+        regions = _memory(timing.memory or {}, memory, where)
         return cls(id=core["id"], core=core["core"], isa=core["isa"], revision=str(core.get("revision", "")),
                    source=core["source"], cycles=core["cycles"], taken_branch=core["taken_branch"],
-                   clock_hz=clock, memory_source=str(timing.get("source", "")), memory=regions,
+                   clock_hz=clock, memory_source=timing.source, memory=regions,
                    dual_classes=core["dual_classes"], dual_second=core["dual_second"],
                    notes=core.get("notes", {}), path=table_path)
 
@@ -179,50 +174,18 @@ def _core_table(path: Path) -> dict:
     return {**data, "cycles": cycles, "taken_branch": taken, "dual_classes": tuple(classes), "dual_second": second}
 
 
-def _memory(table: dict, memory: dict, where: str) -> tuple[MemoryCost, ...]:
-    if not isinstance(table, dict):
-        raise UsageError(f"{where}: `memory` must be tables [timing.memory.<region>]",
-                         hint="one [timing.memory.<region>] table per costing region")
+def _memory(table: dict[str, MemoryTimingSpec], memory: dict[str, Region], where: str) -> tuple[MemoryCost, ...]:
+    """The [timing.memory.<region>] tables (checked when the platform file was read) as costs."""
     regions = []
     for name, spec in table.items():
-        here = f"{where}.memory.{name}"
         if name not in memory:
-            raise UsageError(f"{here}: {name!r} is not a region of the platform's [memory] table",
+            raise UsageError(f"{where}.memory.{name}: {name!r} is not a region of the platform's [memory] table",
                              hint=f"name one of: {', '.join(memory)}")
-        if not isinstance(spec, dict):
-            raise UsageError(f"{here}: must be a table", hint="wait_states, line_bytes, prefetch, applies_to")
-        unknown = sorted(set(spec) - {"wait_states", "line_bytes", "prefetch", "cache", "dcache", "applies_to",
-                                      "source", "note"})
-        if unknown:
-            raise UsageError(f"{here}: unknown key(s) {', '.join(unknown)}",
-                             hint="keys: wait_states, line_bytes, prefetch, cache, dcache, applies_to")
-        ws = spec.get("wait_states", 0)
-        line = spec.get("line_bytes", 4)
-        if not isinstance(ws, int) or isinstance(ws, bool) or ws < 0:
-            raise UsageError(f"{here}: `wait_states` must be an integer >= 0, not {ws!r}", hint="e.g. wait_states = 5")
-        if not isinstance(line, int) or isinstance(line, bool) or line < 2 or line & (line - 1):
-            raise UsageError(f"{here}: `line_bytes` must be a power of two >= 2, not {line!r}",
-                             hint="the bytes one flash read returns, e.g. line_bytes = 8")
-        applies = spec.get("applies_to", ["fetch"])
-        if not isinstance(applies, list) or not applies or set(applies) - set(ACCESSES):
-            raise UsageError(f"{here}: `applies_to` must list one or both of {', '.join(ACCESSES)}, not {applies!r}",
-                             hint='e.g. applies_to = ["fetch", "load"]')
         r = memory[name]
-        regions.append(MemoryCost(name, r.origin, r.length, ws, line, bool(spec.get("prefetch", False)),
-                                  tuple(applies), _cache(spec, "cache", here), _cache(spec, "dcache", here)))
+        regions.append(MemoryCost(name, r.origin, r.length, spec.wait_states, spec.line_bytes, spec.prefetch,
+                                  spec.applies_to, _cache(spec.cache), _cache(spec.dcache)))
     return tuple(regions)
 
 
-def _cache(spec: dict, key: str, here: str) -> Cache | None:
-    table = spec.get(key)
-    if table is None:
-        return None
-    try:
-        cache = Cache(int(table["lines"]), int(table.get("ways", 1)), int(table["line_bytes"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"{here}: `{key}` needs lines, ways and line_bytes ({exc})",
-                         hint=f"{key} = {{ lines = 32, ways = 1, line_bytes = 8 }}") from exc
-    if cache.lines <= 0 or cache.ways <= 0 or cache.ways > 64 or cache.lines % cache.ways or cache.line_bytes <= 0:
-        raise UsageError(f"{here}: {key} {vars(cache)} is not a cache the plugin can model",
-                         hint="lines > 0, a multiple of ways (1..64), line_bytes > 0")
-    return cache
+def _cache(spec: CacheSpec | None) -> Cache | None:
+    return Cache(spec.lines, spec.ways, spec.line_bytes) if spec is not None else None
