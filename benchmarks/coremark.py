@@ -115,14 +115,14 @@ def build(coremark: Path, platform, entry: dict, isa: str, workdir: Path, opt: l
 def run(platform, model: TimingModel, elf: Path, workdir: Path, timeout: float) -> tuple[str, CyclePlugin]:
     plugin = CyclePlugin(model, workdir, elf, marks=MARKS)
     t = platform.target
-    cmd = [t["executable"], "-M", t["machine"], *(["-cpu", t["cpu"]] if t.get("cpu") else []),
+    cmd = [t.executable or "qemu-system-arm", "-M", t.machine, *(["-cpu", t.cpu] if t.cpu else []),
            "-display", "none", "-monitor", "none", "-serial", "none",
            "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
-           *t.get("extra_args", []), *plugin.qemu_args()]
+           *t.extra_args, *plugin.qemu_args()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
-        raise SystemExit(f"CoreMark exited {proc.returncode} on {t['machine']}:\n{output}\n{plugin.error() or ''}")
+        raise SystemExit(f"CoreMark exited {proc.returncode} on {t.machine}:\n{output}\n{plugin.error() or ''}")
     return output, plugin
 
 

@@ -8,7 +8,6 @@ error (exit 2) that names the key and says how to fix it.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import tomllib
@@ -22,6 +21,7 @@ from .checks.truth import FLOAT_CHECKS
 from .errors import HilError, UsageError
 from .model.float_reference import check_float_model
 from .model.tflite import load_model
+from .schema import did_you_mean
 
 if TYPE_CHECKING:  # config is read before anything builds: the type only
     from .build.project import BuildSpec
@@ -125,9 +125,7 @@ class _Validator:
     def known(self, table: dict, allowed: set[str], where: str) -> None:
         for key in table:
             if key not in allowed:
-                close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f"did you mean `{close[0]}`?" if close else f"allowed here: {', '.join(sorted(allowed))}"
-                raise self.fail(f"{where}{key}", "is not a known key", hint)
+                raise self.fail(f"{where}{key}", "is not a known key", did_you_mean(key, allowed))
 
     def typed(self, value, kind, key: str, fix: str):
         ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))

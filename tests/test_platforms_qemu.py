@@ -174,9 +174,9 @@ def test_per_tick_matches_a_measurement(tmp_path, name):
     subprocess.run([compiler, *platform.firmware.cpu_flags, "-O1", "-ffreestanding", "-nostdlib",
                     "-T", str(tmp_path / "m.ld"), str(tmp_path / "m.c"), "-o", str(elf)], check=True)
     t = platform.target
-    cmd = [t["executable"], "-M", t["machine"], *(["-cpu", t["cpu"]] if t.get("cpu") else []),
-           "-display", "none", "-monitor", "none", "-serial", "none", "-icount", t["icount"],
-           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), *t.get("extra_args", [])]
+    cmd = [t.executable, "-M", t.machine, *(["-cpu", t.cpu] if t.cpu else []),
+           "-display", "none", "-monitor", "none", "-serial", "none", "-icount", t.icount,
+           "-semihosting-config", "enable=on,target=native", "-kernel", str(elf), *t.extra_args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     found = re.search(r"ticks (\d+) (\d+)", proc.stdout + proc.stderr)
     assert proc.returncode == 0 and found, proc.stdout + proc.stderr
