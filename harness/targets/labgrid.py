@@ -265,6 +265,13 @@ class Coordinator:
                                   "(coordinator in the labgrid table of hil.toml, or LG_COORDINATOR)") from exc
         self.identity = f"{self.session.gethostname()}/{self.session.getuser()}"
 
+    def _live(self):
+        """The client session, which close() ends: a closed Coordinator is not asked again."""
+        if self.session is None:
+            raise InfraError(f"the session with the labgrid coordinator at {self.address} is closed",
+                             hint="this is a bug in hil: a lease was used after its coordinator was closed")
+        return self.session
+
     def _call(self, coro, timeout: float = 15.0):
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
         try:
@@ -285,9 +292,10 @@ class Coordinator:
         SIGKILLed coordinator while hil forked a flasher), a request does."""
         if not self.alive:
             return False
+        session = self._live()
 
         async def ping():
-            await self.session.stub.GetPlaces(self._pb.GetPlacesRequest(), timeout=timeout)
+            await session.stub.GetPlaces(self._pb.GetPlacesRequest(), timeout=timeout)
 
         try:
             self._call(ping(), timeout + 2)
@@ -297,15 +305,16 @@ class Coordinator:
 
     def places(self) -> dict[str, PlaceInfo]:
         """Every place, as the session last heard from the coordinator."""
-        if self.session is None:
+        session = self.session
+        if session is None:
             return {}
 
         async def snapshot():  # read in the loop's thread, between updates
             found = {}
-            for name, place in self.session.places.items():
+            for name, place in session.places.items():
                 info = PlaceInfo(name, dict(place.tags), list(place.aliases), place.comment or "",
                                  place.acquired, place.changed, place.reservation)
-                for exporter, groups in self.session.resources.items():
+                for exporter, groups in session.resources.items():
                     for group_name, group in groups.items():
                         for rname, entry in group.items():
                             if not entry.data or "cls" not in entry.data:
@@ -323,24 +332,28 @@ class Coordinator:
         """Acquire a place; None when done, else the coordinator's reason."""
         import grpc
 
+        session = self._live()
+
         async def acquire():
-            await self.session.stub.AcquirePlace(self._pb.AcquirePlaceRequest(placename=name))
-            await self.session.sync_with_coordinator()
+            await session.stub.AcquirePlace(self._pb.AcquirePlaceRequest(placename=name))
+            await session.sync_with_coordinator()
 
         try:
             self._call(acquire())
         except grpc.aio.AioRpcError as exc:
             try:  # refused: someone holds it; the session's view then names who (waiting lines say it)
-                self._call(self.session.sync_with_coordinator(), 5)
+                self._call(session.sync_with_coordinator(), 5)
             except Exception:
                 pass
             return exc.details()
         return None
 
     def release(self, name: str) -> None:
+        session = self._live()
+
         async def release():
-            await self.session.stub.ReleasePlace(self._pb.ReleasePlaceRequest(placename=name))
-            await self.session.sync_with_coordinator()
+            await session.stub.ReleasePlace(self._pb.ReleasePlaceRequest(placename=name))
+            await session.sync_with_coordinator()
 
         self._call(release())
 
@@ -408,6 +421,9 @@ class Lease:
         from .board import BoardSpec
 
         url = self.place.serial_url
+        if url is None:  # acquire() hands out no lease on a place without one
+            raise InfraError(f"place {self.name} has no serial port", hint="`labgrid-client -p "
+                             f"{self.name} show` lists what it matches")
         probe = self.place.probe
         return BoardSpec(url, probe, f"place {self.name}'s probe" if probe else None, None,
                          power=self.power_cycle if self.place.find(POWER_DRIVERS) else None,
@@ -439,6 +455,9 @@ class Lease:
             from labgrid import target_factory
 
             r = self.place.find(POWER_DRIVERS)
+            if r is None:
+                raise InfraError(f"place {self.name} has no power port ({', '.join(POWER_DRIVERS)})",
+                                 hint=f"`labgrid-client -p {self.name} show` lists what it matches")
             params = {k: v for k, v in r.params.items() if k != "extra"}
             config = {"resources": [{r.cls: params}], "drivers": [{POWER_DRIVERS[r.cls]: {}}]}
             target = target_factory.make_target(f"hil-{self.name}", config)
