@@ -862,9 +862,12 @@ def test_dsp_kernels_bit_exact_on_random_layers(eng_run, eng_run_dsp, kind, tmp_
             assert got == b"".join(expected), f"{exe.name} differs from TFLM on layer {i}: {desc}"
 
 
-def test_dsp_conv_larger_than_the_im2col_scratch_falls_back(eng_run, eng_run_dsp, tmp_path):
+@pytest.mark.parametrize("cin", [300, 144])
+def test_dsp_conv_larger_than_the_im2col_scratch_falls_back(eng_run, eng_run_dsp, cin, tmp_path):
     """A 3x3 filter over 300 channels (2,700 taps) does not fit the two
-    2,304-byte im2col columns: the op runs the reference kernel, same bytes."""
+    2,304-byte im2col columns: the op runs the reference kernel, same bytes.
+    Over 144 channels (1,296 taps) two columns fit but not the four the MVE
+    set blocks by: it takes one column at a time, same bytes."""
     rng = np.random.default_rng(7)
     for _ in range(50):
         data, desc = _layer("conv", rng)
@@ -872,7 +875,6 @@ def test_dsp_conv_larger_than_the_im2col_scratch_falls_back(eng_run, eng_run_dsp
             break
     model = _schema().ModelT.InitFromObj(_schema().Model.GetRootAsModel(data, 0))
     sg = model.subgraphs[0]
-    cin = 300
     shape = list(sg.tensors[0].shape)
     shape[3] = cin
     sg.tensors[0].shape = np.array(shape, np.int32)

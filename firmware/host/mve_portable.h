@@ -10,7 +10,11 @@
  * keeping the low 32 bits; VSHL by a register shifts left (positive) or
  * right (negative); VRSHL rounds a right shift by adding half the divisor
  * in wider arithmetic first; VQRDMULH is sat((2ab + 2^31) >> 32); VQADD
- * saturates; VSTRB stores the low byte of each enabled 32-bit lane.
+ * saturates; VSTRB stores the low byte of each enabled 32-bit (or 16-bit)
+ * lane; VMULLB / VMULLT multiply the even / odd 16-bit lanes into 32-bit
+ * products; VMOVNT writes the low halves of 32-bit lanes into the odd
+ * 16-bit lanes, keeping the even ones; a reinterpretation is the same
+ * bytes, little-endian as the core (and the hosts the tests run on).
  */
 #ifndef HIL_MVE_PORTABLE_H
 #define HIL_MVE_PORTABLE_H
@@ -20,6 +24,7 @@
 
 typedef uint16_t mve_pred16_t;
 typedef struct { int8_t v[16]; } int8x16_t;
+typedef struct { int16_t v[8]; } int16x8_t;
 typedef struct { int32_t v[4]; } int32x4_t;
 typedef struct { uint32_t v[4]; } uint32x4_t;
 
@@ -265,4 +270,116 @@ static inline void vstrbq_p_s32(int8_t *p, int32x4_t v, mve_pred16_t pred)
             p[i] = (int8_t)v.v[i];
 }
 
+static inline mve_pred16_t vctp16q(uint32_t n)
+{
+    return (mve_pred16_t)(n >= 8u ? 0xffffu : ((1u << (2u * n)) - 1u));
+}
+static inline int16x8_t vldrbq_z_s16(const int8_t *p, mve_pred16_t pred)
+{
+    int16x8_t r;
+    int i;
+    for (i = 0; i < 8; ++i)
+        r.v[i] = (pred >> (2 * i)) & 1u ? (int16_t)p[i] : 0;
+    return r;
+}
+static inline int16x8_t vldrbq_s16(const int8_t *p)
+{
+    return vldrbq_z_s16(p, 0xffffu);
+}
+static inline int32x4_t vmullbq_int_s16(int16x8_t a, int16x8_t b)
+{
+    int32x4_t r;
+    int i;
+    for (i = 0; i < 4; ++i)
+        r.v[i] = (int32_t)a.v[2 * i] * (int32_t)b.v[2 * i];
+    return r;
+}
+static inline int32x4_t vmulltq_int_s16(int16x8_t a, int16x8_t b)
+{
+    int32x4_t r;
+    int i;
+    for (i = 0; i < 4; ++i)
+        r.v[i] = (int32_t)a.v[2 * i + 1] * (int32_t)b.v[2 * i + 1];
+    return r;
+}
+static inline int16x8_t vreinterpretq_s16_s32(int32x4_t a)
+{
+    int16x8_t r;
+    memcpy(&r, &a, sizeof r);
+    return r;
+}
+static inline int16x8_t vmovntq_s32(int16x8_t a, int32x4_t b)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+        a.v[2 * i + 1] = (int16_t)b.v[i];
+    return a;
+}
+static inline void vstrbq_p_s16(int8_t *p, int16x8_t v, mve_pred16_t pred)
+{
+    int i;
+    for (i = 0; i < 8; ++i)
+        if ((pred >> (2 * i)) & 1u)
+            p[i] = (int8_t)v.v[i];
+}
+static inline void vstrbq_s16(int8_t *p, int16x8_t v)
+{
+    vstrbq_p_s16(p, v, 0xffffu);
+}
+static inline int32x4_t vldrwq_gather_offset_s32(const int32_t *base, uint32x4_t offset)
+{
+    return vldrwq_gather_offset_z_s32(base, offset, 0xffffu);
+}
+static inline int32x4_t vandq_s32(int32x4_t a, int32x4_t b)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+        a.v[i] &= b.v[i];
+    return a;
+}
+static inline int32x4_t vsetq_lane_s32(int32_t x, int32x4_t a, int lane)
+{
+    a.v[lane] = x;
+    return a;
+}
+static inline void vstrbq_s32(int8_t *p, int32x4_t v)
+{
+    vstrbq_p_s32(p, v, 0xffffu);
+}
+static inline void vstrbq_p_s8(int8_t *p, int8x16_t v, mve_pred16_t pred)
+{
+    int i;
+    for (i = 0; i < 16; ++i)
+        if ((pred >> i) & 1u)
+            p[i] = v.v[i];
+}
+static inline void vst1q_s8(int8_t *p, int8x16_t v)
+{
+    vstrbq_p_s8(p, v, 0xffffu);
+}
+static inline int8x16_t vdupq_n_s8(int8_t x)
+{
+    int8x16_t r;
+    memset(r.v, x, sizeof r.v);
+    return r;
+}
+static inline int32x4_t vshlq_r_s32(int32x4_t a, int32_t shift)
+{
+    return vshlq_s32(a, vdupq_n_s32(shift));
+}
+static inline int32x4_t vrshlq_n_s32(int32x4_t a, int32_t shift)
+{
+    return vrshlq_s32(a, vdupq_n_s32(shift));
+}
+static inline int32x4_t vqrdmulhq_n_s32(int32x4_t a, int32_t b)
+{
+    return vqrdmulhq_s32(a, vdupq_n_s32(b));
+}
+/* the low byte of lane i to base + offset[i] */
+static inline void vstrbq_scatter_offset_s32(int8_t *base, uint32x4_t offset, int32x4_t v)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+        base[offset.v[i]] = (int8_t)v.v[i];
+}
 #endif

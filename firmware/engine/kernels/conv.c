@@ -226,7 +226,7 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
 #if HIL_KERNELS_DSP
     if (d.dsp)
-        *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)channels;
+        *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(channels);
 #endif
     if (data == NULL)
         return ENG_OK;

@@ -39,7 +39,13 @@ typedef struct {
     int32_t left;  /* shift when > 0 */
     int32_t right; /* -shift when <= 0 */
     int32_t mask;  /* 2^right - 1 */
+    int32_t neg_right; /* -right (the vector code's shift) */
 } dsp_chan;
+
+/* Entries of a dsp_chan array for `rows` channels: a multiple of 8, so
+ * that vector code may read whole groups (dsp_channels fills the extra
+ * ones; callers allocate this many). */
+#define DSP_CHAN_ROWS(rows) (((rows) + 7) & ~7)
 
 typedef struct {
     const dsp_chan *ch;
@@ -55,7 +61,7 @@ typedef struct {
     int8_t input_zero_point;
 } dsp_conv_shape;
 
-/* ch[r] for `rows` output channels: fold = bias[r] (0 without bias) +
+/* ch[r] for `rows` output channels (DSP_CHAN_ROWS(rows) entries): fold = bias[r] (0 without bias) +
  * input_offset * sum_i w[r * row_step + i * step] over `k` weights (conv
  * and fully connected: row_step k, step 1; depthwise: row_step 1, step
  * channels), and the requantisation of multiplier mult[r * mult_step],
