@@ -27,12 +27,10 @@ from typing import Callable
 
 from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, UsageError
 from .platforms import load_platform
-from .results.result import RunResult
 from .runner import Reporter, Run, RunConfig, SilentReporter
-from .runner import _signals_deferred as _signals_held  # no second Ctrl-C/SIGTERM cuts a release short
-from .targets import check_target_kind, is_board
+from .runner import signals_deferred as _signals_held  # no second Ctrl-C/SIGTERM cuts a release short
+from .targets import capabilities_of
 from .targets.board import BoardSpec
-from .verdict import status_word
 from .targets.labgrid import (DEFAULT_WAIT_S, Lease, PlaceWanted, acquire, coordinator_address,
                               connect, labgrid_settings, parse_tags)
 
@@ -64,13 +62,7 @@ def _sigterm_stops():
 def _failed_run(config: RunConfig, reporter: Reporter, code: int, message: str) -> Run:
     """A run that ended before it could start: its result says why."""
     run = Run(config, reporter)
-    run.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
-    try:
-        run._make_workdir()
-    except HilError:
-        pass
-    run._fail(code, status_word(code), message)
-    run._save()
+    run.record_failure(code, message)
     return run
 
 
@@ -89,8 +81,7 @@ def place_request(options: dict) -> tuple[PlaceWanted, float | None] | None:
 
 def check_board_platform(platform_name: str) -> None:
     platform = load_platform(platform_name)
-    check_target_kind(platform)
-    if not is_board(platform):
+    if not capabilities_of(platform).flash:
         raise UsageError(f"--place is for boards; platform {platform.name} runs in {platform.target_kind}",
                          hint="choose a board platform (`hil platforms`, target serial-board)")
 
@@ -122,12 +113,12 @@ def run_with_lease(config: RunConfig, lease: Lease, reporter: Reporter) -> Run:
         done.set()
         watcher.join(5)
     if lost and run.result is not None:
-        run._fail(EXIT_INFRA, "error", f"{lost[0]}; the run was stopped (nothing else may use a place it "
+        run.fail(EXIT_INFRA, "error", f"{lost[0]}; the run was stopped (nothing else may use a place it "
                                        f"does not hold)")
     if run.result is not None:
         target = run.result.target if isinstance(run.result.target, dict) else {}
         run.result.target = {**target, "place": lease.describe()}
-        run._save()
+        run.save()
     return run
 
 
@@ -144,8 +135,8 @@ def run_on_place(config: RunConfig, wanted: PlaceWanted, reporter: Reporter | No
     # error must not wait for, or hold, a shared board
     check = Run(dataclasses.replace(config, board=BoardSpec("(the place's serial port)")), reporter)
     try:
-        platform = check._prepare()[0]
-        check._firmware(platform)
+        platform = check.prepare()[0]
+        check.firmware(platform)
     except HilError as exc:
         return _failed_run(config, reporter, exc.exit_code, str(exc))
     if wait_s is None:
@@ -339,7 +330,7 @@ def suite_jobs(config, jobs: list) -> tuple[str | None, float, list[FarmJob]]:
     address = None
     for job in jobs:
         platform = load_platform(job.platform)
-        if not is_board(platform):
+        if not capabilities_of(platform).flash:
             continue
         named = job.model.place or job.model.tags
         if not settings.get("coordinator") and not named:

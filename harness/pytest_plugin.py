@@ -186,9 +186,9 @@ class HilOptions:
     def board_options(self, platform: str) -> dict:
         """--hil-port and --hil-probe, for board platforms only."""
         from harness.platforms import load_platform
-        from harness.targets import is_board
+        from harness.targets import capabilities_of
 
-        if not (self.port or self.probe) or not is_board(load_platform(platform)):
+        if not (self.port or self.probe) or not capabilities_of(load_platform(platform)).flash:
             return {}
         return {"port": self.port, "probe": self.probe}
 

@@ -18,7 +18,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import serial
@@ -27,15 +27,15 @@ from . import resources
 from .build.artifact import ElfInfo, read_elf
 from .build.cmake import build_firmware
 from .build.project import BuildSpec
-from .checks.budgets import cycle_budget_measurements, evaluate as evaluate_budgets
+from .checks.budgets import evaluate as evaluate_budgets, measurements as budget_measurements
 from .checks.counts import CountUnit, unit_for
-from .checks.localize import localize
 from .checks.metrics import compare_outputs
 from .checks.truth import UserTruth
 from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, InfraError,
                      UsageError, disk_error)
-from .link.protocol import (DeviceClient, DeviceError, DeviceFault, ErrorCode, LinkBroken, LinkTimeout, RetryPolicy,
-                            TargetStopped)
+from .link.protocol import (DeviceClient, DeviceError, DeviceFault, ErrorCode, Hello, LinkBroken, LinkTimeout,
+                            PendingInvoke, RetryPolicy, TargetStopped)
+from .localize import localize
 from .model.capacity import (arena_hint, baked_flash_hint, check_model_fits, check_vectors_fit_host,
                              model_buffer_hint)
 from .model.reference import ReferenceRunner
@@ -47,7 +47,7 @@ from .platforms import Platform, load_platform
 from .provenance import run_provenance
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_copies)
-from .targets import check_target_kind, is_board, make_target
+from .targets import Target, capabilities_of, check_board_options, make_target
 from .timing import RunCycles, TimingModel
 from .timing.calibration import calibration_for, label_basis
 from .targets.base import EXITED
@@ -122,7 +122,7 @@ def _raise_terminated(signum, frame):
 
 
 @contextlib.contextmanager
-def _signals_deferred():
+def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back while a run cleans up (emulator, reference
     child, the final result), then let them end the process as usual.
     Outside the main thread signals are not ours to touch."""
@@ -137,21 +137,26 @@ def _signals_deferred():
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
-def _default_workdir(platform: str) -> Path:
+def default_workdir(platform: str, kind: str = "") -> Path:
+    """The one default run directory (`hil run`, `hil console`, a Session,
+    a ConsoleDevice): .hil/runs/<time>-[<kind>-]<platform>-<5 digits>. A
+    platform given as a file's path is its file's stem, so the directory
+    stays under .hil/runs."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(".hil") / "runs" / f"{stamp}-{platform}-{time.monotonic_ns() % 100000:05d}"
+    name = Path(platform).stem if platform.endswith(".toml") else platform
+    return Path(".hil") / "runs" / f"{stamp}-{kind + '-' if kind else ''}{name}-{time.monotonic_ns() % 100000:05d}"
 
 
 class Run:
     def __init__(self, config: RunConfig, reporter: Reporter | None = None) -> None:
         self.config = config
         self.reporter = reporter or SilentReporter()
-        self.workdir = Path(config.workdir or _default_workdir(config.platform)).resolve()
+        self.workdir = Path(config.workdir or default_workdir(config.platform)).resolve()
         self.result_path = self.workdir / "result.json"
         self.result: RunResult | None = None
         self.client: DeviceClient | None = None
         self._lock = threading.Lock()
-        self._target = None
+        self._target: Target | None = None
         self._aborted = False
         self._dirty = threading.Event()
         self._done = threading.Event()
@@ -164,6 +169,85 @@ class Run:
         self.timing_model: TimingModel | None = None  # the platform's [timing] (checked before anything boots)
         self.cycles: RunCycles | None = None       # the cycle plugin's estimates (harness/timing)
         self.calibration = None                    # harness/timing/calibration.py, checked before boot
+        # what the device's counts mean (setup_counting)
+        self.unit: CountUnit | None = None
+        self.profile_unit: CountUnit | None = None
+        self.instructions = None                   # the emulator's instruction counter, read around INVOKE
+        self.energy_model: EnergyModel | None = None
+
+    # -- the public steps -----------------------------------------------------------
+    #
+    # `execute` runs them in order for `hil run` and the suite; harness.session
+    # runs them one at a time (Robot Framework, pytest):
+    #   begin -> make_workdir -> prepare (or prepare_target) -> firmware -> boot -> load
+    #   -> setup_counting -> write_batch -> stream -> localize -> judge -> close (save
+    #   whenever the document changed)
+
+    @property
+    def target(self) -> Target | None:
+        """What runs the firmware, once `boot` made it (None before and after `release`)."""
+        return self._target
+
+    def begin(self, model: dict | None = None) -> RunResult:
+        """The result document, before anything else: an interruption from
+        here on leaves one (status "interrupted")."""
+        self.result = RunResult(platform={"name": self.config.platform},
+                                model={"path": str(self.config.model)} if model is None else model)
+        return self.result
+
+    def make_workdir(self) -> None:
+        """The run directory; a disk that cannot take it is exit 3 naming the path."""
+        self._make_workdir()
+
+    def save(self) -> None:
+        """Write the result now (run directory and --json); see `_save`."""
+        self._save()
+
+    def stop_if_unwritable(self) -> None:
+        """End the run (exit 3) when a copy of the result could not be written."""
+        self._stop_if_unwritable()
+
+    def record_failure(self, code: int, message: str) -> None:
+        """A run that ended before it could start (a usage error, a place
+        that was never given): a result that says why, kept where it can be."""
+        if self.result is None:
+            self.begin()
+        with contextlib.suppress(HilError):  # then only the console can say it
+            self._make_workdir()
+        self.fail(code, status_word(code), message)
+        self._save()
+
+    def write_batch(self, model: ModelInfo, vectors: VectorSet) -> tuple[Path, list[list[int]]]:
+        """The input batch file the device reads from (host files), named as
+        the running target's working directory sees it."""
+        if self._target is None:
+            raise UsageError("cannot write the input batch: the target is not running")
+        return self._write_batch(model, vectors, self._target.workdir)
+
+    def reload(self, model: ModelInfo, bulk: bool) -> None:
+        """Load the model again (a stateful model starts from a fresh state)."""
+        if self.client is None:
+            raise UsageError("cannot load the model: the target is not running")
+        self._load_model(self.client, model, bulk)
+
+    def stream(self, platform: Platform, model: ModelInfo, vectors: VectorSet,
+               golden: list[list[np.ndarray]] | ReferenceRunner, batch, elf: ElfInfo,
+               keep_outputs: dict | None = None) -> None:
+        """Run every vector and record its result (`_stream`)."""
+        self._stream(platform, model, vectors, golden, batch, elf, keep_outputs)
+
+    def release(self) -> None:
+        """Close the link and stop the target, leaving no process behind.
+        Safe to call twice; the result is left as it is."""
+        target, self._target = self._target, None
+        client, self.client = self.client, None
+        try:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.stream.close()
+        finally:
+            if target is not None:
+                target.stop()
 
     # -- result bookkeeping ------------------------------------------------------
 
@@ -181,7 +265,7 @@ class Run:
             # order makes it never older than the run directory's, whenever
             # hil is killed (even between the two writes)
             copies = [*([Path(self.config.json_out)] if self.config.json_out else []), self.result_path]
-            failed = write_json_copies(copies, self.result.as_dict())
+            failed = write_json_copies(copies, self.result.as_json())  # each vector encoded once
             self.write_error = self.write_error or failed
 
     def _stop_if_unwritable(self) -> None:
@@ -191,29 +275,54 @@ class Run:
             raise self.write_error
 
     def _flush_loop(self) -> None:
-        """Write results at most twice a second while vectors complete, so
-        even a killed run leaves a document with nearly everything it had."""
+        """Write results while vectors complete, so even a killed run leaves
+        a document with nearly everything it had: at most twice a second,
+        and at most a twentieth of the time (the document of a long run
+        takes a while to write, and the streaming thread waits for it)."""
+        pause = 0.5
         while not self._done.is_set():
-            if self._dirty.wait(0.5) and not self._done.wait(0.5):
+            if self._dirty.wait(0.5) and not self._done.wait(pause):
+                t0 = time.monotonic()
                 self._save()
+                pause = max(0.5, 20 * (time.monotonic() - t0))
 
     # -- stages -------------------------------------------------------------------
 
-    def _prepare(self) -> tuple[Platform, ModelInfo, VectorSet]:
+    def prepare_target(self) -> Platform:
+        """The platform, checked: a target kind hil can drive, board options
+        only for boards, and the one board this run uses. Recorded in the result."""
         cfg = self.config
         platform = load_platform(cfg.platform)
-        check_target_kind(platform)
-        if is_board(platform):
-            if cfg.board is None:
-                boards = resolve_boards(platform, cfg.ports, cfg.probes)
-                if len(boards) > 1:
-                    raise UsageError(f"{len(boards)} boards given to one run", hint="use runner.run_boards")
-                cfg.board = boards[0]
-        elif cfg.ports or cfg.probes or cfg.baud or cfg.flasher:
-            raise UsageError(f"--port, --probe, --baud and --flasher are for boards; platform {platform.name} "
-                             f"runs in {platform.target_kind}",
-                             hint="choose a board platform (`hil platforms` lists them, target serial-board) or "
-                                  "drop those options")
+        if check_board_options(platform, cfg.ports, cfg.probes, cfg.baud, cfg.flasher) and cfg.board is None:
+            boards = resolve_boards(platform, cfg.ports, cfg.probes)
+            if len(boards) > 1:
+                raise UsageError(f"{len(boards)} boards given to one run",
+                                 hint="give one --port per run, or run them together (runner.run_boards, hil run)")
+            cfg.board = boards[0]
+        if self.result is not None:
+            self.result.platform = {"name": platform.name, "core": platform.core, "description": platform.description}
+        return platform
+
+    def prepare(self) -> tuple[Platform, ModelInfo, VectorSet]:
+        """Everything the host can check before it builds or boots: the
+        platform, the model (operators, sizes), the vectors, the user's truth,
+        the timing model and calibration. Recorded in the result and saved."""
+        platform, model, vectors = self._prepare()
+        cfg = self.config
+        if cfg.cycles and cfg.count:
+            self.timing_model = TimingModel.for_platform(platform)
+        self.calibration = calibration_for(platform, self.timing_model, cfg.calibration)
+        if self.result is not None:
+            self.result.model = model.as_dict()
+            self.result.vector_source = vectors.source
+            self.result.planned = len(vectors)
+            self._save()
+        self._stop_if_unwritable()  # before anything is built or booted
+        return platform, model, vectors
+
+    def _prepare(self) -> tuple[Platform, ModelInfo, VectorSet]:
+        cfg = self.config
+        platform = self.prepare_target()
         model = load_model(cfg.model)
         # The built-in engine's operator list is known here, so a model it
         # cannot run is refused before anything is built or booted. Other
@@ -239,7 +348,10 @@ class Run:
                                         tolerance=cfg.expected_tolerance, float_model=cfg.float_model)
         return platform, model, vectors
 
-    def _firmware(self, platform: Platform) -> tuple[Path, ElfInfo, dict]:
+    def firmware(self, platform: Platform) -> tuple[Path, ElfInfo, dict]:
+        """The firmware to run: --firmware as given, else built (cached) for
+        the platform. Returns the ELF's path, what hil read of it and its
+        build record (the result's `firmware`)."""
         if self.config.firmware:
             elf = read_elf(self.config.firmware)
             return Path(self.config.firmware), elf, {"prebuilt": True, **elf.as_dict()}
@@ -334,14 +446,17 @@ class Run:
 
     # -- steps: `execute` runs them in order; harness.session runs them one at a time -----
 
-    def boot(self, platform: Platform, elf_path: Path, elf: ElfInfo):
+    def boot(self, platform: Platform, elf_path: Path, elf: ElfInfo) -> Hello:
         """Start the target (boot the emulator, or flash and reset the board),
         open the protocol link, wait for HELLO and check that the device runs
-        this build. Returns the device's Hello; the target is `self._target`,
+        this build. Returns the device's Hello; the target is `self.target`,
         the client `self.client`."""
         cfg = self.config
-        board = is_board(platform)
-        if board:
+        assert self.result is not None, "begin() first"
+        caps = capabilities_of(platform)
+        target: Any
+        if caps.flash:
+            assert cfg.board is not None, "prepare_target() resolves the board"
             target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count,
                                                 board=cfg.board, baud=cfg.baud, flasher=cfg.flasher)
             self.reporter.stage(f"flashing {platform.name} on {cfg.board.port} ({target.flasher.name}"
@@ -349,6 +464,7 @@ class Run:
         else:
             self.reporter.stage(f"booting {platform.name}")
             target = self._target = make_target(platform, elf_path, self.workdir, count=cfg.count)
+        if caps.cycle_plugin:
             self.cycles = RunCycles.attach(self.timing_model, platform, target, elf_path, self.workdir)
             if self.cycles is not None:
                 self.result.cycles_basis = self.cycles.basis
@@ -356,19 +472,16 @@ class Run:
                     label_basis(self.calibration, self.cycles.basis)
         if self._aborted:
             raise _Terminated()
-        if board:  # what will be flashed, through which probe, even if flashing fails
+        if caps.flash:  # what will be flashed, through which probe, even if flashing fails
             self.result.target = target.describe()
         url = target.start()
         self.result.target = target.describe()
-        if board:
+        if caps.serial_link:
             link = target.open_link()
             # a byte takes ten bit times on a UART: retransmissions wait for slow links
             retry = RetryPolicy(byte_time=max(RetryPolicy.byte_time, 10.0 / target.baud))
             self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout, retry=retry,
                                                 explain_silence=self._explain_silence)
-            self.result.link = client.stats
-            hello = target.wait_ready(client, cfg.boot_timeout)
-            self.result.target = target.describe()
         else:
             try:
                 link = serial.serial_for_url(url, timeout=0.2)
@@ -383,12 +496,16 @@ class Run:
                                       f"{target.log_path}") from exc
             self.client = client = DeviceClient(link, default_timeout=cfg.invoke_timeout,
                                                 explain_silence=self._explain_silence)
-            self.result.link = client.stats
+        self.result.link = client.stats
+        if caps.readiness:
+            hello = target.wait_ready(client, cfg.boot_timeout)
+            self.result.target = target.describe()
+        else:
             hello = client.hello(timeout=cfg.boot_timeout)
         self.result.device = {k: v for k, v in vars(hello).items()}
         self.result.provenance = run_provenance(self.result.firmware, self.result.target, self.result.device)
         if elf.build_id and hello.build_id != elf.build_id:
-            if board:
+            if caps.flash and cfg.board is not None:
                 raise InfraError(f"the device on {cfg.board.port} runs build {hello.build_id or '(none)'}, "
                                  f"not the {elf.build_id} just flashed"
                                  + (f" through probe {target.probe}" if target.probe else ""),
@@ -398,10 +515,12 @@ class Run:
                              hint="the wrong firmware is running; rebuild or reflash")
         return hello
 
-    def load(self, model: ModelInfo, hello) -> bool:
+    def load(self, model: ModelInfo, hello: Hello) -> bool:
         """Load the model into the device: from a host file when the target
         can read one (semihosting) and inline is not forced, else in chunks
         through the link. Returns True for the host-file path."""
+        if self._target is None or self.client is None or self.result is None:
+            raise UsageError("cannot load the model: the target is not running", hint="boot it first")
         bulk = self._target.host_files and hello.can_read_host_files and not self.config.force_inline
         if self.config.bake:
             if not hello.has_baked_model:
@@ -425,12 +544,10 @@ class Run:
                             hint="run where you can write, or choose a writable --workdir") from exc
 
     def execute(self) -> RunResult:
-        cfg = self.config
+        """The whole run: the public steps in order, every way out recorded
+        in the result (harness/verdict.py's taxonomy)."""
         timings: dict[str, float] = {}
-        # The result exists before anything else, so that an interruption
-        # from here on leaves a document (status "interrupted").
-        self.result = RunResult(platform={"name": cfg.platform}, model={"path": str(cfg.model)})
-        self.result.timings = timings
+        self.begin().timings = timings
         reference = None
         elf = None
         old_term = None
@@ -444,55 +561,37 @@ class Run:
                     old_term = None  # not the main thread: leave signals alone
                 flusher.start()
                 t0 = self._started = time.monotonic()
-                self._make_workdir()
-                platform, model, vectors = self._prepare()
-                if cfg.cycles and cfg.count:
-                    self.timing_model = TimingModel.for_platform(platform)
-                self.calibration = calibration_for(platform, self.timing_model, cfg.calibration)
-                self.result.platform = {"name": platform.name, "core": platform.core,
-                                        "description": platform.description}
-                self.result.model = model.as_dict()
-                self.result.vector_source = vectors.source
-                self.result.planned = len(vectors)
-                self._save()
-                self._stop_if_unwritable()  # before anything is built or booted
+                self.make_workdir()
+                platform, model, vectors = self.prepare()
                 reference = ReferenceRunner(model.data, len(model.outputs))
                 reference.submit(vectors.vectors)
                 if self._truth is not None:
                     self._truth.start()
-                elf_path, elf, firmware = self._firmware(platform)
-                self.result.firmware = firmware
+                elf_path, elf, self.result.firmware = self.firmware(platform)
                 timings["prepare_build_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()
                 hello = self.boot(platform, elf_path, elf)
-                target, client = self._target, self.client
                 timings["boot_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()
                 bulk = self.load(model, hello)
-                batch = self._write_batch(model, vectors, target.workdir) if bulk else None
+                batch = self.write_batch(model, vectors) if bulk else None
                 timings["load_s"] = time.monotonic() - t0
-                self._setup_counting(platform, hello)
+                self.setup_counting(platform, hello)
 
                 # the reference computes alongside: each vector is checked once both outputs are there
                 t0 = time.monotonic()
                 try:
-                    self._stream(platform, model, vectors, reference, batch, elf)
+                    self.stream(platform, model, vectors, reference, batch, elf)
                 finally:
                     self._reference_timings(reference)
-                self._stop_if_unwritable()
+                self.stop_if_unwritable()
                 timings["vectors_s"] = time.monotonic() - t0
-                timings["link_wait_s"] = client.stats.wait_s
-                self._localize(model, vectors, reference)
-                failed = any(v.status in FIRMWARE_FAILURES for v in self.result.vectors)
-                failed = failed or (self._truth is not None and self._truth.failed(self.result.vectors))
-                if not any(v.status in (FAULT, TIMEOUT) for v in self.result.vectors) and not self.result.error:
-                    self._measure_memory(platform, elf, model)  # the device still answers
-                    failed = not self._check_budgets() or failed
-                    self.result.battery = battery_result(self.config.battery, self.result, self.energy_model, failed)
-                self.result.status = "failed" if failed else "passed"
-                self.result.exit_code = EXIT_FAILED if failed else EXIT_OK
+                if self.client is not None:
+                    timings["link_wait_s"] = self.client.stats.wait_s
+                self.localize(model, vectors, reference)
+                self.judge(platform, elf, model)
             except HilError as exc:
                 self._fail(exc.exit_code, status_word(exc.exit_code), str(exc))
             except DeviceFault as fault:  # loading or preparing the model: still the firmware's fault
@@ -521,31 +620,56 @@ class Run:
                 self._fail(EXIT_INFRA, "error", f"internal error in hil: {type(exc).__name__}: {exc} "
                                                 f"(traceback in {log}; please report it)")
         finally:
-            with _signals_deferred():  # a second Ctrl-C must not cut the clean-up short
-                self._done.set()
-                if self._target is not None:
-                    self._target.stop()
-                if self.cycles is not None:
-                    self.cycles.finish()
-                if reference is not None:
-                    reference.close()
-                if self._truth is not None:
-                    self._truth.close()
+            with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
                 if old_term is not None:
                     signal.signal(signal.SIGTERM, old_term)
-                self._save()
-                if self.write_error is not None and self.result.exit_code in (None, EXIT_OK, EXIT_FAILED):
-                    self._fail(EXIT_INFRA, "error", str(self.write_error))  # the copy that could be written says so
-                    self._save()
+                self.close(reference)
         return self.result
+
+    def judge(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> bool:
+        """The run's verdict once the vectors ran: firmware failures, the
+        user's truth, and (while the device still answers) memory, budgets
+        and battery life. Sets the result's status and exit code; True when
+        it passed."""
+        result = self.result
+        assert result is not None, "begin() first"
+        failed = any(v.status in FIRMWARE_FAILURES for v in result.vectors)
+        failed = failed or (self._truth is not None and self._truth.failed(result.vectors))
+        if not any(v.status in (FAULT, TIMEOUT) for v in result.vectors) and not result.error:
+            self.measure_memory(platform, elf, model)  # the device still answers
+            failed = not self.check_budgets() or failed
+            result.battery = battery_result(self.config.battery, result, self.energy_model, failed)
+        result.status = "failed" if failed else "passed"
+        result.exit_code = EXIT_FAILED if failed else EXIT_OK
+        return not failed
+
+    def close(self, reference: ReferenceRunner | None = None) -> None:
+        """The last step, on every way out: stop the target, the cycle
+        plugin, the reference and the truth's children, and write the final
+        result (a copy that could not be written makes it exit 3)."""
+        self._done.set()
+        if self._target is not None:
+            self._target.stop()
+        if self.cycles is not None:
+            self.cycles.finish()
+        if reference is not None:
+            reference.close()
+        if self._truth is not None:
+            self._truth.close()
+        self._save()
+        if self.result is not None and self.write_error is not None \
+                and self.result.exit_code in (None, EXIT_OK, EXIT_FAILED):
+            self._fail(EXIT_INFRA, "error", str(self.write_error))  # the copy that could be written says so
+            self._save()
 
     # -- counts, memory, energy, budgets --------------------------------------------
 
-    def _setup_counting(self, platform: Platform, hello) -> None:
+    def setup_counting(self, platform: Platform, hello: Hello) -> None:
         """Decide what the device's counter measures, measure the counting
         overhead (an invoke that runs nothing), and load the energy model."""
-        self.unit: CountUnit | None = None
-        self.profile_unit: CountUnit | None = None
+        assert self.result is not None and self.client is not None and self._target is not None, "boot() first"
+        self.unit = None
+        self.profile_unit = None
         self.instructions = None  # the emulator's instruction counter (Renode's monitor), read around INVOKE
         self.energy_model = EnergyModel.from_platform(platform.power, platform.counter, str(platform.path),
                                                       run_clock_hz=platform.firmware.clock_hz)
@@ -554,8 +678,8 @@ class Run:
         if self.energy_model:
             self.result.energy_model = self.energy_model.as_dict()
         if self.config.count and platform.counter.source == "renode-monitor" \
-                and hasattr(self._target, "instructions"):
-            self.instructions = self._target.instructions
+                and self._target.capabilities.instruction_counter:
+            self.instructions = getattr(self._target, "instructions")  # the capability's method
             before = self.instructions()
             empty = self.client.invoke(empty=True)
             self.unit = CountUnit("instructions", 1.0, "sysbus.cpu ExecutedInstructions (Renode monitor), "
@@ -564,7 +688,7 @@ class Run:
                                           "note": "instructions of an empty INVOKE request and reply; included "
                                                   "in every vector's value"}
             if hello.has_counter:  # per-operator counts from the device's counter, when it counts the same
-                device = unit_for(empty.counter_source, platform, emulated_time_is_instructions=True)
+                device = unit_for(empty.counter_source.name, platform, emulated_time_is_instructions=True)
                 self.profile_unit = device if device and device.kind == self.unit.kind else None
             return
         if not (self.config.count and hello.has_counter):
@@ -573,7 +697,8 @@ class Run:
             self.cycles.skip()
         empty = self.client.invoke(empty=True)
         icount = bool(platform.target.icount) or platform.target_kind != "qemu"
-        self.unit = self.profile_unit = unit_for(empty.counter_source, platform, emulated_time_is_instructions=icount)
+        self.unit = self.profile_unit = unit_for(empty.counter_source.name, platform,
+                                                 emulated_time_is_instructions=icount)
         if self.unit:
             self.result.count_overhead = {"value": self.unit.scale(empty.count), "kind": self.unit.kind,
                                           "note": "count of an empty invoke; included in every vector's value"}
@@ -587,7 +712,7 @@ class Run:
     def _energy(self, count: dict | None, cycles: dict | None = None) -> dict | None:
         """A vector's energy: from the cycles estimate when there is one,
         else from the count (power/energy.py EnergyModel.for_vector)."""
-        found = self.energy_model.for_vector(count, cycles) if getattr(self, "energy_model", None) else None
+        found = self.energy_model.for_vector(count, cycles) if self.energy_model else None
         if found is None:
             return None
         energy, kind = found
@@ -595,7 +720,10 @@ class Run:
             self.result.energy_basis = self.energy_model.basis(kind, cycles_label(self.result.cycles_basis, cycles))
         return energy
 
-    def _measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> None:
+    def measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> dict:
+        """Flash and RAM by region (the ELF) and the device's high-water
+        marks (GET_MEMORY): the result's `memory`, also returned."""
+        assert self.result is not None and self.client is not None, "boot() first"
         regions = elf.region_usage(platform.memory.regions())
         memory = {"regions": regions, "model_bytes": len(model.data)}
         try:
@@ -614,30 +742,23 @@ class Run:
                 memory["ram_bytes"] = static_ram + m.arena_high_water + m.model_bytes
                 memory["ram_formula"] = "RAM region (.data + .bss + stack) + arena high-water + model bytes"
         self.result.memory = memory
+        return memory
 
-    def _check_budgets(self) -> bool:
+    def check_budgets(self) -> bool:
+        """The run's budgets (--max-*) against what it measured (checks/budgets.py)."""
         limits = {k: v for k, v in self.config.budgets.items() if v is not None}
         if not limits:
             return True
-        vectors = self.result.vectors
-        counts = [v.count for v in vectors if v.count]
-        energies = [v.energy["uj"] for v in vectors if v.energy]
-        mem = self.result.memory
-        device = mem.get("device") or {}
-        measured = {
-            "max_count": (max(c["value"] for c in counts), counts[0]["kind"]) if counts else None,
-            "max_energy_uj": (max(energies), "uJ", self.result.energy_basis) if energies else None,
-            **cycle_budget_measurements(vectors, self.result.cycles_basis),
-            "max_arena": (device["arena_high_water"], "bytes") if device else None,
-            "max_flash": (mem["flash_bytes"], "bytes") if mem.get("flash_bytes") is not None else None,
-            "max_ram": (mem["ram_bytes"], "bytes") if mem.get("ram_bytes") is not None else None,
-        }
-        checks = evaluate_budgets(limits, measured)
+        assert self.result is not None, "begin() first"
+        r = self.result
+        checks = evaluate_budgets(limits, budget_measurements(r.vectors, r.memory or {}, r.energy_basis, r.cycles_basis))
         self.result.budgets = [c.as_dict() for c in checks]
         return all(c.passed for c in checks)
 
-    def _localize(self, model: ModelInfo, vectors: VectorSet, reference: ReferenceRunner) -> None:
-        """Name the first operator whose output differs (checks/localize.py)."""
+    def localize(self, model: ModelInfo, vectors: VectorSet, reference: ReferenceRunner) -> None:
+        """Name the first operator whose output differs (harness/localize.py),
+        as --localize asks: on the first mismatch, always, or never."""
+        assert self.result is not None and self.client is not None, "boot() first"
         mode = self.config.localize
         mismatched = [v.index for v in self.result.vectors if v.status == MISMATCH]
         if mode == "never" or not self.result.vectors or any(v.status in (FAULT, TIMEOUT)
@@ -660,9 +781,14 @@ class Run:
         if self._target is not None:
             self._target.stop()
 
+    def fail(self, code: int, status: str, message: str) -> None:
+        """End the run's result with `status` and exit `code`, saying why."""
+        self._fail(code, status, message)
+
     def _fail(self, code: int, status: str, message: str) -> None:
+        assert self.result is not None, "begin() first"
         # an emulator that exited by itself says why in its log ("Could not load kernel ...")
-        gone = getattr(self._target, "exit_text", lambda: None)() if code == EXIT_INFRA else None
+        gone = self._target.exit_text() if code == EXIT_INFRA and self._target is not None else None
         if gone and gone not in message:
             message = f"{message}\n  {gone}"
         self.result.status = status
@@ -688,81 +814,115 @@ class Run:
     def _stream_vectors(self, model: ModelInfo, vectors: VectorSet, golden: list[list[np.ndarray]] | ReferenceRunner,
                         batch, elf: ElfInfo, keep_outputs: dict | None) -> None:
         client = self.client
-        result = self.result
         # outputs and profile in INVOKE's reply, and the inputs read by it from the batch file: one round
         # trip per vector, not four (docs/protocol.md); not where the emulator counts the whole request
         # (Renode: the reply would count too)
         one_trip = self.instructions is None
         read_by_invoke = one_trip and batch is not None and client.one_trip_invoke
-        for i, vector in enumerate(vectors.vectors):
-            stage = "set_input"
-            try:
-                for j, (spec, value) in enumerate(zip(model.inputs, vector)):
-                    if read_by_invoke:
-                        break
-                    if batch is not None:
-                        path, offsets = batch
-                        client.set_input(j, file=path, file_offset=offsets[i][j], size=spec.nbytes)
-                    else:
-                        client.set_input(j, np.ascontiguousarray(value, dtype=spec.dtype).tobytes())
-                stage = "invoke"
-                before = self.instructions() if self.instructions else 0
-                if self.cycles is not None:
-                    self.cycles.skip()
-                invoked = client.invoke(timeout=self.config.invoke_timeout, outputs=one_trip,
+        # With the inputs read by INVOKE, vector i+1's request goes out as soon as all of vector i is in
+        # from the device: the device runs i+1 while the host checks i (reference, comparison, results).
+        ahead: list[PendingInvoke | HilError] = []  # that request, or the error sending it raised (i+1's)
+        try:
+            for i, vector in enumerate(vectors.vectors):
+                if not self._stream_vector(i, vector, model, vectors, golden, batch, elf, keep_outputs, ahead,
+                                           one_trip, read_by_invoke):
+                    return
+        except Exception:
+            if ahead and isinstance(ahead[0], PendingInvoke):  # answered, so the link is idle for what follows
+                with contextlib.suppress(Exception):
+                    client.finish_invoke(ahead[0])
+            raise
+
+    def _send_invoke(self, i: int, batch, one_trip: bool, read_by_invoke: bool) -> PendingInvoke:
+        """Vector i's INVOKE request, sent (its reply is read by `finish_invoke`)."""
+        if self.cycles is not None:
+            self.cycles.skip()
+        return self.client.start_invoke(timeout=self.config.invoke_timeout, outputs=one_trip,
                                         profile=one_trip and self.profile_unit is not None,
                                         inputs=(batch[0], batch[1][i]) if read_by_invoke else None)
-                raw_count = self.instructions() - before if self.instructions else invoked.count
-                stage = "get_output"
-                outputs = [np.frombuffer(raw, dtype=spec.dtype).reshape(spec.shape)
-                           for raw, spec in zip(client.outputs_of(invoked, len(model.outputs)), model.outputs)]
-                if keep_outputs is not None:
-                    keep_outputs[i] = outputs
-                stage = "get_profile"
-                profile = client.profile_of(invoked) if self.profile_unit is not None else None
-            except DeviceFault as fault:
-                fault.symbol = elf.symbol_at(fault.pc)
-                result.fault = fault.as_dict()
-                self._record(VectorResult(i, FAULT, error=f"{stage}: {fault.describe()}"))
-                return
-            except LinkTimeout as exc:  # silence on a healthy link and target (the client asked it)
-                if self._rebooted():
-                    self._record(VectorResult(i, ERROR, error=f"vector {i}: the device rebooted during {stage} "
-                                                              f"(it answers HELLO again but has lost the model)"))
-                    self.result.error = {"message": f"the device rebooted during vector {i} ({stage}): a reset, "
-                                                    f"watchdog or brown-out; later vectors were not run"}
-                    return
-                self._record(VectorResult(i, TIMEOUT, error=f"vector {i}: {stage} hung: {exc}"))
-                return
-            except DeviceError as exc:
-                if exc.code == ErrorCode.NO_MODEL:  # it was loaded: the device rebooted in between
-                    self._record(VectorResult(i, ERROR, error=f"vector {i}: the device lost its model before "
-                                                              f"{stage}: it rebooted"))
-                    self.result.error = {"message": f"the device rebooted before vector {i} ({stage}); later "
-                                                    f"vectors were not run"}
-                    return
-                self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
-                continue
-            check = compare_outputs(outputs, self._golden(golden, i), [(s.scale, s.zero_point) for s in model.outputs])
-            count = operators = None
-            if self.unit is not None:
-                count = self._count(raw_count)
-            if profile is not None:
-                operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
-                             for p in profile]
-            cycles = None
-            if self.cycles is not None and count is not None:  # fills the operators' estimates too
-                cycles = self.cycles.invoke(count["value"], operators, self.unit.per_tick)
-                if self.calibration is not None:
-                    cycles, operators = self.calibration.apply(cycles, operators)
-            label = int(vectors.labels[i]) if vectors.labels is not None else None
-            expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)
-            self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
-                                      check.max_abs_diff, check.mismatches, count,
-                                      operators=operators, cycles=cycles,
-                                      top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
-                                      l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail,
-                                      expected=expected, float_ref=float_ref))
+
+    def _stream_vector(self, i: int, vector: list[np.ndarray], model: ModelInfo, vectors: VectorSet,
+                       golden: list[list[np.ndarray]] | ReferenceRunner, batch, elf: ElfInfo,
+                       keep_outputs: dict | None, ahead: list[PendingInvoke | HilError], one_trip: bool,
+                       read_by_invoke: bool) -> bool:
+        """Run and record vector i; False when the run cannot go on (a fault,
+        a hang, a reboot). `ahead` holds vector i's request when it was sent
+        early, and receives vector i+1's."""
+        client = self.client
+        result = self.result
+        stage = "set_input"
+        try:
+            for j, (spec, value) in enumerate(zip(model.inputs, vector)):
+                if read_by_invoke:
+                    break
+                if batch is not None:
+                    path, offsets = batch
+                    client.set_input(j, file=path, file_offset=offsets[i][j], size=spec.nbytes)
+                else:
+                    client.set_input(j, np.ascontiguousarray(value, dtype=spec.dtype).tobytes())
+            stage = "invoke"
+            before = self.instructions() if self.instructions else 0
+            sent = ahead.pop() if ahead else self._send_invoke(i, batch, one_trip, read_by_invoke)
+            if isinstance(sent, HilError):
+                raise sent
+            invoked = client.finish_invoke(sent)
+            raw_count = self.instructions() - before if self.instructions else invoked.count
+            stage = "get_output"
+            outputs = [np.frombuffer(raw, dtype=spec.dtype).reshape(spec.shape)
+                       for raw, spec in zip(client.outputs_of(invoked, len(model.outputs)), model.outputs)]
+            if keep_outputs is not None:
+                keep_outputs[i] = outputs
+            stage = "get_profile"
+            profile = client.profile_of(invoked) if self.profile_unit is not None else None
+        except DeviceFault as fault:
+            fault.symbol = elf.symbol_at(fault.pc)
+            result.fault = fault.as_dict()
+            self._record(VectorResult(i, FAULT, error=f"{stage}: {fault.describe()}"))
+            return False
+        except LinkTimeout as exc:  # silence on a healthy link and target (the client asked it)
+            if self._rebooted():
+                self._record(VectorResult(i, ERROR, error=f"vector {i}: the device rebooted during {stage} "
+                                                          f"(it answers HELLO again but has lost the model)"))
+                self.result.error = {"message": f"the device rebooted during vector {i} ({stage}): a reset, "
+                                                f"watchdog or brown-out; later vectors were not run"}
+                return False
+            self._record(VectorResult(i, TIMEOUT, error=f"vector {i}: {stage} hung: {exc}"))
+            return False
+        except DeviceError as exc:
+            if exc.code == ErrorCode.NO_MODEL:  # it was loaded: the device rebooted in between
+                self._record(VectorResult(i, ERROR, error=f"vector {i}: the device lost its model before "
+                                                          f"{stage}: it rebooted"))
+                self.result.error = {"message": f"the device rebooted before vector {i} ({stage}); later "
+                                                f"vectors were not run"}
+                return False
+            self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
+            return True
+        count = operators = None
+        if self.unit is not None:
+            count = self._count(raw_count)
+        if profile is not None:
+            operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
+                         for p in profile]
+        cycles = None
+        if self.cycles is not None and count is not None:  # fills the operators' estimates too
+            cycles = self.cycles.invoke(count["value"], operators, self.unit.per_tick)
+            if self.calibration is not None:
+                cycles, operators = self.calibration.apply(cycles, operators)
+        if read_by_invoke and i + 1 < len(vectors.vectors):  # the device is done with vector i
+            try:
+                ahead.append(self._send_invoke(i + 1, batch, one_trip, read_by_invoke))
+            except HilError as exc:  # the link or target failed: vector i+1's to report
+                ahead.append(exc)
+        check = compare_outputs(outputs, self._golden(golden, i), [(s.scale, s.zero_point) for s in model.outputs])
+        label = int(vectors.labels[i]) if vectors.labels is not None else None
+        expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)
+        self._record(VectorResult(i, PASSED if check.passed else MISMATCH,
+                                  check.max_abs_diff, check.mismatches, count,
+                                  operators=operators, cycles=cycles,
+                                  top1=int(np.argmax(outputs[0])), label=label, cosine=check.cosine,
+                                  l2_rel=check.l2_rel, ref_top1=check.ref_top1, mismatch=check.detail,
+                                  expected=expected, float_ref=float_ref))
+        return True
 
     def _golden(self, golden: list[list[np.ndarray]] | ReferenceRunner, index: int) -> list[np.ndarray]:
         """Vector `index`'s reference outputs; from a ReferenceRunner, waiting
@@ -797,10 +957,9 @@ class Run:
         closed port), or None when it runs and the silence is the firmware's."""
         if self._aborted:
             raise _Terminated()  # the run is being stopped: that is why the link went away
-        health = getattr(self._target, "health", None)
-        if health is None:
+        if self._target is None:
             return None
-        state = health()
+        state = self._target.health()
         return None if state.running else state.detail
 
     def _rebooted(self) -> bool:
@@ -864,10 +1023,7 @@ def plan_boards(config: RunConfig) -> list[BoardSpec] | None:
     if len(config.ports) <= 1 and len(config.probes) <= 1:
         return None
     platform = load_platform(config.platform)
-    check_target_kind(platform)
-    if not is_board(platform):
-        raise UsageError(f"--port and --probe are for boards; platform {platform.name} runs in "
-                         f"{platform.target_kind}", hint="choose a board platform (target serial-board)")
+    check_board_options(platform, config.ports, config.probes, config.baud, config.flasher)
     return resolve_boards(platform, config.ports, config.probes)
 
 
@@ -884,18 +1040,14 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
         boards = plan_boards(config)
     except HilError as exc:
         run_ = Run(dataclasses.replace(config), reporter_for(""))
-        with contextlib.suppress(DiskError):  # then only the console can say it
-            run_._make_workdir()
-        run_.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
-        run_._fail(exc.exit_code, "error", str(exc))
-        run_._save()
+        run_.record_failure(exc.exit_code, str(exc))
         return BoardsOutcome([run_], exc.exit_code)
     if boards is None:
         run_ = Run(config, reporter_for(""))
         result = run_.execute()
         return BoardsOutcome([run_], result.exit_code if result.exit_code is not None else EXIT_INFRA)
 
-    base = Path(config.workdir or _default_workdir(config.platform)).resolve()
+    base = Path(config.workdir or default_workdir(config.platform)).resolve()
     runs: list[Run] = []
     for i, spec in enumerate(boards):
         label = f"{i}-{spec.label}"
@@ -905,7 +1057,7 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
     if config.firmware is None:  # build once, before the boards start (each Run then finds it cached)
         try:
             platform = load_platform(config.platform)
-            runs[0]._firmware(platform)
+            runs[0].firmware(platform)
         except HilError:
             pass  # every board will report the build error in its own result
     threads = [threading.Thread(target=r.execute, name=f"hil-board-{i}", daemon=True) for i, r in enumerate(runs)]
@@ -933,8 +1085,8 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
             signal.signal(signal.SIGTERM, old_term)
     for r in runs:
         if r.result is None:  # interrupted before it could start
-            r.result = RunResult(platform={"name": config.platform}, model={"path": str(config.model)})
-            r._fail(EXIT_INTERRUPTED, "interrupted", "interrupted before this board started")
+            r.begin()
+            r.fail(EXIT_INTERRUPTED, "interrupted", "interrupted before this board started")
     codes = [r.result.exit_code for r in runs]
     exit_code = combined_exit(codes)
     document = {

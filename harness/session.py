@@ -1,8 +1,9 @@
 """Step by step: start a target, load a model, stream vectors, check.
 
 `hil run` does all of it in one go (`runner.Run.execute`). A `Session` does
-the same steps one call at a time, through the same `Run` methods (build,
-`boot`, `load`, counting set-up, `_stream`), so the Robot Framework keywords
+the same steps one call at a time, through the same public `Run` steps
+(`prepare_target`, `firmware`, `boot`, `load`, `setup_counting`, `stream`,
+`measure_memory`, `save`, `release`), so the Robot Framework keywords
 (`harness.robot_library`) and the pytest plugin (`harness.pytest_plugin`)
 test exactly what `hil run` tests, on every kind of target (QEMU, Renode,
 a serial board):
@@ -21,8 +22,9 @@ is loaded again before every stream after the first. (RESET mode 0 is not
 enough: like TFLM's own reset it clears the variables but does not run
 CALL_ONCE's initialisation again.)
 
-`ConsoleDevice` is console mode step by step (`hil console`): start any
-firmware, then wait for lines by regular expression, one call at a time.
+`ConsoleDevice` is console mode step by step (`hil console`, through the
+steps of `console_run.ConsoleRun`): start any firmware, then wait for lines
+by regular expression, one call at a time.
 
 The session's run directory keeps what `hil run` keeps: the emulator's log,
 the input batch and a `hil.result/1` document with every vector streamed.
@@ -36,22 +38,25 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import serial
 
-from .checks.budgets import cycle_budget_measurements, evaluate as evaluate_budgets
+from .build.artifact import ElfInfo
+from .checks.budgets import BudgetCheck, evaluate as evaluate_budgets, measurements as budget_measurements
+from .console_run import ConsoleRun
 from .errors import EXIT_FAILED, EXIT_OK, HilError, InfraError, UsageError
+from .link.console import ConsoleLines, ConsoleSpawn, compile_pattern, log_tail, number
+from .link.protocol import Hello
 from .model.capacity import check_model_fits, check_vectors_fit_host
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model
-from .model.vectors import VectorSet, _fit, load_vectors, random_vectors
+from .model.vectors import VectorSet, fit_input, load_vectors, random_vectors
 from .paths import absolute
-from .platforms import Platform, load_platform
+from .platforms import Platform
 from .results.result import FAULT, MISMATCH, PASSED, TIMEOUT, RunResult, VectorResult
-from .runner import Reporter, Run, RunConfig
-from .targets import check_target_kind, is_board
-from .targets.board import resolve_boards
+from .runner import Reporter, Run, RunConfig, default_workdir
 from .verdict import code_for, combine, status_word
 
 log = logging.getLogger(__name__)
@@ -66,11 +71,6 @@ class CheckFailed(AssertionError):
     the firmware's fault, as opposed to a HilError (bad input, infrastructure)."""
 
     ROBOT_SUPPRESS_NAME = True  # Robot Framework shows the message alone
-
-
-def _default_workdir(kind: str, platform: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(".hil") / "runs" / f"{stamp}-{kind}-{Path(platform).stem}-{time.monotonic_ns() % 100000:05d}"
 
 
 def _fmt(value: float) -> str:
@@ -292,12 +292,12 @@ class Session:
             model=Path(), platform=str(platform), firmware=absolute(firmware),
             extra_defines={str(k): str(v) for k, v in (defines or {}).items()},
             ports=[port] if port else [], probes=[probe] if probe else [], baud=baud, flasher=flasher,
-            workdir=absolute(workdir or _default_workdir("session", str(platform))),
+            workdir=absolute(workdir or default_workdir(str(platform), "session")),
             count=count, force_inline=inline, boot_timeout=boot_timeout, invoke_timeout=invoke_timeout)
         self._run = Run(self.config, reporter)
         self.platform: Platform | None = None
-        self.hello = None
-        self.elf = None
+        self.hello: Hello | None = None
+        self.elf: ElfInfo | None = None
         self.model: ModelInfo | None = None
         self._bulk = False
         self._streams = 0
@@ -334,27 +334,16 @@ class Session:
         for HELLO and check the build id. Returns the device's Hello."""
         if self.started:
             raise UsageError(f"the target {self.config.platform} is already started")
-        run, cfg = self._run, self.config
-        run._make_workdir()  # a disk that cannot take it is exit 3 naming the path
-        run.result = RunResult(platform={"name": cfg.platform}, model={})
+        run = self._run
+        run.make_workdir()  # a disk that cannot take it is exit 3 naming the path
+        result = run.begin(model={})
         self.started = True
         try:
-            platform = load_platform(cfg.platform)
-            check_target_kind(platform)
-            if is_board(platform):
-                boards = resolve_boards(platform, cfg.ports, cfg.probes)
-                if len(boards) != 1:
-                    raise UsageError(f"{len(boards)} boards given to one target", hint="start one target per board")
-                cfg.board = boards[0]
-            elif cfg.ports or cfg.probes or cfg.baud or cfg.flasher:
-                raise UsageError(f"a port, probe, baud rate or flasher is for boards; platform {platform.name} runs "
-                                 f"in {platform.target_kind}", hint="drop them, or choose a board platform")
-            self.platform = platform
-            run.result.platform = {"name": platform.name, "core": platform.core, "description": platform.description}
-            elf_path, self.elf, run.result.firmware = run._firmware(platform)
+            self.platform = platform = run.prepare_target()
+            elf_path, self.elf, result.firmware = run.firmware(platform)
             self.hello = run.boot(platform, elf_path, self.elf)
-            run._save()
-            run._stop_if_unwritable()
+            run.save()
+            run.stop_if_unwritable()
         except BaseException as exc:
             self._ended(exc)
             self.stop()
@@ -364,21 +353,21 @@ class Session:
     def load_model(self, path: str | Path) -> ModelInfo:
         """Load a .tflite model into the device (host file on emulators with
         semihosting, inline otherwise) and measure the counting overhead."""
-        self._need("load a model", model=False)
+        platform, hello, result = self._need("load a model", model=False)
         model = load_model(absolute(path))
-        check_model_fits(model, self.platform, prebuilt_firmware=self.config.firmware is not None)
+        check_model_fits(model, platform, prebuilt_firmware=self.config.firmware is not None)
         run = self._run
         if self.model is not None and self.model.sha256 == model.sha256:
             self._fresh_state()  # already there: only its state may need a reset
             return self.model
         run.config.model = model.path
-        run.result.model = model.as_dict()
+        result.model = model.as_dict()
         self.model = None
-        self._bulk = run.load(model, self.hello)
-        run._setup_counting(self.platform, self.hello)
+        self._bulk = run.load(model, hello)
+        run.setup_counting(platform, hello)
         self.model = model
         self._streams = 0
-        run._save()
+        run.save()
         return model
 
     def vectors(self, count: int | None = None, seed: int = 0, file: str | Path | None = None,
@@ -386,23 +375,23 @@ class Session:
         """Test vectors for the loaded model: from a .npy/.npz file (first
         `limit`), or `count` seeded random ones that respect each input's
         dtype and quantization."""
-        self._need("make vectors")
+        model = self._loaded("make vectors")
         if file is not None:
-            vectors = load_vectors(absolute(file), self.model, limit=limit)
-            check_vectors_fit_host(self.model, len(vectors))
+            vectors = load_vectors(absolute(file), model, limit=limit)
+            check_vectors_fit_host(model, len(vectors))
             return vectors
         count = 10 if count is None else int(count)
-        check_vectors_fit_host(self.model, count)
-        return random_vectors(self.model, count, int(seed))
+        check_vectors_fit_host(model, count)
+        return random_vectors(model, count, int(seed))
 
     def as_vector_set(self, vectors) -> VectorSet:
         """A VectorSet from `Vector`s, lists of inputs, or arrays (single-input models)."""
-        self._need("stream vectors")
+        model = self._loaded("stream vectors")
         if isinstance(vectors, VectorSet):
             return vectors
         rows, labels = [], []
         for i, v in enumerate(vectors):
-            rows.append(self._inputs(v, f"vector {i}"))
+            rows.append(self._inputs(model, v, f"vector {i}"))
             labels.append(v.label if isinstance(v, Vector) else None)
         if not rows:
             raise UsageError("no vectors to stream")
@@ -416,11 +405,12 @@ class Session:
         VectorSet, a list of vectors, or (`count`, `seed`) random ones, or
         the vectors of `file`. Returns a Batch; a fault, hang or reboot ends
         the set (the Batch says so) and the device cannot be used after it."""
-        self._need("stream vectors")
+        platform, _, result = self._need("stream vectors")
+        model = self._loaded("stream vectors")
         if vectors is None:
             vectors = self.vectors(count, seed, file, limit)
         vectors = self.as_vector_set(vectors)
-        run, model = self._run, self.model
+        run, elf = self._run, self._elf()
         self._fresh_state()
         reference = ReferenceRunner(model.data, len(model.outputs))
         try:
@@ -428,16 +418,16 @@ class Session:
             golden = reference.result()
         finally:
             reference.close()
-        batch_file = run._write_batch(model, vectors, run._target.workdir) if self._bulk else None
-        before, fault_before, error_before = len(run.result.vectors), run.result.fault, run.result.error
+        batch_file = run.write_batch(model, vectors) if self._bulk else None
+        before, fault_before, error_before = len(result.vectors), result.fault, result.error
         outputs: dict = {}
-        run.result.planned += len(vectors)
-        run.result.vector_source = vectors.source
+        result.planned += len(vectors)
+        result.vector_source = vectors.source
         try:
-            run._stream(self.platform, model, vectors, golden, batch_file, self.elf, keep_outputs=outputs)
+            run.stream(platform, model, vectors, golden, batch_file, elf, keep_outputs=outputs)
         except (serial.SerialException, OSError, ConnectionError) as exc:
             self._broken = f"link failure: {exc}"
-            failure = InfraError(f"the link to {self.platform.name} failed: {exc}",
+            failure = InfraError(f"the link to {platform.name} failed: {exc}",
                                  hint=f"the emulator or board went away; its log is in {self.workdir}")
             self._ended(failure)
             raise failure from exc
@@ -447,24 +437,27 @@ class Session:
             raise
         finally:
             self._streams += 1
-            run._save()
-        results = run.result.vectors[before:]
+            run.save()
+        results = result.vectors[before:]
         outcomes = [VectorOutcome(r.index, list(vectors.vectors[r.index]), golden[r.index], outputs.get(r.index), r)
                     for r in results]
-        fault = run.result.fault if run.result.fault is not fault_before else None
-        error = (run.result.error or {}).get("message") if run.result.error is not error_before else None
+        fault = result.fault if result.fault is not fault_before else None
+        error = (result.error or {}).get("message") if result.error is not error_before else None
         stopped = next((o for o in outcomes if o.status in (FAULT, TIMEOUT)), None)
-        if stopped is not None or error:
-            self._broken = error or stopped.describe()
-        return Batch(outcomes, len(vectors), vectors.source, self.platform.name, error, fault)
+        if error:
+            self._broken = error
+        elif stopped is not None:
+            self._broken = stopped.describe()
+        return Batch(outcomes, len(vectors), vectors.source, platform.name, error, fault)
 
     def run(self, *inputs) -> VectorOutcome:
         """One vector: `run(x)` for a single-input model, `run(x0, x1)` for
         several inputs, or `run(vector)` with a `Vector`."""
-        self._need("run a vector")
-        if len(inputs) == 1 and (isinstance(inputs[0], Vector) or len(self.model.inputs) > 1):
-            inputs = inputs[0]
-        batch = self.stream([inputs])
+        model = self._loaded("run a vector")
+        given: Any = inputs
+        if len(inputs) == 1 and (isinstance(inputs[0], Vector) or len(model.inputs) > 1):
+            given = inputs[0]
+        batch = self.stream([given])
         if not batch.outcomes:
             raise InfraError(f"the vector did not run: {batch.error or 'no result'}")
         return batch[0]
@@ -472,44 +465,27 @@ class Session:
     def memory(self) -> dict:
         """Flash and RAM by region (from the ELF), and the device's arena and
         stack high-water marks (GET_MEMORY), as in the result's `memory`."""
-        self._need("measure memory")
-        self._run._measure_memory(self.platform, self.elf, self.model)
-        self._run._save()
-        return self._run.result.memory
+        platform, _, _ = self._need("measure memory")
+        memory = self._run.measure_memory(platform, self._elf(), self._loaded("measure memory"))
+        self._run.save()
+        return memory
 
-    def check_budgets(self, batch: Batch | None = None, **limits) -> list:
+    def check_budgets(self, batch: Batch | None = None, **limits: float | None) -> list[BudgetCheck]:
         """Budgets as `hil run --max-count ...` checks them (max_count,
         max_energy_uj, max_cycles, max_latency_ms, max_arena, max_flash, max_ram) over `batch` (or every
         vector streamed); returns the BudgetChecks."""
-        vectors = batch.outcomes if batch is not None else [
-            VectorOutcome(v.index, [], [], None, v) for v in self._run.result.vectors]
-        counts = [(o.count, o.count_kind) for o in vectors if o.count is not None]
-        energies = [o.energy_uj for o in vectors if o.energy_uj is not None]
-        measured: dict = {"max_count": (max(c for c, _ in counts), counts[0][1]) if counts else None,
-                          "max_energy_uj": (max(energies), "uJ", self._run.result.energy_basis) if energies else None}
-        measured.update(cycle_budget_measurements([o.result for o in vectors], self._run.result.cycles_basis))
-        if any(k in limits for k in ("max_arena", "max_flash", "max_ram")):
-            mem = self.memory()
-            device = mem.get("device") or {}
-            measured["max_arena"] = (device["arena_high_water"], "bytes") if device else None
-            measured["max_flash"] = (mem["flash_bytes"], "bytes") if mem.get("flash_bytes") is not None else None
-            measured["max_ram"] = (mem["ram_bytes"], "bytes") if mem.get("ram_bytes") is not None else None
+        result = self._run.result
+        vectors = [o.result for o in batch.outcomes] if batch is not None else list(result.vectors if result else [])
+        memory = self.memory() if any(k in limits for k in ("max_arena", "max_flash", "max_ram")) else None
+        measured = budget_measurements(vectors, memory, result.energy_basis if result else None,
+                                       result.cycles_basis if result else None)
         return evaluate_budgets({k: v for k, v in limits.items() if v is not None}, measured)
 
     def stop(self) -> None:
         """Stop the target and leave no process behind. Safe to call twice."""
         run = self._run
-        target, run._target = run._target, None
-        client = run.client
-        run.client = None
         try:
-            if client is not None:
-                try:
-                    client.stream.close()
-                except Exception:
-                    pass
-            if target is not None:
-                target.stop()
+            run.release()
         finally:
             if run.result is not None and run.result.status == "running":
                 failed = any(v.status != PASSED for v in run.result.vectors)
@@ -518,7 +494,7 @@ class Session:
                 run.result.status = status_word(run.result.exit_code)
                 if self._ended_by and not run.result.error:
                     run.result.error = {"message": self._ended_by[1]}
-                run._save()
+                run.save()
 
     def _ended(self, exc: BaseException) -> None:
         """Remember the first error that ended this session (a start that
@@ -536,21 +512,39 @@ class Session:
         self.stop()
 
     def __repr__(self) -> str:
-        state = "running" if self._run._target is not None else "stopped"
+        state = "running" if self._run.target is not None else "stopped"
         model = f", model {self.model.path.name}" if self.model else ""
         return f"<Session {self.config.platform} ({state}{model}) in {self.workdir}>"
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _need(self, what: str, model: bool = True) -> None:
-        if not self.started or self._run._target is None:
+    def _need(self, what: str, model: bool = True) -> tuple[Platform, Hello, RunResult]:
+        """The running target's platform, HELLO and result; a usage error
+        naming the step to take first when there is none."""
+        run = self._run
+        if not self.started or run.target is None or self.platform is None or self.hello is None \
+                or run.result is None:
             raise UsageError(f"cannot {what}: the target {self.config.platform} is not running",
                              hint="start it first (Start Target / Session.start)")
         if self._broken:
             raise InfraError(f"cannot {what}: the device stopped responding earlier ({self._broken})",
                              hint="start the target again")
-        if model and self.model is None:
+        if model:
+            self._loaded(what)
+        return self.platform, self.hello, run.result
+
+    def _loaded(self, what: str) -> ModelInfo:
+        """The loaded model (the target running); a usage error when there is none."""
+        if self.model is None:
+            self._need(what, model=False)
             raise UsageError(f"cannot {what}: no model is loaded", hint="load one first (Load Model / load_model)")
+        self._need(what, model=False)
+        return self.model
+
+    def _elf(self) -> ElfInfo:
+        if self.elf is None:
+            raise UsageError("the target is not running", hint="start it first (Start Target / Session.start)")
+        return self.elf
 
     @property
     def stateful(self) -> bool:
@@ -560,12 +554,13 @@ class Session:
     def _fresh_state(self) -> None:
         """Before a stream: a stateful model that has run is loaded again, so
         that it starts from the state a fresh reference interpreter has."""
-        if self._streams and self.stateful:
-            self._run._load_model(self._run.client, self.model, self._bulk)
+        if self._streams and self.stateful and self.model is not None:
+            self._run.reload(self.model, self._bulk)
             self._streams = 0
 
-    def _inputs(self, value, where: str) -> list[np.ndarray]:
-        specs = self.model.inputs
+    @staticmethod
+    def _inputs(model: ModelInfo, value: Any, where: str) -> list[np.ndarray]:
+        specs = model.inputs
         if isinstance(value, Vector):
             value = value.inputs
         if isinstance(value, np.ndarray) or np.isscalar(value):
@@ -579,7 +574,7 @@ class Session:
             if array.size != int(np.prod(spec.shape, dtype=np.int64)):
                 raise UsageError(f"{where}: {array.size} values do not fit input {spec.name!r} of shape "
                                  f"{tuple(spec.shape)}", hint=f"give an array of shape {tuple(spec.shape)}")
-            out.append(_fit(array.reshape(spec.shape), spec, where)[0])
+            out.append(fit_input(array.reshape(spec.shape), spec, where)[0])
         return out
 
 
@@ -594,9 +589,7 @@ class ConsoleDevice:
     def __init__(self, elf: str | Path, platform: str = "mps2-an386", *, console: str = "uart",
                  port: str | None = None, probe: str | None = None, baud: int | None = None,
                  flasher: str | None = None, workdir: str | Path | None = None, fail: list[str] | None = None,
-                 echo=None) -> None:
-        from .commands.console import ConsoleRun
-
+                 echo: Any = None) -> None:
         if console not in ("uart", "semihosting"):
             raise UsageError(f"console {console!r} is not known", hint="use uart or semihosting")
         self.elf = absolute(elf)  # the emulator runs in the run directory
@@ -605,8 +598,9 @@ class ConsoleDevice:
         self.fail = list(fail or [])
         self._run = ConsoleRun(self.elf, self.platform_name, [], self.fail, 60.0, console, None,
                                [port] if port else [], [probe] if probe else [], baud, flasher, None,
-                               absolute(workdir or _default_workdir("console", self.platform_name)), echo)
-        self.spawn = None
+                               absolute(workdir or default_workdir(self.platform_name, "console")), echo)
+        self.spawn: ConsoleSpawn | None = None
+        self._lines: ConsoleLines | None = None
         self.platform: Platform | None = None
         self.lines: list[dict] = []
         self.metrics: dict = {}
@@ -625,30 +619,16 @@ class ConsoleDevice:
         return self._run.doc.get("target", {})
 
     def start(self) -> dict:
-        from .link.console import ConsoleLines, ConsoleSpawn, compile_pattern
-
         run = self._run
         if not self.elf.is_file():
             raise UsageError(f"firmware {self.elf} does not exist", hint="give the path of the firmware's .elf")
-        run.doc["firmware"] = run._firmware()  # an ELF hil can read, or exit 2 before anything boots
+        run.doc["firmware"] = run.check_firmware()  # an ELF hil can read, or exit 2 before anything boots
         for p in self.fail:
             compile_pattern(p, "fail pattern")
-        platform = load_platform(self.platform_name)
-        check_target_kind(platform)
-        if is_board(platform) and self.console == "semihosting":
-            raise UsageError(f"the semihosting console needs an emulator; {platform.name} is a board",
-                             hint="read the board's UART (console=uart)")
-        if not is_board(platform):
-            if run.ports or run.probes or run.baud or run.flasher:
-                raise UsageError(f"a port, probe, baud rate or flasher is for boards; {platform.name} runs in "
-                                 f"{platform.target_kind}", hint="drop them, or choose a board platform")
-            if self.console == "semihosting" and not platform.target.semihosting:
-                raise UsageError(f"{platform.name} does not enable semihosting in its emulator",
-                                 hint="use console=uart")
-        self.platform = platform
+        self.platform = platform = run.check_platform()
         run.workdir.mkdir(parents=True, exist_ok=True)
         try:
-            reader = run._open(platform)
+            reader = run.open(platform)
             self.spawn = ConsoleSpawn(reader, self.log_path, echo=run.echo)
             self._lines = ConsoleLines(self.spawn)
         except BaseException:
@@ -666,8 +646,6 @@ class ConsoleDevice:
         that matches a fail pattern (the target's and `fail`), even one that
         also matches `pattern`. An emulator that stops by itself with an
         error of its own is an InfraError with its words."""
-        from .link.console import _number, compile_pattern
-
         regex = compile_pattern(pattern, "pattern")
         found = self._read(float(timeout), fail, regex, f"waiting for {pattern!r}")
         if found is None:
@@ -676,10 +654,11 @@ class ConsoleDevice:
             raise CheckFailed(f"timed out after {float(timeout):g} s waiting for {pattern!r}" + self._tail())
         line, m = found
         text = line.text.strip()
-        groups = {k: _number(v) for k, v in m.groupdict().items()}
+        groups = {k: number(v) for k, v in m.groupdict().items()}
         self.metrics.update({k: v for k, v in groups.items() if v is not None})
+        started = self.spawn.started if self.spawn is not None else time.monotonic()
         self.lines.append({"pattern": pattern, "text": text, "groups": groups,
-                           "at_s": round(time.monotonic() - self.spawn.started, 3)})
+                           "at_s": round(time.monotonic() - started, 3)})
         return groups if regex.groupindex else text
 
     def watch(self, duration: float, fail: list[str] | None = None) -> bool:
@@ -693,13 +672,12 @@ class ConsoleDevice:
         """Emulators: wait for the firmware to exit (semihosting SYS_EXIT) and
         return its status (0 for ADP_Stopped_ApplicationExit); the lines it
         prints until then are checked against the fail patterns."""
-        if self.platform is not None and is_board(self.platform):
-            raise UsageError(f"a board's exit status cannot be observed ({self.platform.name})",
-                             hint="wait for the line the firmware prints at its end instead")
+        if self.platform is not None:
+            self._run.check_platform(expect_exit=0)  # a usage error where the exit status cannot be observed
         started = time.monotonic()
         if not self.watch(timeout, fail):
             raise CheckFailed(f"the firmware did not exit within {float(timeout):g} s")
-        code = self._run._exit_status(max(0.5, float(timeout) - (time.monotonic() - started)))
+        code = self._run.exit_status(max(0.5, float(timeout) - (time.monotonic() - started)))
         if code is None:
             raise CheckFailed(f"the firmware did not exit within {float(timeout):g} s")
         return code
@@ -711,9 +689,7 @@ class ConsoleDevice:
         InfraError."""
         import pexpect
 
-        from .link.console import compile_pattern
-
-        if self.spawn is None:
+        if self.spawn is None or self._lines is None:
             raise UsageError("cannot read the console: the console target is not running",
                              hint="start it first (Start Target with console=uart)")
         fails = [(p, compile_pattern(p, "fail pattern")) for p in [*self.fail, *(fail or [])]]
@@ -722,7 +698,7 @@ class ConsoleDevice:
             try:
                 line = self._lines.next(deadline - time.monotonic())
             except pexpect.EOF:
-                gone = getattr(self._run.target, "exit_text", lambda: None)()
+                gone = self._run.target.exit_text() if self._run.target is not None else None
                 if gone:
                     raise InfraError(f"the emulator stopped while {doing}: {gone}",
                                      hint="check the firmware file and the platform's emulator options") from None
@@ -743,16 +719,7 @@ class ConsoleDevice:
                 spawn.close()
             except Exception:
                 pass
-        run = self._run
-        target, run.target = run.target, None
-        if target is not None:
-            target.stop()
-        uart = run.__dict__.pop("_uart", None)
-        if uart is not None:
-            try:
-                uart.close()
-            except Exception:
-                pass
+        self._run.close()
 
     def __enter__(self) -> "ConsoleDevice":
         if self.spawn is None:
@@ -763,14 +730,10 @@ class ConsoleDevice:
         self.stop()
 
     def _exit_note(self) -> str:
-        proc = getattr(self._run.target, "process", None)
-        if proc is not None and proc.poll() is not None:
-            return f" (the firmware exited with status {proc.returncode})"
-        return ""
+        code = self._run.exit_status(0)
+        return f" (the firmware exited with status {code})" if code is not None else ""
 
     def _tail(self, lines: int = 5) -> str:
-        from .link.console import log_tail
-
         tail = log_tail(self.log_path, lines)
         return ("; last lines: " + " | ".join(tail)) if tail else "; the console printed nothing"
 

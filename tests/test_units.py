@@ -119,11 +119,11 @@ def test_count_kinds_follow_the_counter_source():
     from harness.link.protocol import CounterSource
 
     qemu = load_platform("mps2-an386")
-    assert unit_for(CounterSource.DWT, qemu, True).kind == "cycles"
-    systick = unit_for(CounterSource.SYSTICK, qemu, True)
+    assert unit_for(CounterSource.DWT.name, qemu, True).kind == "cycles"
+    systick = unit_for(CounterSource.SYSTICK.name, qemu, True)
     assert (systick.kind, systick.per_tick) == ("instructions", 40)
-    assert unit_for(CounterSource.SYSTICK, qemu, False) is None  # wall-time SysTick is no measurement
-    assert unit_for(CounterSource.NONE, qemu, True) is None
+    assert unit_for(CounterSource.SYSTICK.name, qemu, False) is None  # wall-time SysTick is no measurement
+    assert unit_for(CounterSource.NONE.name, qemu, True) is None
 
 
 def test_board_platforms_are_serial_board_targets():

@@ -103,3 +103,24 @@ def cycle_budget_measurements(vectors: list, cycles_basis: dict | None) -> dict:
     latencies = [c["latency_ms"] for c in estimates if c.get("latency_ms") is not None]
     return {"max_cycles": (max(c["value"] for c in estimates), "cycles", label),
             "max_latency_ms": (max(latencies), "ms", label) if latencies else None}
+
+
+def measurements(vectors: list, memory: dict | None, energy_basis: dict | None,
+                 cycles_basis: dict | None) -> dict:
+    """Every budget's measured value as evaluate() takes it, from a run's
+    vector results (hil.result/1 VectorResults) and its `memory` entry (None
+    when it was not measured): the one measurement `hil run` and a Session
+    (Robot, pytest) both check their budgets against."""
+    counts = [v.count for v in vectors if v.count]
+    energies = [v.energy["uj"] for v in vectors if v.energy]
+    measured = {
+        "max_count": (max(c["value"] for c in counts), counts[0]["kind"]) if counts else None,
+        "max_energy_uj": (max(energies), "uJ", energy_basis) if energies else None,
+        **cycle_budget_measurements(vectors, cycles_basis),
+    }
+    if memory is not None:
+        device = memory.get("device") or {}
+        measured["max_arena"] = (device["arena_high_water"], "bytes") if device else None
+        measured["max_flash"] = (memory["flash_bytes"], "bytes") if memory.get("flash_bytes") is not None else None
+        measured["max_ram"] = (memory["ram_bytes"], "bytes") if memory.get("ram_bytes") is not None else None
+    return measured

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from ..link.protocol import CounterSource
 from ..platforms import Platform
 
 log = logging.getLogger(__name__)
@@ -23,14 +22,16 @@ class CountUnit:
         return int(round(raw * self.per_tick))
 
 
-def unit_for(source: CounterSource, platform: Platform, emulated_time_is_instructions: bool) -> CountUnit | None:
-    if source == CounterSource.DWT:
+def unit_for(source: str, platform: Platform, emulated_time_is_instructions: bool) -> CountUnit | None:
+    """`source` is the counter the device names in its INVOKE reply, by name
+    (the protocol's CounterSource: "DWT", "SYSTICK", "MINSTRET" or "NONE")."""
+    if source == "DWT":
         return CountUnit("cycles", 1.0, "DWT CYCCNT")
-    if source == CounterSource.MINSTRET:
+    if source == "MINSTRET":
         if platform.target_kind == "qemu" and not emulated_time_is_instructions:
             return None  # QEMU without -icount derives minstret from host time
         return CountUnit("instructions", 1.0, "minstret")
-    if source == CounterSource.SYSTICK:
+    if source == "SYSTICK":
         if platform.counter.kind == "instructions" and not emulated_time_is_instructions:
             return None  # without -icount SysTick follows wall time: not a measurement
         kind = platform.counter.kind

@@ -1,12 +1,7 @@
-"""Find where the device's outputs diverge from the reference: run the
-graph one operator further at a time (INVOKE UNTIL), read that operator's
-outputs from the device (GET_TENSOR), and compare them with the same
-tensors of the TFLM reference (kept with kPreserveAllTensors). The first
-operator whose output differs is where the bug is.
-
-A model that keeps state across invokes (resource variables) is not
-localised: partial invokes would change its state.
-"""
+"""Judging localisation data: whether one intermediate tensor read from the
+device differs from the reference's, and the words for a `localization`
+entry. The device is driven by the run's localisation step
+(harness/localize.py); this module only looks at the bytes it is given."""
 
 from __future__ import annotations
 
@@ -14,43 +9,24 @@ import logging
 
 import numpy as np
 
-from ..link.protocol import DeviceClient
-from ..model.reference import ReferenceRunner
-from ..model.tflite import ModelInfo
-
 log = logging.getLogger(__name__)
 
+#: operators whose state partial invokes would change: such a model is not localised
+STATEFUL = frozenset({"VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE"})
 
-def localize(client: DeviceClient, model: ModelInfo, vector: list[np.ndarray], vector_index: int,
-             reference: ReferenceRunner) -> dict:
-    """A `localization` entry for the result: the first diverging operator,
-    or None with the number of operators that matched."""
-    if any(op.name in ("VAR_HANDLE", "ASSIGN_VARIABLE", "READ_VARIABLE") for op in model.operators):
-        return {"vector": vector_index, "skipped": "the model keeps state across invokes (resource variables)"}
-    wanted = sorted({t for op in model.operators for t in op.outputs if t in model.tensors})
-    reference.submit_intermediates(vector, wanted)
-    golden = reference.result()
-    raw_inputs = [np.ascontiguousarray(v, dtype=s.dtype).tobytes() for s, v in zip(model.inputs, vector)]
-    checked = 0
-    for op in model.operators:
-        for i, raw in enumerate(raw_inputs):  # earlier partial runs may have reused the input memory
-            client.set_input(i, raw)
-        client.invoke(until=op.index)
-        for t in op.outputs:
-            spec = model.tensors.get(t)
-            if spec is None or t not in golden:
-                continue
-            got = np.frombuffer(client.get_tensor(t), dtype=spec.dtype)
-            want = np.asarray(golden[t]).reshape(-1)
-            checked += 1
-            if got.size != want.size or got.tobytes() != want.astype(spec.dtype).tobytes():
-                diff = (np.abs(got.astype(np.float64) - want.astype(np.float64))
-                        if got.size == want.size else np.array([np.inf]))
-                return {"vector": vector_index, "tensors_checked": checked, "first_divergence": {
-                    "op_index": op.index, "op": op.name, "tensor": t, "tensor_name": spec.name,
-                    "max_abs_diff": float(np.nanmax(diff)), "mismatches": int(np.count_nonzero(diff)),
-                    "elements": int(want.size)}}
-    return {"vector": vector_index, "tensors_checked": checked, "first_divergence": None}
+
+def divergence(got_bytes: bytes, want, dtype) -> dict | None:
+    """None when the device's tensor (raw bytes) equals the reference's
+    array bit for bit; else how it differs (largest |diff|, elements that
+    differ, elements), as the result's `first_divergence` holds it."""
+    got = np.frombuffer(got_bytes, dtype=dtype)
+    want = np.asarray(want).reshape(-1)
+    if got.size == want.size and got.tobytes() == want.astype(dtype).tobytes():
+        return None
+    diff = (np.abs(got.astype(np.float64) - want.astype(np.float64))
+            if got.size == want.size else np.array([np.inf]))
+    return {"max_abs_diff": float(np.nanmax(diff)), "mismatches": int(np.count_nonzero(diff)),
+            "elements": int(want.size)}
 
 
 def describe(entry: dict) -> str:

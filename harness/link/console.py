@@ -205,6 +205,10 @@ def _number(value: str | None):
     return value
 
 
+#: a named group's text as a number where it reads as one (session.ConsoleDevice's groups, as here)
+number = _number
+
+
 @dataclass
 class ConsoleLine:
     """One line of console output, without its newline. `complete` is False

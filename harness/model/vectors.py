@@ -115,6 +115,11 @@ def _value_range_hint(spec: TensorSpec, low, high) -> str:
     return f"store values that {dtype.name} can hold"
 
 
+def fit_input(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    """The public name of `_fit` (session.Session shapes the vectors it is given with it)."""
+    return _fit(array, spec, where)
+
+
 def _fit(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
     """Shape an array as [N, *spec.shape] and convert it to the input dtype
     only when no value changes; anything else is a UsageError saying why."""

@@ -36,7 +36,7 @@ import serial
 
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
-from .base import EXITED, RUNNING, TargetHealth
+from .base import EXITED, RUNNING, Capabilities, TargetHealth
 from .flash import Command, FlashRequest, Flasher, make_flasher, template_fields
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,8 @@ def describe_bytes(data: bytes, limit: int = 80) -> str:
 
 class BoardTarget:
     """A board on the bench or in a lab, over a serial link."""
+
+    capabilities = Capabilities(flash=True, serial_link=True, readiness=True, reset=True)
 
     host_files = False  # no semihosting without a debugger: bulk data goes inline
 
@@ -498,6 +500,10 @@ class BoardTarget:
             return TargetHealth(EXITED, f"the serial port {self.port} has gone (unplugged, or the board "
                                         f"re-enumerated)")
         return TargetHealth(RUNNING, f"the serial port {self.port} is open")
+
+    def exit_text(self) -> str | None:
+        """A board has no emulator of its own to stop with an error."""
+        return None
 
     def stop(self) -> None:
         link, self.link = self.link, None

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..errors import InfraError
 from ..platforms import Platform
-from .base import EXITED, PAUSED, RUNNING, STOPPED, UNRESPONSIVE, TargetHealth, process_state
+from .base import EXITED, PAUSED, RUNNING, STOPPED, UNRESPONSIVE, Capabilities, TargetHealth, process_state
 
 logger = logging.getLogger(__name__)  # `log` is the emulator's log file in start()
 
@@ -53,6 +53,8 @@ def _free_port() -> int:
 
 
 class QemuTarget:
+    capabilities = Capabilities(cycle_plugin=True, semihosting=True, exit_status=True)
+
     def __init__(self, platform: Platform, elf: Path, workdir: Path,
                  start_timeout: float = 10.0, count: bool = True) -> None:
         self.count = count  # without counting, QEMU runs without -icount (faster)

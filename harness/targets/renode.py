@@ -53,7 +53,7 @@ from pathlib import Path
 
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
-from .base import EXITED, RUNNING, STOPPED, UNRESPONSIVE, TargetHealth, process_state
+from .base import EXITED, RUNNING, STOPPED, UNRESPONSIVE, Capabilities, TargetHealth, process_state
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +303,9 @@ def _resc_path(path: Path) -> str:
 class RenodeTarget:
     """The Target protocol (targets/base.py) on Renode."""
 
+    # exit_status: console mode has always waited for the process of any emulator
+    capabilities = Capabilities(instruction_counter=True, exit_status=True)
+
     def __init__(self, platform: Platform, elf: Path, workdir: Path,
                  start_timeout: float = 60.0, count: bool = True) -> None:
         self.platform = platform
@@ -485,6 +488,10 @@ class RenodeTarget:
         return " / ".join(ln.strip() for ln in text.splitlines()[-lines:] if ln.strip())
 
     # -- counts ---------------------------------------------------------------------
+
+    def exit_text(self) -> str | None:
+        """Renode's own words are in its log (`health` names it); none are picked out."""
+        return None
 
     def instructions(self) -> int:
         """`<cpu> ExecutedInstructions`, read through the monitor."""
