@@ -432,9 +432,10 @@ def timing_spec(table: dict, where: Path | str = "[timing]") -> TimingSpec:
 
 def reference_markdown() -> str:
     """The key reference of docs/platforms.md, from the declarations above."""
-    lines = ["| table | key | type | default | unit | meaning |", "|---|---|---|---|---|---|"]
+    lines = ["| table | key | type | default | unit | allowed | meaning |", "|---|---|---|---|---|---|---|"]
     for k in describe(Platform):
-        lines.append(f"| {k.table} | `{k.key}` | {k.type} | {k.default} | {k.unit} | {k.doc.replace('|', '/')} |")
+        lines.append(f"| {k.table} | `{k.key}` | {k.type} | {k.default} | {k.unit} | {k.range} | "
+                     f"{k.doc.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 

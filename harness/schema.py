@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: a range or shape check: the problem with a value, or None when it is fine
-Check = Callable[[Any], "str | None"]
-
-
 @dataclass(frozen=True)
 class Rule:
     """What a key means (`doc`), its unit, its check and an example value."""
@@ -56,36 +52,43 @@ def did_you_mean(key: str, allowed: Iterable[str]) -> str:
     return f"did you mean `{close[0]}`?" if close else f"allowed here: {', '.join(names) or 'no keys'}"
 
 
-# -- checks (each returns the problem, or None) ----------------------------------
+# -- checks -------------------------------------------------------------------------
 
-def positive(value: float) -> str | None:
-    return None if value > 0 else f"must be more than 0, not {value!r}"
+@dataclass(frozen=True)
+class Check:
+    """A range, shape or kind check: called with a value, it returns the
+    problem (None when the value is fine); `text` says the rule in the docs."""
+
+    problem: Callable[[Any], str | None]
+    text: str
+    choices: tuple[str, ...] = ()
+
+    def __call__(self, value: Any) -> str | None:
+        return self.problem(value)
+
+
+positive = Check(lambda v: None if v > 0 else f"must be more than 0, not {v!r}", "> 0")
+not_blank = Check(lambda v: None if v.strip() else "must not be empty", "not empty")
+power_of_two = Check(lambda v: None if v >= 2 and v & (v - 1) == 0 else f"must be a power of two >= 2, not {v!r}",
+                     "a power of two")
 
 
 def at_least(low: float) -> Check:
-    return lambda value: None if value >= low else f"must be {low} or more, not {value!r}"
+    return Check(lambda v: None if v >= low else f"must be {low} or more, not {v!r}", f">= {low}")
 
 
 def multiple_of(n: int) -> Check:
-    return lambda value: (f"must be more than 0, not {value!r}" if value <= 0
-                          else None if value % n == 0 else f"must be a multiple of {n}, not {value:#x}")
-
-
-def power_of_two(value: int) -> str | None:
-    return None if value >= 2 and value & (value - 1) == 0 else f"must be a power of two >= 2, not {value!r}"
+    return Check(lambda v: (f"must be more than 0, not {v!r}" if v <= 0
+                            else None if v % n == 0 else f"must be a multiple of {n}, not {v:#x}"),
+                 f"> 0, a multiple of {n}")
 
 
 def one_of(*choices: str) -> Check:
-    def check(value: Any) -> str | None:
+    def problem(value: Any) -> str | None:
         values = value if isinstance(value, tuple) else (value,)
         bad = [v for v in values if v not in choices]
-        return None if not bad else f"{', '.join(map(repr, bad))} is not one of {', '.join(choices)}"
-    check.choices = choices  # type: ignore[attr-defined]  # read by describe() for the docs
-    return check
-
-
-def not_blank(value: str) -> str | None:
-    return None if value.strip() else "must not be empty"
+        return None if not bad else f"{', '.join(map(repr, bad))} is not one of {', '.join(c for c in choices if c)}"
+    return Check(problem, "one of " + ", ".join(f"`{c}`" for c in choices if c), choices)
 
 
 # -- parsing ----------------------------------------------------------------------
@@ -105,7 +108,7 @@ def parse(cls: type[T], table: object, path: Path | str, where: str = "") -> T:
     `where` is the table's dotted name ("" for the file's top level). A
     class may define `problems()`, yielding (key, problem, fix) for checks
     across keys."""
-    label = where or "the top level"
+    label = f"[{where}]" if where else "the top level"
     if not isinstance(table, dict):
         raise fail(path, where or "(file)", f"must be a table, not {table!r}", f"write [{where}] and its keys")
     fields = keys_of(cls)
@@ -140,7 +143,7 @@ def _dotted(where: str, key: str) -> str:
 
 
 def _fix(name: str, rule: Rule) -> str:
-    choices = [c for c in getattr(rule.check, "choices", ()) if c]
+    choices = [c for c in rule.check.choices if c] if rule.check else []
     if choices:
         return f"{rule.doc}: use one of {', '.join(choices)}"
     return f"{rule.doc}; e.g. {name} = {rule.example}" if rule.example else rule.doc
@@ -224,6 +227,7 @@ class KeyDoc:
     type: str
     default: str
     unit: str
+    range: str
     doc: str
 
 
@@ -245,12 +249,12 @@ def describe(cls: type, where: str = "") -> Iterator[KeyDoc]:
             default = "-"
         else:
             default = repr(f.default).replace("'", '"')
-        choices = [c for c in getattr(rule.check, "choices", ()) if c]
-        doc = rule.doc + (f"; one of: {', '.join(f'`{c}`' for c in choices)}" if choices else "")
+        doc = rule.doc
         if inner is not None and typing.get_origin(tp) is not dict and not _is_list(tp):
             nested.append((inner, _dotted(where, name)))
             continue
-        yield KeyDoc(where or "(top level)", name, _type_name(tp), default, rule.unit, doc)
+        yield KeyDoc(where or "(top level)", name, _type_name(tp), default, rule.unit,
+                     rule.check.text if rule.check else "", doc)
         if inner is not None:
             suffix = ".<name>" if typing.get_origin(tp) is dict else "[]"
             nested.append((inner, _dotted(where, name) + suffix))

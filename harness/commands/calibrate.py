@@ -76,15 +76,36 @@ class _TimedRun(Run):
 
     def boot(self, *args, **kwargs):
         hello = super().boot(*args, **kwargs)
-        inner = self.client.invoke
+        client = self.client
+        if not hasattr(client, "start_invoke"):  # a client whose INVOKE is one call
+            inner = client.invoke
 
-        def timed(*a, **kw):
+            def timed(*a, **kw):
+                t0 = time.monotonic()
+                answer = inner(*a, **kw)
+                if not kw.get("empty") and kw.get("until") is None:
+                    self.spans.append((t0, time.monotonic()))
+                return answer
+            client.invoke = timed
+            return hello
+        # INVOKE as a request sent (start_invoke) and its reply read (finish_invoke): the window runs from one
+        # to the other (on a board they follow each other: its inputs go by SET_INPUT, never read by INVOKE)
+        start, finish = client.start_invoke, client.finish_invoke
+        sent_at: dict[int, float] = {}
+
+        def timed_start(*a, **kw):
             t0 = time.monotonic()
-            answer = inner(*a, **kw)
-            if not kw.get("empty") and kw.get("until") is None:
+            pending = start(*a, **kw)
+            sent_at[id(pending)] = t0
+            return pending
+
+        def timed_finish(pending):
+            answer = finish(pending)
+            t0 = sent_at.pop(id(pending), None)
+            if t0 is not None and not pending.empty and pending.until is None:
                 self.spans.append((t0, time.monotonic()))
             return answer
-        self.client.invoke = timed
+        client.start_invoke, client.finish_invoke = timed_start, timed_finish
         return hello
 
 
