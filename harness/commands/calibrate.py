@@ -76,7 +76,12 @@ class _TimedRun(Run):
 
     def boot(self, *args, **kwargs):
         hello = super().boot(*args, **kwargs)
-        client = self.client
+        if self.client is not None:
+            self._time_invokes(self.client)
+        return hello
+
+    def _time_invokes(self, client) -> None:
+        """Wrap the client's INVOKE methods (instance attributes, shadowing its class's) to note each window."""
         if not hasattr(client, "start_invoke"):  # a client whose INVOKE is one call
             inner = client.invoke
 
@@ -86,8 +91,8 @@ class _TimedRun(Run):
                 if not kw.get("empty") and kw.get("until") is None:
                     self.spans.append((t0, time.monotonic()))
                 return answer
-            client.invoke = timed
-            return hello
+            setattr(client, "invoke", timed)
+            return
         # INVOKE as a request sent (start_invoke) and its reply read (finish_invoke): the window runs from one
         # to the other (on a board they follow each other: its inputs go by SET_INPUT, never read by INVOKE)
         start, finish = client.start_invoke, client.finish_invoke
@@ -105,8 +110,8 @@ class _TimedRun(Run):
             if t0 is not None and not pending.empty and pending.until is None:
                 self.spans.append((t0, time.monotonic()))
             return answer
-        client.start_invoke, client.finish_invoke = timed_start, timed_finish
-        return hello
+        setattr(client, "start_invoke", timed_start)
+        setattr(client, "finish_invoke", timed_finish)
 
 
 def _board_model(cfg_kwargs: dict, model_file: Path, n: int, seed: int, windows: list, name: str) -> list[dict]:
