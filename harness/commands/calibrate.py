@@ -167,10 +167,10 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
     """Run the calibration set on the board and on its emulated counterpart."""
     from ..platforms import load_platform
     from ..power.analysers import make_analyser
-    from ..targets import is_board
+    from ..targets import capabilities_of
 
     board = load_platform(board_name)
-    if not is_board(board):
+    if not capabilities_of(board).flash:
         raise UsageError(f"platform {board.name} is not a board ({board.target_kind})",
                          hint="give the board platform (`hil platforms`, target serial-board) as --platform")
     emu_name = emulated_for(board, emulated)
