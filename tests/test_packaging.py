@@ -173,3 +173,22 @@ def test_robot_framework_logs_hil_records(tmp_path):
                    stdout=open(os.devnull, "w"))
     assert rc == 0
     assert "build cache hit: x" in (tmp_path / "output.xml").read_text()
+
+
+def test_hil_imported_from_a_zip_is_refused_with_the_reason(tmp_path, monkeypatch):
+    """zipimport gives no directory CMake and QEMU could use: an error
+    saying so (exit 3), not a build that cannot find its sources."""
+    import zipfile
+
+    archive = tmp_path / "hil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("harness/_data/firmware/CMakeLists.txt", "")
+    monkeypatch.setattr(resources.resources, "files", lambda package: zipfile.Path(archive, "harness/"))
+    resources.data_root.cache_clear()
+    try:
+        with pytest.raises(InfraError, match="imported from an archive"):
+            resources.data_root()
+    finally:
+        monkeypatch.undo()
+        resources.data_root.cache_clear()
+    assert resources.data_root().is_dir()
