@@ -28,7 +28,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -378,8 +378,10 @@ class BoardTarget:
 
             self.open_link().write(b"\x00" + Frame(Msg.RESET, 0xFF, b"\x01").encode())
         elif method == "command":
-            Command({"flash_command": self.reset_command, "flash_timeout": self.flasher.timeout},
-                    self.platform.name).flash(self._request())
+            # the reset command run as a command flasher's program step, with the flasher's time limit
+            settings = replace(self.platform.board, flash_command=self.reset_command, reset_command="",
+                               flash_timeout=self.flasher.timeout, flash_args=())
+            Command(settings, self.platform.name).flash(self._request())
         elif method == "power":
             if self.spec.power is None:
                 raise UsageError(f"platform {self.platform.name}: board.reset = \"power\" needs a board with a power "
