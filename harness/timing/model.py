@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import tomllib
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 from .. import resources
 from ..errors import UsageError
 from ..platforms import CacheSpec, MemoryTimingSpec, Platform, Region, TimingSpec
+from ..schema import Check, at_least, entry, not_blank, one_of, parse
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +105,12 @@ class TimingModel:
         if not clock:
             raise UsageError(f"{where}: `clock_hz` must be a positive integer (Hz), not {clock!r}",
                              hint="the clock of the silicon being modelled, e.g. clock_hz = 120_000_000")
-        core = _core_table(table_path)
+        core = read_core_table(table_path)
         regions = _memory(timing.memory or {}, memory, where)
-        return cls(id=core["id"], core=core["core"], isa=core["isa"], revision=str(core.get("revision", "")),
-                   source=core["source"], cycles=core["cycles"], taken_branch=core["taken_branch"],
-                   clock_hz=clock, memory_source=timing.source, memory=regions,
-                   dual_classes=core["dual_classes"], dual_second=core["dual_second"],
-                   notes=core.get("notes", {}), path=table_path)
+        return cls(id=core.id, core=core.core, isa=core.isa, revision=core.revision, source=core.source,
+                   cycles=core.cycles, taken_branch=core.penalty.taken_branch, clock_hz=clock,
+                   memory_source=timing.source, memory=regions, dual_classes=core.dual_issue.classes,
+                   dual_second=core.dual_issue.second, notes=dict(core.notes or {}), path=table_path)
 
     def latency_ms(self, cycles: int | float) -> float:
         return cycles / self.clock_hz * 1e3
@@ -126,52 +127,65 @@ def available(timing_dir: Path = TIMING_DIR) -> list[str]:
     return sorted(p.stem for p in timing_dir.glob("*.toml") if not p.stem.startswith("validation"))
 
 
-def _number(value, where: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):  # TOML has nan, inf
-        raise UsageError(f"{where}: `{key}` must be a number of cycles >= 0, not {value!r}",
-                         hint="cycles as a plain number, e.g. load = 2 (fractions allowed: 1.5)")
-    return float(value)
+def _cycle_figures(table: dict[str, float]) -> str | None:
+    bad = next((k for k, v in table.items() if v < 0), None)
+    return None if bad is None else f"has {bad} = {table[bad]!r}: a number of cycles must be >= 0"
 
 
-def _core_table(path: Path) -> dict:
+@dataclass(frozen=True)
+class PenaltySpec:
+    """[penalty] of a core table."""
+
+    taken_branch: float = entry("cycles a taken branch adds (refilling the pipeline)", 0.0, unit="cycles",
+                                check=at_least(0))
+
+
+@dataclass(frozen=True)
+class DualIssueSpec:
+    """[dual_issue] of a core table: pairs a dual-issue core can retire together."""
+
+    classes: tuple[str, ...] = entry("classes that may issue second in a pair", ())
+    second: float = entry("cycles the second instruction of a pair costs", 0.0, unit="cycles", check=at_least(0))
+
+
+@dataclass(frozen=True)
+class CoreTable:
+    """One timing/<id>.toml: a core's cycles per instruction class, from its manual."""
+
+    id: str = entry("the table's id, its file name", check=not_blank, example='"cortex-m4"')
+    core: str = entry("the core's name", check=not_blank, example='"Cortex-M4"')
+    isa: str = entry("the instruction set the plugin decodes", check=one_of(*CLASSES), example='"thumb"')
+    source: str = entry("the manual, its revision and the tables the figures come from", check=not_blank)
+    cycles: dict[str, float] = entry("cycles per instruction class at zero-wait memory (needs `default`)",
+                                     unit="cycles", check=Check(_cycle_figures, ">= 0"))
+    revision: str = entry("the core revision the manual describes", "")
+    penalty: PenaltySpec = entry("[penalty] table", PenaltySpec())
+    dual_issue: DualIssueSpec = entry("[dual_issue] table", DualIssueSpec())
+    notes: dict[str, str] | None = entry("per class: how a figure was chosen", None)
+
+    def problems(self) -> Iterator[tuple[str, str, str]]:
+        names = CLASSES[self.isa]
+        if "default" not in self.cycles:
+            yield "cycles", "needs at least `default`", "add [cycles] with default = 1 and one line per instruction class"
+        unknown = sorted(set(self.cycles) - set(names))
+        if unknown:
+            yield "cycles", f"has unknown instruction class(es) {', '.join(unknown)} for isa {self.isa}", \
+                f"use the classes the plugin decodes: {', '.join(names)}"
+        bad = sorted(set(self.dual_issue.classes) - set(names))
+        if bad:
+            yield "dual_issue.classes", f"has unknown class(es) {', '.join(bad)}", f"list classes from: {', '.join(names)}"
+
+
+def read_core_table(path: Path) -> CoreTable:
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}", hint="fix the syntax at that line") from exc
-    for key in ("id", "core", "isa", "source"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise UsageError(f"{path}: `{key}` is missing or not a string", hint=f'add {key} = "..."')
-    if data["id"] != path.stem:
-        raise UsageError(f"{path}: id {data['id']!r} differs from the file name",
+    table = parse(CoreTable, data, path)
+    if table.id != path.stem:
+        raise UsageError(f"{path}: id {table.id!r} differs from the file name",
                          hint=f'write id = "{path.stem}" (results cite the id; the file is found by it)')
-    isa = data["isa"]
-    if isa not in CLASSES:
-        raise UsageError(f"{path}: isa {isa!r} is not one of {', '.join(CLASSES)}",
-                         hint='isa = "thumb" for every Cortex-M, "rv32" for RISC-V')
-    names = CLASSES[isa]
-    cycles_table = data.get("cycles")
-    if not isinstance(cycles_table, dict) or "default" not in cycles_table:
-        raise UsageError(f"{path}: [cycles] needs at least `default`",
-                         hint="add [cycles] with default = 1 and one line per instruction class")
-    unknown = sorted(set(cycles_table) - set(names))
-    if unknown:
-        raise UsageError(f"{path}: [cycles] has unknown instruction class(es) {', '.join(unknown)} for isa {isa}",
-                         hint=f"use the classes the plugin decodes: {', '.join(names)}")
-    cycles = {k: _number(v, f"{path} [cycles]", k) for k, v in cycles_table.items()}
-    penalty = data.get("penalty", {})
-    extra = sorted(set(penalty) - {"taken_branch"})
-    if extra:
-        raise UsageError(f"{path}: [penalty] has unknown key(s) {', '.join(extra)}",
-                         hint="[penalty] holds taken_branch only")
-    taken = _number(penalty.get("taken_branch", 0), f"{path} [penalty]", "taken_branch")
-    dual = data.get("dual_issue", {})
-    classes = dual.get("classes", [])
-    bad = sorted(set(classes) - set(names)) if isinstance(classes, list) else ["(not a list)"]
-    if bad:
-        raise UsageError(f"{path}: [dual_issue] classes has unknown class(es) {', '.join(map(str, bad))}",
-                         hint=f"list classes from: {', '.join(names)}")
-    second = _number(dual.get("second", 0), f"{path} [dual_issue]", "second")
-    return {**data, "cycles": cycles, "taken_branch": taken, "dual_classes": tuple(classes), "dual_second": second}
+    return table
 
 
 def _memory(table: dict[str, MemoryTimingSpec], memory: dict[str, Region], where: str) -> tuple[MemoryCost, ...]:
