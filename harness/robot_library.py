@@ -310,8 +310,9 @@ class HilLibrary:
                 raise UsageError("defines build the hil runner firmware; console mode runs the given firmware",
                                  hint="build your firmware with its own options and give firmware=")
             fails = [fail] if isinstance(fail, str) else list(fail or [])
-            device = ConsoleDevice(firmware, platform, console=console, port=port, probe=probe, baud=baud,
-                                   flasher=flasher, workdir=workdir, fail=fails)
+            device: ConsoleDevice | Session = ConsoleDevice(
+                firmware, platform, console=console, port=port, probe=probe, baud=baud, flasher=flasher,
+                workdir=workdir, fail=fails)
         else:
             if fail:
                 raise UsageError("fail patterns are for console mode", hint="give console=uart (or semihosting)")
@@ -329,8 +330,10 @@ class HilLibrary:
             raise
         info = DotDict(alias=alias, platform=platform, workdir=str(device.workdir), target=DotDict(device.target))
         if isinstance(device, Session):
+            hello = device.hello
+            assert hello is not None, "start() returns once the device said hello"
             info.device = DotDict(device.device)
-            logger.info(f"{alias}: {platform} running build {device.hello.build_id} ({device.hello.engine}) "
+            logger.info(f"{alias}: {platform} running build {hello.build_id} ({hello.engine}) "
                         f"in {device.workdir}")
         else:
             logger.info(f"{alias}: {platform} running {firmware}, {console} console, log {device.log_path}")
@@ -429,10 +432,10 @@ class HilLibrary:
                               f"or the target was started with count=False")
         if kind and batch.count_kind != kind:
             raise CheckFailed(f"counts on {batch.platform} are {batch.count_kind}, not {kind}")
-        worst = max((o for o in batch.outcomes if o.count is not None), key=lambda o: o.count)
-        text = (f"largest count {_fmt(worst.count)} {worst.count_kind} (vector {worst.index} of "
+        count, worst = max(((o.count, o) for o in batch.outcomes if o.count is not None), key=lambda pair: pair[0])
+        text = (f"largest count {_fmt(count)} {worst.count_kind} (vector {worst.index} of "
                 f"{len(batch)})")
-        if not worst.count < float(limit):
+        if not count < float(limit):
             raise CheckFailed(f"{text} is not below {_fmt(float(limit))} {worst.count_kind}")
         logger.info(f"{text} is below {_fmt(float(limit))}")
 
@@ -447,10 +450,11 @@ class HilLibrary:
             raise CheckFailed(f"no energy estimate on {batch.platform}: its platform file has no [power] table "
                               f"with an active current, or no count was measured")
         model = (session.result.energy_model or {}) if session.result else {}
-        worst = max((o for o in batch.outcomes if o.energy_uj is not None), key=lambda o: o.energy_uj)
+        energy_uj, worst = max(((o.energy_uj, o) for o in batch.outcomes if o.energy_uj is not None),
+                               key=lambda pair: pair[0])
         basis = session.result.energy_basis if session.result else None
-        text = f"largest energy {format_estimate(worst.energy_uj, 'uJ', basis, detail=True)} (vector {worst.index})"
-        if not worst.energy_uj < float(uj):
+        text = f"largest energy {format_estimate(energy_uj, 'uJ', basis, detail=True)} (vector {worst.index})"
+        if not energy_uj < float(uj):
             raise CheckFailed(f"{text} is not below {_fmt(float(uj))} uJ")
         logger.info(f"{text} is below {_fmt(float(uj))} uJ; energy model: {model}")
 
