@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import logging
 import os
 import pickle
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import cast
 
 import numpy as np
 
@@ -130,32 +132,36 @@ class ReferenceRunner:
         self.close()
         parent = os.getpid()
         self._replies, self._ended, self._stderr = [], False, bytearray()
-        self.started, self.finished = time.monotonic(), None
+        started = time.monotonic()
+        self.started, self.finished = started, None
         self._proc = proc = subprocess.Popen(
             [sys.executable, "-m", "harness.model.reference"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, preexec_fn=lambda: _die_with_parent(parent))
+        # all three are pipes; binary and buffered, so stderr is a BufferedReader (read1)
+        stdin, stdout, stderr = proc.stdin, proc.stdout, cast(io.BufferedReader, proc.stderr)
+        assert stdin is not None and stdout is not None
         log.info("reference interpreter started (pid %d) for %d %s", proc.pid, self.total, self._kind)
 
         # three pipes, a thread each: feeding stdin while draining stdout and stderr, none can fill up and stall
         def feed() -> None:
             try:
                 for frame in frames:
-                    pickle.dump(frame, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                    proc.stdin.flush()
-                proc.stdin.close()
+                    pickle.dump(frame, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    stdin.flush()
+                stdin.close()
             except (OSError, ValueError):  # the child died or was closed under us: its exit status says why
                 pass
 
         def collect() -> None:
             try:
                 while True:
-                    reply = pickle.load(proc.stdout)
+                    reply = pickle.load(stdout)
                     with self._changed:
                         self._replies.append(reply)
                         if len(self._replies) == self.total:
-                            self.finished = time.monotonic()
+                            self.finished = finished = time.monotonic()
                             log.info("reference interpreter done: %d %s in %.2f s", self.total, self._kind,
-                                     self.finished - self.started)
+                                     finished - started)
                         self._changed.notify_all()
             except Exception:  # noqa: BLE001 - end of stream, or a child killed mid-frame: all end the replies
                 pass
@@ -167,7 +173,7 @@ class ReferenceRunner:
 
         def drain() -> None:
             try:
-                while chunk := proc.stderr.read1(65536):
+                while chunk := stderr.read1(65536):
                     self._stderr = (self._stderr + chunk)[-65536:]
             except (OSError, ValueError):
                 pass
@@ -225,7 +231,8 @@ class ReferenceRunner:
             thread.join(5)
         for pipe in (self._proc.stdin, self._proc.stdout, self._proc.stderr) if self._proc is not None else ():
             with contextlib.suppress(OSError):
-                pipe.close()
+                if pipe is not None:
+                    pipe.close()
 
 
 def _main() -> None:
