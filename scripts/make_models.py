@@ -1060,6 +1060,59 @@ def stateful_int8(rng):
     return RingState(rng, ring_output=False), [tf.TensorSpec([1, 1, 3])]
 
 
+class StreamingKws(tf.Module):
+    """A streaming keyword spotter shaped like microWakeWord's: each invoke
+    takes 3 new feature frames; every temporal layer keeps the frames it
+    still needs in a resource variable (a ring buffer: CONCATENATION of the
+    state and the new frames on the time axis, STRIDED_SLICE of the newest
+    ones assigned back), so no frame is computed twice."""
+
+    def __init__(self, rng, features=16, channels=16, pointwise=24, classes=3):
+        super().__init__()
+        f, c = features, channels
+        # non-zero initial states: a reset (zero point) reads differently
+        self.s_conv = tf.Variable(tf.fill([1, 2, f], 1.0), name="s_conv")
+        self.s_dw = tf.Variable(tf.fill([1, 4, c], 1.0), name="s_dw")
+        self.s_fc = tf.Variable(tf.fill([1, 3, c], 1.0), name="s_fc")
+        self.w_conv, self.b_conv = _w(rng, 3, 1, f, c, scale=0.3), _w(rng, c, scale=0.1)
+        self.w_dw = _w(rng, 5, 1, c, 1, scale=0.5)
+        self.offset = _w(rng, c, scale=0.3)
+        self.w_pw, self.b_pw = _w(rng, 1, 1, c, pointwise, scale=0.4), _w(rng, pointwise, scale=0.1)
+        self.w_back = _w(rng, 1, 1, pointwise, c, scale=0.3)
+        self.w_fc = _w(rng, 6 * c, classes, scale=0.05)
+        self.f, self.c = f, c
+
+    @tf.function
+    def __call__(self, x):
+        f, c = self.f, self.c
+        t = tf.concat([self.s_conv, x], axis=1)                      # [1,5,f]
+        self.s_conv.assign(t[:, -2:, :])
+        h = tf.nn.relu(_conv(tf.reshape(t, [1, 5, 1, f]), self.w_conv, padding="VALID") + self.b_conv)
+        t = tf.concat([self.s_dw, tf.reshape(h, [1, 3, c])], axis=1)  # [1,7,c]
+        self.s_dw.assign(t[:, -4:, :])
+        d = tf.nn.depthwise_conv2d(tf.reshape(t, [1, 7, 1, c]), self.w_dw, [1, 1, 1, 1], "VALID")
+        d = tf.nn.relu(d) + self.offset                                 # broadcast ADD
+        p = tf.nn.relu(_conv(d, self.w_pw) + self.b_pw)
+        r = _conv(p, self.w_back) + d                                   # residual ADD
+        t = tf.concat([self.s_fc, tf.reshape(r, [1, 3, c])], axis=1)   # [1,6,c]
+        self.s_fc.assign(t[:, -3:, :])
+        return tf.nn.softmax(tf.matmul(tf.reshape(t, [1, 6 * c]), self.w_fc))
+
+
+@fn_model(dtype="int8", io_type=None, stateful=True, variable_quantization=True)
+def streaming_kws_int8(rng):
+    """Streaming keyword spotter shaped like microWakeWord's streaming
+    models (StreamingKws): float32 features in and scores out (QUANTIZE and
+    DEQUANTIZE at the edges), int8 inside; three int8 ring-buffer variables
+    (VAR_HANDLE / READ_VARIABLE / ASSIGN_VARIABLE, initialised by the
+    CALL_ONCE subgraph), CONCATENATION and STRIDED_SLICE on the time axis,
+    CONV_2D 3x1, DEPTHWISE_CONV_2D 5x1, 1x1 convolutions, broadcast and
+    residual ADD, FULLY_CONNECTED, SOFTMAX. Made to measure the small
+    operators (benchmarks/engine_vs_tflm.py).
+    """
+    return StreamingKws(rng), [tf.TensorSpec([1, 3, 16])]
+
+
 @test_model(io_type=tf.uint8)
 def uint8_io(b):
     """uint8 input and output around an int8 body (TFLite still converts
