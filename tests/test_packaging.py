@@ -23,6 +23,7 @@ SOURCES = ("pyproject.toml", "README.md", "harness", "firmware", "platforms", "t
 
 
 @requires_qemu
+@pytest.mark.qemu
 def test_a_wheel_installed_elsewhere_runs_the_demo_and_a_user_model(tmp_path):
     """`pip install` (not editable) of a wheel into a fresh virtual
     environment, then `hil demo` and `hil run` on a user's model in an empty
