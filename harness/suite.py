@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .checks.suite import evaluate
 from .checks.truth import job_metrics as truth_metrics
@@ -285,11 +285,12 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     except OSError as exc:
         raise DiskError(f"cannot create the suite directory {suite_dir}: {exc.strerror or exc}", suite_dir,
                         hint="run where you can write, or choose a writable --out") from exc
-    doc = {"schema": SCHEMA, "suite": config.name, "git": git,
-           "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "duration_s": 0.0,
-           "status": "running", "exit_code": None,
-           "shards": [{"index": shard_spec[0], "count": shard_spec[1]}] if shard_spec else [],
-           "selection": keyword, "emulators": {}, "jobs": [], "cases": [], "provenance": host_provenance()}
+    doc: dict[str, Any] = {  # the hil.suite/1 document, saved as it grows
+        "schema": SCHEMA, "suite": config.name, "git": git,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "duration_s": 0.0,
+        "status": "running", "exit_code": None,
+        "shards": [{"index": shard_spec[0], "count": shard_spec[1]}] if shard_spec else [],
+        "selection": keyword, "emulators": {}, "jobs": [], "cases": [], "provenance": host_provenance()}
     basis = config_basis(config, count)
 
     def identify(interrupted: bool = False) -> None:
@@ -327,7 +328,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
                  "metrics": job_metrics(result), "provenance": (result or {}).get("provenance")}
         place = ((result or {}).get("target") or {}).get("place")
         if place:  # a board farm's job: the place and the board's probe, and any retry (harness/farm.py)
-            entry.update(place=place["name"], probe_id=place.get("probe"), attempts=result.get("attempts", []))
+            entry.update(place=place["name"], probe_id=place.get("probe"), attempts=(result or {}).get("attempts", []))
         log = emulator_log(run_dir)
         if log is not None:
             entry["emulator_log"] = str(log.relative_to(suite_dir))
@@ -346,10 +347,11 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
     try:
         if on_farm:  # board jobs over the lab's places, -j of them at a time
+            assert address is not None, "suite_jobs names the coordinator of its farm jobs"
             doc["farm"] = _run_on_farm(config, on_farm, address, wait_s, jobs_in_parallel, suite_dir, count,
                                        reporter_for, finish)
         futures = {pool.submit(_run_job, job, config, suite_dir, count, reporter_for and reporter_for(job.id)): job
-                   for job in jobs if job.id not in {f.key.id for f in on_farm}}
+                   for job in jobs if job.id not in {f.key.id for f in on_farm if isinstance(f.key, Job)}}
         for future in as_completed(futures):
             result, error = future.result()
             finish(futures[future], result, error)
