@@ -232,7 +232,7 @@ def prepare_tflm(spec, platform: Platform, log=None) -> TflmPrep:
             listed = "; ".join(f"{op} ({add_method(op)}, used by {', '.join(users)})" for op, users in missing.items())
             raise UsageError(f"the TFLM tree at {tree} cannot register: {listed}",
                              hint="update TFLM, or register the operator yourself in an application (firmware/tflm/)")
-        methods = sorted({method(op) for op in wanted})
+        methods = sorted({m for m in (method(op) for op in wanted) if m})  # every one has one (missing is empty)
         note = "operators of " + ", ".join(sorted({Path(m).name for m in spec.models}))
     else:
         methods = sorted({m for m in (method(op) for op in all_builtin_operators()) if m})

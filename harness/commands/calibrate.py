@@ -156,7 +156,7 @@ def _emulated_model(platform: str, model_file: Path, n: int, seed: int, workdir:
                              hint="the cycle plugin must run (hil run --cycles): see the run's log in "
                                   f"{workdir}")
         out.append({"cycles": cycles["value"], "operators": [{"index": op["index"], "op": op["op"],
-                                                              "cycles": op["cycles"]} for op in v.operators]})
+                                                              "cycles": op["cycles"]} for op in v.operators or []]})
     return out
 
 

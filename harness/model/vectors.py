@@ -284,7 +284,7 @@ def load_vectors(path: Path, model: ModelInfo, limit: int | None = None) -> Vect
         labels = None
         classes: list[str] = []
         expected: list[np.ndarray | None] | None = None
-        source = {"kind": "file", "path": str(path)}
+        source: dict[str, object] = {"kind": "file", "path": str(path)}
         if keys is None:
             if len(model.inputs) != 1:
                 raise UsageError(f"{path}: a .npy file holds one array but the model has {len(model.inputs)} "
@@ -423,7 +423,7 @@ def expected_outputs(vectors: VectorSet, model: ModelInfo, path: Path | None = N
                              f"{len(model.outputs)} output(s) ({have})",
                              hint=f"add {', '.join(missing)} of shape [N, *output_shape], or pass the expected "
                                   f"outputs in their own file: --expected FILE")
-        arrays = [(e, f"{source} (array 'output_{k}')") for k, e in enumerate(found)]
+        arrays = [(e, f"{source} (array 'output_{k}')") for k, e in enumerate(found) if e is not None]  # all are
     else:
         arrays = _expected_file(Path(path), model, n_file)
     return [_expected_values(np.asarray(a), spec, where)[:n] for (a, where), spec in zip(arrays, model.outputs)]
