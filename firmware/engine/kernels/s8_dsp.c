@@ -431,8 +431,10 @@ static void im2col(const dsp_conv_shape *s, const int8_t *img, int oy, int ox,
 
 #if HIL_KERNELS_MVE
 /* a_j . w for four columns a_j = a + j * step of k values, as the lanes of
- * a vector (one weight load serves four VMLADAVAs) */
-static inline int32x4_t dot_4x1(const int8_t *a, size_t step, const int8_t *w, int k)
+ * a vector (one weight load serves four VMLADAVAs); `tail` says whether k
+ * has a last partial vector (a constant where this is inlined, so the
+ * common whole-vector case carries no tail code). */
+static inline int32x4_t dot_4x1(const int8_t *a, size_t step, const int8_t *w, int k, int tail)
 {
     const int8_t *a1 = a + step, *a2 = a1 + step, *a3 = a2 + step;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -449,7 +451,7 @@ static inline int32x4_t dot_4x1(const int8_t *a, size_t step, const int8_t *w, i
         a3 += 16;
         w += 16;
     }
-    if (k & 15) {
+    if (tail) {
         const mve_pred16_t p = vctp8q((uint32_t)(k & 15));
         const int8x16_t vw = vldrbq_z_s8(w, p);
         s0 = vmladavaq_s8(s0, vldrbq_z_s8(a, p), vw);
@@ -463,15 +465,15 @@ static inline int32x4_t dot_4x1(const int8_t *a, size_t step, const int8_t *w, i
 /* Every output channel of four columns a + j * step (four output pixels):
  * one weight row per pass, its four results requantised with the
  * channel's own scalars and stored y_step bytes apart. */
-static void out_4columns(const int8_t *a, size_t step, const int8_t *w, int k, int rows,
-                         const dsp_requant *q, int8_t *y, int y_step)
+static inline void rows_4columns(const int8_t *a, size_t step, const int8_t *w, int k, int rows,
+                                 const dsp_requant *q, int8_t *y, int y_step, int tail)
 {
     const uint32x4_t at = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)y_step);
     const int32_t offset = q->output_offset, lo = q->act_min, hi = q->act_max;
     const dsp_chan *c = q->ch;
     int r;
     for (r = 0; r < rows; ++r, ++c, w += k) {
-        const int32x4_t h = vqrdmulhq_n_s32(vshlq_r_s32(vaddq_n_s32(dot_4x1(a, step, w, k), c->fold), c->left),
+        const int32x4_t h = vqrdmulhq_n_s32(vshlq_r_s32(vaddq_n_s32(dot_4x1(a, step, w, k, tail), c->fold), c->left),
                                             c->mult);
         /* as requant_v, one channel's shifts */
         int32x4_t v = vrshlq_n_s32(vqaddq_s32(h, vshrq_n_s32(vandq_s32(h, vdupq_n_s32(c->neg_right)), 31)),
@@ -479,6 +481,15 @@ static void out_4columns(const int8_t *a, size_t step, const int8_t *w, int k, i
         v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, offset), vdupq_n_s32(lo)), vdupq_n_s32(hi));
         vstrbq_scatter_offset_s32(y + r, at, v);
     }
+}
+
+static void out_4columns(const int8_t *a, size_t step, const int8_t *w, int k, int rows,
+                         const dsp_requant *q, int8_t *y, int y_step)
+{
+    if (k & 15)
+        rows_4columns(a, step, w, k, rows, q, y, y_step, 1);
+    else
+        rows_4columns(a, step, w, k, rows, q, y, y_step, 0);
 }
 
 /* Four output pixels at a time (CMSIS-NN's blocking): in place for a 1x1
