@@ -52,7 +52,7 @@ class ConsoleRun:
                  probes: list[str] | None = None, baud: int | None = None, flasher: str | None = None,
                  json_out: Path | None = None, workdir: Path | None = None, echo: Any = None,
                  marks: list[str] | None = None, cycles: bool = True) -> None:
-        self.elf = absolute(elf)  # the emulator runs in the run directory
+        self.elf: Path = absolute(elf) or Path(elf)  # the emulator runs in the run directory
         self.platform_name = platform
         self.expect, self.fail = list(expect), list(fail)
         self.timeout = timeout

@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Callable
 
-from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, UsageError
+from .errors import EXIT_INFRA, EXIT_INTERRUPTED, HilError, InfraError, UsageError
 from .platforms import load_platform
 from .runner import Reporter, Run, RunConfig, SilentReporter
 from .runner import signals_deferred as _signals_held  # no second Ctrl-C/SIGTERM cuts a release short
@@ -104,7 +104,7 @@ def run_with_lease(config: RunConfig, lease: Lease, reporter: Reporter) -> Run:
     """One Run on a held place, stopped (exit 3) if the place is lost."""
     cfg = dataclasses.replace(config, board=lease.board_spec(), ports=[], probes=[])
     run = Run(cfg, reporter)
-    done, lost = threading.Event(), []
+    done, lost = threading.Event(), list[str]()
     watcher = threading.Thread(target=_watch, args=(lease, run, done, lost), name="hil-place-watch", daemon=True)
     watcher.start()
     try:
@@ -146,10 +146,12 @@ def run_on_place(config: RunConfig, wanted: PlaceWanted, reporter: Reporter | No
         try:
             coordinator = connect(address)
             reporter.stage(f"acquiring {wanted.describe()} from the labgrid coordinator at {address}")
-            lease = acquire(coordinator, wanted, wait_s, reporter.stage)
-            reporter.stage(f"acquired place {lease.name} as {coordinator.identity}"
-                           + (f" after waiting {lease.waited_s:.1f} s" if lease.waited_s >= 1 else ""))
-            return run_with_lease(config, lease, reporter)
+            lease = held = acquire(coordinator, wanted, wait_s, reporter.stage)
+            if held is None:  # only a wait that can be cancelled ends without a place; this one cannot
+                raise InfraError(f"no place was acquired for {wanted.describe()}")
+            reporter.stage(f"acquired place {held.name} as {coordinator.identity}"
+                           + (f" after waiting {held.waited_s:.1f} s" if held.waited_s >= 1 else ""))
+            return run_with_lease(config, held, reporter)
         except (KeyboardInterrupt, _Stop):
             return _failed_run(config, reporter, EXIT_INTERRUPTED,
                                f"interrupted (Ctrl-C or SIGTERM) while waiting for {wanted.describe()}"
@@ -194,8 +196,11 @@ def run_jobs(jobs: list[FarmJob], address: str, workers: int,
     queue = collections.deque(jobs)
     lock = threading.Lock()
     bad: set[str] = set()
-    record = {"coordinator": address, "acquired_as": coordinator.identity, "workers": workers, "places": [],
-              "failed_places": [], "release_errors": []}
+    places: list[dict] = []
+    failed_places: list[dict] = []
+    release_errors: list[str] = []
+    record = {"coordinator": address, "acquired_as": coordinator.identity, "workers": workers, "places": places,
+              "failed_places": failed_places, "release_errors": release_errors}
     stopping = threading.Event()
     holding = [0]
     finished: set[int] = set()
@@ -248,7 +253,7 @@ def run_jobs(jobs: list[FarmJob], address: str, workers: int,
                         return  # every matching place is held by a sibling worker, or the suite stops
                     with lock:
                         holding[0] += 1
-                        record["places"].append({"name": lease.name, "waited_s": round(lease.waited_s, 3),
+                        places.append({"name": lease.name, "waited_s": round(lease.waited_s, 3),
                                                  "acquire_s": round(lease.acquire_s, 3)})
                     progress(f"acquired place {lease.name}")
                 with lock:
@@ -266,7 +271,7 @@ def run_jobs(jobs: list[FarmJob], address: str, workers: int,
                              f"runs again on another place")
                     with lock:
                         bad.add(lease.name)
-                        record["failed_places"].append({"name": lease.name, "error": error})
+                        failed_places.append({"name": lease.name, "error": error})
                         queue.appendleft(job)
                     _give_back(lease)
                     lease = None
@@ -283,7 +288,7 @@ def run_jobs(jobs: list[FarmJob], address: str, workers: int,
         with lock:
             holding[0] -= 1
             if problem:
-                record["release_errors"].append(problem)
+                release_errors.append(problem)
         progress(problem or f"released place {lease.name}")
 
     threads = [threading.Thread(target=worker, name=f"hil-farm-{i}", daemon=True) for i in range(max(1, workers))]

@@ -152,7 +152,7 @@ def pytest_generate_tests(metafunc) -> None:
     allowed = None if marker is None else {_platform_id(str(a)) for a in marker.args}
     params = []
     for name in selected_platforms(metafunc.config):
-        marks = ()
+        marks: tuple | pytest.MarkDecorator = ()
         if allowed is not None and _platform_id(name) not in allowed:
             marks = pytest.mark.skip(reason=f"not run on {_platform_id(name)}: the test is for "
                                             f"{', '.join(sorted(allowed))} (hil_platforms marker)")
@@ -246,7 +246,7 @@ def hil_target(request, hil_platform, hil_options):
     """
     from harness.session import ConsoleDevice, Session, parse_defines
 
-    started = []
+    started: list[Session | ConsoleDevice] = []
 
     def start(firmware=None, defines=None, console=None, platform=None, fail=None, **options):
         name = platform or hil_platform
@@ -256,13 +256,14 @@ def hil_target(request, hil_platform, hil_options):
         if console:
             if not firmware:
                 raise ValueError("console mode needs firmware=path/to/app.elf")
-            device = ConsoleDevice(firmware, name, console=console, workdir=workdir, fail=fail, **board, **options)
-        else:
-            options.setdefault("inline", hil_options.inline)
-            device = Session(name, firmware=firmware, defines=parse_defines(defines), workdir=workdir,
-                             **board, **options)
-        started.append(device)
-        return _start(device)
+            console_device = ConsoleDevice(firmware, name, console=console, workdir=workdir, fail=fail, **board,
+                                           **options)
+            started.append(console_device)
+            return _start(console_device)
+        options.setdefault("inline", hil_options.inline)
+        session = Session(name, firmware=firmware, defines=parse_defines(defines), workdir=workdir, **board, **options)
+        started.append(session)
+        return _start(session)
 
     try:
         yield start

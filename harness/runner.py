@@ -18,7 +18,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import serial
@@ -49,7 +49,7 @@ from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, 
                              RunResult, VectorResult, write_json_copies)
 from .targets import Target, capabilities_of, check_board_options, make_target
 from .timing import RunCycles, TimingModel
-from .timing.calibration import calibration_for, label_basis
+from .timing.calibration import Calibration, calibration_for, label_basis
 from .targets.base import EXITED
 from .targets.board import BoardSpec, resolve_boards
 from .verdict import combine, status_word
@@ -168,11 +168,11 @@ class Run:
         self._truth: UserTruth | None = None       # expected outputs / float model (checks/truth.py)
         self.timing_model: TimingModel | None = None  # the platform's [timing] (checked before anything boots)
         self.cycles: RunCycles | None = None       # the cycle plugin's estimates (harness/timing)
-        self.calibration = None                    # harness/timing/calibration.py, checked before boot
+        self.calibration: Calibration | None = None  # harness/timing/calibration.py, checked before boot
         # what the device's counts mean (setup_counting)
         self.unit: CountUnit | None = None
         self.profile_unit: CountUnit | None = None
-        self.instructions = None                   # the emulator's instruction counter, read around INVOKE
+        self.instructions: Callable[[], int] | None = None  # the emulator's instruction counter, read around INVOKE
         self.energy_model: EnergyModel | None = None
 
     # -- the public steps -----------------------------------------------------------
@@ -243,8 +243,10 @@ class Run:
         client, self.client = self.client, None
         try:
             if client is not None:
+                close = getattr(client.stream, "close", None)  # a pyserial port; test pipes may have none
                 with contextlib.suppress(Exception):
-                    client.stream.close()
+                    if close is not None:
+                        close()
         finally:
             if target is not None:
                 target.stop()
@@ -442,7 +444,8 @@ class Run:
                              f"!= {zlib.crc32(model.data):#010x})", hint="the link corrupts data; check it")
         if loaded.n_inputs != len(model.inputs) or loaded.n_outputs != len(model.outputs):
             raise InfraError("the device and the host disagree on the model's inputs/outputs")
-        self.result.device["arena_used"] = loaded.arena_used
+        if self.result is not None:
+            self.result.device["arena_used"] = loaded.arena_used
 
     # -- steps: `execute` runs them in order; harness.session runs them one at a time -----
 
@@ -547,7 +550,8 @@ class Run:
         """The whole run: the public steps in order, every way out recorded
         in the result (harness/verdict.py's taxonomy)."""
         timings: dict[str, float] = {}
-        self.begin().timings = timings
+        result = self.begin()
+        result.timings = timings
         reference = None
         elf = None
         old_term = None
@@ -567,7 +571,7 @@ class Run:
                 reference.submit(vectors.vectors)
                 if self._truth is not None:
                     self._truth.start()
-                elf_path, elf, self.result.firmware = self.firmware(platform)
+                elf_path, elf, result.firmware = self.firmware(platform)
                 timings["prepare_build_s"] = time.monotonic() - t0
 
                 t0 = time.monotonic()
@@ -596,7 +600,7 @@ class Run:
                 self._fail(exc.exit_code, status_word(exc.exit_code), str(exc))
             except DeviceFault as fault:  # loading or preparing the model: still the firmware's fault
                 fault.symbol = elf.symbol_at(fault.pc) if elf is not None else None
-                self.result.fault = fault.as_dict()
+                result.fault = fault.as_dict()
                 self._fail(EXIT_FAILED, "failed", f"the firmware faulted before the vectors ran: {fault.describe()}")
             except DeviceError as exc:  # an error answer the stages above do not expect: the firmware's
                 self._fail(EXIT_FAILED, "failed", f"the firmware answered with an error: {exc}")
@@ -613,18 +617,19 @@ class Run:
                 import traceback
 
                 log = self.workdir / "internal-error.log"
+                where = str(log)
                 try:
                     log.write_text(traceback.format_exc())
                 except OSError:
-                    log = "(not written: the run directory is not writable)"
+                    where = "(not written: the run directory is not writable)"
                 self._fail(EXIT_INFRA, "error", f"internal error in hil: {type(exc).__name__}: {exc} "
-                                                f"(traceback in {log}; please report it)")
+                                                f"(traceback in {where}; please report it)")
         finally:
             with signals_deferred():  # a second Ctrl-C must not cut the clean-up short
                 if old_term is not None:
                     signal.signal(signal.SIGTERM, old_term)
                 self.close(reference)
-        return self.result
+        return result
 
     def judge(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> bool:
         """The run's verdict once the vectors ran: firmware failures, the
@@ -679,12 +684,13 @@ class Run:
             self.result.energy_model = self.energy_model.as_dict()
         if self.config.count and platform.counter.source == "renode-monitor" \
                 and self._target.capabilities.instruction_counter:
-            self.instructions = getattr(self._target, "instructions")  # the capability's method
-            before = self.instructions()
+            counter: Callable[[], int] = getattr(self._target, "instructions")  # the capability's method
+            self.instructions = counter
+            before = counter()
             empty = self.client.invoke(empty=True)
             self.unit = CountUnit("instructions", 1.0, "sysbus.cpu ExecutedInstructions (Renode monitor), "
                                                        "from before the INVOKE request to after its reply")
-            self.result.count_overhead = {"value": self.instructions() - before, "kind": "instructions",
+            self.result.count_overhead = {"value": counter() - before, "kind": "instructions",
                                           "note": "instructions of an empty INVOKE request and reply; included "
                                                   "in every vector's value"}
             if hello.has_counter:  # per-operator counts from the device's counter, when it counts the same
@@ -944,6 +950,7 @@ class Run:
         spent waiting for it, `reference_s` its own time for every vector
         (from the start of the run, when it has finished), `first_verdict_s`
         from the start of the run to the first vector checked."""
+        assert self.result is not None, "begin() first"
         timings = self.result.timings
         timings["reference_wait_s"] = self._reference_wait
         if reference.finished is not None:
@@ -1083,20 +1090,22 @@ def run_boards(config: RunConfig, reporter_for=None) -> BoardsOutcome:
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-    for r in runs:
-        if r.result is None:  # interrupted before it could start
-            r.begin()
+    results: list[tuple[Run, BoardSpec, RunResult]] = []
+    for r, spec in zip(runs, boards):
+        kept = r.result
+        if kept is None:  # interrupted before it could start
+            kept = r.begin()
             r.fail(EXIT_INTERRUPTED, "interrupted", "interrupted before this board started")
-    codes = [r.result.exit_code for r in runs]
-    exit_code = combined_exit(codes)
+        results.append((r, spec, kept))
+    exit_code = combined_exit([result.exit_code for _, _, result in results])
     document = {
         "schema": BOARDS_SCHEMA,
         "status": status_word(exit_code),
         "exit_code": exit_code,
         "platform": config.platform,
-        "boards": [{"label": r.config.board.label, "port": r.config.board.port, "probe_id": r.config.board.probe,
-                    "status": r.result.status, "exit_code": r.result.exit_code, "result_path": str(r.result_path),
-                    "result": r.result.as_dict()} for r in runs],
+        "boards": [{"label": spec.label, "port": spec.port, "probe_id": spec.probe,
+                    "status": result.status, "exit_code": result.exit_code, "result_path": str(r.result_path),
+                    "result": result.as_dict()} for r, spec, result in results],
     }
     path = base / "boards.json"
     copies = [path, *([Path(config.json_out)] if config.json_out else [])]

@@ -302,7 +302,7 @@ class Session:
         self._bulk = False
         self._streams = 0
         self._broken: str | None = None
-        self._ended_by: tuple[int, str] | None = None  # (exit status, message) of what ended the session
+        self._ended_by: tuple[int | None, str] | None = None  # (exit status, message) of what ended the session
         self.started = False
 
     # -- where things are ----------------------------------------------------------------
@@ -354,7 +354,7 @@ class Session:
         """Load a .tflite model into the device (host file on emulators with
         semihosting, inline otherwise) and measure the counting overhead."""
         platform, hello, result = self._need("load a model", model=False)
-        model = load_model(absolute(path))
+        model = load_model(absolute(path) or Path(path))
         check_model_fits(model, platform, prebuilt_firmware=self.config.firmware is not None)
         run = self._run
         if self.model is not None and self.model.sha256 == model.sha256:
@@ -377,7 +377,7 @@ class Session:
         dtype and quantization."""
         model = self._loaded("make vectors")
         if file is not None:
-            vectors = load_vectors(absolute(file), model, limit=limit)
+            vectors = load_vectors(absolute(file) or Path(file), model, limit=limit)
             check_vectors_fit_host(model, len(vectors))
             return vectors
         count = 10 if count is None else int(count)
@@ -592,7 +592,7 @@ class ConsoleDevice:
                  echo: Any = None) -> None:
         if console not in ("uart", "semihosting"):
             raise UsageError(f"console {console!r} is not known", hint="use uart or semihosting")
-        self.elf = absolute(elf)  # the emulator runs in the run directory
+        self.elf: Path = absolute(elf) or Path(elf)  # the emulator runs in the run directory
         self.platform_name = str(platform)
         self.console = console
         self.fail = list(fail or [])

@@ -33,7 +33,7 @@ def _print(doc: dict, result_path: Path) -> None:
     expects = doc.get("expect", [])
     matched = sum(1 for e in expects if e.get("status") == "matched")
     verdict = {"passed": "[bold green]PASSED[/]", "failed": "[bold red]FAILED[/]"}.get(
-        status, f"[bold red]{str(status).upper()}[/]")
+        str(status), f"[bold red]{str(status).upper()}[/]")
     where = doc.get("target", {}).get("port") or doc.get("platform", {}).get("name")
     if status in ("passed", "failed"):
         line = f"{verdict}  {matched}/{len(expects)} patterns matched on {where} ({doc.get('console')} console)"

@@ -16,7 +16,8 @@ from .qemu import QemuTarget
 from .renode import RenodeTarget
 
 
-KINDS = {"qemu": QemuTarget, "serial-board": BoardTarget, "renode": RenodeTarget}
+KINDS: dict[str, type[QemuTarget] | type[BoardTarget] | type[RenodeTarget]] = {
+    "qemu": QemuTarget, "serial-board": BoardTarget, "renode": RenodeTarget}
 #: kinds a platform file may name that this version cannot run yet
 PLANNED: dict[str, str] = {}
 

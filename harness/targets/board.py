@@ -175,13 +175,13 @@ def resolve_boards(platform: Platform, ports: list[str], probes: list[str],
     if not ports:  # find the board(s) by probe
         if probes:
             specs = []
-            for probe in probes:
-                match = [p for p in probes_here if same_probe(p.serial_number, probe)]
+            for given in probes:
+                match = [p for p in probes_here if same_probe(p.serial_number, given)]
                 if not match:
-                    raise InfraError(f"no serial port of probe {probe} is attached",
+                    raise InfraError(f"no serial port of probe {given} is attached",
                                      hint=f"attached probes: {_describe_attached(probes_here)}; connect the board "
-                                          f"or pass --port URL with --probe {probe}")
-                specs.append(BoardSpec(match[0].by_id or match[0].device, probe, "--probe",
+                                          f"or pass --port URL with --probe {given}")
+                specs.append(BoardSpec(match[0].by_id or match[0].device, given, "--probe",
                                        match[0].as_dict()))
             return specs
         if len(probes_here) == 1:

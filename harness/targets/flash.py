@@ -117,7 +117,7 @@ class Flasher:
         if exe and not shutil.which(exe):
             raise InfraError(f"flasher {self.name!r} needs `{exe}`, which was not found on PATH",
                              hint=self.install_hint or f"install {exe}")
-        return exe
+        return exe or ""
 
     def version(self) -> str | None:
         return None

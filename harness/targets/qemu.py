@@ -157,7 +157,7 @@ class QemuTarget:
     def _wait_listening(self, port: int) -> bool:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if self.process is None or self.process.poll() is not None:
                 return False
             # QEMU prints nothing when it listens; probe the port without
             # connecting (connecting would start the guest before we're ready)
@@ -219,7 +219,7 @@ class QemuTarget:
                             return message
 
                 answer()  # the greeting
-                results = []
+                results: list = []
                 for command in ("qmp_capabilities", *commands):
                     sock.sendall(json.dumps({"execute": command}).encode() + b"\n")
                     results.append(answer().get("return"))

@@ -421,8 +421,10 @@ class RenodeTarget:
         if process_state(proc.pid) in ("T", "t"):
             return TargetHealth(STOPPED, f"the emulator stopped (process {proc.pid} is stopped by a signal)")
         try:
+            if self.monitor is None:
+                raise MonitorError("Renode's monitor is not connected")
             self.monitor.execute("version", timeout=HEALTH_TIMEOUT, check=False)
-        except (MonitorError, OSError, AttributeError):
+        except (MonitorError, OSError):
             return TargetHealth(UNRESPONSIVE, f"the emulator stalled (Renode, process {proc.pid}: its monitor "
                                               f"did not answer within {HEALTH_TIMEOUT:g} s)")
         return TargetHealth(RUNNING, f"Renode is running (process {proc.pid})")
@@ -520,7 +522,8 @@ class RenodeTarget:
             _kill_group(proc)
         if reaper is not None:
             try:
-                reaper.stdin.close()  # the reaper kills what is left of the group and exits
+                if reaper.stdin is not None:
+                    reaper.stdin.close()  # the reaper kills what is left of the group and exits
             except OSError:
                 pass
             try:
