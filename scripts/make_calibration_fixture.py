@@ -71,12 +71,16 @@ def emulator_side(platform: str, workdir: Path) -> tuple[dict[str, list[dict]], 
         vectors = []
         for v in result.vectors:
             cycles = getattr(v, "cycles", None)
-            if cycles and all("cycles" in op for op in v.operators):
-                ops = [{"index": op["index"], "op": op["op"], "cycles": op["cycles"]} for op in v.operators]
+            operators = v.operators or []
+            if cycles and all("cycles" in op for op in operators):
+                ops = [{"index": op["index"], "op": op["op"], "cycles": op["cycles"]} for op in operators]
                 vectors.append({"cycles": cycles["value"], "operators": ops})
             else:
                 what = "count"
-                ops = [{"index": op["index"], "op": op["op"], "cycles": op["count"]} for op in v.operators]
+                if v.count is None:
+                    raise SystemExit(f"{m['name']} on {platform}: vector {v.index} has neither a cycle estimate "
+                                     "nor a count")
+                ops = [{"index": op["index"], "op": op["op"], "cycles": op["count"]} for op in operators]
                 vectors.append({"cycles": v.count["value"], "operators": ops})
         out[m["name"]] = vectors
     p = load_platform(platform)

@@ -253,7 +253,7 @@ def write_float_from_int8(out_dir):
         "file": "gesture_float.tflite",
         "from": "derived from gesture.tflite by dequantizing its weights and biases (scripts/make_models.py "
                 "--float-from-int8): float32 weights, activations, input and output, operator for operator",
-        "why_not_the_float_original": " ".join(write_float_from_int8.__doc__.split("Why not the float original:")
+        "why_not_the_float_original": " ".join((write_float_from_int8.__doc__ or "").split("Why not the float original:")
                                                [1].split()),
         "measures": "the cost of quantizing activations and of int8 arithmetic; not the rounding of the weights "
                     "(per-channel int8, at most half a step each)",
@@ -418,7 +418,10 @@ def inspect_model(data):
     op_details lists subgraph 0; the other subgraphs' operators are listed
     under "subgraphs" (and counted in "operators")."""
     m = tflm.convert_bytearray_to_object(bytearray(data))
-    ops, macs, counts, subgraphs = [], 0, {}, []
+    ops: list[dict] = []
+    counts: dict[str, int] = {}
+    subgraphs: list[list[str]] = []
+    macs = 0
     for sg_index, sg in enumerate(m.subgraphs):
         names = []
         for op in sg.operators:
@@ -449,7 +452,7 @@ def sweep_summary(op_details):
     """Distinct values of each parameter, per operator type."""
     skip = {"op", "in", "out", "in_quant", "out_quant", "shapes",
             "begin_end_strides", "paddings"}
-    summary = {}
+    summary: dict[str, dict] = {}
     for d in op_details:
         s = summary.setdefault(d["op"], {})
         for k, v in d.items():
@@ -591,7 +594,7 @@ def verify_state(name, data, info, seed):
 # differ from layer to layer and input zero points are not 0.
 # --------------------------------------------------------------------------
 
-TEST_MODELS = {}
+TEST_MODELS: dict[str, dict] = {}
 
 
 def test_model(io_type=tf.int8, per_tensor=False, unsupported=False,
@@ -698,7 +701,7 @@ def float_io(b):
     return tf.keras.Model(x, y, name="float_io")
 
 
-class FakeQuant(L.Layer):
+class FakeQuant(L.Layer):  # type: ignore[name-defined]  # TensorFlow has no types: a Keras layer is Any
     """tf.quantization.fake_quant_with_min_max_args: pins a tensor's range
     (as quantisation-aware training would)."""
 
@@ -1141,7 +1144,7 @@ def unsupported_gather(b):
     return tf.keras.Model(x, y, name="unsupported_gather")
 
 
-class GatherColumns(L.Layer):
+class GatherColumns(L.Layer):  # type: ignore[name-defined]  # TensorFlow has no types: a Keras layer is Any
     """tf.gather along the last axis with constant indices."""
 
     def __init__(self, indices, **kw):
@@ -1427,8 +1430,8 @@ def make_gesture(out_dir, epochs=40):
                         classes=np.array(GESTURE_CLASSES))
     meta = {
         "model": "gesture.tflite",
-        "description": " ".join(synth_gesture.__doc__.split()),
-        "architecture": " ".join(gesture_model.__doc__.split()),
+        "description": " ".join((synth_gesture.__doc__ or "").split()),
+        "architecture": " ".join((gesture_model.__doc__ or "").split()),
         "classes": list(GESTURE_CLASSES),
         "sample_rate_hz": GESTURE_RATE_HZ,
         "window_samples": GESTURE_T,
@@ -1472,9 +1475,9 @@ def make_gesture(out_dir, epochs=40):
             "verification": float_info["verification"],
         },
     }
-    with open(os.path.join(demo_dir, "gesture.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
+    with open(os.path.join(demo_dir, "gesture.json"), "w") as meta_file:
+        json.dump(meta, meta_file, indent=2)
+        meta_file.write("\n")
     return path, meta
 
 
@@ -1553,7 +1556,7 @@ def make_gesture_mini(out_dir, epochs=60):
         "file": MINI_FILES["int8"],
         "description": "Small int8 gesture classifier (the demo's seeded synthetic accelerometer data, "
                        "5 classes) trained in the same run as its float original: "
-                       + " ".join(gesture_mini_model.__doc__.split()),
+                       + " ".join((gesture_mini_model.__doc__ or "").split()),
         "size_bytes": len(int8_data),
         "sha256": hashlib.sha256(int8_data).hexdigest(),
         "expect_unsupported": False,
@@ -1657,7 +1660,7 @@ def main(argv=None):
 
     t_start = time.time()
     manifest_path = os.path.join(out, "test", "MANIFEST.json")
-    manifest = {"models": {}}
+    manifest: dict = {"models": {}}
     if os.path.exists(manifest_path):
         with open(manifest_path) as f:
             manifest = json.load(f)
