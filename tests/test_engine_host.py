@@ -987,3 +987,56 @@ def test_dsp_elementwise_add_sub_bit_exact_on_random_layers(eng_run, eng_run_dsp
         expected = b"".join(_reference_outputs(path, vectors, 1))
         for exe in (eng_run, eng_run_dsp):
             assert _engine_outputs(exe, path, vectors, tmp_path) == expected, f"{exe.name} differs from TFLM: {desc}"
+
+
+# --------------------------------------------------------------------------
+# Small operators' fast paths (issue 14): edge values against TFLM
+
+
+def _single_op_model(source: Path, op_index: int, tmp_path: Path) -> Path:
+    """`source` cut down to one operator of subgraph 0, whose input and
+    output become the model's, so that operator's bytes are compared."""
+    model = _model_object(source)
+    sg = model.subgraphs[0]
+    op = sg.operators[op_index]
+    sg.operators = [op]
+    sg.inputs = [int(op.inputs[0])]
+    sg.outputs = [int(op.outputs[0])]
+    return _repacked(model, tmp_path / f"{source.stem}_op{op_index}.tflite")
+
+
+def test_quantize_rounding_edges_match_tflm(eng_run, tmp_path):
+    """float32 -> int8 QUANTIZE rounds x / scale half away from zero without
+    roundf (quantize.c): exact ties, their float neighbours, the 2^23 and
+    int32 boundaries, -0.0, subnormals, infinities and NaN give TFLM's bytes."""
+    path = _single_op_model(MODELS_DIR / "test" / "float_io.tflite", 0, tmp_path)
+    _, sg, _ = _parse(path)
+    (dtype, shape), = _io_specs(sg, sg.inputs)
+    scale = np.float32(sg.tensors[sg.outputs[0]].quantization.scale[0])
+    ties = (np.arange(-300, 300, dtype=np.float32) + np.float32(0.5)) * scale
+    specials = np.array([np.nan, np.inf, -np.inf, 3e38, -3e38, -0.0, 1e-40, -1e-40,
+                         8388608.0 * scale, -8388608.0 * scale, 2147483648.0 * scale,
+                         -2147483904.0 * scale], dtype=np.float32)
+    values = np.concatenate([ties, np.nextafter(ties, np.float32(np.inf)),
+                             np.nextafter(ties, np.float32(-np.inf)), specials]).astype(dtype)
+    per = int(np.prod(shape))
+    values = np.resize(values, -(-values.size // per) * per)
+    vectors = [[v.reshape(shape)] for v in values.reshape(-1, per)]
+    expected = _reference_outputs(path, vectors, 1)
+    _compare(_engine_outputs(eng_run, path, vectors, tmp_path), expected, path)
+
+
+def test_dequantize_every_int8_value_matches_tflm(eng_run, tmp_path):
+    """DEQUANTIZE multiplies in float, not double (quantize.c): every int8
+    value gives TFLM's float bytes."""
+    source = MODELS_DIR / "test" / "float_io.tflite"
+    model = _model_object(source)
+    last = len(model.subgraphs[0].operators) - 1
+    path = _single_op_model(source, last, tmp_path)
+    _, sg, _ = _parse(path)
+    (dtype, shape), = _io_specs(sg, sg.inputs)
+    per = int(np.prod(shape))
+    values = np.resize(np.arange(-128, 128, dtype=np.int8), -(-256 // per) * per)
+    vectors = [[v.reshape(shape)] for v in values.reshape(-1, per)]
+    expected = _reference_outputs(path, vectors, 1)
+    _compare(_engine_outputs(eng_run, path, vectors, tmp_path), expected, path)

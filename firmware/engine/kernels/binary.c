@@ -191,6 +191,116 @@ eng_status eng_binary_prepare(eng_t *e, int op_index, uint8_t *data,
     return ENG_OK;
 }
 
+/* The int8 ADD/SUB arithmetic inline, with the per-op constants hoisted:
+ * multipliers in [2^30, 2^31) and operands far from INT32_MIN, so the
+ * rounding doubling high multiply never saturates; every shift of ADD/SUB
+ * is a right shift (prepare refuses the rest). Same results as
+ * q_mul_by_multiplier. */
+static inline int32_t mul_high(int32_t a, int32_t m)
+{
+    const int64_t ab = (int64_t)a * m;
+    const int64_t nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+static inline int32_t shift_round(int32_t x, int32_t right)
+{
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> right) + ((x & mask) > threshold ? 1 : 0);
+}
+
+typedef struct {
+    int32_t offset1, mult1, right1, offset2, mult2, right2;
+    int32_t mult_out, right_out, output_offset, act_min, act_max;
+} add_q8;
+
+static inline int32_t scale_in(int32_t v, int32_t offset, int32_t mult,
+                               int32_t right)
+{
+    return shift_round(mul_high((v + offset) * (1 << 20), mult), right);
+}
+
+static inline int8_t add_out(int32_t raw, const add_q8 *p)
+{
+    int32_t v = shift_round(mul_high(raw, p->mult_out), p->right_out) +
+                p->output_offset;
+    v = v < p->act_min ? p->act_min : v;
+    return (int8_t)(v > p->act_max ? p->act_max : v);
+}
+
+/* y[i] = a[i * sa] +- b[i * sb] for i < n, sa and sb 0 or 1 (a stride-0
+ * operand is scaled once) */
+static void add_sub_row(const int8_t *a, int32_t sa, const int8_t *b,
+                        int32_t sb, int8_t *y, int32_t n, int subtract,
+                        const add_q8 *p)
+{
+    int32_t i;
+    if (sa == 0) {
+        const int32_t ta = scale_in(a[0], p->offset1, p->mult1, p->right1);
+        for (i = 0; i < n; ++i) {
+            const int32_t tb = scale_in(b[i * sb], p->offset2, p->mult2, p->right2);
+            y[i] = add_out(subtract ? ta - tb : ta + tb, p);
+        }
+    } else if (sb == 0) {
+        const int32_t tb = scale_in(b[0], p->offset2, p->mult2, p->right2);
+        for (i = 0; i < n; ++i) {
+            const int32_t ta = scale_in(a[i], p->offset1, p->mult1, p->right1);
+            y[i] = add_out(subtract ? ta - tb : ta + tb, p);
+        }
+    } else {
+        for (i = 0; i < n; ++i) {
+            const int32_t ta = scale_in(a[i], p->offset1, p->mult1, p->right1);
+            const int32_t tb = scale_in(b[i], p->offset2, p->mult2, p->right2);
+            y[i] = add_out(subtract ? ta - tb : ta + tb, p);
+        }
+    }
+}
+
+static void add_params(const binary_data *d, add_q8 *p)
+{
+    p->offset1 = d->offset1;
+    p->mult1 = d->mult1;
+    p->right1 = -d->shift1;
+    p->offset2 = d->offset2;
+    p->mult2 = d->mult2;
+    p->right2 = -d->shift2;
+    p->mult_out = d->mult_out;
+    p->right_out = -d->shift_out;
+    p->output_offset = d->output_offset;
+    p->act_min = d->act_min;
+    p->act_max = d->act_max;
+}
+
+/* int8 ADD/SUB with broadcasting: the innermost axis as a row
+ * (add_sub_row), the outer axes walked once per row */
+static void add_sub_broadcast(const binary_data *d, const int8_t *a,
+                              const int8_t *b, int8_t *y)
+{
+    const int inner = d->rank - 1;
+    const int32_t n = d->dims[inner];
+    const int32_t rows = n > 0 ? d->count / n : 0;
+    int32_t index[ENG_MAX_DIMS];
+    int32_t r, ia = 0, ib = 0;
+    int k;
+    add_q8 p;
+    add_params(d, &p);
+    memset(index, 0, sizeof index);
+    for (r = 0; r < rows; ++r) {
+        add_sub_row(a + ia, d->stride1[inner], b + ib, d->stride2[inner],
+                    y + (size_t)r * (size_t)n, n, d->builtin == ENG_OP_SUB, &p);
+        for (k = inner - 1; k >= 0; --k) {
+            ia += d->stride1[k];
+            ib += d->stride2[k];
+            if (++index[k] < d->dims[k])
+                break;
+            ia -= d->stride1[k] * d->dims[k];
+            ib -= d->stride2[k] * d->dims[k];
+            index[k] = 0;
+        }
+    }
+}
+
 /* The element functions */
 
 static int8_t add_sub_q(int32_t a, int32_t b, const binary_data *d)
@@ -287,6 +397,17 @@ eng_status eng_binary_eval(eng_t *e, int op_index, eng_error *err)
         return ENG_OK;
     }
 #endif
+    if (d->dtype == ENG_INT8 && d->builtin != ENG_OP_MUL && d->rank > 0) {
+        if (d->broadcast) {
+            add_sub_broadcast(d, (const int8_t *)a, (const int8_t *)b, (int8_t *)y);
+        } else {
+            add_q8 p;
+            add_params(d, &p);
+            add_sub_row((const int8_t *)a, 1, (const int8_t *)b, 1, (int8_t *)y,
+                        d->count, d->builtin == ENG_OP_SUB, &p);
+        }
+        return ENG_OK;
+    }
     if (!d->broadcast) {
         for (i = 0; i < d->count; ++i)
             apply(d, a, b, y, i, i, i);

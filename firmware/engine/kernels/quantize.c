@@ -101,6 +101,27 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
     return ENG_OK;
 }
 
+/* q_truncate_f32(roundf(q)) without the library call: below 2^23 in
+ * magnitude the truncation's remainder q - t is exact, so comparing it
+ * with 1/2 rounds half away from zero as roundf does; from 2^23 on (and
+ * for NaN) q is its own roundf. */
+static inline int32_t round_to_i32(float q)
+{
+    if (q > -8388608.0f && q < 8388608.0f) {
+        const int32_t t = (int32_t)q;
+        const float rest = q - (float)t;
+        return t + (rest >= 0.5f ? 1 : 0) - (rest <= -0.5f ? 1 : 0);
+    }
+    return q_truncate_f32(q);
+}
+
+static inline uint8_t clamp_out(int32_t v, int32_t lo, int32_t hi)
+{
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (uint8_t)v; /* int8 as its two's-complement byte */
+}
+
 eng_status eng_quantize_eval(eng_t *e, int op_index, eng_error *err)
 {
     eng_op *op = &e->ops[op_index];
@@ -111,31 +132,27 @@ eng_status eng_quantize_eval(eng_t *e, int op_index, eng_error *err)
     uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
     const int32_t lo = d->out_dtype == ENG_INT8 ? -128 : 0;
     const int32_t hi = d->out_dtype == ENG_INT8 ? 127 : 255;
+    const int32_t n = d->count;
     int32_t i;
     (void)err;
 
-    for (i = 0; i < d->count; ++i) {
-        int64_t v;
-        if (d->kind == KIND_AFFINE) {
-            /* converted and offset in int32 as the x86-64 reference does:
-             * out-of-range and NaN quotients become INT32_MIN, and the
-             * zero point is added with wrap-around */
-            const float q = roundf(eng_ld_f32(x + 4 * i) / d->out_scale);
-            v = q_add_wrap(q_truncate_f32(q), d->out_zero_point);
-        } else {
-            const int32_t raw = d->in_dtype == ENG_INT8
-                                    ? (int32_t)(int8_t)x[i]
-                                    : (int32_t)x[i];
-            v = (int64_t)q_mul_by_multiplier(raw - d->in_zero_point,
-                                             d->multiplier, d->shift) +
-                d->out_zero_point;
+    if (d->kind == KIND_AFFINE) {
+        /* converted and offset in int32 as the x86-64 reference does:
+         * out-of-range and NaN quotients become INT32_MIN, and the zero
+         * point is added with wrap-around */
+        const float scale = d->out_scale;
+        const int32_t zp = d->out_zero_point;
+        for (i = 0; i < n; ++i)
+            y[i] = clamp_out(q_add_wrap(round_to_i32(eng_ld_f32(x + 4 * i) / scale), zp),
+                             lo, hi);
+    } else {
+        const int32_t in_zp = d->in_zero_point, out_zp = d->out_zero_point;
+        const int32_t m = d->multiplier, shift = d->shift;
+        const int in_int8 = d->in_dtype == ENG_INT8;
+        for (i = 0; i < n; ++i) {
+            const int32_t raw = in_int8 ? (int32_t)(int8_t)x[i] : (int32_t)x[i];
+            y[i] = clamp_out(q_mul_by_multiplier(raw - in_zp, m, shift) + out_zp, lo, hi);
         }
-        if (v < lo)
-            v = lo;
-        if (v > hi)
-            v = hi;
-        y[i] = (uint8_t)(d->out_dtype == ENG_INT8 ? (uint8_t)(int8_t)v
-                                                  : (uint8_t)v);
     }
     return ENG_OK;
 }
@@ -174,13 +191,20 @@ eng_status eng_dequantize_eval(eng_t *e, int op_index, eng_error *err)
                                                 op->persistent_offset);
     const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
     uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
+    /* the reference multiplies in double; the float scale times an integer
+     * below 2^10 is exact there, so one float multiply rounds the same
+     * exact product once, as the double product's conversion does */
+    const float scale = (float)d->scale;
+    const int32_t zp = d->zero_point;
     int32_t i;
     (void)err;
 
-    for (i = 0; i < d->count; ++i) {
-        const int32_t q = d->in_dtype == ENG_INT8 ? (int32_t)(int8_t)x[i]
-                                                  : (int32_t)x[i];
-        eng_st_f32(y + 4 * i, (float)(d->scale * (double)(q - d->zero_point)));
+    if (d->in_dtype == ENG_INT8) {
+        for (i = 0; i < d->count; ++i)
+            eng_st_f32(y + 4 * i, scale * (float)((int32_t)(int8_t)x[i] - zp));
+    } else {
+        for (i = 0; i < d->count; ++i)
+            eng_st_f32(y + 4 * i, scale * (float)((int32_t)x[i] - zp));
     }
     return ENG_OK;
 }

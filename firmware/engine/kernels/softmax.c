@@ -23,6 +23,7 @@
 enum { SOFTMAX_BETA = 0 };
 
 #define SUM_INT_BITS 12 /* headroom for adding up to 4096 exponentials */
+#define SOFTMAX_KEPT 64 /* exps kept on the stack between the two passes */
 
 typedef struct {
     int32_t rows, depth;
@@ -149,6 +150,7 @@ eng_status eng_softmax_eval(eng_t *e, int op_index, eng_error *err)
     for (r = 0; r < d->rows; ++r) {
         const int8_t *xr = x + (size_t)r * d->depth;
         int8_t *yr = y + (size_t)r * d->depth;
+        int32_t kept[SOFTMAX_KEPT]; /* the exps of the first columns, reused */
         int32_t max = -128, sum = 0, reciprocal;
         int bits_over_unit = 0, exponent;
 
@@ -158,12 +160,16 @@ eng_status eng_softmax_eval(eng_t *e, int op_index, eng_error *err)
 
         for (c = 0; c < d->depth; ++c) {
             const int32_t diff = (int32_t)xr[c] - max;
-            if (diff >= d->diff_min) {
-                const int32_t ex = q_exp_on_negative_q5_26(scaled_diff(diff, d));
-                /* Q0.31 -> Q12.19, wrapping add as the reference */
-                sum = (int32_t)((uint32_t)sum +
-                                (uint32_t)q_shift_round(ex, SUM_INT_BITS));
-            }
+            /* an exp below diff_min counts as 0 and gives -128 below, as
+             * the reference's skipped element does */
+            const int32_t ex = diff >= d->diff_min
+                                   ? q_exp_on_negative_q5_26(scaled_diff(diff, d))
+                                   : 0;
+            if (c < SOFTMAX_KEPT)
+                kept[c] = ex;
+            /* Q0.31 -> Q12.19, wrapping add as the reference */
+            sum = (int32_t)((uint32_t)sum +
+                            (uint32_t)q_shift_round(ex, SUM_INT_BITS));
         }
 
         /* 1/sum = reciprocal * 2^-bits_over_unit, reciprocal in Q0.31 */
@@ -175,16 +181,21 @@ eng_status eng_softmax_eval(eng_t *e, int op_index, eng_error *err)
                             op_index);
 
         for (c = 0; c < d->depth; ++c) {
-            const int32_t diff = (int32_t)xr[c] - max;
-            int32_t v = -128;
-            if (diff >= d->diff_min) {
-                const int32_t ex = q_exp_on_negative_q5_26(scaled_diff(diff, d));
-                v = q_shift_round(q_mul_high(reciprocal, ex), exponent) - 128;
-                if (v > 127)
-                    v = 127;
-                if (v < -128)
-                    v = -128;
+            int32_t ex, v;
+            if (c < SOFTMAX_KEPT) {
+                ex = kept[c];
+            } else {
+                const int32_t diff = (int32_t)xr[c] - max;
+                ex = diff >= d->diff_min
+                         ? q_exp_on_negative_q5_26(scaled_diff(diff, d))
+                         : 0;
             }
+            /* ex == 0 gives -128, as the reference's skipped element */
+            v = q_shift_round(q_mul_high(reciprocal, ex), exponent) - 128;
+            if (v > 127)
+                v = 127;
+            if (v < -128)
+                v = -128;
             yr[c] = (int8_t)v;
         }
     }

@@ -22,11 +22,15 @@ enum { SS_BEGIN_MASK = 0, SS_END_MASK = 1, SS_SHRINK_AXIS_MASK = 4 };
 #define SS_MAX_DIMS 4
 #define SS_RANK 5 /* the kernel works on shapes padded to 5 dimensions */
 
+/* What the eval walks: the slice as up to SS_RANK nested loops of counts,
+ * each advancing the input by a fixed number of bytes, around one
+ * contiguous run copied with memcpy. Axes taken whole with stride 1 merge
+ * into the run, so a time-axis slice of a [1, T, C] tensor is one copy. */
 typedef struct {
-    int32_t elem_size;
-    int32_t dims[SS_RANK];
-    int32_t start[SS_RANK], stop[SS_RANK], stride[SS_RANK];
-    int32_t steps[SS_RANK]; /* elements taken along each axis */
+    int32_t base;             /* byte offset of the first element taken */
+    int32_t run;              /* bytes copied per innermost step */
+    int32_t count[SS_RANK];   /* steps per loop, outermost first (1: unused) */
+    int32_t advance[SS_RANK]; /* input bytes between steps of each loop */
 } ss_data;
 
 static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)
@@ -89,6 +93,54 @@ static int32_t checked_size(int32_t begin, int32_t end, int32_t stride,
     }
 }
 
+/* The loops the eval runs (ss_data) for a slice of an input of shape n
+ * (padded to SS_RANK axes), element size `size`: innermost axes taken
+ * whole with stride 1 join the contiguous run, and so does the next axis
+ * out when its stride is 1 (a partial range of whole rows); the other axes
+ * become loops, innermost last. Refuses offsets beyond int32. */
+static eng_status plan_walk(ss_data *d, int32_t size, const int32_t *n,
+                            const int32_t *start, const int32_t *stride,
+                            const int32_t *steps)
+{
+    int64_t pitch[SS_RANK], base = 0, run = size, total = size;
+    int k, loops, i;
+    for (k = SS_RANK - 1; k >= 0; --k) {
+        pitch[k] = total;
+        total *= n[k];
+    }
+    if (total > INT32_MAX)
+        return ENG_E_UNSUPPORTED;
+    for (k = 0; k < SS_RANK; ++k)
+        base += (int64_t)start[k] * pitch[k];
+    /* the run: whole unit-stride axes from the inside, then one more
+     * unit-stride axis (any range) */
+    k = SS_RANK - 1;
+    while (k >= 0 && stride[k] == 1) {
+        run *= steps[k];
+        --k;
+        if (steps[k + 1] != n[k + 1])
+            break;
+    }
+    memset(d, 0, sizeof *d);
+    d->base = (int32_t)base;
+    d->run = (int32_t)run;
+    /* axes 0..k are loops; put them innermost-last into the SS_RANK slots */
+    loops = k + 1;
+    for (i = 0; i < SS_RANK; ++i) {
+        const int axis = i - (SS_RANK - loops);
+        d->count[i] = axis >= 0 ? steps[axis] : 1;
+        /* applied only between steps, so |stride| < n there and the
+         * product is below the tensor's size */
+        d->advance[i] = axis >= 0 && steps[axis] > 1
+                            ? (int32_t)(stride[axis] * pitch[axis])
+                            : 0;
+    }
+    if (run == 0)
+        for (i = 0; i < SS_RANK; ++i)
+            d->count[i] = 0;
+    return ENG_OK;
+}
+
 eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
                                      uint32_t *bytes, eng_error *err)
 {
@@ -96,6 +148,8 @@ eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
     const eng_tensor *in, *out;
     int32_t begin[SS_MAX_DIMS], end[SS_MAX_DIMS], strides[SS_MAX_DIMS];
     int32_t begin_mask = 0, end_mask = 0, shrink_mask = 0;
+    int32_t n[SS_RANK], start[SS_RANK], stop[SS_RANK], stride[SS_RANK];
+    int32_t steps[SS_RANK];
     int64_t count = 1;
     ss_data d;
     fb_buf b;
@@ -151,38 +205,39 @@ eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
                                 "(ellipsis and new-axis masks)");
 
     /* what the kernel walks, on the shape padded to 5 dimensions */
-    memset(&d, 0, sizeof d);
-    d.elem_size = (int32_t)eng_dtype_size(in->dtype);
     pad = SS_RANK - rank;
     for (i = 0; i < SS_RANK; ++i) {
-        int32_t n;
         int64_t span, step;
         if (i < pad) {
-            d.dims[i] = 1;
-            d.start[i] = 0;
-            d.stop[i] = 1;
-            d.stride[i] = 1;
+            n[i] = 1;
+            start[i] = 0;
+            stop[i] = 1;
+            stride[i] = 1;
         } else {
             const int a = i - pad;
-            n = in->dims[a];
-            d.dims[i] = n;
-            d.stride[i] = strides[a];
-            d.start[i] = slice_start(begin[a], strides[a],
-                                     (begin_mask >> a) & 1, n);
-            d.stop[i] = slice_stop(end[a], strides[a], (end_mask >> a) & 1,
-                                   (shrink_mask >> a) & 1, n, d.start[i]);
+            n[i] = in->dims[a];
+            stride[i] = strides[a];
+            start[i] = slice_start(begin[a], strides[a],
+                                   (begin_mask >> a) & 1, n[i]);
+            stop[i] = slice_stop(end[a], strides[a], (end_mask >> a) & 1,
+                                 (shrink_mask >> a) & 1, n[i], start[i]);
         }
         /* in 64 bits: a damaged model's stride can be INT32_MIN or close
          * to INT32_MAX, where the 32-bit span + stride overflowed */
-        span = d.stride[i] > 0 ? (int64_t)d.stop[i] - d.start[i]
-                               : (int64_t)d.start[i] - d.stop[i];
-        step = d.stride[i] > 0 ? (int64_t)d.stride[i] : -(int64_t)d.stride[i];
-        d.steps[i] = span > 0 ? (int32_t)((span + step - 1) / step) : 0;
-        count *= d.steps[i];
+        span = stride[i] > 0 ? (int64_t)stop[i] - start[i]
+                             : (int64_t)start[i] - stop[i];
+        step = stride[i] > 0 ? (int64_t)stride[i] : -(int64_t)stride[i];
+        steps[i] = span > 0 ? (int32_t)((span + step - 1) / step) : 0;
+        count *= steps[i];
     }
     if (count != (int64_t)eng_elems(out))
         return eng_fail_variant(err, e, op_index,
                                 "with a slice that does not fill the output");
+    st = plan_walk(&d, (int32_t)eng_dtype_size(in->dtype), n, start, stride,
+                   steps);
+    if (st != ENG_OK)
+        return eng_fail_variant(err, e, op_index,
+                                "of a tensor of 2 GB or more");
     *bytes = sizeof d;
     if (data != NULL)
         memcpy(data, &d, sizeof d);
@@ -193,29 +248,39 @@ eng_status eng_strided_slice_eval(eng_t *e, int op_index, eng_error *err)
 {
     const eng_op *op = &e->ops[op_index];
     const ss_data *d = (const ss_data *)eng_op_data(e, op);
-    const uint8_t *x = eng_data(e, eng_op_input(e, op, 0));
+    const uint8_t *p0 = eng_data(e, eng_op_input(e, op, 0)) + d->base;
     uint8_t *y = eng_data(e, eng_op_output(e, op, 0));
-    const size_t size = (size_t)d->elem_size;
+    const size_t run = (size_t)d->run;
     int32_t j0, j1, j2, j3, j4;
     (void)err;
 
-    /* walk step counts, not indices: index = start + j * stride stays in
-     * [0, dims) for every step the prepare counted, and nothing is added
-     * past it (start + stride could overflow on a huge stride) */
-#define SS_AT(k, j) ((size_t)((int64_t)d->start[k] + (int64_t)(j) * d->stride[k]))
-    for (j0 = 0; j0 < d->steps[0]; ++j0)
-        for (j1 = 0; j1 < d->steps[1]; ++j1)
-            for (j2 = 0; j2 < d->steps[2]; ++j2)
-                for (j3 = 0; j3 < d->steps[3]; ++j3)
-                    for (j4 = 0; j4 < d->steps[4]; ++j4) {
-                        const size_t at =
-                            (((SS_AT(0, j0) * (size_t)d->dims[1] + SS_AT(1, j1)) *
-                                  (size_t)d->dims[2] + SS_AT(2, j2)) *
-                                 (size_t)d->dims[3] + SS_AT(3, j3)) *
-                                (size_t)d->dims[4] + SS_AT(4, j4);
-                        memcpy(y, x + at * size, size);
-                        y += size;
+    /* every pointer formed stays inside the input: the prepare counted the
+     * steps so that the last one taken is the last element of the slice */
+    for (j0 = 0; j0 < d->count[0]; ++j0) {
+        const uint8_t *p1 = p0;
+        for (j1 = 0; j1 < d->count[1]; ++j1) {
+            const uint8_t *p2 = p1;
+            for (j2 = 0; j2 < d->count[2]; ++j2) {
+                const uint8_t *p3 = p2;
+                for (j3 = 0; j3 < d->count[3]; ++j3) {
+                    const uint8_t *p4 = p3;
+                    for (j4 = 0; j4 < d->count[4]; ++j4) {
+                        memcpy(y, p4, run);
+                        y += run;
+                        if (j4 + 1 < d->count[4])
+                            p4 += d->advance[4];
                     }
-#undef SS_AT
+                    if (j3 + 1 < d->count[3])
+                        p3 += d->advance[3];
+                }
+                if (j2 + 1 < d->count[2])
+                    p2 += d->advance[2];
+            }
+            if (j1 + 1 < d->count[1])
+                p1 += d->advance[1];
+        }
+        if (j0 + 1 < d->count[0])
+            p0 += d->advance[0];
+    }
     return ENG_OK;
 }
