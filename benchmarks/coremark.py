@@ -196,8 +196,9 @@ def write_validation(outcomes: list[Outcome], coremark_commit: str, path: Path =
              'describes = "CoreMark/MHz against the core vendor\'s published figure"', ""]
     for o in outcomes:
         fields = {"model": o.core, "benchmark": "CoreMark", "estimated": round(o.estimated, 3)}
-        if o.published is not None:
-            fields.update(published=o.published, error_pct=round(o.error_pct, 1), source=o.source)
+        error_pct = o.error_pct
+        if error_pct is not None:  # a published figure to compare with
+            fields.update(published=o.published, error_pct=round(error_pct, 1), source=o.source)
         fields.update(iterations=o.iterations, instructions_per_iteration=round(o.instructions / o.iterations),
                       cycles_per_iteration=round(o.cycles / o.iterations), compiler=o.compiler,
                       flags=" ".join(o.flags), coremark_commit=coremark_commit, command=COMMAND)

@@ -21,9 +21,11 @@ def timed(model: Path, vectors: int, count: bool, workdir: Path) -> dict:
     result = run.execute()
     assert result.status == "passed", result.error
     t = result.timings["vectors_s"]
+    client = run.client
+    assert client is not None, "execute() stops the target but keeps the link's client (its statistics)"
     return {"vectors_per_s": vectors / t, "ms_per_vector": 1e3 * t / vectors,
-            "invoke_ms": 1e3 * run.client.stats.by_stage.get("INVOKE", 0.0) / vectors,
-            "requests": run.client.stats.requests}
+            "invoke_ms": 1e3 * client.stats.by_stage.get("INVOKE", 0.0) / vectors,
+            "requests": client.stats.requests}
 
 
 def main() -> None:

@@ -73,6 +73,8 @@ def overhead(lab, rounds: int = 20) -> dict:
         for _ in range(rounds):
             t0 = time.monotonic()
             lease = acquire(coordinator, PlaceWanted(name="board-0"), 10)
+            if lease is None:  # only give_up_on_own or cancelled return None; this call asks neither
+                raise RuntimeError("board-0 was not acquired")
             lease.release()
             times.append(time.monotonic() - t0)
     finally:

@@ -51,7 +51,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ContextManager
+from typing import Any, Callable, ContextManager
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -86,7 +86,7 @@ class Case:
     judge: Callable[["Case", dict], tuple[str, str] | None] | None = None  # extra verdict on the record
     memory_limit: int | None = None           # bytes of address space for hil (cases that may balloon)
     note: str = ""
-    dir: Path | None = None
+    dir: Path = field(kw_only=True)           # the case's own directory (Context.case makes it)
     program: tuple[str, ...] = ("-m", "harness")   # `python -m pytest`, `python -m robot` for the plugin and library
 
 
@@ -128,7 +128,8 @@ def execute(case: Case, ctx: "Context") -> dict:
     token = uuid.uuid4().hex[:12]
     tmp = case.dir / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    record = {"category": case.category, "name": case.name, "expect": list(case.expect), "note": case.note}
+    record: dict[str, Any] = {"category": case.category, "name": case.name, "expect": list(case.expect),
+                              "note": case.note}
     with contextlib.ExitStack() as stack:
         extra = stack.enter_context(case.around()) if case.around else []
         argv = [*case.argv, *extra]
@@ -272,6 +273,9 @@ class Context:
         self.small = root / "models" / "test" / "mlp_per_tensor.tflite"
         self.firmware: dict[str, Path] = {}
         self.noise_baseline: dict | None = None
+        self.skipped: dict[str, str] = {}                 # category -> why it did not run
+        self.closers: list[Callable[[], object]] = []     # run at the end (boards, proxies)
+        self.proxy_source: str | None = None              # the noisy link's source, once the noise cases ran
         sys.path.insert(0, str(self.tests))
         self._n = 0
 
@@ -320,6 +324,7 @@ class Context:
 def wait_for_vectors(case: Case, proc: subprocess.Popen, n: int, timeout: float = 60.0) -> bool:
     """Until the run directory's result holds n vectors (hil is mid-run)."""
     deadline = time.monotonic() + timeout
+    assert case.run_dir is not None, "a run case (Context.case gives it a run directory)"
     while time.monotonic() < deadline and proc.poll() is None:
         doc = _load_json(case.run_dir / "result.json")
         if doc and len(doc.get("vectors") or []) >= n:
@@ -337,10 +342,11 @@ def emulator_pids(proc: subprocess.Popen) -> list[int]:
         except (OSError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(pid))
-    found, todo = [], [proc.pid]
+    found: list[int] = []
+    todo = [proc.pid]
     while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
+        parent = todo.pop()
+        for child in children.get(parent, []):
             todo.append(child)
             with contextlib.suppress(OSError):
                 if Path(f"/proc/{child}/comm").read_text().startswith("qemu-system"):
@@ -495,7 +501,7 @@ def cases_noise(ctx: Context, runs: int) -> list[Case]:
             cases.append(ctx.case("noise", f"BER {ber:g} seed {seed}", common, (0, 3), timeout=240,
                                   keywords=("link|not detected",), forbidden=(r"\bhung\b", "firmware fail"),
                                   around=_proxied(proxy_class, port, ber, seed), judge=_same_as_baseline(ctx)))
-    link_words = dict(keywords=("link|not detected",), forbidden=(r"\bhung\b", "firmware fail"), timeout=240)
+    link_words: dict[str, Any] = dict(keywords=("link|not detected",), forbidden=(r"\bhung\b", "firmware fail"), timeout=240)
     cases += [
         ctx.case("noise", "link cut during the model load (after 2,000 bytes)", common, (3,),
                  around=_proxied(proxy_class, port, 0.0, 0, cut_after=2000), **link_words),
@@ -646,7 +652,7 @@ def _json_has_vectors(case: Case, record: dict):
 
 
 def _run_dir_kept(case: Case, record: dict):
-    if not (case.run_dir / "result.json").is_file():
+    if case.run_dir is None or not (case.run_dir / "result.json").is_file():
         return "lost", "the --json target failed and the run directory has no result either"
     return None
 
@@ -832,7 +838,6 @@ def main() -> int:
     root = args.hil_root.resolve()
     work = Path(tempfile.mkdtemp(prefix="hil-faults-"))
     ctx = Context(root, work, sys.executable)
-    ctx.skipped, ctx.closers, ctx.proxy_source = {}, [], None
     makers = {"models": cases_models, "inputs": cases_inputs, "noise": lambda c: cases_noise(c, args.runs),
               "emulator": cases_emulator, "firmware": cases_firmware, "disk": cases_disk,
               "signals": cases_signals, "paths": cases_paths, "console": cases_console}
