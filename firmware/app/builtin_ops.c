@@ -76,9 +76,9 @@ static uint8_t *builtin_input(void *ctx, uint32_t index, uint32_t *bytes)
     return eng_input_data(&b->eng, index, bytes);
 }
 
-/* Called after each operator: its count is the delta since the last mark,
- * so the per-operator counts add up to the invoke minus the loop's own
- * few instructions before the first and after the last operator. */
+/* Called after each operator: one counter read; its count is the delta
+ * since the previous read, so the per-operator counts partition the invoke
+ * (each includes the loop's dispatch and this hook's own bookkeeping). */
 #ifdef HIL_CORRUPT_OP
 /* Firmware built to compute one operator wrongly on purpose, to test that
  * localisation names it (tests/test_localize.py). */
@@ -101,14 +101,14 @@ static void after_op(void *ctx, uint32_t op_index, int32_t builtin)
     corrupt(b, op_index);
     if (!b->counter)
         return;
-    uint64_t now = b->counter();
+    const uint64_t now = b->counter();
     if (b->n_profiled < ENG_MAX_OPS) {
         hil_op_profile *p = &b->profile[b->n_profiled++];
         p->op_index = (uint16_t)op_index;
         p->builtin = (uint16_t)builtin;
         p->count = (uint32_t)(now - b->mark);
     }
-    b->mark = b->counter();
+    b->mark = now;
 }
 
 static int builtin_invoke(void *ctx, hil_error *err)

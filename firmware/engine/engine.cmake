@@ -8,9 +8,16 @@
 set(HIL_ENGINE_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(HIL_ENGINE_SOURCES
     ${HIL_ENGINE_DIR}/engine.c
+    ${HIL_ENGINE_DIR}/loader.c
+    ${HIL_ENGINE_DIR}/graph.c
+    ${HIL_ENGINE_DIR}/resource_vars.c
+    ${HIL_ENGINE_DIR}/planner.c
+    ${HIL_ENGINE_DIR}/invoke.c
+    ${HIL_ENGINE_DIR}/kernel_table.c
+    ${HIL_ENGINE_DIR}/params.c
+    ${HIL_ENGINE_DIR}/errors.c
     ${HIL_ENGINE_DIR}/op_names.c
     ${HIL_ENGINE_DIR}/flatbuf.c
-    ${HIL_ENGINE_DIR}/planner.c
     ${HIL_ENGINE_DIR}/quant.c
     ${HIL_ENGINE_DIR}/fmath.c
     ${HIL_ENGINE_DIR}/kernels/activations.c

@@ -121,6 +121,8 @@ typedef struct eng_tensor {
     int16_t first_op;          /* planner: first operator that touches it */
     int16_t last_op;           /* planner: last operator that needs it */
     int16_t alias;             /* planner: shares this tensor's buffer, or -1 */
+    uint8_t *data;             /* resolved at load: const_data, or its place in
+                                * the arena; NULL without storage */
 } eng_tensor;
 
 /* eng_tensor.flags */
@@ -129,6 +131,8 @@ typedef struct eng_tensor {
 #define ENG_TF_VARIABLE 0x04 /* is_variable: state kept across invokes */
 #define ENG_TF_PRODUCED 0x08 /* written by some operator */
 #define ENG_TF_USED 0x10     /* read by some operator */
+
+struct eng_kernel; /* engine_internal.h */
 
 typedef struct eng_op {
     int32_t builtin;           /* BuiltinOperator code */
@@ -144,6 +148,7 @@ typedef struct eng_op {
     int16_t time;              /* position in the execution order */
     int16_t aux;               /* resolved at load: CALL_ONCE's subgraph,
                                 * VAR_HANDLE's variable; else -1 */
+    const struct eng_kernel *kernel; /* resolved at load: its prepare/eval */
 } eng_op;
 
 /* A loaded subgraph: its tensors and operators are contiguous ranges of

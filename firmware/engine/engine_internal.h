@@ -1,5 +1,9 @@
 /*
- * Shared between the loader, the planner and the kernels. Not a public API.
+ * What the kernels may use: the engine's errors, tensor access, parameter
+ * checks shared by several kernels, the kernel interface and the two calls
+ * back into the engine (CALL_ONCE runs a subgraph, the variable operators
+ * find their VAR_HANDLE). The loader, planner, resource variables and
+ * invoke loop build on it; it includes nothing of theirs. Not a public API.
  */
 #ifndef HIL_ENGINE_INTERNAL_H
 #define HIL_ENGINE_INTERNAL_H
@@ -9,66 +13,7 @@
 
 #include "engine.h"
 #include "flatbuf.h"
-
-/* BuiltinOperator codes the engine runs (and CUSTOM, to name it). */
-enum {
-    ENG_OP_ADD = 0,
-    ENG_OP_AVERAGE_POOL_2D = 1,
-    ENG_OP_CONCATENATION = 2,
-    ENG_OP_CONV_2D = 3,
-    ENG_OP_DEPTHWISE_CONV_2D = 4,
-    ENG_OP_DEQUANTIZE = 6,
-    ENG_OP_FULLY_CONNECTED = 9,
-    ENG_OP_LOGISTIC = 14,
-    ENG_OP_MAX_POOL_2D = 17,
-    ENG_OP_MUL = 18,
-    ENG_OP_RELU = 19,
-    ENG_OP_RELU6 = 21,
-    ENG_OP_RESHAPE = 22,
-    ENG_OP_SOFTMAX = 25,
-    ENG_OP_TANH = 28,
-    ENG_OP_CUSTOM = 32,
-    ENG_OP_PAD = 34,
-    ENG_OP_TRANSPOSE = 39,
-    ENG_OP_MEAN = 40,
-    ENG_OP_SUB = 41,
-    ENG_OP_STRIDED_SLICE = 45,
-    ENG_OP_SPLIT = 49,
-    ENG_OP_PADV2 = 60,
-    ENG_OP_SHAPE = 77,
-    ENG_OP_PACK = 83,
-    ENG_OP_UNPACK = 88,
-    ENG_OP_SPLIT_V = 102,
-    ENG_OP_QUANTIZE = 114,
-    ENG_OP_HARD_SWISH = 117,
-    ENG_OP_CALL_ONCE = 129,
-    ENG_OP_VAR_HANDLE = 142,
-    ENG_OP_READ_VARIABLE = 143,
-    ENG_OP_ASSIGN_VARIABLE = 144
-};
-
-/* BuiltinOptions union types the kernels read. */
-enum {
-    ENG_OPT_CONV_2D = 1,
-    ENG_OPT_DEPTHWISE_CONV_2D = 2,
-    ENG_OPT_POOL_2D = 5,
-    ENG_OPT_FULLY_CONNECTED = 8,
-    ENG_OPT_SOFTMAX = 9,
-    ENG_OPT_CONCATENATION = 10,
-    ENG_OPT_ADD = 11,
-    ENG_OPT_RESHAPE = 17,
-    ENG_OPT_MUL = 21,
-    ENG_OPT_REDUCER = 27,
-    ENG_OPT_SUB = 28,
-    ENG_OPT_STRIDED_SLICE = 32,
-    ENG_OPT_SPLIT = 35,
-    ENG_OPT_SHAPE = 55,
-    ENG_OPT_PACK = 59,
-    ENG_OPT_UNPACK = 64,
-    ENG_OPT_SPLIT_V = 79,
-    ENG_OPT_CALL_ONCE = 103,
-    ENG_OPT_VAR_HANDLE = 111
-};
+#include "schema.h"
 
 /* Alignment of tensors and per-op data in the arena. */
 #define ENG_ALIGN 16u
@@ -91,6 +36,14 @@ eng_status eng_fail_variant(eng_error *err, const eng_t *e, int op_index,
 eng_status eng_fail_invalid(eng_error *err, const eng_t *e, int op_index,
                             const char *why, ...);
 
+/* "<operator N or subgraph S operator N>: <what>" with any status. */
+eng_status eng_fail_at(eng_error *err, const eng_t *e, eng_status status,
+                       uint32_t detail, int op_index, const char *what, ...);
+
+/* `err` cleared to ENG_OK, or, when NULL, a static one (a message is too
+ * big for a small device's stack). For the public entry points. */
+eng_error *eng_error_begin(eng_error *err);
+
 const char *eng_dtype_name(int dtype);
 uint32_t eng_dtype_size(int dtype); /* 0 for types the engine cannot hold */
 
@@ -110,14 +63,12 @@ static inline eng_tensor *eng_op_output(eng_t *e, const eng_op *op, int i)
     return &e->tensors[op->outputs[i]];
 }
 
-/* Data of a tensor: the model for constants, the arena otherwise. */
+/* Data of a tensor: the model for constants, the arena otherwise (the
+ * pointer is resolved once at load, so an invoke does no lookup). */
 static inline uint8_t *eng_data(const eng_t *e, const eng_tensor *t)
 {
-    if (t->const_data != NULL)
-        return (uint8_t *)(uintptr_t)t->const_data;
-    if (t->arena_offset < 0)
-        return NULL;
-    return e->arena + t->arena_offset;
+    (void)e;
+    return t->data;
 }
 
 static inline int eng_same_shape(const eng_tensor *a, const eng_tensor *b)
@@ -226,19 +177,42 @@ int eng_op_options(const eng_t *e, const eng_op *op, uint8_t type, fb_buf *b,
 
 /* ---- kernels ------------------------------------------------------------- */
 
-/* prepare: validate the operator; report the bytes of per-op data it needs
- * in *bytes. Called twice: first with data == NULL (validate and size only),
- * then with room for *bytes to fill in the precomputed parameters.
+/* prepare: validate the operator and precompute its per-op data. Called
+ * once per load, with `data` pointing at room for *bytes bytes in the arena
+ * (NULL and 0 when the arena has no room left). It sets *bytes to the bytes
+ * it needs and writes them only when they fit (eng_keep_op_data does both
+ * for a fixed struct); the engine then reports the arena as too small.
  * eval: run it; per-op data at e->arena + op->persistent_offset. */
 typedef eng_status (*eng_prepare_fn)(eng_t *e, int op_index, uint8_t *data,
                                      uint32_t *bytes, eng_error *err);
 typedef eng_status (*eng_eval_fn)(eng_t *e, int op_index, eng_error *err);
 
-typedef struct {
+typedef struct eng_kernel {
     int32_t builtin;
     eng_prepare_fn prepare;
     eng_eval_fn eval;
 } eng_kernel;
+
+/* The end of a prepare with fixed-size per-op data `d` of `n` bytes: sets
+ * *bytes to n and copies d into `data` when it has room. */
+static inline eng_status eng_keep_op_data(uint8_t *data, uint32_t *bytes,
+                                          const void *d, uint32_t n)
+{
+    if (data != NULL && n <= *bytes)
+        memcpy(data, d, n);
+    *bytes = n;
+    return ENG_OK;
+}
+
+/* Whether per-op data of `need` bytes fits the room a prepare was given;
+ * sets *bytes to need either way. */
+static inline int eng_op_data_fits(const uint8_t *data, uint32_t *bytes,
+                                   uint32_t need)
+{
+    const int fits = data != NULL && need <= *bytes;
+    *bytes = need;
+    return fits;
+}
 
 /* NULL when the builtin is not implemented. */
 const eng_kernel *eng_find_kernel(int32_t builtin);
@@ -299,21 +273,15 @@ eng_status eng_read_variable_eval(eng_t *, int, eng_error *);
 eng_status eng_assign_variable_prepare(eng_t *, int, uint8_t *, uint32_t *, eng_error *);
 eng_status eng_assign_variable_eval(eng_t *, int, eng_error *);
 
-/* ---- interpreter ---------------------------------------------------------- */
+/* ---- calls back into the engine ------------------------------------------ */
 
 /* Runs every operator of loaded subgraph `s` (index into e->subgraphs) in
- * order; used by CALL_ONCE. */
+ * order; used by CALL_ONCE (invoke.c). */
 eng_status eng_run_subgraph(eng_t *e, int s, eng_error *err);
 
 /* The VAR_HANDLE operator that produces tensor `t` in the subgraph of
- * operator `op_index`, or -1. */
+ * operator `op_index`, or -1 (resource_vars.c). */
 int eng_var_handle_of(const eng_t *e, int op_index, int t);
 
-/* ---- planner ------------------------------------------------------------- */
-
-/* Computes tensor lifetimes and offsets relative to the start of the tensor
- * region; sets e->plan_size. Offsets are stored in arena_offset (the caller
- * adds the region base). */
-eng_status eng_plan(eng_t *e, eng_error *err);
 
 #endif

@@ -18,7 +18,7 @@
  * the input is not a constant and the merged buffer would not hold both a
  * model input and a model output.
  */
-#include "engine_internal.h"
+#include "planner.h"
 
 /* planner-only flags: the buffer (alias group) holds a model input/output */
 #define GROUP_IN 0x20

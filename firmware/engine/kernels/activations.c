@@ -74,10 +74,7 @@ static eng_status unary_prepare(eng_t *e, int op_index, act_data *d,
 
 static eng_status finish(const act_data *d, uint8_t *data, uint32_t *bytes)
 {
-    *bytes = sizeof *d;
-    if (data != NULL)
-        memcpy(data, d, sizeof *d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, d, sizeof *d);
 }
 
 static int32_t clamp_i32(int32_t v, int32_t lo, int32_t hi)

@@ -185,10 +185,7 @@ eng_status eng_binary_prepare(eng_t *e, int op_index, uint8_t *data,
             }
         }
     }
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 /* The int8 ADD/SUB arithmetic inline, with the per-op constants hoisted:

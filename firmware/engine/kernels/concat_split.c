@@ -66,10 +66,7 @@ static int same_except(const eng_tensor *a, const eng_tensor *b, int axis)
 
 static eng_status finish(const parts_data *d, uint8_t *data, uint32_t *bytes)
 {
-    *bytes = sizeof *d;
-    if (data != NULL)
-        memcpy(data, d, sizeof *d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, d, sizeof *d);
 }
 
 /* ---- CONCATENATION and PACK ---------------------------------------------- */

@@ -191,10 +191,7 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     if (in->dtype == ENG_FLOAT32) {
         d.is_float = 1;
         q_float_activation_range(o.activation, &d.f_min, &d.f_max);
-        *bytes = (uint32_t)sizeof d;
-        if (data != NULL)
-            memcpy(data, &d, sizeof d);
-        return ENG_OK;
+        return eng_keep_op_data(data, bytes, &d, sizeof d);
     }
     d.input_offset = -in->zero_point;
     d.output_offset = out->zero_point;
@@ -223,12 +220,13 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
             d.dsp = filter->dims[3] == in->dims[3] && dsp_conv_fits(&s);
     }
 #endif
+    const uint32_t room = *bytes; /* what `data` holds */
     *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
 #if HIL_KERNELS_DSP
     if (d.dsp)
         *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(channels);
 #endif
-    if (data == NULL)
+    if (data == NULL || *bytes > room)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);

@@ -104,10 +104,7 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     if (in->dtype == ENG_FLOAT32) {
         d.is_float = 1;
         q_float_activation_range(activation, &d.f_min, &d.f_max);
-        *bytes = (uint32_t)sizeof d;
-        if (data != NULL)
-            memcpy(data, &d, sizeof d);
-        return ENG_OK;
+        return eng_keep_op_data(data, bytes, &d, sizeof d);
     }
     st = eng_require_quant(e, op_index, in, "input", err);
     if (st == ENG_OK)
@@ -117,6 +114,7 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     if (st != ENG_OK)
         return st;
 
+    const uint32_t room = *bytes; /* what `data` holds */
     d.per_channel = filter->n_scales > 1;
     d.input_offset = -in->zero_point;
     d.filter_offset = -filter->zero_point;
@@ -161,7 +159,7 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     if (d.dsp)
         *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(d.units);
 #endif
-    if (data == NULL)
+    if (data == NULL || *bytes > room)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);

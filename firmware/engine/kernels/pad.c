@@ -78,10 +78,7 @@ eng_status eng_pad_prepare(eng_t *e, int op_index, uint8_t *data,
                                     "the output");
         d.value[0] = (uint8_t)(int8_t)out->zero_point;
     }
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 eng_status eng_pad_eval(eng_t *e, int op_index, eng_error *err)

@@ -112,10 +112,7 @@ eng_status eng_pool_prepare(eng_t *e, int op_index, uint8_t *data,
         if (st != ENG_OK)
             return st;
     }
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 static int imax(int a, int b) { return a > b ? a : b; }

@@ -95,10 +95,7 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
         if (st != ENG_OK)
             return st;
     }
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 /* q_truncate_f32(roundf(q)) without the library call: below 2^23 in
@@ -177,10 +174,7 @@ eng_status eng_dequantize_prepare(eng_t *e, int op_index, uint8_t *data,
     d.in_dtype = in->dtype;
     d.zero_point = in->zero_point;
     d.scale = (double)in->scale;
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 eng_status eng_dequantize_eval(eng_t *e, int op_index, eng_error *err)

@@ -87,6 +87,7 @@ eng_status eng_mean_prepare(eng_t *e, int op_index, uint8_t *data,
         return eng_fail_invalid(err, e, op_index,
                                 "output size does not match the axes");
 
+    const uint32_t room = *bytes; /* what `data` holds */
     *bytes = (uint32_t)sizeof d;
     if (in->dtype == ENG_INT8) {
         int32_t m = 0, s = 0;
@@ -114,7 +115,7 @@ eng_status eng_mean_prepare(eng_t *e, int op_index, uint8_t *data,
         d.output_zero_point = out->zero_point;
         *bytes += 4u * (uint32_t)d.outputs;
     }
-    if (data != NULL)
+    if (data != NULL && *bytes <= room)
         memcpy(data, &d, sizeof d);
     return ENG_OK;
 }

@@ -75,10 +75,7 @@ eng_status eng_softmax_prepare(eng_t *e, int op_index, uint8_t *data,
         d.rows = (int32_t)(eng_elems(in) / (uint32_t)d.depth);
         d.is_float = 1;
         d.beta = beta;
-        *bytes = sizeof d;
-        if (data != NULL)
-            memcpy(data, &d, sizeof d);
-        return ENG_OK;
+        return eng_keep_op_data(data, bytes, &d, sizeof d);
     }
     st = eng_require_quant(e, op_index, in, "input", err);
     if (st == ENG_OK)
@@ -98,10 +95,7 @@ eng_status eng_softmax_prepare(eng_t *e, int op_index, uint8_t *data,
         return eng_fail_variant(err, e, op_index,
                                 "with beta * input_scale below 2^-26");
     d.left_shift = shift;
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 /* beta * input_scale * diff as Q5.26 */

@@ -238,10 +238,7 @@ eng_status eng_strided_slice_prepare(eng_t *e, int op_index, uint8_t *data,
     if (st != ENG_OK)
         return eng_fail_variant(err, e, op_index,
                                 "of a tensor of 2 GB or more");
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 eng_status eng_strided_slice_eval(eng_t *e, int op_index, eng_error *err)

@@ -60,10 +60,7 @@ eng_status eng_transpose_prepare(eng_t *e, int op_index, uint8_t *data,
         d.dims[i] = out->dims[i];
         d.in_stride[i] = stride[perm[i]];
     }
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 eng_status eng_transpose_eval(eng_t *e, int op_index, eng_error *err)

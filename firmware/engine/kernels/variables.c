@@ -35,10 +35,7 @@ eng_status eng_call_once_prepare(eng_t *e, int op_index, uint8_t *data,
         return eng_fail_invalid(err, e, op_index, "no subgraph to call");
     d.subgraph = op->aux;
     d.has_run = 0;
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 eng_status eng_call_once_eval(eng_t *e, int op_index, eng_error *err)
@@ -110,17 +107,14 @@ static eng_status variable_prepare(eng_t *e, int op_index, int n_inputs,
                                    uint8_t *data, uint32_t *bytes,
                                    eng_error *err)
 {
-    variable_data d;
+    variable_data d = {-1}; /* set by variable_of */
     eng_status st =
         eng_check_arity(e, op_index, n_inputs, n_inputs, n_outputs, err);
     if (st == ENG_OK)
         st = variable_of(e, op_index, value, &d.variable, err);
     if (st != ENG_OK)
         return st;
-    *bytes = sizeof d;
-    if (data != NULL)
-        memcpy(data, &d, sizeof d);
-    return ENG_OK;
+    return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
 eng_status eng_read_variable_prepare(eng_t *e, int op_index, uint8_t *data,
