@@ -133,9 +133,14 @@ void hil_feed(hil_instance *h, const uint8_t *data, size_t len);
 /* Send a LOG frame (shown by the host in its log). Truncated to 128 bytes. */
 void hil_log(hil_instance *h, const char *text);
 
-/* The link the fault handler should report through (a `const hil_port *`,
- * what arch_fault_set_port() takes). */
+/* The server's link, for hil_send_fault() from your own fault handler
+ * (hil's board layer: hil_board_report_faults()). */
 const hil_port *hil_port_of(const hil_instance *h);
+
+/* A model built into the firmware image: LOAD_MODEL with source BAKED runs
+ * it in place (flash), without copying it to the model buffer. Call after
+ * hil_init(). */
+void hil_set_baked_model(hil_instance *h, const uint8_t *model, uint32_t len);
 
 /* Initialise a static instance and serve forever. Returns only when
  * hil_init() refuses its arguments (with that negative status). */

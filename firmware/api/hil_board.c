@@ -1,4 +1,6 @@
-/* hil_board.h over the board layer in ../boards/<board>/ and ../arch/. */
+/* hil_board.h over the board layer in ../boards/<board>/ and ../arch/: the
+ * one set of adapters from the board layer to the C API (hil's own runner,
+ * app/main.c, uses them too), and the FAULT frame for the arch's fault hook. */
 #include "hil_board.h"
 
 #include "../arch/arch.h"
@@ -50,6 +52,17 @@ static void stack(void *ctx, uint32_t *size, uint32_t *high_water)
     board_stack_usage(size, high_water);
 }
 
+/* The board layer's counter kinds as the protocol names them. */
+static uint8_t counter_source(void)
+{
+    switch (board_counter_source()) {
+    case BOARD_COUNTER_SYSTICK: return HIL_COUNTER_SYSTICK;
+    case BOARD_COUNTER_DWT: return HIL_COUNTER_DWT;
+    case BOARD_COUNTER_MINSTRET: return HIL_COUNTER_MINSTRET;
+    default: return HIL_COUNTER_NONE;
+    }
+}
+
 void hil_board_setup(hil_transport *transport, hil_board *board)
 {
     board_init();
@@ -59,7 +72,7 @@ void hil_board_setup(hil_transport *transport, hil_board *board)
 
     board->ctx = NULL;
     board->counter = counter;
-    board->counter_source = board_counter_source();
+    board->counter_source = counter_source();
     board->counter_restart = counter_restart;
 #if HIL_SEMIHOSTING
     board->read_file = arch_semihost_read_file;
@@ -75,4 +88,22 @@ const char *hil_board_platform(void) { return HIL_PLATFORM; }
 
 uint32_t hil_board_clock_hz(void) { return HIL_CLOCK_HZ; }
 
-void hil_board_report_faults(const hil_instance *h) { arch_fault_set_port(hil_port_of(h)); }
+/* The arch's fault hook: the fault as a FAULT frame on the server's link. */
+static void send_fault(void *ctx, const arch_fault *f)
+{
+    hil_fault frame;
+    frame.kind = f->kind;
+    frame.pc = f->pc;
+    frame.lr = f->lr;
+    frame.cfsr = f->cfsr;
+    frame.hfsr = f->hfsr;
+    frame.mmfar = f->mmfar;
+    frame.bfar = f->bfar;
+    frame.sp = f->sp;
+    hil_send_fault((const hil_port *)ctx, &frame);
+}
+
+void hil_board_report_faults(const hil_instance *h)
+{
+    arch_fault_set_hook(send_fault, (void *)(uintptr_t)hil_port_of(h));
+}

@@ -109,6 +109,11 @@ void hil_log(hil_instance *h, const char *text)
 
 const hil_port *hil_port_of(const hil_instance *h) { return &h->port; }
 
+void hil_set_baked_model(hil_instance *h, const uint8_t *model, uint32_t len)
+{
+    hil_server_set_baked(&h->server, model, len);
+}
+
 int hil_serve(const hil_ops *ops, const hil_transport *t, const hil_config *cfg)
 {
     static hil_instance instance;

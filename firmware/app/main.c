@@ -1,68 +1,32 @@
 /*
  * The built-in runner: serves the hil protocol on the board's UART with the
- * built-in engine. Model buffer and arena are static, sized by the platform
- * file (HIL_MODEL_CAPACITY, HIL_ARENA_SIZE) and placed in the BULK region.
+ * built-in engine (or TFLM), through the public C API (api/hil.h) and the
+ * board adapters every user of hil's board layer gets (api/hil_board.c).
+ * Model buffer and arena are static, sized by the platform file
+ * (HIL_MODEL_CAPACITY, HIL_ARENA_SIZE) and placed in the BULK region.
  */
 #include <stdint.h>
 
-#include "../arch/arch.h"
+#include "../api/hil.h"
+#include "../api/hil_board.h"
 #include "../boards/board.h"
-#include "../protocol/proto.h"
 #if HIL_ENGINE_TFLM
 #include "../tflm/hil_tflm.h" /* HIL_ENGINE=tflm: TFLM behind the same hil_ops */
 #else
-#include "builtin_ops.h"
-#endif
-
-#ifndef HIL_PLATFORM
-#define HIL_PLATFORM "unknown"
-#endif
-#ifndef HIL_CLOCK_HZ
-#define HIL_CLOCK_HZ 0
+#include "../api/hil_builtin.h"
 #endif
 
 static uint8_t model_buffer[HIL_MODEL_CAPACITY] __attribute__((section(".bulk.model"), aligned(16)));
 static uint8_t arena[HIL_ARENA_SIZE] __attribute__((section(".bulk.arena"), aligned(16)));
 
 #if !HIL_ENGINE_TFLM
-static builtin_engine engine;
+static hil_builtin_engine engine;
 #endif
 #if HIL_BAKED
 extern const uint8_t hil_baked_model[], hil_baked_model_end[];
 #endif
 static hil_ops ops;
-static hil_port port;
-static hil_server server;
-
-static void port_write(void *ctx, const uint8_t *data, size_t len)
-{
-    (void)ctx;
-    board_write(data, len);
-}
-
-static uint64_t port_counter(void *ctx)
-{
-    (void)ctx;
-    return board_counter();
-}
-
-static void port_counter_restart(void *ctx)
-{
-    (void)ctx;
-    board_counter_restart();
-}
-
-static void port_stack(void *ctx, uint32_t *size, uint32_t *high_water)
-{
-    (void)ctx;
-    board_stack_usage(size, high_water);
-}
-
-static void port_reboot(void *ctx)
-{
-    (void)ctx;
-    board_reboot();
-}
+static hil_instance server;
 
 #if defined(HIL_FAULT_ON_INVOKE) || defined(HIL_HANG_ON_INVOKE) || defined(HIL_REBOOT_ON_INVOKE)
 #define HIL_MISBEHAVE 1
@@ -111,59 +75,52 @@ static int fault_on_load(void *ctx, const uint8_t *model, uint32_t len, uint8_t 
 /* What a bootloader or an RTOS banner prints before the application speaks
  * the protocol: text, a stray zero byte and binary junk that looks like half
  * a frame (tests/test_board_qemu.py checks the host drains it). */
-static void boot_noise(void)
+static void boot_noise(const hil_transport *uart)
 {
     static const uint8_t noise[] = "\r\n*** Booting ACME bootloader v1.2 ***\r\n"
                                    "flash: ok\x00 crc \x03\x81\x7f\xfe\x11 app @ 0x08004000\r\n"
                                    "\x05\x01\x02\x03 starting application...\r\n";
     for (int i = 0; i < 3; i++)
-        board_write(noise, sizeof noise - 1);
+        uart->write(uart->ctx, noise, sizeof noise - 1);
 }
 #endif
 
 int main(void)
 {
-    board_init();
+    hil_transport uart;
+    static hil_board board;
+    hil_board_setup(&uart, &board);
 #ifdef HIL_BOOT_NOISE
-    boot_noise();
+    boot_noise(&uart);
 #endif
-
-    port.write = port_write;
-    port.counter = port_counter;
-    port.counter_source = board_counter_source();
-    port.counter_restart = port_counter_restart;
-    port.stack = port_stack;
-    port.reboot = port_reboot;
-#if HIL_SEMIHOSTING
-    port.read_file = arch_semihost_read_file;
-#endif
-    port.build_id = hil_build_id();
-    port.platform = HIL_PLATFORM;
-    port.clock_hz = HIL_CLOCK_HZ;
-    arch_fault_set_port(&port);
 
 #if HIL_ENGINE_TFLM
     hil_tflm_runner_ops(&ops, arena, sizeof arena, board_counter);
 #else
-    engine.counter = board_counter;
-    engine.arena = arena;
-    engine.arena_size = sizeof arena;
+    hil_builtin_ops(&ops, &engine, arena, sizeof arena, board_counter);
 #ifdef HIL_MISBEHAVE
     engine.before_invoke = misbehave;
 #endif
-    builtin_ops_init(&ops, &engine);
 #endif
 #ifdef HIL_FAULT_ON_LOAD
     ops.load = fault_on_load;
 #endif
-    hil_server_init(&server, &port, &ops, model_buffer, sizeof model_buffer, sizeof arena);
+    const hil_config cfg = {
+        .platform = hil_board_platform(),
+        .build_id = NULL, /* the image's own */
+        .clock_hz = hil_board_clock_hz(),
+        .model_buffer = model_buffer,
+        .model_capacity = sizeof model_buffer,
+        .arena_size = sizeof arena,
+        .board = &board,
+    };
+    if (hil_init(&server, &ops, &uart, &cfg) != HIL_API_OK)
+        for (;;) { /* a runner without every hil_ops callback: nothing to serve */
+        }
+    hil_board_report_faults(&server);
 #if HIL_BAKED
-    hil_server_set_baked(&server, hil_baked_model, (uint32_t)(hil_baked_model_end - hil_baked_model));
+    hil_set_baked_model(&server, hil_baked_model, (uint32_t)(hil_baked_model_end - hil_baked_model));
 #endif
-
-    for (;;) {
-        int c = board_getc();
-        if (c >= 0)
-            hil_server_feed(&server, (uint8_t)c);
-    }
+    for (;;)
+        hil_poll(&server);
 }

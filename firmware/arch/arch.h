@@ -8,9 +8,20 @@
 
 #include <stdint.h>
 
-/* Register the link (a `const hil_port *`) the fault handler reports
- * through: a fault sends a FAULT frame (docs/protocol.md) and halts. */
-void arch_fault_set_port(const void *port);
+/* What a fault handler saw. The fields are those of a Cortex-M fault (a
+ * RISC-V trap fills them as docs/protocol.md "FAULT on RISC-V" says). */
+typedef struct arch_fault {
+    uint8_t kind; /* 1 HardFault, 2 MemManage, 3 BusFault, 4 UsageFault */
+    uint32_t pc, lr, cfsr, hfsr, mmfar, bfar, sp;
+} arch_fault;
+
+/* Called by the fault handler before the core halts; it must not return
+ * to the faulting code (it may: the handler halts after it). */
+typedef void (*arch_fault_hook)(void *ctx, const arch_fault *fault);
+
+/* Install what a fault does before the core halts (NULL: just halt). The
+ * protocol layer installs one that sends a FAULT frame (api/hil_board.c). */
+void arch_fault_set_hook(arch_fault_hook hook, void *ctx);
 
 /* Read `len` bytes of host file `path` from `offset` into `dst` through the
  * emulator's semihosting; returns the bytes read, or -1 on failure. Only

@@ -14,8 +14,16 @@ void board_init(void);
 int board_getc(void);
 void board_write(const uint8_t *data, size_t len);
 
+/* Where board_counter() comes from (api/hil_board.c names it to the host). */
+enum board_counter_kind {
+    BOARD_COUNTER_NONE = 0,
+    BOARD_COUNTER_SYSTICK = 1,  /* SysTick: instructions under QEMU -icount */
+    BOARD_COUNTER_DWT = 2,      /* DWT CYCCNT: core cycles */
+    BOARD_COUNTER_MINSTRET = 3  /* RISC-V minstret: instructions retired */
+};
+
 /* Free-running count for measuring an invoke, and where it comes from
- * (enum hil_counter_source). */
+ * (enum board_counter_kind). */
 uint64_t board_counter(void);
 uint8_t board_counter_source(void);
 void board_counter_restart(void);

@@ -88,6 +88,28 @@ void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq, const uint8
     send_built(port, frame, len, enc, sizeof enc);
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void hil_send_fault(const hil_port *port, const hil_fault *f)
+{
+    static const uint8_t delimiter = 0;
+    uint8_t payload[1 + 7 * 4];
+    payload[0] = f->kind;
+    put_le32(payload + 1, f->pc);
+    put_le32(payload + 5, f->lr);
+    put_le32(payload + 9, f->cfsr);
+    put_le32(payload + 13, f->hfsr);
+    put_le32(payload + 17, f->mmfar);
+    put_le32(payload + 21, f->bfar);
+    put_le32(payload + 25, f->sp);
+    port->write(port->ctx, &delimiter, 1); /* end a cut-off frame */
+    hil_send_frame(port, HIL_MSG_FAULT, 0, payload, sizeof payload);
+}
+
 /* Replies are built in place in s->tx: payload starts at s->tx + 2. */
 static uint8_t *reply_payload(hil_server *s) { return s->tx + 2; }
 

@@ -231,6 +231,17 @@ void hil_server_feed(hil_server *s, uint8_t byte);
 void hil_send_frame(const hil_port *port, uint8_t type, uint8_t seq,
                     const uint8_t *payload, size_t len);
 
+/* A fault as the FAULT frame carries it (docs/protocol.md): the kind
+ * (1 HardFault, 2 MemManage, 3 BusFault, 4 UsageFault) and seven words. */
+typedef struct hil_fault {
+    uint8_t kind;
+    uint32_t pc, lr, cfsr, hfsr, mmfar, bfar, sp;
+} hil_fault;
+
+/* Send a FAULT frame, after a delimiter that ends any frame the fault cut
+ * off. Safe in a fault handler (hil_send_frame's own buffers). */
+void hil_send_fault(const hil_port *port, const hil_fault *fault);
+
 /* Hex of the image's GNU build-id note, or "" when the image has none.
  * Reads the note between the linker symbols __build_id_start__ and
  * __build_id_end__ (hil's linker scripts, and the Zephyr module, define

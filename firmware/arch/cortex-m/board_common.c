@@ -6,7 +6,6 @@
  * cm_counter_idle() before it sleeps.
  */
 #include "../../boards/board.h"
-#include "../../protocol/proto.h"
 #include "cortex_m.h"
 
 /* DWT CYCCNT when the core really has one (silicon, the FPGA images; QEMU
@@ -29,7 +28,7 @@ void cm_counter_idle(void)
 
 uint64_t board_counter(void) { return have_dwt ? cm_dwt_read() : cm_counter_read(); }
 
-uint8_t board_counter_source(void) { return have_dwt ? HIL_COUNTER_DWT : HIL_COUNTER_SYSTICK; }
+uint8_t board_counter_source(void) { return have_dwt ? BOARD_COUNTER_DWT : BOARD_COUNTER_SYSTICK; }
 
 void board_counter_restart(void)
 {

@@ -19,11 +19,6 @@
 #define SYST_RVR REG32(0xE000E014u)
 #define SYST_CVR REG32(0xE000E018u)
 
-struct hil_port_s;
-
-/* Register the link the fault handler reports through. */
-void cm_fault_set_port(const void *port);
-
 /* Start SysTick as a free-running 24-bit counter extended to 64 bits. */
 void cm_counter_start(void);
 uint64_t cm_counter_read(void);

@@ -1,43 +1,37 @@
 /*
- * Fault reporting: each fault exception captures the stacked frame and the
- * fault status registers, sends a FAULT frame over the link (docs/
- * protocol.md) and halts, so the host can say where and why instead of
- * seeing a silent hang.
+ * Fault handling: each fault exception captures the stacked frame and the
+ * fault status registers, hands them to the installed hook (the protocol
+ * layer's, which sends a FAULT frame so the host can say where and why
+ * instead of seeing a silent hang) and halts.
  */
 #include <stdint.h>
 
-#include "../../protocol/proto.h"
 #include "../arch.h"
 #include "cortex_m.h"
 
-static const hil_port *fault_port;
+static arch_fault_hook fault_hook;
+static void *fault_ctx;
 
-void cm_fault_set_port(const void *port) { fault_port = (const hil_port *)port; }
-void arch_fault_set_port(const void *port) __attribute__((alias("cm_fault_set_port")));
-
-static void put32(uint8_t *p, uint32_t v)
+void arch_fault_set_hook(arch_fault_hook hook, void *ctx)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    fault_ctx = ctx;
+    fault_hook = hook;
 }
 
 /* Called with the exception's stacked frame: r0-r3, r12, lr, pc, xpsr. */
 __attribute__((used, noreturn)) void cm_fault_report(uint32_t kind, const uint32_t *frame)
 {
-    uint8_t payload[1 + 7 * 4];
-    payload[0] = (uint8_t)kind;
-    put32(payload + 1, frame[6]);  /* pc */
-    put32(payload + 5, frame[5]);  /* lr */
-    put32(payload + 9, SCB_CFSR);
-    put32(payload + 13, SCB_HFSR);
-    put32(payload + 17, SCB_MMFAR);
-    put32(payload + 21, SCB_BFAR);
-    put32(payload + 25, (uint32_t)(uintptr_t)frame);
-    if (fault_port) {
-        static const uint8_t delimiter = 0;
-        fault_port->write(fault_port->ctx, &delimiter, 1); /* end a cut-off frame */
-        hil_send_frame(fault_port, HIL_MSG_FAULT, 0, payload, sizeof payload);
-    }
+    arch_fault f;
+    f.kind = (uint8_t)kind;
+    f.pc = frame[6];
+    f.lr = frame[5];
+    f.cfsr = SCB_CFSR;
+    f.hfsr = SCB_HFSR;
+    f.mmfar = SCB_MMFAR;
+    f.bfar = SCB_BFAR;
+    f.sp = (uint32_t)(uintptr_t)frame;
+    if (fault_hook)
+        fault_hook(fault_ctx, &f);
     for (;;) {
     }
 }

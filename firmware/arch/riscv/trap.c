@@ -1,21 +1,26 @@
 /*
- * Trap reporting: every trap (the firmware enables no interrupts, so every
- * trap is an exception) sends a FAULT frame over the link and halts, like
- * the Cortex-M fault handlers. The Arm-shaped payload carries the RISC-V
- * state as documented in docs/protocol.md ("FAULT on RISC-V"): pc = mepc,
+ * Trap handling: every trap (the firmware enables no interrupts, so every
+ * trap is an exception) goes to the installed fault hook, which sends a
+ * FAULT frame, and halts, like the Cortex-M fault handlers. The Arm-shaped
+ * fault carries the RISC-V state as documented in docs/protocol.md
+ * ("FAULT on RISC-V"): pc = mepc,
  * lr = ra, cfsr = the Arm CFSR bits closest to mcause (so the host decodes
  * them), hfsr = mcause, mmfar = mtval, bfar = mtval for access faults,
  * sp = sp at the trap.
  */
 #include <stdint.h>
 
-#include "../../protocol/proto.h"
 #include "../arch.h"
 #include "riscv.h"
 
-static const hil_port *fault_port;
+static arch_fault_hook fault_hook;
+static void *fault_ctx;
 
-void arch_fault_set_port(const void *port) { fault_port = (const hil_port *)port; }
+void arch_fault_set_hook(arch_fault_hook hook, void *ctx)
+{
+    fault_ctx = ctx;
+    fault_hook = hook;
+}
 
 /* FAULT kinds and CFSR bits as the host decodes them (docs/protocol.md) */
 enum { KIND_HARDFAULT = 1, KIND_BUSFAULT = 3, KIND_USAGEFAULT = 4 };
@@ -25,12 +30,6 @@ enum { KIND_HARDFAULT = 1, KIND_BUSFAULT = 3, KIND_USAGEFAULT = 4 };
 #define CFSR_UNDEFINSTR (1u << 16)
 #define CFSR_INVPC (1u << 18)
 #define CFSR_UNALIGNED (1u << 24)
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 __attribute__((used, noreturn)) void rv_fault_report(uint32_t mcause, uint32_t mepc,
                                                      uint32_t mtval, uint32_t ra, uint32_t sp)
@@ -53,20 +52,17 @@ __attribute__((used, noreturn)) void rv_fault_report(uint32_t mcause, uint32_t m
         default: break; /* breakpoint, ecall, page faults: HardFault, no CFSR bits */
         }
     }
-    uint8_t payload[1 + 7 * 4];
-    payload[0] = kind;
-    put32(payload + 1, mepc);
-    put32(payload + 5, ra);
-    put32(payload + 9, cfsr);
-    put32(payload + 13, mcause);
-    put32(payload + 17, mtval);
-    put32(payload + 21, bfar);
-    put32(payload + 25, sp);
-    if (fault_port) {
-        static const uint8_t delimiter = 0;
-        fault_port->write(fault_port->ctx, &delimiter, 1); /* end a cut-off frame */
-        hil_send_frame(fault_port, HIL_MSG_FAULT, 0, payload, sizeof payload);
-    }
+    arch_fault f;
+    f.kind = kind;
+    f.pc = mepc;
+    f.lr = ra;
+    f.cfsr = cfsr;
+    f.hfsr = mcause;
+    f.mmfar = mtval;
+    f.bfar = bfar;
+    f.sp = sp;
+    if (fault_hook)
+        fault_hook(fault_ctx, &f);
     for (;;) {
     }
 }

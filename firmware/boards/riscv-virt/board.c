@@ -7,7 +7,6 @@
 #include "../board.h"
 
 #include "../../arch/riscv/riscv.h"
-#include "../../protocol/proto.h"
 
 #ifndef HIL_UART_BASE
 #error "HIL_UART_BASE must be set by the platform file"
@@ -54,7 +53,7 @@ void board_write(const uint8_t *data, size_t len)
 
 uint64_t board_counter(void) { return rv_counter_read(); }
 
-uint8_t board_counter_source(void) { return HIL_COUNTER_MINSTRET; }
+uint8_t board_counter_source(void) { return BOARD_COUNTER_MINSTRET; }
 
 /* minstret free-runs; a measurement is a difference of two reads. */
 void board_counter_restart(void) {}
