@@ -19,7 +19,13 @@ side in one process, and reports:
 - with --suite, `hil test -j 1` against `-j 2` on a 4-job suite (the demo
   model 4 times on mps2-an386, --suite-vectors each), and their ratio.
 
+- with --overhead, issue 14's figure: the harness's overhead per vector
+  against the device's INVOKE time, both from one run: bare INVOKE round
+  trips (count only) interleaved with the vectors (`_BareInvokes`), the
+  overhead the wall time per vector less their mean.
+
 Usage: python benchmarks/throughput.py [--vectors 200] [--model PATH ...] [--trips] [--suite] [--no-modes]
+       [--overhead [--every 4]] [--firmware ELF]
 """
 
 from __future__ import annotations
@@ -108,6 +114,81 @@ def measure(model: Path, vectors: int, inline: bool, workdir: Path, trips: int =
     }
 
 
+class _BareInvokes:
+    """Times the device's INVOKE alone, interleaved with the vectors of a
+    real run: before every `every`-th vector's request, one bare INVOKE
+    (count only: no inputs, outputs or profile; the device runs the model on
+    the inputs it holds), its round trip timed. That round trip is the
+    device's invoke plus the protocol's smallest request and reply (11 and
+    17 bytes): what no harness can avoid. The vector's own request goes out
+    after it, so the run's results are those of an undisturbed run."""
+
+    def __init__(self, run: Run, every: int) -> None:
+        self.run, self.every, self.seconds, self.seen = run, every, [], 0
+        self.busy = False  # in a bare invoke (which calls the patched method too)
+        self.original = DeviceClient.start_invoke if hasattr(DeviceClient, "start_invoke") else DeviceClient.invoke
+        name = self.original.__name__
+
+        def start(client, *args, empty=False, until=None, **kwargs):
+            if not empty and until is None and not self.busy:  # a vector's invoke
+                if self.seen % self.every == 0:
+                    self._bare(client)
+                self.seen += 1
+            return self.original(client, *args, empty=empty, until=until, **kwargs)
+        self.name, self.patched = name, start
+
+    def _bare(self, client) -> None:
+        invoke = DeviceClient.invoke if self.name == "start_invoke" else self.original
+        self.busy = True
+        try:
+            t0 = time.monotonic()
+            invoke(client)
+            self.seconds.append(time.monotonic() - t0)
+        finally:
+            self.busy = False
+        if self.run.cycles is not None:
+            self.run.cycles.skip()  # its cycle records are not the vector's
+
+    def __enter__(self) -> "_BareInvokes":
+        setattr(DeviceClient, self.name, self.patched)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        setattr(DeviceClient, self.name, self.original)
+
+
+def measure_overhead(model: Path, vectors: int, workdir: Path, firmware: Path | None, every: int) -> dict:
+    """Harness overhead per vector, as issue 14 defines the goal: the wall
+    time of the vector stream per vector, less the bare INVOKE round trips
+    injected into it, less the mean bare INVOKE round trip; side by side in
+    one run (one QEMU session), so the machine's load hits both alike."""
+    run = Run(RunConfig(model=model, platform="mps2-an386", vectors=vectors, seed=7, workdir=workdir,
+                        firmware=firmware))
+    host = _HostCpu(run)
+    with _BareInvokes(run, every) as bare:
+        result = run.execute()
+    assert result.status == "passed", result.error
+    stream = result.timings["vectors_s"] - sum(bare.seconds)
+    per_vector = stream / vectors
+    invoke = statistics.fmean(bare.seconds)
+    counts = [v.count["value"] for v in result.vectors]
+    return {
+        "model": model.name,
+        "vectors": vectors,
+        "instructions_per_invoke": statistics.median(counts),
+        "per_vector_ms": per_vector * 1e3,
+        "bare_invoke_ms": invoke * 1e3,
+        "bare_invoke_median_ms": statistics.median(bare.seconds) * 1e3,
+        "bare_invokes": len(bare.seconds),
+        "overhead_ms": (per_vector - invoke) * 1e3,
+        "overhead_ratio": (per_vector - invoke) / invoke,
+        "host_cpu_ms": host.seconds / vectors * 1e3,  # the streaming thread's CPU, bare invokes' wait included
+        "vectors_per_s": vectors / stream,
+        "reference_wait_s": result.timings.get("reference_wait_s"),
+        "link_bytes_per_vector": (run.client.stats.bytes_out + run.client.stats.bytes_in) / vectors,
+    }
+
+
 SUITE = """[project]
 name = "throughput"
 platforms = ["mps2-an386"]
@@ -148,10 +229,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="--trips: alternating pairs (the machine's noise)")
     parser.add_argument("--trips", action="store_true",
                         help="also outputs and profile in INVOKE's reply against asked for after it, side by side")
+    parser.add_argument("--overhead", action="store_true",
+                        help="harness overhead per vector against bare INVOKE round trips interleaved in the run")
+    parser.add_argument("--every", type=int, default=4, help="--overhead: one bare INVOKE before every N-th vector")
+    parser.add_argument("--firmware", type=Path, help="a runner ELF for mps2-an386 instead of building one")
     args = parser.parse_args()
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite"]
     report = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.overhead:
+            for model in models:
+                row = measure_overhead(model, args.vectors, Path(tmp) / f"overhead-{model.stem}", args.firmware,
+                                       args.every)
+                report.append({"overhead": row})
+                print(f"\n{model.name}: {args.vectors} vectors on mps2-an386 (QEMU, host-file transfer), "
+                      f"{row['instructions_per_invoke']:,.0f} instructions per invoke; {row['bare_invokes']} bare "
+                      f"INVOKE round trips interleaved")
+                print(f"{'vectors/s':>10} {'ms/vector':>10} {'bare INVOKE ms':>15} {'overhead ms':>12} "
+                      f"{'overhead/invoke':>16} {'host CPU ms':>12} {'link bytes':>11}")
+                print(f"{row['vectors_per_s']:10.1f} {row['per_vector_ms']:10.2f} {row['bare_invoke_ms']:15.2f} "
+                      f"{row['overhead_ms']:12.2f} {row['overhead_ratio']:16.3f} {row['host_cpu_ms']:12.2f} "
+                      f"{row['link_bytes_per_vector']:11.0f}")
         for model in ([] if args.no_modes else models):
             rows = [measure(model, args.vectors, inline, Path(tmp) / f"{model.stem}-{inline}")
                     for inline in (False, True)]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import enum
 import logging
+import fcntl
 import os
 import random
 import struct
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,13 +195,15 @@ class Hello:
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
         version, flags, max_payload, arena, capacity, clock = struct.unpack_from("<BBHIII", p)
-        strings, at = [], 16
+        strings: list[str] = []
+        at = 16
         for _ in range(3):
             n = p[at]
             strings.append(p[at + 1 : at + 1 + n].decode("utf-8", "replace"))
             at += 1 + n
+        build_id, engine, platform = strings
         return cls(version, bool(flags & 1), bool(flags & 2), bool(flags & 4), max_payload, arena, capacity,
-                   clock, *strings, bool(flags & 8))
+                   clock, build_id, engine, platform, bool(flags & 8))
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,37 @@ class LinkStats:
                 "smallest_chunk_bytes": self.chunk_bytes or None}
 
 
+@dataclass
+class PendingRequest:
+    """A request on the wire whose reply has not been read yet
+    (`DeviceClient.send_request`, `await_reply`): what re-sending it and
+    judging its silence need."""
+
+    msg: int
+    name: str
+    stage: str
+    seq: int
+    wire: bytes
+    timeout: float
+    started: float
+    wait: float                       # the next retransmission's wait
+    sent_at: list[float]
+    resend_at: float
+
+
+@dataclass
+class PendingInvoke:
+    """An INVOKE sent (`DeviceClient.start_invoke`) whose reply
+    `finish_invoke` reads: the host can check the previous vector while the
+    device runs this one."""
+
+    request: PendingRequest
+    empty: bool
+    until: int | None
+    outputs: bool
+    profile: bool
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """When a request that got no good reply is sent again (docs/protocol.md,
@@ -329,6 +364,19 @@ SMALLEST_CHUNK = 32
 CLEAN_STREAK = 4
 
 
+def _descriptor(stream: ByteStream) -> int | None:
+    """The stream's file descriptor, when it has one that answers FIONREAD."""
+    fileno = getattr(stream, "fileno", None)
+    if fileno is None:
+        return None
+    try:
+        fd = int(fileno())
+        fcntl.ioctl(fd, termios.FIONREAD, bytearray(4))
+    except (OSError, ValueError, TypeError, AttributeError, serial.SerialException):
+        return None
+    return fd
+
+
 class DeviceClient:
     def __init__(self, stream: ByteStream, default_timeout: float = 10.0, *,
                  retry: RetryPolicy | None = None,
@@ -355,6 +403,7 @@ class DeviceClient:
         self._damage_at = float("-inf")  # when the last of them arrived (time.monotonic)
         self._junk_at = float("-inf")  # when bytes last came that made no good frame (yet)
         self.logs: list[str] = []
+        self._fd = _descriptor(stream)  # where FIONREAD can count the bytes waiting (`_available`)
 
     # -- transport -----------------------------------------------------------
 
@@ -386,9 +435,10 @@ class DeviceClient:
             left = until - time.monotonic()
             if left <= 0:
                 return None
-            self.stream.timeout = min(left, 0.2)
+            if self.stream.timeout != min(left, 0.2):  # a serial port reconfigures itself on every change
+                self.stream.timeout = min(left, 0.2)
             try:
-                waiting = self.stream.in_waiting
+                waiting = self._available()
                 data = self.stream.read(waiting if waiting else 1)
             except (serial.SerialException, OSError) as exc:
                 self._stopped(exc)
@@ -413,6 +463,22 @@ class DeviceClient:
                     return None
         return self._pending.pop(0)
 
+    def _available(self) -> int:
+        """Bytes the stream holds now. pyserial's socket:// port (QEMU's UART)
+        says only whether it is readable (0 or 1): read one byte at a time, a
+        140-byte reply took 140 wake-ups and fell behind the emulator. Its
+        descriptor's FIONREAD says how many, so one read takes all there is."""
+        waiting = self.stream.in_waiting
+        if waiting != 1 or self._fd is None:
+            return waiting
+        try:
+            count = bytearray(4)
+            fcntl.ioctl(self._fd, termios.FIONREAD, count)
+        except OSError:
+            self._fd = None
+            return waiting
+        return max(1, int.from_bytes(count, "little"))
+
     def _first_wait(self, msg: int, wire: bytes) -> float:
         policy = self.retry
         transfer = policy.byte_time * (len(wire) + self.max_payload + 16)
@@ -425,44 +491,60 @@ class DeviceClient:
         DeviceError (the device's error reply), DeviceFault, LinkBroken (the
         link stayed unusable), TargetStopped (the emulator or port went away)
         or LinkTimeout (silence: the firmware hung)."""
+        return self.await_reply(self.send_request(msg, payload, stage=stage, timeout=timeout))
+
+    def send_request(self, msg: Msg, payload: bytes = b"", *, stage: str | None = None,
+                     timeout: float | None = None) -> PendingRequest:
+        """The first half of `request`: put the request on the wire and
+        return at once; `await_reply` reads its reply (and re-sends it while
+        none comes). One request in flight: await it before sending another."""
         name = msg.name if isinstance(msg, Msg) else f"request {msg:#04x}"
-        stage = stage or name
         timeout = self.default_timeout if timeout is None else timeout
         seq = self._next_seq()
         # a leading delimiter ends whatever damaged partial frame the device holds, a second
         # trailing one ends this frame even when noise hits its own
         wire = DELIMITER + Frame(msg, seq, payload).encode() + DELIMITER
-        policy = self.retry
         started = time.monotonic()
-        deadline = started + timeout
         wait = self._first_wait(msg, wire)
         self._send(wire)
         self.stats.requests += 1
-        sent_at = [started]
-        resend_at = started + wait
+        return PendingRequest(msg, name, stage or name, seq, wire, timeout, started, wait, [started], started + wait)
+
+    def await_reply(self, pending: PendingRequest) -> bytes:
+        """The second half of `request`: the reply payload of a request
+        `send_request` put on the wire. The link statistics count the time
+        spent waiting here (`wait_s`, `by_stage`), not the time the host did
+        other work after sending."""
+        policy = self.retry
+        msg, seq, wire, sent_at = pending.msg, pending.seq, pending.wire, pending.sent_at
+        started = pending.started
+        deadline = started + pending.timeout
+        entered = time.monotonic()
         try:
             while True:
                 damage_count = self._damage_seen
-                frame = self._read_frame(min(resend_at, deadline))
+                frame = self._read_frame(min(pending.resend_at, deadline))
                 now = time.monotonic()
                 if frame is None:
                     if self._damage_seen > damage_count:
-                        resend_at = now  # a damaged frame: likely our reply, or our request
+                        pending.resend_at = now  # a damaged frame: likely our reply, or our request
                     if now >= deadline:
-                        self._give_up(stage, timeout, len(sent_at), self._answered_with_damage(sent_at, deadline))
-                    if now < resend_at:
+                        self._give_up(pending.stage, pending.timeout, len(sent_at),
+                                      self._answered_with_damage(sent_at, deadline))
+                    if now < pending.resend_at:
                         continue
                     if len(sent_at) > policy.retransmissions:
                         if self._junk_at >= sent_at[-1]:  # even the last one came back damaged
-                            self._give_up(stage, now - started, len(sent_at), True)
-                        resend_at = deadline  # silence: wait out the deadline
+                            self._give_up(pending.stage, now - started, len(sent_at), True)
+                        pending.resend_at = deadline  # silence: wait out the deadline
                         continue
                     self._send(wire)
                     sent_at.append(time.monotonic())
                     self.stats.retransmissions += 1
                     log.debug("no good reply in %.3f s: request %#04x sent again (%d)", now - started, msg, len(sent_at) - 1)
-                    wait = min(wait * policy.backoff, max(policy.longest_wait, 2 * self._slowest.get(msg, 0.0)))
-                    resend_at = time.monotonic() + wait
+                    pending.wait = min(pending.wait * policy.backoff,
+                                       max(policy.longest_wait, 2 * self._slowest.get(msg, 0.0)))
+                    pending.resend_at = time.monotonic() + pending.wait
                     continue
                 if frame.type == Msg.FAULT:
                     raise DeviceFault(frame.payload)
@@ -473,7 +555,7 @@ class DeviceClient:
                     self.stats.device_bad_frames += 1  # the device dropped a damaged frame, likely ours
                     self._damage_seen += 1
                     self._damage_at = self._junk_at = now
-                    resend_at = min(resend_at, now)
+                    pending.resend_at = min(pending.resend_at, now)
                     continue
                 if frame.seq != seq:
                     self.stats.stale_replies += 1  # a duplicate or late reply to an earlier request
@@ -484,14 +566,14 @@ class DeviceClient:
                                       frame.payload[7:].decode("utf-8", "replace"))
                 if frame.type != (msg | REPLY):
                     raise DeviceError(ErrorCode.BAD_FRAME, frame.type, -1,
-                                      f"reply type {frame.type:#04x} does not answer {name}")
+                                      f"reply type {frame.type:#04x} does not answer {pending.name}")
                 if self._damage_at < started:  # no damage: the device took this long (a long INVOKE)
                     self._slowest[msg] = max(self._slowest.get(msg, 0.0), now - started)
                 return frame.payload
         finally:
-            spent = time.monotonic() - started
+            spent = time.monotonic() - entered
             self.stats.wait_s += spent
-            self.stats.by_stage[name] = self.stats.by_stage.get(name, 0.0) + spent
+            self.stats.by_stage[pending.name] = self.stats.by_stage.get(pending.name, 0.0) + spent
             self._note_retries(len(sent_at) - 1)
 
     def _answered_with_damage(self, sent_at: list[float], deadline: float) -> bool:
@@ -571,7 +653,9 @@ class DeviceClient:
         if baked:
             reply = self.request(Msg.LOAD_MODEL, struct.pack("<BII", 2, 0, 0), timeout=timeout)
             return LoadedModel(*struct.unpack_from("<BBII", reply))
-        total = len(data) if data is not None else int(size if size is not None else Path(file).stat().st_size)
+        if data is None and file is None:
+            raise ValueError("load_model needs the model's bytes, a host file or baked=True")
+        total = len(data) if data is not None else int(size if size is not None else Path(file or "").stat().st_size)
         reply = self._transfer(Msg.LOAD_MODEL, b"", data, file, 0, total, timeout)
         return LoadedModel(*struct.unpack_from("<BBII", reply))
 
@@ -590,18 +674,39 @@ class DeviceClient:
         rest); `inputs` (a host file and each input's offset in it) has the
         device read its inputs first, in place of SET_INPUT (only where
         HELLO says INVOKE takes it: `one_trip_invoke`)."""
+        payload = self._invoke_payload(empty, until, outputs, profile, inputs)
+        return self._invoke_result(self.request(Msg.INVOKE, payload, timeout=timeout), empty, until, outputs, profile)
+
+    def start_invoke(self, timeout: float | None = None, *, empty: bool = False, until: int | None = None,
+                     outputs: bool = False, profile: bool = False,
+                     inputs: tuple[Path, list[int]] | None = None) -> PendingInvoke:
+        """`invoke`'s request, sent; `finish_invoke` reads its reply. In
+        between the host may do its own work (check the previous vector)
+        while the device runs, but send nothing else."""
+        payload = self._invoke_payload(empty, until, outputs, profile, inputs)
+        return PendingInvoke(self.send_request(Msg.INVOKE, payload, timeout=timeout), empty, until, outputs, profile)
+
+    def finish_invoke(self, pending: PendingInvoke) -> InvokeResult:
+        """The reply to `start_invoke`'s request (raises as `invoke` does)."""
+        return self._invoke_result(self.await_reply(pending.request), pending.empty, pending.until, pending.outputs,
+                                   pending.profile)
+
+    def _invoke_payload(self, empty: bool, until: int | None, outputs: bool, profile: bool,
+                        inputs: tuple[Path, list[int]] | None) -> bytes:
         if until is not None:
-            payload = struct.pack("<BH", 2, until)
-        elif empty:
-            payload = b"\x01"
-        else:
-            payload = bytes(((4 if outputs else 0) | (8 if profile else 0) | (16 if inputs else 0),))
-            if inputs:
-                if not self.one_trip_invoke:
-                    raise ValueError("this firmware's INVOKE cannot read its inputs (HELLO flag bit 3 unset)")
-                path, offsets = inputs
-                payload += struct.pack(f"<B{len(offsets)}I", len(offsets), *offsets) + os.fsencode(path)
-        reply = self.request(Msg.INVOKE, payload, timeout=timeout)
+            return struct.pack("<BH", 2, until)
+        if empty:
+            return b"\x01"
+        payload = bytes(((4 if outputs else 0) | (8 if profile else 0) | (16 if inputs else 0),))
+        if inputs:
+            if not self.one_trip_invoke:
+                raise ValueError("this firmware's INVOKE cannot read its inputs (HELLO flag bit 3 unset)")
+            path, offsets = inputs
+            payload += struct.pack(f"<B{len(offsets)}I", len(offsets), *offsets) + os.fsencode(path)
+        return payload
+
+    @staticmethod
+    def _invoke_result(reply: bytes, empty: bool, until: int | None, outputs: bool, profile: bool) -> InvokeResult:
         if len(reply) < 9:
             raise DeviceError(ErrorCode.BAD_PAYLOAD, len(reply), -1, "INVOKE reply shorter than its count")
         source, count = struct.unpack_from("<BQ", reply)

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import DiskError
 
@@ -81,6 +82,10 @@ class VectorResult:
         return d
 
 
+class _Stats(Protocol):
+    def as_dict(self) -> dict: ...
+
+
 @dataclass
 class RunResult:
     platform: dict
@@ -106,7 +111,8 @@ class RunResult:
     budgets: list[dict] = field(default_factory=list)
     localization: dict | None = None
     provenance: dict | None = None  # reference, toolchain, emulator, engine versions (harness/provenance.py)
-    link: object | None = None  # the link's LinkStats (harness/link/protocol.py), live during the run
+    link: _Stats | None = None  # the link's LinkStats (harness/link/protocol.py), live during the run
+    _encoded: list[tuple[VectorResult, str]] = field(default_factory=list, repr=False, compare=False)  # as_json's
 
     def summary(self) -> dict:
         by_status: dict[str, int] = {}
@@ -149,7 +155,24 @@ class RunResult:
         summary.update(truth_summary(self.vectors, self.vector_source))
         return summary
 
-    def as_dict(self) -> dict:
+    def as_json(self) -> str:
+        """`as_dict()` as `write_json_atomic` writes it, byte for byte, with
+        each vector encoded once: a run rewrites its document every second or
+        so, and encoding every vector again each time made a 1,000-vector run
+        spend more on its result file than on the device (json's indented
+        encoder is pure Python). A recorded VectorResult is final."""
+        doc = self.as_dict(vectors=False)
+        encoded = self._encoded
+        del encoded[len(self.vectors):]
+        for i, v in enumerate(self.vectors):
+            if i == len(encoded) or encoded[i][0] is not v:  # new, or replaced since
+                text = _indented(json.dumps(v.as_dict(), indent=2), "    ")
+                encoded[i:i + 1] = [(v, text)]
+        head, tail = json.dumps(doc, indent=2).split(f'"vectors": {json.dumps(_SPLICE)}', 1)
+        body = "[\n" + ",\n".join(text for _, text in encoded) + "\n  ]" if self.vectors else "[]"
+        return f'{head}"vectors": {body}{tail}\n'
+
+    def as_dict(self, vectors: bool = True) -> dict:
         return {
             "schema": SCHEMA,
             "status": self.status,
@@ -162,7 +185,7 @@ class RunResult:
             "target": self.target,
             "device": self.device,
             "vector_source": self.vector_source,
-            "vectors": [v.as_dict() for v in self.vectors],
+            "vectors": [v.as_dict() for v in self.vectors] if vectors else _SPLICE,
             "summary": self.summary(),
             "error": self.error,
             "fault": self.fault,
@@ -177,6 +200,13 @@ class RunResult:
             "link": self.link.as_dict() if self.link is not None else None,
             "timings": self.timings,
         }
+
+
+_SPLICE = "\x00vectors"  # as_json's stand-in for the vectors: no JSON value encodes to it
+
+
+def _indented(text: str, prefix: str) -> str:
+    return prefix + text.replace("\n", "\n" + prefix)
 
 
 def _spread(values: list[float]) -> dict:
@@ -244,14 +274,16 @@ def emulator_log(run_dir: Path) -> Path | None:
     return next((run_dir / name for name in EMULATOR_LOGS if (run_dir / name).is_file()), None)
 
 
-def write_json_copies(paths: list[Path], document: dict) -> DiskError | None:
+def write_json_copies(paths: list[Path], document: dict | str) -> DiskError | None:
     """Write every copy of a document (the run directory's, --json) on its
-    own, so that a disk that fails for one cannot cost the others theirs.
-    Returns the first failure, if any, for the caller to end with."""
+    own, so that a disk that fails for one cannot cost the others theirs;
+    `document` is the dict, or its JSON text already encoded. Returns the
+    first failure, if any, for the caller to end with."""
     failed = None
+    text = document if isinstance(document, str) else json.dumps(document, indent=2) + "\n"
     for path in paths:
         try:
-            write_json_atomic(path, document)
+            write_text_atomic(path, text)
         except DiskError as exc:
             failed = failed or exc
     return failed
