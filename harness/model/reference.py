@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import io
 import logging
 import os
@@ -23,7 +24,8 @@ import subprocess
 import sys
 import threading
 import time
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -111,6 +113,8 @@ class ReferenceRunner:
         self._ended = False                  # the child's stdout is closed: no more replies
         self._stderr = bytearray()
         self._changed = threading.Condition()
+        self._cache: ReferenceCache | None = None
+        self.cached = False                  # the outputs came from the cache (no child)
 
     @property
     def computed(self) -> int:
@@ -119,8 +123,20 @@ class ReferenceRunner:
 
     def submit(self, vectors: list[list[np.ndarray]]) -> None:
         """Start computing the outputs of `vectors`, in order; `output(i)`
-        returns each as it arrives."""
+        returns each as it arrives. Outputs this interpreter version already
+        computed for the same model and vectors come from the cache
+        (`ReferenceCache`) with no child at all."""
         self.total, self._kind = len(vectors), "outputs"
+        self._cache = cache = ReferenceCache.for_job(self.model, vectors, self.arena_size, self.n_outputs)
+        cached = cache.load() if cache is not None else None
+        self.cached = cached is not None
+        if cache is not None and cached is not None:
+            self.close()
+            self._proc, self._threads = None, []
+            self._replies, self._ended, self._stderr = cached, True, bytearray()
+            self.started = self.finished = time.monotonic()
+            log.info("reference outputs of %d vectors from the cache (%s)", self.total, cache.path)
+            return
         chunks = [vectors[i:i + self.CHUNK] for i in range(0, len(vectors), self.CHUNK)]
         self._start([("outputs", self.model, self.arena_size, self.n_outputs), *chunks, None])
 
@@ -162,6 +178,8 @@ class ReferenceRunner:
                             self.finished = finished = time.monotonic()
                             log.info("reference interpreter done: %d %s in %.2f s", self.total, self._kind,
                                      finished - started)
+                            if self._kind == "outputs" and self._cache is not None:
+                                self._cache.store(self._replies)
                         self._changed.notify_all()
             except Exception:  # noqa: BLE001 - end of stream, or a child killed mid-frame: all end the replies
                 pass
@@ -188,7 +206,7 @@ class ReferenceRunner:
         not got that far. `on_wait(computed, total)` is called about twice
         a second while waiting (progress). `timeout`: seconds without any
         new output before the reference is declared stuck."""
-        assert self._proc is not None, "submit() first"
+        assert self._proc is not None or self._ended, "submit() first"
         with self._changed:
             last, deadline = len(self._replies), time.monotonic() + timeout
             while len(self._replies) <= index and not self._ended:
@@ -208,6 +226,8 @@ class ReferenceRunner:
                              f"({len(self._replies)} of {self.total} vectors done)")
         for thread in self._threads:
             thread.join(5)
+        if self._proc is None:  # from the cache, which held fewer outputs than asked for
+            raise InfraError(f"the cached reference outputs have no vector {index}")
         code = self._proc.returncode
         if code == 0:
             raise InfraError(f"the TFLite-Micro reference returned no readable result for vector {index}")
@@ -233,6 +253,75 @@ class ReferenceRunner:
             with contextlib.suppress(OSError):
                 if pipe is not None:
                     pipe.close()
+
+
+class ReferenceCache:
+    """The reference outputs of one job (model, vectors in order, arena,
+    interpreter version), kept in the build cache's `reference/` directory:
+    CI runs the same vectors through the same model on every commit, and
+    the reference is the host's largest cost per vector (on a keyword-
+    spotting model, about as much CPU as the emulated device). The key
+    holds every byte the outputs depend on, so a hit is the same outputs.
+    Any problem with the cache (unwritable, damaged file) only costs the
+    saving: the child computes as without it. HIL_REFERENCE_CACHE=0 turns
+    it off."""
+
+    LIMIT = 64 << 20  # outputs of more bytes are not kept
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def for_job(cls, model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
+                n_outputs: int) -> "ReferenceCache | None":
+        if os.environ.get("HIL_REFERENCE_CACHE", "1") == "0":
+            return None
+        try:
+            from importlib.metadata import version
+
+            from ..build.cmake import cache_root
+
+            digest = hashlib.sha256(f"hil-reference/1 tflite-micro {version('tflite-micro')} arena {arena_size} "
+                                    f"outputs {n_outputs} vectors {len(vectors)}\n".encode())
+            digest.update(hashlib.sha256(model).digest())
+            for vector in vectors:
+                for value in vector:
+                    array = np.ascontiguousarray(value)
+                    digest.update(f"{array.dtype.str}{array.shape}".encode())
+                    digest.update(array.data)
+            return cls(cache_root() / "reference" / f"{digest.hexdigest()[:32]}.npz")
+        except Exception as exc:  # noqa: BLE001 - no cache is never an error
+            log.info("no reference cache: %s", exc)
+            return None
+
+    def load(self) -> list[list[np.ndarray]] | None:
+        """The cached outputs, or None (none kept, or a file that cannot be read)."""
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                n, k = (int(x) for x in data["shape"])
+                return [[data[f"v{i}_{j}"] for j in range(k)] for i in range(n)]
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - damaged or foreign: computed again, and replaced
+            log.warning("ignoring the cached reference outputs %s: %s", self.path, exc)
+            return None
+
+    def store(self, outputs: list[list[np.ndarray]]) -> None:
+        """Keep them (atomically: a reader sees all or none); never raises."""
+        arrays: dict[str, Any] = {f"v{i}_{j}": np.asarray(o) for i, vector in enumerate(outputs) for j, o in enumerate(vector)}
+        if sum(a.nbytes for a in arrays.values()) > self.LIMIT:
+            return
+        arrays["shape"] = np.array([len(outputs), len(outputs[0]) if outputs else 0])
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.info("reference outputs not cached (%s): %s", self.path, exc)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _main() -> None:

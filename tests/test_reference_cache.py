@@ -1,0 +1,63 @@
+"""The reference outputs of a job are computed once per (model, vectors,
+arena, tflite-micro version) and then read from the cache, with no child
+process; a damaged cache file or HIL_REFERENCE_CACHE=0 means computing them
+as before. Real TFLM (the tflite-micro package), no emulator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers import MODELS
+
+from harness.model.reference import ReferenceRunner
+from harness.model.tflite import load_model
+from harness.model.vectors import random_vectors
+
+
+def _outputs(model, vectors) -> tuple[list, bool]:
+    """Every vector's outputs, and whether a child computed them."""
+    runner = ReferenceRunner(model.data, len(model.outputs))
+    try:
+        runner.submit(vectors)
+        computed = not runner.cached
+        return [runner.output(i) for i in range(len(vectors))], computed
+    finally:
+        runner.close()
+
+
+def _same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) and x.dtype == y.dtype and x.shape == y.shape
+                                    for u, v in zip(a, b) for x, y in zip(u, v))
+
+
+def test_second_run_reads_the_cache_and_a_damaged_file_is_computed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path))
+    model = load_model(MODELS / "test" / "stateful_int8.tflite")  # state: the outputs depend on the order
+    vectors = random_vectors(model, 12, seed=21).vectors
+    first, computed = _outputs(model, vectors)
+    assert computed
+    kept = list((tmp_path / "reference").glob("*.npz"))
+    assert len(kept) == 1
+    again, computed = _outputs(model, vectors)
+    assert not computed and _same(first, again)
+
+    assert _outputs(model, vectors[:11])[1], "other vectors (here one fewer) are another job"
+    assert _outputs(model, vectors[::-1])[1], "the same vectors in another order are another job"
+
+    kept[0].write_bytes(b"not an npz")
+    repaired, computed = _outputs(model, vectors)
+    assert computed and _same(first, repaired)
+    assert not _outputs(model, vectors)[1], "the damaged file was replaced"
+
+    monkeypatch.setenv("HIL_REFERENCE_CACHE", "0")
+    assert _outputs(model, vectors)[1]
+
+
+def test_an_unwritable_cache_only_costs_the_saving(tmp_path, monkeypatch):
+    home = tmp_path / "file"
+    home.write_text("a file where the cache directory should be")
+    monkeypatch.setenv("HIL_CACHE_DIR", str(home))
+    model = load_model(MODELS / "demo" / "gesture.tflite")
+    vectors = random_vectors(model, 3, seed=2).vectors
+    outputs, computed = _outputs(model, vectors)
+    assert computed and len(outputs) == 3
