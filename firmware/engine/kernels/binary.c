@@ -254,8 +254,19 @@ static void add_sub_row(const int8_t *a, int32_t sa, const int8_t *b,
     }
 }
 
-static void add_params(const binary_data *d, add_q8 *p)
+/* The constants of an int8 ADD/SUB, for the inline rows and (optimised
+ * sets) for s8_dsp.c's same-arithmetic row kernel */
+typedef struct {
+    add_q8 q;
+    int subtract;
+#if HIL_KERNELS_DSP
+    dsp_add_params v;
+#endif
+} add_rows;
+
+static void add_params(const binary_data *d, add_rows *r)
 {
+    add_q8 *p = &r->q;
     p->offset1 = d->offset1;
     p->mult1 = d->mult1;
     p->right1 = -d->shift1;
@@ -267,6 +278,35 @@ static void add_params(const binary_data *d, add_q8 *p)
     p->output_offset = d->output_offset;
     p->act_min = d->act_min;
     p->act_max = d->act_max;
+    r->subtract = d->builtin == ENG_OP_SUB;
+#if HIL_KERNELS_DSP
+    r->v.offset1 = p->offset1;
+    r->v.offset2 = p->offset2;
+    r->v.output_offset = p->output_offset;
+    r->v.mult1 = p->mult1;
+    r->v.right1 = p->right1;
+    r->v.mult2 = p->mult2;
+    r->v.right2 = p->right2;
+    r->v.mult_out = p->mult_out;
+    r->v.right_out = p->right_out;
+    r->v.act_min = p->act_min;
+    r->v.act_max = p->act_max;
+    r->v.subtract = r->subtract;
+#endif
+}
+
+/* One row: two contiguous operands take the optimised set's loop (vectors
+ * on MVE), anything else the inline one */
+static void add_sub_run(const int8_t *a, int32_t sa, const int8_t *b,
+                        int32_t sb, int8_t *y, int32_t n, const add_rows *r)
+{
+#if HIL_KERNELS_DSP
+    if (sa == 1 && sb == 1) {
+        dsp_add_s8(a, b, y, n, &r->v);
+        return;
+    }
+#endif
+    add_sub_row(a, sa, b, sb, y, n, r->subtract, &r->q);
 }
 
 /* int8 ADD/SUB with broadcasting: the innermost axis as a row
@@ -280,12 +320,12 @@ static void add_sub_broadcast(const binary_data *d, const int8_t *a,
     int32_t index[ENG_MAX_DIMS];
     int32_t r, ia = 0, ib = 0;
     int k;
-    add_q8 p;
+    add_rows p;
     add_params(d, &p);
     memset(index, 0, sizeof index);
     for (r = 0; r < rows; ++r) {
-        add_sub_row(a + ia, d->stride1[inner], b + ib, d->stride2[inner],
-                    y + (size_t)r * (size_t)n, n, d->builtin == ENG_OP_SUB, &p);
+        add_sub_run(a + ia, d->stride1[inner], b + ib, d->stride2[inner],
+                    y + (size_t)r * (size_t)n, n, &p);
         for (k = inner - 1; k >= 0; --k) {
             ia += d->stride1[k];
             ib += d->stride2[k];
@@ -374,34 +414,14 @@ eng_status eng_binary_eval(eng_t *e, int op_index, eng_error *err)
     int k;
     (void)err;
 
-#if HIL_KERNELS_DSP
-    if (!d->broadcast && d->dtype == ENG_INT8 && d->builtin != ENG_OP_MUL) {
-        /* the same arithmetic in one loop (vectors on MVE): s8_dsp.c */
-        dsp_add_params p;
-        p.offset1 = d->offset1;
-        p.offset2 = d->offset2;
-        p.output_offset = d->output_offset;
-        p.mult1 = d->mult1;
-        p.right1 = -d->shift1;
-        p.mult2 = d->mult2;
-        p.right2 = -d->shift2;
-        p.mult_out = d->mult_out;
-        p.right_out = -d->shift_out;
-        p.act_min = d->act_min;
-        p.act_max = d->act_max;
-        p.subtract = d->builtin == ENG_OP_SUB;
-        dsp_add_s8((const int8_t *)a, (const int8_t *)b, (int8_t *)y, d->count, &p);
-        return ENG_OK;
-    }
-#endif
-    if (d->dtype == ENG_INT8 && d->builtin != ENG_OP_MUL && d->rank > 0) {
+    if (d->dtype == ENG_INT8 && d->builtin != ENG_OP_MUL) {
         if (d->broadcast) {
             add_sub_broadcast(d, (const int8_t *)a, (const int8_t *)b, (int8_t *)y);
         } else {
-            add_q8 p;
+            add_rows p;
             add_params(d, &p);
-            add_sub_row((const int8_t *)a, 1, (const int8_t *)b, 1, (int8_t *)y,
-                        d->count, d->builtin == ENG_OP_SUB, &p);
+            add_sub_run((const int8_t *)a, 1, (const int8_t *)b, 1, (int8_t *)y,
+                        d->count, &p);
         }
         return ENG_OK;
     }
