@@ -751,7 +751,8 @@ def _out_size(size: int, f: int, stride: int, dil: int, same: bool) -> int:
 
 def _layer(kind: str, rng: np.random.Generator) -> tuple[bytes, str]:
     """One random int8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED model:
-    odd and even channel counts, 1x1 to 5x3 filters, strides 1-3, dilation
+    odd and even channel counts, 1x1 to 9x8 filters (72 taps: more than
+    64), depth multipliers 1, 2, 4 and 5, strides 1-3, dilation
     1-2, SAME/VALID padding, per-channel or per-tensor scales, zero points
     at -128 and 127, scales that saturate the output, every fused activation."""
     s = _schema()
@@ -771,7 +772,7 @@ def _layer(kind: str, rng: np.random.Generator) -> tuple[bytes, str]:
         code = 9
         desc = f"fc b{batches} d{depth} u{units}"
     else:
-        fh, fw = (int(v) for v in rng.choice([(1, 1), (3, 3), (3, 3), (5, 3), (2, 2), (1, 3), (3, 1)]))
+        fh, fw = (int(v) for v in rng.choice([(1, 1), (3, 3), (3, 3), (5, 3), (2, 2), (1, 3), (3, 1), (9, 8)]))
         sh, sw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         dh, dw = (1, 1) if rng.random() < 0.6 else (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
         same = bool(rng.integers(0, 2))
@@ -786,7 +787,7 @@ def _layer(kind: str, rng: np.random.Generator) -> tuple[bytes, str]:
             opts_type, opts, code = s.BuiltinOptions.Conv2DOptions, s.Conv2DOptionsT(), 3
         else:
             cin = int(rng.choice([1, 2, 3, 4, 5, 7, 8, 9, 16]))
-            mult = 1 if rng.random() < 0.75 else 2
+            mult = 1 if rng.random() < 0.75 else int(rng.choice([2, 4, 5]))
             channels = cin * mult
             w_shape, qdim, k = [1, fh, fw, channels], 3, fh * fw
             opts_type, opts, code = s.BuiltinOptions.DepthwiseConv2DOptions, s.DepthwiseConv2DOptionsT(), 4

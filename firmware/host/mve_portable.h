@@ -382,4 +382,11 @@ static inline void vstrbq_scatter_offset_s32(int8_t *base, uint32x4_t offset, in
     for (i = 0; i < 4; ++i)
         base[offset.v[i]] = (int8_t)v.v[i];
 }
+static inline int32x4_t vmlaq_n_s32(int32x4_t acc, int32x4_t a, int32_t b)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+        acc.v[i] = (int32_t)((uint32_t)acc.v[i] + (uint32_t)a.v[i] * (uint32_t)b);
+    return acc;
+}
 #endif

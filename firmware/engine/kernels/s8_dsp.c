@@ -694,6 +694,79 @@ static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
 }
 #endif
 
+#if HIL_KERNELS_MVE
+/* Depth multiplier dm > 1: the dm output channels of one input channel are
+ * adjacent, and so are their weights in every tap: four of them per
+ * vector, multiplied by the input value as a scalar (VMLA by a scalar);
+ * a last partial four is predicated (its loads, gathers and store). */
+static void dw_multiplier(const int8_t *const *tap, const int8_t *w, int in_c, int dm,
+                          int taps, int8_t *y, const dsp_requant *q)
+{
+    const uint32x4_t at = CHAN_AT(1);
+    const int32_t offset = q->output_offset, lo = q->act_min, hi = q->act_max;
+    const size_t step = (size_t)in_c * (size_t)dm;
+    int xc, m, t;
+    for (xc = 0; xc < in_c; ++xc) {
+        for (m = 0; m < dm; m += 4) {
+            const int c = xc * dm + m;
+            const dsp_chan *ch = &q->ch[c];
+            const int8_t *wc = w + c;
+            int32x4_t acc;
+            if (dm - m >= 4) {
+                acc = fold_v(ch, at);
+                for (t = 0; t < taps; ++t, wc += step)
+                    acc = vmlaq_n_s32(acc, vldrbq_s32(wc), tap[t][xc]);
+                vstrbq_s32(y + c, requant_v(acc, ch, at, offset, lo, hi));
+            } else {
+                const mve_pred16_t p = vctp32q((uint32_t)(dm - m));
+                acc = vldrwq_gather_offset_z_s32(&ch->fold, at, p);
+                for (t = 0; t < taps; ++t, wc += step)
+                    acc = vmlaq_n_s32(acc, vldrbq_z_s32(wc, p), tap[t][xc]);
+                vstrbq_p_s32(y + c, requant_v(acc, ch, at, offset, lo, hi), p);
+            }
+        }
+    }
+}
+#else
+/* Depth multiplier dm > 1: with dm a multiple of 4, four adjacent output
+ * channels of one input channel per pass: one load brings their weights
+ * in a tap, the input value sits in both halfwords, SMLABB / SMLATT
+ * multiply it by each; other multipliers take one channel at a time. */
+static void dw_multiplier(const int8_t *const *tap, const int8_t *w, int in_c, int dm,
+                          int taps, int8_t *y, const dsp_requant *q)
+{
+    const dsp_chan *ch = q->ch;
+    const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
+    const size_t step = (size_t)in_c * (size_t)dm;
+    int xc, m, t;
+    if (dm % 4 != 0) {
+        dw_taps(tap, w, 0, in_c * dm, dm, taps, y, q);
+        return;
+    }
+    for (xc = 0; xc < in_c; ++xc) {
+        for (m = 0; m < dm; m += 4) {
+            const int c = xc * dm + m;
+            const int8_t *wc = w + c;
+            int32_t a0 = ch[c].fold, a1 = ch[c + 1].fold;
+            int32_t a2 = ch[c + 2].fold, a3 = ch[c + 3].fold;
+            for (t = 0; t < taps; ++t, wc += step) {
+                const int32_t xx = (int32_t)((uint32_t)(uint16_t)tap[t][xc] * 0x10001u);
+                const uint32_t vw = ld4(wc);
+                const int32_t w02 = lanes02(vw), w13 = lanes13(vw);
+                a0 = __smlabb(xx, w02, a0);
+                a2 = __smlatt(xx, w02, a2);
+                a1 = __smlabb(xx, w13, a1);
+                a3 = __smlatt(xx, w13, a3);
+            }
+            y[c] = requant((uint32_t)a0, &ch[c], off, lo, hi);
+            y[c + 1] = requant((uint32_t)a1, &ch[c + 1], off, lo, hi);
+            y[c + 2] = requant((uint32_t)a2, &ch[c + 2], off, lo, hi);
+            y[c + 3] = requant((uint32_t)a3, &ch[c + 3], off, lo, hi);
+        }
+    }
+}
+#endif
+
 /* tap[] of a window that overlaps the padding at (y0, x0) */
 static void border_taps(const dsp_conv_shape *s, const int8_t *img, int y0,
                         int x0, const int8_t *zero_points, const int8_t **tap)
@@ -750,7 +823,7 @@ int dsp_dwconv_s8(const dsp_conv_shape *s, const int8_t *x, const int8_t *w,
                     border_taps(s, img, y0, x0, zero_points, tap);
                 }
                 if (dm != 1)
-                    dw_taps(tap, w, 0, ch, dm, taps, out, q);
+                    dw_multiplier(tap, w, in_c, dm, taps, out, q);
                 else
                     dw_taps(tap, w, dw_block4(tap, w, ch, taps, out, q), ch, 1,
                             taps, out, q);

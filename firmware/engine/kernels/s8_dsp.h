@@ -28,8 +28,9 @@
 #endif
 #define DSP_IM2COL_MAX_K (HIL_IM2COL_BYTES / 2)
 
-/* Most filter taps the depthwise kernel keeps offsets for. */
-#define DSP_DW_MAX_TAPS 64
+/* Most filter taps the depthwise kernel keeps offsets for (micro_speech's
+ * 10x8 filter is 80; two arrays of this many on the stack). */
+#define DSP_DW_MAX_TAPS 128
 
 /* Per output channel, computed at prepare: the folded term and the
  * requantisation (quant.c's q_mul_by_multiplier) split into its steps. */
@@ -42,10 +43,11 @@ typedef struct {
     int32_t neg_right; /* -right (the vector code's shift) */
 } dsp_chan;
 
-/* Entries of a dsp_chan array for `rows` channels: a multiple of 8, so
- * that vector code may read whole groups (dsp_channels fills the extra
- * ones; callers allocate this many). */
-#define DSP_CHAN_ROWS(rows) (((rows) + 7) & ~7)
+/* Entries of a dsp_chan array for `rows` channels: a multiple of 8 and at
+ * least rows + 3, so that vector code may read whole groups of eight from
+ * a multiple of 8 and of four from any channel (dsp_channels fills the
+ * extra ones; callers allocate this many). */
+#define DSP_CHAN_ROWS(rows) (((rows) + 10) & ~7)
 
 typedef struct {
     const dsp_chan *ch;
