@@ -54,3 +54,13 @@ def test_arch_and_boards_know_nothing_of_the_protocol_or_the_api():
         text = path.read_text()
         found = re.findall(r'#\s*include\s+"([^"]*(?:protocol|api)/[^"]*|proto\.h|hil\.h)"', text)
         assert not found, f"{path.relative_to(FIRMWARE)} includes {found}"
+
+
+def test_kernels_write_per_op_data_only_into_the_room_they_are_given():
+    """Prepare runs once, with `data` holding *bytes bytes: a kernel that copies its data whenever `data`
+    is not NULL (the old two-call idiom) would write past a nearly full arena."""
+    old_idiom = re.compile(r"if\s*\(\s*data\s*!=\s*NULL\s*\)\s*memcpy\s*\(\s*data")
+    for kernel in (ENGINE / "kernels").glob("*.c"):
+        assert not old_idiom.search(kernel.read_text()), (
+            f"{kernel.name}: per-op data copied without checking its room: use eng_keep_op_data() or "
+            "eng_op_data_fits() (engine_internal.h)")
