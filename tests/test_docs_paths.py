@@ -1,8 +1,9 @@
 """Documentation and code comments point only at files in the repository:
 every repository path cited in README.md, docs/, platforms/ and harness/
 exists (or is a file a command writes, or one in another project's tree,
-listed below with why), and docs/power-sources.md is a table of figures
-with their source and status, not a research log. Reads files only."""
+listed below with why), what a comment cites as the source of a list says
+the same, and docs/power-sources.md is a table of figures with their
+source and status, not a research log. Reads files only."""
 
 from __future__ import annotations
 
@@ -81,3 +82,12 @@ def test_power_sources_is_a_table_of_figures_with_source_and_status():
     assert statuses <= {"verified", "derived", "assumed", "not found"}, statuses
     for word in ("find_string", "search tool", "for the lead", "paste", "excerpt"):
         assert word not in doc, f"research-log wording in docs/power-sources.md: {word!r}"
+
+
+def test_the_engine_operator_list_is_the_kernel_table():
+    """harness/model/tflite.py's BUILTIN_ENGINE_OPS (what a model is checked
+    against before anything boots) cites the engine's kernel table."""
+    from harness.model.tflite import BUILTIN_ENGINE_OPS
+
+    table = (REPO / "firmware" / "engine" / "kernel_table.c").read_text()
+    assert set(re.findall(r"\{ENG_OP_(\w+),", table)) == BUILTIN_ENGINE_OPS

@@ -37,8 +37,9 @@ _ELEMENT_BITS = {
     schema.TensorType.UINT32: 32, schema.TensorType.UINT16: 16, schema.TensorType.INT4: 4,
 }
 
-#: Operators the built-in engine runs (firmware/engine/op_names.c and its
-#: dispatch table); a model that needs others is refused before anything boots.
+#: Operators the built-in engine runs: the kernels in firmware/engine/kernel_table.c
+#: (tests/test_docs_paths.py checks the two lists agree); a model that needs others
+#: is refused before anything boots.
 BUILTIN_ENGINE_OPS = frozenset({
     "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D",
     "RESHAPE", "SOFTMAX", "QUANTIZE", "DEQUANTIZE",
