@@ -16,8 +16,9 @@ side in one process, and reports:
   outputs and operator profile in INVOKE's reply (one round trip, the
   default) against asking GET_OUTPUT and GET_PROFILE after it (four, as
   before the OUTPUTS/PROFILE flags), on the same firmware;
-- with --suite, `hil test -j 1` against `-j 2` on a 4-job suite (the demo
-  model 4 times on mps2-an386, --suite-vectors each), and their ratio.
+- with --suite, `hil test -j 1` against `-j 2` on a 4-job suite (the first
+  model 4 times on mps2-an386, --suite-vectors each), and their ratio, with
+  the reference computed in every job and read from a warm cache.
 
 - with --overhead, issue 14's figure: the harness's overhead per vector
   against the device's INVOKE time, both from one run: bare INVOKE round
@@ -201,20 +202,32 @@ vectors = {{{{ random = {{vectors}}, seed = {i} }}}}
 """ for i in range(4))
 
 
-def measure_suite(model: Path, vectors: int, workdir: Path) -> dict:
-    """`hil test -j 1` and `-j 2` on the same 4-job suite, one after the other."""
+def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off") -> dict:
+    """`hil test -j 1` and `-j 2` on the same 4-job suite, one after the
+    other, with the firmware already built (a first, untimed run builds it).
+    `cache`: "off" computes every reference (HIL_REFERENCE_CACHE=0), "warm"
+    reads them from the reference cache the untimed run filled (CI's steady
+    state: the same vectors through the same model on every commit)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "hil.toml").write_text(SUITE.format(model=model, vectors=vectors))
-    row = {"jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count()}
-    for jobs in (1, 2):
+    env = {**os.environ, "HIL_REFERENCE_CACHE": "0" if cache == "off" else "1"}
+    row = {"jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count(), "reference_cache": cache,
+           "load_before": os.getloadavg()[0]}
+
+    def suite(jobs: int, out: str) -> float:
         t0 = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "harness", "test", "-j", str(jobs), "--no-store",
-                               "--out", str(workdir / f"j{jobs}")], cwd=workdir, capture_output=True, text=True)
-        wall = time.monotonic() - t0
+                               "--out", str(workdir / out)], cwd=workdir, capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+        return time.monotonic() - t0
+
+    suite(2, "warm-up")
+    for jobs in (1, 2):
+        wall = suite(jobs, f"j{jobs}")
         row[f"j{jobs}_s"] = wall
         row[f"j{jobs}_jobs_per_min"] = 4 / wall * 60
     row["j2_over_j1"] = row["j1_s"] / row["j2_s"]
+    row["load_after"] = os.getloadavg()[0]
     return row
 
 
@@ -225,6 +238,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--suite", action="store_true", help="also hil test -j 1 vs -j 2 on a 4-job suite")
     parser.add_argument("--suite-vectors", type=int, default=100)
+    parser.add_argument("--suite-cache", choices=("off", "warm"), action="append",
+                        help="--suite: reference cache off (computed in every job) and/or warm; default both")
     parser.add_argument("--no-modes", action="store_true", help="skip the host-file/inline comparison")
     parser.add_argument("--repeats", type=int, default=5, help="--trips: alternating pairs (the machine's noise)")
     parser.add_argument("--trips", action="store_true",
@@ -234,6 +249,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=4, help="--overhead: one bare INVOKE before every N-th vector")
     parser.add_argument("--firmware", type=Path, help="a runner ELF for mps2-an386 instead of building one")
     args = parser.parse_args()
+    args.suite_cache = args.suite_cache or ["off", "warm"]
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite"]
     report = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -294,11 +310,13 @@ def main() -> None:
                   f"beyond a count-only INVOKE round trip ({invoke4:.2f} ms), as a ratio of it: "
                   f"{after1:.2f} / {after4:.2f}")
         if args.suite:
-            row = measure_suite(models[0], args.suite_vectors, Path(tmp) / "suite")
-            report.append({"suite": row})
-            print(f"\nhil test, 4 jobs x {args.suite_vectors} vectors of {models[0].name} on mps2-an386, "
-                  f"{row['cpus']} CPUs: -j 1 {row['j1_s']:.1f} s, -j 2 {row['j2_s']:.1f} s: "
-                  f"-j 2 is {row['j2_over_j1']:.2f}x the throughput of -j 1")
+            for cache in args.suite_cache:
+                row = measure_suite(models[0], args.suite_vectors, Path(tmp) / f"suite-{cache}", cache)
+                report.append({"suite": row})
+                print(f"\nhil test, 4 jobs x {args.suite_vectors} vectors of {models[0].name} on mps2-an386, "
+                      f"{row['cpus']} CPUs, reference cache {cache}, load average {row['load_before']:.1f} before, "
+                      f"{row['load_after']:.1f} after: -j 1 {row['j1_s']:.1f} s, -j 2 {row['j2_s']:.1f} s: "
+                      f"-j 2 is {row['j2_over_j1']:.2f}x the throughput of -j 1")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
