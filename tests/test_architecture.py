@@ -6,6 +6,7 @@ targets are told apart by what they can do, not by their kind."""
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent.parent / "harness"
@@ -15,13 +16,15 @@ CLI_LAYER = ("harness.cli", "harness.commands", "harness.__main__")
 KIND_QUESTIONS = {"is_board"}
 
 
-def _modules() -> list[tuple[str, Path, ast.Module]]:
+@functools.lru_cache(maxsize=1)
+def _modules() -> tuple[tuple[str, Path, ast.Module], ...]:
+    """Every module of the package, parsed once for all the tests here."""
     found = []
     for path in sorted(HARNESS.rglob("*.py")):
         parts = path.relative_to(HARNESS.parent).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         found.append((name, path, ast.parse(path.read_text(), str(path))))
-    return found
+    return tuple(found)
 
 
 def _imported_module(module: str, path: Path, node: ast.ImportFrom) -> str:
