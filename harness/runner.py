@@ -156,6 +156,7 @@ class Run:
         self.result: RunResult | None = None
         self.client: DeviceClient | None = None
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one result write at a time, in snapshot order (_save)
         self._target: Target | None = None
         self._aborted = False
         self._dirty = threading.Event()
@@ -259,15 +260,20 @@ class Run:
         the other its update. Never raises (the writer thread calls it too):
         the first failure is kept in `self.write_error` and ends the run
         (`_stop_if_unwritable`)."""
-        with self._lock:
-            if self.result is None:
-                return
-            self._dirty.clear()
+        # The result is held (`_lock`, which recording a vector takes) only while it is copied; encoding and
+        # writing happen after, one write at a time in the order of the copies (`_write_lock`), so a
+        # newer document is never overwritten by an older one and the streaming thread never waits on a disk.
+        with self._write_lock:
+            with self._lock:
+                if self.result is None:
+                    return
+                self._dirty.clear()
+                snapshot = self.result.snapshot()
             # --json first: it is the copy the user (CI) asked for, and the
             # order makes it never older than the run directory's, whenever
             # hil is killed (even between the two writes)
             copies = [*([Path(self.config.json_out)] if self.config.json_out else []), self.result_path]
-            failed = write_json_copies(copies, self.result.as_json())  # each vector encoded once
+            failed = write_json_copies(copies, self.result.as_json(snapshot))  # each vector encoded once
             self.write_error = self.write_error or failed
 
     def _stop_if_unwritable(self) -> None:
@@ -712,18 +718,20 @@ class Run:
             if estimate is not None:
                 self.result.count_overhead["cycles_estimate"] = estimate["value"]
 
-    def _count(self, raw: int) -> dict:
-        return {"value": self.unit.scale(raw), "kind": self.unit.kind, "source": self.unit.source, "raw": raw}
+    @staticmethod
+    def _count(unit: CountUnit, raw: int) -> dict:
+        return {"value": unit.scale(raw), "kind": unit.kind, "source": unit.source, "raw": raw}
 
     def _energy(self, count: dict | None, cycles: dict | None = None) -> dict | None:
         """A vector's energy: from the cycles estimate when there is one,
         else from the count (power/energy.py EnergyModel.for_vector)."""
-        found = self.energy_model.for_vector(count, cycles) if self.energy_model else None
-        if found is None:
+        model, result = self.energy_model, self.result
+        found = model.for_vector(count, cycles) if model else None
+        if found is None or model is None or result is None:
             return None
         energy, kind = found
-        if (self.result.energy_basis or {}).get("kind") != kind:  # the label every energy figure refers to
-            self.result.energy_basis = self.energy_model.basis(kind, cycles_label(self.result.cycles_basis, cycles))
+        if (result.energy_basis or {}).get("kind") != kind:  # the label every energy figure refers to
+            result.energy_basis = model.basis(kind, cycles_label(result.cycles_basis, cycles))
         return energy
 
     def measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> dict:
@@ -810,16 +818,19 @@ class Run:
         device outputs by index. A link that stays
         broken or a target that stops ends the run (LinkBroken, TargetStopped:
         exit 3) without blaming the vector in flight on the firmware."""
+        assert self.client is not None, "boot() first"
+        stats = self.client.stats
         self.reporter.start_vectors(len(vectors))
         try:
             self._stream_vectors(model, vectors, golden, batch, elf, keep_outputs)
         finally:
-            if self.client.stats.troubled:
-                self.reporter.stage(f"link: {self.client.stats.summary()}")
+            if stats.troubled:
+                self.reporter.stage(f"link: {stats.summary()}")
 
     def _stream_vectors(self, model: ModelInfo, vectors: VectorSet, golden: list[list[np.ndarray]] | ReferenceRunner,
                         batch, elf: ElfInfo, keep_outputs: dict | None) -> None:
         client = self.client
+        assert client is not None, "boot() first"
         # outputs and profile in INVOKE's reply, and the inputs read by it from the batch file: one round
         # trip per vector, not four (docs/protocol.md); not where the emulator counts the whole request
         # (Renode: the reply would count too)
@@ -841,6 +852,7 @@ class Run:
 
     def _send_invoke(self, i: int, batch, one_trip: bool, read_by_invoke: bool) -> PendingInvoke:
         """Vector i's INVOKE request, sent (its reply is read by `finish_invoke`)."""
+        assert self.client is not None, "boot() first"
         if self.cycles is not None:
             self.cycles.skip()
         return self.client.start_invoke(timeout=self.config.invoke_timeout, outputs=one_trip,
@@ -856,6 +868,7 @@ class Run:
         early, and receives vector i+1's."""
         client = self.client
         result = self.result
+        assert client is not None and result is not None, "boot() first"
         stage = "set_input"
         try:
             for j, (spec, value) in enumerate(zip(model.inputs, vector)):
@@ -889,7 +902,7 @@ class Run:
             if self._rebooted():
                 self._record(VectorResult(i, ERROR, error=f"vector {i}: the device rebooted during {stage} "
                                                           f"(it answers HELLO again but has lost the model)"))
-                self.result.error = {"message": f"the device rebooted during vector {i} ({stage}): a reset, "
+                result.error = {"message": f"the device rebooted during vector {i} ({stage}): a reset, "
                                                 f"watchdog or brown-out; later vectors were not run"}
                 return False
             self._record(VectorResult(i, TIMEOUT, error=f"vector {i}: {stage} hung: {exc}"))
@@ -898,20 +911,20 @@ class Run:
             if exc.code == ErrorCode.NO_MODEL:  # it was loaded: the device rebooted in between
                 self._record(VectorResult(i, ERROR, error=f"vector {i}: the device lost its model before "
                                                           f"{stage}: it rebooted"))
-                self.result.error = {"message": f"the device rebooted before vector {i} ({stage}); later "
+                result.error = {"message": f"the device rebooted before vector {i} ({stage}); later "
                                                 f"vectors were not run"}
                 return False
             self._record(VectorResult(i, ERROR, error=f"{stage}: {exc}"))
             return True
-        count = operators = None
-        if self.unit is not None:
-            count = self._count(raw_count)
-        if profile is not None:
-            operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": self.profile_unit.scale(p.count)}
+        unit, profile_unit = self.unit, self.profile_unit
+        count = self._count(unit, raw_count) if unit is not None else None
+        operators = None
+        if profile is not None and profile_unit is not None:
+            operators = [{"index": p.op_index, "op": op_name(p.builtin), "count": profile_unit.scale(p.count)}
                          for p in profile]
         cycles = None
-        if self.cycles is not None and count is not None:  # fills the operators' estimates too
-            cycles = self.cycles.invoke(count["value"], operators, self.unit.per_tick)
+        if self.cycles is not None and unit is not None and count is not None:  # fills the operators' estimates too
+            cycles = self.cycles.invoke(count["value"], operators, unit.per_tick)
             if self.calibration is not None:
                 cycles, operators = self.calibration.apply(cycles, operators)
         if read_by_invoke and i + 1 < len(vectors.vectors):  # the device is done with vector i
@@ -972,11 +985,12 @@ class Run:
     def _rebooted(self) -> bool:
         """After a request timed out: does the device answer again, without
         its model? Then it rebooted rather than hung."""
-        if self._aborted:
+        client = self.client
+        if self._aborted or client is None:
             return False
         try:
-            self.client.hello(timeout=1.0)
-            return self.client.get_memory().model_bytes == 0
+            client.hello(timeout=1.0)
+            return client.get_memory().model_bytes == 0
         except (LinkTimeout, LinkBroken, DeviceError, DeviceFault, serial.SerialException, OSError):
             return False
 
@@ -985,6 +999,7 @@ class Run:
             vector.energy = self._energy(vector.count, vector.cycles)
         if self._first_verdict is None:
             self._first_verdict = time.monotonic()
+        assert self.result is not None, "begin() first"
         with self._lock:
             self.result.vectors.append(vector)
         self.reporter.vector_done(vector)

@@ -155,21 +155,28 @@ class RunResult:
         summary.update(truth_summary(self.vectors, self.vector_source))
         return summary
 
-    def as_json(self) -> str:
+    def snapshot(self) -> tuple[dict, list[VectorResult]]:
+        """What `as_json` encodes, taken at once: the document without its
+        vectors, and the vectors so far (a writer copies this under its lock
+        and encodes it after, while vectors keep arriving)."""
+        return self.as_dict(vectors=False), list(self.vectors)
+
+    def as_json(self, snapshot: tuple[dict, list[VectorResult]] | None = None) -> str:
         """`as_dict()` as `write_json_atomic` writes it, byte for byte, with
         each vector encoded once: a run rewrites its document every second or
         so, and encoding every vector again each time made a 1,000-vector run
         spend more on its result file than on the device (json's indented
-        encoder is pure Python). A recorded VectorResult is final."""
-        doc = self.as_dict(vectors=False)
+        encoder is pure Python). A recorded VectorResult is final; one caller
+        at a time (the encodings are kept here)."""
+        doc, vectors = snapshot or self.snapshot()
         encoded = self._encoded
-        del encoded[len(self.vectors):]
-        for i, v in enumerate(self.vectors):
+        del encoded[len(vectors):]
+        for i, v in enumerate(vectors):
             if i == len(encoded) or encoded[i][0] is not v:  # new, or replaced since
                 text = _indented(json.dumps(v.as_dict(), indent=2), "    ")
                 encoded[i:i + 1] = [(v, text)]
         head, tail = json.dumps(doc, indent=2).split(f'"vectors": {json.dumps(_SPLICE)}', 1)
-        body = "[\n" + ",\n".join(text for _, text in encoded) + "\n  ]" if self.vectors else "[]"
+        body = "[\n" + ",\n".join(text for _, text in encoded) + "\n  ]" if vectors else "[]"
         return f'{head}"vectors": {body}{tail}\n'
 
     def as_dict(self, vectors: bool = True) -> dict:
