@@ -65,9 +65,9 @@ def entry() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        from .results.console import make_console
-
-        make_console(stderr=True).print("aborted")
+        # no import here: the interrupt may have landed inside a sub-command's
+        # import, and importing the half-imported modules again fails
+        click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

@@ -197,3 +197,23 @@ def test_the_hil_script_sets_its_signal_handlers_first(tmp_path):
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in stdout + stderr, stdout + stderr
+
+
+def test_an_interrupt_inside_a_sub_commands_import_ends_with_130(tmp_path):
+    """Ctrl-C while `hil run` is importing its command module (numpy half
+    loaded) must end as an interruption. The abort path must import nothing:
+    here the import of results.console is made to fail (a stand-in for the
+    half-imported modules seen with real signals, which a timed signal hits
+    only now and then) and the command's import raises KeyboardInterrupt."""
+    code = (
+        "import sys, harness.commands as c, harness.cli as cli\n"
+        "def load(name):\n"
+        "    raise KeyboardInterrupt\n"
+        "c.load = load\n"
+        "sys.modules['harness.results.console'] = None\n"
+        "sys.argv = ['hil', 'run', '--help']\n"
+        "cli.entry()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "aborted" in proc.stderr
