@@ -98,17 +98,15 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
     return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
-/* q_truncate_f32(roundf(q)) without the library call: below 2^23 in
- * magnitude the truncation's remainder q - t is exact, so comparing it
- * with 1/2 rounds half away from zero as roundf does; from 2^23 on (and
- * for NaN) q is its own roundf. */
+/* q_truncate_f32(roundf(q)) without the library call. With t = trunc(q)
+ * and f = q - t (same sign as q), trunc(2q) = 2t + trunc(2f) and trunc(2f)
+ * is +-1 exactly when |f| >= 1/2, so trunc(2q) - trunc(q) is q rounded half
+ * away from zero; 2q is exact and converts while |q| < 2^30. Beyond that q
+ * is an integer (its own roundf), and NaN fails the test too. */
 static inline int32_t round_to_i32(float q)
 {
-    if (q > -8388608.0f && q < 8388608.0f) {
-        const int32_t t = (int32_t)q;
-        const float rest = q - (float)t;
-        return t + (rest >= 0.5f ? 1 : 0) - (rest <= -0.5f ? 1 : 0);
-    }
+    if (fabsf(q) < 1073741824.0f)
+        return (int32_t)(q + q) - (int32_t)q;
     return q_truncate_f32(q);
 }
 
