@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.link.protocol import DeviceClient
 from harness.runner import Run, RunConfig
@@ -61,7 +62,7 @@ class _HostCpu:
                 return inner(*args, **kwargs)
             finally:
                 self.seconds += time.thread_time() - t0
-        run._stream_vectors = timed
+        setattr(run, "_stream_vectors", timed)  # wrapped for this run only
 
 
 def _four_trips(client_invoke, client_hello):
@@ -85,17 +86,20 @@ def measure(model: Path, vectors: int, inline: bool, workdir: Path, trips: int =
     host = _HostCpu(run)
     original = DeviceClient.invoke, DeviceClient.hello
     if trips == 4:
-        DeviceClient.invoke, DeviceClient.hello = _four_trips(*original)
+        for name, method in zip(("invoke", "hello"), _four_trips(*original)):
+            setattr(DeviceClient, name, method)
     try:
         result = run.execute()
     finally:
-        DeviceClient.invoke, DeviceClient.hello = original
+        for name, method in zip(("invoke", "hello"), original):
+            setattr(DeviceClient, name, method)
     assert result.status == "passed", result.error
+    assert run.client is not None, "execute() keeps the link's client (its statistics)"
     stats = run.client.stats
     t = result.timings
     per_vector = t["vectors_s"] / vectors
     invoke = stats.by_stage.get("INVOKE", 0.0) / vectors
-    counts = [v.count["value"] for v in result.vectors]
+    counts = [v.count["value"] for v in result.vectors if v.count is not None]
     others = {k: stats.by_stage.get(k, 0.0) / vectors * 1e3 for k in ("SET_INPUT", "GET_OUTPUT", "GET_PROFILE")}
     return {
         "trips": trips,
@@ -125,7 +129,8 @@ class _BareInvokes:
     after it, so the run's results are those of an undisturbed run."""
 
     def __init__(self, run: Run, every: int) -> None:
-        self.run, self.every, self.seconds, self.seen = run, every, [], 0
+        self.run, self.every, self.seen = run, every, 0
+        self.seconds: list[float] = []  # each bare INVOKE's round trip
         self.busy = False  # in a bare invoke (which calls the patched method too)
         self.original = DeviceClient.start_invoke if hasattr(DeviceClient, "start_invoke") else DeviceClient.invoke
         name = self.original.__name__
@@ -172,7 +177,8 @@ def measure_overhead(model: Path, vectors: int, workdir: Path, firmware: Path | 
     stream = result.timings["vectors_s"] - sum(bare.seconds)
     per_vector = stream / vectors
     invoke = statistics.fmean(bare.seconds)
-    counts = [v.count["value"] for v in result.vectors]
+    counts = [v.count["value"] for v in result.vectors if v.count is not None]
+    assert run.client is not None, "execute() keeps the link's client (its statistics)"
     return {
         "model": model.name,
         "vectors": vectors,
@@ -211,8 +217,8 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off") 
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "hil.toml").write_text(SUITE.format(model=model, vectors=vectors))
     env = {**os.environ, "HIL_REFERENCE_CACHE": "0" if cache == "off" else "1"}
-    row = {"jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count(), "reference_cache": cache,
-           "load_before": os.getloadavg()[0]}
+    row: dict[str, Any] = {"jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count(), "reference_cache": cache,
+                           "load_before": os.getloadavg()[0]}
 
     def suite(jobs: int, out: str) -> float:
         t0 = time.monotonic()
@@ -251,7 +257,7 @@ def main() -> None:
     args = parser.parse_args()
     args.suite_cache = args.suite_cache or ["off", "warm"]
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite"]
-    report = []
+    report: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         if args.overhead:
             for model in models:
