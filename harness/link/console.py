@@ -26,13 +26,14 @@ console.py` provides the stream and writes the `hil.console/1` result.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import IO, Any, Callable
 
 import pexpect
 from pexpect.spawnbase import SpawnBase
@@ -83,14 +84,15 @@ def file_reader(path: Path, alive: Callable[[], bool], start: int = 0) -> Reader
     """A reader that follows a growing file (an emulator's output log) from
     offset `start` until the process writing it has exited and everything
     has been read."""
-    state = {"fh": None}
+    state: dict[str, IO[bytes] | None] = {"fh": None}
 
     def read(size: int, timeout: float) -> bytes | None:
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             if state["fh"] is None and path.exists():
-                state["fh"] = open(path, "rb")
-                state["fh"].seek(start)
+                opened = open(path, "rb")
+                opened.seek(start)
+                state["fh"] = opened
             fh = state["fh"]
             running = alive()  # asked before reading: output written before exit is never missed
             data = fh.read(size) if fh else b""
@@ -113,6 +115,7 @@ class ConsoleSpawn(SpawnBase):
         super().__init__(timeout=30, maxread=4096, encoding="utf-8", codec_errors="replace")
         self._reader = reader
         self._held = ""
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character split across reads
         self._held_since = 0.0
         self._eof = False
         self._log_fh = open(log_path, "w", encoding="utf-8", errors="replace")
@@ -146,11 +149,11 @@ class ConsoleSpawn(SpawnBase):
             data = self._reader(size, wait)
             if data is None:
                 self._eof = True
-                self._held += self._decoder.decode(b"", final=True)
+                self._held += self._utf8.decode(b"", final=True)
                 continue
             if data:
                 self.received_bytes += len(data)
-                text = self._held + self._decoder.decode(data, final=False).replace("\r", "")
+                text = self._held + self._utf8.decode(data, final=False).replace("\r", "")
                 cut = text.rfind("\n") + 1
                 self._held = text[cut:]
                 if self._held and not cut:
@@ -186,9 +189,9 @@ class Expectation:
     groups: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        d = {"pattern": self.pattern, "status": self.status}
+        d: dict[str, Any] = {"pattern": self.pattern, "status": self.status}
         if self.status == "matched":
-            d.update(text=self.text, at_s=round(self.at_s, 3), groups=self.groups)
+            d.update(text=self.text, at_s=round(self.at_s, 3) if self.at_s is not None else None, groups=self.groups)
         return d
 
 
@@ -329,7 +332,7 @@ class ConsoleSession:
                 continue
             m = waiting.regex.search(line.text) if waiting is not None else None
             matched_open_line = m is not None and not line.complete
-            if m is not None:
+            if m is not None and waiting is not None:
                 waiting.status, waiting.text = "matched", line.text.strip()
                 waiting.at_s = time.monotonic() - started
                 waiting.groups = {k: _number(v) for k, v in m.groupdict().items()}
@@ -376,7 +379,7 @@ def cycle_plugin(platform, elf: Path, workdir: Path, marks: list[str], enabled: 
 
     model = TimingModel.for_platform(platform) if enabled else None
     usable = model is not None and platform.target_kind == "qemu" and bool(platform.target.icount)
-    if not usable:
+    if not usable or model is None:
         if marks:
             why = "--no-cycles was given" if not enabled else (
                 f"{platform.name} has no cycle estimate (a QEMU platform with -icount and a [timing] table)")
