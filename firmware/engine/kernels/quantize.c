@@ -12,6 +12,9 @@
  *          x = (float)((double)scale * (q - zero_point))
  */
 #include <math.h>
+#if defined(__ARM_FEATURE_SAT)
+#include <arm_acle.h>
+#endif
 
 #include "../engine_internal.h"
 #include "../quant.h"
@@ -25,6 +28,7 @@ typedef struct {
     int32_t in_zero_point, out_zero_point;
     int32_t multiplier, shift; /* requantize */
     float out_scale;           /* affine */
+    uint32_t fast_bits;        /* affine: |x| below this float's bits */
 } quantize_data;
 
 typedef struct {
@@ -82,7 +86,15 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
     d.out_zero_point = out->zero_point;
     d.out_scale = out->scale;
     if (in->dtype == ENG_FLOAT32) {
+        /* inputs below 2^29 scale in magnitude have |x / scale| < 2^30,
+         * where round_to_i32 needs no range check and adding the zero
+         * point cannot wrap; as unsigned integers, the bits of non-negative
+         * floats order as the floats (NaN and infinity above every bound) */
+        const float bound = 536870912.0f * out->scale;
         d.kind = KIND_AFFINE;
+        memcpy(&d.fast_bits, &bound, sizeof d.fast_bits);
+        if (!(bound >= 1.17549435e-38f)) /* subnormal: too coarse a bound */
+            d.fast_bits = 0;
     } else {
         st = eng_require_quant(e, op_index, in, "input", err);
         if (st != ENG_OK)
@@ -98,16 +110,31 @@ eng_status eng_quantize_prepare(eng_t *e, int op_index, uint8_t *data,
     return eng_keep_op_data(data, bytes, &d, sizeof d);
 }
 
-/* q_truncate_f32(roundf(q)) without the library call. With t = trunc(q)
- * and f = q - t (same sign as q), trunc(2q) = 2t + trunc(2f) and trunc(2f)
- * is +-1 exactly when |f| >= 1/2, so trunc(2q) - trunc(q) is q rounded half
- * away from zero; 2q is exact and converts while |q| < 2^30. Beyond that q
- * is an integer (its own roundf), and NaN fails the test too. */
-static inline int32_t round_to_i32(float q)
+/* roundf(q) as an int32 for |q| < 2^30, without the library call where
+ * the FPU cannot round half away from zero itself: with t = trunc(q) and
+ * f = q - t (same sign as q), trunc(2q) = 2t + trunc(2f) and trunc(2f) is
+ * +-1 exactly when |f| >= 1/2, so trunc(2q) - trunc(q) is q rounded half
+ * away from zero (2q is exact and converts below 2^30). An Armv8(-M) FPU
+ * (M55) does it in one VRINTA. */
+static inline int32_t round_small(float q)
 {
-    if (fabsf(q) < 1073741824.0f)
-        return (int32_t)(q + q) - (int32_t)q;
-    return q_truncate_f32(q);
+#if defined(__ARM_FEATURE_DIRECTED_ROUNDING) || \
+    (defined(__ARM_ARCH) && __ARM_ARCH >= 8 && defined(__ARM_FP) && (__ARM_FP & 4))
+    return (int32_t)roundf(q);
+#else
+    return (int32_t)(q + q) - (int32_t)q;
+#endif
+}
+
+/* int8 saturation: one SSAT where the core has it */
+static inline int32_t saturate_s8(int32_t v)
+{
+#if defined(__ARM_FEATURE_SAT)
+    return __ssat(v, 8);
+#else
+    v = v < -128 ? -128 : v;
+    return v > 127 ? 127 : v;
+#endif
 }
 
 static inline uint8_t clamp_out(int32_t v, int32_t lo, int32_t hi)
@@ -137,9 +164,18 @@ eng_status eng_quantize_eval(eng_t *e, int op_index, eng_error *err)
          * point is added with wrap-around */
         const float scale = d->out_scale;
         const int32_t zp = d->out_zero_point;
-        for (i = 0; i < n; ++i)
-            y[i] = clamp_out(q_add_wrap(round_to_i32(eng_ld_f32(x + 4 * i) / scale), zp),
-                             lo, hi);
+        const uint32_t fast = d->fast_bits;
+        for (i = 0; i < n; ++i) {
+            uint32_t bits;
+            float v;
+            memcpy(&bits, x + 4 * i, sizeof bits);
+            memcpy(&v, &bits, sizeof v);
+            if ((bits & 0x7fffffffu) < fast) {
+                y[i] = (uint8_t)saturate_s8(round_small(v / scale) + zp);
+            } else {
+                y[i] = clamp_out(q_add_wrap(q_truncate_f32(roundf(v / scale)), zp), lo, hi);
+            }
+        }
     } else {
         const int32_t in_zp = d->in_zero_point, out_zp = d->out_zero_point;
         const int32_t m = d->multiplier, shift = d->shift;
