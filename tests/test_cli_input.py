@@ -80,7 +80,8 @@ def test_vectors_that_do_not_fit_the_dtype(tmp_path):
 
 def test_bad_platform_file_names_the_key(tmp_path):
     bad = tmp_path / "broken.toml"
-    bad.write_text('name = "broken"\ndescription = "x"\n[target]\nkind = "qemu"\nmachine = "mps2-an386"\n[firmware]\nboard = "mps2"\n')
+    bad.write_text('name = "broken"\ndescription = "x"\n[target]\nkind = "qemu"\nmachine = "mps2-an386"\n'
+                   '[firmware]\nboard = "mps2"\n')
     proc = _run(tmp_path, "--model", DEMO, "--platform", bad)
     assert proc.returncode == 2
     assert "firmware.cpu_flags" in proc.stderr
