@@ -1007,9 +1007,11 @@ def _single_op_model(source: Path, op_index: int, tmp_path: Path) -> Path:
 
 
 def test_quantize_rounding_edges_match_tflm(eng_run, tmp_path):
-    """float32 -> int8 QUANTIZE rounds x / scale half away from zero without
-    roundf (quantize.c): exact ties, their float neighbours, the 2^23 and
-    int32 boundaries, -0.0, subnormals, infinities and NaN give TFLM's bytes."""
+    """float32 -> int8 QUANTIZE rounds x / scale half away from zero on a
+    fast path (quantize.c: trunc(2q) - trunc(q) here, VRINTA on the M55) and
+    keeps the reference's formula beyond it: exact ties, their float
+    neighbours, the 2^23 and int32 boundaries, -0.0, subnormals, infinities
+    and NaN give TFLM's bytes."""
     path = _single_op_model(MODELS_DIR / "test" / "float_io.tflite", 0, tmp_path)
     _, sg, _ = _parse(path)
     (dtype, shape), = _io_specs(sg, sg.inputs)
