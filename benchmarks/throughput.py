@@ -44,6 +44,7 @@ from typing import Any
 
 from harness.link.protocol import DeviceClient
 from harness.runner import Run, RunConfig
+from harness.timing.align import RunCycles
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -132,6 +133,10 @@ class _BareInvokes:
         self.run, self.every, self.seen = run, every, 0
         self.seconds: list[float] = []  # each bare INVOKE's round trip
         self.busy = False  # in a bare invoke (which calls the patched method too)
+        # a bare INVOKE sent ahead of the previous vector's cycle records being read (the runner reads them
+        # after the next request, up to a cut): its own records, dropped once the vector's are read
+        self.drop_upto: int | None = None
+        self.cycles_invoke = RunCycles.invoke
         self.original = DeviceClient.start_invoke if hasattr(DeviceClient, "start_invoke") else DeviceClient.invoke
         name = self.original.__name__
 
@@ -145,6 +150,8 @@ class _BareInvokes:
 
     def _bare(self, client) -> None:
         invoke = DeviceClient.invoke if self.name == "start_invoke" else self.original
+        cycles = self.run.cycles
+        unread = cycles is not None and self.seen > 0 and hasattr(cycles, "cut")  # the previous vector's
         self.busy = True
         try:
             t0 = time.monotonic()
@@ -152,15 +159,27 @@ class _BareInvokes:
             self.seconds.append(time.monotonic() - t0)
         finally:
             self.busy = False
-        if self.run.cycles is not None:
-            self.run.cycles.skip()  # its cycle records are not the vector's
+        if cycles is not None and unread:
+            self.drop_upto = cycles.cut()  # its cycle records are not the vector's: dropped after the vector's
+        elif cycles is not None:
+            cycles.skip()
+
+    def _cycles_invoke(self, cycles: RunCycles, *args, **kwargs):
+        found = self.cycles_invoke(cycles, *args, **kwargs)
+        if self.drop_upto is not None:
+            cycles.skip(upto=self.drop_upto)
+            self.drop_upto = None
+        return found
 
     def __enter__(self) -> "_BareInvokes":
         setattr(DeviceClient, self.name, self.patched)
+        bare = self
+        setattr(RunCycles, "invoke", lambda cycles, *args, **kwargs: bare._cycles_invoke(cycles, *args, **kwargs))
         return self
 
     def __exit__(self, *exc) -> None:
         setattr(DeviceClient, self.name, self.original)
+        setattr(RunCycles, "invoke", self.cycles_invoke)
 
 
 def measure_overhead(model: Path, vectors: int, workdir: Path, firmware: Path | None, every: int) -> dict:

@@ -850,14 +850,20 @@ class Run:
                     client.finish_invoke(ahead[0])
             raise
 
-    def _send_invoke(self, i: int, batch, one_trip: bool, read_by_invoke: bool) -> PendingInvoke:
-        """Vector i's INVOKE request, sent (its reply is read by `finish_invoke`)."""
+    def _send_invoke(self, i: int, batch, one_trip: bool, read_by_invoke: bool, ahead: bool = False) -> PendingInvoke:
+        """Vector i's INVOKE request, sent (its reply is read by `finish_invoke`);
+        `ahead`: sent before the previous vector's cycle records are read (they
+        end at the cut taken at its reply), so none are dropped here."""
         assert self.client is not None, "boot() first"
-        if self.cycles is not None:
+        if self.cycles is not None and not ahead:
             self.cycles.skip()
+        # the batch file holds the vectors one after the other: the device steps through it on its own
+        # (INVOKE NEXT, a request of one payload byte) where its HELLO offers that
+        offsets = batch[1] if read_by_invoke else []
+        stride = offsets[1][0] - offsets[0][0] if len(offsets) > 1 and offsets[0] else None
         return self.client.start_invoke(timeout=self.config.invoke_timeout, outputs=one_trip,
                                         profile=one_trip and self.profile_unit is not None,
-                                        inputs=(batch[0], batch[1][i]) if read_by_invoke else None)
+                                        inputs=(batch[0], offsets[i]) if read_by_invoke else None, stride=stride)
 
     def _stream_vector(self, i: int, vector: list[np.ndarray], model: ModelInfo, vectors: VectorSet,
                        golden: list[list[np.ndarray]] | ReferenceRunner, batch, elf: ElfInfo,
@@ -893,6 +899,15 @@ class Run:
                 keep_outputs[i] = outputs
             stage = "get_profile"
             profile = client.profile_of(invoked) if self.profile_unit is not None else None
+            cut = None
+            if read_by_invoke and i + 1 < len(vectors.vectors):  # the device is done with vector i: it runs i+1
+                # while the host checks i. Nothing but the request goes first: vector i's cycle records are
+                # read after it, up to where they ended at i's reply (the cut)
+                cut = self.cycles.cut() if self.cycles is not None else None
+                try:
+                    ahead.append(self._send_invoke(i + 1, batch, one_trip, read_by_invoke, ahead=True))
+                except HilError as exc:  # the link or target failed: vector i+1's to report
+                    ahead.append(exc)
         except DeviceFault as fault:
             fault.symbol = elf.symbol_at(fault.pc)
             result.fault = fault.as_dict()
@@ -924,14 +939,11 @@ class Run:
                          for p in profile]
         cycles = None
         if self.cycles is not None and unit is not None and count is not None:  # fills the operators' estimates too
-            cycles = self.cycles.invoke(count["value"], operators, unit.per_tick)
+            cycles = self.cycles.invoke(count["value"], operators, unit.per_tick, upto=cut)
             if self.calibration is not None:
                 cycles, operators = self.calibration.apply(cycles, operators)
-        if read_by_invoke and i + 1 < len(vectors.vectors):  # the device is done with vector i
-            try:
-                ahead.append(self._send_invoke(i + 1, batch, one_trip, read_by_invoke))
-            except HilError as exc:  # the link or target failed: vector i+1's to report
-                ahead.append(exc)
+        elif self.cycles is not None and cut is not None:
+            self.cycles.skip(upto=cut)  # vector i's records, none of i+1's
         check = compare_outputs(outputs, self._golden(golden, i), [(s.scale, s.zero_point) for s in model.outputs])
         label = int(vectors.labels[i]) if vectors.labels is not None else None
         expected, float_ref = self._truth.check(i, outputs) if self._truth is not None else (None, None)

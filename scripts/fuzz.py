@@ -179,12 +179,23 @@ def _session(model: bytes, input_sizes: list[int], chunk: int = 1000) -> bytes:
     # one round trip per vector: inputs read from the host file, outputs and profile in the reply
     out.append(_frame_record(0x04, next(seq), bytes([0x1C, len(input_sizes)])
                              + struct.pack(f"<{len(input_sizes)}I", *range(len(input_sizes))) + b"/in", twice=True))
+    # the batch cursor: INPUTS|NEXT names path, offsets and stride once, then NEXT alone steps through the
+    # file (past its end: IO; a stride that would pass 4 GiB: LIMIT), also retransmitted
+    out.append(_frame_record(0x04, next(seq), bytes([0x3C, len(input_sizes)])
+                             + struct.pack(f"<{len(input_sizes)}II", *range(len(input_sizes)), 64) + b"/in"))
+    out.append(_frame_record(0x04, next(seq), b"\x2C", twice=True))
+    out.append(_frame_record(0x04, next(seq), b"\x24"))
+    out.append(_frame_record(0x04, next(seq), bytes([0x34, len(input_sizes)])
+                             + struct.pack(f"<{len(input_sizes)}II", *range(len(input_sizes)), 0xFFFFFFF0) + b"/in"))
+    out.append(_frame_record(0x04, next(seq), b"\x20"))
+    out.append(_frame_record(0x04, next(seq), b"\x20"))
     out.append(_frame_record(0x05, next(seq), struct.pack("<BIH", 0, 0, 512)))
     out.append(_frame_record(0x08, next(seq), struct.pack("<H", 0)))
     out.append(_frame_record(0x09, next(seq)))
     out.append(_frame_record(0x04, next(seq), struct.pack("<BH", 0x02, 0)))
     out.append(_frame_record(0x0A, next(seq), struct.pack("<HIH", 0, 0, 256)))
     out.append(_frame_record(0x06, next(seq), b"\x00"))
+    out.append(_frame_record(0x04, next(seq), b"\x20"))  # RESET forgot the cursor: BAD_SEQUENCE
     out.append(_frame_record(0x04, next(seq), b"\x01"))
     return b"".join(out)
 

@@ -338,3 +338,84 @@ def test_an_invoke_that_reads_an_input_ends_that_inputs_inline_transfer(device, 
     with pytest.raises(DeviceError) as refused:
         device.request(Msg.SET_INPUT, bytes([0]) + struct.pack("<BII", 0, 10, 5) + b"\xbb" * 5)
     assert refused.value.code == ErrorCode.BAD_SEQUENCE
+
+
+def test_invoke_next_steps_through_the_batch_with_a_one_byte_request(device, tmp_path):
+    """The batch cursor (HELLO flag bit 4, docs/protocol.md INVOKE NEXT):
+    INPUTS|NEXT names path, offsets and stride once; after it, each vector's
+    request is the flags byte alone and the device reads the next vector.
+    The client sends NEXT only while the offsets it is asked for are the
+    cursor's plus the stride, and names everything again otherwise."""
+    hello = device.hello()
+    assert hello.batch_cursor
+    device.load_model(b"ECHO\x03")
+    batch = tmp_path / "inputs.bin"
+    batch.write_bytes(bytes(range(3)) + bytes(range(40)))
+    sent: list[bytes] = []
+    send = device.send_request
+    device.send_request = lambda msg, payload=b"", **kw: (sent.append(payload), send(msg, payload, **kw))[1]
+    for i in range(5):
+        result = device.invoke(inputs=(batch, [3 + 4 * i]), outputs=True, stride=4)
+        assert result.outputs == (bytes(range(4 * i + 1, 4 * i + 5)),)
+    assert sent[0][0] == 0x34 and struct.unpack_from("<BII", sent[0], 1) == (1, 3, 4)
+    assert sent[1:] == [b"\x24"] * 4
+    # a vector out of order names everything again (and restarts the cursor there)
+    assert device.invoke(inputs=(batch, [3]), outputs=True, stride=4).outputs == (bytes(range(1, 5)),)
+    assert sent[-1][0] == 0x34
+    # a RESET, a LOAD_MODEL or a failed invoke forgets the cursor on both sides
+    device.reset()
+    assert device.invoke(inputs=(batch, [7]), outputs=True, stride=4).outputs == (bytes(range(5, 9)),)
+    assert sent[-1][0] == 0x34
+
+
+def test_invoke_next_is_bounds_checked_on_the_device(device, tmp_path):
+    """NEXT before any batch, after a RESET or LOAD_MODEL: BAD_SEQUENCE; a
+    cursor stepping past 4 GiB: LIMIT (and the cursor is gone); stepping
+    past the file's end: IO (the cursor still moves on, so the next NEXT
+    names the vector after); a malformed INPUTS|NEXT: BAD_PAYLOAD."""
+    device.hello()
+    device.load_model(b"ECHO\x03")
+    batch = tmp_path / "inputs.bin"
+    batch.write_bytes(bytes(range(12)))
+    path = os.fsencode(batch)
+
+    def refused(payload: bytes) -> int:
+        with pytest.raises(DeviceError) as error:
+            device.request(Msg.INVOKE, payload)
+        return error.value.code
+
+    assert refused(b"\x24") == ErrorCode.BAD_SEQUENCE
+    assert refused(struct.pack("<BBII", 0x34, 1, 0, 4)) == ErrorCode.BAD_PAYLOAD      # no path
+    assert refused(struct.pack("<BBII", 0x34, 9, 0, 4) + path) == ErrorCode.BAD_PAYLOAD  # more inputs than the model
+    assert refused(b"\x24") == ErrorCode.BAD_SEQUENCE  # a malformed request leaves no cursor
+    device.request(Msg.INVOKE, struct.pack("<BBII", 0x34, 1, 4, 4) + path)
+    assert device.request(Msg.INVOKE, b"\x24")[:1] == b"\x01"  # offset 8: the file's last vector
+    assert refused(b"\x24") == ErrorCode.IO                     # offset 12: past the end
+    assert refused(b"\x24") == ErrorCode.IO                     # offset 16: the cursor moved on
+    device.request(Msg.INVOKE, struct.pack("<BBII", 0x34, 1, 0, 0xFFFFFFF0) + path)
+    assert refused(b"\x24") == ErrorCode.IO     # 0xFFFFFFF0: past the end of the file
+    assert refused(b"\x24") == ErrorCode.LIMIT  # would pass 4 GiB
+    assert refused(b"\x24") == ErrorCode.BAD_SEQUENCE
+    device.request(Msg.INVOKE, struct.pack("<BBII", 0x34, 1, 0, 4) + path)
+    device.request(Msg.RESET, b"\x00")
+    assert refused(b"\x24") == ErrorCode.BAD_SEQUENCE
+    device.request(Msg.INVOKE, struct.pack("<BBII", 0x34, 1, 0, 4) + path)
+    device.load_model(b"ECHO\x03")
+    assert refused(b"\x24") == ErrorCode.BAD_SEQUENCE
+
+
+def test_a_firmware_without_the_batch_cursor_gets_the_full_request(device, tmp_path):
+    """Negotiated by HELLO: a firmware whose HELLO lacks bit 4 (the one
+    before the cursor) is always sent INPUTS with path and offsets, as before."""
+    device.hello()
+    device.batch_cursor = False
+    device.load_model(b"ECHO\x03")
+    batch = tmp_path / "inputs.bin"
+    batch.write_bytes(bytes(range(12)))
+    sent: list[bytes] = []
+    send = device.send_request
+    device.send_request = lambda msg, payload=b"", **kw: (sent.append(payload), send(msg, payload, **kw))[1]
+    for i in range(3):
+        assert device.invoke(inputs=(batch, [4 * i]), outputs=True, stride=4).outputs == (bytes(range(4 * i + 1, 4 * i + 5)),)
+    assert [p[0] for p in sent] == [0x14] * 3
+    assert all(p.endswith(os.fsencode(batch)) for p in sent)

@@ -194,7 +194,8 @@ static void on_hello(hil_server *s, uint8_t seq)
         flags |= 2u;
     if (s->baked)
         flags |= 4u;
-    flags |= 8u; /* INVOKE takes OUTPUTS, PROFILE and INPUTS: one round trip per vector */
+    flags |= 8u;  /* INVOKE takes OUTPUTS, PROFILE and INPUTS: one round trip per vector */
+    flags |= 16u; /* INVOKE takes NEXT: the batch cursor */
     uint8_t *p = start;
     p = put_u8(p, HIL_PROTOCOL_VERSION);
     p = put_u8(p, flags);
@@ -327,6 +328,7 @@ static void load_in_place(hil_server *s, uint8_t seq, const uint8_t *model, uint
 static void on_load_model(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
 {
     transfer t;
+    s->batch.active = 0; /* a new model may have other inputs */
     if (parse_transfer(p, len, &t) != 0) {
         fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "LOAD_MODEL payload malformed");
         return;
@@ -444,39 +446,81 @@ static uint8_t *put_profile(hil_server *s, uint8_t *q, const uint8_t *end)
     return q;
 }
 
-/* INVOKE INPUTS: p[0..len) is u8 n, n x u32 offset, path. Each input i is
- * read whole (the tensor's size) from the file at its offset. 0 when done,
- * else the error is sent. */
-static int read_inputs(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
+/* Read input i (the tensor's whole size) at offset[i] of host file `path`,
+ * for i < n. 0 when done, else the error is sent. */
+static int read_inputs_at(hil_server *s, uint8_t seq, const char *path, const uint32_t *offset, uint8_t n)
 {
-    char path[HIL_MAX_PATH + 1];
-    uint8_t n = len > 0 ? p[0] : 0;
-    if (len < 1u + 4u * n + 1u || len - 1u - 4u * n > HIL_MAX_PATH || n > s->n_inputs) {
-        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "INVOKE INPUTS payload malformed");
-        return -1;
-    }
     if (!s->port->read_file) {
         fail(s, seq, HIL_ERR_NOT_SUPPORTED, 0, "this firmware cannot read host files (no semihosting)");
         return -1;
     }
-    size_t path_len = len - 1u - 4u * n;
-    memcpy(path, p + 1 + 4u * n, path_len);
-    path[path_len] = 0;
     for (uint8_t i = 0; i < n; i++) {
         uint32_t bytes = 0;
-        uint8_t *dst = i < HIL_MAX_TENSORS_IO ? s->ops->input(s->ops->ctx, i, &bytes) : NULL;
+        uint8_t *dst = i < HIL_MAX_TENSORS_IO && i < s->n_inputs ? s->ops->input(s->ops->ctx, i, &bytes) : NULL;
         if (!dst) {
             fail(s, seq, HIL_ERR_BAD_INDEX, i, "no such input");
             return -1;
         }
         s->input_transfer[i].active = 0; /* replaced whole, as by SET_INPUT's file source */
-        long got = s->port->read_file(s->port->ctx, path, get_u32(p + 1 + 4u * i), dst, bytes);
+        long got = s->port->read_file(s->port->ctx, path, offset[i], dst, bytes);
         if (got < 0 || (uint64_t)got != (uint64_t)bytes) {
             fail(s, seq, HIL_ERR_IO, got < 0 ? 0u : (uint32_t)got, "host file read failed");
             return -1;
         }
     }
     return 0;
+}
+
+/* INVOKE INPUTS: p[0..len) is u8 n, n x u32 offset, [u32 stride when
+ * `next`], path. With `next` the device keeps path, offsets and stride as
+ * the batch cursor (before reading: a failed read still moves the cursor,
+ * so the host's next NEXT names the vector after). 0 when done, else the
+ * error is sent. */
+static int read_inputs(hil_server *s, uint8_t seq, const uint8_t *p, size_t len, int next)
+{
+    uint8_t n = len > 0 ? p[0] : 0;
+    size_t head = 1u + 4u * n + (next ? 4u : 0u);
+    s->batch.active = 0;
+    if (len < head + 1u || len - head > HIL_MAX_PATH || n > s->n_inputs || n > HIL_MAX_TENSORS_IO) {
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, 0, "INVOKE INPUTS payload malformed");
+        return -1;
+    }
+    hil_batch *b = &s->batch;
+    size_t path_len = len - head;
+    memcpy(b->path, p + head, path_len);
+    b->path[path_len] = 0;
+    for (uint8_t i = 0; i < n; i++)
+        b->offset[i] = get_u32(p + 1 + 4u * i);
+    b->n = n;
+    b->stride = next ? get_u32(p + 1 + 4u * n) : 0;
+    b->active = (uint8_t)(next != 0);
+    return read_inputs_at(s, seq, b->path, b->offset, n);
+}
+
+/* INVOKE NEXT alone: the batch cursor moves on by its stride, and the
+ * inputs are read from there. 0 when done, else the error is sent. */
+static int read_next_inputs(hil_server *s, uint8_t seq)
+{
+    hil_batch *b = &s->batch;
+    if (!b->active) {
+        fail(s, seq, HIL_ERR_BAD_SEQUENCE, 0, "INVOKE NEXT without a batch: send INVOKE INPUTS|NEXT first");
+        return -1;
+    }
+    if (b->n > s->n_inputs) {
+        b->active = 0;
+        fail(s, seq, HIL_ERR_BAD_PAYLOAD, b->n, "INVOKE NEXT: the batch names more inputs than the model has");
+        return -1;
+    }
+    for (uint8_t i = 0; i < b->n; i++) {
+        if (b->offset[i] > UINT32_MAX - b->stride) {
+            b->active = 0;
+            fail(s, seq, HIL_ERR_LIMIT, i, "INVOKE NEXT: the batch offset would pass 4 GiB");
+            return -1;
+        }
+    }
+    for (uint8_t i = 0; i < b->n; i++)
+        b->offset[i] += b->stride;
+    return read_inputs_at(s, seq, b->path, b->offset, b->n);
 }
 
 static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
@@ -491,7 +535,11 @@ static void on_invoke(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
              len < 3 ? "INVOKE UNTIL needs the operator index" : "this engine cannot stop mid-graph");
         return;
     }
-    if (!empty && !until && (flags & HIL_INVOKE_INPUTS) && read_inputs(s, seq, p + 1, len - 1) != 0)
+    if (!empty && !until && (flags & HIL_INVOKE_INPUTS) &&
+        read_inputs(s, seq, p + 1, len - 1, (flags & HIL_INVOKE_NEXT) != 0) != 0)
+        return;
+    if (!empty && !until && (flags & (HIL_INVOKE_INPUTS | HIL_INVOKE_NEXT)) == HIL_INVOKE_NEXT &&
+        read_next_inputs(s, seq) != 0)
         return;
     const hil_port *port = s->port;
     hil_error *e = fresh_error(s);
@@ -569,6 +617,7 @@ static void on_reset(hil_server *s, uint8_t seq, const uint8_t *p, size_t len)
     }
     if (s->model_loaded)
         s->ops->reset(s->ops->ctx);
+    s->batch.active = 0;
     send_reply(s, HIL_MSG_RESET, seq, 0);
 }
 

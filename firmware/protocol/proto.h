@@ -91,6 +91,11 @@ enum hil_source { HIL_SOURCE_INLINE = 0, HIL_SOURCE_FILE = 1, HIL_SOURCE_BAKED =
 /* before invoking, read every input from a host file: u8 n, n x u32 offset, then the path
  * (SET_INPUT's file source, in the same request); HELLO flag bit 3 says a firmware has these flags */
 #define HIL_INVOKE_INPUTS 0x10u
+/* the batch cursor (HELLO flag bit 4): with INPUTS, `u32 stride` follows the offsets and the device
+ * remembers path, offsets and stride; alone (no payload after the flags), every remembered offset
+ * moves on by the stride and the inputs are read from there: the next vector of the batch file in a
+ * request of one payload byte (docs/protocol.md, INVOKE) */
+#define HIL_INVOKE_NEXT 0x20u
 
 /* One operator's share of the last invoke. */
 typedef struct {
@@ -165,6 +170,16 @@ typedef struct {
     uint32_t clock_hz;
 } hil_port;
 
+/* INVOKE NEXT's cursor into the host's batch file: where the last vector's
+ * inputs were read, and how far the next one is. */
+typedef struct {
+    char path[HIL_MAX_PATH + 1];
+    uint32_t offset[HIL_MAX_TENSORS_IO];
+    uint32_t stride;
+    uint8_t n;
+    uint8_t active;            /* set by INVOKE INPUTS|NEXT; cleared by LOAD_MODEL, RESET, an overflow */
+} hil_batch;
+
 /* Progress of one chunked transfer into a buffer. */
 typedef struct {
     uint32_t total;            /* latched from the first chunk */
@@ -194,6 +209,7 @@ typedef struct {
     int model_loaded;
     hil_transfer input_transfer[HIL_MAX_TENSORS_IO];
     uint8_t n_inputs, n_outputs;
+    hil_batch batch;
 
     /* scratch for building replies, and for the error a handler reports
      * (kept here, not on the stack: it holds a whole frame's message) */

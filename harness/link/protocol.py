@@ -191,6 +191,7 @@ class Hello:
     engine: str
     platform: str
     one_trip_invoke: bool = False  # INVOKE takes OUTPUTS, PROFILE and INPUTS (flag bit 3)
+    batch_cursor: bool = False     # INVOKE takes NEXT: the next vector of the batch file (flag bit 4)
 
     @classmethod
     def parse(cls, p: bytes) -> "Hello":
@@ -203,7 +204,7 @@ class Hello:
             at += 1 + n
         build_id, engine, platform = strings
         return cls(version, bool(flags & 1), bool(flags & 2), bool(flags & 4), max_payload, arena, capacity,
-                   clock, build_id, engine, platform, bool(flags & 8))
+                   clock, build_id, engine, platform, bool(flags & 8), bool(flags & 16))
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,10 @@ class DeviceClient:
         self._pending: list[Frame] = []
         self.max_payload = 256  # until HELLO says otherwise
         self.one_trip_invoke = False  # HELLO says whether INVOKE takes INPUTS (and OUTPUTS, PROFILE)
+        self.batch_cursor = False  # HELLO says whether INVOKE takes NEXT
+        # what the device's batch cursor holds, as far as this client sent it: path, offsets, stride
+        # (None: unknown or none, so the next batch request names everything again)
+        self._cursor: tuple[bytes, tuple[int, ...], int] | None = None
         self.chunk_limit = FIRST_CHUNK  # bulk bytes per frame, stepped with the link's noise
         self._clean_streak = 0
         self._slowest: dict[int, float] = {}  # per request type, replies that met no damage on the way
@@ -624,9 +629,11 @@ class DeviceClient:
     # -- messages --------------------------------------------------------------
 
     def hello(self, timeout: float | None = None) -> Hello:
+        self._cursor = None  # a HELLO may follow a reboot, which forgets the cursor
         hello = Hello.parse(self.request(Msg.HELLO, timeout=timeout))
         self.max_payload = hello.max_payload
         self.one_trip_invoke = hello.one_trip_invoke
+        self.batch_cursor = hello.batch_cursor
         return hello
 
     def _transfer(self, msg: Msg, prefix: bytes, data: bytes | None, file: Path | None,
@@ -650,6 +657,7 @@ class DeviceClient:
                    size: int | None = None, timeout: float | None = None, baked: bool = False) -> LoadedModel:
         """Load a model inline (chunks through the link), from a host file, or
         the one baked into the firmware image."""
+        self._cursor = None  # LOAD_MODEL clears the device's batch cursor
         if baked:
             reply = self.request(Msg.LOAD_MODEL, struct.pack("<BII", 2, 0, 0), timeout=timeout)
             return LoadedModel(*struct.unpack_from("<BBII", reply))
@@ -666,44 +674,68 @@ class DeviceClient:
 
     def invoke(self, timeout: float | None = None, *, empty: bool = False, until: int | None = None,
                outputs: bool = False, profile: bool = False,
-               inputs: tuple[Path, list[int]] | None = None) -> InvokeResult:
+               inputs: tuple[Path, list[int]] | None = None, stride: int | None = None) -> InvokeResult:
         """Run the model; `empty` measures an invoke that runs nothing (the
         counting overhead); `until` runs operators 0..until only; `outputs`
         and `profile` ask for the outputs and the operator profile in the
         same reply (what fits one frame: `outputs_of`, `profile_of` fetch the
         rest); `inputs` (a host file and each input's offset in it) has the
         device read its inputs first, in place of SET_INPUT (only where
-        HELLO says INVOKE takes it: `one_trip_invoke`)."""
-        payload = self._invoke_payload(empty, until, outputs, profile, inputs)
-        return self._invoke_result(self.request(Msg.INVOKE, payload, timeout=timeout), empty, until, outputs, profile)
+        HELLO says INVOKE takes it: `one_trip_invoke`); `stride`, the
+        distance from one vector's inputs to the next's in that file, lets
+        the request for the next vector be the NEXT flag alone where HELLO
+        offers the batch cursor (`batch_cursor`)."""
+        payload = self._invoke_payload(empty, until, outputs, profile, inputs, stride)
+        try:
+            reply = self.request(Msg.INVOKE, payload, timeout=timeout)
+        except BaseException:
+            self._cursor = None  # the device may or may not have moved it: name everything next time
+            raise
+        return self._invoke_result(reply, empty, until, outputs, profile)
 
     def start_invoke(self, timeout: float | None = None, *, empty: bool = False, until: int | None = None,
                      outputs: bool = False, profile: bool = False,
-                     inputs: tuple[Path, list[int]] | None = None) -> PendingInvoke:
+                     inputs: tuple[Path, list[int]] | None = None, stride: int | None = None) -> PendingInvoke:
         """`invoke`'s request, sent; `finish_invoke` reads its reply. In
         between the host may do its own work (check the previous vector)
         while the device runs, but send nothing else."""
-        payload = self._invoke_payload(empty, until, outputs, profile, inputs)
-        return PendingInvoke(self.send_request(Msg.INVOKE, payload, timeout=timeout), empty, until, outputs, profile)
+        payload = self._invoke_payload(empty, until, outputs, profile, inputs, stride)
+        try:
+            sent = self.send_request(Msg.INVOKE, payload, timeout=timeout)
+        except BaseException:
+            self._cursor = None
+            raise
+        return PendingInvoke(sent, empty, until, outputs, profile)
 
     def finish_invoke(self, pending: PendingInvoke) -> InvokeResult:
         """The reply to `start_invoke`'s request (raises as `invoke` does)."""
-        return self._invoke_result(self.await_reply(pending.request), pending.empty, pending.until, pending.outputs,
-                                   pending.profile)
+        try:
+            reply = self.await_reply(pending.request)
+        except BaseException:
+            self._cursor = None  # the device may or may not have moved it: name everything next time
+            raise
+        return self._invoke_result(reply, pending.empty, pending.until, pending.outputs, pending.profile)
 
     def _invoke_payload(self, empty: bool, until: int | None, outputs: bool, profile: bool,
-                        inputs: tuple[Path, list[int]] | None) -> bytes:
+                        inputs: tuple[Path, list[int]] | None, stride: int | None = None) -> bytes:
         if until is not None:
             return struct.pack("<BH", 2, until)
         if empty:
             return b"\x01"
-        payload = bytes(((4 if outputs else 0) | (8 if profile else 0) | (16 if inputs else 0),))
-        if inputs:
-            if not self.one_trip_invoke:
-                raise ValueError("this firmware's INVOKE cannot read its inputs (HELLO flag bit 3 unset)")
-            path, offsets = inputs
-            payload += struct.pack(f"<B{len(offsets)}I", len(offsets), *offsets) + os.fsencode(path)
-        return payload
+        flags = (4 if outputs else 0) | (8 if profile else 0)
+        if not inputs:
+            return bytes((flags,))
+        if not self.one_trip_invoke:
+            raise ValueError("this firmware's INVOKE cannot read its inputs (HELLO flag bit 3 unset)")
+        path, offsets = os.fsencode(inputs[0]), tuple(inputs[1])
+        if stride is None or not self.batch_cursor or not 0 <= stride <= 0xFFFFFFFF:
+            self._cursor = None  # plain INPUTS forgets the device's cursor
+            return bytes((flags | 16,)) + struct.pack(f"<B{len(offsets)}I", len(offsets), *offsets) + path
+        cursor, self._cursor = self._cursor, (path, offsets, stride)
+        if cursor is not None and cursor[0] == path and cursor[2] == stride and len(cursor[1]) == len(offsets) \
+                and all(was + stride == now for was, now in zip(cursor[1], offsets)):
+            return bytes((flags | 32,))  # NEXT: the device moves its cursor on by the stride
+        return bytes((flags | 16 | 32,)) + struct.pack(f"<B{len(offsets)}II", len(offsets), *offsets, stride) + path
 
     @staticmethod
     def _invoke_result(reply: bytes, empty: bool, until: int | None, outputs: bool, profile: bool) -> InvokeResult:
@@ -795,6 +827,7 @@ class DeviceClient:
         return bytes(out)
 
     def reset(self, reboot: bool = False) -> None:
+        self._cursor = None  # RESET clears the device's batch cursor
         self.request(Msg.RESET, bytes((1 if reboot else 0,)))
 
     def tensor_info(self, is_output: bool, index: int) -> TensorInfo:

@@ -111,18 +111,26 @@ class RunCycles:
             self.notes.append(text)
             self.basis["notes"] = self.notes
 
-    def skip(self) -> None:
-        """Drop the records so far (requests that are not an invoke)."""
-        self.plugin.records()
+    def skip(self, upto: int | None = None) -> None:
+        """Drop the records so far (requests that are not an invoke), or up to a `cut`."""
+        self.plugin.records(upto)
 
-    def invoke(self, count: int, operators: list[dict] | None, tolerance: float) -> dict | None:
-        """The estimate of the invoke just answered (`VectorResult.cycles`),
-        and each operator dict's `cycles`; None (and a note) when the
-        plugin's records do not agree with the firmware's count."""
+    def cut(self) -> int:
+        """Where the records written so far end: taken when an invoke's reply
+        is in, it lets the host send the next request before reading them
+        (`invoke(upto=...)`)."""
+        return self.plugin.cut()
+
+    def invoke(self, count: int, operators: list[dict] | None, tolerance: float,
+               upto: int | None = None) -> dict | None:
+        """The estimate of the invoke answered (`VectorResult.cycles`), from
+        the records so far or up to the `cut` taken at its reply, and each
+        operator dict's `cycles`; None (and a note) when the plugin's records
+        do not agree with the firmware's count."""
         if not self.plugin.has_counter_marker:
             return None  # nothing marks the invoke: whole-run totals only (noted at attach)
         op_counts = [o["count"] for o in operators] if operators else None
-        found = align_invoke(self.plugin.records(), count, op_counts, tolerance)
+        found = align_invoke(self.plugin.records(upto), count, op_counts, tolerance)
         if found.note:
             self._note(found.note)
         if found.cycles is None:

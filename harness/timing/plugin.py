@@ -173,11 +173,20 @@ class CyclePlugin:
         esc = lambda p: str(p).replace(",", ",,")  # noqa: E731  QEMU's option syntax doubles commas
         return ["-plugin", f"{esc(so)},config={esc(self.config_path)}"]
 
-    def _read(self) -> list[str]:
+    def cut(self) -> int:
+        """Where the records written so far end (the output file's size, one
+        stat): `records(upto=cut)` reads no further, so what a request sent
+        after the cut leaves stays for a later call."""
+        try:
+            return max(self._offset, os.stat(self.output_path).st_size)
+        except OSError:
+            return self._offset
+
+    def _read(self, upto: int | None = None) -> list[str]:
         try:
             with open(self.output_path, "rb") as fh:
                 fh.seek(self._offset)
-                data = fh.read()
+                data = fh.read() if upto is None else fh.read(max(0, upto - self._offset))
         except OSError:
             return []
         self._offset += len(data)
@@ -186,15 +195,16 @@ class CyclePlugin:
         self._pending = lines.pop()  # an unfinished line waits for the next read
         return lines
 
-    def records(self) -> list[Record]:
-        """Marker records written since the last call."""
-        self._parse()
+    def records(self, upto: int | None = None) -> list[Record]:
+        """Marker records written since the last call (up to the file offset
+        `upto`, a `cut`, when given)."""
+        self._parse(upto)
         out, self._queue = self._queue, []
         return out
 
-    def _parse(self) -> None:
+    def _parse(self, upto: int | None = None) -> None:
         out = self._queue
-        lines = self._read()
+        lines = self._read(upto)
         refused = self._refused or next((t[2:] for t in lines if t.startswith("E ")), None)
         if refused:
             self._refused = refused  # every later call says so too
