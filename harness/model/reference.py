@@ -30,6 +30,7 @@ from typing import Any, cast
 import numpy as np
 
 from ..errors import InfraError
+from ..spawn import popen
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class ReferenceRunner:
         self._replies, self._ended, self._stderr = [], False, bytearray()
         started = time.monotonic()
         self.started, self.finished = started, None
-        self._proc = proc = subprocess.Popen(
+        self._proc = proc = popen(
             [sys.executable, "-m", "harness.model.reference"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, preexec_fn=lambda: _die_with_parent(parent))
         # all three are pipes; binary and buffered, so stderr is a BufferedReader (read1)

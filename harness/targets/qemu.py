@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..errors import InfraError
 from ..platforms import Platform
+from ..spawn import popen
 from .base import EXITED, PAUSED, RUNNING, STOPPED, UNRESPONSIVE, Capabilities, TargetHealth, process_state
 
 logger = logging.getLogger(__name__)  # `log` is the emulator's log file in start()
@@ -106,7 +107,7 @@ class QemuTarget:
             self.command = self._command(port)
             logger.info("starting the emulator in %s: %s", self.workdir, " ".join(self.command))
             log = open(self.log_path, "ab")
-            self.process = subprocess.Popen(
+            self.process = popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 preexec_fn=_die_with_parent, cwd=self.workdir)
             log.close()

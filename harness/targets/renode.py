@@ -53,6 +53,7 @@ from pathlib import Path
 
 from ..errors import InfraError, UsageError
 from ..platforms import Platform
+from ..spawn import popen
 from .base import EXITED, RUNNING, STOPPED, UNRESPONSIVE, Capabilities, TargetHealth, process_state
 
 log = logging.getLogger(__name__)
@@ -453,7 +454,7 @@ class RenodeTarget:
                         *self.platform.target.extra_args]
         log = open(self.log_path, "ab")
         try:
-            self.process = subprocess.Popen(
+            self.process = popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir,
                 env=self._private_tmp_env(), start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as exc:
