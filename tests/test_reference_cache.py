@@ -61,3 +61,36 @@ def test_an_unwritable_cache_only_costs_the_saving(tmp_path, monkeypatch):
     vectors = random_vectors(model, 3, seed=2).vectors
     outputs, computed = _outputs(model, vectors)
     assert computed and len(outputs) == 3
+
+
+def test_a_kept_file_for_another_count_is_computed_again(tmp_path, monkeypatch):
+    """A file under the job's name that holds other than the job's vectors
+    (a foreign or half-replaced file) is no hit: before, the run failed with
+    "the cached reference outputs have no vector 5" (an error, not a miss)."""
+    from harness.model.reference import ReferenceCache
+
+    monkeypatch.setenv("HIL_CACHE_DIR", str(tmp_path))
+    model = load_model(MODELS / "demo" / "gesture.tflite")
+    vectors = random_vectors(model, 8, seed=5).vectors
+    first, _ = _outputs(model, vectors)
+    cache = ReferenceCache.for_job(model.data, vectors, max(16 << 20, 20 * len(model.data)), len(model.outputs))
+    assert cache is not None and cache.path.is_file()
+    ReferenceCache(cache.path).store(first[:5])
+    again, computed = _outputs(model, vectors)
+    assert computed and _same(first, again)
+    assert not _outputs(model, vectors)[1], "the short file was replaced"
+
+
+def test_the_key_names_the_reference_as_built_not_only_its_version(monkeypatch):
+    """A tflite-micro rebuilt under the same version, or a change to how this
+    harness feeds the interpreter, is another job (host only)."""
+    import harness.model.reference as reference
+
+    model = load_model(MODELS / "demo" / "gesture.tflite")
+    vectors = random_vectors(model, 2, seed=1).vectors
+    name = reference._implementation()
+    assert "tflite-micro" in name and "reference.py" in name and "numpy" in name
+    before = reference.ReferenceCache.for_job(model.data, vectors, 1 << 20, 1)
+    monkeypatch.setattr(reference, "_implementation", lambda: name.replace("tflite-micro", "tflite-micro rebuilt"))
+    after = reference.ReferenceCache.for_job(model.data, vectors, 1 << 20, 1)
+    assert before is not None and after is not None and before.path != after.path

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import io
 import logging
@@ -175,13 +176,14 @@ class ReferenceRunner:
                     reply = pickle.load(stdout)
                     with self._changed:
                         self._replies.append(reply)
-                        if len(self._replies) == self.total:
+                        complete = len(self._replies) == self.total
+                        if complete:
                             self.finished = finished = time.monotonic()
                             log.info("reference interpreter done: %d %s in %.2f s", self.total, self._kind,
                                      finished - started)
-                            if self._kind == "outputs" and self._cache is not None:
-                                self._cache.store(self._replies)
                         self._changed.notify_all()
+                    if complete and self._kind == "outputs" and self._cache is not None:
+                        self._cache.store(list(self._replies))  # not under the lock: the last verdict waits for no disk
             except Exception:  # noqa: BLE001 - end of stream, or a child killed mid-frame: all end the replies
                 pass
             finally:
@@ -256,6 +258,28 @@ class ReferenceRunner:
                     pipe.close()
 
 
+@functools.lru_cache(maxsize=1)
+def _implementation() -> str:
+    """What computes the outputs besides the model and the job: this file
+    (how inputs are set and outputs read), numpy, and the installed
+    tflite-micro as built, not only its version (its RECORD holds every
+    file's hash; a shared object rebuilt in place changes its size or
+    time). A package without RECORD raises: no cache then."""
+    from importlib.metadata import distribution
+
+    dist = distribution("tflite-micro")
+    record = dist.read_text("RECORD")
+    if not record:
+        raise LookupError("tflite-micro has no RECORD to say which build it is")
+    built = hashlib.sha256(record.encode())
+    for file in dist.files or ():
+        if str(file).endswith(".so"):
+            stat = Path(str(dist.locate_file(file))).stat()
+            built.update(f"{file} {stat.st_size} {stat.st_mtime_ns}\n".encode())
+    here = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return f"tflite-micro {dist.version} {built.hexdigest()[:16]} numpy {np.__version__} reference.py {here}"
+
+
 class ReferenceCache:
     """The reference outputs of one job (model, vectors in order, arena,
     interpreter version), kept in the build cache's `reference/` directory:
@@ -269,8 +293,10 @@ class ReferenceCache:
 
     LIMIT = 64 << 20  # outputs of more bytes are not kept
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, vectors: int | None = None, n_outputs: int | None = None) -> None:
         self.path = path
+        self.vectors = vectors      # what a kept file must hold (None: whatever it holds)
+        self.n_outputs = n_outputs
 
     @classmethod
     def for_job(cls, model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
@@ -278,11 +304,9 @@ class ReferenceCache:
         if os.environ.get("HIL_REFERENCE_CACHE", "1") == "0":
             return None
         try:
-            from importlib.metadata import version
-
             from ..build.cmake import cache_root
 
-            digest = hashlib.sha256(f"hil-reference/1 tflite-micro {version('tflite-micro')} arena {arena_size} "
+            digest = hashlib.sha256(f"hil-reference/2 {_implementation()} arena {arena_size} "
                                     f"outputs {n_outputs} vectors {len(vectors)}\n".encode())
             digest.update(hashlib.sha256(model).digest())
             for vector in vectors:
@@ -290,7 +314,7 @@ class ReferenceCache:
                     array = np.ascontiguousarray(value)
                     digest.update(f"{array.dtype.str}{array.shape}".encode())
                     digest.update(array.data)
-            return cls(cache_root() / "reference" / f"{digest.hexdigest()[:32]}.npz")
+            return cls(cache_root() / "reference" / f"{digest.hexdigest()[:32]}.npz", len(vectors), n_outputs)
         except Exception as exc:  # noqa: BLE001 - no cache is never an error
             log.info("no reference cache: %s", exc)
             return None
@@ -300,6 +324,8 @@ class ReferenceCache:
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 n, k = (int(x) for x in data["shape"])
+                if (self.vectors is not None and n != self.vectors) or (self.n_outputs is not None and k != self.n_outputs):
+                    raise ValueError(f"it holds {n} vectors of {k} outputs, not {self.vectors} of {self.n_outputs}")
                 return [[data[f"v{i}_{j}"] for j in range(k)] for i in range(n)]
         except FileNotFoundError:
             return None
@@ -319,7 +345,7 @@ class ReferenceCache:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
             os.replace(tmp, self.path)
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - disk full, unwritable, an output numpy cannot keep: not kept
             log.info("reference outputs not cached (%s): %s", self.path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink()
