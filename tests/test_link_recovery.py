@@ -645,3 +645,29 @@ def test_a_port_that_cannot_be_connected_is_link_broken(tmp_path, monkeypatch, a
     document, _ = _run(tmp_path, an386_firmware["normal"], "refused")
     assert document["exit_code"] == 3
     assert document["error"]["message"].startswith("link broken: cannot connect to socket://127.0.0.1:")
+
+
+@requires_qemu
+@pytest.mark.qemu
+def test_a_link_failure_sending_the_next_vector_ahead_ends_the_run_after_this_one_is_recorded(
+        tmp_path, monkeypatch, an386_firmware):
+    """Pipelined streaming sends vector i+1's INVOKE before vector i is
+    checked. If that send fails, vector i's result is still recorded (it
+    was read whole), the failure is vector i+1's: not run, exit 3, the
+    link's message. The failing write is injected (a real socket cannot be
+    made to fail on one given write); QEMU, the firmware and the run are
+    real."""
+    original = Run._send_invoke
+
+    def send_invoke(run, i, *args, **kwargs):
+        if i == 2 and kwargs.get("ahead"):
+            assert run.client is not None
+            raise LinkBroken("cannot write to the device: [Errno 32] Broken pipe", run.client.stats, closed=True)
+        return original(run, i, *args, **kwargs)
+
+    monkeypatch.setattr(Run, "_send_invoke", send_invoke)
+    document, _ = _run(tmp_path, an386_firmware["normal"], "ahead-broken")
+    assert document["exit_code"] == 3 and document["status"] == "error"
+    assert document["error"]["message"].startswith("link broken: cannot write to the device"), document["error"]
+    assert [(v["index"], v["status"]) for v in document["vectors"]] == [(0, "passed"), (1, "passed")]
+    assert document["summary"]["not_run"] == 2
