@@ -331,7 +331,9 @@ void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
         ch[r].left = shift[r * mult_step] > 0 ? shift[r * mult_step] : 0;
         ch[r].right = shift[r * mult_step] > 0 ? 0 : -shift[r * mult_step];
         ch[r].mask = (int32_t)(((uint32_t)1 << ch[r].right) - 1u);
+#if HIL_KERNELS_MVE
         ch[r].neg_right = -ch[r].right;
+#endif
     }
     /* the padding vector code may read (never stored): a neutral channel */
     for (; r < DSP_CHAN_ROWS(rows); ++r)
