@@ -92,3 +92,39 @@ def test_targets_are_asked_for_capabilities_not_their_kind():
             if name in KIND_QUESTIONS:
                 bad.append(f"{_where(path, getattr(node, 'lineno', 0))}: {name}")
     assert not bad, "ask `capabilities_of(platform)` or `target.capabilities` instead:\n" + "\n".join(bad)
+
+
+#: private attributes of the standard library that are its public API
+STDLIB_PRIVATE = {"_exit", "_asdict", "_replace", "_fields", "_getframe"}
+#: known and to go: the board's resync needs a public call in link/protocol.py
+KNOWN_PRIVATE_READS = {"harness/targets/board.py: client._pending"}
+
+
+def _own_names(tree: ast.Module) -> set[str]:
+    """Every name a module defines or assigns (functions, classes, attributes, variables, arguments)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
+
+
+def test_no_module_reads_a_private_attribute_another_module_defines():
+    """`thing._name` where this module defines no `_name` (so another one
+    does): a private function or field used across modules. `self._x` and
+    `cls._x` are the class's own (or its base's) and are not judged."""
+    bad = []
+    for module, path, tree in _modules():
+        own = _own_names(tree) | STDLIB_PRIVATE
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in own \
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                if f"{path.relative_to(HARNESS.parent)}: {ast.unparse(node)}" not in KNOWN_PRIVATE_READS:
+                    bad.append(f"{_where(path, node.lineno)}: {ast.unparse(node)}")
+    assert not bad, "private attributes of another module's objects (make them public):\n" + "\n".join(bad)

@@ -40,4 +40,4 @@ def command(shards, out_path, store_spec) -> None:
               f"{doc['status']} (exit status {doc['exit_code']}, as `hil test` of all of them) -> {out_path}")
     if store_spec:
         store = ResultStore(store_url(store_spec, Path.cwd()))
-        out.print(f"  stored as run {store.record(doc)} in {store._safe_url()}")
+        out.print(f"  stored as run {store.record(doc)} in {store.safe_url()}")

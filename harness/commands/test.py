@@ -154,7 +154,7 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
             store = ResultStore(store_url(config.store, config.root))
             run_id = store.record(doc)
             identity = doc["identity"]
-            out.print(f"  stored as run {run_id} in {store._safe_url()} ({describe_identity(identity)})",
+            out.print(f"  stored as run {run_id} in {store.safe_url()} ({describe_identity(identity)})",
                       highlight=False)
             if not identity["complete"] or identity["clean"] is False:
                 out.print("  `hil compare` and `hil history` skip this run unless given --allow-partial / "

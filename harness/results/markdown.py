@@ -161,20 +161,23 @@ def code(text) -> str:
     return "`" + str(text).replace("`", "'") + "`"
 
 
-def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+def table_lines(header: list[str], rows: list[list[str]], align: str) -> list[str]:
+    """A Markdown table; `align` has one letter per column, "r" right-aligned."""
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return lines
 
 
-def _capped(rows: list, max_rows: int, what: str) -> tuple[list, list[str]]:
+def capped(rows: list, max_rows: int, what: str) -> tuple[list, list[str]]:
+    """The first `max_rows` rows, and the line that says how many more there are."""
     if len(rows) <= max_rows:
         return rows, []
     return rows[:max_rows], ["", f"... and {len(rows) - max_rows} more {what} (see the full report)."]
 
 
-def _links(links) -> list[str]:
+def link_lines(links) -> list[str]:
+    """An "Artifacts" section of (label, url) links; nothing when there are none."""
     if not links:
         return []
     lines = ["", "### Artifacts", ""]
@@ -187,12 +190,12 @@ def _failing_section(suite: dict | None, max_rows: int, heading: str) -> list[st
     failing = failing_cases(suite)
     if not failing:
         return []
-    shown, more = _capped(failing, max_rows, "failing checks")
+    shown, more = capped(failing, max_rows, "failing checks")
     rows = [[cell(c.get("platform")), cell(c.get("model")), code(c.get("check")), c.get("status", "").upper(),
              cell(c.get("message"), 600), cell(case_value(c, "measured")), cell(case_value(c, "limit"))]
             for c in shown]
     return ["", f"### {heading} ({len(failing)})", "",
-            *_table(["platform", "model", "check", "status", "message", "measured", "limit"], rows, "lllllrr"),
+            *table_lines(["platform", "model", "check", "status", "message", "measured", "limit"], rows, "lllllrr"),
             *more]
 
 
@@ -237,7 +240,7 @@ def _jobs_table(suite: dict, max_rows: int) -> list[str]:
         by_job.setdefault(f"{c.get('platform')}/{c.get('model')}", []).append(c)
     rows = []
     jobs = suite.get("jobs", [])
-    shown, more = _capped(jobs, max_rows, "jobs")
+    shown, more = capped(jobs, max_rows, "jobs")
     for j in shown:
         m = j.get("metrics") or {}
         cases = by_job.get(j.get("id") or f"{j.get('platform')}/{j.get('model')}", [])
@@ -249,7 +252,7 @@ def _jobs_table(suite: dict, max_rows: int) -> list[str]:
                      estimate_cell(m), energy_cell(m), fmt_value(m.get("flash_bytes"), "flash_bytes"),
                      fmt_value(m.get("ram_bytes"), "ram_bytes"), fmt_value(m.get("arena_bytes"), "arena_bytes"),
                      fmt_value(m.get("accuracy"), "accuracy")])
-    return [*_table(["platform", "model", "status", "checks passed", "count (median)", "cycles, latency (median)",
+    return [*table_lines(["platform", "model", "status", "checks passed", "count (median)", "cycles, latency (median)",
                      "energy (median)", "flash", "RAM", "arena", "accuracy"], rows, "lllrrrrrrrr"), *more]
 
 
@@ -299,7 +302,7 @@ def suite_markdown(suite: dict, links=(), title: str | None = None, max_rows: in
     lines += _failing_section(suite, max_rows, "Failing checks")
     if suite.get("jobs"):
         lines += ["", f"### Jobs ({len(suite['jobs'])})", "", *_jobs_table(suite, max_rows)]
-    lines += _links(links)
+    lines += link_lines(links)
     return "\n".join(lines) + "\n"
 
 
@@ -345,7 +348,7 @@ def compare_markdown(compare: dict, suite: dict | None = None, links=(), title: 
     changed = changed_metrics(compare)
     unchanged = sum(c.get("status") == "unchanged" for c in compare.get("changes", []))
     if changed:
-        shown, more = _capped(changed, max_rows, "changed metrics")
+        shown, more = capped(changed, max_rows, "changed metrics")
         rows = []
         for c in shown:
             m, u = c.get("metric", ""), c.get("unit")
@@ -357,7 +360,7 @@ def compare_markdown(compare: dict, suite: dict | None = None, links=(), title: 
                          fmt_value(c.get("base"), m, u), fmt_value(c.get("head"), m, u),
                          fmt_delta(c.get("delta"), m, u), fmt_pct(c.get("delta_pct")), fmt_threshold(c), status])
         lines += ["", f"### Changed metrics ({len(changed)})", "",
-                  *_table(["platform", "model", "metric", "base", "head", "delta", "delta %", "threshold", "status"],
+                  *table_lines(["platform", "model", "metric", "base", "head", "delta", "delta %", "threshold", "status"],
                           rows, "lllrrrrrl"), *more]
     if unchanged:
         lines += ["", f"{plural(unchanged, 'metric')} unchanged within {'its' if unchanged == 1 else 'their'} "
@@ -366,17 +369,17 @@ def compare_markdown(compare: dict, suite: dict | None = None, links=(), title: 
     moved = sorted((c for c in compare.get("cases", []) if c.get("status") in ("regressed", "improved")),
                    key=lambda c: (c.get("status") != "regressed", str(c.get("id"))))
     if moved:
-        shown, more = _capped(moved, max_rows, "changed checks")
+        shown, more = capped(moved, max_rows, "changed checks")
         rows = [[code(c.get("id")), c.get("base") or "-", c.get("head") or "-",
                  "**REGRESSED**" if c.get("status") == "regressed" else "fixed"] for c in shown]
         lines += ["", f"### Checks that changed ({len(moved)})", "",
-                  *_table(["check", "base", "head", "status"], rows, "llll"), *more]
+                  *table_lines(["check", "base", "head", "status"], rows, "llll"), *more]
 
     lines += _failing_section(suite, max_rows, "Failing checks on head")
     if suite and suite.get("jobs"):
         lines += ["", f"<details><summary>All jobs on head ({len(suite['jobs'])})</summary>", "",
                   *_jobs_table(suite, max_rows), "", "</details>"]
-    lines += _links(links)
+    lines += link_lines(links)
     return "\n".join(lines) + "\n"
 
 

@@ -330,16 +330,16 @@ def render_run_markdown(result: dict, source: Path | None = None, links=(), titl
     if ctx["localization"]:
         lines.append(f"- localisation: {md.cell(ctx['localization']['text'])}")
     if ctx["failing"]:
-        rows, more = md._capped(ctx["failing"], max_rows, "failing vectors")
+        rows, more = md.capped(ctx["failing"], max_rows, "failing vectors")
         lines += ["", f"### Failing vectors ({len(ctx['failing'])})", ""]
-        lines += md._table(["vector", "status", "max abs diff", "detail", "count", "top-1 / reference"],
+        lines += md.table_lines(["vector", "status", "max abs diff", "detail", "count", "top-1 / reference"],
                            [[str(r["index"]), r["status"].upper(), r["max_abs_diff"], md.cell(r["detail"]), r["count"],
                              r["top1"]] for r in rows], "lllllr")
         lines += more
     if ctx["operators"]:
         lines += ["", f"<details><summary>Per operator (median {ctx['count_kind']} per invoke)</summary>", ""]
         estimated = any(o.get("cycles") for o in ctx["operators"])
-        lines += md._table(["#", "operator", ctx["count_kind"], "share"] + (["cycles (estimate)"] if estimated else []),
+        lines += md.table_lines(["#", "operator", ctx["count_kind"], "share"] + (["cycles (estimate)"] if estimated else []),
                            [[str(o["index"]), md.code(o["op"]), md.fmt_value(o["count"], "count"),
                              "-" if o["share"] is None else f"{o['share']:.1%}"]
                             + ([o.get("cycles") or "-"] if estimated else []) for o in ctx["operators"]],
@@ -347,5 +347,5 @@ def render_run_markdown(result: dict, source: Path | None = None, links=(), titl
         lines += ["", "</details>"]
     if ctx["memory"]:
         lines += ["", "Memory: " + "; ".join(f"{k} {v}" for k, v, _ in ctx["memory"] if not k.startswith("region"))]
-    lines += md._links(links)
+    lines += md.link_lines(links)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"

@@ -179,10 +179,11 @@ class ResultStore:
             raise UsageError(f"store {url!r} is not a database URL: {exc}",
                              hint="use a file path (SQLite) or postgresql://user:password@host/database") from exc
         except sa.exc.OperationalError as exc:
-            raise InfraError(f"cannot open the result store {self._safe_url()}: {exc.orig}",
+            raise InfraError(f"cannot open the result store {self.safe_url()}: {exc.orig}",
                              hint="check that the database server runs and the URL's credentials") from exc
 
-    def _safe_url(self) -> str:
+    def safe_url(self) -> str:
+        """The store's URL with any password hidden: what messages may show."""
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def record(self, doc: dict) -> int:
@@ -214,7 +215,7 @@ class ResultStore:
                                         else None})
             if metrics:
                 conn.execute(metric_values.insert(), metrics)
-        log.info("stored suite run %s (%s, %d metric values) in %s", run_id, doc["status"], len(metrics), self._safe_url())
+        log.info("stored suite run %s (%s, %d metric values) in %s", run_id, doc["status"], len(metrics), self.safe_url())
         return int(run_id)
 
     def runs(self, suite: str | None = None, branch: str | None = None, limit: int | None = 20,
