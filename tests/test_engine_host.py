@@ -1002,6 +1002,69 @@ def test_dsp_elementwise_add_sub_bit_exact_on_random_layers(eng_run, eng_run_dsp
             assert _engine_outputs(exe, path, vectors, tmp_path) == expected, f"{exe.name} differs from TFLM: {desc}"
 
 
+def _pool_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
+    """One random int8 AVERAGE_POOL_2D (1) or MAX_POOL_2D (17): odd channel
+    counts and more than 16 and 64 (the vector and sum chunks), SAME padding
+    (border windows partly outside the input), strides above the window,
+    batches, zero points at the extremes, every fused activation."""
+    s = _schema()
+    fh, fw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    sh, sw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
+    same = bool(rng.integers(0, 2))
+    h, w = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    if _out_size(h, fh, sh, 1, same) <= 0 or _out_size(w, fw, sw, 1, same) <= 0:
+        same = True
+    c = int(rng.choice([1, 3, 5, 16, 17, 31, 64, 67, 130]))
+    b = int(rng.choice([1, 1, 2]))
+    shape = [b, h, w, c]
+    out_shape = [b, _out_size(h, fh, sh, 1, same), _out_size(w, fw, sw, 1, same), c]
+    scale, zp = float(rng.uniform(0.005, 0.1)), int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))
+    tensors = []
+    for name, sh_ in (("x", shape), ("y", out_shape)):
+        t = s.TensorT()
+        t.shape, t.type, t.buffer, t.name = np.array(sh_, np.int32), 9, 0, name
+        t.quantization = s.QuantizationParametersT(scale=[scale], zeroPoint=[zp])
+        tensors.append(t)
+    opts = s.Pool2DOptionsT()
+    opts.padding, opts.strideH, opts.strideW, opts.filterHeight, opts.filterWidth = (
+        0 if same else 1, sh, sw, fh, fw)
+    opts.fusedActivationFunction = int(rng.choice(_ACTIVATIONS))
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0], np.int32), np.array([1], np.int32)
+    op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.Pool2DOptions, opts
+    sg = s.SubGraphT()
+    sg.tensors, sg.inputs, sg.outputs, sg.operators = tensors, np.array([0], np.int32), np.array([1], np.int32), [op]
+    opcode = s.OperatorCodeT()
+    opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = builtin, builtin, 1
+    model = s.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [opcode], [sg], [s.BufferT()]
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1 << 10)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), (f"{'AVG' if builtin == 1 else 'MAX'} {shape} f{fh}x{fw} s{sh}{sw} "
+                                     f"{'SAME' if same else 'VALID'} zp {zp} act {opts.fusedActivationFunction}")
+
+
+@pytest.mark.parametrize("builtin", [1, 17], ids=["avgpool", "maxpool"])
+def test_pools_bit_exact_on_random_layers(eng_run, eng_run_dsp, builtin, tmp_path):
+    """int8 pools, channel innermost (pooling.c; the mve set 16 channels per
+    vector, tail-predicated): 16 random layers, extreme and random inputs,
+    TFLM's bytes from the reference and the optimised sets."""
+    rng = np.random.default_rng(2000 + builtin)
+    for i in range(16):
+        data, desc = _pool_layer(rng, builtin)
+        path = tmp_path / f"pool{i}.tflite"
+        path.write_bytes(data)
+        _, sg, _ = _parse(path)
+        shape = tuple(int(d) for d in sg.tensors[0].shape)
+        vectors = [[np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)],
+                   [rng.integers(-128, 128, shape, dtype=np.int8)]]
+        expected = b"".join(_reference_outputs(path, vectors, 1))
+        for exe in (eng_run, eng_run_dsp):
+            assert _engine_outputs(exe, path, vectors, tmp_path) == expected, f"{exe.name} differs from TFLM: {desc}"
+
+
 # --------------------------------------------------------------------------
 # Small operators' fast paths (issue 14): edge values against TFLM
 

@@ -53,7 +53,8 @@ set(HIL_ENGINE_DSP_SOURCES ${HIL_ENGINE_DIR}/kernels/s8_dsp.c)
 set(HIL_ENGINE_DSP_HOOKED
     ${HIL_ENGINE_DIR}/kernels/binary.c
     ${HIL_ENGINE_DIR}/kernels/conv.c
-    ${HIL_ENGINE_DIR}/kernels/fully_connected.c)
+    ${HIL_ENGINE_DIR}/kernels/fully_connected.c
+    ${HIL_ENGINE_DIR}/kernels/pooling.c)
 set(HIL_ENGINE_DEFINES "") # for targets in other directories (firmware/api/hil.cmake)
 if(HIL_KERNELS STREQUAL "dsp" OR HIL_KERNELS STREQUAL "mve")
     list(APPEND HIL_ENGINE_SOURCES ${HIL_ENGINE_DSP_SOURCES})

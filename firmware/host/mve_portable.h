@@ -245,6 +245,22 @@ static inline int32x4_t vmaxq_s32(int32x4_t a, int32x4_t b)
     return a;
 }
 
+static inline int8x16_t vmaxq_s8(int8x16_t a, int8x16_t b)
+{
+    int i;
+    for (i = 0; i < 16; ++i)
+        a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
+    return a;
+}
+
+static inline int8x16_t vminq_s8(int8x16_t a, int8x16_t b)
+{
+    int i;
+    for (i = 0; i < 16; ++i)
+        a.v[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i];
+    return a;
+}
+
 static inline int32x4_t vminq_s32(int32x4_t a, int32x4_t b)
 {
     int i;

@@ -18,6 +18,58 @@
 #include "../engine_internal.h"
 #include "../quant.h"
 
+/* The mve set (engine.cmake lists this file in HIL_ENGINE_DSP_HOOKED) takes
+ * sixteen channels per vector; every other set the portable loops below. */
+#ifndef HIL_KERNELS_MVE
+#define HIL_KERNELS_MVE 0
+#endif
+#ifndef HIL_KERNELS_DSP
+#define HIL_KERNELS_DSP 0
+#endif
+#if HIL_KERNELS_MVE
+#if defined(HIL_ACLE_PORTABLE)
+#include "mve_portable.h"
+#else
+#include <arm_mve.h>
+#endif
+#elif HIL_KERNELS_DSP
+/* The dsp set: the max pool four channels per word, SSUB8 setting a GE
+ * flag per byte where a >= b and SEL taking a's bytes there, b's elsewhere.
+ * The host build (HIL_ACLE_PORTABLE) runs the same byte-wise max in C. */
+static inline uint32_t ld4(const int8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+#if defined(HIL_ACLE_PORTABLE)
+static inline uint32_t pick4(uint32_t a, uint32_t b, int larger)
+{
+    uint32_t r = 0;
+    int i;
+    for (i = 0; i < 32; i += 8) {
+        const int8_t x = (int8_t)(a >> i), y = (int8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)((x >= y) == (larger != 0) ? x : y) << i;
+    }
+    return r;
+}
+static inline uint32_t max4(uint32_t a, uint32_t b) { return pick4(a, b, 1); }
+static inline uint32_t min4(uint32_t a, uint32_t b) { return pick4(a, b, 0); }
+#else
+#include <arm_acle.h>
+static inline uint32_t max4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int8x4_t)a, (int8x4_t)b);
+    return (uint32_t)__sel((uint8x4_t)a, (uint8x4_t)b);
+}
+static inline uint32_t min4(uint32_t a, uint32_t b)
+{
+    (void)__ssub8((int8x4_t)a, (int8x4_t)b);
+    return (uint32_t)__sel((uint8x4_t)b, (uint8x4_t)a);
+}
+#endif
+#endif
+
 /* Pool2DOptions slots */
 enum { POOL_PADDING = 0, POOL_STRIDE_W = 1, POOL_STRIDE_H = 2,
        POOL_FILTER_W = 3, POOL_FILTER_H = 4, POOL_ACTIVATION = 5 };
@@ -161,6 +213,91 @@ static void pool_float(eng_t *e, const eng_op *op, const pool_data *d,
     }
 }
 
+/* Channels summed at a time by the average pool (int32 sums on the stack). */
+#define POOL_SUM_CHANNELS 64
+
+/* The int8 pools, the channel innermost: for one output pixel each tap
+ * inside the input is a run of `depth` contiguous int8 values, so the
+ * inner loops walk those runs (no index arithmetic per element), the
+ * channels in chunks. Same arithmetic as the reference formula: the sum of
+ * the taps inside the input divided by their count, rounded half away from
+ * zero; the largest tap; then the activation clamp. */
+static void max_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
+                      int32_t lo, int32_t hi, int8_t *y)
+{
+    int fy, fx, c;
+#if HIL_KERNELS_MVE
+    const int8x16_t vlo = vdupq_n_s8((int8_t)lo), vhi = vdupq_n_s8((int8_t)hi);
+    for (c = 0; c < depth; c += 16) {
+        const mve_pred16_t p = vctp8q((uint32_t)(depth - c));
+        int8x16_t m = vdupq_n_s8(-128);
+        for (fy = 0; fy < nh; ++fy) {
+            const int8_t *t = x + (size_t)fy * row + c;
+            for (fx = 0; fx < nw; ++fx, t += depth)
+                m = vmaxq_s8(m, vldrbq_z_s8(t, p));
+        }
+        vstrbq_p_s8(y + c, vminq_s8(vmaxq_s8(m, vlo), vhi), p);
+    }
+#else
+    c = 0;
+#if HIL_KERNELS_DSP
+    {
+        const uint32_t lo4 = (uint32_t)(uint8_t)lo * 0x01010101u;
+        const uint32_t hi4 = (uint32_t)(uint8_t)hi * 0x01010101u;
+        for (; c + 4 <= depth; c += 4) {
+            uint32_t m = 0x80808080u; /* -128 in every byte */
+            for (fy = 0; fy < nh; ++fy) {
+                const int8_t *t = x + (size_t)fy * row + c;
+                for (fx = 0; fx < nw; ++fx, t += depth)
+                    m = max4(m, ld4(t));
+            }
+            m = min4(max4(m, lo4), hi4);
+            memcpy(y + c, &m, sizeof m);
+        }
+        if (c == depth)
+            return;
+    }
+#endif
+    {
+    const int c0 = c;
+    for (c = c0; c < depth; ++c)
+        y[c] = -128;
+    for (fy = 0; fy < nh; ++fy) {
+        const int8_t *t = x + (size_t)fy * row;
+        for (fx = 0; fx < nw; ++fx, t += depth)
+            for (c = c0; c < depth; ++c)
+                if (t[c] > y[c])
+                    y[c] = t[c];
+    }
+    for (c = c0; c < depth; ++c)
+        y[c] = (int8_t)(y[c] < lo ? lo : y[c] > hi ? hi : y[c]);
+    }
+#endif
+}
+
+static void avg_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
+                      int32_t count, int32_t lo, int32_t hi, int8_t *y)
+{
+    int32_t sum[POOL_SUM_CHANNELS];
+    int fy, fx, c0, c;
+    for (c0 = 0; c0 < depth; c0 += POOL_SUM_CHANNELS) {
+        const int n = depth - c0 < POOL_SUM_CHANNELS ? depth - c0 : POOL_SUM_CHANNELS;
+        for (c = 0; c < n; ++c)
+            sum[c] = 0;
+        for (fy = 0; fy < nh; ++fy) {
+            const int8_t *t = x + (size_t)fy * row + c0;
+            for (fx = 0; fx < nw; ++fx, t += depth)
+                for (c = 0; c < n; ++c)
+                    sum[c] += t[c];
+        }
+        for (c = 0; c < n; ++c) {
+            const int32_t v = sum[c] > 0 ? (sum[c] + count / 2) / count
+                                         : (sum[c] - count / 2) / count;
+            y[c0 + c] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
+        }
+    }
+}
+
 static eng_status pool_eval(eng_t *e, int op_index, int average,
                             eng_error *err)
 {
@@ -174,13 +311,15 @@ static eng_status pool_eval(eng_t *e, int op_index, int average,
     const int batches = in->dims[0], depth = in->dims[3];
     const int in_h = in->dims[1], in_w = in->dims[2];
     const int out_h = out->dims[1], out_w = out->dims[2];
-    int n, oy, ox, c, fy, fx;
+    const size_t row = (size_t)in_w * (size_t)depth;
+    int n, oy, ox;
 
     if (d->is_float) {
         pool_float(e, op, d, average);
         return ENG_OK;
     }
     for (n = 0; n < batches; ++n) {
+        const int8_t *img = x + (size_t)n * (size_t)in_h * row;
         for (oy = 0; oy < out_h; ++oy) {
             const int y0 = oy * d->stride_h - d->pad_h;
             const int fy_begin = imax(0, -y0);
@@ -189,42 +328,29 @@ static eng_status pool_eval(eng_t *e, int op_index, int average,
                 const int x0 = ox * d->stride_w - d->pad_w;
                 const int fx_begin = imax(0, -x0);
                 const int fx_end = imin(d->filter_w, in_w - x0);
-                for (c = 0; c < depth; ++c) {
-                    int32_t v;
-                    if (average) {
-                        int32_t sum = 0, count = 0;
-                        for (fy = fy_begin; fy < fy_end; ++fy)
-                            for (fx = fx_begin; fx < fx_end; ++fx) {
-                                sum += x[(((size_t)n * in_h + y0 + fy) * in_w +
-                                          x0 + fx) * depth + c];
-                                ++count;
-                            }
-                        if (count == 0)
-                            return eng_fail(err, ENG_E_INVOKE,
-                                            (uint32_t)op_index, op_index,
-                                            "operator %d: AVERAGE_POOL_2D "
-                                            "window outside the input",
-                                            op_index);
-                        /* round half away from zero */
-                        v = sum > 0 ? (sum + count / 2) / count
-                                    : (sum - count / 2) / count;
-                    } else {
-                        v = -128;
-                        for (fy = fy_begin; fy < fy_end; ++fy)
-                            for (fx = fx_begin; fx < fx_end; ++fx) {
-                                const int32_t t =
-                                    x[(((size_t)n * in_h + y0 + fy) * in_w +
-                                       x0 + fx) * depth + c];
-                                if (t > v)
-                                    v = t;
-                            }
-                    }
-                    if (v < d->act_min)
-                        v = d->act_min;
-                    if (v > d->act_max)
-                        v = d->act_max;
-                    y[(((size_t)n * out_h + oy) * out_w + ox) * depth + c] =
-                        (int8_t)v;
+                /* the window's taps inside the input: nh rows of nw
+                 * (none when it lies wholly in the padding) */
+                const int nh = fy_end - fy_begin, nw = fx_end - fx_begin;
+                const int8_t *win =
+                    nh > 0 && nw > 0
+                        ? img + (size_t)(y0 + fy_begin) * row +
+                              (size_t)(x0 + fx_begin) * (size_t)depth
+                        : img;
+                int8_t *yp = y + (((size_t)n * out_h + oy) * out_w + ox) * (size_t)depth;
+                if (average) {
+                    const int32_t count =
+                        nh > 0 && nw > 0 ? (int32_t)nh * (int32_t)nw : 0;
+                    if (count == 0)
+                        return eng_fail(err, ENG_E_INVOKE,
+                                        (uint32_t)op_index, op_index,
+                                        "operator %d: AVERAGE_POOL_2D "
+                                        "window outside the input",
+                                        op_index);
+                    avg_pixel(win, row, depth, nh, nw, count, d->act_min,
+                              d->act_max, yp);
+                } else {
+                    max_pixel(win, row, depth, nh, nw, d->act_min,
+                              d->act_max, yp);
                 }
             }
         }
