@@ -264,16 +264,28 @@ class Run:
         # writing happen after, one write at a time in the order of the copies (`_write_lock`), so a
         # newer document is never overwritten by an older one and the streaming thread never waits on a disk.
         with self._write_lock:
-            with self._lock:
-                if self.result is None:
-                    return
-                self._dirty.clear()
-                snapshot = self.result.snapshot()
+            for _ in range(3):
+                with self._lock:
+                    if self.result is None:
+                        return
+                    self._dirty.clear()
+                    snapshot = self.result.snapshot()
+                try:
+                    text = self.result.as_json(snapshot)  # each vector encoded once
+                    break
+                except RuntimeError:
+                    # the document's dicts (timings, device, ...) are set by the run's thread without the
+                    # lock; one that changed while this thread encoded it ("dictionary changed size during
+                    # iteration") is copied and encoded again, never the end of the writer thread
+                    continue
+            else:
+                self._dirty.set()  # the next turn of the writer, or the final save, writes it
+                return
             # --json first: it is the copy the user (CI) asked for, and the
             # order makes it never older than the run directory's, whenever
             # hil is killed (even between the two writes)
             copies = [*([Path(self.config.json_out)] if self.config.json_out else []), self.result_path]
-            failed = write_json_copies(copies, self.result.as_json(snapshot))  # each vector encoded once
+            failed = write_json_copies(copies, text)
             self.write_error = self.write_error or failed
 
     def _stop_if_unwritable(self) -> None:

@@ -1,0 +1,38 @@
+"""The result writer survives a document that changes while it is encoded.
+
+The run's thread sets the document's dicts (timings, device, ...) without
+the result's lock, and the periodic writer encodes a snapshot of them
+outside it, so an encoding can meet "dictionary changed size during
+iteration" (seen: one thread adding timings while another encoded, once in
+~400,000 changes; not deterministic enough for a test). That
+RuntimeError ended the writer thread (no more periodic writes: a killed
+run kept nothing of its later vectors) or a step that saves. Host only;
+the race is injected by making the first encoding raise it."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import MODELS
+
+from harness.results.result import RunResult
+from harness.runner import Run, RunConfig
+
+
+def test_an_encoding_that_meets_a_changing_dict_is_done_again_not_raised(tmp_path, monkeypatch):
+    run = Run(RunConfig(model=MODELS / "demo" / "gesture.tflite", platform="mps2-an386", workdir=tmp_path / "run"))
+    result = run.begin()
+    run.make_workdir()
+    result.timings = {"prepare_build_s": 1.0}
+    encode, calls = RunResult.as_json, []
+
+    def as_json(self, snapshot=None):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("dictionary changed size during iteration")
+        return encode(self, snapshot)
+
+    monkeypatch.setattr(RunResult, "as_json", as_json)
+    run.save()
+    assert len(calls) == 2 and run.write_error is None
+    assert json.loads(run.result_path.read_text())["timings"] == {"prepare_build_s": 1.0}
