@@ -45,6 +45,7 @@ from .power.energy import EnergyModel, cycles_label
 from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .provenance import run_provenance
+from .spawn import signals_held
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_copies)
 from .targets import Target, capabilities_of, check_board_options, make_target
@@ -125,16 +126,12 @@ def _raise_terminated(signum, frame):
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back while a run cleans up (emulator, reference
     child, the final result), then let them end the process as usual.
-    Outside the main thread signals are not ours to touch."""
-    if threading.current_thread() is not threading.main_thread():
+    Outside the main thread signals are not ours to touch. Not a blocked
+    signal mask: that holds them back from the main thread only, and any
+    other thread the kernel hands the signal to makes the main thread raise
+    at once (harness/spawn.py)."""
+    with signals_held():
         yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def default_workdir(platform: str, kind: str = "") -> Path:

@@ -1,4 +1,12 @@
-"""Starting a child with a `preexec_fn` without losing a Ctrl-C.
+"""Holding SIGINT/SIGTERM back without losing them, and starting a child
+with a `preexec_fn` while they are held.
+
+Blocking the signals with `pthread_sigmask` holds them back from the main
+thread only: the kernel then hands a Ctrl-C to any other thread (the result
+writer, the reference's pipe threads), whose C handler still makes the main
+thread raise KeyboardInterrupt at once. So while signals are held here, the
+Python handlers are replaced by ones that only note the signal; after, the
+original handlers are put back and each noted signal is sent again.
 
 A `preexec_fn` makes `subprocess` fork (not vfork/posix_spawn) and run the
 interpreter's at-fork hooks in the parent (logging registers one that
@@ -7,44 +15,59 @@ Python handler run inside the hook, where CPython prints "Exception ignored
 in: <function _releaseLock>" and drops the KeyboardInterrupt: the run then
 went on to the end and passed, as if never interrupted (seen once in ~100
 signals sent 0.2-0.75 s into `hil run`, while the reference interpreter and
-QEMU start). So while the child starts, the handlers only note the signal;
-once the child runs, the original handlers are back and the signal is sent
-again, so it ends the run where Python can raise it.
+QEMU start). So children are started with the signals held.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
 
-def popen(args: Any, **kwargs: Any) -> subprocess.Popen:
-    """`subprocess.Popen(args, **kwargs)` with SIGINT/SIGTERM noted, not
-    raised, while the child is forked; a noted signal is sent again after
-    (the child is killed first if that ends the caller). Outside the main
-    thread no Python handler runs in this thread, so nothing is changed."""
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM are noted, not acted on, inside the block, then
+    sent again once it is left (so KeyboardInterrupt, or the SIGTERM handler,
+    comes after the block). Outside the main thread Python runs no handler
+    in this thread, so nothing is changed. A handler not set from Python
+    (getsignal() is None) cannot be put back: that signal is left alone."""
     if threading.current_thread() is not threading.main_thread():
-        return subprocess.Popen(args, **kwargs)
+        yield
+        return
     seen: list[int] = []
-    # a handler not set from Python (None) cannot be put back: that signal is left alone
+
+    def note(signum, frame) -> None:
+        seen.append(signum)
+
     held = [signum for signum in _HELD if signal.getsignal(signum) is not None]
-    old = {signum: signal.signal(signum, lambda signum, frame: seen.append(signum)) for signum in held}
-    proc: subprocess.Popen | None = None
+    old = {signum: signal.signal(signum, note) for signum in held}
     try:
-        proc = subprocess.Popen(args, **kwargs)
+        yield
     finally:
         for signum, handler in old.items():
-            signal.signal(signum, handler)
-        try:
-            for again in dict.fromkeys(seen):
-                signal.raise_signal(again)  # its own handler now: KeyboardInterrupt where it can propagate
-        except BaseException:
-            if proc is not None:
-                proc.kill()
-                proc.wait()
-            raise
+            if signal.getsignal(signum) is note:  # a handler the block set itself stays (a run restores its own)
+                signal.signal(signum, handler)
+        for again in dict.fromkeys(seen):
+            signal.raise_signal(again)  # its own handler now: KeyboardInterrupt where it can propagate
+
+
+def popen(args: Any, **kwargs: Any) -> subprocess.Popen:
+    """`subprocess.Popen(args, **kwargs)` with SIGINT/SIGTERM held while
+    the child is forked; the child is killed if a signal noted meanwhile
+    ends the caller."""
+    proc: subprocess.Popen | None = None
+    try:
+        with signals_held():
+            proc = subprocess.Popen(args, **kwargs)
+    except BaseException:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        raise
     return proc
