@@ -753,6 +753,50 @@ def test_dsp_kernels_keep_the_demo_arena_budget(eng_run_dsp):
     assert _parse_info(p.stdout)["arena_used"] <= 8 * 1024
 
 
+def test_per_op_data_size_of_a_huge_conv_does_not_wrap(eng_run_dsp, tmp_path):
+    """A 1x1 CONV_2D with 160 M output channels (a 160 MB model): the
+    optimised sets' per-op data (8 B + sizeof(dsp_chan) per channel) was
+    summed in 32 bits and wrapped, so the engine asked for too little (and
+    a wrap to a few bytes let prepare write gigabytes). Such layers take the
+    reference kernels now: the arena needed is at least their 8 B a channel."""
+    import flatbuffers
+
+    if eng_run_dsp.name != "eng_run_dsp":
+        pytest.skip("one kernel set is enough (the guard is shared; 3 s a run)")
+    c = 160_000_000
+    s = _schema()
+
+    def tensor(shape, buffer, name):
+        t = s.TensorT()
+        t.shape, t.type, t.buffer, t.name = np.array(shape, np.int32), 9, buffer, name
+        t.quantization = s.QuantizationParametersT(scale=[0.05], zeroPoint=[0])
+        return t
+
+    buffers = [s.BufferT(), s.BufferT(), s.BufferT()]
+    buffers[1].data = np.zeros(c, np.uint8)
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0, 1], np.int32), np.array([2], np.int32)
+    op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.Conv2DOptions, s.Conv2DOptionsT()
+    op.builtinOptions.padding, op.builtinOptions.strideH, op.builtinOptions.strideW = 1, 1, 1
+    sg = s.SubGraphT()
+    sg.tensors = [tensor([1, 1, 1, 1], 0, "x"), tensor([c, 1, 1, 1], 1, "w"), tensor([1, 1, 1, c], 2, "y")]
+    sg.inputs, sg.outputs, sg.operators = np.array([0], np.int32), np.array([2], np.int32), [op]
+    opcode = s.OperatorCodeT()
+    opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = 3, 3, 1
+    model = s.ModelT()
+    model.version, model.operatorCodes, model.subgraphs, model.buffers = 3, [opcode], [sg], buffers
+    builder = flatbuffers.Builder(c + (1 << 16))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path / "huge_conv.tflite"
+    path.write_bytes(builder.Output())
+    del builder, buffers
+    p = _run(eng_run_dsp, "--arena", 1 << 20, "--info", path)
+    path.unlink()
+    status, message = _assert_clean_failure(p, "huge conv")
+    assert status == "ENG_E_ARENA_TOO_SMALL", message
+    assert int(re.search(r"detail=(\d+)", p.stderr).group(1)) >= 8 * c, message
+
+
 _ACTIVATIONS = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6
 
 

@@ -202,7 +202,7 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
 
 #if HIL_KERNELS_DSP
     /* padded taps hold the zero point as an int8 value */
-    if (in->zero_point < -128 || in->zero_point > 127)
+    if (in->zero_point < -128 || in->zero_point > 127 || channels > DSP_MAX_ROWS)
         d.dsp = 0;
     else {
         dsp_conv_shape s;

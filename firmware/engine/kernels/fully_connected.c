@@ -155,7 +155,7 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
     }
 #if HIL_KERNELS_DSP
     /* a weight zero point would need the input's sum: reference only */
-    d.dsp = d.per_channel || d.filter_offset == 0;
+    d.dsp = (d.per_channel || d.filter_offset == 0) && d.units <= DSP_MAX_ROWS;
     if (d.dsp)
         *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(d.units);
 #endif

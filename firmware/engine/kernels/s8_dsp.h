@@ -59,6 +59,14 @@ typedef struct {
 #define DSP_CHAN_ROWS(rows) (rows)
 #endif
 
+/* Most output channels (rows) an op may give the optimised kernels: their
+ * per-op data, sizeof(dsp_chan) * DSP_CHAN_ROWS(rows) on top of the
+ * reference's 8 B a channel, is summed in a uint32_t and must not wrap
+ * (a 150 M-channel layer wrapped it to a few bytes, and prepare wrote
+ * gigabytes into them). More channels take the reference kernels, whose
+ * need stays below 2^31 + 64 at the loader's 2^28 elements. */
+#define DSP_MAX_ROWS (1 << 24)
+
 typedef struct {
     const dsp_chan *ch;
     int32_t output_offset, act_min, act_max;
