@@ -74,7 +74,8 @@ def test_a_signal_at_any_moment_ends_with_130_and_keeps_a_result(tmp_path, signa
     sent as soon as hil has set its handlers (SIGTERM caught)."""
     signum = getattr(signal, signame)
     run = tmp_path / "run"
-    proc = _start_hil("run", "--model", DEMO, "--vectors", "300", "--workdir", run, cwd=tmp_path)
+    # enough vectors to outlast the latest signal: 300 now take about 1 s
+    proc = _start_hil("run", "--model", DEMO, "--vectors", "5000", "--workdir", run, cwd=tmp_path)
     time.sleep(delay)
     deadline = time.monotonic() + 5
     while not _catches(proc.pid, signal.SIGTERM) and proc.poll() is None and time.monotonic() < deadline:
@@ -217,3 +218,22 @@ def test_an_interrupt_inside_a_sub_commands_import_ends_with_130(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "aborted" in proc.stderr
+
+
+def test_an_interrupt_while_a_command_module_imports_exits_130_at_once(tmp_path):
+    """The lazy command import itself: Ctrl-C there ends the process with 130
+    before any run starts, even though the interpreter may consider itself
+    ended by SIGINT (CI saw exit -2 after "aborted" with a real signal at
+    0.1 s). The import is made to raise KeyboardInterrupt: a stand-in for a
+    signal landing in it, which a timed real signal hits only now and then."""
+    code = (
+        "import importlib, harness.commands as c\n"
+        "def interrupted(name):\n"
+        "    raise KeyboardInterrupt\n"
+        "importlib.import_module = interrupted\n"
+        "c.load('run')\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "interrupted before the run started" in proc.stderr and "not reached" not in proc.stdout

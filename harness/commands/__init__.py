@@ -10,8 +10,12 @@ checks that each line matches its command's own help.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
+
+from ..errors import EXIT_INTERRUPTED
 
 #: command name -> (module under harness.commands, its one-line help as `hil --help` shows it)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,8 +53,19 @@ def shortened(text: str, limit: int) -> str:
 
 
 def load(name: str) -> click.Command:
-    """The command `name`, importing its module now."""
-    module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+    """The command `name`, importing its module now.
+
+    Ctrl-C or SIGTERM during that import ends the process as one before the
+    run started (harness/__main__.py): exit 130 straight away, because an
+    interrupted import leaves half-imported modules behind and can leave the
+    interpreter marked as ended by SIGINT (it would then kill itself with
+    SIGINT on the way out instead of exiting 130)."""
+    try:
+        module = importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted before the run started\n")
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     command = module.command
     if not isinstance(command, click.Command):
         raise TypeError(f"{module.__name__}.command is not a click command")
