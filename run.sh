@@ -62,6 +62,7 @@ case "$cmd" in
     setup) setup ;;
     demo) setup; exec "$VENV/bin/hil" demo "$@" ;;
     test) EXTRA_APT_PACKAGES="$TEST_APT_PACKAGES" setup; "$VENV/bin/ruff" check harness tests benchmarks scripts
+          "$VENV/bin/python" -m mypy  # what it checks: [tool.mypy] in pyproject.toml
           start_postgres; exec "$VENV/bin/python" -m pytest -m "slow or not slow" --durations=25 "$@" ;;
     hil) setup; exec "$VENV/bin/hil" "$@" ;;
     *) sed -n '2,9p' "$0"; exit 2 ;;
