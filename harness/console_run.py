@@ -247,6 +247,7 @@ class ConsoleRun:
         finally:
             if spawn is not None:
                 spawn.close()
+            booted = self.target is not None  # close() below forgets the target; the estimate needs to know
             if self.target is not None:
                 if self.doc.get("firmware_exit") is None:
                     code = self.exit_status(0)
@@ -255,7 +256,7 @@ class ConsoleRun:
                 self.close()
             if old_term is not None:
                 signal.signal(signal.SIGTERM, old_term)
-            if self.plugin is not None and self.target is not None:
+            if self.plugin is not None and booted:
                 self.doc["cycles"] = console_estimate(self.plugin, self.marks)
             self.doc["log_tail"] = log_tail(self.log_path)
             self._save()
