@@ -261,18 +261,35 @@ def _reads(*pairs):
 
 
 def test_alignment_gives_invoke_and_operator_estimates_when_the_counts_agree():
-    # start, engine mark = op 0 start, op 0 end, op 1 start, op 1 end, engine mark, end (the built-in engine)
-    records = _reads((0, 0), (10, 12), (50, 67), (52, 70), (92, 117), (94, 120), (100, 135))
-    found = align_invoke(records, count=80 + 20, operator_counts=[40, 40], tolerance=40)
+    # the built-in engine (firmware/app/builtin_ops.c, one read after each operator): start, mark, op 0 end,
+    # op 1 end, op 2 end, end; each operator's count is from the read before it
+    records = _reads((0, 0), (10, 12), (50, 67), (90, 117), (95, 125), (100, 135))
+    found = align_invoke(records, count=100, operator_counts=[40, 40, 5], tolerance=4)
     assert found.cycles == 135 and found.instructions == 100 and found.note is None
-    assert found.operators == [55, 47] and sum(found.operators) <= found.cycles
+    assert found.operators == [55, 50, 8] and sum(found.operators) <= found.cycles
+    # TFLM's profiler (firmware/tflm/hil_tflm.cc): start, (op start, op end) x 3, end
+    records = _reads((0, 0), (10, 12), (50, 67), (52, 70), (92, 117), (94, 120), (99, 128), (100, 135))
+    found = align_invoke(records, count=100, operator_counts=[40, 40, 5], tolerance=4)
+    assert found.note is None and found.operators == [55, 47, 8]
+    # one operator: both layouts are start, op start, op end, end
+    found = align_invoke(_reads((0, 0), (10, 12), (50, 67), (60, 80)), count=60, operator_counts=[40], tolerance=4)
+    assert found.note is None and found.operators == [55]
+
+
+def test_alignment_gives_no_operator_estimates_for_reads_of_neither_layout():
+    # the built-in engine's pattern before 6f07132 (a second read after each operator): 2N+3 reads, which
+    # neither firmware now makes; taking it for one of them would pair the wrong records
+    records = _reads((0, 0), (10, 12), (50, 67), (52, 70), (92, 117), (94, 120), (100, 135))
+    found = align_invoke(records, count=100, operator_counts=[40, 40], tolerance=4)
+    assert found.cycles == 135 and found.operators is None
+    assert found.note == "7 counter reads for 2 operators (expected 5 or 6): no per-operator estimates"
 
 
 def test_alignment_refuses_an_estimate_when_the_counts_disagree():
     records = _reads((0, 0), (10, 12), (50, 70), (52, 73), (1000, 1300))
     found = align_invoke(records, count=200, operator_counts=[40], tolerance=40)
     assert found.cycles is None and "no estimate" in found.note
-    found = align_invoke(records[:-1] + [Record(0, 200, 260)], count=200, operator_counts=[200], tolerance=40)
+    found = align_invoke(records[:3] + [Record(0, 200, 260)], count=200, operator_counts=[200], tolerance=40)
     assert found.cycles == 260 and found.operators is None and "operator 0" in found.note
     assert align_invoke(records[:1], 0, None, 40).note.startswith("the cycle plugin saw 1 counter read")
 

@@ -2,17 +2,23 @@
 checked against the firmware's own count before any estimate is given.
 
 Every count the firmware takes goes through `board_counter`, marker 0, so
-one INVOKE request leaves these counter-read records, in order:
+one INVOKE request of N operators leaves one of two layouts of
+counter-read records:
 
-    start, [engine mark], (op start, op end) x N, end
+    built-in engine (firmware/app/builtin_ops.c): N + 3
+        start, mark, op 0 end, ..., op N-1 end, end
+        each operator's count runs from the previous read to its own, so
+        operator i spans records (1+i, 2+i)
+    TFLM's runner (firmware/tflm/hil_tflm.cc, its profiler): 2N + 2
+        start, (op start, op end) x N, end
+        operator i spans records (1+2i, 2+2i)
 
-The built-in engine reads once more before its first operator (its
-`mark`), TFLM's profiler does not: 2N+3 or 2N+2 records. Operator i spans
-records (1+2i, 2+2i) in both layouts. The plugin's instruction delta over
-each span must equal the firmware's SysTick count within one tick (the
-counter's resolution); when it does not, the records are not this invoke's
-(or a read was missed) and there is no estimate, only a note: a wrong
-estimate is worse than none.
+(`start` and `end` are the protocol's, firmware/protocol/proto.c.) For
+N = 1 both layouts are the same. The plugin's instruction delta over the
+invoke and over each span must equal the firmware's SysTick count within
+one tick (the counter's resolution); when it does not, the records are not
+this invoke's (or a read was missed) and there is no estimate, only a note:
+a wrong estimate is worse than none.
 """
 
 from __future__ import annotations
@@ -57,12 +63,14 @@ def align_invoke(records: list[Record], count: int, operator_counts: list[int] |
     if not operator_counts:
         return Alignment(cycles, delta)
     n = len(operator_counts)
-    if len(reads) not in (2 * n + 2, 2 * n + 3):
-        return Alignment(cycles, delta, note=f"{len(reads)} counter reads for {n} operators (expected {2 * n + 2} "
-                                             f"or {2 * n + 3}): no per-operator estimates")
+    layouts = {n + 3: lambda i: (1 + i, 2 + i), 2 * n + 2: lambda i: (1 + 2 * i, 2 + 2 * i)}
+    span = layouts.get(len(reads))
+    if span is None:
+        return Alignment(cycles, delta, note=f"{len(reads)} counter reads for {n} operators (expected {n + 3} "
+                                             f"or {2 * n + 2}): no per-operator estimates")
     ops = []
     for i, fw in enumerate(operator_counts):
-        a, b = reads[1 + 2 * i], reads[2 + 2 * i]
+        a, b = (reads[j] for j in span(i))
         if abs((b.instructions - a.instructions) - fw) > tolerance:
             return Alignment(cycles, delta, note=f"operator {i}: the plugin counted {b.instructions - a.instructions} "
                                                  f"instructions where the firmware counted {fw}: no per-operator "
