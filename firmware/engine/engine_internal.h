@@ -164,6 +164,13 @@ eng_status eng_channel_multipliers(const eng_t *e, int op_index,
                                    const eng_tensor *filter,
                                    const eng_tensor *out, int channels,
                                    int32_t *params, eng_error *err);
+/* The same for one channel. */
+eng_status eng_channel_multiplier(const eng_t *e, int op_index,
+                                  const eng_tensor *in,
+                                  const eng_tensor *filter,
+                                  const eng_tensor *out, int channel,
+                                  int32_t *mult, int32_t *shift,
+                                  eng_error *err);
 
 /* Checks that an int8/uint8 activation tensor carries a usable scale. */
 eng_status eng_require_quant(const eng_t *e, int op_index,

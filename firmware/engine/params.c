@@ -96,15 +96,27 @@ eng_status eng_channel_multipliers(const eng_t *e, int op_index,
     int32_t *shift = params + channels;
     int i;
     for (i = 0; i < channels; ++i) {
-        const float ws =
-            eng_scale_at(filter, filter->n_scales > 1 ? (uint32_t)i : 0u);
-        const eng_status st = eng_scale_multiplier(
-            e, op_index, (double)in->scale * (double)ws / (double)out->scale,
-            &mult[i], &shift[i], err);
+        const eng_status st = eng_channel_multiplier(e, op_index, in, filter,
+                                                     out, i, &mult[i],
+                                                     &shift[i], err);
         if (st != ENG_OK)
             return st;
     }
     return ENG_OK;
+}
+
+eng_status eng_channel_multiplier(const eng_t *e, int op_index,
+                                  const eng_tensor *in,
+                                  const eng_tensor *filter,
+                                  const eng_tensor *out, int channel,
+                                  int32_t *mult, int32_t *shift,
+                                  eng_error *err)
+{
+    const float ws =
+        eng_scale_at(filter, filter->n_scales > 1 ? (uint32_t)channel : 0u);
+    return eng_scale_multiplier(
+        e, op_index, (double)in->scale * (double)ws / (double)out->scale,
+        mult, shift, err);
 }
 
 eng_status eng_check_arity(const eng_t *e, int op_index, int n_in_min,

@@ -221,33 +221,45 @@ static eng_status conv_prepare(eng_t *e, int op_index, int depthwise,
     }
 #endif
     const uint32_t room = *bytes; /* what `data` holds */
+    /* after d: the reference's multiplier[channels] and shift[channels],
+     * or (an op the optimised kernels take, which never falls back) only
+     * their dsp_chan array, which holds the same requantisation */
     *bytes = (uint32_t)sizeof d + 8u * (uint32_t)channels;
 #if HIL_KERNELS_DSP
     if (d.dsp)
-        *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(channels);
+        *bytes = (uint32_t)sizeof d +
+                 (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(channels);
 #endif
     if (data == NULL || *bytes > room)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);
-    st = eng_channel_multipliers(e, op_index, in, filter, out, channels,
-                                 (int32_t *)(void *)(data + sizeof d), err);
 #if HIL_KERNELS_DSP
-    if (st == ENG_OK && d.dsp) {
+    if (d.dsp) {
         const int8_t *w = (const int8_t *)eng_data(e, filter);
         const uint8_t *b = bias != NULL ? eng_data(e, bias) : NULL;
-        const int32_t *mult = (const int32_t *)(const void *)(data + sizeof d);
-        dsp_chan *ch = (dsp_chan *)(void *)(data + sizeof d + 8u * (uint32_t)channels);
+        dsp_chan *ch = (dsp_chan *)(void *)(data + sizeof d);
         const int taps = filter_h * filter_w;
+        int c;
         if (depthwise)
             dsp_channels(w, channels, taps, 1, channels, d.input_offset, b,
-                         mult, mult + channels, 1, ch);
+                         NULL, NULL, 0, ch);
         else
             dsp_channels(w, channels, taps * in->dims[3], taps * in->dims[3], 1,
-                         d.input_offset, b, mult, mult + channels, 1, ch);
+                         d.input_offset, b, NULL, NULL, 0, ch);
+        for (c = 0; c < channels; ++c) {
+            int32_t mult = 0, shift = 0;
+            st = eng_channel_multiplier(e, op_index, in, filter, out, c, &mult,
+                                        &shift, err);
+            if (st != ENG_OK)
+                return st;
+            dsp_chan_requant(&ch[c], mult, shift);
+        }
+        return ENG_OK;
     }
 #endif
-    return st;
+    return eng_channel_multipliers(e, op_index, in, filter, out, channels,
+                                   (int32_t *)(void *)(data + sizeof d), err);
 }
 
 #if HIL_KERNELS_DSP
@@ -273,6 +285,16 @@ static void dsp_shape(const conv_data *d, const eng_tensor *in,
     s->input_zero_point = (int8_t)(-d->input_offset);
 }
 
+/* An op prepare gave to the optimised kernels that they then refused (the
+ * fit checks of prepare and eval disagree: a bug, reported, never a wrong
+ * output from multipliers the per-op data does not hold). */
+static eng_status dsp_refused(eng_error *err, int op_index)
+{
+    return eng_fail(err, ENG_E_INVOKE, (uint32_t)op_index, op_index,
+                    "operator %d: the optimised kernel refused the shape "
+                    "prepare gave it", op_index);
+}
+
 /* The DSP kernel for an op its prepare gave to it; 0 when done. */
 static int dsp_eval(const conv_data *d, int depthwise, const eng_tensor *in,
                     const eng_tensor *filter, const eng_tensor *out,
@@ -280,8 +302,7 @@ static int dsp_eval(const conv_data *d, int depthwise, const eng_tensor *in,
 {
     dsp_requant q;
     dsp_conv_shape s;
-    q.ch = (const dsp_chan *)(const void *)((const int32_t *)(const void *)(d + 1) +
-                                            2 * d->channels);
+    q.ch = (const dsp_chan *)(const void *)(d + 1);
     q.output_offset = d->output_offset;
     q.act_min = d->act_min;
     q.act_max = d->act_max;
@@ -471,8 +492,8 @@ eng_status eng_conv2d_eval(eng_t *e, int op_index, eng_error *err)
     if (d->is_float)
         return conv2d_float(e, op, d);
 #if HIL_KERNELS_DSP
-    if (d->dsp && dsp_eval(d, 0, in, filter, out, x, w, y) == 0)
-        return ENG_OK;
+    if (d->dsp) /* prepare checked that it fits; no reference multipliers kept */
+        return dsp_eval(d, 0, in, filter, out, x, w, y) == 0 ? ENG_OK : dsp_refused(err, op_index);
 #endif
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {
@@ -538,8 +559,8 @@ eng_status eng_dwconv2d_eval(eng_t *e, int op_index, eng_error *err)
     if (d->is_float)
         return dwconv2d_float(e, op, d);
 #if HIL_KERNELS_DSP
-    if (d->dsp && dsp_eval(d, 1, in, filter, out, x, w, y) == 0)
-        return ENG_OK;
+    if (d->dsp) /* prepare checked that it fits; no reference multipliers kept */
+        return dsp_eval(d, 1, in, filter, out, x, w, y) == 0 ? ENG_OK : dsp_refused(err, op_index);
 #endif
     for (n = 0; n < batches; ++n) {
         for (oy = 0; oy < out_h; ++oy) {

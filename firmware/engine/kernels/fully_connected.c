@@ -154,34 +154,43 @@ eng_status eng_fc_prepare(eng_t *e, int op_index, uint8_t *data,
         *bytes = (uint32_t)sizeof d;
     }
 #if HIL_KERNELS_DSP
-    /* a weight zero point would need the input's sum: reference only */
+    /* a weight zero point would need the input's sum: reference only. The
+     * optimised kernel never falls back, so its dsp_chan array, which holds
+     * the requantisation, replaces the per-channel multipliers. */
     d.dsp = (d.per_channel || d.filter_offset == 0) && d.units <= DSP_MAX_ROWS;
     if (d.dsp)
-        *bytes += (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(d.units);
+        *bytes = (uint32_t)sizeof d +
+                 (uint32_t)sizeof(dsp_chan) * (uint32_t)DSP_CHAN_ROWS(d.units);
 #endif
     if (data == NULL || *bytes > room)
         return ENG_OK;
 
     memcpy(data, &d, sizeof d);
-    st = ENG_OK;
-    if (d.per_channel)
-        st = eng_channel_multipliers(e, op_index, in, filter, out, d.units,
-                                     (int32_t *)(void *)(data + sizeof d),
-                                     err);
 #if HIL_KERNELS_DSP
-    if (st == ENG_OK && d.dsp) {
-        const int32_t *mult = (const int32_t *)(const void *)(data + sizeof d);
+    if (d.dsp) {
+        dsp_chan *ch = (dsp_chan *)(void *)(data + sizeof d);
+        int u;
         dsp_channels((const int8_t *)eng_data(e, filter), d.units, d.depth,
                      d.depth, 1, d.input_offset,
                      bias != NULL ? eng_data(e, bias) : NULL,
-                     d.per_channel ? mult : &d.multiplier,
-                     d.per_channel ? mult + d.units : &d.shift,
-                     d.per_channel ? 1 : 0,
-                     (dsp_chan *)(void *)(data + sizeof d +
-                                          (d.per_channel ? 8u * (uint32_t)d.units : 0u)));
+                     d.per_channel ? NULL : &d.multiplier,
+                     d.per_channel ? NULL : &d.shift, 0, ch);
+        for (u = 0; d.per_channel && u < d.units; ++u) {
+            int32_t mult = 0, shift = 0;
+            st = eng_channel_multiplier(e, op_index, in, filter, out, u, &mult,
+                                        &shift, err);
+            if (st != ENG_OK)
+                return st;
+            dsp_chan_requant(&ch[u], mult, shift);
+        }
+        return ENG_OK;
     }
 #endif
-    return st;
+    if (d.per_channel)
+        return eng_channel_multipliers(e, op_index, in, filter, out, d.units,
+                                       (int32_t *)(void *)(data + sizeof d),
+                                       err);
+    return ENG_OK;
 }
 
 eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
@@ -222,8 +231,7 @@ eng_status eng_fc_eval(eng_t *e, int op_index, eng_error *err)
 #if HIL_KERNELS_DSP
     if (d->dsp) {
         dsp_requant q;
-        q.ch = (const dsp_chan *)(const void *)((const uint8_t *)(d + 1) +
-                                                (d->per_channel ? 8u * (uint32_t)d->units : 0u));
+        q.ch = (const dsp_chan *)(const void *)(d + 1);
         q.output_offset = d->output_offset;
         q.act_min = d->act_min;
         q.act_max = d->act_max;

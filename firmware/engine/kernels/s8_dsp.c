@@ -131,7 +131,7 @@ static inline int32x4_t requant_v(int32x4_t acc, const dsp_chan *c, uint32x4_t a
 {
     const int32x4_t mult = vldrwq_gather_offset_s32(&c->mult, at);
     const int32x4_t left = vldrwq_gather_offset_s32(&c->left, at);
-    const int32x4_t neg_right = vldrwq_gather_offset_s32(&c->neg_right, at);
+    const int32x4_t neg_right = vnegq_s32(vldrwq_gather_offset_s32(&c->right, at));
     const int32x4_t h = vqrdmulhq_s32(vshlq_s32(acc, left), mult);
     const int32x4_t v = vrshlq_s32(vqaddq_s32(h, vshrq_n_s32(vandq_s32(h, neg_right), 31)), neg_right);
     return vminq_s32(vmaxq_s32(vaddq_n_s32(v, offset), vdupq_n_s32(lo)), vdupq_n_s32(hi));
@@ -312,6 +312,14 @@ static void out_columns(const int8_t *c0, const int8_t *c1, const int8_t *w,
 }
 #endif
 
+void dsp_chan_requant(dsp_chan *c, int32_t mult, int32_t shift)
+{
+    c->mult = mult;
+    c->left = shift > 0 ? shift : 0;
+    c->right = shift > 0 ? 0 : -shift;
+    c->mask = (int32_t)(((uint32_t)1 << c->right) - 1u);
+}
+
 void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
                   int32_t input_offset, const uint8_t *bias,
                   const int32_t *mult, const int32_t *shift, int mult_step,
@@ -326,14 +334,10 @@ void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
         sum *= (uint32_t)input_offset;
         if (bias != NULL)
             sum += (uint32_t)eng_ld_i32(bias + 4u * (uint32_t)r);
+        memset(&ch[r], 0, sizeof ch[r]);
         ch[r].fold = (int32_t)sum;
-        ch[r].mult = mult[r * mult_step];
-        ch[r].left = shift[r * mult_step] > 0 ? shift[r * mult_step] : 0;
-        ch[r].right = shift[r * mult_step] > 0 ? 0 : -shift[r * mult_step];
-        ch[r].mask = (int32_t)(((uint32_t)1 << ch[r].right) - 1u);
-#if HIL_KERNELS_MVE
-        ch[r].neg_right = -ch[r].right;
-#endif
+        if (mult != NULL)
+            dsp_chan_requant(&ch[r], mult[r * mult_step], shift[r * mult_step]);
     }
     /* the padding vector code may read (never stored): a neutral channel */
     for (; r < DSP_CHAN_ROWS(rows); ++r)
@@ -478,8 +482,9 @@ static inline void rows_4columns(const int8_t *a, size_t step, const int8_t *w, 
         const int32x4_t h = vqrdmulhq_n_s32(vshlq_r_s32(vaddq_n_s32(dot_4x1(a, step, w, k, tail), c->fold), c->left),
                                             c->mult);
         /* as requant_v, one channel's shifts */
-        int32x4_t v = vrshlq_n_s32(vqaddq_s32(h, vshrq_n_s32(vandq_s32(h, vdupq_n_s32(c->neg_right)), 31)),
-                                   c->neg_right);
+        const int32_t neg_right = -c->right;
+        int32x4_t v = vrshlq_n_s32(vqaddq_s32(h, vshrq_n_s32(vandq_s32(h, vdupq_n_s32(neg_right)), 31)),
+                                   neg_right);
         v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, offset), vdupq_n_s32(lo)), vdupq_n_s32(hi));
         vstrbq_scatter_offset_s32(y + r, at, v);
     }

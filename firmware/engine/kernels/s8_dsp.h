@@ -40,19 +40,14 @@ typedef struct {
     int32_t left;  /* shift when > 0 */
     int32_t right; /* -shift when <= 0 */
     int32_t mask;  /* 2^right - 1 */
-#if defined(HIL_KERNELS_MVE) && HIL_KERNELS_MVE
-    int32_t neg_right; /* -right (the vector code's shift) */
-#endif
 } dsp_chan;
 
 /* Entries of a dsp_chan array for `rows` channels. MVE: a multiple of 8
  * and at least rows + 3, so that vector code may read whole groups of
  * eight from a multiple of 8 and of four from any channel (dsp_channels
  * fills the extra ones; callers allocate this many). The SMLAD code reads
- * only the rows it has, so the dsp set keeps neither the padding nor
- * neg_right: both live in the arena's persistent region, once per channel
- * of every optimised op (the demo model's arena: 7,872 B with them off,
- * 9,696 B with them on). */
+ * only the rows it has, so the dsp set keeps no padding: the array lives in
+ * the arena's persistent region, once per channel of every optimised op. */
 #if defined(HIL_KERNELS_MVE) && HIL_KERNELS_MVE
 #define DSP_CHAN_ROWS(rows) (((rows) + 10) & ~7)
 #else
@@ -85,12 +80,16 @@ typedef struct {
  * input_offset * sum_i w[r * row_step + i * step] over `k` weights (conv
  * and fully connected: row_step k, step 1; depthwise: row_step 1, step
  * channels), and the requantisation of multiplier mult[r * mult_step],
- * shift shift[r * mult_step] (mult_step 0: one for all). bias is
- * little-endian int32, maybe unaligned. */
+ * shift shift[r * mult_step] (mult_step 0: one for all; mult NULL: the
+ * caller sets each with dsp_chan_requant). bias is little-endian int32,
+ * maybe unaligned. */
 void dsp_channels(const int8_t *w, int rows, int k, int row_step, int step,
                   int32_t input_offset, const uint8_t *bias,
                   const int32_t *mult, const int32_t *shift, int mult_step,
                   dsp_chan *ch);
+
+/* The requantisation of one channel: multiplier and shift as quant.c's. */
+void dsp_chan_requant(dsp_chan *c, int32_t mult, int32_t shift);
 
 /* FULLY_CONNECTED: y[b][u] for weights [units][depth] with a zero weight
  * zero point. */
