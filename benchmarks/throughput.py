@@ -26,7 +26,7 @@ side in one process, and reports:
   overhead the wall time per vector less their mean.
 
 Usage: python benchmarks/throughput.py [--vectors 200] [--model PATH ...] [--trips] [--suite] [--no-modes]
-       [--overhead [--every 4]] [--firmware ELF]
+       [--overhead [--every 4]] [--gap] [--firmware ELF]
 """
 
 from __future__ import annotations
@@ -215,6 +215,51 @@ def measure_overhead(model: Path, vectors: int, workdir: Path, firmware: Path | 
     }
 
 
+class _Gaps:
+    """The host's time between reading an INVOKE's reply and sending the
+    next INVOKE request: what the host keeps the device waiting for when
+    the next request is sent ahead (`Run._stream_vector`)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.replied: float | None = None
+        self.original = DeviceClient.await_reply, DeviceClient.send_request
+
+    def __enter__(self) -> "_Gaps":
+        await_reply, send_request = self.original
+        gaps = self
+
+        def awaited(client, pending):
+            reply = await_reply(client, pending)
+            gaps.replied = time.perf_counter() if int(pending.msg) == 0x04 else None
+            return reply
+
+        def send(client, msg, payload=b"", **kwargs):
+            if int(msg) == 0x04 and gaps.replied is not None:
+                gaps.seconds.append(time.perf_counter() - gaps.replied)
+            gaps.replied = None
+            return send_request(client, msg, payload, **kwargs)
+        setattr(DeviceClient, "await_reply", awaited)
+        setattr(DeviceClient, "send_request", send)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        setattr(DeviceClient, "await_reply", self.original[0])
+        setattr(DeviceClient, "send_request", self.original[1])
+
+
+def measure_gap(model: Path, vectors: int, workdir: Path, firmware: Path | None) -> dict:
+    """Reply of vector i read -> request of vector i+1 sent, per vector (ms)."""
+    run = Run(RunConfig(model=model, platform="mps2-an386", vectors=vectors, seed=7, workdir=workdir,
+                        firmware=firmware))
+    with _Gaps() as gaps:
+        result = run.execute()
+    assert result.status == "passed", result.error
+    return {"model": model.name, "vectors": vectors, "gaps": len(gaps.seconds),
+            "gap_median_ms": statistics.median(gaps.seconds) * 1e3, "gap_mean_ms": statistics.fmean(gaps.seconds) * 1e3,
+            "load": os.getloadavg()[0]}
+
+
 SUITE = """[project]
 name = "throughput"
 platforms = ["mps2-an386"]
@@ -273,6 +318,8 @@ def main() -> None:
                         help="harness overhead per vector against bare INVOKE round trips interleaved in the run")
     parser.add_argument("--every", type=int, default=4, help="--overhead: one bare INVOKE before every N-th vector")
     parser.add_argument("--firmware", type=Path, help="a runner ELF for mps2-an386 instead of building one")
+    parser.add_argument("--gap", action="store_true",
+                        help="the host's time from an INVOKE's reply to the next INVOKE request (median, mean)")
     args = parser.parse_args()
     args.suite_cache = args.suite_cache or ["off", "warm"]
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite"]
@@ -291,6 +338,13 @@ def main() -> None:
                 print(f"{row['vectors_per_s']:10.1f} {row['per_vector_ms']:10.2f} {row['bare_invoke_ms']:15.2f} "
                       f"{row['overhead_ms']:12.2f} {row['overhead_ratio']:16.3f} {row['host_cpu_ms']:12.2f} "
                       f"{row['link_bytes_per_vector']:11.0f}")
+        if args.gap:
+            for model in models:
+                row = measure_gap(model, args.vectors, Path(tmp) / f"gap-{model.stem}", args.firmware)
+                report.append({"gap": row})
+                print(f"\n{model.name}: {args.vectors} vectors, reply read -> next INVOKE request sent: median "
+                      f"{row['gap_median_ms']:.3f} ms, mean {row['gap_mean_ms']:.3f} ms ({row['gaps']} gaps, "
+                      f"load average {row['load']:.1f})")
         for model in ([] if args.no_modes else models):
             rows = [measure(model, args.vectors, inline, Path(tmp) / f"{model.stem}-{inline}")
                     for inline in (False, True)]
