@@ -22,7 +22,8 @@ import faults  # noqa: E402
 
 def _case(tmp_path: Path, **kw) -> faults.Case:
     defaults = dict(category="inputs", name="n", argv=[], expect=(2,), keywords=("cut\\.npz",),
-                    forbidden=(r"\bhung\b",), json_copy=tmp_path / "r.json", run_dir=tmp_path / "run")
+                    forbidden=(r"\bhung\b",), json_copy=tmp_path / "r.json", run_dir=tmp_path / "run",
+                    dir=tmp_path)
     return faults.Case(**{**defaults, **kw})
 
 
