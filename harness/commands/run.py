@@ -114,26 +114,6 @@ def run_and_report(config: RunConfig, show_all: bool, place=None) -> None:
     sys.exit(result.exit_code if result.exit_code is not None else 3)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="hil")
-def main() -> None:
-    """hil: hardware-in-the-loop tests for embedded ML firmware.
-
-    Builds the firmware, boots it in an emulator (or a board), streams test
-    vectors through it and checks every output bit for bit against the
-    TensorFlow Lite Micro reference interpreter.
-
-    \b
-    Start here:
-      hil demo                                   the bundled gesture model on a Cortex-M4F
-      hil run --model m.tflite --platform mps2-an386 --vectors 100 --seed 1
-      hil platforms                              what you can run on
-
-    Exit status: 0 passed, 1 firmware failed (mismatch, fault, hang),
-    2 bad usage or input, 3 infrastructure failure, 130 interrupted.
-    """
-
-
 class Range(click.FloatRange):
     """click's FloatRange, refusing nan (which compares false with both bounds)."""
 
