@@ -36,8 +36,8 @@ from .errors import (EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskErr
 from .link.protocol import (DeviceClient, DeviceError, DeviceFault, ErrorCode, Hello, LinkBroken, LinkTimeout,
                             PendingInvoke, RetryPolicy, TargetStopped)
 from .localize import localize
-from .model.capacity import (arena_hint, baked_flash_hint, check_model_fits, check_vectors_fit_host,
-                             model_buffer_hint)
+from .model.capacity import (arena_hint, baked_flash_hint, check_engine_limits, check_model_fits,
+                             check_vectors_fit_host, model_buffer_hint)
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model, op_name
 from .power.battery import battery_result
@@ -142,6 +142,20 @@ def default_workdir(platform: str, kind: str = "") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     name = Path(platform).stem if platform.endswith(".toml") else platform
     return Path(".hil") / "runs" / f"{stamp}-{kind + '-' if kind else ''}{name}-{time.monotonic_ns() % 100000:05d}"
+
+
+def load_refused_hint(code: int, prebuilt: bool) -> str:
+    """The fix line of a LOAD_MODEL refused for the model's operators, its
+    form or a fixed table of the firmware (sizes have their own, above)."""
+    if code == ErrorCode.LIMIT:
+        if prebuilt:
+            return ("a fixed table of this firmware (named above) is smaller than the model needs: build it with a "
+                    "larger one, where the RAM allows")
+        return ("a fixed table of the built-in engine (named above) is smaller than the model needs: run it on a "
+                "platform whose engine holds more, or raise that limit in firmware.defines, where the RAM allows")
+    if code == ErrorCode.MODEL_INVALID:
+        return "the firmware could not read the model; re-export it with the TFLite converter"
+    return "use operators the built-in engine supports" if not prebuilt else "use operators this firmware registers"
 
 
 class Run:
@@ -355,6 +369,8 @@ class Run:
         # Sizes are known here too: a model or vector set that cannot fit the
         # device or the host is refused before vectors are made (capacity.py).
         check_model_fits(model, platform, prebuilt_firmware=bool(cfg.firmware), bake=cfg.bake)
+        if not (cfg.firmware or cfg.build):  # the built-in engine's tables, as this platform builds them
+            check_engine_limits(model, platform, cfg.extra_defines)
         if cfg.inputs:
             vectors = load_vectors(cfg.inputs, model, limit=cfg.input_limit)
             check_vectors_fit_host(model, len(vectors))
@@ -446,7 +462,7 @@ class Run:
                 elif exc.code == ErrorCode.ARENA_TOO_SMALL:
                     hint = arena_hint(max(exc.detail or 0, 1), load_platform(self.config.platform))
                 else:
-                    hint = "use operators the built-in engine supports"
+                    hint = load_refused_hint(exc.code, prebuilt=bool(self.config.firmware or self.config.build))
                 raise UsageError(f"{model.path}: the firmware rejected the model: {exc.message}"
                                  + (f" (model {len(model.data)} bytes, capacity {exc.detail} bytes)"
                                     if exc.code == ErrorCode.MODEL_TOO_LARGE else "")

@@ -49,7 +49,7 @@ from .console_run import ConsoleRun
 from .errors import EXIT_FAILED, EXIT_OK, HilError, InfraError, UsageError
 from .link.console import ConsoleLines, ConsoleSpawn, compile_pattern, log_tail, number
 from .link.protocol import Hello
-from .model.capacity import check_model_fits, check_vectors_fit_host
+from .model.capacity import check_engine_limits, check_model_fits, check_vectors_fit_host
 from .model.reference import ReferenceRunner
 from .model.tflite import ModelInfo, load_model
 from .model.vectors import VectorSet, fit_input, load_vectors, random_vectors
@@ -356,6 +356,8 @@ class Session:
         platform, hello, result = self._need("load a model", model=False)
         model = load_model(absolute(path) or Path(path))
         check_model_fits(model, platform, prebuilt_firmware=self.config.firmware is not None)
+        if self.config.firmware is None and self.config.build is None:
+            check_engine_limits(model, platform, self.config.extra_defines)
         run = self._run
         if self.model is not None and self.model.sha256 == model.sha256:
             self._fresh_state()  # already there: only its state may need a reset

@@ -310,6 +310,47 @@ def test_model_larger_than_flash_cannot_be_baked(tmp_path):
     assert "larger than the code region (flash) of mps3-an547" in text and "mps2-an386" in text, text
 
 
+def test_a_model_beyond_the_engines_tables_is_refused_before_the_build(tmp_path):
+    """streaming_kws_int8 loads 37 operators (31 in subgraph 0, 6 in the subgraph its CALL_ONCE calls);
+    lm3s6965evb's platform file builds the engine with ENG_MAX_OPS = 32. Before, the device refused it
+    after a build and a boot, with the fix line 'use operators the built-in engine supports'."""
+    text = _refused_before_anything(_run_limited(tmp_path, "--model", MODELS / "test" / "streaming_kws_int8.tflite",
+                                                 "--platform", "lm3s6965evb"), tmp_path)
+    assert "the model has 37 operators (subgraph 0 and the 1 subgraph its CALL_ONCE operators call), more than " \
+           "the built-in engine on lm3s6965evb holds (ENG_MAX_OPS = 32)" in text, text
+    assert "run it on a platform whose engine holds 37: mps2-an385" in text, text
+    assert "use operators" not in text, text
+
+
+def test_engine_limits_are_counted_as_the_engines_loader_counts():
+    """Host only: the limits come from engine.h, the platform file and the project's defines, in that
+    order; each is the loader's (a model at a limit loads, one past it does not)."""
+    from harness.errors import UsageError
+    from harness.model.capacity import check_engine_limits, engine_limits
+    from harness.model.tflite import load_model
+    from harness.platforms import load_platform
+
+    lm3s, an386 = load_platform("lm3s6965evb"), load_platform("mps2-an386")
+    assert engine_limits(an386)["ENG_MAX_OPS"] == 256 and engine_limits(lm3s)["ENG_MAX_OPS"] == 32
+    kws = load_model(MODELS / "test" / "streaming_kws_int8.tflite")  # 2 subgraphs, 37 operators, 53 tensors
+    assert kws.loaded_subgraphs() == [0, 1] and sum(kws.subgraph_tensors) == 53
+    check_engine_limits(kws, lm3s, {"ENG_MAX_OPS": "37"})
+    for defines, named in (({"ENG_MAX_OPS": "36u"}, "37 operators"), ({"ENG_MAX_SUBGRAPHS": 1}, "2 subgraphs"),
+                           ({"ENG_MAX_TENSORS": 52}, "53 tensors"), ({"ENG_MAX_IO": 0}, "1 inputs")):
+        with pytest.raises(UsageError, match=named):
+            check_engine_limits(kws, an386, defines)
+    check_engine_limits(kws, an386, {"ENG_MAX_OPS": "(200 + 56)"})  # not a number: left to the device
+
+
+def test_a_table_limit_the_device_reports_names_no_operator_fix():
+    from harness.link.protocol import ErrorCode
+    from harness.runner import load_refused_hint
+
+    assert "raise that limit in firmware.defines" in load_refused_hint(ErrorCode.LIMIT, prebuilt=False)
+    assert "this firmware" in load_refused_hint(ErrorCode.LIMIT, prebuilt=True)
+    assert load_refused_hint(ErrorCode.UNSUPPORTED_OP, prebuilt=False) == "use operators the built-in engine supports"
+
+
 def test_too_many_vectors_for_the_host(tmp_path):
     text = _refused_before_anything(_run_limited(tmp_path, "--model", DEMO, "--vectors", str(1 << 26)), tmp_path)
     assert "of host memory" in text and "use at most" in text, text

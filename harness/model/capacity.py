@@ -15,6 +15,11 @@ file says hil's runner firmware has:
   that would fit;
 - the model fits the RAM model buffer (streamed) or the code region
   (`--bake`);
+- on the built-in engine, what it loads (subgraph 0 and the subgraphs its
+  CALL_ONCE operators call) fits the engine's fixed tables (ENG_MAX_OPS,
+  ENG_MAX_TENSORS, ENG_MAX_IO, ENG_MAX_OP_IO, ENG_MAX_SUBGRAPHS: engine.h's
+  values unless the platform's or the project's `firmware.defines` set
+  them), counted as the engine's loader counts;
 - the vectors and their reference outputs fit in host memory.
 
 With `--firmware` (someone else's engine and buffers) only the platform's
@@ -26,7 +31,10 @@ it fits; not a platform-file edit, which cannot add memory the part lacks.
 from __future__ import annotations
 
 import logging
+import re
+from functools import lru_cache
 
+from .. import resources
 from ..errors import UsageError
 from ..platforms import Platform, available, load_platform
 from .tflite import ModelInfo
@@ -162,6 +170,64 @@ def check_model_fits(model: ModelInfo, platform: Platform, *, prebuilt_firmware:
         raise UsageError(f"{where}: the model ({_kib(size)}) is larger than the RAM model buffer of "
                          f"{platform.name} ({_kib(platform.firmware.model_capacity_bytes)})",
                          hint=model_buffer_hint(size, platform))
+
+
+#: the built-in engine's table limits the host checks (engine.h; the loader refuses beyond them)
+ENGINE_LIMITS = ("ENG_MAX_OPS", "ENG_MAX_TENSORS", "ENG_MAX_IO", "ENG_MAX_OP_IO", "ENG_MAX_SUBGRAPHS")
+_DEFINE = re.compile(r"^#define\s+(ENG_MAX_\w+)\s+(\d+)\b", re.M)
+
+
+@lru_cache(maxsize=None)
+def engine_defaults() -> dict[str, int]:
+    """engine.h's ENG_MAX_* values (what applies unless a define overrides them)."""
+    text = (resources.firmware_dir() / "engine" / "engine.h").read_text()
+    return {name: int(value) for name, value in _DEFINE.findall(text) if name in ENGINE_LIMITS}
+
+
+def engine_limits(platform: Platform, defines: dict | None = None) -> dict[str, int]:
+    """The built-in engine's table limits as the platform's firmware is built:
+    engine.h's, then the platform file's `firmware.defines`, then the project's."""
+    limits = dict(engine_defaults())
+    for source in (platform.firmware.defines or {}, defines or {}):
+        for name, value in source.items():
+            if name in ENGINE_LIMITS:
+                try:
+                    limits[name] = int(str(value).rstrip("uUlL"), 0)
+                except ValueError:
+                    limits.pop(name, None)  # an expression the host cannot evaluate: the device says so itself
+    return limits
+
+
+def check_engine_limits(model: ModelInfo, platform: Platform, defines: dict | None = None) -> None:
+    """Raise UsageError (exit 2) when the model's main subgraph alone is more
+    than the built-in engine's tables on this platform hold (the loader's
+    ENG_E_LIMIT, known before anything is built or booted)."""
+    limits = engine_limits(platform, defines)
+    loaded = model.loaded_subgraphs()
+    ops = [op for op in model.operators + model.other_operators if op.subgraph in loaded]
+    tensors = (sum(model.subgraph_tensors[g] for g in loaded) if model.subgraph_tensors
+               else len(model.tensor_bytes))
+    n = len(loaded) - 1
+    called = f" (subgraph 0 and the {n} subgraph{'s' if n > 1 else ''} its CALL_ONCE operators call)" if n else ""
+    counts = (("ENG_MAX_OPS", f"operators{called}", len(ops)),
+              ("ENG_MAX_TENSORS", f"tensors{called}", tensors),
+              ("ENG_MAX_IO", "inputs", len(model.inputs)),
+              ("ENG_MAX_IO", "outputs", len(model.outputs)),
+              ("ENG_MAX_OP_IO", f"operator inputs and outputs in all{called}",
+               sum(len(op.inputs) + len(op.outputs) for op in ops)),
+              ("ENG_MAX_SUBGRAPHS", "subgraphs to load (subgraph 0 and those its CALL_ONCE operators call)",
+               len(loaded)))
+    for name, what, count in counts:
+        limit = limits.get(name)
+        if limit is None or count <= limit:
+            continue
+        others = platforms_where(lambda p: count <= engine_limits(p, defines).get(name, count), platform.name)
+        where = (f"run it on a platform whose engine holds {count}: {', '.join(others)}" if others
+                 else f"no platform hil knows holds {count}")
+        raise UsageError(f"{model.path}: the model has {count} {what}, more than the built-in engine on "
+                         f"{platform.name} holds ({name} = {limit})",
+                         hint=f"{where}; or raise {name} in firmware.defines, where the RAM allows (each entry "
+                              "costs RAM)")
 
 
 def check_vectors_fit_host(model: ModelInfo, count: int) -> None:

@@ -95,6 +95,20 @@ class ModelInfo:
     tensor_bytes: dict[int, int] = field(default_factory=dict)
     constant_tensors: frozenset[int] = frozenset()
     tensor_names: dict[int, str] = field(default_factory=dict)
+    #: every subgraph's tensor count, and the subgraphs each one's CALL_ONCE
+    #: operators call (what the built-in engine loads: subgraph 0 and its callees)
+    subgraph_tensors: tuple[int, ...] = ()
+    calls: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+    def loaded_subgraphs(self) -> list[int]:
+        """Subgraph 0 and the subgraphs its CALL_ONCE operators call, transitively."""
+        loaded, i = [0], 0
+        while i < len(loaded):
+            for callee in self.calls.get(loaded[i], ()):
+                if 0 < callee < len(self.subgraph_tensors) and callee not in loaded:
+                    loaded.append(callee)
+            i += 1
+        return loaded
 
     def unsupported(self, supported: frozenset[str] = BUILTIN_ENGINE_OPS) -> list[Operator]:
         return [op for op in self.operators + self.other_operators if op.name not in supported]
@@ -134,6 +148,7 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
         subgraph = model.subgraphs[0]
         ops: list[Operator] = []
         others: list[Operator] = []  # operators of the other subgraphs
+        calls: dict[int, tuple[int, ...]] = {}
         for g, graph in enumerate(model.subgraphs):
             for i, op in enumerate(graph.operators or []):
                 code = model.operatorCodes[op.opcodeIndex]
@@ -141,6 +156,10 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
                 (ops if g == 0 else others).append(
                     Operator(i, op_name(builtin), tuple(int(x) for x in op.inputs),
                              tuple(int(x) for x in op.outputs), g))
+                if builtin == schema.BuiltinOperator.CALL_ONCE and isinstance(op.builtinOptions,
+                                                                              schema.CallOnceOptionsT):
+                    calls[g] = (*calls.get(g, ()), int(op.builtinOptions.initSubgraphIndex))
+        subgraph_tensors = tuple(len(graph.tensors if graph.tensors is not None else ()) for graph in model.subgraphs)
         for buf in model.buffers or []:
             if buf.offset and buf.offset + buf.size > len(data):
                 raise ValueError("a buffer lies past the end of the file")
@@ -171,7 +190,7 @@ def parse_model(data: bytes, path: Path) -> ModelInfo:
     if not inputs or not outputs:
         raise UsageError(f"{path}: the model has no inputs or no outputs", hint=fix)
     return ModelInfo(path, data, hashlib.sha256(data).hexdigest(), tuple(ops), inputs, outputs, specs,
-                     tuple(others), sizes, frozenset(constant), names)
+                     tuple(others), sizes, frozenset(constant), names, subgraph_tensors, calls)
 
 
 def load_model(path: Path) -> ModelInfo:
