@@ -14,6 +14,8 @@ HARNESS = Path(__file__).resolve().parent.parent / "harness"
 CLI_LAYER = ("harness.cli", "harness.commands", "harness.__main__")
 #: names that ask a target's kind rather than its capabilities; only harness/targets may use them
 KIND_QUESTIONS = {"is_board"}
+#: a target's duck-typed attributes, asked for with hasattr instead of its capabilities
+ATTRIBUTE_QUESTIONS = {"plugin_args", "instructions", "open_link", "wait_ready", "reset"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -128,3 +130,18 @@ def test_no_module_reads_a_private_attribute_another_module_defines():
                 if f"{path.relative_to(HARNESS.parent)}: {ast.unparse(node)}" not in KNOWN_PRIVATE_READS:
                     bad.append(f"{_where(path, node.lineno)}: {ast.unparse(node)}")
     assert not bad, "private attributes of another module's objects (make them public):\n" + "\n".join(bad)
+
+
+def test_targets_are_not_asked_what_they_have_with_hasattr():
+    """hasattr(target, "plugin_args") and the like ask what a target is by
+    the attributes it happens to have; `Capabilities` says what it offers."""
+    bad = []
+    for module, path, tree in _modules():
+        if module.startswith("harness.targets"):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "hasattr" \
+                    and len(node.args) == 2 and isinstance(node.args[1], ast.Constant) \
+                    and node.args[1].value in ATTRIBUTE_QUESTIONS:
+                bad.append(f"{_where(path, node.lineno)}: {ast.unparse(node)}")
+    assert not bad, "ask `target.capabilities` instead:\n" + "\n".join(bad)

@@ -105,10 +105,10 @@ class RunCycles:
 
     @classmethod
     def attach(cls, model: TimingModel | None, platform, target, elf: Path, workdir: Path) -> "RunCycles | None":
-        """The plugin on a QEMU target whose instruction counts are exact
-        (-icount); None elsewhere (Renode, boards, QEMU without -icount)."""
-        if model is None or platform.target_kind != "qemu" or not platform.target.icount \
-                or not hasattr(target, "plugin_args"):
+        """The plugin on a target that can carry it (`Capabilities.cycle_plugin`:
+        QEMU) and whose instruction counts are exact (-icount); None elsewhere
+        (Renode, boards, QEMU without -icount)."""
+        if model is None or not target.capabilities.cycle_plugin or not platform.target.icount:
             return None
         plugin = CyclePlugin(model, workdir, elf)
         target.plugin_args = plugin.qemu_args()
