@@ -1091,9 +1091,10 @@ def _pool_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
 
 @pytest.mark.parametrize("builtin", [1, 17], ids=["avgpool", "maxpool"])
 def test_pools_bit_exact_on_random_layers(eng_run, eng_run_dsp, builtin, tmp_path):
-    """int8 pools, channel innermost (pooling.c; the mve set 16 channels per
-    vector, tail-predicated): 16 random layers, extreme and random inputs,
-    TFLM's bytes from the reference and the optimised sets."""
+    """int8 pools (pooling.c; dsp: the max pool four channels per word; mve:
+    sixteen (max) or four (average) channels per vector, tail-predicated):
+    16 random layers, extreme and random inputs, TFLM's bytes from the
+    reference and the optimised sets."""
     rng = np.random.default_rng(2000 + builtin)
     for i in range(16):
         data, desc = _pool_layer(rng, builtin)

@@ -213,13 +213,11 @@ static void pool_float(eng_t *e, const eng_op *op, const pool_data *d,
     }
 }
 
-/* Channels summed at a time by the average pool (int32 sums on the stack). */
-#define POOL_SUM_CHANNELS 64
-
-/* The int8 pools, the channel innermost: for one output pixel each tap
- * inside the input is a run of `depth` contiguous int8 values, so the
- * inner loops walk those runs (no index arithmetic per element), the
- * channels in chunks. Same arithmetic as the reference formula: the sum of
+/* The int8 pools: for one output pixel each tap inside the input is a run
+ * of `depth` contiguous int8 values, walked with pointer steps (no index
+ * arithmetic per element): the max pool runs the channels innermost (a
+ * word or a vector of them at a time on the optimised sets), the average
+ * pool keeps each channel's sum in a register. Same arithmetic as the reference formula: the sum of
  * the taps inside the input divided by their count, rounded half away from
  * zero; the largest tap; then the activation clamp. */
 static void max_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
@@ -275,27 +273,44 @@ static void max_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
 #endif
 }
 
+static inline int8_t avg_round(int32_t sum, int32_t count, int32_t lo, int32_t hi)
+{
+    const int32_t v = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+    return (int8_t)(v < lo ? lo : v > hi ? hi : v);
+}
+
+/* The average pool: each channel's sum kept in a register over the taps
+ * (MVE: four channels per vector, the last four tail-predicated). */
 static void avg_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
                       int32_t count, int32_t lo, int32_t hi, int8_t *y)
 {
-    int32_t sum[POOL_SUM_CHANNELS];
-    int fy, fx, c0, c;
-    for (c0 = 0; c0 < depth; c0 += POOL_SUM_CHANNELS) {
-        const int n = depth - c0 < POOL_SUM_CHANNELS ? depth - c0 : POOL_SUM_CHANNELS;
-        for (c = 0; c < n; ++c)
-            sum[c] = 0;
+    int fy, fx, c;
+#if HIL_KERNELS_MVE
+    for (c = 0; c < depth; c += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)(depth - c));
+        int32x4_t acc = vdupq_n_s32(0);
+        int32_t sum[4];
+        int j;
         for (fy = 0; fy < nh; ++fy) {
-            const int8_t *t = x + (size_t)fy * row + c0;
+            const int8_t *t = x + (size_t)fy * row + c;
             for (fx = 0; fx < nw; ++fx, t += depth)
-                for (c = 0; c < n; ++c)
-                    sum[c] += t[c];
+                acc = vaddq_s32(acc, vldrbq_z_s32(t, p));
         }
-        for (c = 0; c < n; ++c) {
-            const int32_t v = sum[c] > 0 ? (sum[c] + count / 2) / count
-                                         : (sum[c] - count / 2) / count;
-            y[c0 + c] = (int8_t)(v < lo ? lo : v > hi ? hi : v);
-        }
+        vst1q_s32(sum, acc);
+        for (j = 0; j < 4 && c + j < depth; ++j)
+            y[c + j] = avg_round(sum[j], count, lo, hi);
     }
+#else
+    for (c = 0; c < depth; ++c) {
+        int32_t sum = 0;
+        for (fy = 0; fy < nh; ++fy) {
+            const int8_t *t = x + (size_t)fy * row + c;
+            for (fx = 0; fx < nw; ++fx, t += depth)
+                sum += *t;
+        }
+        y[c] = avg_round(sum, count, lo, hi);
+    }
+#endif
 }
 
 static eng_status pool_eval(eng_t *e, int op_index, int average,
