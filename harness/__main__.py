@@ -16,13 +16,16 @@ import sys
 EXIT_INTERRUPTED = 130
 
 
-def _interrupt(signum, frame):
-    """SIGTERM from the first instant: the same path as Ctrl-C."""
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM from the first instant takes the same path as Ctrl-C; both are
+    # counted (harness/spawn.py), so a KeyboardInterrupt that CPython drops
+    # still ends the run as interrupted. A SIGINT ignored by whoever started
+    # hil (nohup, a background job) stays ignored.
+    from harness.spawn import interrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
     # `kill -USR1 <pid>` prints every thread's stack to stderr: what a run
     # that does not end is waiting for (the tests use it on a stuck run)
     faulthandler.register(signal.SIGUSR1, all_threads=True)

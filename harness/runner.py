@@ -45,7 +45,7 @@ from .power.energy import EnergyModel, cycles_label
 from .model.vectors import VectorSet, load_vectors, random_vectors
 from .platforms import Platform, load_platform
 from .provenance import run_provenance
-from .spawn import signals_held
+from .spawn import count_interrupt, interrupted_since, interrupts, signals_held
 from .results.result import (ERROR, FAULT, FIRMWARE_FAILURES, MISMATCH, PASSED, TIMEOUT,
                              RunResult, VectorResult, write_json_copies)
 from .targets import Target, capabilities_of, check_board_options, make_target
@@ -119,6 +119,7 @@ class _Terminated(BaseException):
 
 
 def _raise_terminated(signum, frame):
+    count_interrupt()
     raise _Terminated()
 
 
@@ -583,6 +584,7 @@ class Run:
         timings: dict[str, float] = {}
         result = self.begin()
         result.timings = timings
+        interrupts_before = interrupts()
         reference = None
         elf = None
         old_term = None
@@ -626,6 +628,8 @@ class Run:
                 if self.client is not None:
                     timings["link_wait_s"] = self.client.stats.wait_s
                 self.localize(model, vectors, reference)
+                if interrupted_since(interrupts_before):  # taken, but its KeyboardInterrupt was dropped
+                    raise KeyboardInterrupt
                 self.judge(platform, elf, model)
             except HilError as exc:
                 self._fail(exc.exit_code, status_word(exc.exit_code), str(exc))

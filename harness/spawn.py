@@ -28,6 +28,33 @@ from collections.abc import Iterator
 from typing import Any
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
+#: Ctrl-C and SIGTERM taken by `interrupt` (the `hil` command's handler) or a
+#: run's own SIGTERM handler, counted. CPython drops a KeyboardInterrupt raised
+#: where an exception cannot propagate (an at-fork hook, a `__del__`, a weakref
+#: callback: "Exception ignored in ..."); a run compares the count before its
+#: verdict (`interrupted_since`), so a lost one cannot end in PASSED.
+_taken = [0]
+
+
+def count_interrupt() -> None:
+    _taken[0] += 1
+
+
+def interrupt(signum, frame) -> None:
+    """The `hil` command's SIGINT and SIGTERM handler: counted, then KeyboardInterrupt."""
+    count_interrupt()
+    raise KeyboardInterrupt
+
+
+def interrupts() -> int:
+    """How many interrupts the handlers above have taken in this process."""
+    return _taken[0]
+
+
+def interrupted_since(mark: int) -> bool:
+    """An interrupt was taken since `interrupts()` returned `mark`, whether
+    or not its KeyboardInterrupt got through."""
+    return _taken[0] != mark
 
 
 @contextlib.contextmanager
