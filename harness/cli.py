@@ -54,9 +54,11 @@ def main(ctx: click.Context, verbosity: int, log_file: Path | None) -> None:
 
 
 def _print_error(message: str) -> None:
+    from rich.markup import escape
+
     from .results.console import make_console
 
-    make_console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    make_console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
 
 
 def entry() -> None:

@@ -50,6 +50,24 @@ def test_a_misspelt_key_is_refused_with_did_you_mean(tmp_path):
     assert "`boards` is not a key of the top level" in str(err) and "did you mean `board`" in err.hint
 
 
+def test_hil_prints_a_platform_files_table_names_in_its_errors(tmp_path):
+    """The console printed errors as Rich markup, so `[firmware]` vanished: 'is not a key of ' and nothing
+    after (and a `[/...]` in a message would have crashed the print). Before the boot, and exit 2."""
+    from helpers import MODELS, hil
+
+    (tmp_path / "custom.toml").write_text(BASE.replace("arena_bytes =", "arena_byte ="))
+    proc = hil("run", "--model", MODELS / "test" / "mlp_per_tensor.tflite", "--platform", tmp_path / "custom.toml",
+               "--workdir", tmp_path / "run", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "`firmware.arena_byte` is not a key of [firmware]" in proc.stderr, proc.stderr
+    assert "did you mean `arena_bytes`" in proc.stderr and "booting" not in proc.stdout + proc.stderr
+    (tmp_path / "odd[").mkdir()  # a path with `[/x]` in it: a closing tag Rich refused to print
+    (tmp_path / "odd[" / "x].toml").write_text(BASE.replace("arena_bytes =", "arena_byte ="))
+    proc = hil("run", "--model", MODELS / "test" / "mlp_per_tensor.tflite", "--platform", tmp_path / "odd[/x].toml",
+               "--workdir", tmp_path / "run2", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "odd[/x].toml" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("edit, key, problem", [
     (("clock_hz = 25_000_000\nstack", "clock_hz = -1\nstack"), "firmware.clock_hz", "must be more than 0"),
     (("clock_hz = 25_000_000\nstack", 'clock_hz = "25 MHz"\nstack'), "firmware.clock_hz", "must be an integer"),

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.markup import escape
 
 from ..console_run import ConsoleRun
 from ..errors import EXIT_INFRA
@@ -53,7 +54,7 @@ def _print(doc: dict, result_path: Path) -> None:
             out.print(line, highlight=False, soft_wrap=True)
     error = doc.get("error")
     if error:
-        err.print(f"[bold red]error:[/] {error['message']}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(error['message'])}", soft_wrap=True, highlight=False)
         tail = doc.get("log_tail") or []
         if tail and status == "failed":
             err.print("  last console lines:", highlight=False)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.markup import escape
 
 from .. import platforms as platform_files
 from ..errors import InfraError, UsageError
@@ -66,7 +67,7 @@ def _run_on_boards(config: RunConfig, show_all: bool) -> None:
                       (result.error or {}).get("message", "").split("\n")[0])
     out.print(table)
     if outcome.document.get("error"):  # the boards document itself could not be written everywhere
-        err.print(f"[bold red]error:[/] {outcome.document['error']['message']}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(outcome.document['error']['message'])}", highlight=False)
     out.print(f"  boards: {config.json_out or outcome.path}")
     sys.exit(outcome.exit_code)
 

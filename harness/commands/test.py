@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -141,14 +142,14 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
     out.print(_summary_table(doc))
     for c in doc["cases"]:
         if c["status"] != "passed":
-            out.print(f"  [{STYLE.get(c['status'], '')}]{c['status']}[/] {c['id']}: {c['message']}",
+            out.print(f"  [{STYLE.get(c['status'], '')}]{c['status']}[/] {escape(c['id'])}: {escape(str(c['message']))}",
                       soft_wrap=True, highlight=False)
     passed = sum(c["status"] == "passed" for c in doc["cases"])
     verdict = "[bold green]PASSED[/]" if doc["status"] == "passed" else f"[bold red]{doc['status'].upper()}[/]"
     out.print(f"{verdict}  {passed}/{len(doc['cases'])} checks passed in {len(doc['jobs'])} jobs "
               f"({doc['duration_s']:.1f} s)")
     if doc.get("error"):  # a copy of the suite document could not be written
-        err.print(f"[bold red]error:[/] {doc['error']['message']}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(doc['error']['message'])}", soft_wrap=True, highlight=False)
     if not no_store:
         try:
             store = ResultStore(store_url(config.store, config.root))
@@ -160,7 +161,7 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
                 out.print("  `hil compare` and `hil history` skip this run unless given --allow-partial / "
                           "--allow-dirty: only complete runs from a clean tree stand for a commit", highlight=False)
         except HilError as exc:  # the suite's own results are already on disk
-            err.print(f"[bold red]error:[/] could not store the results: {exc}", soft_wrap=True)
+            err.print(f"[bold red]error:[/] could not store the results: {escape(str(exc))}", soft_wrap=True)
             out.print(f"  suite: {path}")
             sys.exit(3)
     out.print(f"  suite: {path}")

@@ -126,7 +126,7 @@ def _operator_table(summary: dict, kind: str) -> Table | None:
 def print_result(result: RunResult, result_path: Path, show_all: bool, out: Console, err: Console) -> None:
     s = result.summary()
     if result.error and not result.vectors:  # stopped before any vector: the error is the whole story
-        err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(result.error['message'])}", soft_wrap=True, highlight=False)
         err.print(f"  result: {result_path}", soft_wrap=True)
         return
     shown, more = _rows(result.vectors, show_all)
@@ -195,9 +195,9 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
         style = "bold red" if (result.localization.get("first_divergence")) else "dim"
         out.print(f"  [{style}]localisation:[/] {describe(result.localization)}", soft_wrap=True, highlight=False)
     if result.fault:
-        out.print(f"  [bold red]fault:[/] {result.vectors[-1].error}")
+        out.print(f"  [bold red]fault:[/] {escape(str(result.vectors[-1].error))}")
     if result.error:
-        err.print(f"[bold red]error:[/] {result.error['message']}", soft_wrap=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(result.error['message'])}", soft_wrap=True, highlight=False)
     out.print(f"  result: {result_path}")
 
 
