@@ -2,8 +2,10 @@
 
 For one platform, runs each model on the built-in engine twice (the portable
 reference kernels, HIL_KERNELS=reference, and the platform's own kernel set,
-e.g. "dsp" on a Cortex-M4) and on a TFLM runner (reference kernels, or
-CMSIS-NN with --cmsis-nn), and prints instructions per invoke (QEMU -icount:
+e.g. "dsp" on a Cortex-M4) and on a TFLM runner (CMSIS-NN when the tree
+has them, whether or not --cmsis-nn insists, else TFLM's reference kernels;
+the column is named by what the device reports, `device.engine`), and
+prints instructions per invoke (QEMU -icount:
 instructions, not cycles) with the ratios, then per operator. Every run
 checks its outputs against the TFLM reference interpreter, so only
 bit-exact runs are compared.
@@ -33,12 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_speed import run_once  # noqa: E402
 
 
-def run_tflm(model: Path, platform: str, workdir: Path, firmware: Path, vectors: int) -> dict:
+def run_tflm(model: Path, platform: str, workdir: Path, firmware: Path, vectors: int) -> tuple[dict, str]:
+    """The run's summary and the engine the device named in HELLO (tflm-reference, tflm-cmsis-nn)."""
     result = Run(RunConfig(model=model, platform=platform, vectors=vectors, seed=1, workdir=workdir,
                            firmware=firmware)).execute().as_dict()
     if result["status"] != "passed":
         sys.exit(f"{model.name} did not pass on TFLM: {result['error']}")
-    return result["summary"]
+    return result["summary"], str((result.get("device") or {}).get("engine"))
+
+
+#: the column's name by what the device says it runs (firmware/tflm/hil_tflm.cc)
+ENGINE_LABELS = {"tflm-cmsis-nn": "TFLM+CMSIS-NN", "tflm-reference": "TFLM reference"}
 
 
 def main() -> None:
@@ -48,13 +55,14 @@ def main() -> None:
     source.add_argument("--tflm-firmware", type=Path, help="a TFLM runner ELF built for these models and platform")
     parser.add_argument("--platform", default="mps2-an386")
     parser.add_argument("--cmsis-nn", action="store_true")
-    parser.add_argument("--label", help="name of the TFLM column (default: TFLM or TFLM+CMSIS-NN)")
+    parser.add_argument("--label", help="name of the TFLM column (default: what the device reports: TFLM reference "
+                                        "or TFLM+CMSIS-NN)")
     parser.add_argument("--model", type=Path, action="append")
     parser.add_argument("--vectors", type=int, default=2)
     args = parser.parse_args()
     models = args.model or [REPO / "models" / "demo" / "gesture.tflite", REPO / "models" / "test" / "conv_sweep.tflite",
                             REPO / "models" / "test" / "dwconv_pool.tflite"]
-    label = args.label or ("TFLM+CMSIS-NN" if args.cmsis_nn else "TFLM")
+    label = args.label
     own = load_platform(args.platform).firmware.kernels
     if args.tflm_firmware:
         elf = args.tflm_firmware
@@ -69,7 +77,11 @@ def main() -> None:
         for model in models:
             ref = run_once(model, args.platform, "reference", args.vectors, Path(tmp) / f"{model.stem}-ref", detail=True)
             opt = run_once(model, args.platform, own, args.vectors, Path(tmp) / f"{model.stem}-{own}", detail=True)
-            tflm = run_tflm(model, args.platform, Path(tmp) / f"{model.stem}-tflm", elf, args.vectors)
+            tflm, engine = run_tflm(model, args.platform, Path(tmp) / f"{model.stem}-tflm", elf, args.vectors)
+            if label is None:
+                label = ENGINE_LABELS.get(engine, f"TFLM ({engine})")
+            elif engine not in label.lower().replace("+", "-").replace(" ", "-"):
+                print(f"note: the TFLM runner says it runs {engine} (column named {label!r} by --label)")
             if ref["status"] != "passed" or opt["status"] != "passed":
                 sys.exit(f"{model.name} did not pass on the built-in engine: {ref['status']} / {opt['status']}")
             t = tflm["count"]["median"]
