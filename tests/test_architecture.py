@@ -98,8 +98,7 @@ def test_targets_are_asked_for_capabilities_not_their_kind():
 
 #: private attributes of the standard library that are its public API
 STDLIB_PRIVATE = {"_exit", "_asdict", "_replace", "_fields", "_getframe"}
-#: known and to go: the board's resync needs a public call in link/protocol.py
-KNOWN_PRIVATE_READS = {"harness/targets/board.py: client._pending"}
+KNOWN_PRIVATE_READS: set[str] = set()  # none left
 
 
 def _own_names(tree: ast.Module) -> set[str]:

@@ -412,6 +412,13 @@ class DeviceClient:
 
     # -- transport -----------------------------------------------------------
 
+    def resync(self) -> None:
+        """Forget every byte and frame received so far (a fresh decoder, no
+        pending frames): before a HELLO to a device that was just reset, so
+        boot noise or a reply from before the reset is never taken for one."""
+        self.decoder = FrameDecoder()
+        self._pending.clear()
+
     def _next_seq(self) -> int:
         """1..255: seq 0 is what the device uses for frames that answer no
         request (BAD_FRAME, FAULT, LOG), so no reply can be mistaken for one."""

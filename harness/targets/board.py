@@ -441,7 +441,6 @@ class BoardTarget:
     def wait_ready(self, client, timeout: float):
         """HELLO with bounded retries after draining boot noise; returns the
         device's Hello or raises "device not detected on PORT"."""
-        from ..link.frames import FrameDecoder
         from ..link.protocol import DeviceError, LinkBroken, LinkTimeout
 
         link = self.open_link()
@@ -452,8 +451,7 @@ class BoardTarget:
         dropped = 0
         try:
             for attempt in range(1, self.hello_tries + 1):
-                client.decoder = FrameDecoder()
-                client._pending.clear()
+                client.resync()
                 link.write(b"\x00")  # end whatever partial frame the device has buffered
                 try:
                     hello = client.hello(timeout=per_try)
