@@ -37,7 +37,8 @@ requires_qemu = pytest.mark.skipif(
 
 
 
-def hil(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None):
+def hil(*args: str | os.PathLike[str], cwd: Path | None = None, timeout: float = 600,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `hil` CLI in a subprocess; returns CompletedProcess."""
     import sys
 
