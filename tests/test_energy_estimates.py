@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import textwrap
 from dataclasses import replace as dc_replace
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,29 @@ CM4_BASIS = {"model": "cortex-m4", "core": "Cortex-M4", "clock_hz": 120_000_000,
                            "timing/validation.toml)"}
 
 
-def _model(name: str) -> EnergyModel | None:
+def _model_or_none(name: str) -> EnergyModel | None:
     p = load_platform(name)
     return EnergyModel.from_platform(p.power, p.counter, str(p.path))
+
+
+def _model(name: str) -> EnergyModel:
+    model = _model_or_none(name)
+    assert model is not None, f"{name} has no energy model"
+    return model
+
+
+def _energy(model: EnergyModel, count: dict | None, cycles: dict | None) -> tuple[dict, str]:
+    """EnergyModel.for_vector where the test gives it a count or an estimate (so never None)."""
+    energy = model.for_vector(count, cycles)
+    assert energy is not None
+    return energy
+
+
+def _settings(rate: str, battery_mah: str, battery_v: str | None) -> dict:
+    """check_inputs where the test gives it a rate and a battery (so never None)."""
+    settings = check_inputs(rate, battery_mah, battery_v)
+    assert settings is not None
+    return settings
 
 
 def _cycles(value: int, clock_hz: int = 120_000_000, model: str = "cortex-m4") -> dict:
@@ -64,9 +85,10 @@ def test_every_power_figure_is_tagged_and_cited():
     l4 = _model("nucleo-l4r5zi")
     assert (l4.active.status, l4.active.band_pct, l4.clock_hz, l4.voltage_v) == ("derived", (-1.6, 2.0), 120e6, 1.8)
     assert l4.active_power_mw == pytest.approx(40.67) and l4.active_ma == pytest.approx(22.594, abs=1e-3)
+    assert l4.sleep is not None
     assert l4.sleep.status == "assumed" and l4.sleep_uw == pytest.approx(2.8 * 1.8)
     assert _model("nrf52840dk").active.status == "assumed"
-    assert _model("nucleo-h743zi") is None  # no readable run-current table: no energy at all
+    assert _model_or_none("nucleo-h743zi") is None  # no readable run-current table: no energy at all
 
 
 def test_an_untagged_or_unsourced_figure_is_refused_with_the_fix():
@@ -76,6 +98,7 @@ def test_an_untagged_or_unsourced_figure_is_refused_with_the_fix():
 
     with pytest.raises(UsageError, match=r"power.active.status` 'checked'") as exc:
         from_table({**base, "active": {"ma": 1, "status": "checked", "source": "DS1"}})
+    assert exc.value.hint is not None
     assert "verified" in exc.value.hint and "derived" in exc.value.hint and "assumed" in exc.value.hint
     with pytest.raises(UsageError, match="basis` is missing for a derived figure"):
         from_table({**base, "active": {"ma": 1, "status": "derived", "source": "DS1"}})
@@ -97,10 +120,10 @@ def test_an_untagged_or_unsourced_figure_is_refused_with_the_fix():
 def test_energy_comes_from_the_cycles_estimate_when_there_is_one():
     m = _model("stm32l4r5-qemu")
     count = {"value": 2_000_000, "kind": "instructions"}
-    from_count, kind = m.for_vector(count, None)
+    from_count, kind = _energy(m, count, None)
     assert kind == "instructions_x_cpi" and from_count["cycles"] == 2_000_000  # CPI 1.0, the old lower bound
     assert from_count["uj"] == pytest.approx(2e6 / 120e6 * 40.67e3)
-    from_cycles, kind = m.for_vector(count, _cycles(2_700_000))
+    from_cycles, kind = _energy(m, count, _cycles(2_700_000))
     assert kind == "cycles_estimate" and from_cycles["cycles"] == 2_700_000
     assert from_cycles["uj"] == pytest.approx(2.7e6 / 120e6 * 40.67e3)  # 915.1 uJ: time at 120 MHz x 40.67 mW
 
@@ -124,7 +147,7 @@ def test_a_power_figure_for_another_clock_is_scaled_and_its_band_not_claimed():
     STM32L4R5 power is for 120 MHz: scaled linearly (same energy per cycle),
     and the band is 'unknown' because the scaling's own error is not known."""
     m = _model("mps2-an386")
-    energy, _ = m.for_vector(None, _cycles(1_000_000, clock_hz=25_000_000))
+    energy, _ = _energy(m, None, _cycles(1_000_000, clock_hz=25_000_000))
     assert energy["uj"] == pytest.approx(1e6 / 120e6 * 40.67e3)  # energy per cycle unchanged
     assert m.power_at(25e6)[0] == pytest.approx(40.67 * 25 / 120)
     basis = m.basis("cycles_estimate", dict(CM4_BASIS, clock_hz=25_000_000))
@@ -133,7 +156,8 @@ def test_a_power_figure_for_another_clock_is_scaled_and_its_band_not_claimed():
     # a board's counted cycles at its firmware's 80 MHz: the same scaling, said the same way
     p = load_platform("nucleo-l4r5zi")
     board = EnergyModel.from_platform(p.power, p.counter, str(p.path), run_clock_hz=p.firmware.clock_hz)
-    energy, kind = board.for_vector({"value": 120_000_000, "kind": "cycles"}, None)
+    assert board is not None
+    energy, kind = _energy(board, {"value": 120_000_000, "kind": "cycles"}, None)
     assert kind == "cycles_estimate" and energy["uj"] == pytest.approx(40_670)  # 1 s at 120 MHz worth of cycles
     assert board.basis(kind)["error_band"].startswith("unknown: power scaled linearly from 120 MHz to 80 MHz")
 
@@ -167,6 +191,7 @@ def test_validation_bands_come_from_the_validation_files(tmp_path):
     assert error_band("cortex-m0plus", tmp_path) == UNKNOWN
     # before the run's cycles_basis is known, a vector's own figure and the validation give the label
     label = cycles_label(None, _cycles(10))
+    assert label is not None
     assert label["model"] == "cortex-m4" and label["error_band"]
 
 
@@ -229,7 +254,7 @@ def test_battery_life_on_a_hand_checked_example():
     """1,000 uJ per inference at 40 mW is 25 ms awake; at 1/s the device
     averages 1,000 uW + 5 uW x 0.975 = 1,004.875 uW; 220 mAh at 3 V is
     660 mWh, so 660 / 1.004875 = 656.80 h = 27.37 days."""
-    settings = check_inputs("1/s", "220", None)
+    settings = _settings("1/s", "220", None)
     assert settings["battery_v"] == 3.0 and settings["battery_v_default"] is True
     b = estimate(settings, 1000.0, _hand_model(), {"error_pct": [-10.0, 10.0], "basis_text": "x"})
     assert b["active_s"] == pytest.approx(0.025) and b["duty"] == pytest.approx(0.025)
@@ -251,11 +276,12 @@ def test_battery_of_a_board_counting_at_its_own_clock_is_awake_that_long():
     from harness.power.battery import battery_result
 
     board = dc_replace(_hand_model(), counted_clock_hz=50e6)
-    energy, _ = board.for_vector({"value": 50_000_000, "kind": "cycles"}, None)
+    energy, _ = _energy(board, {"value": 50_000_000, "kind": "cycles"}, None)
     assert energy["uj"] == pytest.approx(20_000)
     result = RunResult(platform={}, model={})
     result.vectors = [VectorResult(0, "passed", energy=energy)]
-    b = battery_result(check_inputs("0.5/s", "220", None), result, board, failed=False)
+    b = battery_result(_settings("0.5/s", "220", None), result, board, failed=False)
+    assert b is not None
     assert b["active_s"] == pytest.approx(1.0) and b["duty"] == pytest.approx(0.5)
     assert b["average_uw"] == pytest.approx(10_000 + 5 * 0.5)
 
@@ -278,7 +304,8 @@ def test_bad_battery_input_names_the_problem_and_the_fix(rate, mah, volts, probl
 
 def test_a_rate_that_needs_more_than_all_the_time_is_refused():
     with pytest.raises(UsageError, match=r"needs 250% of the time awake") as exc:
-        estimate(check_inputs("100/s", "220", "3"), 1000.0, _hand_model(), None)
+        estimate(_settings("100/s", "220", "3"), 1000.0, _hand_model(), None)
+    assert exc.value.hint is not None
     assert "lower --rate below 40" in exc.value.hint
 
 
@@ -304,6 +331,7 @@ def test_hil_toml_battery_is_checked_like_the_flags(tmp_path):
         load_config(tmp_path / "hil.toml")
     (tmp_path / "hil.toml").write_text((tmp_path / "hil.toml").read_text().replace("-3", "220"))
     [entry] = load_config(tmp_path / "hil.toml").models
+    assert entry.battery is not None
     assert entry.battery["rate_per_s"] == 1.0 and entry.battery["battery_mah"] == 220
 
 
@@ -339,11 +367,11 @@ def test_suite_reports_label_the_estimates():
                "band": {"life_days_min": 26.9, "life_days_max": 33.4}}
     metrics = {"count": 2_019_440, "count_kind": "instructions", "cycles_estimate": 2_768_123, "latency_ms": 23.07,
                "cycles_basis": CM4_BASIS, "battery": battery}
-    doc = {"suite": "s", "git": {}, "jobs": [{"id": "p/m", "platform": "p", "model": "m", "status": "passed",
-                                             "metrics": metrics}],
-           "cases": [{"id": "p/m/max_latency_ms", "platform": "p", "model": "m", "check": "max_latency_ms",
-                      "status": "passed", "message": "budget --max-latency-ms within", "measured": 23.0712,
-                      "limit": 50}]}
+    doc: dict[str, Any] = {"suite": "s", "git": {}, "jobs": [{"id": "p/m", "platform": "p", "model": "m", "status": "passed",
+                                                             "metrics": metrics}],
+                           "cases": [{"id": "p/m/max_latency_ms", "platform": "p", "model": "m", "check": "max_latency_ms",
+                                      "status": "passed", "message": "budget --max-latency-ms within", "measured": 23.0712,
+                                      "limit": 50}]}
     props = {p.get("name"): p.get("value") for p in ET.fromstring(junit_xml(doc)).iter("property")}
     assert props["cycles_estimate.m"] == "2,770,000 cycles (estimate, cortex-m4 at 120 MHz, +-9%)"
     assert props["latency_ms.m"] == "23.1 ms (estimate, cortex-m4 at 120 MHz, +-9%)"
@@ -358,7 +386,8 @@ def test_compare_refuses_energy_from_different_timing_models():
     m = _model("stm32l4r5-qemu")
     m4 = m.basis("cycles_estimate", CM4_BASIS)
     m7 = m.basis("cycles_estimate", dict(CM4_BASIS, model="cortex-m7"))
-    base = {"jobs": [{"id": "p/m", "platform": "p", "model": "m", "metrics": {"energy_uj": 900, "energy_basis": m4}}]}
+    base: dict[str, Any] = {"jobs": [{"id": "p/m", "platform": "p", "model": "m",
+                                      "metrics": {"energy_uj": 900, "energy_basis": m4}}]}
     head = {"jobs": [{"id": "p/m", "platform": "p", "model": "m", "metrics": {"energy_uj": 900, "energy_basis": m7}}]}
     [change] = [c for c in compare(base, head, {})["changes"] if c["metric"] == "energy_uj"]
     assert change["status"] == "incomparable"
