@@ -156,6 +156,19 @@ JUNIT_ALLOWED = {
 }
 
 
+def found(element: ET.Element | None) -> ET.Element:
+    """An element the report must have: fails here when it is missing."""
+    assert element is not None
+    return element
+
+
+def attr(element: ET.Element | None, name: str) -> str:
+    """An attribute the report must have: fails here, naming it, when the element or attribute is missing."""
+    value = found(element).get(name)
+    assert value is not None, name
+    return value
+
+
 def check_junit_schema(root: ET.Element) -> None:
     """Elements, attributes, required attributes and counts as JUnit readers expect."""
     def walk(el):
@@ -176,17 +189,17 @@ def check_junit_schema(root: ET.Element) -> None:
                    "errors": sum(c.find("error") is not None for c in cases),
                    "skipped": sum(c.find("skipped") is not None for c in cases)}
         for k, v in counted.items():
-            assert int(suite.get(k)) == v, (suite.get("name"), k)
+            assert int(attr(suite, k)) == v, (suite.get("name"), k)
             totals[k] += v
-        assert abs(float(suite.get("time")) - sum(float(c.get("time")) for c in cases)) < 0.01
-        if suite.get("timestamp"):
-            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+        assert abs(float(attr(suite, "time")) - sum(float(attr(c, "time")) for c in cases)) < 0.01
+        if timestamp := suite.get("timestamp"):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", timestamp)
         for case in cases:
             assert case.get("name") and case.get("classname")
-            float(case.get("time"))
+            float(attr(case, "time"))
             assert len([c for c in case if c.tag in ("failure", "error", "skipped")]) <= 1
     for k, v in totals.items():
-        assert int(root.get(k)) == v, k
+        assert int(attr(root, k)) == v, k
 
 
 def test_junit_one_testcase_per_platform_model_check(regressed, tmp_path):
@@ -206,23 +219,24 @@ def test_junit_one_testcase_per_platform_model_check(regressed, tmp_path):
 
     failed = [c for c in cases if c.find("failure") is not None]
     assert [(c.get("classname"), c.get("name")) for c in failed] == [("hil.mps2-an386.gesture", "max_count")]
-    failure = failed[0].find("failure")
+    failure = found(failed[0].find("failure"))
     assert failure.get("type") == "max_count"
-    assert "exceeds the budget" in failure.get("message") and "measured 2499865" in failure.get("message")
-    assert "limit 2300000" in failure.get("message")
+    assert "exceeds the budget" in attr(failure, "message") and "measured 2499865" in attr(failure, "message")
+    assert "limit 2300000" in attr(failure, "message")
+    assert failure.text is not None
     assert "measured: 2499865" in failure.text and "result: runs/mps2-an386/gesture/result.json" in failure.text
     error = root.find("./testsuite[@name='riscv32-virt']/testcase/error")
-    assert "riscv64-unknown-elf-gcc not found" in error.get("message")
-    skipped = root.find("./testsuite/testcase/skipped")
+    assert "riscv64-unknown-elf-gcc not found" in attr(error, "message")
+    skipped = found(root.find("./testsuite/testcase/skipped"))
     assert skipped.get("message") == "no power model for this platform"
 
-    props = {p.get("name"): p.get("value") for p in root.find("testsuite").iter("property")}
+    props = {p.get("name"): p.get("value", "") for p in found(root.find("testsuite")).iter("property")}
     assert props["git.commit"] == COMMITS[2] and props["git.branch"] == "feature/faster"
     assert props["emulator.qemu-system-arm"].startswith("QEMU emulator version")
     assert props["firmware.build_id.gesture"].startswith("b1d") and props["model.sha256.gesture"] == "ab" * 32
     # a job's duration is shared by its checks, so the suite time adds up to the jobs' time
     an386 = root.find("./testsuite[@name='mps2-an386']")
-    assert float(an386.get("time")) == pytest.approx(2 * 1.9, abs=0.01)
+    assert float(attr(an386, "time")) == pytest.approx(2 * 1.9, abs=0.01)
 
 
 def test_junit_red_testcase_for_a_job_without_cases_and_an_interrupted_suite():
@@ -231,18 +245,18 @@ def test_junit_red_testcase_for_a_job_without_cases_and_an_interrupted_suite():
     doc["status"], doc["exit_code"] = "interrupted", 130
     root = build_junit(doc)
     check_junit_schema(root)
-    run = root.find("./testsuite[@name='mps3-an547']/testcase[@name='run']")
-    assert run.find("error").get("message") == "QEMU would not start"
-    suite = root.find("./testsuite[@name='hil']/testcase[@name='suite']")
-    assert "interrupted" in suite.find("error").get("message")
-    assert int(root.get("tests")) == len(doc["cases"]) + 2
+    run = found(root.find("./testsuite[@name='mps3-an547']/testcase[@name='run']"))
+    assert attr(run.find("error"), "message") == "QEMU would not start"
+    suite = found(root.find("./testsuite[@name='hil']/testcase[@name='suite']"))
+    assert "interrupted" in attr(suite.find("error"), "message")
+    assert int(attr(root, "tests")) == len(doc["cases"]) + 2
 
 
 def test_junit_survives_characters_xml_cannot_hold():
     doc = suite_doc()
     doc["cases"][0].update(status="failed", message="UART garbage \x00\x1b[31m <&> \ufffe done")
     root = ET.fromstring(junit_xml(doc).encode())
-    assert "<&>" in root.find(".//failure").get("message")
+    assert "<&>" in attr(root.find(".//failure"), "message")
 
 
 # -- Markdown -------------------------------------------------------------------------------------------
@@ -391,6 +405,7 @@ def chromium_render(html: Path, tmp: Path) -> tuple[dict, list[str]]:
     records script errors, failed loads, console errors and warnings, the
     resources the page fetched and the rendered size of every SVG. Returns
     (probe, Chromium's console lines from its log)."""
+    assert CHROMIUM is not None  # its tests are skipped without it
     page = html.read_text()
     probe = html.with_name(html.stem + ".probe.html")
     head = page.index("<head>") + len("<head>") if "<head>" in page else 0
@@ -492,9 +507,12 @@ def vertical_extent(page: str, prefix: str, series: str) -> float:
     """How much of its axes' height a series' line spans (0..1)."""
     box = re.search(rf'<g id="{prefix}-patch_2">\s*<path d="M [\d.]+ ([\d.]+)\s+L [\d.]+ [\d.]+\s+L [\d.]+ ([\d.]+)',
                     page)
+    assert box is not None
     height = abs(float(box.group(1)) - float(box.group(2)))
     line = svg_groups(page, prefix, "series")[series]
-    ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", re.search(r'<path d="([^"]+)"', line).group(1))]
+    path = re.search(r'<path d="([^"]+)"', line)
+    assert path is not None
+    ys = [float(y) for y in re.findall(r"[ML] [\d.]+ ([\d.]+)", path.group(1))]
     return (max(ys) - min(ys)) / height
 
 
@@ -518,7 +536,9 @@ def test_html_trends_one_colour_per_series_failures_marked_relative_scale_and_li
             assert set(re.findall(r"stroke: (#[0-9a-f]{6})", line)) == {colour}, (job, prefix)
     head_jobs = json.loads(head.read_text())["jobs"]
     for n, job in enumerate(head_jobs):
-        bars = re.search(rf'<figure id="ops-{n}">.*?</figure>', page, re.S).group(0)
+        figure = re.search(rf'<figure id="ops-{n}">.*?</figure>', page, re.S)
+        assert figure is not None, job["id"]
+        bars = figure.group(0)
         assert f"fill: {legend[job['id']]}" in bars, job["id"]
 
     # failing commits: a red X on each failing point of the job (2 of 3 commits), red commit labels
@@ -617,7 +637,7 @@ def test_report_of_merged_shards(tmp_path):
     root = ET.parse(tmp_path / "junit.xml").getroot()
     check_junit_schema(root)
     assert root.get("tests") == "18" and root.get("failures") == "1"
-    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    props = {p.get("name"): p.get("value", "") for p in root.iter("property")}
     assert props["firmware.build_id.gesture"].startswith("b1d")  # absolute result paths after the merge
     assert {v for k, v in props.items() if k == "hil.shard"} <= {"1/2", "2/2"}
     assert "**Status: FAILED** - 13/18 checks passed" in proc.stdout
