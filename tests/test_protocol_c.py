@@ -15,6 +15,7 @@ import select
 import struct
 import subprocess
 import termios
+from typing import IO, cast
 
 import pytest
 
@@ -25,23 +26,30 @@ from harness.link.protocol import DeviceClient, DeviceError, ErrorCode, Msg
 class PipeStream:
     """pyserial-like stream over a child process's stdin/stdout."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         self.proc = proc
-        self.timeout = 1.0
+        self.timeout: float | None = 1.0
+
+    def pipes(self) -> tuple[IO[bytes], IO[bytes]]:
+        """The child's stdin and stdout (started with both piped)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        return self.proc.stdin, self.proc.stdout
 
     @property
     def in_waiting(self) -> int:
         buf = bytearray(4)
-        fcntl.ioctl(self.proc.stdout.fileno(), termios.FIONREAD, buf)
+        fcntl.ioctl(self.pipes()[1].fileno(), termios.FIONREAD, buf)
         return struct.unpack("i", buf)[0]
 
     def read(self, size: int = 1) -> bytes:
-        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
-        return os.read(self.proc.stdout.fileno(), size) if ready else b""
+        stdout = self.pipes()[1]
+        ready, _, _ = select.select([stdout], [], [], self.timeout)
+        return os.read(stdout.fileno(), size) if ready else b""
 
     def write(self, data: bytes) -> int:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        stdin = self.pipes()[0]
+        stdin.write(data)
+        stdin.flush()
         return len(data)
 
 
@@ -50,6 +58,7 @@ def device(device_exe):
     proc = subprocess.Popen([str(device_exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     client = DeviceClient(PipeStream(proc), default_timeout=5)
     yield client
+    assert proc.stdin is not None
     proc.stdin.close()
     assert proc.wait(timeout=5) == 0, "the device side crashed or a sanitizer fired"
 
@@ -131,7 +140,7 @@ def test_corrupt_frame_is_answered_with_bad_frame_and_link_recovers(device):
     wire[2] ^= 0x01
     device.stream.write(bytes(wire))
     decoder = FrameDecoder()
-    frames = []
+    frames: list[Frame] = []
     while not frames:
         frames = decoder.feed(device.stream.read(256))
     assert frames[0].type == Msg.ERROR and frames[0].payload[0] == ErrorCode.BAD_FRAME
@@ -308,19 +317,21 @@ def test_inputs_in_invoke_only_where_hello_offers_it(device, tmp_path):
     b"\x01\x05\x00",                                      # an output's size cut short
     b"\x00" + struct.pack("<HH", 3, 2) + bytes(8),        # two profile entries, one sent
 ], ids=["output-past-end", "output-size-cut", "profile-past-end"])
-def test_an_invoke_reply_that_runs_past_its_end_is_a_device_error_not_short_data(tail):
+def test_an_invoke_reply_that_runs_past_its_end_is_a_device_error_not_short_data(tail, monkeypatch):
     """The host never trusts a reply: outputs or profile entries that run
     past the reply's end are BAD_PAYLOAD, not a short output compared as the
     device's nor a struct.error; nor are more outputs than the model has."""
-    client = DeviceClient(PipeStream(None), default_timeout=1)
-    client.request = lambda *args, **kwargs: struct.pack("<BQ", 1, 7) + tail
+    # no process behind the stream: the replies come from the stubbed request, so it is never read
+    client = DeviceClient(PipeStream(cast(subprocess.Popen, None)), default_timeout=1)
+    monkeypatch.setattr(client, "request", lambda *args, **kwargs: struct.pack("<BQ", 1, 7) + tail)
     with pytest.raises(DeviceError) as bad:
         client.invoke(outputs=True, profile=True)
     assert bad.value.code == ErrorCode.BAD_PAYLOAD
-    client.request = lambda *args, **kwargs: b"\x01"
+    monkeypatch.setattr(client, "request", lambda *args, **kwargs: b"\x01")
     with pytest.raises(DeviceError):
         client.invoke()
-    client.request = lambda *args, **kwargs: struct.pack("<BQB", 1, 7, 2) + 2 * (struct.pack("<I", 1) + b"y")
+    monkeypatch.setattr(client, "request",
+                        lambda *args, **kwargs: struct.pack("<BQB", 1, 7, 2) + 2 * (struct.pack("<I", 1) + b"y"))
     with pytest.raises(DeviceError, match="2 outputs for a model with 1"):
         client.outputs_of(client.invoke(outputs=True), 1)
 
@@ -353,7 +364,11 @@ def test_invoke_next_steps_through_the_batch_with_a_one_byte_request(device, tmp
     batch.write_bytes(bytes(range(3)) + bytes(range(40)))
     sent: list[bytes] = []
     send = device.send_request
-    device.send_request = lambda msg, payload=b"", **kw: (sent.append(payload), send(msg, payload, **kw))[1]
+
+    def recording(msg, payload=b"", **kw):
+        sent.append(payload)
+        return send(msg, payload, **kw)
+    device.send_request = recording
     for i in range(5):
         result = device.invoke(inputs=(batch, [3 + 4 * i]), outputs=True, stride=4)
         assert result.outputs == (bytes(range(4 * i + 1, 4 * i + 5)),)
@@ -414,7 +429,11 @@ def test_a_firmware_without_the_batch_cursor_gets_the_full_request(device, tmp_p
     batch.write_bytes(bytes(range(12)))
     sent: list[bytes] = []
     send = device.send_request
-    device.send_request = lambda msg, payload=b"", **kw: (sent.append(payload), send(msg, payload, **kw))[1]
+
+    def recording(msg, payload=b"", **kw):
+        sent.append(payload)
+        return send(msg, payload, **kw)
+    device.send_request = recording
     for i in range(3):
         assert device.invoke(inputs=(batch, [4 * i]), outputs=True, stride=4).outputs == (bytes(range(4 * i + 1, 4 * i + 5)),)
     assert [p[0] for p in sent] == [0x14] * 3
