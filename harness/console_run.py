@@ -130,7 +130,9 @@ class ConsoleRun:
                                  hint="set target.semihosting = true in its platform file, or use --console uart")
         if expect_exit is not None and not caps.exit_status:
             raise UsageError(f"--expect-exit needs an emulator: a board's exit status cannot be observed "
-                             f"({platform.name})",
+                             f"({platform.name})" if caps.flash else
+                             f"--expect-exit: {platform.name} runs in {platform.target_kind}, whose process does "
+                             f"not exit with the firmware's status",
                              hint="check the line the firmware prints at its end with --expect instead")
         return platform
 

@@ -59,3 +59,33 @@ def test_a_run_refuses_board_options_before_anything_is_built(tmp_path):
     with pytest.raises(UsageError, match="are for boards"):
         run.prepare_target()
     assert run.target is None and not (tmp_path / "run").exists()
+
+
+def test_renode_does_not_claim_the_firmware_exit_status_and_console_mode_does_not_trust_one(tmp_path):
+    """Renode's process exits with Renode's own status (0 after `quit`, -15
+    when stopped), never the firmware's: its target must not declare
+    `exit_status`, `--expect-exit` (and ConsoleDevice.wait_for_exit) must be
+    refused before anything boots, and an exited Renode process must not be
+    read as the firmware's status. Renode is not installed here, so this is
+    a unit test: the 'target' below is a stand-in with Renode's declared
+    capabilities and a real process that exited with status 0."""
+    import subprocess
+
+    from harness.console_run import ConsoleRun
+    from harness.targets.renode import RenodeTarget
+
+    assert not RenodeTarget.capabilities.exit_status
+    console = ConsoleRun(tmp_path / "fw.elf", "renode-stm32f4-discovery", ["ready"], [], 5.0, expect_exit=0,
+                         workdir=tmp_path / "console")
+    with pytest.raises(UsageError) as exc:
+        console.check_platform(expect_exit=0)
+    assert "renode" in str(exc.value) and "board" not in str(exc.value)
+    assert "--expect" in exc.value.hint
+
+    class RenodeStandIn:  # what ConsoleRun.exit_status reads of a target: its capabilities and process
+        capabilities = RenodeTarget.capabilities
+        process = subprocess.Popen(["true"])
+
+    RenodeStandIn.process.wait()
+    console.target = RenodeStandIn()
+    assert console.exit_status(0.1) is None

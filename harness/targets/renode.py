@@ -304,8 +304,9 @@ def _resc_path(path: Path) -> str:
 class RenodeTarget:
     """The Target protocol (targets/base.py) on Renode."""
 
-    # exit_status: console mode has always waited for the process of any emulator
-    capabilities = Capabilities(instruction_counter=True, exit_status=True)
+    # no exit_status: Renode's process exits with Renode's own status (0 after `quit`, a signal's when
+    # stopped), never the firmware's; there is no semihosting SYS_EXIT to pass one on
+    capabilities = Capabilities(instruction_counter=True)
 
     def __init__(self, platform: Platform, elf: Path, workdir: Path,
                  start_timeout: float = 60.0, count: bool = True) -> None:
