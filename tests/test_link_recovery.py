@@ -66,7 +66,7 @@ class ScriptedLink:
         self.frames_read = 0
         self._partial = bytearray()
         self._ready = bytearray()
-        self.timeout = 1.0
+        self.timeout: float | None = 1.0
 
     @staticmethod
     def _act(action: str, data: bytes) -> bytes:
@@ -98,6 +98,7 @@ class ScriptedLink:
             self._ready += b"".join(self._held)
             self._held.clear()
         if not self._ready:
+            assert self.timeout is not None  # the client always sets a number of seconds
             self.inner.timeout = min(self.timeout, 0.05) if self._held else self.timeout
             waiting = self.inner.in_waiting
             data = self.inner.read(max(waiting, 1))
@@ -124,6 +125,7 @@ class ScriptedLink:
 def device_proc(device_exe):
     proc = subprocess.Popen([str(device_exe)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     yield proc
+    assert proc.stdin is not None
     try:
         proc.stdin.close()
     except OSError:
@@ -245,7 +247,11 @@ def test_silence_is_the_targets_to_explain_before_it_counts_as_a_hang(device_pro
     _prepared(client)
     link.deaf = True
     asked = []
-    client.explain_silence = lambda: asked.append(1) or "the emulator stopped (process 1 is stopped by a signal)"
+
+    def explain() -> str:
+        asked.append(1)
+        return "the emulator stopped (process 1 is stopped by a signal)"
+    client.explain_silence = explain
     with pytest.raises(TargetStopped, match="the emulator stopped"):
         client.invoke(timeout=0.5)
     assert asked and TargetStopped("x").exit_code == 3
@@ -272,7 +278,7 @@ def _invokes_run_after(proc) -> int:
 
 
 class _ClosedStream:
-    timeout = 1.0
+    timeout: float | None = 1.0
     in_waiting = 0
 
     def read(self, size: int = 1) -> bytes:
@@ -429,6 +435,7 @@ def test_a_noisy_link_gives_the_verdicts_of_a_clean_one(tmp_path, monkeypatch, a
     assert document["exit_code"] == 0, document["error"]
     assert _verdicts(document) == _verdicts(clean_inline)
     link = document["link"]
+    assert proxied.proxy is not None
     assert sum(proxied.proxy.stats[way]["bits_flipped"] for way in ("to_device", "to_host")) > 0
     assert link["retransmissions"] > 0 and link["requests_retried"] > 0
     assert link["damaged_total"] + link["device_bad_frames"] > 0
@@ -482,6 +489,7 @@ def test_a_stopped_emulator_is_infrastructure_not_a_firmware_hang(tmp_path, an38
     holder["run"] = run = Run(config, reporter)
     result = run.execute()
     assert result.exit_code == 3, result.error
+    assert result.error is not None
     message = result.error["message"]
     assert f"the emulator stopped (process {holder['pid']} is stopped by a signal)" in message
     assert [v.status for v in result.vectors] == ["passed", "passed"]  # no vector blamed on the firmware
@@ -512,13 +520,15 @@ def test_qemu_health_from_process_state_and_qmp(tmp_path, an386_firmware):
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     target = QemuTarget(load_platform("mps2-an386"), an386_firmware["normal"], deep)
     url = target.start()
+    assert target.process is not None and target.qmp_path is not None  # start() set both
     try:
         with serial.serial_for_url(url, timeout=0.2):  # connecting starts the guest
             assert str(target.qmp_path).startswith("/tmp/hil-qmp-")
             first = target.health()
             assert first.running and first.clock is not None
             time.sleep(0.2)
-            assert target.health().clock > first.clock  # the virtual clock advances
+            later = target.health().clock
+            assert later is not None and later > first.clock  # the virtual clock advances
             os.kill(target.process.pid, signal.SIGSTOP)
             stopped = target.health()
             assert stopped.state == "stopped" and "is stopped by a signal" in stopped.detail
