@@ -1050,7 +1050,6 @@ def _pool_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
     counts and more than 16 and 64 (the vector and sum chunks), SAME padding
     (border windows partly outside the input), strides above the window,
     batches, zero points at the extremes, every fused activation."""
-    s = _schema()
     fh, fw = int(rng.integers(1, 5)), int(rng.integers(1, 5))
     sh, sw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
     same = bool(rng.integers(0, 2))
@@ -1059,9 +1058,17 @@ def _pool_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
         same = True
     c = int(rng.choice([1, 3, 5, 16, 17, 31, 64, 67, 130]))
     b = int(rng.choice([1, 1, 2]))
-    shape = [b, h, w, c]
-    out_shape = [b, _out_size(h, fh, sh, 1, same), _out_size(w, fw, sw, 1, same), c]
     scale, zp = float(rng.uniform(0.005, 0.1)), int(rng.choice([-128, 127, int(rng.integers(-128, 128))]))
+    return _pool_model(builtin, [b, h, w, c], (fh, fw), (sh, sw), same, scale, zp, int(rng.choice(_ACTIVATIONS)))
+
+
+def _pool_model(builtin: int, shape: list[int], window: tuple[int, int], strides: tuple[int, int], same: bool,
+                scale: float, zp: int, activation: int) -> tuple[bytes, str]:
+    """An int8 AVERAGE_POOL_2D (1) or MAX_POOL_2D (17) of input `shape`
+    (NHWC) as a one-operator model, and its description."""
+    s = _schema()
+    (b, h, w, c), (fh, fw), (sh, sw) = shape, window, strides
+    out_shape = [b, _out_size(h, fh, sh, 1, same), _out_size(w, fw, sw, 1, same), c]
     tensors = []
     for name, sh_ in (("x", shape), ("y", out_shape)):
         t = s.TensorT()
@@ -1071,7 +1078,7 @@ def _pool_layer(rng: np.random.Generator, builtin: int) -> tuple[bytes, str]:
     opts = s.Pool2DOptionsT()
     opts.padding, opts.strideH, opts.strideW, opts.filterHeight, opts.filterWidth = (
         0 if same else 1, sh, sw, fh, fw)
-    opts.fusedActivationFunction = int(rng.choice(_ACTIVATIONS))
+    opts.fusedActivationFunction = activation
     op = s.OperatorT()
     op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0], np.int32), np.array([1], np.int32)
     op.builtinOptionsType, op.builtinOptions = s.BuiltinOptions.Pool2DOptions, opts
@@ -1102,6 +1109,34 @@ def test_pools_bit_exact_on_random_layers(eng_run, eng_run_dsp, builtin, tmp_pat
         path.write_bytes(data)
         _, sg, _ = _parse(path)
         shape = tuple(int(d) for d in sg.tensors[0].shape)
+        vectors = [[np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)],
+                   [rng.integers(-128, 128, shape, dtype=np.int8)]]
+        expected = b"".join(_reference_outputs(path, vectors, 1))
+        for exe in (eng_run, eng_run_dsp):
+            assert _engine_outputs(exe, path, vectors, tmp_path) == expected, f"{exe.name} differs from TFLM: {desc}"
+
+
+#: (input NHWC, window, strides, SAME) of average pools whose sums outgrow 16 bits: the dsp set adds four channels
+#: per word in 16-bit lanes, exact up to 256 taps, and widens them into 32-bit sums every 256 taps at most
+_LARGE_AVERAGE_POOLS = [
+    ([1, 25, 5, 64], (25, 5), (1, 1), False),   # keyword spotting's, 125 taps
+    ([1, 20, 20, 7], (20, 20), (1, 1), False),  # 400 taps: widened after 12 rows, then 8; 3 channels left over
+    ([2, 17, 17, 9], (16, 16), (1, 1), True),   # 256 taps inside, fewer at the border
+    ([1, 3, 300, 5], (3, 300), (1, 1), False),  # rows of 300 taps: more than one lane can hold
+    ([1, 2, 260, 4], (2, 257), (1, 3), True),   # rows of 257 taps, and shorter ones at the border
+]
+
+
+@pytest.mark.parametrize("shape, window, strides, same", _LARGE_AVERAGE_POOLS,
+                         ids=["kws", "400taps", "256taps", "row300", "row257"])
+def test_average_pool_sums_beyond_16_bits_bit_exact(eng_run, eng_run_dsp, shape, window, strides, same, tmp_path):
+    """Average pools with up to 900 taps, fed all -128, all 127 (the largest
+    sums) and random inputs: TFLM's bytes from every kernel set."""
+    rng = np.random.default_rng(sum(shape) + sum(window))
+    for zp, act in ((0, 0), (-128, 1), (127, 3)):
+        data, desc = _pool_model(1, shape, window, strides, same, 0.02, zp, act)
+        path = tmp_path / "pool.tflite"
+        path.write_bytes(data)
         vectors = [[np.full(shape, -128, np.int8)], [np.full(shape, 127, np.int8)],
                    [rng.integers(-128, 128, shape, dtype=np.int8)]]
         expected = b"".join(_reference_outputs(path, vectors, 1))

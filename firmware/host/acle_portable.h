@@ -2,7 +2,8 @@
  * The ACLE SIMD intrinsics the DSP kernels use (engine/kernels/s8_dsp.c),
  * in portable C, so that the host tests run the optimised kernels' exact
  * arithmetic next to the reference ones. Semantics from the Arm
- * Architecture Reference Manual (Armv7-M: SXTB16, SMLAD, SMLABB, SMLATT):
+ * Architecture Reference Manual (Armv7-M: SXTB16, SXTAB16, SMLAD, SMLABB,
+ * SMLATT):
  * both lanes are sign-extended bytes; the multiply-accumulates add their
  * 16 x 16 products to the accumulator modulo 2^32 (the Q flag they may set
  * is not used).
@@ -18,6 +19,16 @@ static inline int32_t __sxtb16(int32_t v)
     const uint32_t u = (uint32_t)v;
     const uint32_t lo = (uint32_t)(int32_t)(int8_t)(u & 0xffu) & 0xffffu;
     const uint32_t hi = (uint32_t)(int32_t)(int8_t)((u >> 16) & 0xffu) & 0xffffu;
+    return (int32_t)(lo | (hi << 16));
+}
+
+/* a's halfwords plus bytes 0 and 2 of v sign-extended, each wrapping to
+ * 16 bits */
+static inline int32_t __sxtab16(int32_t a, int32_t v)
+{
+    const uint32_t ua = (uint32_t)a, ub = (uint32_t)__sxtb16(v);
+    const uint32_t lo = (ua + ub) & 0xffffu;
+    const uint32_t hi = ((ua >> 16) + (ub >> 16)) & 0xffffu;
     return (int32_t)(lo | (hi << 16));
 }
 

@@ -33,9 +33,11 @@
 #include <arm_mve.h>
 #endif
 #elif HIL_KERNELS_DSP
-/* The dsp set: the max pool four channels per word, SSUB8 setting a GE
- * flag per byte where a >= b and SEL taking a's bytes there, b's elsewhere.
- * The host build (HIL_ACLE_PORTABLE) runs the same byte-wise max in C. */
+/* The dsp set, four channels per word: the max pool by SSUB8 setting a GE
+ * flag per byte where a >= b and SEL taking a's bytes there, b's elsewhere;
+ * the average pool by SXTAB16 adding bytes 0 and 2 (1 and 3 of the word
+ * rotated by 8) to two 16-bit sums. The host build (HIL_ACLE_PORTABLE) runs
+ * the same byte-wise max and halfword adds in C. */
 static inline uint32_t ld4(const int8_t *p)
 {
     uint32_t v;
@@ -43,6 +45,11 @@ static inline uint32_t ld4(const int8_t *p)
     return v;
 }
 #if defined(HIL_ACLE_PORTABLE)
+#include "acle_portable.h"
+static inline uint32_t add13(uint32_t sums, uint32_t v)
+{
+    return (uint32_t)__sxtab16((int32_t)sums, (int32_t)((v >> 8) | (v << 24)));
+}
 static inline uint32_t pick4(uint32_t a, uint32_t b, int larger)
 {
     uint32_t r = 0;
@@ -57,6 +64,13 @@ static inline uint32_t max4(uint32_t a, uint32_t b) { return pick4(a, b, 1); }
 static inline uint32_t min4(uint32_t a, uint32_t b) { return pick4(a, b, 0); }
 #else
 #include <arm_acle.h>
+/* ACLE has no rotated SXTAB16; GCC does not fold the rotation into it */
+static inline uint32_t add13(uint32_t sums, uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(sums), "r"(v));
+    return r;
+}
 static inline uint32_t max4(uint32_t a, uint32_t b)
 {
     (void)__ssub8((int8x4_t)a, (int8x4_t)b);
@@ -68,6 +82,16 @@ static inline uint32_t min4(uint32_t a, uint32_t b)
     return (uint32_t)__sel((uint8x4_t)b, (uint8x4_t)a);
 }
 #endif
+/* bytes 0 and 2 of v added to the two 16-bit sums */
+static inline uint32_t add02(uint32_t sums, uint32_t v)
+{
+    return (uint32_t)__sxtab16((int32_t)sums, (int32_t)v);
+}
+/* the low and the high 16-bit sum */
+static inline int32_t lane_lo(uint32_t sums) { return (int16_t)(sums & 0xffffu); }
+static inline int32_t lane_hi(uint32_t sums) { return (int16_t)(sums >> 16); }
+/* Taps a 16-bit sum of int8 values holds exactly: |sum| <= 128 * 256 = 2^15 */
+#define LANE_TAPS 256
 #endif
 
 /* Pool2DOptions slots */
@@ -279,12 +303,61 @@ static inline int8_t avg_round(int32_t sum, int32_t count, int32_t lo, int32_t h
     return (int8_t)(v < lo ? lo : v > hi ? hi : v);
 }
 
+#if HIL_KERNELS_DSP && !HIL_KERNELS_MVE
+/* GCC inlines a function called once; inlined into pool_eval, avg_words's
+ * tap loop lost its registers to pool_eval's values (10 instructions a tap,
+ * loads and stores of the stack among them, instead of 6). */
+#if defined(__GNUC__)
+#define NOT_INLINED __attribute__((noinline))
+#else
+#define NOT_INLINED
+#endif
+
+/* The average of one output pixel, four channels per word, as many words
+ * as the depth holds (returns the channels done): 16-bit sums of whole rows
+ * of taps (nw <= LANE_TAPS), at most LANE_TAPS taps at a time, each such
+ * chunk then added into the 32-bit sums. */
+static NOT_INLINED int avg_words(const int8_t *x, size_t row, int depth, int nh, int nw,
+                                 int32_t count, int32_t lo, int32_t hi, int8_t *y)
+{
+    const int chunk_rows = LANE_TAPS / nw;
+    int c, left, n, m;
+    for (c = 0; c + 4 <= depth; c += 4) {
+        const int8_t *r = x + c;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (left = nh; left > 0; left -= n) {
+            uint32_t s02 = 0, s13 = 0;
+            n = left < chunk_rows ? left : chunk_rows;
+            for (m = 0; m < n; ++m, r += row) {
+                const int8_t *t = r;
+                int taps;
+                for (taps = nw; taps > 0; --taps, t += depth) {
+                    const uint32_t v = ld4(t);
+                    s02 = add02(s02, v);
+                    s13 = add13(s13, v);
+                }
+            }
+            s0 += lane_lo(s02);
+            s1 += lane_lo(s13);
+            s2 += lane_hi(s02);
+            s3 += lane_hi(s13);
+        }
+        y[c] = avg_round(s0, count, lo, hi);
+        y[c + 1] = avg_round(s1, count, lo, hi);
+        y[c + 2] = avg_round(s2, count, lo, hi);
+        y[c + 3] = avg_round(s3, count, lo, hi);
+    }
+    return c;
+}
+#endif
+
 /* The average pool: each channel's sum kept in a register over the taps
- * (MVE: four channels per vector, the last four tail-predicated). */
+ * (MVE: four channels per vector, the last four tail-predicated; dsp: four
+ * channels per word, the rest one at a time). */
 static void avg_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
                       int32_t count, int32_t lo, int32_t hi, int8_t *y)
 {
-    int fy, fx, c;
+    int fy, fx, c = 0;
 #if HIL_KERNELS_MVE
     for (c = 0; c < depth; c += 4) {
         const mve_pred16_t p = vctp32q((uint32_t)(depth - c));
@@ -301,7 +374,11 @@ static void avg_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
             y[c + j] = avg_round(sum[j], count, lo, hi);
     }
 #else
-    for (c = 0; c < depth; ++c) {
+#if HIL_KERNELS_DSP
+    if (nw <= LANE_TAPS)
+        c = avg_words(x, row, depth, nh, nw, count, lo, hi, y);
+#endif
+    for (; c < depth; ++c) {
         int32_t sum = 0;
         for (fy = 0; fy < nh; ++fy) {
             const int8_t *t = x + (size_t)fy * row + c;
