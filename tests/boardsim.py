@@ -36,8 +36,18 @@ import threading
 import time
 import tty
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    import serial.rfc2217
 
 HERE = Path(__file__).resolve().parent
+
+
+def _socket(fileobj: object) -> socket.socket:
+    """A selector key's file object: everything but the pty is registered as a socket."""
+    assert isinstance(fileobj, socket.socket), fileobj
+    return fileobj
 
 
 def _free_port() -> int:
@@ -92,7 +102,9 @@ class _Rfc2217Client:
         import serial.rfc2217
 
         self.sock = sock
-        self.manager = serial.rfc2217.PortManager(_VirtualPort(board), self)
+        # duck-typed: the PortManager only calls what _VirtualPort has of a port, and only write() of its connection
+        self.manager = serial.rfc2217.PortManager(cast("serial.rfc2217.Serial", _VirtualPort(board)),
+                                                   cast("serial.rfc2217.Serial", self))
 
     def write(self, data: bytes) -> None:  # the PortManager's connection
         try:
@@ -294,7 +306,7 @@ class QemuBoard:
     def _loop(self) -> None:
         while not self._stop.is_set():
             for key, _ in self._sel.select(timeout=0.1):
-                what, obj = key.data, key.fileobj
+                what = key.data
                 try:
                     if what == "pty":
                         try:
@@ -302,6 +314,7 @@ class QemuBoard:
                         except (BlockingIOError, OSError):
                             pass
                     elif what == "qemu":
+                        obj = _socket(key.fileobj)
                         try:
                             data = obj.recv(65536)
                         except BlockingIOError:
@@ -317,7 +330,7 @@ class QemuBoard:
                                     obj.close()
                                     self.qemu_sock = None
                     elif what in ("tcp-listen", "rfc-listen"):
-                        conn, _ = obj.accept()
+                        conn, _ = _socket(key.fileobj).accept()
                         conn.setblocking(False)
                         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                         if what == "tcp-listen":
@@ -327,6 +340,7 @@ class QemuBoard:
                             self._rfc_clients[conn] = _Rfc2217Client(conn, self)
                             self._sel.register(conn, selectors.EVENT_READ, "rfc")
                     elif what in ("tcp", "rfc"):
+                        obj = _socket(key.fileobj)
                         try:
                             data = obj.recv(65536)
                         except BlockingIOError:
@@ -341,7 +355,7 @@ class QemuBoard:
                             client = self._rfc_clients[obj]
                             self._to_device(b"".join(client.manager.filter(data)))
                     elif what == "ctl-listen":
-                        conn, _ = obj.accept()
+                        conn, _ = _socket(key.fileobj).accept()
                         self._control(conn)
                 except Exception:  # never let the relay die mid-test
                     import traceback
