@@ -21,6 +21,7 @@ from ..errors import EXIT_INTERRUPTED
 COMMANDS: dict[str, tuple[str, str]] = {
     "boards": ("boards", "List serial ports with their USB identity and debug probe, and the places of a labgrid lab."),
     "build": ("build", "Build firmware for a platform (cached), and print the ELF to test."),
+    "cache": ("cache", "Show what the build cache holds; clear or prune it."),
     "calibrate": ("calibrate", "Fit the cycle estimate's per-operator factors (and the active current) to a real board."),
     "compare": ("compare", "Compare two suite runs and exit 1 if anything regressed."),
     "console": ("console", "Boot or flash any firmware and check its console output."),

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import InfraError
 from ..spawn import popen
+from .reference_cache import describe, prune, size_limit, size_text, touch
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +138,24 @@ class ReferenceRunner:
             self._proc, self._threads = None, []
             self._replies, self._ended, self._stderr = cached, True, bytearray()
             self.started = self.finished = time.monotonic()
-            log.info("reference outputs of %d vectors from the cache (%s)", self.total, cache.path)
+            log.info("reference outputs of %d vectors %s", self.total, describe(self.provenance()))
             return
+        log.info("reference outputs of %d vectors %s", self.total, describe(self.provenance()))
         chunks = [vectors[i:i + self.CHUNK] for i in range(0, len(vectors), self.CHUNK)]
         self._start([("outputs", self.model, self.arena_size, self.n_outputs), *chunks, None])
+
+    def provenance(self) -> dict:
+        """Where the outputs of the last submit() come from (a result's
+        `provenance.reference_outputs`): the cache or computed in this run,
+        the cache file and its key, whether it holds them, and what the key
+        is a hash of."""
+        source = "cache" if self.cached else "computed"
+        if self._cache is None:
+            why = "HIL_REFERENCE_CACHE=0" if os.environ.get("HIL_REFERENCE_CACHE", "1") == "0" else \
+                "the cache directory cannot be used"
+            return {"source": source, "file": None, "key": None, "kept": False, "note": f"no cache: {why}",
+                    "covers": None}
+        return self._cache.provenance(source)
 
     def submit_intermediates(self, vector: list[np.ndarray], tensors: list[int]) -> None:
         self.total, self._kind = 1, "intermediates"
@@ -286,57 +301,95 @@ class ReferenceCache:
     CI runs the same vectors through the same model on every commit, and
     the reference is the host's largest cost per vector (on a keyword-
     spotting model, about as much CPU as the emulated device). The key
-    holds every byte the outputs depend on, so a hit is the same outputs.
+    holds every byte the outputs depend on, so a hit is the same outputs;
+    `covers` names them, so a result can say where its reference came from.
     Any problem with the cache (unwritable, damaged file) only costs the
     saving: the child computes as without it. HIL_REFERENCE_CACHE=0 turns
-    it off."""
+    it off; the directory is kept under HIL_REFERENCE_CACHE_MAX
+    (reference_cache.py), least recently used files out first."""
 
     LIMIT = 64 << 20  # outputs of more bytes are not kept
 
-    def __init__(self, path: Path, vectors: int | None = None, n_outputs: int | None = None) -> None:
+    def __init__(self, path: Path, vectors: int | None = None, n_outputs: int | None = None,
+                 covers: dict | None = None, limit: int | None = None) -> None:
         self.path = path
         self.vectors = vectors      # what a kept file must hold (None: whatever it holds)
         self.n_outputs = n_outputs
+        self.covers = covers        # what the key is a hash of (the result's provenance says it)
+        self.limit = limit          # the directory's cap in bytes (None: not pruned)
+        self.kept = False           # these outputs are in the file now (read from it or written to it)
+        self.note: str | None = None  # why they were not kept, when they were not
 
     @classmethod
     def for_job(cls, model: bytes, vectors: list[list[np.ndarray]], arena_size: int,
                 n_outputs: int) -> "ReferenceCache | None":
+        """The job's cache file, or None when there is no cache (turned off,
+        or the cache directory cannot be used). A cap that is no size is bad
+        input (UsageError), raised before anything runs."""
         if os.environ.get("HIL_REFERENCE_CACHE", "1") == "0":
             return None
+        limit, _ = size_limit()
         try:
             from ..build.cmake import cache_root
 
-            digest = hashlib.sha256(f"hil-reference/2 {_implementation()} arena {arena_size} "
-                                    f"outputs {n_outputs} vectors {len(vectors)}\n".encode())
-            digest.update(hashlib.sha256(model).digest())
+            inputs = hashlib.sha256()
             for vector in vectors:
                 for value in vector:
                     array = np.ascontiguousarray(value)
-                    digest.update(f"{array.dtype.str}{array.shape}".encode())
-                    digest.update(array.data)
-            return cls(cache_root() / "reference" / f"{digest.hexdigest()[:32]}.npz", len(vectors), n_outputs)
+                    inputs.update(f"{array.dtype.str}{array.shape}".encode())
+                    inputs.update(array.data)
+            model_sha256 = hashlib.sha256(model)
+            covers = {"implementation": _implementation(), "model_sha256": model_sha256.hexdigest(),
+                      "vectors": len(vectors), "vectors_sha256": inputs.hexdigest(), "arena_bytes": arena_size,
+                      "outputs": n_outputs}
+            digest = hashlib.sha256(f"hil-reference/3 {covers['implementation']} arena {arena_size} "
+                                    f"outputs {n_outputs} vectors {len(vectors)}\n".encode())
+            digest.update(model_sha256.digest() + inputs.digest())
+            return cls(cache_root() / "reference" / f"{digest.hexdigest()[:32]}.npz", len(vectors), n_outputs,
+                       covers, limit)
         except Exception as exc:  # noqa: BLE001 - no cache is never an error
             log.info("no reference cache: %s", exc)
             return None
 
+    @property
+    def key(self) -> str:
+        return self.path.stem
+
     def load(self) -> list[list[np.ndarray]] | None:
-        """The cached outputs, or None (none kept, or a file that cannot be read)."""
+        """The cached outputs, or None (none kept, or a file that cannot be
+        read: that one is removed, so the outputs computed now replace it)."""
         try:
+            seen = os.stat(self.path)
             with np.load(self.path, allow_pickle=False) as data:
                 n, k = (int(x) for x in data["shape"])
                 if (self.vectors is not None and n != self.vectors) or (self.n_outputs is not None and k != self.n_outputs):
                     raise ValueError(f"it holds {n} vectors of {k} outputs, not {self.vectors} of {self.n_outputs}")
-                return [[data[f"v{i}_{j}"] for j in range(k)] for i in range(n)]
+                outputs = [[data[f"v{i}_{j}"] for j in range(k)] for i in range(n)]
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001 - damaged or foreign: computed again, and replaced
-            log.warning("ignoring the cached reference outputs %s: %s", self.path, exc)
+            log.warning("ignoring the cached reference outputs %s (%s): removed, computing them again", self.path, exc)
+            self._remove_if_unchanged(seen)
             return None
+        touch(self.path)  # used now: pruning keeps it longest
+        self.kept = True
+        return outputs
+
+    def _remove_if_unchanged(self, seen: os.stat_result) -> None:
+        """Remove the damaged file, unless another process has replaced it since it was read."""
+        with contextlib.suppress(OSError):
+            now = os.stat(self.path)
+            if (now.st_ino, now.st_mtime_ns, now.st_size) == (seen.st_ino, seen.st_mtime_ns, seen.st_size):
+                self.path.unlink()
 
     def store(self, outputs: list[list[np.ndarray]]) -> None:
-        """Keep them (atomically: a reader sees all or none); never raises."""
+        """Keep them (atomically: a reader sees all or none), then prune the
+        directory to its cap; never raises."""
         arrays: dict[str, Any] = {f"v{i}_{j}": np.asarray(o) for i, vector in enumerate(outputs) for j, o in enumerate(vector)}
-        if sum(a.nbytes for a in arrays.values()) > self.LIMIT:
+        size = sum(a.nbytes for a in arrays.values())
+        if size > min(self.LIMIT, self.limit if self.limit is not None else self.LIMIT):
+            self.note = f"not kept: {size_text(size)} of outputs, more than the cache keeps per job"
+            log.info("reference outputs not cached (%s)", self.note)
             return
         arrays["shape"] = np.array([len(outputs), len(outputs[0]) if outputs else 0])
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
@@ -345,10 +398,24 @@ class ReferenceCache:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
             os.replace(tmp, self.path)
+            self.kept = True
         except Exception as exc:  # noqa: BLE001 - disk full, unwritable, an output numpy cannot keep: not kept
+            self.note = f"not kept: {exc}"
             log.info("reference outputs not cached (%s): %s", self.path, exc)
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            return
+        if self.limit is not None:
+            try:
+                prune(self.path.parent, self.limit)
+            except Exception as exc:  # noqa: BLE001 - a cache that cannot be pruned only grows
+                log.info("reference cache not pruned: %s", exc)
+
+    def provenance(self, source: str) -> dict:
+        """Where a job's reference outputs came from (the result's
+        provenance.reference_outputs)."""
+        return {"source": source, "file": str(self.path), "key": self.key, "kept": self.kept, "note": self.note,
+                "covers": self.covers}
 
 
 def _main() -> None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from . import markdown as md
+from ..model.reference_cache import describe
 from ..power.energy import basis_label, sig3
 from .result import EMULATOR_LOGS
 from .html import STATUS_CLASS, environment, hil_version, file_link, operator_chart
@@ -182,6 +183,9 @@ def provenance_rows(result: dict) -> list[tuple[str, str]]:
     bit-exact and the counts mean."""
     rows = []
     for key, value in _dict(result.get("provenance")).items():
+        if key == "reference_outputs":  # where the reference outputs came from: one line, not a version
+            rows.append(("reference outputs", describe(_dict(value))))
+            continue
         if isinstance(value, dict):
             text = " ".join(str(value[k]) for k in ("package", "name") if value.get(k))
             text = f"{text} {value['version']}" if value.get("version") else text
@@ -325,7 +329,8 @@ def render_run_markdown(result: dict, source: Path | None = None, links=(), titl
              f"**Status: {ctx['status'].upper()}** - {md.cell(ctx['status_line'])}", ""]
     lines += [f"- {k}: {md.cell(v)}" for k, v in ctx["identity"]]
     if ctx["provenance"]:
-        lines.append("- provenance: " + md.cell(", ".join(f"{k} {v}" for k, v in ctx["provenance"])))
+        lines.append("- provenance: " + md.cell(", ".join(f"{k} {v}" for k, v in ctx["provenance"] if k != "reference outputs")))
+        lines += [f"- {k}: {md.cell(v)}" for k, v in ctx["provenance"] if k == "reference outputs"]
     lines += [f"- {k}: {md.cell(v)}" for k, v in ctx["summary"]]
     if ctx["localization"]:
         lines.append(f"- localisation: {md.cell(ctx['localization']['text'])}")
