@@ -10,6 +10,7 @@ import json as jsonlib
 import logging
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
@@ -60,12 +61,13 @@ def command(as_json: bool, coordinator: str | None) -> None:
         return
     out = make_console()
     if places is not None:
-        table = Table(title=f"places of the labgrid coordinator at {address}", title_justify="left")
+        table = Table(title=escape(f"places of the labgrid coordinator at {address}"), title_justify="left")
         for col in ("place (--place)", "tags (--place-tag)", "held by", "can", "comment"):
             table.add_column(col, overflow="fold")
         for p in places:
-            table.add_row(p["name"], " ".join(f"{k}={v}" for k, v in p["tags"].items()), p["acquired_by"] or "free",
-                          "; ".join(p["capabilities"]) or "nothing (exporter down?)", p["comment"])
+            table.add_row(*(escape(str(cell)) for cell in (
+                p["name"], " ".join(f"{k}={v}" for k, v in p["tags"].items()), p["acquired_by"] or "free",
+                "; ".join(p["capabilities"]) or "nothing (exporter down?)", p["comment"])))
         out.print(table)
     if not ports:
         if places is None:
@@ -76,6 +78,6 @@ def command(as_json: bool, coordinator: str | None) -> None:
         table.add_column(col, overflow="fold")
     for port in ports:
         d = port.as_dict()
-        table.add_row(port.device, port.probe or "", port.serial_number or "", d["usb"] or "", port.description,
-                      port.by_id or "")
+        table.add_row(*(escape(str(cell)) for cell in (port.device, port.probe or "", port.serial_number or "",
+                                                        d["usb"] or "", port.description, port.by_id or "")))
     out.print(table)

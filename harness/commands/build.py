@@ -107,14 +107,15 @@ def _spec(source, kind, target, artifact, toolchain_file, build_dir, board, conf
 
 def _print(record, quiet: bool) -> None:
     if quiet:
-        out.print(str(record.elf.path), highlight=False, soft_wrap=True)
+        out.print(str(record.elf.path), highlight=False, soft_wrap=True, markup=False)
         return
     e = record.elf
     what = {"builtin": f"hil runner, {record.engine} engine", "cmake": f"CMake {record.source}"
             + (f" target {record.target}" if record.target else ""),
             "zephyr": f"Zephyr {record.source} on board {record.board}"}[record.kind]
-    out.print(f"{e.path}", highlight=False, soft_wrap=True)
-    out.print(f"  {what} for {record.platform} ({'cached' if record.cached else 'built'})", highlight=False)
+    out.print(f"{e.path}", highlight=False, soft_wrap=True, markup=False)
+    out.print(f"  {what} for {record.platform} ({'cached' if record.cached else 'built'})", highlight=False,
+              markup=False)
     out.print(f"  build id {e.build_id or '(none: the device cannot be checked against this ELF)'}")
     out.print(f"  text {e.text:,} B  data {e.data:,} B  bss {e.bss:,} B")
     if record.memory:
@@ -127,9 +128,9 @@ def _print(record, quiet: bool) -> None:
         out.print(table)
     for name, path in record.artifacts.items():
         if name != "elf":
-            out.print(f"  {name}: {path}", highlight=False, soft_wrap=True)
+            out.print(f"  {name}: {path}", highlight=False, soft_wrap=True, markup=False)
     if record.kind == "zephyr" and record.config:
-        out.print("  " + "  ".join(f"{k}={v}" for k, v in record.config.items()), highlight=False)
+        out.print("  " + "  ".join(f"{k}={v}" for k, v in record.config.items()), highlight=False, markup=False)
 
 
 @click.command("build", context_settings={"ignore_unknown_options": False})

@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from .. import resources
@@ -248,12 +249,12 @@ def load_set(path: Path) -> dict:
 
 
 def print_calibration(cal: Calibration, out) -> None:
-    table = Table(title=f"calibration {cal.board} vs {cal.emulated} ({cal.timing_model})", title_justify="left")
+    table = Table(title=escape(f"calibration {cal.board} vs {cal.emulated} ({cal.timing_model})"), title_justify="left")
     for col in ("operator", "factor", "spread", "ratio range", "operators", "samples"):
         table.add_column(col, justify="left" if col == "operator" else "right")
     for op in sorted(cal.factors):
         f = cal.factors[op]
-        table.add_row(op, f"{f.factor:.3f}", f"{f.spread * 100:.1f}%", f"{f.ratio_min:.3f}-{f.ratio_max:.3f}",
+        table.add_row(escape(op), f"{f.factor:.3f}", f"{f.spread * 100:.1f}%", f"{f.ratio_min:.3f}-{f.ratio_max:.3f}",
                       str(f.operators), str(f.samples))
     out.print(table)
     out.print(f"  other cycles (and operator types not listed): x{cal.default_factor:.3f}")
@@ -262,17 +263,17 @@ def print_calibration(cal: Calibration, out) -> None:
         for col in ("model", "board", "estimate", "calibrated", "error", "without this model", "error"):
             models.add_column(col, justify="left" if col == "model" else "right")
         for name, (board, estimate, calibrated, held_out) in cal.residuals.items():
-            models.add_row(name, f"{board:,.0f}", f"{estimate:,.0f}", f"{calibrated:,.0f}",
+            models.add_row(escape(name), f"{board:,.0f}", f"{estimate:,.0f}", f"{calibrated:,.0f}",
                            f"{(calibrated / board - 1) * 100:+.1f}%", f"{held_out:,.0f}",
                            f"{(held_out / board - 1) * 100:+.1f}%")
         out.print(models)
-    out.print(f"  error band: {cal.band}")
+    out.print(f"  error band: {cal.band}", markup=False)
     out.print(f"  in sample: +-{cal.in_sample * 100:.1f}% (fitted on the same models: flatters)")
     if cal.current:
         c = cal.current
         line = f"  active current: {c.active_ma:.3g} mA (sd {c.active_sd_ma:.2g} mA over {c.invokes} invokes"
         line += f", {c.voltage_v:.3g} V)" if c.voltage_v else ")"
-        out.print(line + f", {c.analyser}; {c.window}")
+        out.print(line + f", {c.analyser}; {c.window}", markup=False)
         if c.idle_ma is not None:
             out.print(f"  idle current between requests: {c.idle_ma:.3g} mA (the runner firmware polls its UART: "
                       f"not a sleep current)")
@@ -281,7 +282,7 @@ def print_calibration(cal: Calibration, out) -> None:
     if cal.synthetic:
         out.print("  [bold]SYNTHETIC data: no hardware was run[/]")
     if cal.note:
-        out.print(f"  note: {cal.note}")
+        out.print(f"  note: {cal.note}", markup=False)
 
 
 @click.command("calibrate")
@@ -359,12 +360,12 @@ def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser
                           analyser=analyser, analyser_port=analyser_port, ppk2_mv=ppk2_mv, ppk2_source=ppk2_source,
                           vectors=vectors, guard_ms=guard_ms, idle_s=idle_seconds, idle_is_sleep=idle_is_sleep,
                           allow_clock_mismatch=allow_clock_mismatch, workdir=Path(workdir).resolve(),
-                          reporter=lambda text: err.print(f"[dim]{text}[/]", highlight=False),
+                          reporter=lambda text: err.print(f"[dim]{escape(text)}[/]", highlight=False),
                           set_file=set_file or SET_FILE)
         if record_dir:
             save_recording(rec, record_dir)
-            err.print(f"recording: {record_dir}", highlight=False)
+            err.print(f"recording: {record_dir}", highlight=False, markup=False)
     cal = fit(rec, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), hil_version=version("hil"))
     cal = write_calibration(cal, out_file or Path.cwd() / "calibration" / f"{rec.board}.toml")
     print_calibration(cal, out)
-    out.print(f"  calibration: {cal.path}")
+    out.print(f"  calibration: {cal.path}", markup=False)

@@ -202,12 +202,13 @@ def command(base, head, config_path, store, json_out, show_all, allow_partial, a
     head_side = resolve(head, db, suite, cwd, **flags)
     base_side = resolve(base, db, suite, cwd, prefer_config=identity_of(head_side.doc).get("config_hash"), **flags)
     for name, side in (("BASE", base_side), ("HEAD", head_side)):
-        out.print(f"{name}: {side.used}", highlight=False, soft_wrap=True)
+        out.print(f"{name}: {side.used}", highlight=False, soft_wrap=True, markup=False)
         for line in side.skipped:
-            out.print(f"  {line}", highlight=False, soft_wrap=True)
+            out.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     differences = _config_differences(base_side.doc, head_side.doc)
     if differences:
-        out.print(f"note: the runs' configurations differ: {'; '.join(differences)}", highlight=False, soft_wrap=True)
+        out.print(f"note: the runs' configurations differ: {'; '.join(differences)}", highlight=False, soft_wrap=True,
+                  markup=False)
 
     doc = compare(base_side.doc, head_side.doc, thresholds, _label(base, base_side), _label(head, head_side),
                   allow_partial=allow_partial, allow_version_change=allow_version_change)
@@ -221,8 +222,8 @@ def command(base, head, config_path, store, json_out, show_all, allow_partial, a
 def _print(doc: dict, show_all: bool) -> None:
     rows = [c for c in doc["changes"] if show_all or c["status"] != "unchanged"]
     if rows:
-        table = Table(title=f"{doc['base']['label']} ({(doc['base']['commit'] or '')[:10]}) -> "
-                            f"{doc['head']['label']} ({(doc['head']['commit'] or '')[:10]})",
+        table = Table(title=escape(f"{doc['base']['label']} ({(doc['base']['commit'] or '')[:10]}) -> "
+                                   f"{doc['head']['label']} ({(doc['head']['commit'] or '')[:10]})"),
                       title_justify="left")
         columns: tuple[tuple[str, JustifyMethod], ...] = (
             ("platform / model", "left"), ("metric", "left"), ("base", "right"), ("head", "right"),
@@ -245,19 +246,19 @@ def _print(doc: dict, show_all: bool) -> None:
                   highlight=False)
     for c in doc["cases"]:
         if c["status"] in ("regressed", "improved", NOT_COMPARED, "incomparable"):
-            out.print(f"  {_styled(c['status'], STYLE[c['status']])} {escape(c['id'])}: {c['base'] or '-'} -> "
-                      f"{c['head'] or '-'}"
+            out.print(f"  {_styled(c['status'], STYLE[c['status']])} {escape(c['id'])}: {escape(str(c['base'] or '-'))} -> "
+                      f"{escape(str(c['head'] or '-'))}"
                       + (f" ({escape(c['note'])})" if c.get("note") else ""), highlight=False, soft_wrap=True)
     changed = doc.get("version_changes") or {}
     if changed:
         lines = sorted({text for job in changed.values() for text in job.values()})
         if doc["allow_version_change"]:
             out.print(f"warning: compared across changed versions (--allow-version-change): {'; '.join(lines)}",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, soft_wrap=True, markup=False)
         else:
             out.print(f"versions changed between the runs: {'; '.join(lines)}: the metrics they affect are "
                       "incomparable; re-baseline (run the suite on BASE with the new versions) or pass "
-                      "--allow-version-change", highlight=False, soft_wrap=True)
+                      "--allow-version-change", highlight=False, soft_wrap=True, markup=False)
     if doc.get("versions_unknown"):
         out.print(f"note: {len(doc['versions_unknown'])} jobs compared without knowing their reference, toolchain, "
                   "emulator and engine versions on one side (a run made before hil recorded them)", highlight=False)

@@ -35,7 +35,7 @@ def _print(doc: dict, result_path: Path) -> None:
     matched = sum(1 for e in expects if e.get("status") == "matched")
     verdict = {"passed": "[bold green]PASSED[/]", "failed": "[bold red]FAILED[/]"}.get(
         str(status), f"[bold red]{str(status).upper()}[/]")
-    where = doc.get("target", {}).get("port") or doc.get("platform", {}).get("name")
+    where = escape(str(doc.get("target", {}).get("port") or doc.get("platform", {}).get("name")))
     if status in ("passed", "failed"):
         line = f"{verdict}  {matched}/{len(expects)} patterns matched on {where} ({doc.get('console')} console)"
         fx = doc.get("firmware_exit")
@@ -46,12 +46,13 @@ def _print(doc: dict, result_path: Path) -> None:
         out.print(line, highlight=False)
         for e in expects:
             mark = {"matched": "[green]ok[/]", "waiting": "[red]waiting[/]"}.get(e["status"], "[dim]not reached[/]")
-            detail = f"  [dim]{e.get('text')}[/]" if e.get("text") else ""
-            out.print(f"  {mark:>20}  {e['pattern']}{detail}", highlight=False, soft_wrap=True)
+            detail = f"  [dim]{escape(str(e.get('text')))}[/]" if e.get("text") else ""
+            out.print(f"  {mark:>20}  {escape(e['pattern'])}{detail}", highlight=False, soft_wrap=True)
         if doc.get("metrics"):
-            out.print("  metrics: " + ", ".join(f"{k}={v}" for k, v in doc["metrics"].items()), highlight=False)
+            out.print("  metrics: " + ", ".join(f"{k}={v}" for k, v in doc["metrics"].items()), highlight=False,
+                      markup=False)
         for line in estimate_lines(doc.get("cycles")):
-            out.print(line, highlight=False, soft_wrap=True)
+            out.print(line, highlight=False, soft_wrap=True, markup=False)
     error = doc.get("error")
     if error:
         err.print(f"[bold red]error:[/] {escape(error['message'])}", soft_wrap=True, highlight=False)
@@ -59,8 +60,8 @@ def _print(doc: dict, result_path: Path) -> None:
         if tail and status == "failed":
             err.print("  last console lines:", highlight=False)
             for t in tail[-8:]:
-                err.print(f"    | {t}", highlight=False, soft_wrap=True)
-    out.print(f"  console log: {doc.get('log')}\n  result: {result_path}", highlight=False)
+                err.print(f"    | {t}", highlight=False, soft_wrap=True, markup=False)
+    out.print(f"  console log: {doc.get('log')}\n  result: {result_path}", highlight=False, markup=False)
 
 
 @click.command("console")

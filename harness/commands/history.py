@@ -55,9 +55,10 @@ def command(config_path, store, branch, limit, allow_partial, allow_dirty) -> No
             continue
         jobs = describe_identity(r.identity(), tree=False)
         mark = " (partial)" if partial else ""
-        table.add_row(str(r.id), r.started, (r.commit or "")[:10], r.branch or "", "yes" if r.dirty else "",
+        table.add_row(str(r.id), escape(r.started), escape((r.commit or "")[:10]), escape(r.branch or ""),
+                      "yes" if r.dirty else "",
                       escape(jobs), r.status + mark, f"{r.passed}/{r.total}{mark}", escape((r.subject or "")[:50]))
     out.print(table)
     if hidden:
         out.print(f"not listed: {len(hidden)} of the newest {len(runs)} runs ({', '.join(hidden)}); "
-                  "--allow-partial / --allow-dirty list them", highlight=False, soft_wrap=True)
+                  "--allow-partial / --allow-dirty list them", highlight=False, soft_wrap=True, markup=False)

@@ -29,4 +29,4 @@ def command(model_path, force) -> None:
     rel = os.path.relpath(model_path, Path.cwd()) if model_path else "models/model.tflite"
     name = model_path.stem if model_path else "model"
     target.write_text(STARTER.format(name=Path.cwd().name, model_name=name, model_path=rel))
-    out.print(f"wrote {target.resolve()}; next: `hil test`")
+    out.print(f"wrote {target.resolve()}; next: `hil test`", markup=False)

@@ -37,7 +37,7 @@ def command(shards, out_path, store_spec) -> None:
     write_json_atomic(out_path, doc)
     passed = sum(c["status"] == "passed" for c in doc["cases"])
     out.print(f"merged {len(shards)} shards: {len(doc['jobs'])} jobs, {passed}/{len(doc['cases'])} checks passed, "
-              f"{doc['status']} (exit status {doc['exit_code']}, as `hil test` of all of them) -> {out_path}")
+              f"{doc['status']} (exit status {doc['exit_code']}, as `hil test` of all of them) -> {out_path}", markup=False)
     if store_spec:
         store = ResultStore(store_url(store_spec, Path.cwd()))
-        out.print(f"  stored as run {store.record(doc)} in {store.safe_url()}")
+        out.print(f"  stored as run {store.record(doc)} in {store.safe_url()}", markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from .. import platforms as platform_files
@@ -25,9 +26,10 @@ def command(ops: bool) -> None:
         table.add_column(col)
     for name in platform_files.available():
         p = platform_files.load_platform(name)
-        table.add_row(p.name, p.core, f"{p.target_kind} {p.target.machine}".strip(),
-                      p.counter_kind, f"{p.firmware.arena_bytes // 1024} KiB",
-                      f"{p.firmware.model_capacity_bytes // 1024} KiB", p.description)
+        table.add_row(*(escape(str(cell)) for cell in (p.name, p.core, f"{p.target_kind} {p.target.machine}".strip(),
+                                                        p.counter_kind, f"{p.firmware.arena_bytes // 1024} KiB",
+                                                        f"{p.firmware.model_capacity_bytes // 1024} KiB",
+                                                        p.description)))
     out.print(table)
     if ops:
         out.print("built-in engine operators: " + ", ".join(sorted(BUILTIN_ENGINE_OPS)))

@@ -352,7 +352,7 @@ def command(document, latest, junit, markdown, html, compare_path, history_paths
         source = document / "result.json" if document.is_dir() else document
         if latest:
             err.print(f"--latest: the newest is a single run: {source} ({_describe('run', result)}){skipped}",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, soft_wrap=True, markup=False)
         _write_run_reports(result, source, markdown, html, parse_links(links), title, max_rows)
         return
 
@@ -360,7 +360,7 @@ def command(document, latest, junit, markdown, html, compare_path, history_paths
     suite_path = document / "suite.json" if document.is_dir() else document
     if latest:
         err.print(f"--latest: the newest is a suite run: {suite_path} ({_describe('suite', doc)}){skipped}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False, soft_wrap=True, markup=False)
     compare = load_compare_document(compare_path) if compare_path else None
     link_list = parse_links(links)
     history = load_history(history_paths)
@@ -405,7 +405,7 @@ def command(document, latest, junit, markdown, html, compare_path, history_paths
 def _print_written(written: list[tuple[str, str]]) -> None:
     for where, what in written:
         if where != "stdout":
-            err.print(f"wrote {where} ({what})", highlight=False, soft_wrap=True)
+            err.print(f"wrote {where} ({what})", highlight=False, soft_wrap=True, markup=False)
 
 
 def _write_run_reports(result: dict, source: Path, markdown, html, links, title, max_rows) -> None:

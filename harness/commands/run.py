@@ -54,21 +54,21 @@ def _run_on_boards(config: RunConfig, show_all: bool) -> None:
         run_ = outcome.runs[0]
         print_result(finished(run_), config.json_out or run_.result_path, show_all, out, err)
         sys.exit(outcome.exit_code)
-    table = Table(title=f"{len(outcome.runs)} boards, {config.platform}", title_justify="left")
+    table = Table(title=escape(f"{len(outcome.runs)} boards, {config.platform}"), title_justify="left")
     for col in ("board", "port", "status", "vectors passed", "detail"):
         table.add_column(col)
     for r in outcome.runs:
         result, board = finished(r), r.config.board
         label, port = (board.label, board.port) if board is not None else (config.platform, "-")
-        out.rule(f"{label} on {port}")
+        out.rule(escape(f"{label} on {port}"))
         print_result(result, r.result_path, show_all, out, err)
         s = result.summary()
-        table.add_row(label, port, result.status, f"{s['passed']}/{s['total']}",
-                      (result.error or {}).get("message", "").split("\n")[0])
+        table.add_row(*(escape(cell) for cell in (label, port, result.status, f"{s['passed']}/{s['total']}",
+                                                  (result.error or {}).get("message", "").split("\n")[0])))
     out.print(table)
     if outcome.document.get("error"):  # the boards document itself could not be written everywhere
         err.print(f"[bold red]error:[/] {escape(outcome.document['error']['message'])}", highlight=False)
-    out.print(f"  boards: {config.json_out or outcome.path}")
+    out.print(f"  boards: {config.json_out or outcome.path}", markup=False, highlight=False)
     sys.exit(outcome.exit_code)
 
 

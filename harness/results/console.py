@@ -61,7 +61,7 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
     energy = any(v.energy for v in vectors)
     estimated = any(v.cycles for v in vectors)  # the timing model's cycles estimate and latency
     labelled = any(v.label is not None for v in vectors)
-    table = Table(title=f"{Path(result.model.get('path', '')).name} on {result.platform.get('name')}",
+    table = Table(title=escape(f"{Path(result.model.get('path', '')).name} on {result.platform.get('name')}"),
                   title_justify="left")
     table.add_column("vector", justify="right")
     table.add_column("status")
@@ -90,7 +90,7 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
             row.append(sig3(v.energy["uj"]) if v.energy else "")
         if labelled:
             row.append("" if v.label is None else f"{v.top1} / {v.label}")
-        row.append(v.error or (describe_mismatch(v.mismatch) if v.mismatch else ""))
+        row.append(escape(v.error or (describe_mismatch(v.mismatch) if v.mismatch else "")))
         table.add_row(*row)
     return table
 
@@ -127,7 +127,7 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
     s = result.summary()
     if result.error and not result.vectors:  # stopped before any vector: the error is the whole story
         err.print(f"[bold red]error:[/] {escape(result.error['message'])}", soft_wrap=True, highlight=False)
-        err.print(f"  result: {result_path}", soft_wrap=True)
+        err.print(f"  result: {result_path}", soft_wrap=True, markup=False)
         return
     shown, more = _rows(result.vectors, show_all)
     table = _vector_table(result, shown)
@@ -193,12 +193,13 @@ def print_result(result: RunResult, result_path: Path, show_all: bool, out: Cons
         from ..checks.localize import describe
 
         style = "bold red" if (result.localization.get("first_divergence")) else "dim"
-        out.print(f"  [{style}]localisation:[/] {describe(result.localization)}", soft_wrap=True, highlight=False)
+        out.print(f"  [{style}]localisation:[/] {escape(describe(result.localization))}", soft_wrap=True,
+                  highlight=False)
     if result.fault:
         out.print(f"  [bold red]fault:[/] {escape(str(result.vectors[-1].error))}")
     if result.error:
         err.print(f"[bold red]error:[/] {escape(result.error['message'])}", soft_wrap=True, highlight=False)
-    out.print(f"  result: {result_path}")
+    out.print(f"  result: {result_path}", markup=False)
 
 
 # -- progress while vectors stream ------------------------------------------------------------
@@ -252,7 +253,7 @@ class ProgressLines:
             rate = done / elapsed if elapsed > 0 else 0.0
             line = (f"{self.label}vectors {done}/{self.total} ({percent}%), {passed} passed, {failed} failed, "
                     f"{rate:.1f} vectors/s, ETA {max(0.0, expected - elapsed):.0f} s{behind}")
-        self.console.print(line, highlight=False, soft_wrap=True)
+        self.console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def progress_bar(console: Console) -> Progress:
@@ -284,7 +285,8 @@ class RunProgress:
 
     def stage(self, text: str) -> None:
         if self.stages:
-            self.console.print(f"[dim]-[/dim] [bold]{self.label}[/bold] {text}" if self.label else f"[dim]-[/dim] {text}",
+            self.console.print(f"[dim]-[/dim] [bold]{escape(self.label)}[/bold] {escape(text)}" if self.label
+                               else f"[dim]-[/dim] {escape(text)}",
                                highlight=False, soft_wrap=True)
 
     def start_vectors(self, total: int) -> None:
@@ -297,7 +299,7 @@ class RunProgress:
             self.bar = progress_bar(self.console)
         if not self.bar.live.is_started:
             self.bar.start()
-        self.task = self.bar.add_task(self.label or "vectors", total=total, counts="", reference="")
+        self.task = self.bar.add_task(escape(self.label) or "vectors", total=total, counts="", reference="")
 
     def reference_progress(self, computed: int, total: int) -> None:
         self.reference = (computed, total)
