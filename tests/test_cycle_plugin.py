@@ -103,7 +103,9 @@ def _loop(elf: Path, workdir: Path, model: TimingModel) -> tuple[list[Record], d
     plugin = CyclePlugin(model, workdir, elf, marks=["mark_start", "mark_end"])
     proc = _run_qemu(elf, plugin.qemu_args(), workdir)
     assert proc.returncode == 0, proc.stderr
-    return plugin.records(), plugin.totals()
+    totals = plugin.totals()
+    assert totals is not None  # QEMU has exited
+    return plugin.records(), totals
 
 
 # -- the plugin itself ---------------------------------------------------------------------------------------
@@ -123,6 +125,7 @@ def test_plugin_build_takes_cc_with_a_wrapper_says_which_package_and_leaves_no_t
     monkeypatch.setenv("CC", "no-such-cc")
     with pytest.raises(InfraError, match="no C compiler") as exc:
         build_plugin()
+    assert exc.value.hint is not None
     assert exc.value.exit_code == 3 and "apt-get install -y gcc" in exc.value.hint
 
     def interrupted(*args, **kwargs):
@@ -192,14 +195,20 @@ def test_a_config_the_plugin_rejects_stops_qemu_with_the_plugins_reason(loop_elf
     proc = _run_qemu(loop_elf, args, tmp_path)
     assert proc.returncode != 0
     assert "hil_cycles: config line" in proc.stderr and "unknown instruction class 'multiply'" in proc.stderr
-    assert "unknown instruction class 'multiply'" in plugin.error()
+    error = plugin.error()
+    assert error is not None
+    assert "unknown instruction class 'multiply'" in error
     with pytest.raises(InfraError, match="refused its configuration"):
         plugin.records()
     run = RunCycles(plugin.model, plugin)
     assert run.invoke(100, None, 40) is None  # the loop has no board_counter: whole-run totals only, noted
-    assert "no `board_counter` symbol" in run.basis["notes"][0]
+    notes = run.basis["notes"]
+    assert isinstance(notes, list)
+    assert "no `board_counter` symbol" in notes[0]
     run.finish()  # in the runner's clean-up: notes the refusal, never raises
-    assert any("refused its configuration" in note for note in run.basis["notes"])
+    notes = run.basis["notes"]
+    assert isinstance(notes, list)
+    assert any("refused its configuration" in note for note in notes)
 
 
 @requires_qemu
@@ -216,7 +225,8 @@ def test_config_lines_are_read_whole_and_a_negative_figure_is_refused(loop_elf, 
     assert proc.returncode != 0 and "cannot read 'cost ...'" in out.read_text()  # -1 would have wrapped to 2^64-1
     plugin.config_path.write_text(plugin.config_text().replace("cost alu", "cost " + "x" * 300))
     proc = _run_qemu(loop_elf, args, tmp_path)
-    assert proc.returncode != 0 and plugin.error().startswith("config line")
+    error = plugin.error()
+    assert proc.returncode != 0 and error is not None and error.startswith("config line")
     assert plugin.output_path.read_text().endswith("\n")  # cut short, still a whole line the host reads
 
 
@@ -238,9 +248,11 @@ def test_a_plugin_for_another_api_version_is_refused(loop_elf, tmp_path):
 def test_timing_tables_are_checked_with_errors_that_name_the_fix():
     with pytest.raises(UsageError, match="unknown instruction class.*multiply") as exc:
         _model(model="bad-class")
+    assert exc.value.hint is not None
     assert "alu" in exc.value.hint
     with pytest.raises(UsageError, match="no table") as exc:
         _model(model="cortex-m99")
+    assert exc.value.hint is not None
     assert "test-core" in exc.value.hint
     with pytest.raises(UsageError, match="'flash' is not a region"):
         _model({"flash": {"wait_states": 1}})
@@ -288,10 +300,13 @@ def test_alignment_gives_no_operator_estimates_for_reads_of_neither_layout():
 def test_alignment_refuses_an_estimate_when_the_counts_disagree():
     records = _reads((0, 0), (10, 12), (50, 70), (52, 73), (1000, 1300))
     found = align_invoke(records, count=200, operator_counts=[40], tolerance=40)
+    assert found.note is not None
     assert found.cycles is None and "no estimate" in found.note
     found = align_invoke(records[:3] + [Record(0, 200, 260)], count=200, operator_counts=[200], tolerance=40)
+    assert found.note is not None
     assert found.cycles == 260 and found.operators is None and "operator 0" in found.note
-    assert align_invoke(records[:1], 0, None, 40).note.startswith("the cycle plugin saw 1 counter read")
+    one_read = align_invoke(records[:1], 0, None, 40).note
+    assert one_read is not None and one_read.startswith("the cycle plugin saw 1 counter read")
 
 
 # -- through hil (the demo model on mps2-an386) --------------------------------------------------------------
