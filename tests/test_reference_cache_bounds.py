@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,9 @@ def test_a_truncated_or_garbage_file_is_a_miss_that_is_logged_removed_and_replac
     first, prov = _run(model, vectors)
     path = Path(prov["file"])
     good = path.read_bytes()
-    for damage in (good[:len(good) // 2], b"garbage" * 10, good[:-40] + bytes(40)):
+    at = zipfile.ZipFile(path).infolist()[1].header_offset - 2  # in vector 0's output values
+    flipped = good[:at] + bytes([good[at] ^ 1]) + good[at + 1:]  # one bit: the zip's CRC catches it
+    for damage in (good[:len(good) // 2], b"garbage" * 10, good[:-40] + bytes(40), flipped):
         path.write_bytes(damage)
         cache = ReferenceCache(path, len(vectors), len(model.outputs))
         with caplog.at_level(logging.WARNING, logger="harness.model.reference"):
