@@ -1124,11 +1124,12 @@ _LARGE_AVERAGE_POOLS = [
     ([2, 17, 17, 9], (16, 16), (1, 1), True),   # 256 taps inside, fewer at the border
     ([1, 3, 300, 5], (3, 300), (1, 1), False),  # rows of 300 taps: more than one lane can hold
     ([1, 2, 260, 4], (2, 257), (1, 3), True),   # rows of 257 taps, and shorter ones at the border
+    ([1, 6, 4, 13], (5, 6), (1, 1), True),      # windows cut to the input's width: one run of taps
 ]
 
 
 @pytest.mark.parametrize("shape, window, strides, same", _LARGE_AVERAGE_POOLS,
-                         ids=["kws", "400taps", "256taps", "row300", "row257"])
+                         ids=["kws", "400taps", "256taps", "row300", "row257", "fullwidth"])
 def test_average_pool_sums_beyond_16_bits_bit_exact(eng_run, eng_run_dsp, shape, window, strides, same, tmp_path):
     """Average pools with up to 900 taps, fed all -128, all 127 (the largest
     sums) and random inputs: TFLM's bytes from every kernel set."""

@@ -375,7 +375,10 @@ static void avg_pixel(const int8_t *x, size_t row, int depth, int nh, int nw,
     }
 #else
 #if HIL_KERNELS_DSP
-    if (nw <= LANE_TAPS)
+    /* a window as wide as the input is one run of taps, not nh rows of them */
+    if (row == (size_t)nw * (size_t)depth && count <= LANE_TAPS)
+        c = avg_words(x, row, depth, 1, (int)count, count, lo, hi, y);
+    else if (nw <= LANE_TAPS)
         c = avg_words(x, row, depth, nh, nw, count, lo, hi, y);
 #endif
     for (; c < depth; ++c) {
