@@ -61,16 +61,16 @@ def info() -> None:
     limit, source = size_limit()
     root = _root()
     how = "HIL_CACHE_DIR" if os.environ.get("HIL_CACHE_DIR") else "default; HIL_CACHE_DIR moves it"
-    out.print(f"cache {escape(str(root))} ({how})", highlight=False)
+    out.print(f"cache {escape(str(root))} ({how})", highlight=False, soft_wrap=True)
     if not root.exists():
-        out.print("  empty: nothing cached yet", highlight=False)
+        out.print("  empty: nothing cached yet", highlight=False, soft_wrap=True)
     for part in PARTS:
         used = usage(root, part)
         line = f"  {part:<10} {size_text(used.size):>10}  {used.entries:>5} entries  {PART_TEXT[part]}"
         if part == "reference":
             off = " (off: HIL_REFERENCE_CACHE=0)" if os.environ.get("HIL_REFERENCE_CACHE", "1") == "0" else ""
             line += f"; cap {size_text(limit)} ({source}; {LIMIT_ENV}){off}"
-        out.print(escape(line), highlight=False)
+        out.print(escape(line), highlight=False, soft_wrap=True)
 
 
 @command.command("clear")
@@ -88,9 +88,9 @@ def clear_command(parts: tuple[str, ...]) -> None:
     root = _root()
     for part in parts or tuple(PARTS):
         removed, freed, busy = clear(root, part)
-        out.print(f"{part}: removed {removed} ({size_text(freed)})", highlight=False)
+        out.print(f"{part}: removed {removed} ({size_text(freed)})", highlight=False, soft_wrap=True)
         for path in busy:
-            out.print(f"  kept {escape(str(path))}: a running build holds it", highlight=False)
+            out.print(f"  kept {escape(str(path))}: a running build holds it", highlight=False, soft_wrap=True)
 
 
 @command.command("prune")
@@ -115,4 +115,4 @@ def prune_command(max_size: str | None) -> None:
     left = usage(cache_root_path(), "reference")
     out.print(f"reference: removed {len([e for e in removed if not e.path.name.startswith('.')])} "
               f"({size_text(sum(e.size for e in removed))}); {left.entries} left ({size_text(left.size)}, "
-              f"cap {size_text(limit)})", highlight=False)
+              f"cap {size_text(limit)})", highlight=False, soft_wrap=True)

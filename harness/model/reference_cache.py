@@ -212,8 +212,8 @@ def clear(root: Path, part: str) -> tuple[int, int, list[Path]]:
             raise DiskError(f"cannot read the cache directory {directory}: {exc.strerror or exc}", directory,
                             hint="make it readable, or point HIL_CACHE_DIR elsewhere") from exc
         for child in children:
-            size = child.lstat().st_size if not child.is_dir() else _tree_size(child)
             try:
+                size = child.lstat().st_size if not child.is_dir() else _tree_size(child)
                 if child.is_dir() and not child.is_symlink():
                     try:
                         held = _locked_by_another(child)
