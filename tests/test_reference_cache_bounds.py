@@ -102,6 +102,9 @@ def test_a_truncated_or_garbage_file_is_a_miss_that_is_logged_removed_and_replac
             assert cache.load() is None
         assert not path.exists(), "the damaged file is removed at once"
         assert any(str(path) in r.getMessage() and "removed" in r.getMessage() for r in caplog.records)
+    path.symlink_to(path.name)  # a file whose status cannot even be read (a symlink loop): a miss, not a crash
+    assert ReferenceCache(path, len(vectors), len(model.outputs)).load() is None and path.is_symlink()
+    path.unlink()
     path.write_bytes(good[:len(good) // 2])
     again, prov = _run(model, vectors)  # through the runner: a miss, computed, not a failure
     assert prov["source"] == "computed" and prov["kept"]

@@ -358,6 +358,7 @@ class ReferenceCache:
     def load(self) -> list[list[np.ndarray]] | None:
         """The cached outputs, or None (none kept, or a file that cannot be
         read: that one is removed, so the outputs computed now replace it)."""
+        seen = None
         try:
             seen = os.stat(self.path)
             with np.load(self.path, allow_pickle=False) as data:
@@ -375,8 +376,10 @@ class ReferenceCache:
         self.kept = True
         return outputs
 
-    def _remove_if_unchanged(self, seen: os.stat_result) -> None:
+    def _remove_if_unchanged(self, seen: os.stat_result | None) -> None:
         """Remove the damaged file, unless another process has replaced it since it was read."""
+        if seen is None:  # not even its status could be read: not ours to remove
+            return
         with contextlib.suppress(OSError):
             now = os.stat(self.path)
             if (now.st_ino, now.st_mtime_ns, now.st_size) == (seen.st_ino, seen.st_mtime_ns, seen.st_size):
