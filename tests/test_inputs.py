@@ -211,12 +211,14 @@ def test_one_hot_and_column_labels_are_accepted(tmp_path):
     _npz(tmp_path / "hot.npz", input_0=_vectors(4), labels=np.eye(CLASSES, dtype=np.float32)[idx],
          output_0=np.zeros((4, 1, CLASSES), dtype=np.int8), classes=np.array(list("abcde")))
     vs = load_vectors(tmp_path / "hot.npz", model, limit=3)
+    assert vs.labels is not None and vs.expected_outputs is not None and vs.expected_outputs[0] is not None
     assert vs.labels.tolist() == [0, 3, 4] and vs.labels.dtype == np.int64
     assert vs.source["labels"] == "one-hot (argmax)" and vs.source["expected_outputs"] == ["output_0"]
     assert vs.expected_outputs[0].shape == (3, 1, CLASSES) and vs.classes == list("abcde")
 
     _npz(tmp_path / "col.npz", input_0=_vectors(4), labels=idx[:, None].astype(np.float64))
     vs = load_vectors(tmp_path / "col.npz", model)
+    assert vs.labels is not None
     assert vs.labels.tolist() == idx.tolist() and vs.source["labels"] == "index"
 
     # uint8 values that fit int8 and whole floats are converted without change
@@ -412,6 +414,7 @@ def test_session_refuses_a_model_that_cannot_fit_before_sending_it(tmp_path):
     with Session("mps2-an386", workdir=tmp_path / "s") as dut:
         with pytest.raises(UsageError, match="1,073,741,824 bytes"):
             dut.load_model(huge)
+        assert dut.result is not None
         assert "bulk_transfer" not in dut.result.device and dut.model is None  # nothing was sent
         dut.load_model(DEMO)
         with pytest.raises(UsageError, match="of host memory"):

@@ -114,6 +114,7 @@ def test_a_mismatch_names_elements_index_and_values():
     assert compare_outputs([want], [want]).detail is None
     nan = np.array([1.0, np.nan], dtype=np.float32)
     nan_detail = compare_outputs([nan], [np.array([1.0, 2.0], dtype=np.float32)]).detail
+    assert nan_detail is not None
     assert (nan_detail["got"], nan_detail["max_abs_diff"], nan_detail["worst_index"]) == ("nan", None, 1)
     assert json.loads(json.dumps(nan_detail, allow_nan=False)) == nan_detail  # strict JSON
 
@@ -206,7 +207,10 @@ def test_failing_checks_name_the_corrupted_operator_everywhere(corrupt_suite):
 
     junit = ET.fromstring(corrupt_suite["junit"])
     failure = junit.find(".//testcase[@name='bit_exact']/failure")
-    assert NAMED in failure.get("message") and "differing vectors: vector" in failure.get("message")
+    assert failure is not None and failure.text is not None
+    failure_message = failure.get("message")
+    assert failure_message is not None
+    assert NAMED in failure_message and "differing vectors: vector" in failure_message
     assert NAMED in failure.text
 
     failing = [line for line in corrupt_suite["markdown"].splitlines() if "`bit_exact`" in line]
@@ -232,11 +236,14 @@ def test_suite_reports_label_energy_as_an_unverified_estimate(corrupt_suite):
     assert "exceeds the limit" in budget["message"]
 
     junit = ET.fromstring(corrupt_suite["junit"])
-    props = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    props = {p.get("name"): p.get("value", "") for p in junit.iter("property")}
     assert props["energy.net"].endswith(f" uJ ({label})")
     assert "error band: unknown" in props["energy_basis.net"] and "mps2-an386.toml [power]" in props["energy_basis.net"]
     failure = junit.find(".//testcase[@name='max_energy_uj']/failure")
-    assert "unverified" in failure.get("message") and "uJ (estimate)" in failure.get("message")
+    assert failure is not None
+    failure_message = failure.get("message")
+    assert failure_message is not None
+    assert "unverified" in failure_message and "uJ (estimate)" in failure_message
 
     job_row = next(line for line in corrupt_suite["markdown"].splitlines() if line.startswith("| mps2-an386 | net | FAILED |"))
     assert f"uJ ({label})" in job_row

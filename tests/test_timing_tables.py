@@ -83,6 +83,7 @@ def test_stm32l4r5_qemu_is_an386_with_the_l4r5_flash():
     assert emulated.memory == an386.memory, "the [memory] QEMU's mps2-an386 provides"
     assert emulated.counter_per_tick == an386.counter_per_tick
     model = TimingModel.for_platform(emulated)
+    assert model is not None
     assert (model.id, model.clock_hz) == ("cortex-m4", 120_000_000)
     [flash] = model.memory
     assert (flash.region, flash.wait_states, flash.prefetch) == ("code", 5, True)  # RM0432: 5 WS at 120 MHz
@@ -122,6 +123,7 @@ def test_published_figures_name_a_core_table_and_a_platform():
 
 def _coremark_module():
     spec = importlib.util.spec_from_file_location("coremark_bench", ROOT / "benchmarks" / "coremark.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass resolves annotations through sys.modules
     spec.loader.exec_module(module)

@@ -87,6 +87,7 @@ def test_energy_model_arithmetic_and_kinds():
     model = EnergyModel.from_platform(
         power_spec({"part": "X", "datasheet": "DS", "voltage_v": 3.0, "clock_hz": 80e6, "active_ua_per_mhz": 100}),
         CounterSpec(cycles_per_instruction=1.5), "p.toml")
+    assert model is not None
     assert model.active_ma == pytest.approx(8.0)
     assert model.cycles(1000, "instructions") == (1500, "instructions_x_cpi")
     assert model.cycles(1000, "cycles") == (1000, "cycles_estimate")  # counted cycles x a datasheet current
@@ -119,8 +120,10 @@ def test_count_kinds_follow_the_counter_source():
     from harness.link.protocol import CounterSource
 
     qemu = load_platform("mps2-an386")
-    assert unit_for(CounterSource.DWT.name, qemu, True).kind == "cycles"
+    dwt = unit_for(CounterSource.DWT.name, qemu, True)
+    assert dwt is not None and dwt.kind == "cycles"
     systick = unit_for(CounterSource.SYSTICK.name, qemu, True)
+    assert systick is not None
     assert (systick.kind, systick.per_tick) == ("instructions", 40)
     assert unit_for(CounterSource.SYSTICK.name, qemu, False) is None  # wall-time SysTick is no measurement
     assert unit_for(CounterSource.NONE.name, qemu, True) is None

@@ -67,6 +67,7 @@ def _prepared(tmp_path, **options) -> dict:
     assert result.exit_code == 2, result.as_dict()
     assert result.firmware == {} and result.target == {}, "it got past the preparation"
     assert not (tmp_path / "run" / "qemu.log").exists()
+    assert result.error is not None
     return result.error["message"]
 
 
@@ -148,8 +149,8 @@ def test_hil_toml_keys_are_validated(tmp_path, truth):
     # the key that turns the check on also adds it
     (tmp_path / "hil.toml").write_text('[[models]]\nname = "m"\npath = "m.tflite"\n'
                                        'vectors = { file = "v.npz", expected = true, expected_tolerance = 2 }\n')
-    entry = load_config(tmp_path / "hil.toml").models[0]
-    assert entry.checks == {"expected": True, "bit_exact": True} and entry.vectors.expected_tolerance == 2.0
+    configured = load_config(tmp_path / "hil.toml").models[0]
+    assert configured.checks == {"expected": True, "bit_exact": True} and configured.vectors.expected_tolerance == 2.0
 
 
 def test_fraction_metrics_regress_on_an_absolute_drop():
