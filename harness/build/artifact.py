@@ -3,6 +3,7 @@ build id the firmware reports in HELLO, and symbols for naming fault PCs."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,23 @@ class ElfInfo:
 
 
 def read_elf(path: Path) -> ElfInfo:
+    """The ELF's sizes, sections, build id and functions. Parsed once per
+    file version in a process (pyelftools takes 50-600 ms on the runner's
+    ELF): every job of a suite reads the same cached firmware."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError:
+        return _parse_elf(path)  # says what is wrong with it
+    return _read_elf_version(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _read_elf_version(path: Path, dev: int, inode: int, size: int, mtime_ns: int) -> ElfInfo:
+    return _parse_elf(path)
+
+
+def _parse_elf(path: Path) -> ElfInfo:
     try:
         with open(path, "rb") as fh:
             elf = ELFFile(fh)

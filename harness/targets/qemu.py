@@ -14,6 +14,7 @@ can tell a stalled or paused emulator from a firmware that hangs.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -53,6 +54,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@functools.lru_cache(maxsize=16)
+def emulator_version(executable: str) -> str:
+    """`qemu-system-* --version`'s first line, asked once per executable in
+    a process (a run describes its target more than once, a suite has many
+    runs; each ask starts QEMU: 20-100 ms)."""
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True, check=False)
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
 class QemuTarget:
     capabilities = Capabilities(cycle_plugin=True, semihosting=True, exit_status=True)
 
@@ -88,8 +98,7 @@ class QemuTarget:
         return cmd + self.plugin_args + list(t.extra_args)
 
     def version(self) -> str:
-        out = subprocess.run([self.executable, "--version"], capture_output=True, text=True, check=False)
-        return out.stdout.splitlines()[0] if out.stdout else "unknown"
+        return emulator_version(shutil.which(self.executable) or self.executable)
 
     def describe(self) -> dict:
         return {"kind": "qemu", "machine": self.platform.target.machine,
