@@ -41,6 +41,14 @@ CHECKS = {
     **TRUTH_CHECKS,  # expected, float_top1_agreement_min, float_cosine_min, float_accuracy_drop_max
 }
 
+#: check name -> (lowest, highest) limit its measure can reach: outside, no run could pass (or fail)
+CHECK_RANGES = {"tolerance_lsb": (0, None), "cosine_min": (-1.0, 1.0), "l2_rel_max": (0.0, None),
+                "top1_agreement_min": (0.0, 1.0), "accuracy_min": (0.0, 1.0), "float_top1_agreement_min": (0.0, 1.0),
+                "float_cosine_min": (-1.0, 1.0), "float_accuracy_drop_max": (-1.0, 1.0)}
+
+#: checks that judge labels: random vectors have none
+LABEL_CHECKS = ("accuracy_min", "float_accuracy_drop_max")
+
 #: comparison thresholds, in percent of the base value (accuracy: absolute drop)
 COMPARE_DEFAULTS = {
     "count_pct": 1.0,
@@ -144,7 +152,14 @@ class _Validator:
 
     def checks(self, table: dict, where: str) -> dict:
         self.known(table, set(CHECKS), where)
-        return {k: self.typed(v, CHECKS[k][0], f"{where}{k}", f"{k}: {CHECKS[k][1]}") for k, v in table.items()}
+        checks = {k: self.typed(v, CHECKS[k][0], f"{where}{k}", f"{k}: {CHECKS[k][1]}") for k, v in table.items()}
+        for k, value in checks.items():
+            low, high = CHECK_RANGES.get(k, (None, None))
+            if (low is not None and value < low) or (high is not None and value > high):
+                span = f"from {low:g} to {high:g}" if high is not None else f"{low:g} or more"
+                raise self.fail(f"{where}{k}", f"is {value:g}: what it measures is {span}, so no run could be judged "
+                                               "by it", f"{k}: {CHECKS[k][1]}, {span}")
+        return checks
 
     def budgets(self, table: dict, where: str) -> dict:
         self.known(table, set(BUDGETS), where)
@@ -230,6 +245,9 @@ def load_config(path: Path | None = None) -> ProjectConfig:
             limit=v.typed(vec["limit"], int, where + "vectors.limit", "a count") if "limit" in vec else None,
             **_expected_spec(v, root, vec, where),
         )
+        for key, count in (("random", spec.random), ("limit", spec.limit)):
+            if count is not None and count < 1:  # caught here, not by each job once the suite runs
+                raise v.fail(f"{where}vectors.{key}", f"is {count}: no vector would run", "give 1 or more")
         model_platforms = tuple(v.typed(entry.get("platforms", list(platforms)), list, where + "platforms",
                                         "a list of platform names"))
         for p in model_platforms:
@@ -240,6 +258,10 @@ def load_config(path: Path | None = None) -> ProjectConfig:
                                                           "a table"), where + "budgets.")}
         float_model = _float_model(v, root, entry, model_path, where)
         checks = _truth_checks(v, checks, spec, float_model, where)
+        for name in LABEL_CHECKS:
+            if name in checks and spec.random is not None:  # else an error once every job has run
+                raise v.fail(where + "checks." + name, "needs labelled vectors, and random vectors have no labels",
+                             'vectors = { file = "data.npz" } with a `labels` array, or drop the check')
         battery = _battery(v, {**v.typed(defaults.get("battery", {}), dict, "defaults.battery", "a table"),
                                **v.typed(entry.get("battery", {}), dict, where + "battery", "a table")}, where)
         place = v.typed(entry.get("place"), str, where + "place", 'a labgrid place name') if "place" in entry else None
@@ -259,6 +281,9 @@ def load_config(path: Path | None = None) -> ProjectConfig:
     v.known(compare, set(COMPARE_DEFAULTS), "compare.")
     thresholds = {**COMPARE_DEFAULTS,
                   **{k: v.typed(val, float, f"compare.{k}", "a number") for k, val in compare.items()}}
+    for k, value in thresholds.items():
+        if value < 0:  # a negative threshold makes every unchanged metric a regression
+            raise v.fail(f"compare.{k}", f"is {value:g}, less than 0", "0 (any change) or more")
     labgrid = v.typed(data.get("labgrid", {}), dict, "[labgrid]", 'a table: coordinator = "host:20408"')
     v.known(labgrid, {"coordinator", "wait_s"}, "labgrid.")
     v.typed(labgrid.get("coordinator", ""), str, "labgrid.coordinator", 'coordinator = "labhost:20408"')
