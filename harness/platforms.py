@@ -25,7 +25,7 @@ from typing import Iterator
 
 from . import resources
 from .errors import UsageError
-from .schema import (at_least, describe, entry, fail, multiple_of, not_blank, one_of, parse, positive,
+from .schema import (address32, at_least, describe, entry, fail, multiple_of, not_blank, one_of, parse, positive,
                      power_of_two)
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class FirmwareSpec:
 
     board: str = entry("the board layer, a directory of firmware/boards/", example='"mps2"')
     cpu_flags: tuple[str, ...] = entry("compiler flags for the core", example='["-mcpu=cortex-m4"]')
-    uart_base: int = entry("address of the UART the protocol runs on", check=at_least(0), example="0x40004000")
+    uart_base: int = entry("address of the UART the protocol runs on", check=address32(), example="0x40004000")
     clock_hz: int = entry("the core clock the firmware runs at (SysTick's clock)", unit="Hz", check=positive,
                           example="25_000_000")
     arena_bytes: int = entry("tensor arena size", unit="bytes", check=multiple_of(16), example="0x100000")
@@ -137,9 +137,9 @@ class MemorySpec:
     def problems(self) -> Iterator[tuple[str, str, str]]:
         regions = self.regions()
         for name, r in regions.items():
-            if r.origin < 0 or r.length <= 0 or r.origin % 4 or r.length % 4:
+            if r.origin < 0 or r.length <= 0 or r.origin % 4 or r.length % 4 or r.end > 1 << 32:
                 yield name, f"[{r.origin:#x}, {r.length:#x}] is not a region", \
-                    "origin >= 0 and length > 0, both multiples of 4"
+                    "origin >= 0 and length > 0, both multiples of 4, ending within the 32-bit address space"
         for i, a in enumerate(REGIONS):  # regions may share one memory (small MCUs), never overlap
             for b in REGIONS[i + 1:]:
                 ra, rb = regions[a], regions[b]

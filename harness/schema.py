@@ -77,6 +77,13 @@ def at_least(low: float) -> Check:
     return Check(lambda v: None if v >= low else f"must be {low} or more, not {v!r}", f">= {low}")
 
 
+def address32(align: int = 4) -> Check:
+    """An address a 32-bit core can reach, aligned as its registers are."""
+    return Check(lambda v: (f"must be from 0 to 0xffffffff (a 32-bit address), not {v:#x}" if not 0 <= v <= 0xFFFFFFFF
+                            else None if v % align == 0 else f"must be a multiple of {align}, not {v:#x}"),
+                 f"a 32-bit address, a multiple of {align}")
+
+
 def multiple_of(n: int) -> Check:
     return Check(lambda v: (f"must be more than 0, not {v!r}" if v <= 0
                             else None if v % n == 0 else f"must be a multiple of {n}, not {v:#x}"),
