@@ -10,11 +10,9 @@ import json as jsonlib
 import logging
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
 from ..errors import UsageError
-from ..results.console import make_console
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +42,9 @@ def command(as_json: bool, coordinator: str | None) -> None:
     path as --port when boards are re-plugged. A place is what
     `hil run --place NAME` (or --place-tag KEY=VALUE) acquires.
     """
+    from rich.markup import escape
+    from rich.table import Table
+
     from ..targets.board import local_ports
     from ..targets.labgrid import coordinator_address, labgrid_settings
 

@@ -9,13 +9,10 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
-from rich.text import Text
 
-from .. import platforms as platform_files
 from ..errors import HilError, UsageError
 from ..paths import click_absolute
-from ..results.console import make_console
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +116,8 @@ def _print(record, quiet: bool) -> None:
     out.print(f"  build id {e.build_id or '(none: the device cannot be checked against this ELF)'}")
     out.print(f"  text {e.text:,} B  data {e.data:,} B  bss {e.bss:,} B")
     if record.memory:
+        from rich.table import Table
+
         table = Table(box=None, padding=(0, 2), show_edge=False)
         for col in ("region", "used", "size", "%"):
             table.add_column(col, justify="left" if col == "region" else "right")
@@ -197,6 +196,7 @@ def command(source, cmake_args, platforms, kind, defines, target, artifact, tool
     Exit status: 0 built; 1 the firmware does not build (the first error
     with its file and line); 2 bad usage; 3 a tool is missing.
     """
+    from .. import platforms as platform_files
     from ..build.project import build
 
     if source is not None and str(source).startswith("-"):
@@ -219,6 +219,8 @@ def command(source, cmake_args, platforms, kind, defines, target, artifact, tool
         except HilError as exc:
             # printed here, not by the CLI's handler: compiler messages are
             # full of brackets that must not be read as markup
+            from rich.text import Text
+
             err.print(Text("error: ", style="bold red") + Text(str(exc)))
             sys.exit(exc.exit_code)
         records.append(record)

@@ -15,18 +15,18 @@ import logging
 import time
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from .. import resources
 from ..errors import InfraError, UsageError
 from ..paths import click_absolute
-from ..results.console import make_console
-from ..runner import Run
-from ..timing.calibration import (Calibration, ModelRecord, Recording, fit, load_recording, save_recording,
-                                  write_calibration)
+from ..results.terminal import make_console
+
+if TYPE_CHECKING:
+    from ..timing.calibration import Calibration, Recording
 
 log = logging.getLogger(__name__)
 
@@ -68,58 +68,12 @@ def _check(result, where: str) -> None:
                   hint=hint or "fix what it names and run hil calibrate again")
 
 
-class _TimedRun(Run):
-    """A run that notes the host time around every INVOKE of a vector (link timing for the analyser)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.spans: list[tuple[float, float]] = []
-
-    def boot(self, *args, **kwargs):
-        hello = super().boot(*args, **kwargs)
-        if self.client is not None:
-            self._time_invokes(self.client)
-        return hello
-
-    def _time_invokes(self, client) -> None:
-        """Wrap the client's INVOKE methods (instance attributes, shadowing its class's) to note each window."""
-        if not hasattr(client, "start_invoke"):  # a client whose INVOKE is one call
-            inner = client.invoke
-
-            def timed(*a, **kw):
-                t0 = time.monotonic()
-                answer = inner(*a, **kw)
-                if not kw.get("empty") and kw.get("until") is None:
-                    self.spans.append((t0, time.monotonic()))
-                return answer
-            setattr(client, "invoke", timed)
-            return
-        # INVOKE as a request sent (start_invoke) and its reply read (finish_invoke): the window runs from one
-        # to the other (on a board they follow each other: its inputs go by SET_INPUT, never read by INVOKE)
-        start, finish = client.start_invoke, client.finish_invoke
-        sent_at: dict[int, float] = {}
-
-        def timed_start(*a, **kw):
-            t0 = time.monotonic()
-            pending = start(*a, **kw)
-            sent_at[id(pending)] = t0
-            return pending
-
-        def timed_finish(pending):
-            answer = finish(pending)
-            t0 = sent_at.pop(id(pending), None)
-            if t0 is not None and not pending.empty and pending.until is None:
-                self.spans.append((t0, time.monotonic()))
-            return answer
-        setattr(client, "start_invoke", timed_start)
-        setattr(client, "finish_invoke", timed_finish)
-
-
 def _board_model(cfg_kwargs: dict, model_file: Path, n: int, seed: int, windows: list, name: str) -> list[dict]:
     """One model on the board: per vector its DWT cycles and per-operator cycles, and its invoke windows."""
     from ..runner import RunConfig
+    from .timed_run import TimedRun
 
-    run_ = _TimedRun(RunConfig(model=model_file, vectors=n, seed=seed, localize="never", **cfg_kwargs))
+    run_ = TimedRun(RunConfig(model=model_file, vectors=n, seed=seed, localize="never", **cfg_kwargs))
     result = run_.execute()
     _check(result, f"{name} on the board")
     out = []
@@ -167,6 +121,7 @@ def record_live(board_name: str, *, ports, probes, baud, flasher, emulated: str 
                 reporter, set_file: Path = SET_FILE) -> Recording:
     """Run the calibration set on the board and on its emulated counterpart."""
     from ..platforms import load_platform
+    from ..timing.calibration import ModelRecord, Recording
     from ..power.analysers import make_analyser
     from ..targets import capabilities_of
 
@@ -249,6 +204,8 @@ def load_set(path: Path) -> dict:
 
 
 def print_calibration(cal: Calibration, out) -> None:
+    from rich.table import Table
+
     table = Table(title=escape(f"calibration {cal.board} vs {cal.emulated} ({cal.timing_model})"), title_justify="left")
     for col in ("operator", "factor", "spread", "ratio range", "operators", "samples"):
         table.add_column(col, justify="left" if col == "operator" else "right")
@@ -337,6 +294,8 @@ def command(platform, ports, probes, baud, flasher, emulated, analyser, analyser
       hil run --model m.tflite --platform stm32l4r5-qemu --calibration calibration/nucleo-l4r5zi.toml
     """
     from importlib.metadata import version
+
+    from ..timing.calibration import fit, load_recording, save_recording, write_calibration
 
     out = make_console()
     err = make_console(stderr=True)

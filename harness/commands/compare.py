@@ -13,20 +13,22 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import JustifyMethod
 from rich.markup import escape
-from rich.table import Table
 
-from ..config import COMPARE_DEFAULTS, load_config
 from ..errors import UsageError
 from ..power.energy import sig3
 from ..results.compare import NOT_COMPARED, compare
-from ..results.console import make_console
-from ..results.result import write_json_atomic
-from ..suite import describe_identity, identity_of, load_suite
+from ..results.terminal import make_console
 from .history import open_store
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
+# the suite's and the project's modules (the runner, numpy, the reference) are imported where they are
+# used: `hil compare --help` needs click alone (tests/test_command_help.py)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ def _rev_parse(ref: str, cwd: Path) -> str | None:
 
 
 def _skip_reason(run, allow_partial: bool, allow_dirty: bool) -> str | None:
+    from ..suite import describe_identity
+
     reasons = []
     identity = run.identity()
     if not run.complete and not allow_partial:
@@ -72,6 +76,8 @@ def resolve(ref: str, store, suite: str | None, cwd: Path, *, allow_partial: boo
             allow_dirty: bool = False, prefer_config: str | None = None) -> Side:
     """The suite run a file path, a commit (sha, prefix, or any git revision
     such as HEAD~1) or a branch name stands for."""
+    from ..suite import describe_identity, identity_of, load_suite
+
     path = Path(ref)
     if path.suffix == ".json" or path.exists():
         if not path.exists():
@@ -128,6 +134,8 @@ def _fmt(value, unit) -> str:
 
 def _config_differences(base: dict, head: dict) -> list[str]:
     """Which parts of the effective hil.toml differ between two runs."""
+    from ..suite import identity_of
+
     a, b = identity_of(base).get("config") or {}, identity_of(head).get("config") or {}
     if not a or not b or a == b:
         return []
@@ -190,6 +198,10 @@ def command(base, head, config_path, store, json_out, show_all, allow_partial, a
     of different kinds, changed versions or energy bases), 3 store
     unreachable.
     """
+    from ..config import COMPARE_DEFAULTS, load_config
+    from ..results.result import write_json_atomic
+    from ..suite import identity_of
+
     try:
         config = load_config(config_path) if not store else None
     except UsageError:
@@ -220,6 +232,8 @@ def command(base, head, config_path, store, json_out, show_all, allow_partial, a
 
 
 def _print(doc: dict, show_all: bool) -> None:
+    from rich.table import Table
+
     rows = [c for c in doc["changes"] if show_all or c["status"] != "unchanged"]
     if rows:
         table = Table(title=escape(f"{doc['base']['label']} ({(doc['base']['commit'] or '')[:10]}) -> "

@@ -17,11 +17,9 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from ..console_run import ConsoleRun
 from ..errors import EXIT_INFRA
-from ..link.console import estimate_lines
 from ..paths import click_absolute
-from ..results.console import make_console
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,8 @@ def _print(doc: dict, result_path: Path) -> None:
         if doc.get("metrics"):
             out.print("  metrics: " + ", ".join(f"{k}={v}" for k, v in doc["metrics"].items()), highlight=False,
                       markup=False)
+        from ..link.console import estimate_lines
+
         for line in estimate_lines(doc.get("cycles")):
             out.print(line, highlight=False, soft_wrap=True, markup=False)
     error = doc.get("error")
@@ -116,6 +116,8 @@ def command(elf, platform, expect, fail, timeout, console, expect_exit, ports, p
     1 a fail pattern, a timeout or a wrong exit status, 2 bad usage,
     3 infrastructure (emulator missing, device not detected), 130 interrupted.
     """
+    from ..console_run import ConsoleRun
+
     echo_fn = (lambda text: (sys.stderr.write(text), sys.stderr.flush())) if echo else None
     run = ConsoleRun(elf, platform, list(expect), list(fail), timeout, console, expect_exit, list(ports),
                      list(probes), baud, flasher, json_out, workdir, echo_fn, list(marks), cycles)

@@ -7,7 +7,6 @@ import logging
 import click
 
 from .. import resources
-from ..runner import RunConfig
 from .build import engine_options, engine_spec
 from .run import battery_settings, board_options, check_estimate_budgets, common_run_options, localize_mode, run_and_report
 
@@ -26,6 +25,8 @@ def command(platform, json_out, workdir, firmware, invoke_timeout, force_inline,
     must be bit-exact with TFLM, and the table shows the device's top-1
     accuracy and the instruction count per inference.
     """
+    from ..runner import RunConfig  # here, not above: `hil demo --help` needs click alone
+
     model, vectors = resources.demo_model(), resources.demo_vectors()
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
     check_estimate_budgets(budgets, cycles, not no_count)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from ..config import load_config
-from ..results.console import make_console
-from ..results.store import ResultStore, store_url
-from ..suite import describe_identity
+from ..results.terminal import make_console
+
+if TYPE_CHECKING:
+    from ..results.store import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +20,9 @@ out = make_console()
 
 def open_store(config_path: Path | None, store: str | None) -> tuple[ResultStore, str | None]:
     """The store named by --store, else the project's; and the suite name."""
+    from ..config import load_config
+    from ..results.store import ResultStore, store_url
+
     if store:
         return ResultStore(store_url(store, Path.cwd())), None
     config = load_config(config_path)
@@ -41,6 +43,11 @@ def command(config_path, store, branch, limit, allow_partial, allow_dirty) -> No
     tree: the runs `hil compare` uses. The others are counted below the
     table; --allow-partial / --allow-dirty list them, marked.
     """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..suite import describe_identity
+
     db, suite = open_store(config_path, store)
     table = Table()
     for col in ("run", "started", "commit", "branch", "dirty", "jobs", "status", "checks passed", "subject"):

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..config import CONFIG_NAME, STARTER
 from ..errors import UsageError
-from ..results.console import make_console
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +22,8 @@ out = make_console()
 @click.option("--force", is_flag=True, help="Overwrite an existing hil.toml.")
 def command(model_path, force) -> None:
     """Write a commented starter hil.toml for your model in this directory."""
+    from ..config import CONFIG_NAME, STARTER
+
     target = Path(CONFIG_NAME)
     if target.exists() and not force:
         raise UsageError(f"{target.resolve()} already exists", hint="edit it, or pass --force to overwrite")

@@ -7,10 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..results.console import make_console
-from ..results.result import write_json_atomic
-from ..results.store import ResultStore, store_url
-from ..suite import merge
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +30,10 @@ def command(shards, out_path, store_spec) -> None:
     for all the jobs at once (harness/verdict.py); `hil merge` itself exits 0
     once the document is written.
     """
+    from ..results.result import write_json_atomic
+    from ..results.store import ResultStore, store_url
+    from ..suite import merge
+
     doc = merge(list(shards), recorded=bool(store_spec))
     write_json_atomic(out_path, doc)
     passed = sum(c["status"] == "passed" for c in doc["cases"])

@@ -5,12 +5,8 @@ from __future__ import annotations
 import logging
 
 import click
-from rich.markup import escape
-from rich.table import Table
 
-from .. import platforms as platform_files
-from ..model.tflite import BUILTIN_ENGINE_OPS
-from ..results.console import make_console
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +17,11 @@ out = make_console()
 @click.option("--ops", is_flag=True, help="Also list the operators the built-in engine runs.")
 def command(ops: bool) -> None:
     """List the platforms you can run on (the bundled platform files)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .. import platforms as platform_files
+
     table = Table()
     for col in ("platform", "core", "target", "counter", "arena", "model buffer", "description"):
         table.add_column(col)
@@ -32,4 +33,6 @@ def command(ops: bool) -> None:
                                                         p.description)))
     out.print(table)
     if ops:
+        from ..model.tflite import BUILTIN_ENGINE_OPS
+
         out.print("built-in engine operators: " + ", ".join(sorted(BUILTIN_ENGINE_OPS)))

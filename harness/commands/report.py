@@ -13,9 +13,8 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..results.console import make_console
 from ..results.html import TREND_SCALES
-from ..results.result import emulator_log, write_text_atomic
+from ..results.terminal import make_console
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +250,8 @@ def write_output(target: str, text: str, what: str) -> str:
         sys.stdout.write(text)
         sys.stdout.flush()
         return "stdout"
+    from ..results.result import write_text_atomic
+
     path = Path(target)
     try:
         if path.exists() and not path.is_file():
@@ -430,6 +431,8 @@ def with_file_paths(doc: dict, suite_path: Path | None = None) -> dict:
     paths (they are written relative to the suite document), and the log
     found next to the result when the document does not name it; the
     report links to both. Documents from the store keep what they hold."""
+    from ..results.result import emulator_log
+
     base = Path(suite_path).resolve().parent if suite_path else None
     jobs = []
     for job in doc.get("jobs", []):

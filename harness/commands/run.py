@@ -1,23 +1,28 @@
 """`hil run`: one model on one platform (or several boards), checked against the
-TFLM reference; the run options it shares with `hil demo`."""
+TFLM reference; the run options it shares with `hil demo`.
+
+`hil run --help` imports this module: the options need click alone, and
+what a run needs (the runner, numpy, the reference) is imported when it
+runs (tests/test_command_help.py)."""
 
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
-from rich.markup import escape
 
-from .. import platforms as platform_files
 from ..errors import InfraError, UsageError
 from ..paths import click_absolute
-from ..results.console import RunProgress, make_console, print_result, progress_bar
-from ..results.result import RunResult
-from ..runner import RunConfig
+from ..results.terminal import make_console
 from .build import engine_options, engine_spec
+
+if TYPE_CHECKING:
+    from ..results.console import RunProgress
+    from ..results.result import RunResult
+    from ..runner import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +36,13 @@ class BoardsReporter:
     otherwise (results/console.py)."""
 
     def __init__(self) -> None:
+        from ..results.console import progress_bar
+
         self.bar = progress_bar(err) if err.is_terminal else None
 
     def child(self, label: str) -> RunProgress:
+        from ..results.console import RunProgress
+
         return RunProgress(err, label, self.bar)
 
     def close(self) -> None:
@@ -43,6 +52,10 @@ class BoardsReporter:
 
 def _run_on_boards(config: RunConfig, show_all: bool) -> None:
     """`--port` given more than once: every board in parallel, a result each."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..results.console import print_result
     from ..runner import run_boards
 
     reporter = BoardsReporter()
@@ -90,6 +103,7 @@ def _written_copy(config: RunConfig, runner) -> Path:
 
 
 def run_and_report(config: RunConfig, show_all: bool, place=None) -> None:
+    from ..results.console import RunProgress, print_result
     from ..runner import Run
 
     if place is not None:  # --place/--place-tag: a board of a labgrid farm (harness/farm.py)
@@ -243,9 +257,11 @@ def command(model, vectors, seed, inputs, expected, expected_tolerance, float_mo
       hil run --model my.tflite --platform nucleo-l4r5zi --port /dev/ttyACM0     (a board)
       hil run --model my.tflite --inputs test.npz --expected --float-model my_float.tflite
     """
+    from ..farm import place_request
+    from ..runner import RunConfig
+
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
     check_estimate_budgets(budgets, cycles, not no_count)
-    from ..farm import place_request
 
     place = place_request(budgets)  # --place/--place-tag/--place-wait (not budgets)
     build = engine_spec(budgets, [model], firmware=firmware, bake=bake)  # --engine tflm ... (not budgets)
@@ -275,6 +291,7 @@ def check_estimate_budgets(budgets: dict, cycles: bool, count: bool) -> None:
 def battery_settings(platform: str, options: dict) -> dict | None:
     """--rate/--battery-mah/--battery-v, taken out of the budget options and
     checked (with the platform's power figures) before anything boots."""
+    from .. import platforms as platform_files
     from ..power.battery import check_inputs, check_platform
     from ..power.energy import EnergyModel
 

@@ -21,6 +21,7 @@ from ..power.battery import describe as describe_battery
 from ..power.energy import basis_label, sig3
 from ..timing.validation import band_head
 from .result import RunResult
+from .terminal import make_console  # noqa: F401  (where the front ends have found it)
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +29,6 @@ STATUS_STYLE = {"passed": "green", "mismatch": "red", "fault": "bold red", "time
                 "error": "red", "not_run": "dim"}
 MAX_FAILING_ROWS = 20  # failing vectors listed by default; --all lists every vector
 MAX_OPERATOR_ROWS = 20
-
-
-def make_console(stderr: bool = False) -> Console:
-    """Rich console; CI logs (not a terminal) get wide lines instead of wrapping."""
-    console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
-    return console
 
 
 def _count_kind(result: RunResult) -> str | None:
