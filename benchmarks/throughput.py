@@ -16,16 +16,21 @@ side in one process, and reports:
   outputs and operator profile in INVOKE's reply (one round trip, the
   default) against asking GET_OUTPUT and GET_PROFILE after it (four, as
   before the OUTPUTS/PROFILE flags), on the same firmware;
-- with --suite, `hil test -j 1` against `-j 2` on a 4-job suite (the first
-  model 4 times on mps2-an386, --suite-vectors each), and their ratio, with
-  the reference computed in every job and read from a warm cache.
+- with --suite, `hil test -j 1` against `-j 2` on a 4-job suite (each
+  model 4 times on mps2-an386, --suite-vectors each), alternated for
+  --suite-rounds rounds: each round's ratio, their median and range, the
+  load average, with the reference computed in every job and read from a
+  warm cache; beside it the ceiling (the jobs' streams alone, side by side
+  against one at a time) and hil's time outside the streams
+  (`measure_suite`); --suite-shards adds two `--shard i/2` processes.
 
 - with --overhead, issue 14's figure: the harness's overhead per vector
   against the device's INVOKE time, both from one run: bare INVOKE round
   trips (count only) interleaved with the vectors (`_BareInvokes`), the
   overhead the wall time per vector less their mean.
 
-Usage: python benchmarks/throughput.py [--vectors 200] [--model PATH ...] [--trips] [--suite] [--no-modes]
+Usage: python benchmarks/throughput.py [--vectors 200] [--model PATH ...] [--trips] [--no-modes]
+       [--suite [--suite-rounds 3] [--suite-vectors 100] [--suite-cache off|warm] [--suite-shards]]
        [--overhead [--every 4]] [--gap] [--firmware ELF]
 """
 
@@ -272,33 +277,112 @@ vectors = {{{{ random = {{vectors}}, seed = {i} }}}}
 """ for i in range(4))
 
 
-def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off") -> dict:
-    """`hil test -j 1` and `-j 2` on the same 4-job suite, one after the
-    other, with the firmware already built (a first, untimed run builds it).
-    `cache`: "off" computes every reference (HIL_REFERENCE_CACHE=0), "warm"
-    reads them from the reference cache the untimed run filled (CI's steady
-    state: the same vectors through the same model on every commit)."""
+def _suite_run(workdir: Path, env: dict, out: str, *args: str) -> subprocess.Popen:
+    """One `hil test` process on the benchmark's project (output to files,
+    so the wall time ends when hil exits, not when the last child that
+    inherited a pipe closes it)."""
+    log = open(workdir / f"{out}.log", "w")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "harness", "test", "--no-store", "--out", str(workdir / out),
+                                 *args], cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
+    finally:
+        log.close()
+
+
+def _suite_timings(suite_dir: Path) -> dict:
+    """From a suite's documents: its duration (hil's own clock, start-up and
+    exit excluded) and each job's stream time (timings.vectors_s)."""
+    doc = json.loads((suite_dir / "suite.json").read_text())
+    assert doc["status"] == "passed", doc.get("error") or doc["status"]
+    streams = [json.loads((suite_dir / job["result"]).read_text())["timings"]["vectors_s"] for job in doc["jobs"]]
+    return {"duration_s": doc["duration_s"], "streams_s": streams}
+
+
+def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", rounds: int = 3,
+                  shards: bool = False) -> dict:
+    """`hil test -j 1` and `-j 2` on the same 4-job suite, alternated for
+    `rounds` rounds (the machine's load drifts: each round's ratio compares
+    two runs made one after the other), with the firmware already built (a
+    first, untimed run builds it). `cache`: "off" computes every reference
+    (HIL_REFERENCE_CACHE=0), "warm" reads them from the reference cache the
+    untimed run filled (CI's steady state: the same vectors through the
+    same model on every commit). `shards`: also two `hil test -j 1 --shard
+    i/2` processes side by side (processes instead of threads).
+
+    The ceiling: the jobs' stream times (each run's vectors_s) summed at -j 1
+    against the same sum at -j 2 halved: how much faster two streams side by
+    side get through the vectors than one at a time. That part is the
+    machine's (two emulators and two harness threads on its cores); the rest
+    of the gap is hil's own time outside the streams (start-up, boots,
+    reports, exit)."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "hil.toml").write_text(SUITE.format(model=model, vectors=vectors))
     env = {**os.environ, "HIL_REFERENCE_CACHE": "0" if cache == "off" else "1"}
-    row: dict[str, Any] = {"jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count(), "reference_cache": cache,
-                           "load_before": os.getloadavg()[0]}
+    row: dict[str, Any] = {"model": model.name, "jobs": 4, "vectors_per_job": vectors, "cpus": os.cpu_count(),
+                           "reference_cache": cache, "rounds": []}
 
-    def suite(jobs: int, out: str) -> float:
+    def timed(out: str, *variants: tuple[str, ...]) -> dict:
         t0 = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "harness", "test", "-j", str(jobs), "--no-store",
-                               "--out", str(workdir / out)], cwd=workdir, capture_output=True, text=True, env=env)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        return time.monotonic() - t0
+        procs = [_suite_run(workdir, env, f"{out}-{k}" if len(variants) > 1 else out, *args)
+                 for k, args in enumerate(variants)]
+        codes = [proc.wait() for proc in procs]
+        wall = time.monotonic() - t0
+        assert codes == [0] * len(codes), f"hil test exited {codes}: see {workdir}/{out}*.log"
+        found = [_suite_timings(workdir / (f"{out}-{k}" if len(variants) > 1 else out)) for k in range(len(variants))]
+        return {"wall_s": wall, "duration_s": max(f["duration_s"] for f in found),
+                "streams_s": [s for f in found for s in f["streams_s"]]}
 
-    suite(2, "warm-up")
-    for jobs in (1, 2):
-        wall = suite(jobs, f"j{jobs}")
-        row[f"j{jobs}_s"] = wall
-        row[f"j{jobs}_jobs_per_min"] = 4 / wall * 60
-    row["j2_over_j1"] = row["j1_s"] / row["j2_s"]
+    timed("warm-up", ("-j", "2"))
+    row["load_before"] = os.getloadavg()[0]
+    for k in range(rounds):
+        one = timed(f"r{k}-j1", ("-j", "1"))
+        two = timed(f"r{k}-j2", ("-j", "2"))
+        entry = {"j1": one, "j2": two, "ratio": one["wall_s"] / two["wall_s"],
+                 "stream_ratio": sum(one["streams_s"]) / (sum(two["streams_s"]) / 2), "load": os.getloadavg()[0]}
+        if shards:
+            both = timed(f"r{k}-shards", ("-j", "1", "--shard", "1/2"), ("-j", "1", "--shard", "2/2"))
+            entry.update(shards=both, shards_ratio=one["wall_s"] / both["wall_s"])
+        row["rounds"].append(entry)
     row["load_after"] = os.getloadavg()[0]
+
+    def spread(values: list[float]) -> dict:
+        return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+    rs = row["rounds"]
+    row["ratio"] = spread([r["ratio"] for r in rs])
+    row["stream_ratio"] = spread([r["stream_ratio"] for r in rs])  # the ceiling: the machine's part
+    row["j1_s"] = spread([r["j1"]["wall_s"] for r in rs])
+    row["j2_s"] = spread([r["j2"]["wall_s"] for r in rs])
+    row["stream_s_per_job"] = spread([s for r in rs for s in r["j1"]["streams_s"]])  # one job's vectors alone
+    # hil's time outside the streams at -j 1: start-up and exit (wall - duration), per job (duration - streams)
+    row["outside_suite_s"] = spread([r[j]["wall_s"] - r[j]["duration_s"] for r in rs for j in ("j1", "j2")])
+    row["per_job_other_s"] = spread([(r["j1"]["duration_s"] - sum(r["j1"]["streams_s"])) / 4 for r in rs])
+    if shards:
+        row["shards_ratio"] = spread([r["shards_ratio"] for r in rs])
     return row
+
+
+def _print_suite(row: dict) -> None:
+    def fmt(d: dict, unit: str = "", digits: int = 2) -> str:
+        return f"{d['median']:.{digits}f}{unit} ({d['min']:.{digits}f}-{d['max']:.{digits}f})"
+
+    print(f"\nhil test, 4 jobs x {row['vectors_per_job']} vectors of {row['model']} on mps2-an386, {row['cpus']} CPUs, "
+          f"reference cache {row['reference_cache']}, {len(row['rounds'])} rounds of -j 1 then -j 2; "
+          f"load average {row['load_before']:.1f} before, {row['load_after']:.1f} after")
+    print(f"{'round':>5} {'-j 1 s':>7} {'-j 2 s':>7} {'ratio':>6} {'streams ratio':>14}"
+          f"{' shards s':>9}{' shards ratio':>13} {'load':>5}")
+    for k, r in enumerate(row["rounds"]):
+        shards = f"{r['shards']['wall_s']:9.1f}{r['shards_ratio']:13.2f}" if "shards" in r else f"{'':9}{'':13}"
+        print(f"{k:5d} {r['j1']['wall_s']:7.1f} {r['j2']['wall_s']:7.1f} {r['ratio']:6.2f} {r['stream_ratio']:14.2f}"
+              f"{shards} {r['load']:5.1f}")
+    print(f"-j 2 / -j 1 throughput: median (range) {fmt(row['ratio'], 'x')}; -j 1 {fmt(row['j1_s'], ' s', 1)}, "
+          f"-j 2 {fmt(row['j2_s'], ' s', 1)}")
+    print(f"ceiling, the streams alone (sum of the jobs' vectors_s at -j 1 / at -j 2 halved): "
+          f"{fmt(row['stream_ratio'], 'x')}; one job's stream alone {fmt(row['stream_s_per_job'], ' s')}")
+    print(f"hil outside the streams: start-up and exit {fmt(row['outside_suite_s'], ' s')} per suite, "
+          f"{fmt(row['per_job_other_s'], ' s')} per job at -j 1 (prepare, boot, load, judge, close)")
+    if "shards_ratio" in row:
+        print(f"two processes (--shard 1/2 and 2/2 side by side) / -j 1: {fmt(row['shards_ratio'], 'x')}")
 
 
 def main() -> None:
@@ -310,6 +394,10 @@ def main() -> None:
     parser.add_argument("--suite-vectors", type=int, default=100)
     parser.add_argument("--suite-cache", choices=("off", "warm"), action="append",
                         help="--suite: reference cache off (computed in every job) and/or warm; default both")
+    parser.add_argument("--suite-rounds", type=int, default=3,
+                        help="--suite: rounds of -j 1 then -j 2 (each round's ratio; median and range)")
+    parser.add_argument("--suite-shards", action="store_true",
+                        help="--suite: also two `hil test --shard i/2` processes side by side in each round")
     parser.add_argument("--no-modes", action="store_true", help="skip the host-file/inline comparison")
     parser.add_argument("--repeats", type=int, default=5, help="--trips: alternating pairs (the machine's noise)")
     parser.add_argument("--trips", action="store_true",
@@ -389,13 +477,12 @@ def main() -> None:
                   f"beyond a count-only INVOKE round trip ({invoke4:.2f} ms), as a ratio of it: "
                   f"{after1:.2f} / {after4:.2f}")
         if args.suite:
-            for cache in args.suite_cache:
-                row = measure_suite(models[0], args.suite_vectors, Path(tmp) / f"suite-{cache}", cache)
-                report.append({"suite": row})
-                print(f"\nhil test, 4 jobs x {args.suite_vectors} vectors of {models[0].name} on mps2-an386, "
-                      f"{row['cpus']} CPUs, reference cache {cache}, load average {row['load_before']:.1f} before, "
-                      f"{row['load_after']:.1f} after: -j 1 {row['j1_s']:.1f} s, -j 2 {row['j2_s']:.1f} s: "
-                      f"-j 2 is {row['j2_over_j1']:.2f}x the throughput of -j 1")
+            for model in models:
+                for cache in args.suite_cache:
+                    row = measure_suite(model, args.suite_vectors, Path(tmp) / f"suite-{model.stem}-{cache}", cache,
+                                        args.suite_rounds, args.suite_shards)
+                    report.append({"suite": row})
+                    _print_suite(row)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
