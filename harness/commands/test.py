@@ -9,19 +9,20 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from ..config import load_config
 from .build import engine_options, engine_spec
 from ..errors import HilError
 from ..paths import click_absolute
-from ..power.energy import sig3
-from ..results.console import RunProgress, make_console
-from ..suite import all_jobs, describe_identity, parse_shard, run_suite, select, shard
+from ..results.terminal import make_console
+
+if TYPE_CHECKING:  # the suite, the runner and their tables are imported when the command runs, not for --help
+    from rich.table import Table
+
+    from ..results.console import RunProgress
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,10 @@ STYLE = {"passed": "green", "failed": "bold red", "error": "red", "skipped": "di
 
 
 def _summary_table(doc: dict) -> Table:
+    from rich.table import Table
+
+    from ..power.energy import sig3
+
     checks = sorted({c["check"] for c in doc["cases"]})
     table = Table(title=f"suite {doc['suite']} at {(doc['git'].get('commit') or 'no commit')[:10]}",
                   title_justify="left")
@@ -85,6 +90,8 @@ def _job_progress(job_id: str) -> RunProgress:
     not garble each other). The board farm's (job id "farm", suite.py)
     says its stages: which place is acquired, released, or waited for and
     who holds it."""
+    from ..results.console import RunProgress
+
     return RunProgress(err, job_id, plain=True, stages=job_id == "farm", quiet_below_s=30.0,
                        quiet_below_vectors=None)
 
@@ -124,6 +131,11 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
       hil test -k "an386 and not float" a selection
       hil test -j 2 --shard 1/4         slice 1 of 4, two emulators at a time
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..config import load_config
+    from ..suite import all_jobs, describe_identity, parse_shard, run_suite, select, shard
+
     config = load_config(config_path)
     # --engine tflm --tflm-dir ...: every job on the runner on TFLM (over hil.toml's [firmware])
     config = replace(config, build=engine_spec(engine, [m.path for m in config.models], base=config.build))
