@@ -181,8 +181,9 @@ def command(base, head, config_path, store, json_out, show_all, allow_partial, a
     counts, energy and sizes; accuracy may drop 0.01); a check that passed
     on BASE and fails on HEAD also regresses.
 
-    A job or check of BASE that HEAD lacks is "not compared" and makes the
-    verdict "incomplete", never "unchanged". A metric whose inputs changed
+    A job or check of BASE that HEAD lacks, or a job of HEAD that BASE's
+    suite defined but did not run, is "not compared" and makes the verdict
+    "incomplete", never "unchanged"; so does comparing nothing. A metric whose inputs changed
     version (tflite-micro reference, toolchain, emulator, engine: see
     `provenance` in result.json) is "incomparable", and so are energy
     estimates on different bases.
@@ -279,8 +280,9 @@ def _print(doc: dict, show_all: bool) -> None:
     verdict = _styled(doc["verdict"], STYLE.get(doc["verdict"], "green"))
     n = doc["not_compared"]
     if doc["verdict"] == "incomplete":
-        verdict += (f" ({n} not compared: jobs or checks of BASE missing in HEAD; run the full suite on HEAD, "
-                    "or --allow-partial to judge only what was compared)")
+        verdict += (f" ({n} not compared: jobs or checks of one run that the other did not run; run the full suite "
+                    "on both, or --allow-partial to judge only what was compared)" if n else
+                    " (nothing was compared: no job ran in both runs)")
     elif n and doc["allow_partial"]:
         verdict += f" (judged on what was compared; {n} not compared, allowed by --allow-partial)"
     out.print(f"verdict: {verdict}", highlight=False, soft_wrap=True)

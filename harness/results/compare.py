@@ -10,7 +10,9 @@ subtracted. A check that passed on BASE and fails on HEAD is a regression.
 What cannot be compared is said, never counted as "unchanged":
 - a job (or a check) of BASE that HEAD does not have is "not compared",
   and makes the verdict "incomplete" (exit 1); `allow_partial` reports it
-  but judges only what was compared;
+  but judges only what was compared; so is a job of HEAD that BASE's suite
+  defined but did not run (-k, a shard, interrupted), and a comparison
+  that compared nothing is "incomplete" whatever `allow_partial` says;
 - a metric or check whose inputs changed version between the runs
   (harness/provenance.py: reference, toolchain, emulator, engine; which
   ones matter per metric is DEPENDS_ON) is "incomparable" (exit 2), unless
@@ -237,6 +239,7 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
     changes: list[Change] = []
     job_versions: dict[str, dict[str, str]] = {}
     versions_unknown = []  # jobs whose provenance one side lacks (runs made before hil recorded it)
+    base_defined = set((base.get("identity") or {}).get("jobs_defined") or ())  # BASE's suite had, ran or not
     for job_id in sorted(set(base_jobs) | set(head_jobs)):
         b, h = base_jobs.get(job_id), head_jobs.get(job_id)
         ref = h or base_jobs[job_id]  # the job ran on one side at least
@@ -250,6 +253,8 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
                                     (b or {}).get("metrics", {}), (h or {}).get("metrics", {}), thresholds)
             if h is None and change.base is not None:
                 change = replace(change, head=None, status=NOT_COMPARED, note="the job did not run in head")
+            if b is None and job_id in base_defined and change.head is not None:  # not new: BASE skipped it
+                change = replace(change, base=None, status=NOT_COMPARED, note="the job did not run in base")
             changes.append(_guard_versions(change, changed, DEPENDS_ON.get(metric, FIRMWARE_AFFECTING),
                                            allow_version_change))
     base_cases = {c["id"]: c for c in base.get("cases", [])}
@@ -264,6 +269,8 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
         status, note = _case_status(was, now), ""
         if status == NOT_COMPARED:
             note = "the job did not run in head" if job_id not in head_jobs else "the check is not in head"
+        if was is None and job_id not in base_jobs and job_id in base_defined:
+            status, note = NOT_COMPARED, "the job did not run in base"
         relevant = [v for k, v in job_versions.get(job_id, {}).items()
                     if k in CHECK_DEPENDS_ON.get(check, FIRMWARE_AFFECTING)]
         if relevant and was is not None and now is not None:
@@ -274,11 +281,13 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
     statuses = {c.status for c in changes} | {c["status"] for c in cases}
     not_compared = sum(c.status == NOT_COMPARED for c in changes) + sum(c["status"] == NOT_COMPARED for c in cases)
     judged = statuses - {NOT_COMPARED} if allow_partial else statuses
+    nothing_compared = not any(c.base is not None and c.head is not None for c in changes) and \
+        not any(c["base"] is not None and c["head"] is not None for c in cases)
     if "regressed" in judged:
         verdict, code = "regressed", 1
     elif "incomparable" in judged:
         verdict, code = "incomparable", 2
-    elif NOT_COMPARED in judged:
+    elif NOT_COMPARED in judged or nothing_compared:  # no "unchanged" about what was never compared
         verdict, code = "incomplete", 1
     elif "improved" in judged:
         verdict, code = "improved", 0
