@@ -670,9 +670,38 @@ static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
     return channels;
 }
 #else
+/* Four output channels ch[0..3] at a time: acc[j] starts at channel j's
+ * folded term, gains x_j * w_j per tap, x and w as halfword pairs (channels
+ * 0 and 2 in x02 and w02, 1 and 3 in x13 and w13: SMLABB takes the low
+ * halves, SMLATT the high ones), and is requantised into y[j]. */
+static inline void start4(int32_t acc[4], const dsp_chan *ch)
+{
+    acc[0] = ch[0].fold;
+    acc[1] = ch[1].fold;
+    acc[2] = ch[2].fold;
+    acc[3] = ch[3].fold;
+}
+
+static inline void mac4(int32_t acc[4], int32_t x02, int32_t x13, int32_t w02, int32_t w13)
+{
+    acc[0] = __smlabb(x02, w02, acc[0]);
+    acc[2] = __smlatt(x02, w02, acc[2]);
+    acc[1] = __smlabb(x13, w13, acc[1]);
+    acc[3] = __smlatt(x13, w13, acc[3]);
+}
+
+static inline void requant4(const int32_t acc[4], const dsp_chan *ch, int32_t off, int32_t lo, int32_t hi,
+                            int8_t *y)
+{
+    y[0] = requant((uint32_t)acc[0], &ch[0], off, lo, hi);
+    y[1] = requant((uint32_t)acc[1], &ch[1], off, lo, hi);
+    y[2] = requant((uint32_t)acc[2], &ch[2], off, lo, hi);
+    y[3] = requant((uint32_t)acc[3], &ch[3], off, lo, hi);
+}
+
 /* Depth multiplier 1, four channels at a time: one load brings a tap of
- * four channels, SMLABB / SMLATT multiply lanes 0 and 2 (1 and 3 after
- * the rotated SXTB16) into four accumulators. Returns the channels done. */
+ * four channels, split into lanes 0 and 2 and (the rotated SXTB16) 1 and 3.
+ * Returns the channels done. */
 static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
                      int taps, int8_t *y, const dsp_requant *q)
 {
@@ -680,22 +709,14 @@ static int dw_block4(const int8_t *const *tap, const int8_t *w, int channels,
     const int32_t off = q->output_offset, lo = q->act_min, hi = q->act_max;
     int c, t;
     for (c = 0; c + 4 <= channels; c += 4) {
-        int32_t a0 = ch[c].fold, a1 = ch[c + 1].fold;
-        int32_t a2 = ch[c + 2].fold, a3 = ch[c + 3].fold;
         const int8_t *wc = w + c;
+        int32_t acc[4];
+        start4(acc, ch + c);
         for (t = 0; t < taps; ++t, wc += channels) {
             const uint32_t vx = ld4(tap[t] + c), vw = ld4(wc);
-            const int32_t x02 = lanes02(vx), x13 = lanes13(vx);
-            const int32_t w02 = lanes02(vw), w13 = lanes13(vw);
-            a0 = __smlabb(x02, w02, a0);
-            a2 = __smlatt(x02, w02, a2);
-            a1 = __smlabb(x13, w13, a1);
-            a3 = __smlatt(x13, w13, a3);
+            mac4(acc, lanes02(vx), lanes13(vx), lanes02(vw), lanes13(vw));
         }
-        y[c] = requant((uint32_t)a0, &ch[c], off, lo, hi);
-        y[c + 1] = requant((uint32_t)a1, &ch[c + 1], off, lo, hi);
-        y[c + 2] = requant((uint32_t)a2, &ch[c + 2], off, lo, hi);
-        y[c + 3] = requant((uint32_t)a3, &ch[c + 3], off, lo, hi);
+        requant4(acc, ch + c, off, lo, hi, y + c);
     }
     return c;
 }
@@ -754,21 +775,14 @@ static void dw_multiplier(const int8_t *const *tap, const int8_t *w, int in_c, i
         for (m = 0; m < dm; m += 4) {
             const int c = xc * dm + m;
             const int8_t *wc = w + c;
-            int32_t a0 = ch[c].fold, a1 = ch[c + 1].fold;
-            int32_t a2 = ch[c + 2].fold, a3 = ch[c + 3].fold;
+            int32_t acc[4];
+            start4(acc, ch + c);
             for (t = 0; t < taps; ++t, wc += step) {
                 const int32_t xx = (int32_t)((uint32_t)(uint16_t)tap[t][xc] * 0x10001u);
                 const uint32_t vw = ld4(wc);
-                const int32_t w02 = lanes02(vw), w13 = lanes13(vw);
-                a0 = __smlabb(xx, w02, a0);
-                a2 = __smlatt(xx, w02, a2);
-                a1 = __smlabb(xx, w13, a1);
-                a3 = __smlatt(xx, w13, a3);
+                mac4(acc, xx, xx, lanes02(vw), lanes13(vw));
             }
-            y[c] = requant((uint32_t)a0, &ch[c], off, lo, hi);
-            y[c + 1] = requant((uint32_t)a1, &ch[c + 1], off, lo, hi);
-            y[c + 2] = requant((uint32_t)a2, &ch[c + 2], off, lo, hi);
-            y[c + 3] = requant((uint32_t)a3, &ch[c + 3], off, lo, hi);
+            requant4(acc, ch + c, off, lo, hi, y + c);
         }
     }
 }
