@@ -1,12 +1,19 @@
 """Start-up time of the `hil` command line, side by side with a bare Python.
 
 Runs, interleaved round by round so a busy machine slows all alike:
-`python -c pass`, `hil --help`, `hil run --help` and `hil platforms`
-(`python -m harness`, the same entry point as the `hil` script), and prints
-the median wall time of each and its ratio to `python -c pass`.
-`hil --help` imports no sub-command (harness/commands/__init__.py); the
-goal is under 0.3 s on an idle machine. `hil run --help` imports the run
-command and what it needs (numpy, rich, the runner): the cost a command pays.
+`python -c pass`, `hil --help`, `hil run --help`, `hil test --help` and
+`hil platforms` (`python -m harness`, the same entry point as the `hil`
+script), and prints the median wall time of each and its ratio to
+`python -c pass`. `hil --help` imports no sub-command
+(harness/commands/__init__.py); the goal is under 0.3 s on an idle
+machine. A command's `--help` imports its module, which declares its
+options with click alone and imports what a run needs (numpy, the
+reference, the runner) only when it runs (tests/test_command_help.py
+checks which modules are imported): it should cost about what `hil --help`
+does. `hil platforms` reads every platform file.
+
+To compare two trees, run this script from either with PYTHONPATH set to
+the other's root (the `python -m harness` children import that tree).
 
 Usage: python benchmarks/cli_startup.py [--rounds 15] [--json PATH]
 """
@@ -25,6 +32,7 @@ CASES = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "hil --help": [sys.executable, "-m", "harness", "--help"],
     "hil run --help": [sys.executable, "-m", "harness", "run", "--help"],
+    "hil test --help": [sys.executable, "-m", "harness", "test", "--help"],
     "hil platforms": [sys.executable, "-m", "harness", "platforms"],
 }
 
