@@ -405,6 +405,8 @@ def console_estimate(plugin, marks: list[str]) -> dict:
     except InfraError as exc:
         doc["note"] = str(exc).splitlines()[0]
         return doc
+    finally:
+        plugin.close()  # QEMU has exited: nothing more to read
     if totals is not None:
         doc["run"] = {"instructions": totals["instructions"], "cycles": totals["cycles"],
                       "latency_ms": round(model.latency_ms(totals["cycles"]), 6)}

@@ -158,6 +158,8 @@ class RunCycles:
         except InfraError as exc:  # the plugin refused to load: the run has already failed and says why
             self._note(str(exc).splitlines()[0])
             return
+        finally:
+            self.plugin.close()
         if totals is None:
             self._note("the cycle plugin wrote no totals (QEMU did not exit cleanly)")
             return

@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,6 +122,8 @@ class CyclePlugin:
         self.output_path = self.workdir / "cycles.out"
         self._offset = 0
         self._pending = ""
+        self._fd: int | None = None  # the output file, kept open (`_descriptor`)
+        self._closes: weakref.finalize | None = None  # closes it, at close() or when the plugin is collected
         self._exit: dict | None = None
         self._queue: list[Record] = []
         self._refused: str | None = None
@@ -168,25 +171,41 @@ class CyclePlugin:
         so = build_plugin()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text())
+        self.close()
         self.output_path.write_text("")
         self._offset, self._pending, self._exit, self._queue = 0, "", None, []
         esc = lambda p: str(p).replace(",", ",,")  # noqa: E731  QEMU's option syntax doubles commas
         return ["-plugin", f"{esc(so)},config={esc(self.config_path)}"]
 
+    def _descriptor(self) -> int:
+        """The output file, opened once and kept open: the plugin appends to
+        it (O_APPEND on the same file), so each read is one pread of the new
+        bytes, not an open, seek, read and close per vector."""
+        if self._fd is None:
+            self._fd = os.open(self.output_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._closes = weakref.finalize(self, os.close, self._fd)
+        return self._fd
+
+    def close(self) -> None:
+        """Close the output file (it is opened again if read after)."""
+        if self._closes is not None:
+            self._closes()
+        self._fd, self._closes = None, None
+
     def cut(self) -> int:
         """Where the records written so far end (the output file's size, one
-        stat): `records(upto=cut)` reads no further, so what a request sent
+        fstat): `records(upto=cut)` reads no further, so what a request sent
         after the cut leaves stays for a later call."""
         try:
-            return max(self._offset, os.stat(self.output_path).st_size)
+            return max(self._offset, os.fstat(self._descriptor()).st_size)
         except OSError:
             return self._offset
 
     def _read(self, upto: int | None = None) -> list[str]:
         try:
-            with open(self.output_path, "rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read() if upto is None else fh.read(max(0, upto - self._offset))
+            fd = self._descriptor()
+            end = os.fstat(fd).st_size if upto is None else upto
+            data = os.pread(fd, max(0, end - self._offset), self._offset) if end > self._offset else b""
         except OSError:
             return []
         self._offset += len(data)
