@@ -134,6 +134,7 @@ class Lab:
         self.wait_for_resources(len(groups) * 2)
 
     def _group(self, name: str, serial_port: int, index: int) -> str:
+        assert self.power is not None  # started before the groups are written
         return (f"{name}:\n  NetworkSerialPort:\n    host: 127.0.0.1\n    port: {serial_port}\n"
                 f"    speed: 115200\n    protocol: rfc2217\n"
                 f"  NetworkPowerPort:\n    model: simplerest\n    host: '{self.power.url}'\n    index: {index}\n")

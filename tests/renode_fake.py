@@ -223,6 +223,7 @@ class FakeRenode:
             threading.Thread(target=self._host_to_device, args=(conn,), daemon=True).start()
 
     def _boot(self) -> None:
+        assert self.elf is not None, "start before sysbus LoadELF"
         machine = os.environ.get("FAKE_RENODE_MACHINE", "mps2-an386")
         port = _free_port()
         self.qemu = subprocess.Popen(
@@ -277,9 +278,11 @@ class FakeRenode:
         return passed
 
     def _device_to_host(self) -> None:
+        device = self.device
+        assert device is not None  # started once _boot() has connected it
         while True:
             try:
-                data = self.device.recv(4096)
+                data = device.recv(4096)
             except OSError:
                 return
             if not data:

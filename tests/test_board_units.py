@@ -64,9 +64,11 @@ def test_pyocd_and_openocd_commands_select_the_probe(tmp_path, tools):
     board = load_platform("nucleo-l4r5zi").board
     py = make_flasher(board, "nucleo-l4r5zi", "pyocd")
     cmd = py.flash_command(_request(tmp_path))
+    py_reset = py.reset_command(_request(tmp_path))
+    assert py_reset is not None
     assert cmd[1:] == ["load", "--target", "stm32l4r5zitx", "--uid", "0671FF504955857567182533",
                        "--format", "elf", str(tmp_path / "fw.elf")]
-    assert py.reset_command(_request(tmp_path))[1:6] == ["reset", "--target", "stm32l4r5zitx", "--uid",
+    assert py_reset[1:6] == ["reset", "--target", "stm32l4r5zitx", "--uid",
                                                            "0671FF504955857567182533"]
     oc = make_flasher(board, "nucleo-l4r5zi")
     cmd = oc.flash_command(_request(tmp_path))
@@ -75,7 +77,9 @@ def test_pyocd_and_openocd_commands_select_the_probe(tmp_path, tools):
     # no fixed server ports: boards flash in parallel
     assert {"gdb_port disabled", "tcl_port disabled", "telnet_port disabled"} <= set(cmd)
     assert cmd[-1] == f"program {{{tmp_path / 'fw.elf'}}} verify reset exit"
-    assert oc.reset_command(_request(tmp_path))[-4:] == ["init", "-c", "reset run", "-c", "shutdown"][-4:]
+    oc_reset = oc.reset_command(_request(tmp_path))
+    assert oc_reset is not None
+    assert oc_reset[-4:] == ["init", "-c", "reset run", "-c", "shutdown"][-4:]
     # and it really runs the tool, logging its output
     info = oc.flash(_request(tmp_path))
     assert info["flasher"] == "openocd" and _calls(tools)[-1][1:] == cmd[1:]
@@ -143,6 +147,7 @@ def test_flasher_failure_is_reported_with_its_output(tmp_path, tools, monkeypatc
 def test_port_and_probe_pairing():
     p = load_platform("nucleo-l4r5zi")
     attached = [STLINK_A, STLINK_B, JLINK, FTDI]
+    assert STLINK_A.serial_number is not None and STLINK_B.serial_number is not None
     # the port names its probe
     [spec] = resolve_boards(p, ["/dev/ttyACM1"], [], attached)
     assert spec.probe == STLINK_B.serial_number and spec.probe_source == "the port's USB serial number"

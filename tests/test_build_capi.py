@@ -36,6 +36,7 @@ def device(capi_exe):
     proc = subprocess.Popen([str(capi_exe), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     client = DeviceClient(PipeStream(proc), default_timeout=5)
     yield client
+    assert proc.stdin is not None
     proc.stdin.close()
     assert proc.wait(timeout=5) == 0, "the firmware side crashed or a sanitizer fired"
 

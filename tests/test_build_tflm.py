@@ -171,6 +171,7 @@ TFLM_DIR = os.environ.get("HIL_TEST_TFLM_DIR")
                                          "create_tflm_tree.py (docs/build.md)")
 @requires_qemu
 def test_runner_on_real_tflm_is_bit_exact_with_profiles(tmp_path):
+    assert TFLM_DIR is not None  # skipped without it
     proc = hil("build", "-p", "mps2-an386", "--engine", "tflm", "--tflm-dir", TFLM_DIR, "--model", DEMO, "-q",
                timeout=3600)
     assert proc.returncode == 0, proc.stderr
@@ -250,7 +251,8 @@ def test_hil_toml_engine_tflm_takes_tflm_dir_from_the_environment(tmp_path, monk
         load_config(tmp_path / "hil.toml")
     assert "firmware.tflm_dir" in str(refused.value) and "$TFLM_DIR" in str(refused.value)
     monkeypatch.setenv("TFLM_DIR", str(tmp_path))
-    assert load_config(tmp_path / "hil.toml").build.engine == "tflm"
+    build = load_config(tmp_path / "hil.toml").build
+    assert build is not None and build.engine == "tflm"
 
 
 def test_only_a_missing_standard_header_is_a_missing_cxx_library(tmp_path):
@@ -263,7 +265,7 @@ def test_only_a_missing_standard_header_is_a_missing_cxx_library(tmp_path):
     fake = tmp_path / "g++"
     fake.write_text("#!/bin/sh\necho \"cc1plus: error: unrecognized -mcpu target: cortex-m99\" >&2\nexit 1\n")
     fake.chmod(0o755)
-    assert check_cxx_library(str(fake), ["-mcpu=cortex-m99"], "arm-none-eabi") is None
+    check_cxx_library(str(fake), ["-mcpu=cortex-m99"], "arm-none-eabi")  # returns: no InfraError
     fake.write_text("#!/bin/sh\necho \"<stdin>:2:10: fatal error: vector: No such file or directory\" >&2\nexit 1\n")
     with pytest.raises(InfraError, match="<vector> not found"):
         check_cxx_library(str(fake), ["-mcpu=cortex-m4"], "arm-none-eabi")

@@ -75,7 +75,9 @@ def test_west_build_command_toolchain_and_artifacts(workspace, elf, tmp_path):
     (call,) = _calls(build_dir)
     assert call["argv"] == ["build", "-b", "mps2/an385", "-d", str(build_dir), "-p", "auto", str(RUNNER_APP),
                             "--", "-DHIL_PLATFORM=mps2-an385", f"-DEXTRA_CONF_FILE={conf}", "-DMY_OPT=1"]
-    gcc = Path(shutil.which("arm-none-eabi-gcc")).resolve()
+    which_gcc = shutil.which("arm-none-eabi-gcc")
+    assert which_gcc is not None
+    gcc = Path(which_gcc).resolve()
     assert call["env"]["ZEPHYR_TOOLCHAIN_VARIANT"] == "gnuarmemb"
     assert call["env"]["GNUARMEMB_TOOLCHAIN_PATH"] == str(gcc.parent.parent)  # /usr for Debian's
     assert call["env"]["ZEPHYR_BASE"] == str(workspace / "zephyr") and call["cwd"] == str(workspace)
@@ -224,6 +226,7 @@ REAL_ZEPHYR = os.environ.get("HIL_TEST_ZEPHYR_BASE")
                                             "workspace to build the runner against it")
 @requires_qemu
 def test_real_zephyr_runner_builds_and_runs(tmp_path):
+    assert REAL_ZEPHYR is not None  # skipped without it
     proc = hil("build", RUNNER_APP, "-p", "mps2-an385", "--conf", RUNNER_APP / "semihost.conf", "-q",
                "--zephyr-base", REAL_ZEPHYR, timeout=1800)
     assert proc.returncode == 0, proc.stderr

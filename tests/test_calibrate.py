@@ -119,6 +119,7 @@ def test_a_damaged_calibration_file_is_exit_2(calibration, tmp_path, damage, wor
     bad.write_text(damage(calibration.path.read_text()))
     with pytest.raises(UsageError, match=words) as info:
         load_calibration(bad)
+    assert info.value.hint is not None
     assert "hil calibrate" in info.value.hint
 
 
@@ -280,7 +281,8 @@ def test_a_platform_can_name_its_calibration(calibration, tmp_path):
     named.write_text(text.replace("[timing]\n", '[timing]\ncalibration = "board.toml"\n', 1))
     platform = load_platform(str(named))
     model = TimingModel.for_platform(platform)
-    assert calibration_for(platform, model, None).band_fraction == pytest.approx(calibration.band_fraction)
+    applied = calibration_for(platform, model, None)
+    assert applied is not None and applied.band_fraction == pytest.approx(calibration.band_fraction)
     assert calibration_for(platform, None, None) is None  # --no-cycles: nothing to apply it to
     with pytest.raises(UsageError, match="gives no cycle estimate"):
         calibration_for(platform, None, calibration.path)

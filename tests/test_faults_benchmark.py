@@ -77,6 +77,8 @@ def test_console_category_end_to_end(tmp_path):
     assert len(doc["cases"]) == 8 and all(c["class"] in faults.CLASSES for c in doc["cases"])
     assert all(c["command"].startswith("(cd ") and "console" in c["command"] for c in doc["cases"])
     assert "| console | 8 |" in proc.stdout and "| **total** | **8** |" in proc.stdout
-    work = re.search(r"(/\S*/hil-faults-[^/]+)/", doc["cases"][0]["command"]).group(1)
+    named = re.search(r"(/\S*/hil-faults-[^/]+)/", doc["cases"][0]["command"])
+    assert named is not None
+    work = named.group(1)
     assert not Path(work).exists()  # the work directory is removed without --keep
     assert proc.returncode == (0 if all(c["class"] == "right" for c in doc["cases"]) else 1)

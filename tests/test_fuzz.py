@@ -14,6 +14,7 @@ import pytest
 from helpers import FIRMWARE, REPO
 
 _spec = importlib.util.spec_from_file_location("hil_fuzz_script", REPO / "scripts" / "fuzz.py")
+assert _spec is not None and _spec.loader is not None
 fuzz = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fuzz)
 

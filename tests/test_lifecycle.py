@@ -100,7 +100,7 @@ def test_kill_9_during_the_reference_leaves_no_child_and_no_temp_dir(tmp_path):
     proc = _start_hil("run", "--model", MODELS / "test" / "conv_sweep.tflite", "--vectors", "50000",
                       "--workdir", tmp_path / "run", cwd=tmp_path, env={"TMPDIR": str(tmp), "HIL_TEST_MARK": marker})
     deadline = time.monotonic() + 120
-    reference = []
+    reference: list[int] = []
     while not reference and time.monotonic() < deadline and proc.poll() is None:
         reference = [p for p, cmd in _marked_processes(marker) if "harness.model.reference" in cmd]
         time.sleep(0.05)

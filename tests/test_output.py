@@ -75,8 +75,8 @@ def test_plain_progress_lines_stay_few_for_any_run_length():
         text = _lines_for(total, per_vector)
         assert 3 <= len(text) <= 20, (total, per_vector, text)
         assert all(PROGRESS_LINE.match(line) for line in text), text
-        assert [int(PROGRESS_LINE.match(line)[3]) for line in text] == sorted(
-            int(PROGRESS_LINE.match(line)[3]) for line in text)
+        counts = [int(m[3]) for line in text if (m := PROGRESS_LINE.match(line))]  # every line, as just checked
+        assert counts == sorted(counts)
 
 
 def test_a_device_waiting_for_the_reference_still_shows_progress():
@@ -167,7 +167,7 @@ def test_a_long_run_prints_plain_progress_and_a_short_report(tmp_path):
     assert lines[-1].strip() == f"result: {out}"
     assert any(line.startswith("PASSED  300/300 vectors") for line in lines)
     assert "per operator" in proc.stdout and "SOFTMAX" in proc.stdout
-    progress = [PROGRESS_LINE.match(line) for line in proc.stderr.splitlines() if PROGRESS_LINE.match(line)]
+    progress = [m for line in proc.stderr.splitlines() if (m := PROGRESS_LINE.match(line))]
     assert 3 <= len(progress) <= 20, proc.stderr
     assert all(m[2] == "300" and m[5] == "0" for m in progress)
     assert "booting mps2-an386" in proc.stderr
@@ -277,5 +277,5 @@ def test_parallel_suite_jobs_print_whole_progress_lines_naming_the_job(tmp_path)
     ids = sorted(job["id"] for job in doc["jobs"])
     pattern = re.compile(r"^(\S+): vectors \d+/40 \(\d+%\), \d+ passed, 0 failed, [\d.]+ vectors/s, ETA \d+ s$")
     assert all(pattern.match(line) for line in lines), lines
-    assert sorted({pattern.match(line)[1] for line in lines}) == ids
+    assert sorted({m[1] for line in lines if (m := pattern.match(line))}) == ids  # every line, as just checked
     assert len(lines) <= 2 * 20

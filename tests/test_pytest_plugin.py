@@ -40,7 +40,9 @@ def _pytest(tmp_path: Path, *args, timeout: float = 600) -> tuple[subprocess.Com
                            f"--junitxml={junit}", *map(str, args)], cwd=tmp_path, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHONPATH": path})
     assert junit.exists(), proc.stdout + proc.stderr
-    return proc, ET.parse(junit).getroot().find("testsuite")
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None, proc.stdout + proc.stderr
+    return proc, suite
 
 
 def _cases(suite: ET.Element) -> dict[str, str]:
@@ -51,7 +53,7 @@ def _cases(suite: ET.Element) -> dict[str, str]:
         for tag in ("failure", "error", "skipped"):
             if case.find(tag) is not None:
                 status = {"failure": "failed"}.get(tag, tag)
-        out[case.get("name")] = status
+        out[case.get("name", "")] = status
     return out
 
 
@@ -88,7 +90,7 @@ def test_sample_file_on_two_platforms(tmp_path):
     assert cases["test_runs_on_the_cortex_m3[mps2-an386]"] == "skipped"
     assert "not run on mps2-an386: the test is for mps2-an385 (hil_platforms marker)" in output
     assert len(cases) == 2 * 18
-    assert (int(suite.get("tests")), int(suite.get("failures")), int(suite.get("errors"))) == (36, 0, 0)
+    assert (int(suite.get("tests", "")), int(suite.get("failures", "")), int(suite.get("errors", ""))) == (36, 0, 0)
     # one booted target per platform for the module, one more per fault test; all stopped
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len([r for r in runs if "test_gesture_model" in r]) == 2 and len(runs) == 4, runs
@@ -220,6 +222,7 @@ def test_session_reports_faults_and_refuses_a_dead_device(tmp_path):
         assert [o.status for o in batch] == ["passed", "passed", "fault"] and batch.not_run == 2
         assert not batch.matches_reference() and batch[2].outputs is None
         assert "vector 2: fault: invoke: UsageFault" in batch.explain()
+        assert batch.fault is not None
         assert batch.fault["kind"] == "UsageFault" and batch.summary()["not_run"] == 2
         with pytest.raises(InfraError, match="stopped responding earlier"):
             dut.stream(count=1)

@@ -158,11 +158,13 @@ def test_interrupted_run_keeps_results_and_leaves_no_qemu(tmp_path, sig):
 def test_missing_qemu_names_the_package(tmp_path):
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    gcc_dir = os.path.dirname(shutil.which("arm-none-eabi-gcc"))
+    gcc = shutil.which("arm-none-eabi-gcc")
+    assert gcc is not None
+    gcc_dir = os.path.dirname(gcc)
     tools = [t for t in os.listdir(gcc_dir) if t.startswith("arm-none-eabi-")] + ["cmake", "ninja"]
     for tool in tools:
-        if shutil.which(tool):
-            os.symlink(shutil.which(tool), bindir / tool)
+        if found := shutil.which(tool):
+            os.symlink(found, bindir / tool)
     proc = hil("run", "--model", DEMO, "--vectors", "1", "--workdir", tmp_path / "run",
                env={"PATH": str(bindir)}, cwd=tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr

@@ -250,9 +250,11 @@ def test_platform_without_uart_is_a_usage_error(tmp_path):
 
 def _symbols(elf: Path) -> dict[str, int]:
     from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
 
     with open(elf, "rb") as fh:
         table = ELFFile(fh).get_section_by_name(".symtab")
+        assert isinstance(table, SymbolTableSection)
         return {s.name: s["st_value"] for s in table.iter_symbols() if s.name}
 
 

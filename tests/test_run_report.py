@@ -16,6 +16,8 @@ import pytest
 from helpers import MODELS, hil, requires_qemu
 from test_reports import CHROMIUM, chromium_render, suite_doc, write
 
+from harness.model.reference_cache import describe
+
 CORRUPT_OP, CORRUPT_NAME = 9, "FULLY_CONNECTED"
 
 
@@ -33,6 +35,13 @@ def failing_run(tmp_path_factory):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (run_dir,) = (project / ".hil" / "runs").iterdir()
     return project, run_dir, json.loads((run_dir / "result.json").read_text())
+
+
+def _group(pattern: str, page: str) -> str:
+    """The first group of `pattern` (re.S) in the page: fails here, naming it, when the page lacks it."""
+    found = re.search(pattern, page, re.S)
+    assert found is not None, pattern
+    return found.group(1)
 
 
 def cells(row: str) -> list[str]:
@@ -74,25 +83,28 @@ def test_run_report_html_holds_the_run(failing_run, tmp_path):
 
     # per-operator profile: table and one bar per operator
     ops = result["summary"]["operators"]
-    table = re.search(r'<table class="operators">(.*?)</table>', page, re.S).group(1)
+    table = _group(r'<table class="operators">(.*?)</table>', page)
     op_rows = [cells(r) for r in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
     assert [(r[1], r[2]) for r in op_rows] == [(o["op"], f"{o['median']:,.0f}") for o in ops]
-    chart = re.search(r'<figure id="operator-chart">(.*?)</figure>', page, re.S).group(1)
+    chart = _group(r'<figure id="operator-chart">(.*?)</figure>', page)
     assert chart.count("<svg") == 1 and f"#{CORRUPT_OP} {CORRUPT_NAME}" in chart
 
     # memory, localisation, energy with its basis, the link
     memory = result["memory"]
     for value in (memory["flash_bytes"], memory["ram_bytes"], memory["device"]["arena_high_water"]):
         assert f"{value:,} B" in page
-    loc = re.search(r'<section id="localization">(.*?)</section>', page, re.S).group(1)
+    loc = _group(r'<section id="localization">(.*?)</section>', page)
     assert f"first divergence at operator {CORRUPT_OP} ({CORRUPT_NAME})" in loc
     assert f"vector {result['localization']['vector']}" in loc
     assert re.search(r"energy per inference</dt><dd>\d{3} uJ median .*\(estimate: .*unverified.*\)</dd>", page)
-    link = re.search(r'<section id="link">(.*?)</section>', page, re.S).group(1)
+    link = _group(r'<section id="link">(.*?)</section>', page)
     assert f">{result['link']['frames_sent']} / {result['link']['frames_received']}<" in link
 
     # the emulator's log, linked from the report
     assert f'href="{(run_dir / "qemu.log").resolve().as_uri()}"' in page
+    # where the reference came from (provenance.reference_outputs), beside the versions
+    reference = describe(result["provenance"]["reference_outputs"])
+    assert reference.startswith(("computed in this run", "from the cache")) and f"<dd>{reference}</dd>" in page
 
     if CHROMIUM:
         probe, console = chromium_render(out, tmp_path)
@@ -107,6 +119,7 @@ def test_run_report_html_holds_the_run(failing_run, tmp_path):
     assert f"**Status: FAILED** - {200 - len(failing)}/200 vectors bit-exact" in md.stdout
     assert f"### Failing vectors ({len(failing)})" in md.stdout
     assert f"first divergence at operator {CORRUPT_OP} ({CORRUPT_NAME})" in md.stdout
+    assert f"- reference outputs: {reference}\n" in md.stdout
 
 
 @requires_qemu

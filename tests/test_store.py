@@ -106,7 +106,9 @@ def test_a_store_made_by_an_older_hil_is_upgraded_in_place(kind, tmp_path):
     it adds the identity columns and fills them from the stored documents."""
     if kind == "postgresql" and not PG:
         pytest.skip("no PostgreSQL server: HIL_TEST_POSTGRES_URL is unset (./run.sh test starts one)")
-    url = store_url(PG if kind == "postgresql" else ".hil/old.db", tmp_path)
+    location = PG if kind == "postgresql" else ".hil/old.db"
+    assert location is not None  # skipped above without a server
+    url = store_url(location, tmp_path)
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # a clean slate on the shared server
         for table in ("hil_metrics", "hil_cases", "hil_suite_runs"):
@@ -119,6 +121,7 @@ def test_a_store_made_by_an_older_hil_is_upgraded_in_place(kind, tmp_path):
                 "hil_suite_runs.reference_version", "hil_metrics.basis"} <= set(db.upgraded)
         runs = db.runs(suite="old")
         assert [(r.complete, r.clean) for r in runs] == [(False, True), (True, True)]  # newest (the -k run) first
+        assert runs[0].selection is not None
         assert runs[0].selection["keyword"] == "an386 and kws"
         assert [r.id for r in db.runs(suite="old", complete_only=True, clean_only=True)] == [runs[1].id]
         new = db.record(_doc("old", "b" * 40, "main", 90))

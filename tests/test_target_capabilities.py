@@ -36,6 +36,7 @@ def test_board_options_are_refused_on_an_emulator_naming_them(options, named):
     with pytest.raises(UsageError) as exc:
         check_board_options(load_platform("mps2-an386"), **options)
     assert "are for boards" in str(exc.value) and f"{named} was given" in str(exc.value)
+    assert exc.value.hint is not None
     assert "choose a board platform" in exc.value.hint
 
 
@@ -80,6 +81,7 @@ def test_renode_does_not_claim_the_firmware_exit_status_and_console_mode_does_no
     with pytest.raises(UsageError) as exc:
         console.check_platform(expect_exit=0)
     assert "renode" in str(exc.value) and "board" not in str(exc.value)
+    assert exc.value.hint is not None
     assert "--expect" in exc.value.hint
 
     class RenodeStandIn:  # what ConsoleRun.exit_status reads of a target: its capabilities and process

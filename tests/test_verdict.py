@@ -261,7 +261,7 @@ def test_pytest_reports_each_hil_failure_with_its_kind(tmp_path):
             assert hil_platform
     """))
     proc, suite = _pytest(tmp_path, "test_kinds.py")
-    props = {case.get("name").split("[")[0]: {p.get("name"): p.get("value") for p in case.iter("property")}
+    props = {case.get("name", "").split("[")[0]: {p.get("name"): p.get("value") for p in case.iter("property")}
              for case in suite.iter("testcase")}  # test_x[mps2-an386] -> test_x
     assert props["test_firmware_faults"] == {"hil_verdict": "firmware failure", "hil_exit_code": "1"}, proc.stdout
     assert props["test_emulator_missing"] == {"hil_verdict": "infrastructure", "hil_exit_code": "3"}, proc.stdout
