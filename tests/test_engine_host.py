@@ -36,6 +36,7 @@ import shutil
 import subprocess
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -226,6 +227,13 @@ def _run(exe: Path, *args, timeout=RUN_TIMEOUT) -> subprocess.CompletedProcess:
     )
 
 
+def _field(pattern: str, text: str) -> str:
+    """The first group of `pattern` in `text`: fails here, naming it, when the text lacks it."""
+    m = re.search(pattern, text)
+    assert m is not None, (pattern, text)
+    return m.group(1)
+
+
 def _assert_clean_failure(p: subprocess.CompletedProcess, what: str):
     """Load failed with a status and a message, no sanitizer report."""
     assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, (
@@ -239,7 +247,7 @@ def _assert_clean_failure(p: subprocess.CompletedProcess, what: str):
 
 
 def _parse_info(text: str):
-    info = {"inputs": [], "outputs": []}
+    info: dict[str, Any] = {"inputs": [], "outputs": []}
     for line in text.splitlines():
         if line.startswith("arena_used "):
             info["arena_used"] = int(line.split()[1])
@@ -380,7 +388,7 @@ def test_state_across_invokes_and_reset(eng_run, model_path, tmp_path):
 
 def _parse_plan(text: str):
     base = persistent = None
-    variables = (None, 0)
+    variables: tuple[int | None, ...] = (None, 0)
     ops, tensors = [], []
     for line in text.splitlines():
         if line.startswith("persistent "):
@@ -421,7 +429,7 @@ def test_memory_plan(eng_run, model_path):
 
     # buffers: one per alias group (RESHAPE outputs share their input's)
     IN, OUT = 0x01, 0x02
-    groups = {}
+    groups: dict[int, dict[str, Any]] = {}
     for t in tensors:
         if t["const"] or t["offset"] < 0:
             continue
@@ -471,7 +479,7 @@ def test_arena_too_small_reports_bytes_needed(eng_run, tmp_path, offset):
     p = _run(eng_run, "--arena", used - 1, "--arena-offset", offset, "--info", model_path)
     status, message = _assert_clean_failure(p, "small arena")
     assert status == "ENG_E_ARENA_TOO_SMALL"
-    needed = int(re.search(r"detail=(\d+)", p.stderr).group(1))
+    needed = int(_field(r"detail=(\d+)", p.stderr))
     assert needed == used
     assert str(needed) in message
 
@@ -498,12 +506,12 @@ def test_unsupported_model_names_operator(eng_run, model_path):
     assert m, message
     index, name = int(m.group(1)), m.group(2)
     assert name == names[codes[index]]
-    op_index = int(re.search(r"op=(-?\d+)", p.stderr).group(1))
+    op_index = int(_field(r"op=(-?\d+)", p.stderr))
     assert op_index == index
     unknown = [i for i, c in enumerate(codes) if c not in SUPPORTED_OPS]
     if status == "ENG_E_UNSUPPORTED_OP":
         assert index == unknown[0]
-        assert int(re.search(r"detail=(\d+)", p.stderr).group(1)) == codes[index]
+        assert int(_field(r"detail=(\d+)", p.stderr)) == codes[index]
     else:
         assert not unknown and codes[index] in SUPPORTED_OPS
 
@@ -793,7 +801,7 @@ def test_per_op_data_size_of_a_huge_conv_does_not_wrap(eng_run_dsp, tmp_path):
     path.unlink()
     status, message = _assert_clean_failure(p, "huge conv")
     assert status == "ENG_E_ARENA_TOO_SMALL", message
-    assert int(re.search(r"detail=(\d+)", p.stderr).group(1)) >= 8 * c, message
+    assert int(_field(r"detail=(\d+)", p.stderr)) >= 8 * c, message
 
 
 _ACTIVATIONS = (0, 1, 2, 3)  # NONE, RELU, RELU_N1_TO_1, RELU6

@@ -56,9 +56,9 @@ def test_results_missing_from_the_json_copy_are_lost(tmp_path):
 
 
 def test_table_has_a_row_per_category_and_totals():
-    records = [{"category": "models", "class": "right"}, {"category": "models", "class": "wrong"},
-               {"category": "noise", "class": "right", "name": "BER 0.001 seed 0", "completed": True},
-               {"category": "noise", "class": "right", "name": "BER 0.001 seed 1", "completed": False}]
+    records: list[dict] = [{"category": "models", "class": "right"}, {"category": "models", "class": "wrong"},
+                           {"category": "noise", "class": "right", "name": "BER 0.001 seed 0", "completed": True},
+                           {"category": "noise", "class": "right", "name": "BER 0.001 seed 1", "completed": False}]
     text = faults.table(records, {"disk": "cannot mount"})
     assert "| models | 2 | 1 | 1 | 0 | 0 | 0 | 0 | 0 |" in text
     assert "| disk | skipped: cannot mount |" in text
