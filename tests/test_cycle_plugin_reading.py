@@ -51,7 +51,11 @@ def test_records_stop_at_the_cut_and_the_rest_comes_later(plugin):
 def test_the_file_is_opened_once_for_many_reads_and_again_after_close(plugin, monkeypatch):
     opened = []
     real_open = os.open
-    monkeypatch.setattr(plugin_module.os, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+
+    def counting_open(*a, **k):
+        opened.append(a[0])
+        return real_open(*a, **k)
+    monkeypatch.setattr(plugin_module.os, "open", counting_open)
     for i in range(50):
         _append(plugin, f"M 0 {i} {i}\n")
         assert plugin.records(upto=plugin.cut()) == [Record(0, i, i)]

@@ -14,6 +14,7 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,7 +75,7 @@ def test_reports_show_the_reference_outputs_and_read_documents_without_them():
     prov = {"source": "cache", "file": "/c/reference/ab.npz", "key": "ab", "kept": True, "note": None,
             "covers": {"implementation": "tflite-micro 0.dev1 f00 numpy 1.26.4 reference.py 0a", "vectors": 3,
                        "model_sha256": "12" * 32, "vectors_sha256": "34" * 32, "arena_bytes": 16 << 20, "outputs": 1}}
-    doc = {"schema": "hil.result/1", "status": "passed", "provenance": {
+    doc: dict[str, Any] = {"schema": "hil.result/1", "status": "passed", "provenance": {
         "reference": {"package": "tflite-micro", "version": "0.dev1"}, "reference_outputs": prov}}
     assert ("reference outputs", describe(prov)) in provenance_rows(doc)
     text = render_run_markdown(doc)
