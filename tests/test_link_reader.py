@@ -62,10 +62,10 @@ class FakeDevice:
     def _serve(self) -> None:
         conn, _ = self.server.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as QEMU's nodelay=on: one segment per send
-        decoder, n = FrameDecoder(), 0
+        decoder, n = FrameDecoder(max_encoded=1 << 24), 0
         with conn:
             while True:
-                data = conn.recv(4096)
+                data = conn.recv(1 << 16)
                 if not data:
                     return
                 for request in decoder.feed(data):
@@ -183,3 +183,23 @@ def test_the_reader_returns_nothing_at_its_timeout_and_what_there_is_after():
         time.sleep(0.01)
         assert reader.read(1.0) == b"abcd"
         assert reader.wakeups == 1
+
+
+def test_the_descriptor_takes_what_it_can_and_says_how_much():
+    """A full send buffer: the write returns what went (0 when none did), and
+    the client sends the rest through the stream, which waits for room."""
+    left, right = socket.socketpair()
+    with left, right:
+        left.setblocking(False)
+        reader = DescriptorReader(left.fileno())
+        assert reader.write(b"abc") == 3
+        assert right.recv(16) == b"abc"
+        big = b"x" * (1 << 24)
+        sent = reader.write(big)
+        assert 0 < sent < len(big)
+        assert reader.write(big) == 0
+
+
+def test_a_request_larger_than_the_send_buffer_goes_out_whole(device_factory):
+    _, client = device_factory(lambda n: b"ok")
+    assert client.request(Msg.LOAD_MODEL, bytes(range(256)) * (1 << 14)) == b"ok"

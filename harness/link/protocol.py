@@ -446,7 +446,12 @@ class DeviceClient:
 
     def _send(self, wire: bytes) -> None:
         try:
-            self.stream.write(wire)
+            if self.reader is not None:  # the descriptor is the stream: one write, not pyserial's select and send
+                sent = self.reader.write(wire)
+                if sent < len(wire):
+                    self.stream.write(wire[sent:])
+            else:
+                self.stream.write(wire)
         except (serial.SerialException, OSError) as exc:
             self._stopped(exc)
             raise LinkBroken(f"cannot write to the device: {exc}", self.stats, closed=True) from exc
@@ -515,12 +520,14 @@ class DeviceClient:
     def _replied(self, pending: PendingRequest, now: float) -> None:
         """Learn how long replies to requests of this shape take to stream in:
         a reply whole when the estimate ran out may have waited longer than it
-        had to (the estimate shrinks a little), one still coming after it took
-        what it took (the estimate grows to that)."""
+        had to (the estimate shrinks by a fifth), one still coming after it
+        took what it took (the estimate grows to that, at most doubling: one
+        reply held up by a loaded host does not make every later one wait)."""
         if self.reader is None or not pending.shape or self._pieces < 2:
             return
-        settled = self._streaming.get(pending.shape, 0.0)
-        self._streaming[pending.shape] = 0.9 * settled if settled and not self._late else now - self._began
+        settled, took = self._streaming.get(pending.shape, 0.0), now - self._began
+        self._streaming[pending.shape] = took if not settled else 0.8 * settled if not self._late \
+            else min(took, 2 * settled)
 
     def _available(self) -> int:
         """Bytes the stream holds now. pyserial's socket:// port (QEMU's UART)

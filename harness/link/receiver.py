@@ -47,7 +47,7 @@ def direct_descriptor(stream: object) -> int | None:
 
 
 class DescriptorReader:
-    """Reads a non-blocking descriptor: `read(timeout)` returns the bytes
+    """Reads (and writes) a non-blocking descriptor: `read(timeout)` returns the bytes
     there are once any arrive, b"" at the timeout; raises LinkEnded at the
     end of the stream, OSError when it fails."""
 
@@ -56,6 +56,14 @@ class DescriptorReader:
         self._poll = select.poll()
         self._poll.register(fd, select.POLLIN | select.POLLPRI)
         self.wakeups = 0  # polls that returned, for tests and benchmarks
+
+    def write(self, data: bytes) -> int:
+        """Write what the descriptor takes now; the bytes written (the caller
+        writes the rest through the stream, which waits for room)."""
+        try:
+            return os.write(self.fd, data)
+        except BlockingIOError:
+            return 0
 
     def read(self, timeout: float) -> bytes:
         events = self._poll.poll(max(0, int(timeout * 1000 + 0.999)))  # ms, rounded up: never a busy loop
