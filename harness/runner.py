@@ -694,6 +694,8 @@ class Run:
             self.cycles.finish()
         if reference is not None:
             reference.close()
+            if self.result is not None and self.result.provenance is not None:  # where the verdict's reference came from
+                self.result.provenance["reference_outputs"] = reference.provenance()
         if self._truth is not None:
             self._truth.close()
         self._save()
