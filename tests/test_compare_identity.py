@@ -172,6 +172,9 @@ def test_provenance_is_recorded_per_run_job_and_store(project):
     assert prov["emulator"]["name"] == "qemu-system-arm" and prov["emulator"]["version"] == qemu
     assert prov["engine"]["name"] == "builtin" and prov["engine"]["version"].startswith("src-")
     assert set(prov["host"]) == {"arch", "python", "os"} and prov["hil"]
+    outputs = prov["reference_outputs"]  # where the verdict's reference came from (the suite's runs: a shared cache)
+    model_sha256 = json.loads((suite_dir / job["result"]).read_text())["model"]["sha256"]
+    assert outputs["source"] in ("computed", "cache") and outputs["covers"]["model_sha256"] == model_sha256
     assert job["provenance"] == prov and doc["provenance"]["reference"] == prov["reference"]
     assert (suite_dir / job["emulator_log"]).name == "qemu.log" and (suite_dir / job["emulator_log"]).exists()
     identity = doc["identity"]
