@@ -159,6 +159,20 @@ def load_refused_hint(code: int, prebuilt: bool) -> str:
     return "use operators the built-in engine supports" if not prebuilt else "use operators this firmware registers"
 
 
+#: the public steps of a Run in the order `Run.execute` calls them (harness.session calls them one at a time)
+STEP_ORDER = ("begin", "make_workdir", "prepare", "firmware", "boot", "load", "setup_counting", "write_batch",
+              "stream", "localize", "judge", "close")
+
+
+def out_of_order(step: str, first: str, why: str) -> UsageError:
+    """A step called before the one it needs: the caller's mistake (exit 2),
+    never a verdict on the firmware. `first` == `step`: called again."""
+    called = f"Run.{step}() again" if first == step else f"Run.{step}() before Run.{first}()"
+    return UsageError(f"{called}: {why}",
+                      hint=f"call the steps in order: {' -> '.join(STEP_ORDER)} (as Run.execute does; "
+                           "harness.session.Session calls them for you)")
+
+
 class Run:
     def __init__(self, config: RunConfig, reporter: Reporter | None = None) -> None:
         self.config = config
@@ -187,6 +201,8 @@ class Run:
         self.profile_unit: CountUnit | None = None
         self.instructions: Callable[[], int] | None = None  # the emulator's instruction counter, read around INVOKE
         self.energy_model: EnergyModel | None = None
+        self._loaded = False    # the booted device holds the model (load/reload since boot)
+        self._streamed = False  # stream() ran: there are vectors to judge
 
     # -- the public steps -----------------------------------------------------------
     #
@@ -214,6 +230,8 @@ class Run:
 
     def save(self) -> None:
         """Write the result now (run directory and --json); see `_save`."""
+        if self.result is None:
+            raise out_of_order("save", "begin", "there is no result document to write yet")
         self._save()
 
     def stop_if_unwritable(self) -> None:
@@ -240,13 +258,22 @@ class Run:
     def reload(self, model: ModelInfo, bulk: bool) -> None:
         """Load the model again (a stateful model starts from a fresh state)."""
         if self.client is None:
-            raise UsageError("cannot load the model: the target is not running")
+            raise out_of_order("reload", "boot", "the target is not running")
+        self._loaded = False
         self._load_model(self.client, model, bulk)
+        self._loaded = True
 
     def stream(self, platform: Platform, model: ModelInfo, vectors: VectorSet,
                golden: list[list[np.ndarray]] | ReferenceRunner, batch, elf: ElfInfo,
                keep_outputs: dict | None = None) -> None:
         """Run every vector and record its result (`_stream`)."""
+        if self.result is None:
+            raise out_of_order("stream", "begin", "there is no result document to record the vectors in")
+        if self.client is None:
+            raise out_of_order("stream", "boot", "no target is running")
+        if not self._loaded:  # the device would answer NO_MODEL, which mid-run means it rebooted
+            raise out_of_order("stream", "load", "the device holds no model to run the vectors on")
+        self._streamed = True
         self._stream(platform, model, vectors, golden, batch, elf, keep_outputs)
 
     def release(self) -> None:
@@ -254,6 +281,7 @@ class Run:
         Safe to call twice; the result is left as it is."""
         target, self._target = self._target, None
         client, self.client = self.client, None
+        self._loaded = False
         try:
             if client is not None:
                 close = getattr(client.stream, "close", None)  # a pyserial port; test pipes may have none
@@ -487,7 +515,12 @@ class Run:
         this build. Returns the device's Hello; the target is `self.target`,
         the client `self.client`."""
         cfg = self.config
-        assert self.result is not None, "begin() first"
+        if self.result is None:
+            raise out_of_order("boot", "begin", "there is no result document to record the target in")
+        if self._target is not None:
+            raise out_of_order("boot", "boot", "a target booted by this run still runs; release() it first "
+                                               "(a second one would be left running)")
+        self._loaded = False  # a device just booted holds no model
         caps = capabilities_of(platform)
         target: Any
         if caps.flash:
@@ -555,7 +588,8 @@ class Run:
         can read one (semihosting) and inline is not forced, else in chunks
         through the link. Returns True for the host-file path."""
         if self._target is None or self.client is None or self.result is None:
-            raise UsageError("cannot load the model: the target is not running", hint="boot it first")
+            raise out_of_order("load", "boot", "no target is running to load the model into")
+        self._loaded = False
         bulk = self._target.host_files and hello.can_read_host_files and not self.config.force_inline
         if self.config.bake:
             if not hello.has_baked_model:
@@ -564,11 +598,13 @@ class Run:
             self.result.device["model_transfer"] = "baked"
             self.reporter.stage(f"loading the model baked into the image ({len(model.data)} bytes)")
             self._load_model(self.client, model, bulk, baked=True)
+            self._loaded = True
             self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
             return bulk
         self.result.device["bulk_transfer"] = "host-file" if bulk else "inline"
         self.reporter.stage(f"loading model ({len(model.data)} bytes, {'host file' if bulk else 'inline'})")
         self._load_model(self.client, model, bulk)
+        self._loaded = True
         return bulk
 
     def _make_workdir(self) -> None:
@@ -672,7 +708,10 @@ class Run:
         and battery life. Sets the result's status and exit code; True when
         it passed."""
         result = self.result
-        assert result is not None, "begin() first"
+        if result is None:
+            raise out_of_order("judge", "begin", "there is no result to judge")
+        if not self._streamed:  # no vector ran: "passed" would be a verdict on nothing
+            raise out_of_order("judge", "stream", "no vector has run, so there is nothing to judge")
         failed = any(v.status in FIRMWARE_FAILURES for v in result.vectors)
         failed = failed or (self._truth is not None and self._truth.failed(result.vectors))
         if not any(v.status in (FAULT, TIMEOUT) for v in result.vectors) and not result.error:
@@ -709,7 +748,8 @@ class Run:
     def setup_counting(self, platform: Platform, hello: Hello) -> None:
         """Decide what the device's counter measures, measure the counting
         overhead (an invoke that runs nothing), and load the energy model."""
-        assert self.result is not None and self.client is not None and self._target is not None, "boot() first"
+        if self.result is None or self.client is None or self._target is None:
+            raise out_of_order("setup_counting", "boot", "no target is running to count on")
         self.unit = None
         self.profile_unit = None
         self.instructions = None  # the emulator's instruction counter (Renode's monitor), read around INVOKE
@@ -768,7 +808,8 @@ class Run:
     def measure_memory(self, platform: Platform, elf: ElfInfo, model: ModelInfo) -> dict:
         """Flash and RAM by region (the ELF) and the device's high-water
         marks (GET_MEMORY): the result's `memory`, also returned."""
-        assert self.result is not None and self.client is not None, "boot() first"
+        if self.result is None or self.client is None:
+            raise out_of_order("measure_memory", "boot", "no target is running to ask")
         regions = elf.region_usage(platform.memory.regions())
         memory = {"regions": regions, "model_bytes": len(model.data)}
         try:
