@@ -330,7 +330,7 @@ def render_run_markdown(result: dict, source: Path | None = None, links=(), titl
     lines += [f"- {k}: {md.cell(v)}" for k, v in ctx["identity"]]
     if ctx["provenance"]:
         lines.append("- provenance: " + md.cell(", ".join(f"{k} {v}" for k, v in ctx["provenance"] if k != "reference outputs")))
-        lines += [f"- {k}: {md.cell(v)}" for k, v in ctx["provenance"] if k == "reference outputs"]
+        lines += [f"- {k}: {md.cell(v, 1000)}" for k, v in ctx["provenance"] if k == "reference outputs"]  # whole
     lines += [f"- {k}: {md.cell(v)}" for k, v in ctx["summary"]]
     if ctx["localization"]:
         lines.append(f"- localisation: {md.cell(ctx['localization']['text'])}")
