@@ -14,6 +14,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import serial
@@ -97,6 +98,7 @@ def device_factory():
         return device, client
     yield make
     for device, client in made:
+        assert isinstance(client.stream, serial.SerialBase)  # the socket:// port FakeDevice.client() opened
         client.stream.close()
         device.close()
 
@@ -114,7 +116,9 @@ def test_the_client_reads_pyserials_socket_port_directly_and_nothing_that_filter
         assert DeviceClient(port).reader is not None
         port.close()
 
-        class Logged(type(port)):  # a subclass may filter or log what it reads: read through it
+        socket_port: Any = type(port)  # the class serial_for_url chose, known only at run time
+
+        class Logged(socket_port):  # a subclass may filter or log what it reads: read through it
             pass
         assert direct_descriptor(Logged.__new__(Logged)) is None
         assert direct_descriptor(serial.serial_for_url("loop://")) is None

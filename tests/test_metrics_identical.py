@@ -19,7 +19,7 @@ def _general(device, reference, quant):
     return closeness(real(device), real(reference))
 
 
-CASES = {
+CASES: dict[str, tuple[list[np.ndarray], list[tuple[float, int]]]] = {
     "int8 classifier": ([np.array([[-128, 5, 127, -3, 0, 9, 11, 12, -77, 64, 1, 2]], np.int8)], [(0.00390625, -128)]),
     "two outputs": ([np.arange(-50, 50, dtype=np.int8), np.array([1000, -2000, 7], np.int16)], [(0.1, 3), (0.0, 0)]),
     "all zero points": ([np.full(16, -128, np.int8)], [(0.5, -128)]),
