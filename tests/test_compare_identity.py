@@ -145,10 +145,10 @@ def test_history_marks_partial_runs_and_never_shows_unstored_ones(project):
     assert "not listed: 3 of the newest 5 runs (#5 dirty, #4 partial, #2 partial)" in history.stdout
 
     everything = ok(hil("history", "--allow-partial", "--allow-dirty", cwd=repo, env={"COLUMNS": "250"}))
-    rows = {line.split("│")[1].strip(): line for line in everything.stdout.splitlines() if re.match(r"^│ \d", line)}
-    assert sorted(rows) == ["1", "2", "3", "4", "5"]  # the --no-store run is not among them
-    assert "passed (partial)" in rows["4"] and "1/1 (partial)" in rows["4"] and "-k 'an386 and net'" in rows["4"]
-    assert "yes" in rows["5"] and "complete" in rows["5"]
+    by_id = {line.split("│")[1].strip(): line for line in everything.stdout.splitlines() if re.match(r"^│ \d", line)}
+    assert sorted(by_id) == ["1", "2", "3", "4", "5"]  # the --no-store run is not among them
+    assert "passed (partial)" in by_id["4"] and "1/1 (partial)" in by_id["4"] and "-k 'an386 and net'" in by_id["4"]
+    assert "yes" in by_id["5"] and "complete" in by_id["5"]
 
     # the --no-store run's directory is outside the results directory that trends read
     unstored = list((repo / ".hil" / "suites-unstored").rglob("suite.json"))
