@@ -258,9 +258,9 @@ def load_config(path: Path | None = None) -> ProjectConfig:
                                                           "a table"), where + "budgets.")}
         float_model = _float_model(v, root, entry, model_path, where)
         checks = _truth_checks(v, checks, spec, float_model, where)
-        for name in LABEL_CHECKS:
-            if name in checks and spec.random is not None:  # else an error once every job has run
-                raise v.fail(where + "checks." + name, "needs labelled vectors, and random vectors have no labels",
+        for label_check in LABEL_CHECKS:  # (`name` is the project's)
+            if label_check in checks and spec.random is not None:  # else an error once every job has run
+                raise v.fail(where + "checks." + label_check, "needs labelled vectors, and random vectors have no labels",
                              'vectors = { file = "data.npz" } with a `labels` array, or drop the check')
         battery = _battery(v, {**v.typed(defaults.get("battery", {}), dict, "defaults.battery", "a table"),
                                **v.typed(entry.get("battery", {}), dict, where + "battery", "a table")}, where)

@@ -48,6 +48,7 @@ def test_limits_at_the_edges_are_kept(tmp_path, line):
     config = load_config(_project(tmp_path, checks=line, vectors=vectors))
     name, value = (s.strip() for s in line.split("="))
     assert config.models[0].checks[name] == float(value)
+    assert config.name == "p", "the project keeps its name"
 
 
 @pytest.mark.parametrize("line", ["count_pct = -1.0", "accuracy_drop = -0.01"])
