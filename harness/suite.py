@@ -25,6 +25,7 @@ from typing import Any, Callable
 from .checks.suite import evaluate
 from .checks.truth import job_metrics as truth_metrics
 from .config import ModelEntry, ProjectConfig
+from .dirlock import lock_directory
 from .errors import EXIT_FAILED, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_OK, DiskError, HilError, UsageError
 from .provenance import host_provenance
 from .results.result import emulator_log, write_json_copies
@@ -223,9 +224,18 @@ def job_run_dir(suite_dir: Path, job: Job) -> Path:
     return suite_dir / "runs" / platform / job.model.name
 
 
-def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
-             reporter: Reporter | None = None, board=None) -> tuple[dict | None, str | None]:
+def job_run_config(job: Job, config: ProjectConfig, run_dir: Path, count: bool, firmware: Path | None) -> RunConfig:
+    """The RunConfig of a job's run (`firmware`: hil.toml's [firmware] build, or None for hil's runner)."""
     spec = job.model.vectors
+    return RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
+                     inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
+                     budgets=dict(job.model.budgets), count=count, firmware=firmware, battery=job.model.battery,
+                     expected=spec.expected, expected_file=spec.expected_file,
+                     expected_tolerance=spec.expected_tolerance, float_model=job.model.float_model)
+
+
+def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
+             reporter: Reporter | None = None) -> tuple[dict | None, str | None]:
     run_dir = job_run_dir(suite_dir, job)
     firmware = None
     if config.build is not None:  # hil.toml's [firmware] names what to build (docs/build.md)
@@ -236,12 +246,7 @@ def _run_job(job: Job, config: ProjectConfig, suite_dir: Path, count: bool,
         except HilError as exc:
             return {"status": "error", "exit_code": exc.exit_code, "error": {"message": str(exc)},
                     "vectors": []}, str(exc)
-    run = Run(RunConfig(model=job.model.path, platform=job.platform, vectors=spec.random or 0, seed=spec.seed,
-                        inputs=spec.file, input_limit=spec.limit, workdir=run_dir, extra_defines=config.defines,
-                        budgets=dict(job.model.budgets), count=count, firmware=firmware, battery=job.model.battery,
-                        expected=spec.expected, expected_file=spec.expected_file,
-                        expected_tolerance=spec.expected_tolerance, float_model=job.model.float_model,
-                        board=board), reporter)  # board: a farm's place (harness/farm.py)
+    run = Run(job_run_config(job, config, run_dir, count, firmware), reporter)
     _active.add(run)
     try:
         result = run.execute()
@@ -285,6 +290,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     except OSError as exc:
         raise DiskError(f"cannot create the suite directory {suite_dir}: {exc.strerror or exc}", suite_dir,
                         hint="run where you can write, or choose a writable --out") from exc
+    suite_lock = lock_directory(suite_dir, "the suite directory", "--out")  # one suite per directory
     doc: dict[str, Any] = {  # the hil.suite/1 document, saved as it grows
         "schema": SCHEMA, "suite": config.name, "git": git,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)), "duration_s": 0.0,
@@ -318,9 +324,9 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
         raise UsageError(f"no job matches (-k {keyword!r}, shard {shard_spec})" if keyword or shard_spec
                          else "the project has no jobs", hint="`hil test --list` shows the jobs")
 
-    def finish(job: Job, result: dict | None, error: str | None) -> None:
+    def finish(job: Job, result: dict | None, error: str | None, run_dir: Path | None = None) -> None:
         cases = evaluate(job.platform, job.model.name, job.model.checks, job.model.budgets, result, error)
-        run_dir = job_run_dir(suite_dir, job)
+        run_dir = run_dir or job_run_dir(suite_dir, job)  # a farm job's: its last attempt's (_run_on_farm)
         entry = {"id": job.id, "platform": job.platform, "model": job.model.name,
                  "status": result["status"] if result else "error",
                  "result": str((run_dir / "result.json").relative_to(suite_dir)),
@@ -329,6 +335,8 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
         place = ((result or {}).get("target") or {}).get("place")
         if place:  # a board farm's job: the place and the board's probe, and any retry (harness/farm.py)
             entry.update(place=place["name"], probe_id=place.get("probe"), attempts=(result or {}).get("attempts", []))
+        elif (result or {}).get("attempts"):  # its last attempt on a place stands; no place ran it again
+            entry["attempts"] = (result or {})["attempts"]
         log = emulator_log(run_dir)
         if log is not None:
             entry["emulator_log"] = str(log.relative_to(suite_dir))
@@ -348,8 +356,9 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     try:
         if on_farm:  # board jobs over the lab's places, -j of them at a time
             assert address is not None, "suite_jobs names the coordinator of its farm jobs"
-            doc["farm"] = _run_on_farm(config, on_farm, address, wait_s, jobs_in_parallel, suite_dir, count,
-                                       reporter_for, finish)
+            doc["farm"] = {}  # filled as the farm runs: kept if the suite is stopped
+            _run_on_farm(config, on_farm, address, wait_s, jobs_in_parallel, suite_dir, count, reporter_for, finish,
+                         doc["farm"])
         futures = {pool.submit(_run_job, job, config, suite_dir, count, reporter_for and reporter_for(job.id)): job
                    for job in jobs if job.id not in {f.key.id for f in on_farm if isinstance(f.key, Job)}}
         for future in as_completed(futures):
@@ -373,24 +382,62 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
     if write_failed and doc["exit_code"] in (EXIT_OK, EXIT_FAILED):  # as one run does (Run.execute)
         doc.update(exit_code=EXIT_INFRA, status=status_word(EXIT_INFRA), error={"message": str(write_failed[0])})
         save()
+    if suite_lock is not None:
+        suite_lock.release()
     return doc, path
 
 
 def _run_on_farm(config: ProjectConfig, on_farm: list, address: str, wait_s: float, workers: int, suite_dir: Path,
-                 count: bool, reporter_for, finish) -> dict:
-    from .farm import run_jobs
+                 count: bool, reporter_for, finish, record: dict) -> dict:
+    from .farm import build_before_lease, failed_run, run_jobs, run_with_lease
 
-    def run_one(farm_job, lease):
+    firmware: dict[str, Path | None] = {}
+    last_dir: dict[str, Path] = {}
+
+    def attempt_dir(job: Job, attempt: int) -> Path:  # each attempt keeps its result and logs: runs/.../attempt-N
+        return job_run_dir(suite_dir, job) / f"attempt-{attempt}"
+
+    def prepare(farm_job) -> tuple[dict | None, str | None] | None:
+        """Built (or taken from the build cache) before any place is asked
+        for: a build never holds a board, and its failure blames none."""
         job = farm_job.key
-        return _run_job(job, config, suite_dir, count, reporter_for and reporter_for(job.id), board=lease.board_spec())
+        reporter = reporter_for and reporter_for(job.id)
+        run_config = job_run_config(job, config, job_run_dir(suite_dir, job), count, None)
+        try:
+            if config.build is not None:  # hil.toml's [firmware] names what to build (docs/build.md)
+                from .build.project import build_for_suite
+
+                run_config.firmware = firmware[job.id] = build_for_suite(config, job.platform)
+            failed = build_before_lease(run_config, reporter)
+        except HilError as exc:
+            failed = failed_run(run_config, reporter, exc.exit_code, str(exc))
+        if failed is None or failed.result is None:
+            return None
+        return failed.result.as_dict(), (failed.result.error or {}).get("message")
+
+    def run_one(farm_job, lease, attempt: int) -> tuple[dict | None, str | None]:
+        job = farm_job.key
+        last_dir[job.id] = attempt_dir(job, attempt)
+        run = run_with_lease(job_run_config(job, config, last_dir[job.id], count, firmware.get(job.id)), lease,
+                             reporter_for and reporter_for(job.id), active=_active)
+        if run.result is None:
+            return None, "the run left no result"
+        error = run.result.error["message"] if run.result.status == "error" and run.result.error else None
+        return run.result.as_dict(), error
+
+    def done(farm_job, result: dict | None, error: str | None) -> None:
+        job = farm_job.key
+        for attempt in (result or {}).get("attempts", []):
+            attempt["result"] = str((attempt_dir(job, attempt["attempt"]) / "result.json").relative_to(suite_dir))
+        finish(job, result, error, last_dir.get(job.id))
 
     def abort_all():
         for run in list(_active):
             run.abort()
 
     progress = reporter_for("farm").stage if reporter_for else None
-    return run_jobs(on_farm, address, workers, run_one, lambda fj, result, error: finish(fj.key, result, error),
-                    wait_s=wait_s, progress=progress, abort_all=abort_all)
+    return run_jobs(on_farm, address, workers, run_one, done, wait_s=wait_s, progress=progress, abort_all=abort_all,
+                    prepare=prepare, record=record)
 
 
 def suite_exit(jobs: list[dict], cases: list[dict], interrupted: bool = False) -> int:
@@ -448,7 +495,11 @@ def merge(paths: list[Path], recorded: bool = False) -> dict:
                 raise UsageError(f"job {job['id']} appears in two shard documents",
                                  hint="each shard must hold different jobs (same --shard N everywhere)")
             seen.add(job["id"])
-            absolute = {key: str((path.parent / job[key]).resolve()) for key in ("result", "emulator_log") if job.get(key)}
+            absolute: dict[str, Any] = {key: str((path.parent / job[key]).resolve()) for key in ("result", "emulator_log")
+                                        if job.get(key)}
+            if job.get("attempts"):  # a board-farm job's attempts, each with its own result (harness/farm.py)
+                absolute["attempts"] = [{**a, "result": str((path.parent / a["result"]).resolve())} if a.get("result")
+                                        else a for a in job["attempts"]]
             merged["jobs"].append({**job, **absolute})  # relative to the shard's directory: absolute once merged
         merged["cases"] += doc["cases"]
     merged["jobs"].sort(key=lambda j: j["id"])

@@ -182,7 +182,8 @@ def test_suite_over_the_farm(lab, platform, tmp_path):
                      f"vectors = {{ random = 3, seed = {i} }}\n\n" for i in range(3))
     (tmp_path / "hil.toml").write_text(f'[project]\nname = "farm"\n\n[labgrid]\ncoordinator = "{lab.address}"\n'
                                        f"wait_s = 60\n\n{models}")
-    proc = hil("test", "-j", "3", "--no-store", "--json", tmp_path / "suite.json", cwd=tmp_path, timeout=240)
+    proc = hil("test", "-j", "3", "--no-store", "--json", tmp_path / "suite.json", "--out", tmp_path / "out",
+               cwd=tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads((tmp_path / "suite.json").read_text())
     jobs = doc["jobs"]
@@ -190,11 +191,146 @@ def test_suite_over_the_farm(lab, platform, tmp_path):
     places = {j["place"] for j in jobs}
     assert "a-dead" not in places and len(places) >= 2
     assert all(j["probe_id"] == "HILLAB" + j["place"][-1].rjust(4, "0") for j in jobs)
-    retried = [j for j in jobs if j["attempts"]]
+    retried = [j for j in jobs if len(j["attempts"]) > 1]
     assert len(retried) == 1 and retried[0]["attempts"][0]["place"] == "a-dead"
     assert retried[0]["attempts"][0]["exit_code"] == 3 and retried[0]["attempts"][1]["place"] in places
     assert [p["name"] for p in doc["farm"]["failed_places"]] == ["a-dead"]
+    # each attempt keeps its own run directory: the first one's result (the evidence of why the job ran
+    # again) is not overwritten by the second; the job's verdict and result are the last attempt's
+    first, second = retried[0]["attempts"]
+    assert first["result"] != second["result"] and retried[0]["result"] == second["result"]
+    kept = [json.loads((tmp_path / "out" / a["result"]).read_text()) for a in (first, second)]
+    assert kept[0]["exit_code"] == 3 and kept[0]["target"]["place"]["name"] == "a-dead" and first["error"]
+    assert kept[1]["status"] == "passed" and kept[1]["target"]["place"]["name"] == second["place"]
+    assert all(len(j["attempts"]) == 1 and j["result"] == j["attempts"][0]["result"] for j in jobs if j not in retried)
+    from harness.results.junit import junit_xml
+    from harness.results.markdown import suite_markdown
+
+    said = [line for line in suite_markdown(doc).splitlines() if "a-dead" in line]
+    assert said and "ran again" in said[0] and retried[0]["id"] in said[0], suite_markdown(doc)
+    assert "ran again" in junit_xml(doc, tmp_path / "out" / "suite.json")
+    from harness.results.html import job_rows
+
+    assert [bool(row["attempts"]) for row in job_rows(doc)] == [j in retried for j in jobs]
     assert all(lab.holder(p) is None for p in ("a-dead", "board-0", "board-1", "board-2"))
+
+
+class _Events:
+    """hil test's per-job reporters (`reporter_for`), writing every stage to
+    one list in order: which job built, which place the farm acquired."""
+
+    def __init__(self):
+        self.lines: list[tuple[str, str]] = []
+        self.streaming = __import__("threading").Event()
+
+    def reporter_for(self, job_id):
+        events = self
+
+        class Reporter:
+            def stage(self, text):
+                events.lines.append((job_id, text))
+
+            def start_vectors(self, total):
+                events.lines.append((job_id, f"streaming {total}"))
+                events.streaming.set()
+
+            def vector_done(self, result):
+                pass
+
+        return Reporter()
+
+    def index(self, job_id, start):
+        return next(i for i, (who, text) in enumerate(self.lines) if who == job_id and text.startswith(start))
+
+
+def test_farm_jobs_build_before_their_place_and_a_lost_place_keeps_its_result(lab, platform, tmp_path):
+    """In-process hil test over the lab (the real farm code, coordinator and
+    stand-in), two board jobs, one place at a time:
+    - `broken`: its firmware does not compile (a platform define breaks
+      <stdint.h>). Built before any place is taken, it fails as a build
+      failure of that job (exit 3 naming the build), takes no place and
+      blames none (it took the first free place, a-dead, and built there).
+    - `good`: built before its place (board-1) is acquired; while its
+      vectors stream another user kicks hil off board-1 and takes it. The
+      run stops as infrastructure (exit 3, the place taken away), never a
+      firmware verdict on a board hil no longer holds (it went on and
+      passed); no other place may run it, and the attempt's own result,
+      with the vectors it had checked, stays the job's result (it was
+      replaced by 'no place')."""
+    from harness.config import load_config
+    from harness.suite import run_suite
+
+    good_platform, broken_platform = tmp_path / "qemu-board.toml", tmp_path / "qemu-board-broken.toml"
+    good_platform.write_text(platform.read_text())
+    broken_platform.write_text(
+        platform.read_text().replace('name = "qemu-board"', 'name = "qemu-board-broken"')
+        .replace('kernels = "dsp"\n', 'kernels = "dsp"\ndefines = { uint32_t = "int" }\n'))
+    (tmp_path / "hil.toml").write_text(
+        f'[project]\nname = "farm"\n\n[labgrid]\ncoordinator = "{lab.address}"\nwait_s = 30\n\n'
+        f'[[models]]\nname = "broken"\npath = "{DEMO}"\nplatforms = ["{broken_platform}"]\n'
+        f'tags = {{ board = "qemu-board" }}\nvectors = {{ random = 3, seed = 1 }}\n\n'
+        f'[[models]]\nname = "good"\npath = "{DEMO}"\nplatforms = ["{good_platform}"]\nplace = "board-1"\n'
+        f'vectors = {{ random = 2000, seed = 2 }}\n')
+    events = _Events()
+
+    def kick():
+        if events.streaming.wait(180):
+            time.sleep(0.5)
+            lab.client("-p", "board-1", "release", "--kick", user="alice")
+            lab.client("-p", "board-1", "acquire", user="alice")
+
+    import threading
+
+    kicker = threading.Thread(target=kick, daemon=True)
+    kicker.start()
+    try:
+        doc, path = run_suite(load_config(tmp_path / "hil.toml"), out_dir=tmp_path / "out", recorded=False,
+                              reporter_for=events.reporter_for)
+    finally:
+        events.streaming.set()
+        kicker.join(60)
+        lab.client("-p", "board-1", "release", "--kick", user="alice")
+    jobs = {j["model"]: j for j in doc["jobs"]}
+    broken, good = jobs["broken"], jobs["good"]
+    assert broken["status"] == "error" and broken["exit_code"] == 3, broken
+    assert "firmware build for qemu-board-broken failed" in broken["error"] and "place" not in broken, broken
+    assert (tmp_path / "out" / broken["result"]).is_file()
+    assert [p["name"] for p in doc["farm"]["places"]] == ["board-1"]
+    assert [(p["name"], p["job"]) for p in doc["farm"]["failed_places"]] == [("board-1", good["id"])]
+    acquired = events.index("farm", "acquired place board-1")
+    assert events.index(f"{good_platform}/good", "building firmware") < acquired, events.lines
+    assert good["status"] == "error" and good["exit_code"] == 3, good
+    assert "board-1 was taken away during the run" in good["error"], good["error"]
+    assert not doc["farm"]["release_errors"]  # not ours to release any more: no 'labgrid-client release' advice
+    assert good["place"] == "board-1" and [a["place"] for a in good["attempts"]] == ["board-1"], good
+    kept = json.loads((tmp_path / "out" / good["result"]).read_text())
+    assert kept["exit_code"] == 3 and 0 < kept["summary"]["passed"] < 2000 and good["metrics"]["count"]
+    assert "not run again" in good["error"], good["error"]
+
+
+def test_a_stopped_suite_keeps_its_farm_record_and_the_run_under_way(lab, platform, tmp_path):
+    """SIGTERM (as a CI job's cancel sends; Ctrl-C is the same) while a farm
+    job streams and another waits for the same place: exit 130, the run
+    under way is recorded as interrupted on its place, the waiting job is
+    left out (the suite is partial), the place is released, and the
+    document keeps the farm's record (it was lost: no `farm`)."""
+    (tmp_path / "qemu-board.toml").write_text(platform.read_text())
+    models = "".join(f'[[models]]\nname = "m{i}"\npath = "{DEMO}"\nplatforms = ["qemu-board.toml"]\n'
+                     f'place = "board-0"\nvectors = {{ random = 2000, seed = {i} }}\n\n' for i in range(2))
+    (tmp_path / "hil.toml").write_text(f'[project]\nname = "farm"\n\n[labgrid]\ncoordinator = "{lab.address}"\n'
+                                       f"wait_s = 60\n\n{models}")
+    flashed = len(lab.boards[0].flashes)
+    proc = _spawn(lab, tmp_path, ["test", "--no-store", "--json", tmp_path / "suite.json"])
+    _wait_until(lambda: len(lab.boards[0].flashes) > flashed, timeout=120, what="board-0 to be flashed")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, out + err
+    doc = json.loads((tmp_path / "suite.json").read_text())
+    assert doc["status"] == "interrupted" and not doc["identity"]["complete"]
+    assert [(j["model"], j["status"], j["place"]) for j in doc["jobs"]] == [("m0", "interrupted", "board-0")]
+    assert [p["name"] for p in doc["farm"]["places"]] == ["board-0"] and not doc["farm"]["release_errors"]
+    assert lab.holder("board-0") is None
 
 
 def test_boards_lists_the_places(lab, monkeypatch):
@@ -274,6 +410,7 @@ def test_a_build_failure_does_not_burn_a_place(monkeypatch):
     class FakeLease:
         def __init__(self, name):
             self.name, self.place, self.waited_s, self.acquire_s = name, name, 0.0, 0.0
+            self.taken_away = False
 
         def release(self):
             return None
@@ -296,15 +433,33 @@ def test_a_build_failure_does_not_burn_a_place(monkeypatch):
     monkeypatch.setattr(PlaceWanted, "matches", lambda self, place: True)
     built = {"build": {}, "board": {"elf": "x"}}
 
-    def run_job(job, lease):
+    def run_job(job, lease, attempt):
         return {"status": "error", "exit_code": 3, "firmware": built[job.key], "vectors": []}, "boom"
 
     finished = {}
     jobs = [farm.FarmJob(key, PlaceWanted(tags=(("board", "b"),))) for key in ("build", "board")]
     record = farm.run_jobs(jobs, "lab:1", 1, run_job, lambda j, result, error: finished.update({j.key: result}))
-    assert "attempts" not in finished["build"]  # failed before the board: once, no place blamed
+    assert [a["place"] for a in finished["build"]["attempts"]] == ["p0"]  # failed before the board: once, no place blamed
     assert [a["place"] for a in finished["board"]["attempts"]] == ["p0", "p1"]
     assert [p["name"] for p in record["failed_places"]] == ["p0"]
+
+
+def test_merged_shards_keep_where_each_farm_attempt_is(tmp_path):
+    """hil merge makes a shard's paths absolute: each attempt's result of a
+    board-farm job too, not only the job's last one."""
+    from harness.suite import merge
+
+    attempts = [{"attempt": n, "place": p, "status": s, "exit_code": c, "error": None,
+                 "result": f"runs/b/m/attempt-{n}/result.json"} for n, p, s, c in ((1, "a", "error", 3), (2, "b", "passed", 0))]
+    doc = {"schema": "hil.suite/1", "suite": "s", "git": {"commit": "c"}, "status": "passed", "exit_code": 0,
+           "cases": [], "jobs": [{"id": "b/m", "platform": "b", "model": "m", "status": "passed", "exit_code": 0,
+                                  "result": attempts[1]["result"], "place": "b", "attempts": attempts}]}
+    (tmp_path / "shard").mkdir()
+    (tmp_path / "shard" / "suite.json").write_text(json.dumps(doc))
+    merged = merge([tmp_path / "shard" / "suite.json"])
+    kept = [a["result"] for a in merged["jobs"][0]["attempts"]]
+    assert kept == [str(tmp_path / "shard" / "runs/b/m" / f"attempt-{n}" / "result.json") for n in (1, 2)]
+    assert merged["jobs"][0]["result"] == kept[1]
 
 
 def test_a_lab_that_fails_to_start_stops_its_processes(tmp_path, monkeypatch):

@@ -166,6 +166,7 @@ def job_rows(suite: dict) -> list[dict]:
             "model_size": md.fmt_value(m.get("model_bytes"), "model_bytes"),
             "accuracy": md.fmt_value(m.get("accuracy"), "accuracy"),
             "result": j.get("result"), "error": md.clean(j.get("error")) or None,
+            "attempts": md.attempts_text(j),  # a board-farm job run again on another place (harness/farm.py)
         })
     return rows
 

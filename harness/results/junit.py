@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..power.energy import basis_label, format_estimate, sig3
 from .compare import timing_label
-from .markdown import case_value
+from .markdown import attempts_text, case_value
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,7 @@ def build_junit(doc: dict, suite_path: Path | str | None = None) -> ET.Element:
             prop(f"firmware.build_id.{model}", (result.get("firmware") or {}).get("build_id"))
             prop(f"model.sha256.{model}", (result.get("model") or {}).get("sha256"))
             prop(f"result.{model}", job.get("result"))
+            prop(f"attempts.{model}", attempts_text(job))  # a board-farm job run again (harness/farm.py)
             metrics = job.get("metrics") or {}
             if metrics.get("energy_uj") is not None:  # an estimate: labelled, 3 significant figures
                 basis = metrics.get("energy_basis")

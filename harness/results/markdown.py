@@ -256,6 +256,25 @@ def _jobs_table(suite: dict, max_rows: int) -> list[str]:
                      "energy (median)", "flash", "RAM", "arena", "accuracy"], rows, "lllrrrrrrrr"), *more]
 
 
+def attempts_text(job: dict) -> str | None:
+    """A board-farm job that ran more than once (harness/farm.py): where
+    each attempt ran, how it ended and why the job ran again."""
+    attempts = job.get("attempts") or []
+    if len(attempts) < 2:
+        return None
+    first, *rest = attempts
+    why = (first.get("error") or "no reason given").splitlines()[0]
+    return (f"ran again: attempt 1 on place {first.get('place')} ended {first.get('status')} (exit "
+            f"{first.get('exit_code')}: {why}); "
+            + "; ".join(f"attempt {a.get('attempt')} on place {a.get('place')} {a.get('status')}" for a in rest))
+
+
+def _retry_lines(suite: dict) -> list[str]:
+    lines = [f"- {code(j.get('id') or '?')} {cell(text)}" for j in suite.get("jobs", [])
+             if (text := attempts_text(j))]
+    return ["", "Board-farm jobs run again on another place (each attempt's result is kept):", "", *lines] if lines else []
+
+
 def _suite_line(suite: dict) -> str:
     git = suite.get("git") or {}
     where = f"suite {code(suite.get('suite') or '?')} at {code(short(git.get('commit')))}"
@@ -301,7 +320,7 @@ def suite_markdown(suite: dict, links=(), title: str | None = None, max_rows: in
         lines[-1] += f" Commit: {cell(git['subject'], 120)}"
     lines += _failing_section(suite, max_rows, "Failing checks")
     if suite.get("jobs"):
-        lines += ["", f"### Jobs ({len(suite['jobs'])})", "", *_jobs_table(suite, max_rows)]
+        lines += ["", f"### Jobs ({len(suite['jobs'])})", "", *_jobs_table(suite, max_rows), *_retry_lines(suite)]
     lines += link_lines(links)
     return "\n".join(lines) + "\n"
 

@@ -410,6 +410,7 @@ class Lease:
         self.acquire_s = acquire_s
         self.released = False
         self.release_error: str | None = None
+        self.taken_away = False   # lost() saw the place no longer held by this hil: not ours to release
         self.power_actions: list[dict] = []
         self._power = None
 
@@ -447,6 +448,7 @@ class Lease:
         if now is None:
             return f"place {self.name} was deleted from the coordinator during the run"
         if now.acquired != self.coordinator.identity:
+            self.taken_away = True
             return f"place {self.name} was taken away during the run (now held by {now.acquired or 'nobody'})"
         return None
 
@@ -496,6 +498,9 @@ class Lease:
         try:
             if not self.coordinator.answers():
                 raise InfraError("the coordinator is unreachable")
+            now = self.coordinator.places().get(self.name)
+            if self.taken_away and now is not None and now.acquired != self.coordinator.identity:
+                return None  # kicked out: not ours to release (a release would fail, or free whoever took it)
             self.coordinator.release(self.name)
         except Exception as exc:
             self.release_error = (f"place {self.name} could not be released ({_reason(exc)}); when the "
