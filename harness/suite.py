@@ -353,6 +353,8 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
 
     address, wait_s, on_farm = suite_jobs(config, jobs)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs_in_parallel))
+    futures: dict = {}
+    finished: set = set()
     try:
         if on_farm:  # board jobs over the lab's places, -j of them at a time
             assert address is not None, "suite_jobs names the coordinator of its farm jobs"
@@ -364,6 +366,7 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
         for future in as_completed(futures):
             result, error = future.result()
             finish(futures[future], result, error)
+            finished.add(future)
             if result and result.get("status") == "interrupted":
                 interrupted = True
     except KeyboardInterrupt:
@@ -372,6 +375,9 @@ def run_suite(config: ProjectConfig, *, keyword: str | None = None, shard_spec: 
             run.abort()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+    for future, job in futures.items():  # the jobs stopped mid-run: their vectors so far are results too
+        if future not in finished and future.done() and not future.cancelled() and future.exception() is None:
+            finish(job, *future.result())
     doc["jobs"].sort(key=lambda j: j["id"])
     doc["cases"].sort(key=lambda c: c["id"])
     doc["duration_s"] = round(time.time() - started, 3)

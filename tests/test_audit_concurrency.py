@@ -62,3 +62,19 @@ def test_a_second_hil_run_in_a_busy_run_directory_is_refused(tmp_path):
     assert json.loads((work / "result.json").read_text())["status"] == doc["status"], \
         "the refused run wrote its result over the first's"
 
+
+def test_a_second_hil_test_with_a_busy_out_directory_is_refused(tmp_path):
+    (tmp_path / "hil.toml").write_text(f'[project]\nname = "p"\n[[models]]\nname = "g"\npath = "{DEMO}"\n'
+                                       'vectors = { random = 5000, seed = 1 }\n')
+    out = tmp_path / "suite"
+    first = _start("test", "--no-store", "--out", out, cwd=tmp_path)
+    try:
+        _wait_for(out / "runs" / "mps2-an386" / "g" / "inputs.bin", first)
+        started = json.loads((out / "suite.json").read_text())["started"]
+        second = hil("test", "--no-store", "--out", out, cwd=tmp_path, timeout=300)
+    finally:
+        _stop(first)
+    assert second.returncode == 2, (second.stdout, second.stderr)
+    assert f"{out} is in use by another hil run" in second.stderr and "--out" in second.stderr
+    doc = json.loads((out / "suite.json").read_text())
+    assert doc["started"] == started, "the refused suite wrote its document over the first's"
