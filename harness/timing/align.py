@@ -63,14 +63,14 @@ def align_invoke(records: list[Record], count: int, operator_counts: list[int] |
     if not operator_counts:
         return Alignment(cycles, delta)
     n = len(operator_counts)
-    layouts = {n + 3: lambda i: (1 + i, 2 + i), 2 * n + 2: lambda i: (1 + 2 * i, 2 + 2 * i)}
-    span = layouts.get(len(reads))
-    if span is None:
+    # operator i spans reads 1+i..2+i (one read after each operator: N+3) or 1+2i..2+2i (start and end: 2N+2)
+    step = 2 if len(reads) == 2 * n + 2 else 1 if len(reads) == n + 3 else None
+    if step is None:
         return Alignment(cycles, delta, note=f"{len(reads)} counter reads for {n} operators (expected {n + 3} "
                                              f"or {2 * n + 2}): no per-operator estimates")
     ops = []
     for i, fw in enumerate(operator_counts):
-        a, b = (reads[j] for j in span(i))
+        a, b = reads[1 + step * i], reads[2 + step * i]
         if abs((b.instructions - a.instructions) - fw) > tolerance:
             return Alignment(cycles, delta, note=f"operator {i}: the plugin counted {b.instructions - a.instructions} "
                                                  f"instructions where the firmware counted {fw}: no per-operator "
