@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -289,6 +290,12 @@ def _suite_run(workdir: Path, env: dict, out: str, *args: str) -> subprocess.Pop
         log.close()
 
 
+def _children_cpu() -> float:
+    """CPU seconds of the children waited for so far (hil, and through it its emulators and reference children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _suite_timings(suite_dir: Path) -> dict:
     """From a suite's documents: its duration (hil's own clock, start-up and
     exit excluded) and each job's stream time (timings.vectors_s)."""
@@ -322,14 +329,16 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", 
                            "reference_cache": cache, "rounds": []}
 
     def timed(out: str, *variants: tuple[str, ...]) -> dict:
+        cpu0 = _children_cpu()
         t0 = time.monotonic()
         procs = [_suite_run(workdir, env, f"{out}-{k}" if len(variants) > 1 else out, *args)
                  for k, args in enumerate(variants)]
         codes = [proc.wait() for proc in procs]
         wall = time.monotonic() - t0
+        cpu = _children_cpu() - cpu0  # hil's, its emulators' and its reference children's CPU seconds
         assert codes == [0] * len(codes), f"hil test exited {codes}: see {workdir}/{out}*.log"
         found = [_suite_timings(workdir / (f"{out}-{k}" if len(variants) > 1 else out)) for k in range(len(variants))]
-        return {"wall_s": wall, "duration_s": max(f["duration_s"] for f in found),
+        return {"wall_s": wall, "cpu_s": cpu, "duration_s": max(f["duration_s"] for f in found),
                 "streams_s": [s for f in found for s in f["streams_s"]]}
 
     timed("warm-up", ("-j", "2"))
@@ -338,6 +347,8 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", 
         one = timed(f"r{k}-j1", ("-j", "1"))
         two = timed(f"r{k}-j2", ("-j", "2"))
         entry = {"j1": one, "j2": two, "ratio": one["wall_s"] / two["wall_s"],
+                 # -j 1 keeps `cores_used` cores busy on average; two cores can then give at most 2 / that
+                 "cores_used": one["cpu_s"] / one["wall_s"], "cpu_bound": 2 * one["wall_s"] / one["cpu_s"],
                  "stream_ratio": sum(one["streams_s"]) / (sum(two["streams_s"]) / 2), "load": os.getloadavg()[0]}
         if shards:
             both = timed(f"r{k}-shards", ("-j", "1", "--shard", "1/2"), ("-j", "1", "--shard", "2/2"))
@@ -351,6 +362,8 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", 
     rs = row["rounds"]
     row["ratio"] = spread([r["ratio"] for r in rs])
     row["stream_ratio"] = spread([r["stream_ratio"] for r in rs])  # the ceiling: the machine's part
+    row["cores_used"] = spread([r["cores_used"] for r in rs])
+    row["cpu_bound"] = spread([r["cpu_bound"] for r in rs])
     row["j1_s"] = spread([r["j1"]["wall_s"] for r in rs])
     row["j2_s"] = spread([r["j2"]["wall_s"] for r in rs])
     row["stream_s_per_job"] = spread([s for r in rs for s in r["j1"]["streams_s"]])  # one job's vectors alone
@@ -381,6 +394,9 @@ def _print_suite(row: dict) -> None:
           f"{fmt(row['stream_ratio'], 'x')}; one job's stream alone {fmt(row['stream_s_per_job'], ' s')}")
     print(f"hil outside the streams: start-up and exit {fmt(row['outside_suite_s'], ' s')} per suite, "
           f"{fmt(row['per_job_other_s'], ' s')} per job at -j 1 (prepare, boot, load, judge, close)")
+    print(f"CPU: -j 1 keeps {fmt(row['cores_used'])} cores busy (hil, QEMU and the reference children's CPU "
+          f"time / wall time); on {row['cpus']} cores -j 2 can be at most {fmt(row['cpu_bound'], 'x')} "
+          f"({row['cpus']} / that, were the cores free)")
     if "shards_ratio" in row:
         print(f"two processes (--shard 1/2 and 2/2 side by side) / -j 1: {fmt(row['shards_ratio'], 'x')}")
 
