@@ -37,3 +37,18 @@ def click_absolute(ctx, param, value):
     if made is None:  # an empty path names nothing (was the string 'None')
         return None
     return made if isinstance(value, Path) else str(made)
+
+
+def refuse_overwriting_inputs(option: str, out: Path | None, inputs: dict[str, Path | None]) -> None:
+    """An output option that names one of the run's input files would
+    replace the user's model or vectors with a result: a UsageError (exit
+    2) before anything is written. `inputs`: option name -> path given."""
+    if out is None:
+        return
+    from .errors import UsageError
+
+    target = Path(out).resolve()
+    for name, path in inputs.items():
+        if path is not None and Path(path).resolve() == target:
+            raise UsageError(f"{option} {target} is the file given as {name}: the result would overwrite it",
+                             hint=f"write the result elsewhere, e.g. {option} result.json")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import InfraError, UsageError
-from ..paths import click_absolute
+from ..paths import click_absolute, refuse_overwriting_inputs
 from ..results.terminal import make_console
 from .build import engine_options, engine_spec
 
@@ -260,6 +260,9 @@ def command(model, vectors, seed, inputs, expected, expected_tolerance, float_mo
     from ..farm import place_request
     from ..runner import RunConfig
 
+    refuse_overwriting_inputs("--json", json_out, {"--model": model, "--inputs": inputs, "--float-model": float_model,
+                                                   "--calibration": calibration, "--firmware": firmware,
+                                                   "--expected": click_absolute(None, None, expected or None)})
     cycles = budgets.pop("cycles", True)  # --cycles/--no-cycles (not a budget)
     check_estimate_budgets(budgets, cycles, not no_count)
 

@@ -1,0 +1,31 @@
+"""An output path that names one of the run's own input files is bad usage
+(exit 2), refused before anything is written. `hil run -m m.tflite --json
+m.tflite` used to overwrite the user's model with the result document
+(then the device, reading the model file, failed: "the firmware answered
+with an error", exit 1), and `--inputs t.npz --json t.npz` replaced the
+vectors with JSON and passed. No emulator runs once it is refused."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from helpers import MODELS, hil
+
+DEMO = MODELS / "demo" / "gesture.tflite"
+TEST_SET = MODELS / "demo" / "gesture_test.npz"
+
+
+@pytest.mark.parametrize("args, victim", [
+    (["--json", "m.tflite"], "m.tflite"),
+    (["--inputs", "t.npz", "--json", "./t.npz"], "t.npz"),
+])
+def test_hil_run_never_writes_its_result_over_an_input(tmp_path, args, victim):
+    shutil.copy(DEMO, tmp_path / "m.tflite")
+    shutil.copy(TEST_SET, tmp_path / "t.npz")
+    before = (tmp_path / victim).read_bytes()
+    proc = hil("run", "-m", "m.tflite", "-n", "2", *args, cwd=tmp_path, timeout=300)
+    assert (tmp_path / victim).read_bytes() == before, "the input file was overwritten"
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--json" in proc.stderr and str(tmp_path / victim) in proc.stderr
