@@ -1,5 +1,5 @@
 """The client's direct reads of a link's descriptor (harness/link/receiver.py):
-the bytes of a reply however they are split, and fewer wake-ups per reply.
+the bytes of a reply however they are split.
 
 The client runs over a real pyserial socket:// port, as against QEMU's UART,
 to a real TCP server in a thread that answers each request as a test script
@@ -10,7 +10,6 @@ a delay. A socket, not QEMU: the splits must be exact and repeatable.
 from __future__ import annotations
 
 import socket
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -148,21 +147,6 @@ def test_a_reply_after_a_delay_is_waited_for(device_factory):
     assert client.request(Msg.INVOKE, b"\x2c") == _payload(0)
     assert time.monotonic() - started >= 0.3
     assert client.stats.retransmissions == 0
-
-
-def test_a_reply_that_streams_in_slowly_costs_a_few_wake_ups_once_its_timing_is_known(device_factory):
-    """1-byte pieces 0.1 ms apart (about QEMU's UART on a loaded host): the
-    first reply wakes the reader for most pieces; later ones of the same
-    request shape sleep through the rest of a frame once it has started."""
-    _, client = device_factory(_payload, lambda n: _byte_by_byte(0.0001))
-    reader = client.reader
-    assert reader is not None
-    wakeups = []
-    for n in range(8):
-        before = reader.wakeups
-        assert client.request(Msg.INVOKE, b"\x2c") == _payload(n)
-        wakeups.append(reader.wakeups - before)
-    assert statistics.median(wakeups[2:]) * 5 <= wakeups[0], wakeups
 
 
 def test_the_stream_ending_is_a_broken_link_not_a_timeout(device_factory):

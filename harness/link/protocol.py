@@ -315,8 +315,6 @@ class PendingRequest:
     wait: float                       # the next retransmission's wait
     sent_at: list[float]
     resend_at: float
-    # a short request's type and payload, whose replies stream in alike (`DeviceClient._settle`); b"": none
-    shape: bytes = b""
 
 
 @dataclass
@@ -364,8 +362,6 @@ class RetryPolicy:
 #: 1 KB almost never crosses a link with 1e-3 bit errors, one of 64 bytes
 #: does about every other time.
 FIRST_CHUNK = 64
-#: the longest a reader sleeps for the rest of a frame that has started (`DeviceClient._settle`)
-MAX_SETTLE = 0.2
 SMALLEST_CHUNK = 32
 CLEAN_STREAK = 4
 
@@ -416,12 +412,6 @@ class DeviceClient:
         self._fd = _descriptor(stream)  # where FIONREAD can count the bytes waiting (`_available`)
         direct = direct_descriptor(stream)
         self.reader = DescriptorReader(direct) if direct is not None else None  # else: through stream.read
-        # per request shape: how long its last reply took from its first bytes to its last (`_settle`)
-        self._streaming: dict[bytes, float] = {}
-        self._settle_for = 0.0  # the reply awaited now: that time, 0 when unknown
-        self._began = 0.0  # when the bytes of the frame being received began (time.monotonic)
-        self._pieces = 0  # reads that brought bytes of it
-        self._late = False  # some of it came after the time its shape's replies took to stream in
 
     # -- transport -----------------------------------------------------------
 
@@ -472,9 +462,6 @@ class DeviceClient:
                 raise LinkBroken(f"the link closed or failed: {exc}", self.stats, closed=True) from exc
             if not data:
                 continue
-            if not self.decoder.buffered:
-                self._began, self._pieces, self._late = time.monotonic(), 0, False
-            self._pieces += 1
             self.stats.bytes_in += len(data)
             before = dict(self.decoder.errors)
             frames = self.decoder.feed(data)
@@ -491,8 +478,6 @@ class DeviceClient:
                 self._damage_at = time.monotonic()
                 if not self._pending:
                     return None
-            elif not frames and self.decoder.buffered:
-                self._settle(until)
         return self._pending.pop(0)
 
     def _receive(self, timeout: float) -> bytes:
@@ -504,30 +489,6 @@ class DeviceClient:
             self.stream.timeout = timeout
         waiting = self._available()
         return self.stream.read(waiting if waiting else 1)
-
-    def _settle(self, until: float) -> None:
-        """A frame has started but not ended: rather than wake for every piece
-        of it (QEMU's UART hands the socket a few bytes at a time, each a
-        wake-up and a read), sleep until the time the last reply of this
-        request's shape took to stream in has passed since its first bytes."""
-        if self._settle_for:
-            pause = min(self._began + self._settle_for, until) - time.monotonic()
-            if pause > 0:
-                time.sleep(min(pause, MAX_SETTLE))
-            else:
-                self._late = True
-
-    def _replied(self, pending: PendingRequest, now: float) -> None:
-        """Learn how long replies to requests of this shape take to stream in:
-        a reply whole when the estimate ran out may have waited longer than it
-        had to (the estimate shrinks by a fifth), one still coming after it
-        took what it took (the estimate grows to that, at most doubling: one
-        reply held up by a loaded host does not make every later one wait)."""
-        if self.reader is None or not pending.shape or self._pieces < 2:
-            return
-        settled, took = self._streaming.get(pending.shape, 0.0), now - self._began
-        self._streaming[pending.shape] = took if not settled else 0.8 * settled if not self._late \
-            else min(took, 2 * settled)
 
     def _available(self) -> int:
         """Bytes the stream holds now. pyserial's socket:// port (QEMU's UART)
@@ -574,8 +535,7 @@ class DeviceClient:
         wait = self._first_wait(msg, wire)
         self._send(wire)
         self.stats.requests += 1
-        return PendingRequest(msg, name, stage or name, seq, wire, timeout, started, wait, [started], started + wait,
-                              bytes((msg,)) + payload if len(payload) <= 4 else b"")
+        return PendingRequest(msg, name, stage or name, seq, wire, timeout, started, wait, [started], started + wait)
 
     def await_reply(self, pending: PendingRequest) -> bytes:
         """The second half of `request`: the reply payload of a request
@@ -587,7 +547,6 @@ class DeviceClient:
         started = pending.started
         deadline = started + pending.timeout
         entered = time.monotonic()
-        self._settle_for = self._streaming.get(pending.shape, 0.0) if pending.shape else 0.0
         try:
             while True:
                 damage_count = self._damage_seen
@@ -637,7 +596,6 @@ class DeviceClient:
                                       f"reply type {frame.type:#04x} does not answer {pending.name}")
                 if self._damage_at < started:  # no damage: the device took this long (a long INVOKE)
                     self._slowest[msg] = max(self._slowest.get(msg, 0.0), now - started)
-                self._replied(pending, now)
                 return frame.payload
         finally:
             spent = time.monotonic() - entered
