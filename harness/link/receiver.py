@@ -14,10 +14,10 @@ through the rest of a frame for as long as the last one took to stream in
 cut the wake-ups per reply from about 20 to 3-5 on a loaded host but not
 the CPU (each wake-up here is one poll and one read), and under load its
 sleeps overshot: the device waited. SO_RCVLOWAT (wake when the whole reply
-is in) is worse on QEMU: its UART writes each byte to the socket on its own
-(nodelay=on), and a
-reply left unread fills the receive buffer's accounting, closing the window
-until the kernel's persist timer fires (tens of milliseconds).
+is in) is worse on QEMU: its UART writes each byte to the socket on its
+own (nodelay=on), and a reply left unread fills the receive buffer's
+accounting, closing the window until the kernel's persist timer fires
+(tens of milliseconds).
 """
 
 from __future__ import annotations
