@@ -29,3 +29,21 @@ def test_hil_run_never_writes_its_result_over_an_input(tmp_path, args, victim):
     assert (tmp_path / victim).read_bytes() == before, "the input file was overwritten"
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--json" in proc.stderr and str(tmp_path / victim) in proc.stderr
+
+
+SUITE = '{"schema": "hil.suite/1", "suite": "s", "status": "passed", "exit_code": 0, "jobs": [], "cases": []}\n'
+
+
+@pytest.mark.parametrize("args", [["report", "s.json", "--markdown", "s.json"], ["report", "s.json", "--junit", "./s.json"],
+                                  ["report", "s.json", "--html", "s.json"],
+                                  ["compare", "s.json", "h.json", "--json", "s.json"]])
+def test_reports_and_comparisons_never_overwrite_the_suite_they_read(tmp_path, args):
+    """`hil report s.json --markdown s.json` replaced the suite document (the
+    record of the run) with its summary, exit 0; so did --junit, --html and
+    `hil compare ... --json BASE`."""
+    (tmp_path / "s.json").write_text(SUITE)
+    (tmp_path / "h.json").write_text(SUITE)
+    proc = hil(*args, cwd=tmp_path)
+    assert (tmp_path / "s.json").read_text() == SUITE, "the suite document was overwritten"
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert str(tmp_path / "s.json") in proc.stderr

@@ -19,6 +19,7 @@ import click
 from rich.markup import escape
 
 from ..errors import UsageError
+from ..paths import refuse_overwriting_inputs
 from ..power.energy import sig3
 from ..results.compare import NOT_COMPARED, compare
 from ..results.terminal import make_console
@@ -209,6 +210,8 @@ def command(base, head, config_path, store, json_out, show_all, allow_partial, a
         config = None  # comparing two files needs no project
     thresholds = config.compare if config else dict(COMPARE_DEFAULTS)
     files = all(Path(r).suffix == ".json" for r in (base, head))
+    refuse_overwriting_inputs("--json", json_out, {"BASE": Path(base) if Path(base).suffix == ".json" else None,
+                                                   "HEAD": Path(head) if Path(head).suffix == ".json" else None})
     db, suite = (None, None) if files else open_store(config_path, store)
     cwd = config.root if config else Path.cwd()
     flags = {"allow_partial": allow_partial, "allow_dirty": allow_dirty}

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..paths import refuse_overwriting_inputs
 from ..results.html import TREND_SCALES
 from ..results.terminal import make_console
 
@@ -340,6 +341,10 @@ def command(document, latest, junit, markdown, html, compare_path, history_paths
                                                         "or --latest for the newest run here")
     else:
         kind, skipped = document_kind(document), ""
+    read = document / ("result.json" if kind == "run" else "suite.json") if document.is_dir() else document
+    for option, path in (("--junit", junit), ("--markdown", markdown), ("--html", html)):  # never over what is read
+        refuse_overwriting_inputs(option, Path(path) if path and path != "-" else None,
+                                  {"the document reported": read, "--compare": compare_path})
     if kind == "run":
         suite_only = [name for name, given in (("--junit", junit), ("--compare", compare_path),
                                                ("--history", history_paths), ("--history-from-store",
