@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.link.frames import FrameError, cobs_decode, cobs_encode
+from harness.link.frames import Frame, FrameDecoder, FrameError, cobs_decode, cobs_encode
 
 
 @pytest.mark.parametrize("encoded,decoded", [
@@ -31,3 +31,14 @@ def test_damage_is_a_cobs_error(damaged):
     with pytest.raises(FrameError) as error:
         cobs_decode(damaged)
     assert error.value.kind == "cobs"
+
+
+def test_pieces_without_a_delimiter_are_kept_and_an_overlong_one_dropped_at_its_end():
+    decoder = FrameDecoder(max_encoded=100)
+    wire = Frame(0x84, 3, bytes(range(1, 60))).encode()
+    assert [f for piece in (wire[:10], wire[10:40], wire[40:]) for f in decoder.feed(piece)] == \
+        [Frame(0x84, 3, bytes(range(1, 60)))]
+    for _ in range(30):  # 150 bytes with no delimiter
+        assert decoder.feed(b"\x05" * 5) == []
+    assert decoder.feed(b"\x00" + Frame(1, 2).encode()) == [Frame(1, 2)]
+    assert decoder.errors == {"overlong": 1} and decoder.buffered == 0

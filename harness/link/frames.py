@@ -123,6 +123,13 @@ class FrameDecoder:
         del self.dropped[:-self.KEEP_REASONS]
 
     def feed(self, data: bytes) -> list[Frame]:
+        if DELIMITER not in data:  # a piece of a frame: kept, nothing ends
+            if not self._overflow:
+                self._buffer += data
+                if len(self._buffer) > self.max_encoded:
+                    self._overflow = True
+                    self._buffer.clear()
+            return []
         frames: list[Frame] = []
         for chunk_end in _split_keep(data):
             part, complete = chunk_end

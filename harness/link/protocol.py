@@ -463,6 +463,10 @@ class DeviceClient:
             if not data:
                 continue
             self.stats.bytes_in += len(data)
+            if DELIMITER not in data:  # a piece of a frame (QEMU's UART sends a reply in many): nothing ends here
+                self.decoder.feed(data)
+                self._junk_at = time.monotonic()  # a frame still on its way
+                continue
             before = dict(self.decoder.errors)
             frames = self.decoder.feed(data)
             self.stats.frames_received += len(frames)
@@ -780,7 +784,7 @@ class DeviceClient:
             total, n = struct.unpack_from("<HH", reply, at)
             if at + 4 + 8 * n > len(reply):
                 raise DeviceError(ErrorCode.BAD_PAYLOAD, len(reply), -1, "INVOKE reply's profile runs past its end")
-            ops = tuple(OpCount(*struct.unpack_from("<HHI", reply, at + 4 + 8 * i)) for i in range(n))
+            ops = tuple(OpCount(*entry) for entry in struct.iter_unpack("<HHI", reply[at + 4 : at + 4 + 8 * n]))
         return InvokeResult(CounterSource(source), count, tuple(got) if got is not None else None, ops, total)
 
     def outputs_of(self, invoked: InvokeResult, n_outputs: int) -> list[bytes]:
