@@ -47,3 +47,18 @@ def test_reports_and_comparisons_never_overwrite_the_suite_they_read(tmp_path, a
     assert (tmp_path / "s.json").read_text() == SUITE, "the suite document was overwritten"
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert str(tmp_path / "s.json") in proc.stderr
+
+
+@pytest.mark.parametrize("victim", ["hil.toml", "m.tflite", "t.npz"])
+def test_hil_test_never_writes_its_suite_over_the_project_or_its_inputs(tmp_path, victim):
+    """`hil test --json hil.toml` replaced the project file with the suite
+    document (exit 0), and --json m.tflite the model."""
+    shutil.copy(DEMO, tmp_path / "m.tflite")
+    shutil.copy(TEST_SET, tmp_path / "t.npz")
+    (tmp_path / "hil.toml").write_text('[project]\nname = "p"\n[[models]]\nname = "g"\npath = "m.tflite"\n'
+                                       'vectors = { file = "t.npz", limit = 2 }\n')
+    before = (tmp_path / victim).read_bytes()
+    proc = hil("test", "--no-store", "--json", victim, cwd=tmp_path, timeout=300)
+    assert (tmp_path / victim).read_bytes() == before, "the file was overwritten"
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert str(tmp_path / victim) in proc.stderr

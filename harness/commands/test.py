@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from .build import engine_options, engine_spec
 from ..errors import HilError
-from ..paths import click_absolute
+from ..paths import click_absolute, refuse_overwriting_inputs
 from ..results.terminal import make_console
 
 if TYPE_CHECKING:  # the suite, the runner and their tables are imported when the command runs, not for --help
@@ -137,6 +137,10 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
     from ..suite import all_jobs, describe_identity, parse_shard, run_suite, select, shard
 
     config = load_config(config_path)
+    refuse_overwriting_inputs("--json", json_out, {"the project file": config.path, **{
+        f"model {m.name}'s {role}": p for m in config.models for role, p in (
+            ("model", m.path), ("vectors", m.vectors.file), ("expected outputs", m.vectors.expected_file),
+            ("float model", m.float_model))}})
     # --engine tflm --tflm-dir ...: every job on the runner on TFLM (over hil.toml's [firmware])
     config = replace(config, build=engine_spec(engine, [m.path for m in config.models], base=config.build))
     shard_spec = parse_shard(shard_text)
