@@ -248,6 +248,8 @@ def load_config(path: Path | None = None) -> ProjectConfig:
         for key, count in (("random", spec.random), ("limit", spec.limit)):
             if count is not None and count < 1:  # caught here, not by each job once the suite runs
                 raise v.fail(f"{where}vectors.{key}", f"is {count}: no vector would run", "give 1 or more")
+        if spec.seed < 0:  # numpy's generators take none
+            raise v.fail(f"{where}vectors.seed", f"is {spec.seed}, less than 0", "give 0 or more")
         model_platforms = tuple(v.typed(entry.get("platforms", list(platforms)), list, where + "platforms",
                                         "a list of platform names"))
         for p in model_platforms:

@@ -153,7 +153,7 @@ def common_run_options(fn):
                      help="Run directory for result, logs and input batches [default: .hil/runs/<id>]."),
         click.option("--firmware", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                      callback=click_absolute, help="Use this prebuilt runner ELF instead of building one."),
-        click.option("--invoke-timeout", type=float, default=30.0, show_default=True,
+        click.option("--invoke-timeout", type=Range(min=0, min_open=True), default=30.0, show_default=True,
                      help="Seconds to wait for one invoke before declaring a hang."),
         click.option("--inline", "force_inline", is_flag=True,
                      help="Stream the model and inputs through the UART even where host-file "
@@ -218,7 +218,7 @@ def board_options(fn):
               help="The .tflite model to test.")
 @click.option("--vectors", "-n", default=10, show_default=True, type=int,
               help="Number of seeded random vectors (ignored with --inputs).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed for random vectors.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed for random vectors.")
 @click.option("--inputs", type=click.Path(path_type=Path), callback=click_absolute,
               help=".npy (one input) or .npz (input_0, input_1, ...; optional labels: class indices or "
                    "one-hot rows; classes; output_0.. expected outputs) with vectors of shape [N, *input_shape], "
