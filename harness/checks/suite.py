@@ -114,6 +114,8 @@ def evaluate(platform: str, model: str, checks: dict, budgets: dict, result: dic
         return [Case(platform, model, n, "error", why, duration_s=duration) for n in names]
     vectors, summary = result["vectors"], result["summary"]
     broken = [v for v in vectors if v["status"] in ("fault", "timeout", "error")]
+    total = summary.get("total") or len(vectors)
+    stopped = result.get("status") in ("error", "interrupted") and len(vectors) < total  # the rest never ran
     cases = []
     for name in wanted:
         if broken:
@@ -122,6 +124,9 @@ def evaluate(platform: str, model: str, checks: dict, budgets: dict, result: dic
                               f"{v.get('error', '')}", duration_s=duration))
             continue
         status, message, measured, limit = _check(name, checks[name], vectors, summary)
+        if status == "passed" and stopped:  # a pass on the vectors that ran says nothing of the others
+            why = (result.get("error") or {}).get("message") or result["status"]
+            status, message = "error", f"only {len(vectors)} of {total} vectors ran ({why}); {message}"
         if status == "failed" and name in OUTPUT_CHECKS:
             why = reasons(result)
             message += f"; {why}" if why else ""
