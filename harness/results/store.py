@@ -181,6 +181,10 @@ class ResultStore:
         except sa.exc.OperationalError as exc:
             raise InfraError(f"cannot open the result store {self.safe_url()}: {exc.orig}",
                              hint="check that the database server runs and the URL's credentials") from exc
+        except sa.exc.DatabaseError as exc:  # a file that is not (or no longer) a database
+            raise InfraError(f"cannot use the result store {self.safe_url()}: {exc.orig}",
+                             hint="move the damaged file away (a new store is created), or set project.store "
+                                  "(--store) to another path") from exc
 
     def safe_url(self) -> str:
         """The store's URL with any password hidden: what messages may show."""
