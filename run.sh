@@ -12,8 +12,9 @@ cd "$(dirname "$0")"
 APT_PACKAGES="gcc gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake ninja-build python3 python3-venv python3-dev gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc"
 # only for the test suite: a real PostgreSQL server for the result store tests,
 # Chromium to render the HTML report (tests/test_reports.py), clang and its
-# libFuzzer runtime for the firmware fuzzers (tests/test_fuzz.py)
-TEST_APT_PACKAGES="postgresql chromium clang libclang-rt-14-dev"
+# libFuzzer runtime for the firmware fuzzers (tests/test_fuzz.py), and the
+# Arm C++ library the TFLM engine builds need (tests/test_build_tflm.py)
+TEST_APT_PACKAGES="postgresql chromium clang libclang-rt-14-dev libstdc++-arm-none-eabi-newlib"
 VENV=${HIL_VENV:-.venv}
 
 setup() {
