@@ -70,6 +70,11 @@ def entry() -> None:
         # TFLM schema make 10^5 of them: 0.5-1 s on a busy machine, after the work is done). Frozen,
         # they are freed without that walk; atexit handlers still run.
         gc.freeze()
+        # A KeyboardInterrupt that passed through code compiled from a string (a dataclass's or
+        # namedtuple's generated methods, while a module imports) marks the interpreter as "ended
+        # by Ctrl-C" even when hil caught it; under `python -m harness` CPython then kills itself
+        # with SIGINT on the way out instead of exiting 130. Evaluating any string clears the mark.
+        exec("pass")
 
 
 def _run_main() -> None:
