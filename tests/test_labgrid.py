@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -377,7 +378,9 @@ def test_place_options_are_checked_first(tmp_path):
     with pytest.raises(UsageError, match="both choose the place"):
         place_request({"place": "p", "place_tags": ("board=x",), "place_wait": None})
     assert place_request({"place": None, "place_tags": (), "place_wait": None}) is None
-    wanted, wait = place_request({"place": None, "place_tags": ("board=x",), "place_wait": 5.0})
+    request = place_request({"place": None, "place_tags": ("board=x",), "place_wait": 5.0})
+    assert request is not None
+    wanted, wait = request
     assert wanted == PlaceWanted(tags=(("board", "x"),)) and wait == 5.0
     # an emulated platform has no place: exit 2 before any coordinator is asked
     proc = hil("run", "--model", DEMO, "--platform", "mps2-an386", "--place", "p", cwd=tmp_path,
@@ -436,7 +439,7 @@ def test_a_build_failure_does_not_burn_a_place(monkeypatch):
     def run_job(job, lease, attempt):
         return {"status": "error", "exit_code": 3, "firmware": built[job.key], "vectors": []}, "boom"
 
-    finished = {}
+    finished: dict[object, Any] = {}
     jobs = [farm.FarmJob(key, PlaceWanted(tags=(("board", "b"),))) for key in ("build", "board")]
     record = farm.run_jobs(jobs, "lab:1", 1, run_job, lambda j, result, error: finished.update({j.key: result}))
     assert [a["place"] for a in finished["build"]["attempts"]] == ["p0"]  # failed before the board: once, no place blamed
@@ -469,8 +472,12 @@ def test_a_lab_that_fails_to_start_stops_its_processes(tmp_path, monkeypatch):
 
     started = []
     spawn = LabClass._spawn
-    monkeypatch.setattr(LabClass, "_spawn", lambda self, name, cmd: started.append(spawn(self, name, cmd))
-                        or started[-1])
+
+    def spawn_noted(self, name, cmd):
+        started.append(spawn(self, name, cmd))
+        return started[-1]
+
+    monkeypatch.setattr(LabClass, "_spawn", spawn_noted)
 
     def never(self, count):
         raise RuntimeError("no resources")
@@ -544,9 +551,10 @@ def test_an_unreachable_coordinator_fails_the_board_jobs_not_the_suite(monkeypat
         raise InfraError(f"cannot reach the labgrid coordinator at {address}")
 
     monkeypatch.setattr(farm, "connect", unreachable)
-    finished = {}
+    finished: dict[object, Any] = {}
     jobs = [farm.FarmJob(key, PlaceWanted(name="p")) for key in ("a", "b")]
-    record = farm.run_jobs(jobs, "lab:1", 2, None, lambda j, result, error: finished.update({j.key: (result, error)}))
+    never_runs: Any = None  # the coordinator is unreachable: no job starts
+    record = farm.run_jobs(jobs, "lab:1", 2, never_runs, lambda j, result, error: finished.update({j.key: (result, error)}))
     assert set(finished) == {"a", "b"} and all(r["exit_code"] == 3 and "lab:1" in e for r, e in finished.values())
     assert "cannot reach" in record["error"]
     assert _job_progress("farm").stages and not _job_progress("mps2-an386/m").stages

@@ -10,6 +10,7 @@ import threading
 import time
 import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 from serial.urlhandler import protocol_socket
@@ -37,10 +38,11 @@ def test_a_run_closes_its_link_when_it_ends_and_pyserials_pause_is_not_in_its_pa
     result = run.execute()
     assert result.status == "passed", result.error
     assert run.client is not None
+    stream: Any = run.client.stream  # a socket link here (is_open is not on the ByteStream protocol)
     deadline = time.monotonic() + 10
-    while run.client.stream.is_open and time.monotonic() < deadline:  # closed at once, off the run's thread
+    while stream.is_open and time.monotonic() < deadline:  # closed at once, off the run's thread
         time.sleep(0.01)
-    assert not run.client.stream.is_open, "the run left its link open"
+    assert not stream.is_open, "the run left its link open"
     while not pauses and time.monotonic() < deadline:
         time.sleep(0.01)
     assert pauses and threading.current_thread().name not in pauses, pauses
