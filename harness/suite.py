@@ -481,9 +481,12 @@ def load_suite(path: Path) -> dict:
                      hint=f"expected {SCHEMA} (hil test) or hil.result/1 (hil run)")
 
 
-def merge(paths: list[Path], recorded: bool = False) -> dict:
+def merge(paths: list[Path], recorded: bool = False, partial: bool = False) -> dict:
     """Merge shard documents of one suite and commit into one document
-    (`recorded`: it goes into a result store)."""
+    (`recorded`: it goes into a result store). The shards of an `i/N` split
+    must all be there: a missing one (its CI job crashed, its artifact was
+    not uploaded) would otherwise leave a merge that passes on the jobs that
+    ran. `partial` merges what is there, marked incomplete."""
     docs = [(Path(p), load_suite(p)) for p in paths]
     first = docs[0][1]
     merged = {**first, "jobs": [], "cases": [], "shards": [], "emulators": {}}
@@ -510,11 +513,31 @@ def merge(paths: list[Path], recorded: bool = False) -> dict:
         merged["cases"] += doc["cases"]
     merged["jobs"].sort(key=lambda j: j["id"])
     merged["cases"].sort(key=lambda c: c["id"])
+    _check_shards_cover_the_split(docs, partial)
     interrupted = any(d.get("status") == "interrupted" for _, d in docs)
     merged["exit_code"] = suite_exit(merged["jobs"], merged["cases"], interrupted)
     merged["status"] = status_word(merged["exit_code"])
     merged["identity"] = _merged_identity(docs, merged, interrupted, recorded)
     return merged
+
+
+def _check_shards_cover_the_split(docs: list[tuple[Path, dict]], partial: bool) -> None:
+    specs = [(path, (spec["index"], spec["count"])) for path, doc in docs for spec in doc.get("shards") or []]
+    counts = {count for _, (_, count) in specs}
+    if len(counts) > 1:
+        raise UsageError("the shards split the suite in different ways: "
+                         + ", ".join(f"{path} is shard {i}/{n}" for path, (i, n) in specs),
+                         hint="merge the shards of one `hil test --shard i/N` run (the same N everywhere)")
+    if not counts or partial:
+        return
+    (count,) = counts
+    missing = sorted(set(range(1, count + 1)) - {i for _, (i, _) in specs})
+    if missing:
+        raise UsageError(f"shard {', '.join(f'{i}/{count}' for i in missing)} missing: the "
+                         f"{len(docs)} document(s) given hold {count - len(missing)} of the {count} shards, "
+                         "so their jobs would pass or fail as if they were the whole suite",
+                         hint="give every shard's suite.json, or --partial to merge what is there "
+                              "(marked incomplete: not a baseline for hil compare)")
 
 
 def _merged_identity(docs: list[tuple[Path, dict]], merged: dict, interrupted: bool, recorded: bool) -> dict:

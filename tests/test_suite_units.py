@@ -13,7 +13,7 @@ from harness.errors import UsageError
 from harness.results.compare import compare
 from harness.suite import Job, merge, parse_shard, select, shard
 
-from helpers import MODELS
+from helpers import MODELS, hil
 
 
 def _project(tmp_path, body: str):
@@ -120,6 +120,25 @@ def test_merge_joins_shards_and_rejects_mixed_runs(tmp_path):
     b.write_text(json.dumps(_suite({"p/m1": {}}, shards=[{"index": 2, "count": 2}])))
     with pytest.raises(UsageError, match="appears in two"):
         merge([a, b])
+
+
+def test_merging_some_shards_of_a_split_is_refused_unless_partial(tmp_path):
+    """`hil merge` of shard 1/2 alone (shard 2's CI job crashed, its
+    artifact never came) said "passed, exit status 0": a gate that passed
+    on half the suite. Now exit 2 naming the missing shard, nothing
+    written; --partial merges what is there, marked incomplete."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_suite({"p/m1": {}}, shards=[{"index": 1, "count": 2}])))
+    result = hil("merge", a, "--out", tmp_path / "m.json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "shard 2/2 missing" in result.stderr and "--partial" in result.stderr
+    assert not (tmp_path / "m.json").exists()
+    result = hil("merge", a, "--out", tmp_path / "m.json", "--partial")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "m.json").read_text())["identity"]["complete"] is False
+    b.write_text(json.dumps(_suite({"p/m2": {}}, shards=[{"index": 2, "count": 3}])))
+    with pytest.raises(UsageError, match="split the suite in different ways"):
+        merge([a, b], partial=True)
 
 
 T = {"count_pct": 1.0, "energy_pct": 1.0, "flash_pct": 1.0, "ram_pct": 1.0, "arena_pct": 1.0,
