@@ -210,6 +210,11 @@ def job_metrics(result: dict | None) -> dict:
         "accuracy": (s.get("accuracy") or {}).get("top1"),
         "operators": [{"index": o["index"], "op": o["op"], "count": o["median"]} for o in s.get("operators", [])],
         **truth_metrics(s),  # float_top1_agreement, float_cosine, expected_match (checks/truth.py)
+        # what was measured: hil compare says when the model changed, and will not compare an
+        # accuracy measured on other vectors
+        "model_sha256": (result.get("model") or {}).get("sha256"),
+        "vectors": {k: v for k, v in (result.get("vector_source") or {}).items()
+                    if k in ("kind", "seed", "count", "sha256")} or None,
     }
 
 

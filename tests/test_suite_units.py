@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import numpy as np
 import pytest
 
 from harness.config import load_config
@@ -179,6 +180,35 @@ def test_a_check_that_stops_passing_is_a_regression():
     case = lambda status: [{"id": "p/m/bit_exact", "status": status}]  # noqa: E731
     doc = compare(_suite({"p/m": _metrics()}, cases=case("passed")), _suite({"p/m": _metrics()}, cases=case("failed")), T)
     assert doc["verdict"] == "regressed" and doc["cases"][0]["status"] == "regressed"
+
+
+def test_compare_names_a_changed_model_and_refuses_accuracy_on_other_vectors(tmp_path):
+    """BASE measured accuracy 0.90 on one labelled file, HEAD 0.80 on
+    another: hil compare called it a 0.10 regression, and a model swapped
+    between the runs went unmentioned. Now the accuracy is incomparable
+    (exit 2) naming both vector sets; the counts of a changed model are
+    still compared (that is the gate's point) and the change is listed."""
+    from harness.model.tflite import load_model
+    from harness.model.vectors import load_vectors
+
+    model = load_model(MODELS / "demo" / "gesture.tflite")
+    spec = model.inputs[0]
+    data = np.zeros((4, *spec.shape[1:]), dtype=spec.dtype)
+    np.savez(tmp_path / "a.npz", input_0=data, labels=np.array([0, 1, 0, 1]))
+    np.savez(tmp_path / "b.npz", input_0=data, labels=np.array([1, 1, 0, 1]))
+    np.savez(tmp_path / "c.npz", input_0=data, labels=np.array([0, 1, 0, 1]))
+    a, b, c = (load_vectors(tmp_path / f"{n}.npz", model).source for n in "abc")
+    assert a["sha256"] == c["sha256"] != b["sha256"]  # the data, not the file name
+    files = {k: a[k] for k in ("kind", "count", "sha256")}, {k: b[k] for k in ("kind", "count", "sha256")}
+    base = _metrics(accuracy=0.9, model_sha256="1" * 64, vectors=files[0])
+    head = _metrics(accuracy=0.8, count=1000, model_sha256="2" * 64, vectors=files[1])
+    doc = compare(_suite({"p/m": base}), _suite({"p/m": head}), T)
+    (accuracy,) = [c for c in doc["changes"] if c["metric"] == "accuracy"]
+    assert accuracy["status"] == "incomparable" and "other vectors" in accuracy["note"]
+    assert a["sha256"][:12] in accuracy["note"] and doc["exit_code"] == 2
+    assert doc["model_changes"] == {"p/m": {"base": "1" * 64, "head": "2" * 64}}
+    same = compare(_suite({"p/m": base}), _suite({"p/m": {**base, "accuracy": 0.7}}), T)
+    assert same["verdict"] == "regressed" and not same["vector_changes"] and not same["model_changes"]
 
 
 def test_an_absolute_platform_path_keeps_the_job_in_the_suite_directory(tmp_path, monkeypatch):

@@ -277,6 +277,13 @@ def _print(doc: dict, show_all: bool) -> None:
             out.print(f"versions changed between the runs: {'; '.join(lines)}: the metrics they affect are "
                       "incomparable; re-baseline (run the suite on BASE with the new versions) or pass "
                       "--allow-version-change", highlight=False, soft_wrap=True, markup=False)
+    for job_id, sha in (doc.get("model_changes") or {}).items():
+        out.print(f"note: {job_id}: the model changed ({sha['base'][:12]} -> {sha['head'][:12]}): its counts, "
+                  "sizes and accuracy are the new model's against the old one's", highlight=False,
+                  soft_wrap=True, markup=False)
+    for job_id, how in (doc.get("vector_changes") or {}).items():
+        out.print(f"note: {job_id}: other vectors ({how}): accuracy and agreement figures are incomparable; "
+                  "run both with the same vectors", highlight=False, soft_wrap=True, markup=False)
     if doc.get("versions_unknown"):
         out.print(f"note: {len(doc['versions_unknown'])} jobs compared without knowing their reference, toolchain, "
                   "emulator and engine versions on one side (a run made before hil recorded them)", highlight=False)

@@ -36,6 +36,7 @@ Choices made for files:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import zipfile
 import zlib
@@ -343,7 +344,19 @@ def load_vectors(path: Path, model: ModelInfo, limit: int | None = None) -> Vect
     if expected is not None:
         expected = [e[:n] if e is not None else None for e in expected]
     source["count"] = n
+    source["sha256"] = _digest([a[:n] for a in arrays], labels)
     return VectorSet(vectors, source, labels, classes, expected, file_count=counts_in_file)
+
+
+def _digest(arrays: list[np.ndarray], labels) -> str:
+    """What the vectors used hold (inputs and labels): `hil compare` tells
+    an accuracy measured on other data from one that moved."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    if labels is not None:
+        digest.update(np.asarray(labels, dtype=np.int64).tobytes())
+    return digest.hexdigest()
 
 
 def _expected_output(array: np.ndarray, spec: TensorSpec, n: int, where: str) -> np.ndarray:

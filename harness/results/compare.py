@@ -17,6 +17,11 @@ What cannot be compared is said, never counted as "unchanged":
   (harness/provenance.py: reference, toolchain, emulator, engine; which
   ones matter per metric is DEPENDS_ON) is "incomparable" (exit 2), unless
   `allow_version_change`;
+- an accuracy (or agreement with the user's truth) measured on other
+  vectors than BASE's (another file, seed or count) is "incomparable";
+  a job whose model file changed is compared (that is the point of the
+  gate) and listed in `model_changes`, so no one reads its counts as the
+  same model's;
 - energy estimates on different bases (measured, cycles estimate,
   instructions x CPI; verified or not) are "incomparable", and so are
   cycles estimates of different timing models (model, clock, memory model,
@@ -76,6 +81,9 @@ CHECK_DEPENDS_ON = {"max_count": DEPENDS_ON["count"], "max_energy_uj": DEPENDS_O
                     "max_flash": DEPENDS_ON["flash_bytes"], "max_ram": DEPENDS_ON["ram_bytes"],
                     "max_arena": DEPENDS_ON["arena_bytes"], "accuracy_min": DEPENDS_ON["accuracy"],
                     "expected": DEPENDS_ON["expected_match"]}
+
+#: measured on the vectors: another vector set makes them incomparable
+ON_VECTORS = ("accuracy", "float_top1_agreement", "float_cosine", "expected_match")
 
 #: an energy figure stored without its label (written before energy_basis existed)
 DEFAULT_ENERGY_BASIS = {"kind": "instructions_x_cpi", "verified": False, "error_band": None, "source": None}
@@ -240,9 +248,16 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
     job_versions: dict[str, dict[str, str]] = {}
     versions_unknown = []  # jobs whose provenance one side lacks (runs made before hil recorded it)
     base_defined = set((base.get("identity") or {}).get("jobs_defined") or ())  # BASE's suite had, ran or not
+    model_changes: dict[str, dict[str, str]] = {}
+    vector_changes: dict[str, str] = {}
     for job_id in sorted(set(base_jobs) | set(head_jobs)):
         b, h = base_jobs.get(job_id), head_jobs.get(job_id)
         ref = h or base_jobs[job_id]  # the job ran on one side at least
+        bm, hm = (b or {}).get("metrics") or {}, (h or {}).get("metrics") or {}
+        if bm.get("model_sha256") and hm.get("model_sha256") and bm["model_sha256"] != hm["model_sha256"]:
+            model_changes[job_id] = {"base": bm["model_sha256"], "head": hm["model_sha256"]}
+        if bm.get("vectors") and hm.get("vectors") and bm["vectors"] != hm["vectors"]:
+            vector_changes[job_id] = f"{describe_vectors(bm['vectors'])} -> {describe_vectors(hm['vectors'])}"
         changed = version_changes((b or {}).get("provenance"), (h or {}).get("provenance")) if b and h else {}
         if changed:
             job_versions[job_id] = changed
@@ -255,6 +270,10 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
                 change = replace(change, head=None, status=NOT_COMPARED, note="the job did not run in head")
             if b is None and job_id in base_defined and change.head is not None:  # not new: BASE skipped it
                 change = replace(change, base=None, status=NOT_COMPARED, note="the job did not run in base")
+            if metric in ON_VECTORS and job_id in vector_changes and change.base is not None \
+                    and change.head is not None:
+                change = replace(change, status="incomparable",
+                                 note=f"measured on other vectors: {vector_changes[job_id]}")
             changes.append(_guard_versions(change, changed, DEPENDS_ON.get(metric, FIRMWARE_AFFECTING),
                                            allow_version_change))
     base_cases = {c["id"]: c for c in base.get("cases", [])}
@@ -309,7 +328,18 @@ def compare(base: dict, head: dict, thresholds: dict, base_label: str = "base",
         "allow_version_change": allow_version_change,
         "version_changes": job_versions,
         "versions_unknown": versions_unknown,
+        "model_changes": model_changes,
+        "vector_changes": vector_changes,
     }
+
+
+def describe_vectors(vectors: dict) -> str:
+    """'random (seed 1), 100 vectors', 'a file (sha256 0123456789ab), 500 vectors'."""
+    count = f", {vectors['count']} vectors" if vectors.get("count") is not None else ""
+    if vectors.get("kind") == "random":
+        return f"random (seed {vectors.get('seed')}){count}"
+    digest = f" (sha256 {str(vectors['sha256'])[:12]})" if vectors.get("sha256") else ""
+    return f"{'a file' if vectors.get('kind') == 'file' else vectors.get('kind', 'unknown')}{digest}{count}"
 
 
 def _side(doc: dict, label: str) -> dict:

@@ -339,8 +339,8 @@ def verdict_line(compare: dict) -> str:
         parts.append(f"{plural(broke, 'check')} newly failing")
     if n["incomparable"]:
         parts.append(f"{plural(n['incomparable'], 'metric')} cannot be compared")
-    if compare.get("not_compared"):  # a job or check of the base that head lacks (results/compare.py)
-        parts.append(f"{compare['not_compared']} not compared (missing in head)")
+    if compare.get("not_compared"):  # a job or check that ran in one run only (results/compare.py)
+        parts.append(f"{compare['not_compared']} not compared (ran in one of the two runs only)")
     if n["improved"]:
         parts.append(f"{plural(n['improved'], 'metric')} improved")
     if fixed:
@@ -363,6 +363,13 @@ def compare_markdown(compare: dict, suite: dict | None = None, links=(), title: 
              f"{code(base.get('label') or 'base')} ({code(short(base.get('commit')))})."]
     if suite:
         lines += ["", suite_status_line(suite)]
+    notes = [f"- {code(job)}: the model changed ({code(sha['base'][:12])} -> {code(sha['head'][:12])}); "
+             "its figures are the new model's against the old one's"
+             for job, sha in (compare.get("model_changes") or {}).items()]
+    notes += [f"- {code(job)}: measured on other vectors ({cell(how)}); accuracy and agreement are incomparable"
+              for job, how in (compare.get("vector_changes") or {}).items()]
+    if notes:
+        lines += ["", *notes]
 
     changed = changed_metrics(compare)
     unchanged = sum(c.get("status") == "unchanged" for c in compare.get("changes", []))
