@@ -6,6 +6,7 @@ as before. Real TFLM (the tflite-micro package), no emulator."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from helpers import MODELS
 
@@ -94,3 +95,29 @@ def test_the_key_names_the_reference_as_built_not_only_its_version(monkeypatch):
     monkeypatch.setattr(reference, "_implementation", lambda: name.replace("tflite-micro", "tflite-micro rebuilt"))
     after = reference.ReferenceCache.for_job(model.data, vectors, 1 << 20, 1)
     assert before is not None and after is not None and before.path != after.path
+
+
+def test_a_reference_killed_from_outside_is_not_blamed_on_the_model(monkeypatch):
+    """A reference child SIGKILLed (the out-of-memory killer, kill -9) was
+    reported with the hint "the model may need a larger arena": sending
+    the user to their model for a machine problem. Now the hint names the
+    killer and the fix; a crash of its own still points at the model."""
+    import signal as signals
+
+    from harness.errors import InfraError
+
+    monkeypatch.setenv("HIL_REFERENCE_CACHE", "0")
+    model = load_model(MODELS / "test" / "conv_sweep.tflite")
+    vectors = random_vectors(model, 20000, seed=3).vectors
+    runner = ReferenceRunner(model.data, len(model.outputs))
+    try:
+        runner.submit(vectors)
+        runner.output(0)
+        assert runner._proc is not None
+        runner._proc.send_signal(signals.SIGKILL)
+        with pytest.raises(InfraError) as failure:
+            runner.output(len(vectors) - 1)
+    finally:
+        runner.close()
+    assert "died with signal SIGKILL" in str(failure.value) and "of 20000 vectors done" in str(failure.value)
+    assert "out-of-memory" in (failure.value.hint or "") and "arena" not in (failure.value.hint or "")

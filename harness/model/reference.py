@@ -87,6 +87,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _death_hint(code: int) -> str:
+    """What to do about a reference child that ended with `code`. Only a
+    crash of its own (a segfault, an abort, an error) points at the model;
+    SIGKILL and SIGTERM come from outside it."""
+    if code == -signal.SIGKILL:
+        return ("it was killed from outside (SIGKILL: the kernel's out-of-memory killer, a container's memory "
+                "limit or kill -9); `dmesg` says which: free memory or run fewer jobs at once (-j), then rerun")
+    if code in (-signal.SIGTERM, -signal.SIGINT, -signal.SIGHUP):
+        return "it was stopped by a signal from outside hil; rerun"
+    return "the model may need a larger arena or use an operator TFLM lacks"
+
+
 class ReferenceRunner:
     """Computes references in a child process, alongside the device.
 
@@ -251,8 +263,8 @@ class ReferenceRunner:
             raise InfraError(f"the TFLite-Micro reference returned no readable result for vector {index}")
         how = (f"died with signal {signal.Signals(-code).name}" if code < 0
                else f"failed: {bytes(self._stderr).decode(errors='replace').strip().splitlines()[-1:] or code}")
-        raise InfraError(f"the TFLite-Micro reference interpreter {how}",
-                         hint="the model may need a larger arena or use an operator TFLM lacks")
+        raise InfraError(f"the TFLite-Micro reference interpreter {how} "
+                         f"({len(self._replies)} of {self.total} vectors done)", hint=_death_hint(code))
 
     def result(self, timeout: float = 600):
         """Everything submitted: every vector's outputs (a list), or the
