@@ -200,6 +200,18 @@ def test_nan_in_float_inputs_is_refused(tmp_path):
         load_vectors(tmp_path / "big.npy", model)
 
 
+def test_bool_vectors_are_refused_for_a_numeric_input(tmp_path):
+    """A bool array (a mask saved by mistake) was taken as int8 0/1 and
+    ran; now exit 2 before the build, naming the dtype and the fix."""
+    from harness.model.tflite import load_model
+
+    spec = load_model(DEMO).inputs[0]
+    np.save(tmp_path / "mask.npy", np.ones((2, *spec.shape[1:]), dtype=bool))
+    result = _run(tmp_path, "--model", DEMO, "--inputs", tmp_path / "mask.npy")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "holds bool values" in result.stderr and "astype(int8)" in result.stderr, result.stderr
+
+
 def test_one_hot_and_column_labels_are_accepted(tmp_path):
     """Keras' one-hot labels become class indices (argmax), recorded so; [N, 1]
     labels are indices; expected outputs are recorded for later use."""

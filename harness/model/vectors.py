@@ -152,6 +152,9 @@ def _fit(array: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
                                   "is not defined, so no verdict is possible")
     if array.dtype == dtype:
         return array
+    if array.dtype.kind == "b":  # True/False are not the numbers a quantised or float input means
+        raise UsageError(f"{where}: holds bool values (True/False); input {spec.name!r} takes {dtype.name}",
+                         hint=f"store the vectors as {dtype.name} (astype({dtype.name}) if 0 and 1 are meant)")
     if dtype.kind == "f":
         with np.errstate(over="ignore"):  # checked just below
             converted = array.astype(dtype)
