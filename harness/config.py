@@ -229,6 +229,11 @@ def load_config(path: Path | None = None) -> ProjectConfig:
         v.known(entry, _MODEL_KEYS, where)
         model_path = v.file(root, entry.get("path"), where + "path")
         mname = v.typed(entry.get("name", model_path.stem), str, where + "name", "a short name")
+        if mname in ("", ".", "..") or any(c in "/\\" or not c.isprintable() for c in mname):
+            # it is the job's id (platform/model) and its run directory's name: a "/" made another job
+            # id and a directory elsewhere ("../x" outside the suite's)
+            raise v.fail(where + "name", f"{mname!r} cannot name a job and its run directory",
+                         "a short name without '/', '\\' or control characters, and not '.' or '..'")
         if mname in seen:
             raise v.fail(where + "name", f"{mname!r} is used twice", "give every model its own name")
         seen.add(mname)

@@ -110,3 +110,24 @@ def test_a_failing_check_fails_the_suite_with_one_case_per_check(repo):
     status = {c["check"]: c["status"] for c in doc["cases"]}
     assert status == {"bit_exact": "passed", "max_count": "failed", "max_arena": "passed"}
     assert "max_count" in proc.stdout and "EXCEEDED" in proc.stdout
+
+
+def test_model_names_from_hil_toml_are_shown_as_written_and_unsafe_ones_refused(tmp_path):
+    """A model named "kws[v2]" was listed and tabulated as "kws" (Rich
+    read "[v2]" as a style), and a project named "reg[/]" crashed `hil
+    test` after its jobs ran; a model named "../x" put its run directory
+    outside the suite's. Now names show as written, and a model name with
+    "/" is exit 2 before anything runs."""
+    shutil.copy(MODELS / "test" / "mlp_per_tensor.tflite", tmp_path / "net.tflite")
+    project = PROJECT.replace('name = "net"', 'name = "kws[v2]"').replace('"regressions"', '"reg[/]"').format(extra="")
+    (tmp_path / "hil.toml").write_text(textwrap.dedent(project))
+    listed = hil("test", "--list", cwd=tmp_path)
+    assert listed.returncode == 0 and "mps2-an386/kws[v2]" in listed.stdout, listed.stdout + listed.stderr
+    ran = hil("test", "--no-store", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "kws[v2]" in ran.stdout and "suite reg[/]" in ran.stdout and "Traceback" not in ran.stderr
+    (tmp_path / "hil.toml").write_text(textwrap.dedent(PROJECT.replace('name = "net"', 'name = "../x"')
+                                                       .format(extra="")))
+    refused = hil("test", "--no-store", cwd=tmp_path)
+    assert refused.returncode == 2 and "models[0].name" in refused.stderr, refused.stdout + refused.stderr
+    assert "cannot name a job" in refused.stderr and not (tmp_path / "x").exists()

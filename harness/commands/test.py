@@ -37,7 +37,8 @@ def _summary_table(doc: dict) -> Table:
     from ..power.energy import sig3
 
     checks = sorted({c["check"] for c in doc["cases"]})
-    table = Table(title=f"suite {doc['suite']} at {(doc['git'].get('commit') or 'no commit')[:10]}",
+    # names and paths come from hil.toml: a model named "kws[v2]" lost "[v2]", one with "[/]" crashed
+    table = Table(title=escape(f"suite {doc['suite']} at {(doc['git'].get('commit') or 'no commit')[:10]}"),
                   title_justify="left")
     table.add_column("platform / model")
     for check in checks:
@@ -55,7 +56,7 @@ def _summary_table(doc: dict) -> Table:
         by_job.setdefault(f"{c['platform']}/{c['model']}", {})[c["check"]] = c["status"]
     for job in doc["jobs"]:
         m = job.get("metrics") or {}
-        row = [job["id"]]
+        row = [escape(job["id"])]
         for check in checks:
             status = by_job.get(job["id"], {}).get(check, "")
             row.append(f"[{STYLE.get(status, '')}]{status}[/]" if status else "")
@@ -149,7 +150,7 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
     if list_only:
         for job in shard(select(all_jobs(config), keyword), shard_spec):
             out.print(f"{job.id}  ({job.model.vectors.describe()}; checks: "
-                      f"{', '.join(list(job.model.checks) + list(job.model.budgets))})")
+                      f"{', '.join(list(job.model.checks) + list(job.model.budgets))})", markup=False, highlight=False)
         return
 
     def on_term(signum, frame):
@@ -162,9 +163,9 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
     task = progress.add_task("jobs", total=len(selected), last="")
 
     def on_job(job_id: str, entry: dict) -> None:
-        progress.update(task, advance=1, last=f"{job_id}: {entry['status']}")
+        progress.update(task, advance=1, last=escape(f"{job_id}: {entry['status']}"))
         if not err.is_terminal:
-            err.print(f"- {job_id}: {entry['status']}")
+            err.print(f"- {job_id}: {entry['status']}", markup=False, highlight=False)
 
     store_import = None if no_store else _import_store_meanwhile()
     with progress:
@@ -192,13 +193,13 @@ def command(config_path, keyword, parallel, shard_text, out_dir, json_out, no_st
             run_id = store.record(doc)
             identity = doc["identity"]
             out.print(f"  stored as run {run_id} in {store.safe_url()} ({describe_identity(identity)})",
-                      highlight=False)
+                      highlight=False, markup=False)
             if not identity["complete"] or identity["clean"] is False:
                 out.print("  `hil compare` and `hil history` skip this run unless given --allow-partial / "
                           "--allow-dirty: only complete runs from a clean tree stand for a commit", highlight=False)
         except HilError as exc:  # the suite's own results are already on disk
             err.print(f"[bold red]error:[/] could not store the results: {escape(str(exc))}", soft_wrap=True)
-            out.print(f"  suite: {path}")
+            out.print(f"  suite: {path}", markup=False, highlight=False)
             sys.exit(3)
-    out.print(f"  suite: {path}")
+    out.print(f"  suite: {path}", markup=False, highlight=False)
     sys.exit(doc["exit_code"])
