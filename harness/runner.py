@@ -268,8 +268,11 @@ class Run:
             self.begin()
         with contextlib.suppress(HilError):  # then only the console can say it
             self._make_workdir()
-        self.fail(code, status_word(code), message)
-        self._save()
+        try:
+            self.fail(code, status_word(code), message)
+            self._save()
+        finally:
+            self._unlock_workdir()  # nothing else will run here: the directory is free again
 
     def write_batch(self, model: ModelInfo, vectors: VectorSet) -> tuple[Path, list[list[int]]]:
         """The input batch file the device reads from (host files), named as

@@ -36,3 +36,18 @@ def test_an_encoding_that_meets_a_changing_dict_is_done_again_not_raised(tmp_pat
     run.save()
     assert len(calls) == 2 and run.write_error is None
     assert json.loads(run.result_path.read_text())["timings"] == {"prepare_build_s": 1.0}
+
+
+def test_a_run_that_ended_before_it_started_frees_its_directory(tmp_path):
+    """Run.record_failure (a usage error before the run, a farm place never
+    given) kept its run directory locked and its lock file open for the
+    rest of the process (a ResourceWarning at exit; a Session or suite job
+    reusing the directory in the same process was refused)."""
+    from harness.dirlock import lock_directory
+
+    run = Run(RunConfig(model=MODELS / "demo" / "gesture.tflite", platform="mps2-an386", vectors=1,
+                        workdir=tmp_path / "run"))
+    run.record_failure(2, "refused before the run")
+    again = lock_directory(tmp_path / "run", "the run directory", "--workdir")
+    assert again is not None
+    again.release()
