@@ -228,3 +228,60 @@ def test_firmware_that_does_not_fit_names_the_region_and_numbers(tmp_path):
     assert needed, message
     assert int(needed[1]) == 8192 + int(needed[2])
     assert "firmware.stack_bytes" in message
+
+
+SLEEPING_PLATFORMS = [n for n in QEMU_PLATFORMS if "HIL_UART_RX_IRQ" in (load_platform(n).firmware.defines or {})]
+
+
+@pytest.mark.parametrize("name", SLEEPING_PLATFORMS)
+def test_an_idle_device_sleeps_and_wakes_for_the_next_byte(tmp_path, name):
+    """hil's firmware polled the UART, so QEMU kept a host core at 100% for
+    the whole run, waiting for hil included: two jobs side by side fought
+    for the cores even while both waited (issue 14's -j 2). Where the
+    platform gives the UART's receive interrupt it sleeps in WFI: over 2 s
+    with the link open and nothing sent, QEMU uses under 0.3 s of CPU
+    (a CPU-time bound, not a timed one: a polling QEMU uses ~2 s, less only
+    if the host starves it), and a HELLO sent afterwards is answered."""
+    import os
+    import socket
+    import time
+
+    import serial
+
+    from harness.link.protocol import DeviceClient
+
+    platform = _platform(name)
+    elf = build_firmware(platform).elf.path
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    t = platform.target
+    proc = subprocess.Popen([t.executable, "-M", t.machine, *(["-cpu", t.cpu] if t.cpu else []), "-display", "none",
+                             "-monitor", "none", "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on", "-icount",
+                             t.icount, "-semihosting-config", "enable=on,target=native", "-kernel", str(elf),
+                             *t.extra_args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                link = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=1)
+                break
+            except serial.SerialException:
+                assert time.monotonic() < deadline and proc.poll() is None, "QEMU did not listen"
+                time.sleep(0.05)
+        client = DeviceClient(link)
+        assert client.hello(timeout=10).max_payload > 0  # booted, answering
+
+        def cpu_s() -> float:
+            fields = open(f"/proc/{proc.pid}/stat").read().rsplit(") ", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before = cpu_s()
+        time.sleep(2.0)
+        idle = cpu_s() - before
+        assert idle < 0.3, f"{name}: an idle QEMU used {idle:.2f} s of CPU in 2 s: the firmware polls"
+        assert client.hello(timeout=10).max_payload > 0  # woken by the request's first byte
+        link.close()
+    finally:
+        proc.kill()
+        proc.wait()

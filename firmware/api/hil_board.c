@@ -28,6 +28,14 @@ static void uart_write(void *ctx, const uint8_t *data, size_t len)
     board_write(data, len);
 }
 
+#ifdef HIL_UART_RX_IRQ
+static void idle(void *ctx)
+{
+    (void)ctx;
+    board_idle();
+}
+#endif
+
 static uint64_t counter(void *ctx)
 {
     (void)ctx;
@@ -81,7 +89,11 @@ void hil_board_setup(hil_transport *transport, hil_board *board)
 #endif
     board->reboot = reboot;
     board->stack = stack;
+#ifdef HIL_UART_RX_IRQ
+    board->idle = idle; /* the board sleeps until the next byte (board.h) */
+#else
     board->idle = NULL;
+#endif
 }
 
 const char *hil_board_platform(void) { return HIL_PLATFORM; }

@@ -121,6 +121,8 @@ int main(void)
 #if HIL_BAKED
     hil_set_baked_model(&server, hil_baked_model, (uint32_t)(hil_baked_model_end - hil_baked_model));
 #endif
-    for (;;)
-        hil_poll(&server);
+    for (;;) {
+        if (hil_poll(&server) == 0 && board.idle) /* nothing to read: sleep if the board can */
+            board.idle(board.ctx);
+    }
 }

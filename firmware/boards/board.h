@@ -14,6 +14,11 @@ void board_init(void);
 int board_getc(void);
 void board_write(const uint8_t *data, size_t len);
 
+/* Sleep until a byte may have arrived (called when board_getc() had none).
+ * Defined by the boards that can, when the platform gives the UART's
+ * receive interrupt (HIL_UART_RX_IRQ: mps2); elsewhere the link is polled. */
+void board_idle(void);
+
 /* Where board_counter() comes from (api/hil_board.c names it to the host). */
 enum board_counter_kind {
     BOARD_COUNTER_NONE = 0,
