@@ -91,8 +91,22 @@ class _Damage:
         return bytes(out)
 
 
+def _connect(upstream: tuple[str, int] | str) -> socket.socket:
+    """A (host, port) over TCP, or a unix socket address (QEMU's UART: "\\0name")."""
+    if isinstance(upstream, tuple):
+        return socket.create_connection(upstream, timeout=5)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(5)
+    try:
+        sock.connect(upstream)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class NoisyProxy:
-    def __init__(self, upstream: tuple[str, int], *, ber: float = 0.0, drop: float = 0.0, dup: float = 0.0,
+    def __init__(self, upstream: tuple[str, int] | str, *, ber: float = 0.0, drop: float = 0.0, dup: float = 0.0,
                  seed: int = 0, direction: str = "both", cut_after: int | None = None) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
@@ -172,13 +186,14 @@ class NoisyProxy:
                         host_side.close()
                         continue
                     try:
-                        device_side = socket.create_connection(self.upstream, timeout=5)
+                        device_side = _connect(self.upstream)
                     except OSError:
                         host_side.close()
                         continue
                     self.connections += 1
                     for s in (host_side, device_side):
-                        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                        if s.family != socket.AF_UNIX:
+                            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                         sel.register(s, selectors.EVENT_READ)
                     peers[host_side] = (device_side, "to_device")
                     peers[device_side] = (host_side, "to_host")

@@ -345,6 +345,7 @@ def test_a_whole_session_over_a_noisy_link_gives_the_clean_results(device_proc):
 # -- end to end: real firmware in real QEMU ------------------------------------------------
 
 from harness.runner import Run, RunConfig, SilentReporter  # noqa: E402
+from harness.link.urlhandler.protocol_unix import socket_address  # noqa: E402
 from harness.targets.qemu import QemuTarget  # noqa: E402
 
 VERDICT = ("index", "status", "max_abs_diff", "mismatches", "top1")
@@ -372,8 +373,8 @@ class _Proxied:
         original = QemuTarget.start
 
         def start(target):
-            host, port = original(target)[len("socket://"):].rsplit(":", 1)
-            self.proxy = NoisyProxy((host, int(port)), **noise)
+            url = original(target)  # unix://@name: QEMU's UART socket (harness/targets/qemu.py)
+            self.proxy = NoisyProxy(socket_address(url), **noise)
             return self.proxy.start()
 
         monkeypatch.setattr(QemuTarget, "start", start)
@@ -522,10 +523,11 @@ def test_qemu_health_from_process_state_and_qmp(tmp_path, an386_firmware):
     url = target.start()
     assert target.process is not None and target.qmp_path is not None  # start() set both
     try:
-        with serial.serial_for_url(url, timeout=0.2):  # connecting starts the guest
+        with serial.serial_for_url(url, timeout=0.2) as port:  # connecting starts the guest
             assert str(target.qmp_path).startswith("/tmp/hil-qmp-")
             first = target.health()
             assert first.running and first.clock is not None
+            port.write(b"\x00\x00")  # idle, the guest sleeps and its clock stands still: bytes wake it
             time.sleep(0.2)
             later = target.health().clock
             assert later is not None and later > first.clock  # the virtual clock advances

@@ -28,8 +28,11 @@ import select
 import serial
 from serial.urlhandler import protocol_socket
 
-#: pyserial's own ports whose descriptor is the stream itself (exact types: a subclass may filter what it reads)
-_DIRECT = (protocol_socket.Serial, serial.Serial)
+from .urlhandler import protocol_unix
+
+#: pyserial's own ports (and hil's unix://) whose descriptor is the stream itself (exact types: a subclass
+#: may filter what it reads)
+_DIRECT = (protocol_socket.Serial, protocol_unix.Serial, serial.Serial)
 
 READ_SIZE = 1 << 16
 

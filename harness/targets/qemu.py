@@ -1,9 +1,12 @@
 """QEMU system emulation as a target.
 
-The firmware's UART is a TCP server socket (`server=on,wait=on`): QEMU holds
-the guest until the host connects, so no byte is lost, and the host talks to
-it through pyserial's `socket://` URL exactly as it would to a network serial
-port. QEMU's own stdout/stderr go to a log file, never into the protocol.
+The firmware's UART is a unix-domain server socket in Linux's abstract
+namespace (`server=on,wait=on`): QEMU holds the guest until the host
+connects, so no byte is lost, and the host talks to it through a `unix://@name`
+pyserial port (harness/link/urlhandler/) as it would to a network serial
+port. Not TCP: QEMU writes each UART byte to the socket on its own, and
+over loopback TCP that cost 3-4x the CPU per byte; an abstract name leaves
+no file behind, whatever ends the run. QEMU's own stdout/stderr go to a log file, never into the protocol.
 With `-icount shift=0` virtual time advances one nanosecond per instruction,
 which makes the firmware's SysTick counts deterministic instruction counts.
 
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -46,12 +50,6 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
         pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @functools.lru_cache(maxsize=16)
@@ -82,11 +80,10 @@ class QemuTarget:
         self._qmp_dir: str | None = None  # a short directory in /tmp when the run directory's path is too long
         self.plugin_args: list[str] = []  # `-plugin ...` of the cycle plugin (harness/timing/plugin.py), set by the runner
 
-    def _command(self, port: int) -> list[str]:
+    def _command(self, uart: str) -> list[str]:
         t = self.platform.target
         cmd = [self.executable, "-M", t.machine, "-display", "none", "-monitor", "none",
-               "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
-               "-kernel", str(self.elf)]
+               "-serial", f"unix:{uart},abstract=on,server=on,wait=on", "-kernel", str(self.elf)]
         if self.qmp_path is not None:
             cmd += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
         if t.cpu:
@@ -111,21 +108,17 @@ class QemuTarget:
                              hint=f"install it: apt-get install -y {package}")
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.qmp_path = self._choose_qmp_path()
-        for attempt in range(3):  # the free port can be taken before QEMU binds it
-            port = _free_port()
-            self.command = self._command(port)
-            logger.info("starting the emulator in %s: %s", self.workdir, " ".join(self.command))
-            log = open(self.log_path, "ab")
-            self.process = popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                preexec_fn=_die_with_parent, cwd=self.workdir)
-            log.close()
-            if self._wait_listening(port):
-                return f"socket://127.0.0.1:{port}"
-            self.stop()
-            text = self.log_path.read_text(errors="replace")
-            if "Address already in use" not in text:
-                break
+        uart = f"hil-uart-{os.getpid()}-{secrets.token_hex(6)}"  # an abstract name: no file, no port to race for
+        self.command = self._command(uart)
+        logger.info("starting the emulator in %s: %s", self.workdir, " ".join(self.command))
+        log = open(self.log_path, "ab")
+        self.process = popen(
+            self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=_die_with_parent, cwd=self.workdir)
+        log.close()
+        if self._wait_listening(uart):
+            return f"unix://@{uart}"
+        self.stop()
         raise InfraError(f"QEMU did not start for {self.platform.name}: {self._own_words() or 'no output'}",
                          hint=f"run it by hand to see why: {' '.join(self.command)}")
 
@@ -164,14 +157,14 @@ class QemuTarget:
             return None
         return f"QEMU exited with status {proc.returncode}: {' | '.join(own[-3:])} (log: {self.log_path})"
 
-    def _wait_listening(self, port: int) -> bool:
+    def _wait_listening(self, uart: str) -> bool:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
                 return False
-            # QEMU prints nothing when it listens; probe the port without
+            # QEMU prints nothing when it listens; look for the socket without
             # connecting (connecting would start the guest before we're ready)
-            if _port_is_listening(port):
+            if _unix_is_listening(uart):
                 return True
             time.sleep(0.005)
         return False
@@ -275,15 +268,16 @@ class QemuTarget:
         self.stop()
 
 
-def _port_is_listening(port: int) -> bool:
-    """True when something listens on 127.0.0.1:port (reads /proc/net/tcp)."""
-    want = f"0100007F:{port:04X}"
+def _unix_is_listening(name: str) -> bool:
+    """True when something listens on the abstract unix socket `name`
+    (reads /proc/net/unix: flag __SO_ACCEPTCON, path "@name")."""
+    want = "@" + name
     try:
-        with open("/proc/net/tcp") as fh:
+        with open("/proc/net/unix") as fh:
             next(fh)
             for line in fh:
                 fields = line.split()
-                if fields[1] == want and fields[3] == "0A":  # LISTEN
+                if len(fields) >= 8 and fields[7] == want and int(fields[3], 16) & 0x10000:
                     return True
     except OSError:
         return True  # cannot tell: let the connect retry loop decide
