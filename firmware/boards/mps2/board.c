@@ -43,6 +43,15 @@ void board_init(void)
 }
 
 #ifdef HIL_UART_RX_IRQ
+/* Polls of the UART before sleeping. QEMU's UART holds one received byte,
+ * so a request arrives a byte at a time, each soon after the last was read;
+ * sleeping between them cost a wake-up per byte, and on a busy host each
+ * waited for a core: with references computed beside the runs, hil test of
+ * 4 x 300 keyword-spotting vectors took 24.4 s at -j 1 sleeping at once,
+ * 19.9 s polling 2,000 times first. */
+#ifndef HIL_IDLE_SPIN
+#define HIL_IDLE_SPIN 2000u
+#endif
 /*
  * Sleep in WFI until a byte arrives, so that an emulator waiting for the
  * host spends no host CPU (polling kept QEMU at 100% of a core for the whole
@@ -61,6 +70,9 @@ void board_init(void)
  */
 void board_idle(void)
 {
+    for (uint32_t i = 0; i < HIL_IDLE_SPIN; i++) /* the next byte of a frame is usually this close */
+        if (UART_STATE & STATE_RX_FULL)
+            return;
     const uint32_t bit = 1u << (HIL_UART_RX_IRQ % 32u);
     uint32_t primask;
     __asm volatile("mrs %0, primask\n cpsid i" : "=r"(primask) : : "memory");
