@@ -420,6 +420,8 @@ class Session:
             golden = reference.result()
         finally:
             reference.close()
+        if result.provenance is not None:  # where this set's reference came from, as a run records it
+            result.provenance["reference_outputs"] = reference.provenance()
         batch_file = run.write_batch(model, vectors) if self._bulk else None
         before, fault_before, error_before = len(result.vectors), result.fault, result.error
         outputs: dict = {}

@@ -267,3 +267,16 @@ def test_session_budgets_and_explanations_carry_the_same_reasons(tmp_path, corru
         explained = batch.explain()
     assert not energy.passed and re.search(r"\(estimate: [^)]+ x derived power, unverified[^)]*\)", energy.message)
     assert re.search(r"largest difference \d+ at \[[\d, ]+\] \(got -?\d+, expected -?\d+\)", explained), explained
+
+
+def test_a_session_records_where_its_reference_outputs_came_from(tmp_path):
+    """`hil run` records provenance.reference_outputs (computed or the
+    cache, which file and key); a Session's result.json had none, so a
+    verdict from the Python API could not be traced to its reference."""
+    from harness.session import Session
+
+    with Session("mps2-an386", workdir=tmp_path / "run") as dut:
+        dut.load_model(MODEL)
+        assert dut.stream(count=2, seed=5).passed == 2
+    provenance = json.loads((tmp_path / "run" / "result.json").read_text())["provenance"]
+    assert provenance["reference_outputs"]["source"] in ("computed", "cache")
