@@ -5,10 +5,9 @@ QEMU's UART model writes every byte to its chardev on its own. Over TCP
 loopback each of those writes runs the TCP stack on both ends: 7.9 us of
 the sender's CPU per byte on an idle machine here, against 2.1 us over a
 unix-domain socket (benchmarks/uart_socket_cost.py, medians of 5), at
-~120 bytes a reply. The port is
-pyserial's socket:// one with another address family, so everything that
-reads a socket:// port (the client's descriptor reader included) reads it
-the same way.
+~120 bytes a reply. The port is pyserial's socket:// one with another
+address family, so everything that reads a socket:// port (the client's
+descriptor reader included) reads it the same way.
 """
 
 from __future__ import annotations
