@@ -21,8 +21,10 @@ side in one process, and reports:
   --suite-rounds rounds: each round's ratio, their median and range, the
   load average, with the reference computed in every job and read from a
   warm cache; beside it the ceiling (the jobs' streams alone, side by side
-  against one at a time) and hil's time outside the streams
-  (`measure_suite`); --suite-shards adds two `--shard i/2` processes.
+  against one at a time), what the machine gives two busy loops side by
+  side against one after the other (`machine_ratio`, no -j beats it) and
+  hil's time outside the streams (`measure_suite`); --suite-shards adds
+  two `--shard i/2` processes.
 
 - with --overhead, issue 14's figure: the harness's overhead per vector
   against the device's INVOKE time, both from one run: bare INVOKE round
@@ -305,6 +307,30 @@ def _suite_timings(suite_dir: Path) -> dict:
     return {"duration_s": doc["duration_s"], "streams_s": streams}
 
 
+_BURN = "for _ in range({n}): pass"
+
+
+def _burn_loops() -> int:
+    """Loop iterations that keep one core busy for about 1.5 s here."""
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-c", _BURN.format(n=10_000_000)], check=True)
+    return int(10_000_000 * 1.5 / max(time.monotonic() - t0, 0.05))
+
+
+def machine_ratio(loops: int) -> float:
+    """What this machine gives two independent CPU-bound processes: the
+    same busy loop twice one after the other against twice side by side
+    (2.0 on two free cores; a VM whose cores share a host, or a loaded
+    machine, gives less). No -j can beat it; measured in every round,
+    beside the suites, as the machine's load drifts."""
+    def burn(copies: int) -> float:
+        t0 = time.monotonic()
+        procs = [subprocess.Popen([sys.executable, "-c", _BURN.format(n=loops)]) for _ in range(copies)]
+        assert [p.wait() for p in procs] == [0] * copies
+        return time.monotonic() - t0
+    return (burn(1) + burn(1)) / burn(2)
+
+
 def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", rounds: int = 3,
                   shards: bool = False) -> dict:
     """`hil test -j 1` and `-j 2` on the same 4-job suite, alternated for
@@ -342,6 +368,7 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", 
                 "streams_s": [s for f in found for s in f["streams_s"]]}
 
     timed("warm-up", ("-j", "2"))
+    loops = _burn_loops()
     row["load_before"] = os.getloadavg()[0]
     for k in range(rounds):
         one = timed(f"r{k}-j1", ("-j", "1"))
@@ -349,7 +376,8 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", 
         entry = {"j1": one, "j2": two, "ratio": one["wall_s"] / two["wall_s"],
                  # -j 1 keeps `cores_used` cores busy on average; two cores can then give at most 2 / that
                  "cores_used": one["cpu_s"] / one["wall_s"], "cpu_bound": 2 * one["wall_s"] / one["cpu_s"],
-                 "stream_ratio": sum(one["streams_s"]) / (sum(two["streams_s"]) / 2), "load": os.getloadavg()[0]}
+                 "stream_ratio": sum(one["streams_s"]) / (sum(two["streams_s"]) / 2), "load": os.getloadavg()[0],
+                 "machine_ratio": machine_ratio(loops)}
         if shards:
             both = timed(f"r{k}-shards", ("-j", "1", "--shard", "1/2"), ("-j", "1", "--shard", "2/2"))
             entry.update(shards=both, shards_ratio=one["wall_s"] / both["wall_s"])
@@ -362,6 +390,8 @@ def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", 
     rs = row["rounds"]
     row["ratio"] = spread([r["ratio"] for r in rs])
     row["stream_ratio"] = spread([r["stream_ratio"] for r in rs])  # the ceiling: the machine's part
+    row["machine_ratio"] = spread([r["machine_ratio"] for r in rs])
+    row["of_machine"] = spread([r["ratio"] / r["machine_ratio"] for r in rs])
     row["cores_used"] = spread([r["cores_used"] for r in rs])
     row["cpu_bound"] = spread([r["cpu_bound"] for r in rs])
     row["j1_s"] = spread([r["j1"]["wall_s"] for r in rs])
@@ -382,16 +412,19 @@ def _print_suite(row: dict) -> None:
     print(f"\nhil test, 4 jobs x {row['vectors_per_job']} vectors of {row['model']} on mps2-an386, {row['cpus']} CPUs, "
           f"reference cache {row['reference_cache']}, {len(row['rounds'])} rounds of -j 1 then -j 2; "
           f"load average {row['load_before']:.1f} before, {row['load_after']:.1f} after")
-    print(f"{'round':>5} {'-j 1 s':>7} {'-j 2 s':>7} {'ratio':>6} {'streams ratio':>14}"
+    print(f"{'round':>5} {'-j 1 s':>7} {'-j 2 s':>7} {'ratio':>6} {'streams ratio':>14} {'machine':>8}"
           f"{' shards s':>9}{' shards ratio':>13} {'load':>5}")
     for k, r in enumerate(row["rounds"]):
         shards = f"{r['shards']['wall_s']:9.1f}{r['shards_ratio']:13.2f}" if "shards" in r else f"{'':9}{'':13}"
         print(f"{k:5d} {r['j1']['wall_s']:7.1f} {r['j2']['wall_s']:7.1f} {r['ratio']:6.2f} {r['stream_ratio']:14.2f}"
+              f" {r['machine_ratio']:8.2f}"
               f"{shards} {r['load']:5.1f}")
     print(f"-j 2 / -j 1 throughput: median (range) {fmt(row['ratio'], 'x')}; -j 1 {fmt(row['j1_s'], ' s', 1)}, "
           f"-j 2 {fmt(row['j2_s'], ' s', 1)}")
     print(f"ceiling, the streams alone (sum of the jobs' vectors_s at -j 1 / at -j 2 halved): "
           f"{fmt(row['stream_ratio'], 'x')}; one job's stream alone {fmt(row['stream_s_per_job'], ' s')}")
+    print(f"the machine (two busy loops side by side against one after the other): {fmt(row['machine_ratio'], 'x')};"
+          f" -j 2's ratio as a share of it {fmt(row['of_machine'])}")
     print(f"hil outside the streams: start-up and exit {fmt(row['outside_suite_s'], ' s')} per suite, "
           f"{fmt(row['per_job_other_s'], ' s')} per job at -j 1 (prepare, boot, load, judge, close)")
     print(f"CPU: -j 1 keeps {fmt(row['cores_used'])} cores busy (hil, QEMU and the reference children's CPU "

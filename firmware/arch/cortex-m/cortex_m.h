@@ -36,9 +36,13 @@ void cm_dwt_restart(void);
 /* Counter for the board.h functions (board_common.c): DWT when it really
  * counts, else SysTick. Boards call cm_counter_select() from board_init(). */
 void cm_counter_select(void);
-/* Before sleeping in WFE: stop SysTick (a tick is an event that would end
+/* Before sleeping in WFI: stop SysTick (a tick is an event that would end
  * the sleep); board_counter_restart() starts it again. No-op with DWT. */
 void cm_counter_idle(void);
+/* board_idle() of a board whose UART interrupts on receive: poll ready()
+ * a while, then sleep in WFI until NVIC interrupt `irq` (never taken) or
+ * ready(); clear() clears the UART's receive-interrupt flag. */
+void cm_idle(uint32_t irq, int (*ready)(void), void (*clear)(void));
 
 /* Stack painted at reset; the deepest byte no longer painted is the
  * high-water mark. */

@@ -17,6 +17,13 @@
         v_;                                                                              \
     })
 
+#define CSR_SET(csr, bits)                                                                  \
+    __asm volatile(".option push\n.option arch, +zicsr\ncsrs " #csr ", %0\n.option pop" : : "r"(bits) : "memory")
+#define CSR_CLEAR(csr, bits)                                                                \
+    __asm volatile(".option push\n.option arch, +zicsr\ncsrc " #csr ", %0\n.option pop" : : "r"(bits) : "memory")
+
+#define MIE_MEIE (1u << 11) /* machine external interrupt enable (mie) */
+
 /* mcause exception codes (privileged spec, table 3.6) */
 enum {
     RV_CAUSE_INSN_MISALIGNED = 0,

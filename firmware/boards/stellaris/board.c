@@ -32,7 +32,10 @@
 #define UART_FBRD REG32(HIL_UART_BASE + 0x028u)
 #define UART_LCRH REG32(HIL_UART_BASE + 0x02Cu)
 #define UART_CR REG32(HIL_UART_BASE + 0x030u)
+#define UART_IMSC REG32(HIL_UART_BASE + 0x038u)
+#define UART_ICR REG32(HIL_UART_BASE + 0x044u)
 #define FR_RXFE (1u << 4)
+#define INT_RX (1u << 4)
 #define FR_TXFF (1u << 5)
 #define LCRH_8N1 0x60u /* WLEN = 8 bits, FIFOs off (see board_init) */
 #define CR_UARTEN_TXE_RXE 0x301u
@@ -54,13 +57,25 @@ void board_init(void)
      * the host connects). One holding register suffices for a polled loop. */
     UART_LCRH = LCRH_8N1;
     UART_CR = CR_UARTEN_TXE_RXE;
+#ifdef HIL_UART_RX_IRQ
+    UART_IMSC = INT_RX; /* board_idle() wakes on it (UART0: interrupt 5 on the LM3S6965) */
+#endif
 
     cm_counter_select();
 }
 
+static int rx_ready(void) { return !(UART_FR & FR_RXFE); }
+
+#ifdef HIL_UART_RX_IRQ
+static void rx_clear(void) { UART_ICR = INT_RX; }
+
+/* Sleeps in WFI until a byte arrives (arch/cortex-m/board_common.c). */
+void board_idle(void) { cm_idle(HIL_UART_RX_IRQ, rx_ready, rx_clear); }
+#endif
+
 int board_getc(void)
 {
-    if (!(UART_FR & FR_RXFE))
+    if (rx_ready())
         return (int)(UART_DR & 0xFFu);
     return -1;
 }
