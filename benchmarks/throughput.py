@@ -311,24 +311,27 @@ _BURN = "for _ in range({n}): pass"
 
 
 def _burn_loops() -> int:
-    """Loop iterations that keep one core busy for about 1.5 s here."""
+    """Loop iterations that keep one core busy for about a second here."""
     t0 = time.monotonic()
     subprocess.run([sys.executable, "-c", _BURN.format(n=10_000_000)], check=True)
-    return int(10_000_000 * 1.5 / max(time.monotonic() - t0, 0.05))
+    return int(10_000_000 / max(time.monotonic() - t0, 0.05))
 
 
-def machine_ratio(loops: int) -> float:
-    """What this machine gives two independent CPU-bound processes: the
-    same busy loop twice one after the other against twice side by side
-    (2.0 on two free cores; a VM whose cores share a host, or a loaded
-    machine, gives less). No -j can beat it; measured in every round,
-    beside the suites, as the machine's load drifts."""
+def machine_ratio(loops: int, pairs: int = 3) -> float:
+    """What this machine gives two independent CPU-bound processes: a busy
+    loop alone against two copies side by side, alternated `pairs` times
+    (medians: this VM's speed drifts within seconds); 2 x alone / side by
+    side is 2.0 on two free cores, less on a VM whose cores share a host or
+    a loaded machine, and above 2.0 only when the machine's speed changed
+    between the two (which says how far a round's ratio can be trusted).
+    No -j can beat it; measured in every round, beside the suites."""
     def burn(copies: int) -> float:
         t0 = time.monotonic()
         procs = [subprocess.Popen([sys.executable, "-c", _BURN.format(n=loops)]) for _ in range(copies)]
         assert [p.wait() for p in procs] == [0] * copies
         return time.monotonic() - t0
-    return (burn(1) + burn(1)) / burn(2)
+    alone, both = zip(*[(burn(1), burn(2)) for _ in range(pairs)])
+    return 2 * statistics.median(alone) / statistics.median(both)
 
 
 def measure_suite(model: Path, vectors: int, workdir: Path, cache: str = "off", rounds: int = 3,
