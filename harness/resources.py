@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import InfraError
+from .errors import InfraError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,24 @@ def data_root() -> Path:
 def firmware_dir() -> Path:
     """The firmware sources (CMake project, engine, board layers, QEMU plugin)."""
     return data_root() / "firmware"
+
+
+def board_layer(board: str) -> Path | None:
+    """The built-in firmware's board layer `board` (a platform file's
+    firmware.board), or None when the built-in firmware has none: such a
+    platform runs only firmware built elsewhere."""
+    path = firmware_dir() / "boards" / board
+    return path if board and "/" not in board and path.is_dir() else None
+
+
+def require_board_layer(platform: str, board: str, hint: str) -> Path:
+    """board_layer(board), or UsageError naming the layers there are."""
+    layer = board_layer(board)
+    if layer is None:
+        have = sorted(d.name for d in (firmware_dir() / "boards").iterdir() if d.is_dir())
+        raise UsageError(f"platform {platform} names board layer {board!r}, which the built-in firmware does not "
+                         f"have (it has {', '.join(have)})", hint=hint)
+    return layer
 
 
 def platforms_dir() -> Path:

@@ -457,12 +457,9 @@ class Run:
             r = build(self.config.build, platform, log=self.reporter.stage)
             return r.elf.path, r.elf, {"platform": r.platform, "inputs_hash": r.config_hash, "compiler": r.compiler,
                                        "cached": r.cached, "engine": r.engine, **r.extra, **r.elf.as_dict()}
-        layer = resources.firmware_dir() / "boards" / platform.firmware.board
-        if not layer.is_dir():
-            raise UsageError(f"platform {platform.name} names board layer {platform.firmware.board!r}, which the "
-                             f"built-in firmware does not have yet ({layer})",
-                             hint="pass --firmware with a runner ELF built for this board (any firmware that serves "
-                                  "the hil protocol, docs/protocol.md), or add that board layer")
+        resources.require_board_layer(platform.name, platform.firmware.board,
+                                      hint="pass --firmware with a runner ELF built for this board (any firmware "
+                                           "that serves the hil protocol, docs/protocol.md), or add that board layer")
         self.reporter.stage(f"building firmware for {platform.name}"
                             + (" with the model baked in" if self.config.bake else ""))
         if self.config.bake:  # the image holds the model: a new model is a new image

@@ -444,3 +444,18 @@ def test_other_firmware_is_bounded_by_the_platforms_ram(tmp_path):
     text = _refused_before_anything(_run_limited(tmp_path, "--model", model, "--firmware",
                                                  built.stdout.strip().splitlines()[-1]), tmp_path)
     assert "needs at least" in text and "more than the RAM of mps2-an386" in text, text
+
+
+def test_platforms_a_hint_names_can_run_the_built_in_firmware():
+    """The hints for a model too large for a platform's built-in firmware
+    (arena, model buffer, flash, engine tables) named every platform file
+    with room, nucleo-l4r5zi and nucleo-h743zi included, whose board layers
+    the built-in firmware does not have: following the hint ended in "names
+    board layer 'stm32l4', which the built-in firmware does not have"."""
+    from harness.model.capacity import arena_hint, model_buffer_hint
+    from harness.platforms import load_platform
+
+    small = load_platform("lm3s6965evb")
+    for hint in (arena_hint(16_000, small), model_buffer_hint(100_000, small)):
+        assert "mps2-an386" in hint and "riscv32-virt" in hint, hint
+        assert "nucleo" not in hint, hint

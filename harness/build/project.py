@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import resources
 from ..errors import EXIT_FAILED, HilError, UsageError
 from ..platforms import Platform
 from .artifact import ElfInfo, read_elf
@@ -362,11 +363,9 @@ def build(spec: BuildSpec, platform: Platform, log=None, echo=None) -> ProjectBu
 def build_builtin(spec: BuildSpec, platform: Platform, log=None) -> ProjectBuild:
     from .cmake import build_firmware
 
-    layer = FIRMWARE_DIR / "boards" / platform.firmware.board
-    if not layer.is_dir():
-        raise UsageError(f"platform {platform.name} names board layer {platform.firmware.board!r}, which the "
-                         f"built-in firmware does not have ({layer})",
-                         hint="build your own firmware for this board (hil build APP_DIR), or add the board layer")
+    resources.require_board_layer(platform.name, platform.firmware.board,
+                                  hint="build your own firmware for this board (hil build APP_DIR), or add the board "
+                                       "layer")
     cmake_vars: dict[str, str] = {}
     extra_inputs = ""
     require: tuple = ()

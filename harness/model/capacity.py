@@ -62,14 +62,16 @@ def host_memory_budget() -> int:
 
 
 def platforms_where(fits, exclude: str = "") -> list[str]:
-    """Names of the platforms whose file satisfies `fits(platform)`."""
+    """Names of the platforms whose file satisfies `fits(platform)` and whose
+    board layer the built-in firmware has (the sizes a hint compares are
+    the built-in firmware's; a platform without its layer cannot build it)."""
     names = []
     for name in available():
         try:
             p = load_platform(name)
         except UsageError:
             continue
-        if p.name != exclude and fits(p):
+        if p.name != exclude and resources.board_layer(p.firmware.board) and fits(p):
             names.append(p.name)
     return names
 
