@@ -168,6 +168,8 @@ def test_hil_run_rows_and_energy_are_explained(tmp_path, corrupt_elf):
         assert f"got {m['got']}, expected {m['expected']}" in row, proc.stdout
 
     assert "energy uJ (est., unverified)" in proc.stdout
+    assert re.search(r"estimates \(est\.\): cycles and ms (band unknown|\+-[\d.]+%)", proc.stdout), proc.stdout
+    assert re.search(r"estimates \(est\.\): .*energy (band unknown|[-+][\d.]+%/[-+][\d.]+%)", proc.stdout), proc.stdout
     assert re.search(r"energy per inference: min [\d.,]+  median [\d.,]+  max [\d.,]+ uJ \(estimate: "
                      + re.escape(basis["basis_text"]) + r", unverified[^)]*\)\n +error band unknown", proc.stdout)
     assert "budget --max-energy-uj EXCEEDED: energy " in proc.stdout

@@ -97,6 +97,12 @@ def test_run_report_html_holds_the_run(failing_run, tmp_path):
     assert f"first divergence at operator {CORRUPT_OP} ({CORRUPT_NAME})" in loc
     assert f"vector {result['localization']['vector']}" in loc
     assert re.search(r"energy per inference</dt><dd>\d{3} uJ median .*\(estimate: .*unverified.*\)</dd>", page)
+    # every estimate's column carries its band (the vectors' and the operators' cycles had none)
+    band = r"(\+-[\d.]+%( \(not like for like\))?|band unknown)"
+    headers = set(re.findall(r"<th[^>]*>([^<]*)</th>", page))
+    assert any(re.fullmatch(rf"cycles \(est\., {band}\)", h) for h in headers), headers
+    assert any(re.fullmatch(rf"cycles \(estimate, {band}\)", h) for h in headers), headers
+    assert any(re.fullmatch(r"energy \(uJ; estimate: .*unverified, .*\)", h) for h in headers), headers
     link = _group(r'<section id="link">(.*?)</section>', page)
     assert f">{result['link']['frames_sent']} / {result['link']['frames_received']}<" in link
 

@@ -245,3 +245,33 @@ def test_an_absolute_platform_path_keeps_the_job_in_the_suite_directory(tmp_path
 def test_a_budget_of_zero_or_less_in_hil_toml_is_refused(tmp_path, value):
     with pytest.raises(UsageError, match="models\\[0\\].budgets.max_count` is .*not a positive number"):
         load_config(_project(tmp_path, GOOD.replace("max_count = 1e6", f"max_count = {value}")))
+
+
+def test_the_suite_table_shows_each_estimate_with_its_error_band():
+    """`hil test`'s table printed the cycles and energy estimates of each
+    job as bare numbers ("629,000, 25.2 ms", "213"): an estimate is shown
+    with its band wherever it is shown, and jobs on different platforms
+    have different bands."""
+    from rich.console import Console
+
+    from harness.commands.test import _summary_table
+
+    band = ("+-58.0% (largest cycles error seen, set by a comparison that is not like for like (the software "
+            "differed); CoreMark/MHz against the core vendor's published figure: 1 benchmark)")
+    doc = {"suite": "s", "git": {}, "cases": [], "jobs": [
+        {"id": "mps2-an386/demo", "metrics": {
+            "count": 521780.0, "count_kind": "instructions", "cycles_estimate": 629077.5, "latency_ms": 25.16,
+            "cycles_basis": {"model": "cortex-m4", "clock_hz": 25_000_000, "error_band": band},
+            "energy_uj": 213.2, "energy_basis": {"kind": "cycles_estimate", "verified": False, "error_pct": None,
+                                                 "error_band": "unknown: power scaled"}}},
+        {"id": "riscv32-virt/demo", "metrics": {
+            "count": 2102397.0, "count_kind": "instructions", "cycles_estimate": 2340000.0, "latency_ms": 7.3,
+            "cycles_basis": {"model": "rv32imac", "clock_hz": 320_000_000, "error_band": "unknown: no validation"},
+            "energy_uj": 50.0, "energy_basis": {"kind": "cycles_estimate", "verified": False,
+                                                "error_pct": [-10.4, 11.2], "error_band": "-10.4%/+11.2%"}}}]}
+    console = Console(width=400, record=True)
+    console.print(_summary_table(doc))
+    text = console.export_text()
+    an386, riscv = (next(line for line in text.splitlines() if job in line) for job in ("mps2-an386", "riscv32"))
+    assert "+-58.0% (not like for like)" in an386 and "band unknown" in an386, an386
+    assert "band unknown" in riscv and "-10.4%/+11.2%" in riscv, riscv

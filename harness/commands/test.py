@@ -34,7 +34,8 @@ STYLE = {"passed": "green", "failed": "bold red", "error": "red", "skipped": "di
 def _summary_table(doc: dict) -> Table:
     from rich.table import Table
 
-    from ..power.energy import sig3
+    from ..power.energy import short_band, sig3
+    from ..results.compare import timing_band
 
     checks = sorted({c["check"] for c in doc["cases"]})
     # names and paths come from hil.toml: a model named "kws[v2]" lost "[v2]", one with "[/]" crashed
@@ -45,11 +46,11 @@ def _summary_table(doc: dict) -> Table:
         table.add_column(check.replace("_", " "), justify="center")
     table.add_column("count (median)", justify="right")
     estimated = any((j.get("metrics") or {}).get("cycles_estimate") is not None for j in doc["jobs"])
-    if estimated:  # the timing model's estimates (each job's band is in its report)
-        table.add_column("cycles, ms (est.)", justify="right")
-    table.add_column("energy uJ (est., unverified)" if any(
+    if estimated:  # the timing model's estimates, each with its band (jobs differ: each has its platform's)
+        table.add_column("cycles, ms (est., band)", justify="right")
+    table.add_column("energy uJ (est., unverified, band)" if any(
         not ((j.get("metrics") or {}).get("energy_basis") or {}).get("verified") for j in doc["jobs"]
-        if (j.get("metrics") or {}).get("energy_uj") is not None) else "energy uJ (est.)", justify="right")
+        if (j.get("metrics") or {}).get("energy_uj") is not None) else "energy uJ (est., band)", justify="right")
     table.add_column("RAM B", justify="right")
     by_job: dict[str, dict[str, str]] = {}  # job -> check -> status
     for c in doc["cases"]:
@@ -62,9 +63,10 @@ def _summary_table(doc: dict) -> Table:
             row.append(f"[{STYLE.get(status, '')}]{status}[/]" if status else "")
         row.append(f"{m['count']:,.0f} {m.get('count_kind', '')}" if m.get("count") is not None else "")
         if estimated:
-            row.append(f"{sig3(m['cycles_estimate'])}, {sig3(m['latency_ms'])} ms"
+            row.append(f"{sig3(m['cycles_estimate'])}, {sig3(m['latency_ms'])} ms, {timing_band(m.get('cycles_basis'))}"
                        if m.get("cycles_estimate") is not None and m.get("latency_ms") is not None else "")
-        row.append(sig3(m["energy_uj"]) if m.get("energy_uj") is not None else "")
+        row.append(f"{sig3(m['energy_uj'])}, {short_band(m.get('energy_basis'))}"
+                   if m.get("energy_uj") is not None else "")
         row.append(f"{m['ram_bytes']:,}" if m.get("ram_bytes") is not None else "")
         table.add_row(*row)
     return table

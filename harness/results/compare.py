@@ -111,14 +111,18 @@ def describe_basis(basis: dict) -> str:
 TIMING_IDENTITY = ("model", "clock_hz", "timing_source", "memory_source", "calibration")
 
 
+def timing_band(basis: dict | None) -> str:
+    """'+-9%' or 'band unknown': a cycles estimate's band, short."""
+    band = str((basis or {}).get("error_band") or "")
+    return band_head(band) if band[:1] in "+-±" else "band unknown"
+
+
 def timing_label(basis: dict | None) -> str:
     """'cortex-m4 at 120 MHz, +-9%': the timing model a cycles estimate is of."""
     basis = basis or {}
     clock = f" at {basis['clock_hz'] / 1e6:g} MHz" if basis.get("clock_hz") else ""
-    band = str(basis.get("error_band") or "")
-    band = band_head(band) if band[:1] in "+-±" else "band unknown"
     calibrated = ", calibrated" if basis.get("calibration") else ""
-    return f"{basis.get('model', 'unknown model')}{clock}{calibrated}, {band}"
+    return f"{basis.get('model', 'unknown model')}{clock}{calibrated}, {timing_band(basis)}"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from rich.table import Table
 from ..checks.metrics import describe_mismatch
 from ..checks.truth import describe as describe_truth
 from ..power.battery import describe as describe_battery
-from ..power.energy import basis_label, sig3
+from ..power.energy import basis_label, short_band, sig3
 from ..timing.validation import band_head
+from .compare import timing_band
 from .result import RunResult
 from .terminal import make_console  # noqa: F401  (where the front ends have found it)
 
@@ -61,12 +62,17 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
     table.add_column("max |diff|", justify="right")
     if kind:
         table.add_column(kind, justify="right")
+    bands = []  # estimates carry their band wherever they are shown: one run, one band each, under the table
     if estimated:
-        table.add_column("cycles (est.)", justify="right")
-        table.add_column("ms (est.)", justify="right")
+        table.add_column("cycles, ms (est.)", justify="right")
+        bands.append(f"cycles and ms {timing_band(result.cycles_basis)}")
     if energy:
         verified = (result.energy_basis or {}).get("verified")
         table.add_column("energy uJ (est.)" if verified else "energy uJ (est., unverified)", justify="right")
+        bands.append(f"energy {short_band(result.energy_basis)}")
+    if bands:
+        table.caption = f"estimates (est.): {'; '.join(bands)}"
+        table.caption_justify = "left"
     if labelled:
         table.add_column("top-1 / label", justify="right")
     table.add_column("detail", overflow="fold")
@@ -77,8 +83,8 @@ def _vector_table(result: RunResult, shown: list) -> Table | None:
             row.append(f"{v.count['value']:,}" if v.count else "")
         if estimated:
             c = v.cycles or {}
-            row.append(sig3(c["value"]) if c.get("value") is not None else "")
-            row.append(sig3(c["latency_ms"]) if c.get("latency_ms") is not None else "")
+            row.append(", ".join([sig3(c["value"])] + ([f"{sig3(c['latency_ms'])} ms"] if c.get("latency_ms") is not None
+                                                       else [])) if c.get("value") is not None else "")
         if energy:
             row.append(sig3(v.energy["uj"]) if v.energy else "")
         if labelled:
@@ -100,6 +106,8 @@ def _operator_table(summary: dict, kind: str) -> Table | None:
         table.add_column(col, justify=justify)
     if estimated:
         table.add_column("cycles (est.)", justify="right")
+        table.caption = f"cycles (est.): {timing_band(summary.get('cycles_basis'))}"
+        table.caption_justify = "left"
     ranked = sorted(ops, key=lambda r: -r["median"])
     for r in sorted(ranked[:MAX_OPERATOR_ROWS], key=lambda r: r["index"]):
         row = [str(r["index"]), r["op"], f"{r['median']:,.0f}", f"{r['share']:.1%}"]

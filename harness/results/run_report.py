@@ -19,6 +19,7 @@ from pathlib import Path
 from . import markdown as md
 from ..model.reference_cache import describe
 from ..power.energy import basis_label, sig3
+from .compare import timing_band
 from .result import EMULATOR_LOGS
 from .html import STATUS_CLASS, environment, hil_version, file_link, operator_chart
 
@@ -302,6 +303,7 @@ def run_context(result: dict, source: Path | None = None, report_dir: Path | Non
         "energy_model": _dict(result.get("energy_model")), "energy_label": basis_label(energy_basis(result)),
         "energy_basis": energy_basis(result) or {},
         "estimated": any(r["cycles"] != "-" for r in rows),
+        "cycles_band": timing_band(_dict(result.get("cycles_basis"))),  # goes with every cycles column
         "source": str(source) if source else None,
     }
 
@@ -344,7 +346,8 @@ def render_run_markdown(result: dict, source: Path | None = None, links=(), titl
     if ctx["operators"]:
         lines += ["", f"<details><summary>Per operator (median {ctx['count_kind']} per invoke)</summary>", ""]
         estimated = any(o.get("cycles") for o in ctx["operators"])
-        lines += md.table_lines(["#", "operator", ctx["count_kind"], "share"] + (["cycles (estimate)"] if estimated else []),
+        cycles_column = [f"cycles (estimate, {ctx['cycles_band']})"] if estimated else []
+        lines += md.table_lines(["#", "operator", ctx["count_kind"], "share"] + cycles_column,
                            [[str(o["index"]), md.code(o["op"]), md.fmt_value(o["count"], "count"),
                              "-" if o["share"] is None else f"{o['share']:.1%}"]
                             + ([o.get("cycles") or "-"] if estimated else []) for o in ctx["operators"]],
