@@ -249,7 +249,7 @@ def test_compare_all_shows_unchanged_rows_and_energy_keeps_its_label(project, tm
     rows = [line for line in everything.stdout.splitlines() if "unchanged" in line and "│" in line]
     assert len(rows) >= 10, everything.stdout  # count, energy, sizes of both jobs
     energy = next(line for line in rows if "energy" in line)
-    assert "uJ (estimate, unverified)" in energy
+    assert re.search(r"uJ \(estimate, unverified, (band unknown|[-+][\d.]+%/[-+][\d.]+%)", energy), energy  # band too
     value = energy.split("│")[3].strip()
     assert len(value.replace(",", "").replace(".", "").lstrip("0")) <= 3, value  # 3 significant figures
 
@@ -270,6 +270,22 @@ def test_compare_all_shows_unchanged_rows_and_energy_keeps_its_label(project, tm
     more = hil("compare", repo / "good.json", tmp_path / "more.json", "--json", tmp_path / "m.json", cwd=repo)
     assert more.returncode == 1, more.stdout
     energy = [c for c in json.loads((tmp_path / "m.json").read_text())["changes"] if c["metric"] == "energy_uj"]
-    assert energy and all(c["status"] == "regressed" and c["unit"] == "uJ (estimate, unverified)"
+    assert energy and all(c["status"] == "regressed" and c["unit"].startswith("uJ (estimate, unverified, ")
                           and c["note"].startswith("on an unverified estimate (estimate: ")
                           for c in energy), energy
+
+
+@pytest.mark.qemu
+def test_suites_from_no_git_are_named_by_their_files(project, tmp_path):
+    """Two suite.json files from a project outside git were titled
+    "suite.json () -> suite.json ()": both named alike, each with an empty
+    commit."""
+    repo, _ = project
+    doc = json.loads((repo / "good.json").read_text())
+    doc["git"] = {}
+    for name in ("base", "head"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "suite.json").write_text(json.dumps(doc))
+    proc = hil("compare", "base/suite.json", "head/suite.json", "--all", cwd=tmp_path, env={"COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "base/suite.json -> head/suite.json" in proc.stdout and "()" not in proc.stdout, proc.stdout

@@ -120,7 +120,7 @@ def _label(ref: str, side: Side) -> str:
     if side.source != "file":
         return ref
     git = side.doc.get("git") or {}
-    return git.get("branch") or (git.get("commit") or "")[:10] or Path(ref).name
+    return git.get("branch") or (git.get("commit") or "")[:10] or ref  # no git: the file as given
 
 
 def _fmt(value, unit) -> str:
@@ -240,9 +240,11 @@ def _print(doc: dict, show_all: bool) -> None:
 
     rows = [c for c in doc["changes"] if show_all or c["status"] != "unchanged"]
     if rows:
-        table = Table(title=escape(f"{doc['base']['label']} ({(doc['base']['commit'] or '')[:10]}) -> "
-                                   f"{doc['head']['label']} ({(doc['head']['commit'] or '')[:10]})"),
-                      title_justify="left")
+        def side(s: dict) -> str:
+            commit = (s.get("commit") or "")[:10]
+            return f"{s['label']} ({commit})" if commit and commit != s["label"] else s["label"]
+
+        table = Table(title=escape(f"{side(doc['base'])} -> {side(doc['head'])}"), title_justify="left")
         columns: tuple[tuple[str, JustifyMethod], ...] = (
             ("platform / model", "left"), ("metric", "left"), ("base", "right"), ("head", "right"),
             ("change", "right"), ("threshold", "right"), ("status", "left"))
