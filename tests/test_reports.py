@@ -289,7 +289,7 @@ def test_markdown_for_a_comparison(regressed):
     by = {(r[0], r[1], r[2]): r for r in rows}
     count = by[("mps2-an386", "gesture", "count (instructions)")]
     assert count[3:] == ["2,287,160", "2,499,865", "+212,705", "+9.30%", "> +1%", "**REGRESSED**"]
-    energy = by[("mps2-an386", "gesture", "energy (estimate, unverified)")]  # labelled, 3 significant figures
+    energy = by[("mps2-an386", "gesture", "energy (estimate, unverified, band unknown)")]  # labelled, banded, 3 sig. figures
     assert energy[3:6] == ["755 uJ", "825 uJ", "+70.2 uJ"]
     flash = by[("mps2-an500", "kws.v2", "flash")]
     assert flash[3:6] == ["59,776 B", "61,824 B", "+2,048 B"]
