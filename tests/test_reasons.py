@@ -82,7 +82,7 @@ def test_an_estimate_prints_three_figures_and_its_label():
     assert format_estimate(666.428, "uJ", basis) == "666 uJ (estimate: instructions x CPI, unverified, band unknown)"
     assert format_estimate(666.428, "uJ", basis, detail=True) == \
         "666 uJ (estimate: instructions x CPI 1.0 x derived power, unverified, band unknown)"
-    assert format_estimate(12.3456, "uJ", None) == "12.3 uJ (estimate, unverified)"
+    assert format_estimate(12.3456, "uJ", None) == "12.3 uJ (estimate, unverified, band unknown)"  # no basis: no band
     board = _an386_energy_model().basis("cycles_estimate")  # a board's DWT cycles: still the platform's power figure
     assert format_estimate(5, "uJ", board, detail=True) == "5.00 uJ (estimate: measured cycles x derived power, " \
                                                            "unverified, -1.6%/+2.0%)"

@@ -338,7 +338,7 @@ def basis_label(basis: dict | None, detail: bool = False) -> str:
     -10.5%/+11.2%'). Without a basis a figure is an estimate nobody
     verified."""
     if not isinstance(basis, dict):
-        return "estimate, unverified"
+        return "estimate, unverified, band unknown"
     words = (basis.get("basis_text") if detail else None) or BASIS_KINDS.get(str(basis.get("kind")), "estimate")
     label = f"estimate: {words}, {'verified' if basis.get('verified') else 'unverified'}"
     if basis.get("kind") != "measured":  # the band goes wherever the figure goes

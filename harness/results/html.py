@@ -313,7 +313,7 @@ def energy_label(points: list[dict]) -> str:
     all agree, else each, e.g. measured on a board and estimated in QEMU)."""
     texts = sorted({basis_label(m.get("energy_basis")) for p in points for m in p["jobs"].values()
                     if m.get("energy_uj") is not None})
-    return "; ".join(texts) or "estimate, unverified"
+    return "; ".join(texts) or "estimate, unverified, band unknown"
 
 
 def timing_trend_label(points: list[dict]) -> str:
